@@ -1,0 +1,1 @@
+"""CLI sub-command modules; each defines ``register(subparsers)`` (see learnafe.cli)."""
