@@ -1,0 +1,20 @@
+"""Keyword-spotting data: the Speech Commands loader, noise mixing, the audio
+cache, and synthesis of the embedded default data set (``learnafe data synth``).
+
+See ``docs/data.md`` for the layouts, the SNR definition and measured speeds.
+"""
+
+from .audio import AudioError, fix_length, load_audio, read_wav, resample, write_wav
+from .cache import AudioCache
+from .classes import (CLASSES, KEYWORDS, SILENCE, SILENCE_LABEL, UNKNOWN, UNKNOWN_LABEL,
+                      UNKNOWN_WORDS, label_of)
+from .dataset import (EVAL_SNRS_DB, SPLITS, BadDataWarning, KeywordDataset, detect_layout,
+                      gsc_split_of, snr_name)
+from .noise import BackgroundNoise, active_mask, mix_at_snr, snr_db
+
+__all__ = [
+    "CLASSES", "KEYWORDS", "UNKNOWN", "SILENCE", "UNKNOWN_LABEL", "SILENCE_LABEL", "UNKNOWN_WORDS",
+    "label_of", "KeywordDataset", "BadDataWarning", "EVAL_SNRS_DB", "SPLITS", "detect_layout",
+    "gsc_split_of", "snr_name", "BackgroundNoise", "active_mask", "mix_at_snr", "snr_db",
+    "AudioCache", "AudioError", "read_wav", "write_wav", "resample", "fix_length", "load_audio",
+]
