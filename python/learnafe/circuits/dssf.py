@@ -1,0 +1,144 @@
+"""The differential super-source-follower band-pass filter (DSSF-BPF), one channel.
+
+Transfer function (differential output over differential input)::
+
+    H(s) = -(gm1 / (2 C1)) s / (s^2 + (gm1 / (2 C2)) s + gm1 gm2 / (4 C1 C2))
+
+so ``w0 = sqrt(gm1 gm2 / (4 C1 C2))``, ``Q = sqrt(gm2 C2 / (gm1 C1))`` and the
+gain at w0 is ``-C2 / C1`` (magnitude C2/C1, inverting).  C1 and C2 are the
+floating capacitors between the two half circuits (C1 across the outputs, M1's
+drains; C2 across M1's sources), hence the factors of 2.
+
+All functions take NumPy arrays (float64 results) or torch tensors (autograd
+kept) of matching shape, one value per channel.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from learnafe.circuits._array import as_array, check_positive, namespace, to_numpy
+from learnafe.circuits.transconductance import TransconductanceModel, WeakInversion
+
+#: The half-power level, -10 log10(2) = -3.0103 dB ("-3 dB").
+HALF_POWER_DB = -10 * math.log10(2)
+
+
+@dataclass
+class ChannelParameters:
+    """Small-signal view of a channel: transconductances (S), w0 (rad/s), Q, |peak gain|."""
+
+    gm1: object
+    gm2: object
+    w0: object
+    q: object
+    gain: object
+
+    @property
+    def f0_hz(self):
+        return self.w0 / (2 * math.pi)
+
+
+def check_circuit(i1, i2, c1, c2) -> None:
+    """Refuse non-physical values with a message naming the argument."""
+    check_positive("I1", i1, "bias currents are in amperes, e.g. 1e-9 for 1 nA")
+    check_positive("I2", i2, "bias currents are in amperes, e.g. 1e-9 for 1 nA")
+    check_positive("C1", c1, "capacitors are in farads, e.g. 1e-12 for 1 pF")
+    check_positive("C2", c2, "capacitors are in farads, e.g. 1e-12 for 1 pF")
+
+
+def channel_parameters(i1, i2, c1, c2, gm_model: TransconductanceModel | None = None,
+                       validate: bool = True) -> ChannelParameters:
+    """(I1, I2, C1, C2) -> gm1, gm2, w0, Q, peak gain (see module docstring)."""
+    if validate:
+        check_circuit(i1, i2, c1, c2)
+    gm_model = gm_model or WeakInversion()
+    xp = namespace(i1, i2, c1, c2)
+    gm1 = gm_model.gm1(i1)
+    gm2 = gm_model.gm2(i2)
+    w0 = xp.sqrt(gm1 * gm2 / (4 * c1 * c2))
+    q = xp.sqrt(gm2 * c2 / (gm1 * c1))
+    return ChannelParameters(gm1=gm1, gm2=gm2, w0=w0, q=q, gain=c2 / c1)
+
+
+def s_coefficients(gm1, gm2, c1, c2):
+    """H(s) = beta * s / (s^2 + d1 s + d0): returns (beta, d1, d0) (beta < 0)."""
+    return -gm1 / (2 * c1), gm1 / (2 * c2), gm1 * gm2 / (4 * c1 * c2)
+
+
+def s_coefficients_from_w0_q(w0, q, gain):
+    """The same (beta, d1, d0) from w0 (rad/s), Q and |peak gain|."""
+    return -gain * w0 / q, w0 / q, w0 * w0
+
+
+def analog_response(freqs_hz, beta, d1, d0):
+    """Complex H(j 2 pi f) for every channel and frequency: shape [C, F] (or [F] for scalars)."""
+    xp = namespace(beta, d1, d0, freqs_hz)
+    f = as_array(freqs_hz, like=beta if xp is not np else None)
+    if xp is np:
+        s = 1j * 2 * np.pi * np.asarray(f, dtype=np.float64)
+        beta, d1, d0 = (np.asarray(v, dtype=np.float64)[..., None] for v in (beta, d1, d0))
+        return beta * s / (s * s + d1 * s + d0)
+    import torch
+
+    s = torch.complex(torch.zeros_like(f), 2 * math.pi * f)
+    beta, d1, d0 = (v.unsqueeze(-1) for v in (beta, d1, d0))
+    return beta * s / (s * s + d1 * s + d0)
+
+
+def frequency_response(freqs_hz, i1, i2, c1, c2, gm_model: TransconductanceModel | None = None):
+    """Complex analog response [C, F] of channels given by their circuit values."""
+    p = channel_parameters(i1, i2, c1, c2, gm_model)
+    return analog_response(freqs_hz, *s_coefficients(p.gm1, p.gm2, c1, c2))
+
+
+def design_channel(f0_hz, q, gain=1.0, c1=1e-12, gm_model: TransconductanceModel | None = None) -> dict:
+    """Inverse design: the (I1, I2, C1, C2) that give centre f0, quality factor Q and |peak gain| C2/C1.
+
+    From ``gm1 = 2 w0 C1 gain / Q`` and ``gm2 = 2 w0 C1 Q`` (so that gm2/gm1 = Q^2/gain);
+    the currents come from the transconductance model's inverse.  Returns float64
+    NumPy arrays under keys ``I1, I2, C1, C2`` (same broadcast shape).
+    """
+    check_positive("f0_hz", f0_hz, "centre frequencies are in Hz")
+    check_positive("q", q, "Q is the centre frequency over the -3 dB bandwidth, e.g. 3.4")
+    check_positive("gain", gain, "gain is the peak gain magnitude C2/C1, e.g. 1")
+    check_positive("c1", c1, "capacitors are in farads, e.g. 1e-12 for 1 pF")
+    f0, q, gain, c1 = np.broadcast_arrays(*(to_numpy(v) for v in (f0_hz, q, gain, c1)))
+    gm_model = gm_model or WeakInversion()
+    w0 = 2 * np.pi * f0
+    gm1 = 2 * w0 * c1 * gain / q
+    gm2 = 2 * w0 * c1 * q
+    return {"I1": gm_model.current("m1", gm1), "I2": gm_model.current("m2", gm2),
+            "C1": c1.astype(np.float64).copy(), "C2": (gain * c1).astype(np.float64)}
+
+
+def band_edges(f0_hz, q):
+    """Analytic -3 dB frequencies (Hz) of a second-order band-pass: f0 (sqrt(1 + 1/(4Q^2)) -/+ 1/(2Q))."""
+    xp = namespace(f0_hz, q)
+    u = 1 / (2 * q)
+    r = xp.sqrt(1 + u * u)
+    return f0_hz * (r - u), f0_hz * (r + u)
+
+
+def q_for_crossing(ratio: float, crossing_db: float = HALF_POWER_DB) -> float:
+    """Constant Q so that neighbouring channels with centre ratio ``ratio`` cross at ``crossing_db``.
+
+    A second-order band-pass is ``|H| = 1/sqrt(1 + Q^2 (x - 1/x)^2)`` with x = f/f0; the
+    crossing of channels f0 and ratio*f0 is at x = sqrt(ratio) by symmetry in log f, so
+    ``Q = sqrt(10^(-crossing_db/10) - 1) / (sqrt(ratio) - 1/sqrt(ratio))``; at the half-power point (-3.01 dB)
+    this is ``1 / (2 sinh(ln(ratio)/2))``.
+    """
+    if not ratio > 1:
+        raise ValueError(f"centre frequency ratio must be > 1, got {ratio!r}")
+    if not crossing_db < 0:
+        raise ValueError(f"crossing_db must be < 0 dB, got {crossing_db!r}")
+    x = math.sqrt(ratio)
+    return math.sqrt(10 ** (-crossing_db / 10) - 1) / (x - 1 / x)
+
+
+__all__ = ["ChannelParameters", "check_circuit", "channel_parameters", "s_coefficients",
+           "s_coefficients_from_w0_q", "analog_response", "frequency_response", "design_channel",
+           "band_edges", "q_for_crossing"]
