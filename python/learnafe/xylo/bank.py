@@ -1,0 +1,262 @@
+"""The XyloAudio 3 fixed-point band-pass filter bank, bit-exact with the chip.
+
+:class:`XyloA3FilterBank` holds one :class:`~learnafe.xylo.design.XyloChannel`
+per channel and filters 14-bit integer audio with the C++ kernel
+(``learnafe._core.xylo_filterbank``: int64, arithmetic shifts, AR stage latched
+one sample, MA stage ``b = (1, 0, -1)``, batched, OpenMP).  Its output equals
+rockpool's ``ChipButterworth`` sample for sample.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from learnafe.xylo.design import (
+    B_IN, XYLO_SAMPLE_RATE, XyloChannel, peak_and_q,
+)
+
+#: The chip's default filter table, as shipped in rockpool 3.1's
+#: ``ChipButterworth`` (``BlockDiagram`` fields B_worst_case, B_b, B_af, a1, a2,
+#: scale_out; B_in = 14, B_a = 16, B_wf = 8 for all).
+DEFAULT_TABLE: tuple[tuple[int, int, int, int, int, float], ...] = (
+    (7, 8, 6, -32694, 16313, 0.5573),
+    (6, 8, 6, -32663, 16284, 0.7810),
+    (6, 7, 7, -32617, 16244, 0.5470),
+    (5, 7, 7, -32551, 16188, 0.7660),
+    (5, 6, 8, -32453, 16110, 0.5359),
+    (4, 6, 8, -32305, 16000, 0.7492),
+    (4, 5, 9, -32077, 15848, 0.5230),
+    (3, 5, 9, -31718, 15638, 0.7288),
+    (3, 4, 10, -31139, 15347, 0.5065),
+    (2, 4, 10, -30185, 14947, 0.7018),
+    (2, 4, 10, -28582, 14402, 0.9679),
+    (2, 3, 11, -25862, 13666, 0.6635),
+    (2, 3, 11, -21262, 12687, 0.9026),
+    (2, 2, 13, -27375, 22803, 0.6082),
+    (2, 2, 13, -4180, 19488, 0.8105),
+    (2, 1, 14, 25566, 15280, 0.5337),
+)
+
+OVERFLOW_KINDS = {1: "input", 2: "AR state", 3: "output"}
+
+
+class XyloOverflowError(ValueError):
+    """A value left its register range, where the reference simulator raises."""
+
+
+def _as_int_signal(x, name: str = "x") -> tuple[np.ndarray, bool]:
+    arr = np.asarray(x)
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.bool_):
+            raise ValueError(f"{name} must hold integers (14-bit audio samples), got booleans")
+        raise ValueError(
+            f"{name} must be an integer array (14-bit audio samples, |x| < 2^13), got dtype "
+            f"{arr.dtype}; quantise float audio first with learnafe.xylo.quantize_audio(x)")
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"{name} must have shape [T] or [B, T], got {arr.shape}")
+    if arr.shape[-1] == 0:
+        raise ValueError(f"{name} is empty (T = 0)")
+    single = arr.ndim == 1
+    if np.issubdtype(arr.dtype, np.unsignedinteger) and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} has values beyond int64")
+    return np.ascontiguousarray(arr.reshape(1, -1) if single else arr, dtype=np.int64), single
+
+
+def quantize_audio(x, num_bits: int = B_IN, scale: float = 1.0) -> np.ndarray:
+    """Float audio in [-1, 1] -> int64 samples of ``num_bits`` bits (|q| < 2^(num_bits-1)).
+
+    ``q = round(scale * x * (2^(num_bits-1) - 1))`` clipped to the symmetric range
+    the chip accepts.
+    """
+    arr = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("x contains NaN or inf")
+    full = (1 << (num_bits - 1)) - 1
+    return np.clip(np.round(arr * scale * full), -full, full).astype(np.int64)
+
+
+class XyloA3FilterBank:
+    """A bank of XyloAudio 3 fixed-point band-pass channels.
+
+    Args:
+        channels: the integer configuration per channel (1 to 16 channels).
+        sample_rate: the audio rate the table was designed for (the chip's is
+            ``50e6 / 1024`` Hz).
+    """
+
+    def __init__(self, channels: Sequence[XyloChannel], sample_rate: float = XYLO_SAMPLE_RATE):
+        channels = list(channels)
+        if not channels:
+            raise ValueError("channels is empty; give 1 to 16 XyloChannel rows")
+        for i, ch in enumerate(channels):
+            if not isinstance(ch, XyloChannel):
+                raise ValueError(f"channels[{i}] must be a XyloChannel, got {type(ch).__name__}")
+        if not sample_rate > 0:
+            raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+        self.channels: list[XyloChannel] = channels
+        self.sample_rate = float(sample_rate)
+
+    # -- construction ------------------------------------------------------
+    @classmethod
+    def default(cls) -> "XyloA3FilterBank":
+        """The chip's 16 default filters."""
+        return cls([XyloChannel(*row) for row in DEFAULT_TABLE])
+
+    @classmethod
+    def design(cls, centres_hz, q, sample_rate: float = XYLO_SAMPLE_RATE) -> "XyloA3FilterBank":
+        """Design a bank from centre frequencies and Q (see :mod:`learnafe.xylo.design`)."""
+        from learnafe.xylo.design import design_bank
+
+        return cls(design_bank(centres_hz, q, sample_rate), sample_rate)
+
+    def select(self, indices: Iterable[int]) -> "XyloA3FilterBank":
+        idx = list(indices)
+        for i in idx:
+            if not 0 <= i < len(self.channels):
+                raise ValueError(f"channel index {i} out of range 0..{len(self.channels) - 1}")
+        return XyloA3FilterBank([self.channels[i] for i in idx], self.sample_rate)
+
+    def __len__(self) -> int:
+        return len(self.channels)
+
+    @property
+    def num_channels(self) -> int:
+        return len(self.channels)
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, XyloA3FilterBank) and self.channels == other.channels
+                and self.sample_rate == other.sample_rate)
+
+    def __repr__(self) -> str:
+        return f"XyloA3FilterBank({len(self.channels)} channels at {self.sample_rate:g} Hz)"
+
+    # -- arrays ------------------------------------------------------------
+    def field(self, name: str) -> np.ndarray:
+        """One field across channels, e.g. ``bank.field("a1")``."""
+        return np.array([getattr(ch, name) for ch in self.channels])
+
+    @property
+    def scale_out(self) -> np.ndarray:
+        return self.field("scale_out").astype(np.float64)
+
+    # -- filtering ---------------------------------------------------------
+    def filter(self, x, prepend_reversed: bool = False, *, scale_out: bool = False,
+               overflow: str = "raise", num_threads: int | None = None,
+               return_overflow: bool = False):
+        """Filter integer audio through the bank.
+
+        Args:
+            x: int array ``[T]`` or ``[B, T]`` of 14-bit samples (|x| < 2^13).
+            prepend_reversed: filter ``(x reversed, x)`` and keep the last T
+                outputs, as rockpool's ``ChipButterworth.evolve`` does.
+            scale_out: multiply each channel by its ``scale_out`` (float64 result,
+                like the reference's ``evolve(scale_out=True)``).
+            overflow: ``"raise"`` (:class:`XyloOverflowError` where the reference
+                raises) or ``"report"`` (no exception; use ``return_overflow``).
+            num_threads: OpenMP threads (None: the default).
+            return_overflow: also return ``(kind, sample)`` arrays ``[B, C]``:
+                kind 0 none, 1 input, 2 AR state, 3 output; sample the first
+                offending index (negative inside the reversed prefix).
+
+        Returns:
+            int64 ``[B, C, T]`` (float64 with ``scale_out``); with
+            ``return_overflow`` a tuple ``(y, kind, sample)``.
+        """
+        from learnafe import _core
+
+        if overflow not in ("raise", "report"):
+            raise ValueError(f"overflow must be 'raise' or 'report', got {overflow!r}")
+        xb, _ = _as_int_signal(x)
+        cols = {name: np.ascontiguousarray(self.field(name), dtype=np.int64)
+                for name in ("a1", "a2", "B_b", "B_af", "B_wf", "B_in", "B_w", "B_out")}
+        threads = 0 if num_threads is None else int(num_threads)
+        y, kind, where = _core.xylo_filterbank(
+            xb, cols["a1"], cols["a2"], cols["B_b"], cols["B_af"], cols["B_wf"], cols["B_in"],
+            cols["B_w"], cols["B_out"], bool(prepend_reversed), threads)
+        if overflow == "raise" and kind.any():
+            raise XyloOverflowError(self._overflow_message(kind, where))
+        if scale_out:
+            y = y * self.scale_out[None, :, None]
+        return (y, kind, where) if return_overflow else y
+
+    def _overflow_message(self, kind: np.ndarray, where: np.ndarray) -> str:
+        b, c = map(int, np.argwhere(kind)[0])
+        k = int(kind[b, c])
+        ch = self.channels[c]
+        bits = {1: ch.B_in, 2: ch.B_w, 3: ch.B_out}[k]
+        n_bad = int((kind != 0).sum())
+        hint = ("scale the input down (quantize_audio(x, scale=...))" if k == 1 else
+                "raise B_worst_case of the channel or scale the input down")
+        return (f"{OVERFLOW_KINDS[k]} overflow in signal {b}, channel {c}, sample "
+                f"{int(where[b, c])}: |value| >= 2^{bits - 1} ({n_bad} signal-channel pair(s) "
+                f"overflow); {hint}, or pass overflow='report'")
+
+    # -- float model ---------------------------------------------------------
+    def float_coefficients(self) -> tuple[np.ndarray, np.ndarray]:
+        """(b [C, 3], a [C, 2]) of the float filter each channel realises.
+
+        Ignores the truncation of the shifts and the one-sample latch:
+        ``y = 2^(B_wf - B_b) (1 - z^-2) / (1 + a1 z^-1 + a2 z^-2) x``.
+        """
+        b = np.zeros((len(self), 3))
+        a = np.zeros((len(self), 2))
+        for i, ch in enumerate(self.channels):
+            g = 2.0 ** (ch.B_wf - ch.B_b)
+            b[i] = (g, 0.0, -g)
+            a[i] = ch.taps()
+        return b, a
+
+    def frequency_response(self, freqs_hz, *, scale_out: bool = True) -> np.ndarray:
+        """Complex response [C, F] of the float model (unit peak gain with ``scale_out``
+        and the ``2^B_wf`` input shift removed)."""
+        f = np.asarray(freqs_hz, dtype=float)
+        z1 = np.exp(-2j * np.pi * f / self.sample_rate)
+        b, a = self.float_coefficients()
+        out = []
+        for i, ch in enumerate(self.channels):
+            num = (b[i, 0] + b[i, 2] * z1 * z1) * 2.0 ** -ch.B_wf
+            if scale_out:
+                num = num * ch.scale_out
+            out.append(num / (1 + a[i, 0] * z1 + a[i, 1] * z1 * z1))
+        return np.array(out)
+
+    def centres_and_q(self) -> tuple[np.ndarray, np.ndarray]:
+        """Peak frequency (Hz) and -3 dB Q each quantised channel realises."""
+        pq = np.array([peak_and_q(ch, self.sample_rate) for ch in self.channels])
+        return pq[:, 0], pq[:, 1]
+
+    # -- serialisation ---------------------------------------------------------
+    def to_dict(self) -> dict:
+        centres, qs = self.centres_and_q()
+        return {
+            "format": "learnafe-xylo-bank/1",
+            "chip": "XyloAudio 3 (SYNS65302)",
+            "sample_rate": self.sample_rate,
+            "channels": [dict(ch.to_dict(), realised_centre_hz=float(f), realised_q=float(q))
+                         for ch, f, q in zip(self.channels, centres, qs)],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "XyloA3FilterBank":
+        if d.get("format") != "learnafe-xylo-bank/1":
+            raise ValueError(f"not a learnafe-xylo-bank/1 document (format={d.get('format')!r})")
+        keys = ("B_worst_case", "B_b", "B_af", "a1", "a2", "scale_out", "B_in", "B_a", "B_wf")
+        chans = [XyloChannel(**{k: c[k] for k in keys if k in c}) for c in d["channels"]]
+        return cls(chans, float(d.get("sample_rate", XYLO_SAMPLE_RATE)))
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path) -> "XyloA3FilterBank":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no Xylo bank file at {path}")
+        return cls.from_dict(json.loads(path.read_text()))

@@ -1,0 +1,261 @@
+"""Coefficient designer for the XyloAudio 3 band-pass filter bank.
+
+Every channel of the chip is a second-order band-pass filter with numerator
+``b = b0 * (1, 0, -1)``: the digital resonator that ``scipy.signal.iirpeak``
+designs (the bilinear image of an analog band-pass, exact peak frequency and
+exact -3 dB bandwidth in the digital domain)::
+
+    beta = tan(pi * (centre / Q) / fs)       # half the -3 dB bandwidth, warped
+    a2   = (1 - beta) / (1 + beta)
+    a1   = -(1 + a2) * cos(2 pi centre / fs)
+    b0   = (1 - a2) / 2                      # unit gain at the centre
+
+The chip stores it in integers (``rockpool``'s ``BlockDiagram``):
+
+- ``F = B_b + B_af`` fractional bits of the 16-bit signed taps: 14 when
+  ``max(|a1|, |a2|) >= 1``, 15 otherwise (``B_a - 1 -`` integer bits);
+  ``a1_int = round(a1 * 2^F)``, ``a2_int = round(a2 * 2^F)``;
+- ``B_b = floor(-log2(b0))`` so that ``scale_out = b0 * 2^B_b`` lies in
+  [0.5, 1) (stored rounded to 4 decimals, as the reference table does);
+  ``peak_gain(AR+MA) * 2^-B_b * scale_out = 1``;
+- ``B_worst_case``: extra integer bits so that neither the AR state nor the
+  output can overflow for any 14-bit input: ``ceil(log2(max(||h_AR||_1,
+  ||h||_1) * 2^-B_b))`` (l1 norms of the quantised filter's impulse
+  responses), never below 2 (the smallest value of the chip's default table;
+  the bound alone gives 1 for its channels 10, 11, 12 and 14);
+- ``B_wf = 8`` extra fractional bits of the AR state, ``B_in = 14``.
+
+Given the centres and Q read off the chip's default table (:data:`DEFAULT_CENTRES_HZ`,
+:data:`DEFAULT_Q`), :func:`design_bank` reproduces that table exactly (tested
+against ``rockpool``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, asdict
+from typing import Sequence
+
+import numpy as np
+
+SYSTEM_CLOCK_HZ = 50_000_000
+#: XyloAudio 3 audio sample rate: the 50 MHz system clock divided by 64 * 16.
+XYLO_SAMPLE_RATE = SYSTEM_CLOCK_HZ / 1024
+NUM_FILTERS = 16
+B_IN = 14      # input bits
+B_A = 16       # bits of the a-taps (signed)
+B_WF = 8       # extra fractional bits of the AR state (against the dead zone)
+MIN_WORST_CASE_BITS = 2
+SHIFT_REGISTER_MAX = 15  # B_b, B_af, B_wf live in 4-bit register fields
+
+
+#: Centres (Hz) and -3 dB Q of the float designs that the chip's default table
+#: quantises, read off the table with :func:`read_off` (rounded to 1 mHz and
+#: 1e-6).  The quantised low channels peak higher than designed (channel 0:
+#: designed 99.2 Hz, realised 105.3 Hz; see :func:`peak_and_q`): 16-bit taps
+#: cannot place poles that close to z = 1 more finely.
+DEFAULT_CENTRES_HZ = (99.232, 136.402, 201.505, 278.434, 388.613, 544.33, 763.529, 1071.163,
+                      1503.104, 2108.096, 2958.258, 4152.199, 5831.914, 8204.166, 11584.745,
+                      16567.272)
+DEFAULT_Q = (2.926435, 2.867892, 3.020865, 2.975644, 2.96109, 2.956861, 2.956904, 2.957673,
+             2.959331, 2.958705, 2.960084, 2.962005, 2.966333, 2.975015, 2.995169, 3.053625)
+
+
+@dataclass(frozen=True)
+class XyloChannel:
+    """One row of the chip's filter table (fields as in rockpool's ``BlockDiagram``)."""
+
+    B_worst_case: int
+    B_b: int
+    B_af: int
+    a1: int
+    a2: int
+    scale_out: float
+    B_in: int = B_IN
+    B_a: int = B_A
+    B_wf: int = B_WF
+
+    def __post_init__(self):
+        for name in ("B_worst_case", "B_b", "B_af", "a1", "a2", "B_in", "B_a", "B_wf"):
+            value = getattr(self, name)
+            if isinstance(value, (bool, float)) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"XyloChannel.{name} must be an integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        for name in ("B_b", "B_af", "B_wf"):
+            if not 0 <= getattr(self, name) <= SHIFT_REGISTER_MAX:
+                raise ValueError(f"XyloChannel.{name}={getattr(self, name)} must be in 0..15 "
+                                 "(4-bit register field)")
+        lim = 1 << (self.B_a - 1)
+        for name in ("a1", "a2"):
+            if not -lim <= getattr(self, name) < lim:
+                raise ValueError(f"XyloChannel.{name}={getattr(self, name)} does not fit in "
+                                 f"{self.B_a} signed bits")
+        if self.B_worst_case < 0:
+            raise ValueError("XyloChannel.B_worst_case must be >= 0")
+        if not 0.5 <= float(self.scale_out) <= 1.0:
+            raise ValueError(f"XyloChannel.scale_out={self.scale_out} must be in [0.5, 1]")
+        object.__setattr__(self, "scale_out", float(self.scale_out))
+
+    @property
+    def frac_bits(self) -> int:
+        """Fractional bits of the taps: ``a = a_int / 2^(B_b + B_af)``."""
+        return self.B_b + self.B_af
+
+    @property
+    def B_w(self) -> int:
+        """Bits of the AR state register: ``B_in + B_worst_case + B_wf``."""
+        return self.B_in + self.B_worst_case + self.B_wf
+
+    @property
+    def B_out(self) -> int:
+        """Bits of the output register (equal to ``B_w`` on this chip)."""
+        return self.B_in + self.B_worst_case + self.B_wf
+
+    def taps(self) -> tuple[float, float]:
+        """The quantised (a1, a2) as real numbers."""
+        scale = 2.0 ** -self.frac_bits
+        return self.a1 * scale, self.a2 * scale
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def float_design(centre_hz: float, q: float, sample_rate: float = XYLO_SAMPLE_RATE
+                 ) -> tuple[float, float, float]:
+    """(b0, a1, a2) of the band-pass with peak ``centre_hz`` and -3 dB Q ``q``.
+
+    Identical to ``scipy.signal.iirpeak(centre_hz, q, fs=sample_rate)`` (``b =
+    b0 * (1, 0, -1)``, ``a = (1, a1, a2)``), in float64.
+    """
+    centre_hz = float(centre_hz)
+    q = float(q)
+    nyq = sample_rate / 2
+    if not 0 < centre_hz < nyq:
+        raise ValueError(f"centre frequency {centre_hz} Hz must lie in (0, {nyq:g}) Hz "
+                         f"(the Nyquist frequency at {sample_rate:g} Hz)")
+    if not q > 0 or not math.isfinite(q):
+        raise ValueError(f"Q must be a positive finite number, got {q}")
+    bandwidth = centre_hz / q
+    if bandwidth >= nyq:
+        raise ValueError(f"Q={q} at {centre_hz} Hz gives a bandwidth {bandwidth:g} Hz above "
+                         f"Nyquist; raise Q")
+    beta = math.tan(math.pi * bandwidth / sample_rate)
+    a2 = (1.0 - beta) / (1.0 + beta)
+    a1 = -(1.0 + a2) * math.cos(2.0 * math.pi * centre_hz / sample_rate)
+    b0 = (1.0 - a2) / 2.0
+    return b0, a1, a2
+
+
+def _impulse_l1(a1: float, a2: float, ma: bool, tol: float = 1e-12, max_len: int = 1 << 22
+                ) -> float:
+    """l1 norm of the impulse response of 1/A(z) (times (1 - z^-2) if ``ma``)."""
+    from scipy.signal import lfilter
+
+    # Decay time from the pole radius: enough samples for |h| < tol relative.
+    radius = math.sqrt(abs(a2)) if a1 * a1 < 4 * a2 else max(
+        abs(np.roots([1.0, a1, a2])))
+    if radius >= 1.0:
+        return math.inf
+    n = int(min(max_len, max(64, math.log(tol) / math.log(radius) + 64)))
+    impulse = np.zeros(n)
+    impulse[0] = 1.0
+    b = [1.0, 0.0, -1.0] if ma else [1.0]
+    return float(np.abs(lfilter(b, [1.0, a1, a2], impulse)).sum())
+
+
+def quantize_channel(b0: float, a1: float, a2: float, *, B_wf: int = B_WF, B_in: int = B_IN,
+                     B_a: int = B_A, min_worst_case: int = MIN_WORST_CASE_BITS) -> XyloChannel:
+    """Integer configuration of the band-pass ``b0 (1 - z^-2) / (1 + a1 z^-1 + a2 z^-2)``."""
+    if not 0 < b0 < 1:
+        raise ValueError(f"b0={b0} must lie in (0, 1) for a unit-peak-gain band-pass")
+    int_bits = 0
+    while True:
+        frac = B_a - 1 - int_bits
+        lim = 1 << (B_a - 1)
+        q1, q2 = round(a1 * 2 ** frac), round(a2 * 2 ** frac)
+        if -lim <= q1 < lim and -lim <= q2 < lim:
+            break
+        int_bits += 1
+        if int_bits > B_a - 1:
+            raise ValueError(f"taps a1={a1}, a2={a2} do not fit in {B_a} bits")
+    B_b = math.floor(-math.log2(b0))
+    scale_out = b0 * 2.0 ** B_b
+    if scale_out >= 1.0:  # guard the floating-point edge b0 = 2^-k
+        B_b -= 1
+        scale_out /= 2
+    B_af = frac - B_b
+    if B_af < 0 or B_b > SHIFT_REGISTER_MAX or B_af > SHIFT_REGISTER_MAX:
+        raise ValueError(
+            f"band-pass with b0={b0:.3g} needs B_b={B_b}, B_af={B_af}: outside the 4-bit shift "
+            f"registers (0..15); the bandwidth is too narrow (raise the centre frequency or "
+            f"lower Q)")
+    fa1, fa2 = q1 / 2.0 ** frac, q2 / 2.0 ** frac
+    l1 = max(_impulse_l1(fa1, fa2, ma=False), _impulse_l1(fa1, fa2, ma=True)) * 2.0 ** -B_b
+    if not math.isfinite(l1):
+        raise ValueError(f"quantised taps a1={q1}, a2={q2} (2^-{frac}) are unstable")
+    worst = max(min_worst_case, math.ceil(math.log2(l1)) if l1 > 0 else 0)
+    return XyloChannel(B_worst_case=worst, B_b=B_b, B_af=B_af, a1=q1, a2=q2,
+                       scale_out=round(scale_out, 4), B_in=B_in, B_a=B_a, B_wf=B_wf)
+
+
+def design_channel(centre_hz: float, q: float, sample_rate: float = XYLO_SAMPLE_RATE, *,
+                   B_wf: int = B_WF) -> XyloChannel:
+    """Design one chip channel from its centre frequency and -3 dB Q."""
+    b0, a1, a2 = float_design(centre_hz, q, sample_rate)
+    return quantize_channel(b0, a1, a2, B_wf=B_wf)
+
+
+def design_bank(centres_hz: Sequence[float], q: float | Sequence[float],
+                sample_rate: float = XYLO_SAMPLE_RATE, *, B_wf: int = B_WF) -> list[XyloChannel]:
+    """Design a bank; ``q`` is one value or one per channel."""
+    centres = np.atleast_1d(np.asarray(centres_hz, dtype=float))
+    if centres.ndim != 1 or centres.size == 0:
+        raise ValueError("centres_hz must be a non-empty 1-D sequence of frequencies in Hz")
+    qs = np.broadcast_to(np.asarray(q, dtype=float), centres.shape) if np.ndim(q) == 0 else \
+        np.asarray(q, dtype=float)
+    if qs.shape != centres.shape:
+        raise ValueError(f"q has {qs.size} values for {centres.size} centres; pass one Q or "
+                         "one per channel")
+    out = []
+    for i, (f, qq) in enumerate(zip(centres, qs)):
+        try:
+            out.append(design_channel(f, qq, sample_rate, B_wf=B_wf))
+        except ValueError as exc:
+            raise ValueError(f"channel {i} (centre {f:g} Hz, Q {qq:g}): {exc}") from None
+    return out
+
+
+def read_off(channel: XyloChannel, sample_rate: float = XYLO_SAMPLE_RATE
+             ) -> tuple[float, float]:
+    """(centre Hz, Q) of the float design a table row quantises.
+
+    The -3 dB bandwidth comes from ``scale_out`` (it carries ``b0 = (1 - a2) / 2``
+    of the unquantised design to 4 significant decimals, more precise than
+    ``a2``'s integer for the low channels), kept inside the rounding interval
+    of ``a2``; the centre from ``a1 = -(1 + a2) cos(w0)``.
+    """
+    b0 = channel.scale_out * 2.0 ** -channel.B_b
+    a2 = 1.0 - 2.0 * b0
+    # Keep a2 inside the rounding interval of the stored integer: for channel
+    # 14 of the default table the 4-decimal scale_out alone implies a2 * 2^15 =
+    # 19488.77, whose rounding (19489) is not the stored 19488; the unrounded
+    # scale_out must have been 0.81052..0.81055.
+    frac = 2.0 ** channel.frac_bits
+    a2 = min(max(a2, (channel.a2 - 0.49) / frac), (channel.a2 + 0.49) / frac)
+    beta = (1.0 - a2) / (1.0 + a2)
+    bandwidth = math.atan(beta) * sample_rate / math.pi
+    a1 = channel.a1 * 2.0 ** -channel.frac_bits
+    w0 = math.acos(max(-1.0, min(1.0, -a1 / (1.0 + a2))))
+    centre = w0 * sample_rate / (2 * math.pi)
+    return centre, centre / bandwidth
+
+
+def peak_and_q(channel: XyloChannel, sample_rate: float = XYLO_SAMPLE_RATE
+               ) -> tuple[float, float]:
+    """Peak frequency and -3 dB Q of the *quantised* filter (what the chip realises)."""
+    a1, a2 = channel.taps()
+    # Peak of (1 - z^-2) / A(z) is at cos(w) = -a1 / (1 + a2); -3 dB bandwidth
+    # from a2 = (1 - tan(bw/2)) / (1 + tan(bw/2)).
+    w0 = math.acos(max(-1.0, min(1.0, -a1 / (1.0 + a2))))
+    bw = 2 * math.atan((1.0 - a2) / (1.0 + a2))
+    return w0 * sample_rate / (2 * math.pi), w0 / bw
