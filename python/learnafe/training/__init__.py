@@ -1,0 +1,37 @@
+"""Co-design training: the L_BPF loss, the trainer with exact resume, evaluation,
+reports, classifier fine-tuning on another front end's features, and the demo.
+
+Main entry points (see docs/training.md)::
+
+    train(config, run_dir) -> metrics        # also `learnafe train`
+    load_run(run_dir) -> Run                 # rebuilt front end + classifier
+    evaluate_run(run_dir, data) -> dict      # also `learnafe evaluate`
+    finetune(run_dir, frontend, epochs=5, out_dir=...) -> dict   # also `learnafe finetune`
+    write_report(run_dirs, out) -> path      # also `learnafe report`
+"""
+
+from learnafe.training.config import EVAL_SNRS, MODES, TrainConfig, resolve_config
+from learnafe.training.loss import BPFLoss
+from learnafe.training.rundir import Run, load_run
+
+__all__ = ["TrainConfig", "resolve_config", "MODES", "EVAL_SNRS", "BPFLoss", "Run", "load_run",
+           "train", "evaluate_run", "evaluate_dataset", "finetune", "write_report", "run_demo"]
+
+
+def __getattr__(name):  # heavy modules load on first use
+    if name == "train":
+        from learnafe.training.trainer import train
+        return train
+    if name in ("evaluate_run", "evaluate_dataset"):
+        from learnafe.training import evaluate
+        return getattr(evaluate, name)
+    if name == "finetune":
+        from learnafe.training.finetune import finetune
+        return finetune
+    if name == "write_report":
+        from learnafe.training.report import write_report
+        return write_report
+    if name == "run_demo":
+        from learnafe.training.demo import run_demo
+        return run_demo
+    raise AttributeError(f"module 'learnafe.training' has no attribute {name!r}")

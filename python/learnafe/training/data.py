@@ -1,0 +1,207 @@
+"""Batches for training and evaluation on top of :class:`learnafe.data.KeywordDataset`.
+
+Randomness is a function of ``(seed, epoch, clip index)`` only -- never of the
+process, the batch composition or the number of ranks.  The data set already
+draws its crop offset and noise (SNR-aware, ``snr_low_db``..``snr_high_db``)
+that way; :class:`Augmenter` adds, from its own seeded stream per clip:
+
+- speed/pitch perturbation: the clip is resampled by a factor in
+  ``[1 - speed, 1 + speed]`` (linear interpolation; the length is kept by
+  centring), which moves formants and pitch together like a tape-speed change;
+- time shift by up to ``time_shift_ms`` (zero fill, no wrap-around);
+- a level change of up to ``gain_db``;
+- SpecAugment-like masks on the feature map: ``time_masks`` bands of up to
+  ``time_mask_frames`` frames and ``freq_masks`` bands of up to
+  ``freq_mask_channels`` channels, returned as a boolean mask that the model
+  fills with the clip's mean feature.
+
+This is what makes resumption exact and an N-process run reproduce the
+1-process run (see :mod:`learnafe.training.distributed`).
+
+Evaluation noise: a folder with its own ``_background_noise_`` uses it; any
+other folder (e.g. real recordings in the 12-class layout) uses the noise of
+the training data set (its test portion), see :func:`eval_noise_folder`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from learnafe.data import KeywordDataset
+from learnafe.data.classes import SILENCE_LABEL
+
+__all__ = ["open_split", "Augmenter", "ClipSubset", "eval_noise_folder", "stack_batch", "CACHE_DIR"]
+
+log = logging.getLogger(__name__)
+
+#: Decoded-audio cache shared by all runs (git-ignored ``data/``).
+CACHE_DIR = os.environ.get("LEARNAFE_CACHE", "data/cache")
+_STREAM_AUG = 101  # first entry of the augmentation seed sequence (distinct from the data set's)
+
+
+def open_split(root, split: str, cfg, *, snr=None, noise=None, progress: bool = False,
+               workers: int = 1) -> KeywordDataset:
+    """The data set of ``split`` with the run's sample rate, seed and noise settings.
+
+    ``snr``: ``None`` (clean), a fixed dB value, or ``"train"`` for the run's
+    SNR-aware training range with probability ``p_noise``.  The training split
+    uses the run's ``seed``; every other split uses ``eval_seed``, so that
+    validation and test clips (subsampled ``unknown``, cut ``silence``) and
+    their noise are the same for every run.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"data folder {root} does not exist; create the embedded default set with "
+            f"`learnafe data synth --size small --out {root}` or pass --data DIR")
+    seed = cfg.seed if split == "train" else cfg.eval_seed
+    kw = dict(sample_rate=cfg.sample_rate, seed=seed, cache_dir=CACHE_DIR, progress=progress,
+              workers=workers)
+    if noise:
+        kw["noise"] = str(noise)
+    if snr == "train":
+        kw.update(snr_db=(cfg.snr_low_db, cfg.snr_high_db), noise_prob=cfg.p_noise)
+    elif snr is not None:
+        kw["snr_db"] = float(snr)
+    return KeywordDataset(root, split, **kw)
+
+
+def eval_noise_folder(data_root, train_root=None) -> str | None:
+    """Noise for fixed-SNR evaluation of ``data_root``: its own ``_background_noise_``
+    if present, else the training data set's, else None (clean evaluation only)."""
+    for root in (data_root, train_root):
+        if root is None:
+            continue
+        bg = Path(root) / "_background_noise_"
+        if bg.is_dir() and any(bg.glob("*.wav")):
+            return str(bg)
+    return None
+
+
+class Augmenter:
+    """Per-clip waveform and feature-mask augmentation (see the module doc)."""
+
+    def __init__(self, cfg, n_channels: int, n_frames: int):
+        self.seed = int(cfg.seed)
+        self.sr = int(cfg.sample_rate)
+        self.speed = float(cfg.speed)
+        self.shift = int(round(cfg.time_shift_ms * 1e-3 * self.sr))
+        self.gain_db = float(cfg.gain_db)
+        self.time_masks, self.time_width = int(cfg.time_masks), int(cfg.time_mask_frames)
+        self.freq_masks, self.freq_width = int(cfg.freq_masks), int(cfg.freq_mask_channels)
+        self.n_channels, self.n_frames = int(n_channels), int(n_frames)
+
+    def rng(self, epoch: int, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, _STREAM_AUG, int(epoch), int(index)])
+
+    def waveform(self, x: np.ndarray, label: int, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Augmented copy of clip ``x`` and its feature mask ``[C, F]`` (True = masked)."""
+        rng = self.rng(epoch, index)
+        n = x.shape[0]
+        r = 1.0 + rng.uniform(-self.speed, self.speed) if self.speed > 0 else 1.0
+        shift = int(rng.integers(-self.shift, self.shift + 1)) if self.shift > 0 else 0
+        gain = 10.0 ** (rng.uniform(-self.gain_db, self.gain_db) / 20.0) if self.gain_db > 0 else 1.0
+        y = x.astype(np.float32, copy=True)
+        if r != 1.0 and label != SILENCE_LABEL:
+            # Output sample k reads input position centre + (k - centre) * r.
+            c = (n - 1) / 2.0
+            pos = c + (np.arange(n) - c) * r
+            y = np.interp(pos, np.arange(n), y, left=0.0, right=0.0).astype(np.float32)
+        if shift > 0:
+            y = np.concatenate([np.zeros(shift, np.float32), y[:n - shift]])
+        elif shift < 0:
+            y = np.concatenate([y[-shift:], np.zeros(-shift, np.float32)])
+        y *= np.float32(gain)
+        mask = np.zeros((self.n_channels, self.n_frames), dtype=bool)
+        for _ in range(self.time_masks):
+            w = int(rng.integers(0, self.time_width + 1))
+            if w:
+                t0 = int(rng.integers(0, max(1, self.n_frames - w + 1)))
+                mask[:, t0:t0 + w] = True
+        for _ in range(self.freq_masks):
+            w = int(rng.integers(0, self.freq_width + 1))
+            if w:
+                c0 = int(rng.integers(0, max(1, self.n_channels - w + 1)))
+                mask[c0:c0 + w, :] = True
+        return y, mask
+
+
+def stack_batch(dataset: KeywordDataset, indices, *, augmenter: Augmenter | None = None,
+                epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``(audio [B, T], labels [B], mask [B, C, F] or None)`` for the given clip indices."""
+    xs, masks = [], []
+    labels = dataset.labels[np.asarray(indices, dtype=np.int64)]
+    for i, lab in zip(indices, labels):
+        x = dataset.waveform(int(i))
+        if augmenter is not None:
+            x, m = augmenter.waveform(x, int(lab), epoch, int(i))
+            masks.append(m)
+        xs.append(x)
+    audio = torch.from_numpy(np.stack(xs))
+    mask = torch.from_numpy(np.stack(masks)) if masks else None
+    return audio, torch.from_numpy(labels.astype(np.int64)), mask
+
+
+class ClipSubset:
+    """A view of some clips of a :class:`~learnafe.data.KeywordDataset`.
+
+    Item ``j`` is the base data set's clip ``indices[j]`` with the base's own
+    per-clip randomness (noise, shifts), so a subset sees exactly the audio the
+    full set would.  Supports what training and evaluation use: ``len``,
+    ``labels``, ``waveform``, ``with_snr``, ``set_epoch``, ``class_counts``,
+    ``name``, ``root``, ``split``, ``length``.
+    """
+
+    def __init__(self, base, indices):
+        self.base = base
+        self.indices = np.asarray(indices, dtype=np.int64)
+        if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= len(base)):
+            raise IndexError("ClipSubset: indices out of range of the base data set")
+        self.labels = base.labels[self.indices]
+
+    @classmethod
+    def stratified(cls, base, n: int, seed: int) -> "ClipSubset":
+        """``n`` clips drawn at random with the class proportions of ``base`` (deterministic)."""
+        rng = np.random.default_rng([int(seed), 202])
+        picked = []
+        labels = base.labels
+        classes = np.unique(labels)
+        for c in classes:
+            idx = np.flatnonzero(labels == c)
+            k = max(1, int(round(n * idx.size / labels.size)))
+            picked.append(rng.permutation(idx)[:k])
+        sel = np.sort(np.concatenate(picked))
+        if sel.size > n:
+            sel = np.sort(rng.permutation(sel)[:n])
+        return cls(base, sel)
+
+    def __len__(self) -> int:
+        return int(self.indices.size)
+
+    def __getattr__(self, name):  # root, split, length, sample_rate, ... of the base
+        if name in ("base", "indices", "labels"):
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def waveform(self, j: int) -> np.ndarray:
+        return self.base.waveform(int(self.indices[j]))
+
+    def name(self, j: int) -> str:
+        return self.base.name(int(self.indices[j]))
+
+    def with_snr(self, snr_db, noise=None) -> "ClipSubset":
+        return ClipSubset(self.base.with_snr(snr_db, noise), self.indices)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.base.set_epoch(epoch)
+
+    def class_counts(self) -> dict[str, int]:
+        from learnafe.data import CLASSES
+
+        counts = np.bincount(self.labels, minlength=len(CLASSES))
+        return {c: int(k) for c, k in zip(CLASSES, counts)}

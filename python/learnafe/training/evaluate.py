@@ -1,0 +1,176 @@
+"""Evaluation: accuracy at fixed SNRs, confusion matrices, power and area.
+
+The protocol is fixed so that numbers compare across runs: every clip is
+scored clean and mixed with background noise at 5, 10, 15 and 20 dB (active-
+part SNR, see :mod:`learnafe.data.noise`); the noise segment of a clip is
+chosen from the data set's seed and the clip index only, so it is the same on
+every run and at every SNR.  ``silence`` clips are never mixed.
+
+The result (also what ``learnafe evaluate --json`` writes)::
+
+    {"n": 2224, "data": "...", "noise": "...",
+     "accuracy": {"clean": 0.93, "5": 0.81, "10": 0.86, "15": 0.89, "20": 0.91},
+     "mean_accuracy": ..,            # mean over the conditions above
+     "class_counts": {"yes": 192, ...},
+     "per_class_accuracy": {"clean": {"yes": .., ...}, ...},
+     "confusion": {"clean": [[..12..], ...], ...},   # rows = true class, columns = predicted
+     "power_w": .., "area_um2": ..}
+
+A folder without its own ``_background_noise_`` (e.g. real recordings in the
+12-class layout) is mixed with the noise of the run's training data set (its
+test portion, 90-100 % of every recording); without any noise source only
+"clean" is reported, with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from learnafe.data import CLASSES
+from learnafe.training.distributed import DistContext, all_reduce_sum
+from learnafe.training.model import hardware_cost
+
+__all__ = ["confusion_matrix", "evaluate_dataset", "evaluate_run", "snr_key", "mismatch_monte_carlo"]
+
+log = logging.getLogger(__name__)
+
+
+def snr_key(snr) -> str:
+    """JSON key of an evaluation condition: ``"clean"`` or the dB value (``"5"``, ``"12.5"``)."""
+    return "clean" if snr is None else f"{float(snr):g}"
+
+
+@torch.no_grad()
+def confusion_matrix(model, dataset, *, batch_size: int = 128, ctx: DistContext | None = None,
+                     progress: bool = False, desc: str = "eval") -> np.ndarray:
+    """``[K, K]`` int64 counts (rows true, columns predicted) of ``model`` on ``dataset``.
+
+    ``model`` maps audio ``[B, T]`` to a dict with ``logits`` (a
+    :class:`~learnafe.training.model.CoDesignModel`) or to logits directly.
+    With a distributed context each rank scores every ``world``-th clip and
+    the counts are summed over ranks.
+    """
+    ctx = ctx or DistContext()
+    k = len(CLASSES)
+    cm = torch.zeros(k, k, dtype=torch.int64)
+    idx = np.arange(ctx.rank, len(dataset), ctx.world_size)
+    was = model.training
+    model.eval()
+    try:
+        bar = tqdm(total=len(idx), desc=desc, unit="clip", disable=not progress or not ctx.is_main,
+                   leave=False)
+        for s in range(0, len(idx), batch_size):
+            chunk = idx[s:s + batch_size]
+            x = torch.from_numpy(np.stack([dataset.waveform(int(i)) for i in chunk]))
+            y = torch.from_numpy(dataset.labels[chunk].astype(np.int64))
+            out = model(x)
+            logits = out["logits"] if isinstance(out, dict) else out
+            pred = logits.argmax(dim=1)
+            cm.index_put_((y, pred), torch.ones_like(y), accumulate=True)
+            bar.update(len(chunk))
+        bar.close()
+    finally:
+        model.train(was)
+    return all_reduce_sum(cm, ctx).numpy()
+
+
+def _summary(cms: dict, class_counts: dict) -> dict:
+    acc, per_class = {}, {}
+    for key, cm in cms.items():
+        n = cm.sum()
+        acc[key] = float(np.trace(cm) / n) if n else float("nan")
+        rows = cm.sum(axis=1)
+        per_class[key] = {c: (float(cm[i, i] / rows[i]) if rows[i] else None)
+                          for i, c in enumerate(CLASSES)}
+    return {"accuracy": acc, "mean_accuracy": float(np.mean(list(acc.values()))),
+            "per_class_accuracy": per_class,
+            "confusion": {k: cm.astype(int).tolist() for k, cm in cms.items()},
+            "class_counts": class_counts}
+
+
+def evaluate_dataset(model, dataset, *, snrs=(5.0, 10.0, 15.0, 20.0), noise=None,
+                     batch_size: int = 128, ctx: DistContext | None = None,
+                     progress: bool = False) -> dict:
+    """Accuracy of ``model`` on ``dataset`` (a :class:`~learnafe.data.KeywordDataset`)
+    clean and at each SNR in ``snrs``; see the module doc for the result."""
+    conditions = [None] + [float(s) for s in snrs]
+    if snrs and noise is None and not (Path(dataset.root) / "_background_noise_").is_dir():
+        warnings.warn(f"no background noise for {dataset.root}: evaluating clean only "
+                      "(pass noise=FOLDER)", stacklevel=2)
+        conditions = [None]
+    cms = {}
+    for snr in conditions:
+        view = dataset.with_snr(snr, noise) if snr is not None else dataset.with_snr(None)
+        cms[snr_key(snr)] = confusion_matrix(model, view, batch_size=batch_size, ctx=ctx,
+                                             progress=progress, desc=f"eval {snr_key(snr)}")
+    out = {"n": len(dataset), "data": str(dataset.root), "split": dataset.split,
+           "noise": str(noise) if noise else None}
+    out.update(_summary(cms, dataset.class_counts()))
+    frontend = getattr(model, "frontend", None)
+    if frontend is not None:
+        p, a = hardware_cost(frontend)
+        out["power_w"], out["area_um2"] = float(p), float(a)
+    return out
+
+
+def mismatch_monte_carlo(model, dataset, n_chips: int, *, seed: int = 0, snrs=(5.0, 10.0, 15.0, 20.0),
+                         noise=None, batch_size: int = 128, progress: bool = False) -> dict:
+    """Accuracy over ``n_chips`` sampled chips: the bank's currents and capacitors get
+    random relative errors (the front end's mismatch model); returns the mean and
+    standard deviation per condition and every chip's accuracies."""
+    from learnafe.training.model import sample_chip
+
+    if n_chips < 1:
+        raise ValueError(f"n_chips must be >= 1, got {n_chips}")
+    chips = []
+    for k in tqdm(range(n_chips), desc="mismatch chips", disable=not progress):
+        with sample_chip(model.frontend, seed=seed + k):
+            r = evaluate_dataset(model, dataset, snrs=snrs, noise=noise, batch_size=batch_size)
+        chips.append(r["accuracy"])
+    keys = list(chips[0])
+    return {"n_chips": n_chips, "seed": seed,
+            "mean": {k: float(np.mean([c[k] for c in chips])) for k in keys},
+            "std": {k: float(np.std([c[k] for c in chips], ddof=1)) if n_chips > 1 else 0.0 for k in keys},
+            "chips": chips}
+
+
+def evaluate_run(run_dir, data, *, snrs=None, noise=None, split: str = "test",
+                 batch_size: int = 128, mismatch_chips: int = 0, progress: bool = True) -> dict:
+    """Evaluate a run directory's best model on the data set folder ``data``.
+
+    ``data`` may be in either layout; the 12-class test layout is read whole.
+    ``noise``: a noise folder; default: ``data``'s own ``_background_noise_``,
+    else the training data set's (see the module doc).
+    """
+    from learnafe.training.data import eval_noise_folder, open_split
+    from learnafe.training.rundir import load_run
+
+    run = load_run(run_dir)
+    cfg = run.config
+    data = Path(data)
+    if not data.is_dir():
+        raise FileNotFoundError(f"--data {data} is not a folder")
+    snrs = cfg.eval_snrs if snrs is None else list(snrs)
+    noise = noise or eval_noise_folder(data, cfg.data)
+    from learnafe.data import detect_layout
+
+    if detect_layout(data) == "test12" and not ((data / "validation_list.txt").is_file()
+                                                  or (data / "testing_list.txt").is_file()):
+        split = "test"  # the whole folder is one evaluation set
+    ds = open_split(data, split, cfg, progress=progress)
+    log.info("evaluating %s on %s (%s split, %d clips, noise %s)", run_dir, data, split, len(ds),
+             noise or "none")
+    out = evaluate_dataset(run.model, ds, snrs=snrs, noise=noise, batch_size=batch_size,
+                           progress=progress)
+    out["run"] = str(run_dir)
+    if mismatch_chips:
+        out["mismatch"] = mismatch_monte_carlo(run.model, ds, mismatch_chips, seed=cfg.eval_seed,
+                                               snrs=snrs, noise=noise, batch_size=batch_size,
+                                               progress=progress)
+    return out

@@ -1,0 +1,109 @@
+"""The co-design model: front end (filter bank) + classifier, and how to build them.
+
+:class:`CoDesignModel` is what training, evaluation and fine-tuning share:
+``forward(audio [B, T], mask=None)`` returns a dict with ``logits`` and the
+bank's differentiable ``power`` (W) and ``area`` (um^2), so that one
+DistributedDataParallel forward covers every parameter the loss touches.
+
+The front end is any ``nn.Module`` mapping audio ``[B, T]`` to features
+``[B, C, F]``; the learnable one is :class:`learnafe.frontends.AnalogFilterBank`,
+whose ``power()`` and ``area()`` give the hardware cost.  A front end without
+them (e.g. a SPICE-calibrated or fixed-point bank used for fine-tuning) costs
+nothing in the loss.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+from torch import nn
+
+from learnafe.models import DSCNN
+
+__all__ = ["CoDesignModel", "build_frontend", "frontend_from_dict", "build_classifier",
+           "feature_shape", "hardware_cost"]
+
+
+def _bank_class():
+    try:
+        from learnafe.frontends import AnalogFilterBank
+    except ImportError as exc:  # pragma: no cover - part of the package
+        raise RuntimeError(f"learnafe.frontends.AnalogFilterBank is not available: {exc}") from exc
+    return AnalogFilterBank
+
+
+def build_frontend(cfg) -> nn.Module:
+    """The conventional (hand-designed) bank of the configuration: ``n_channels``
+    centres log-spaced from ``f_low`` to ``f_high`` at constant ``q``, plus the
+    extra ``cfg.frontend`` options (noise, mismatch, features ...).  Co-design
+    starts from it; conventional training keeps it frozen."""
+    bank_cls = _bank_class()
+    kwargs = dict(n_channels=cfg.n_channels, f_low=cfg.f_low, f_high=cfg.f_high, q=cfg.q,
+                  sample_rate=cfg.sample_rate)
+    kwargs.update(cfg.frontend)
+    params = inspect.signature(bank_cls.conventional).parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(k for k in cfg.frontend if k not in params)
+        if unknown:
+            valid = sorted(k for k in params if k not in ("cls", "self"))
+            raise ValueError(f"training option frontend has unknown AnalogFilterBank option(s) "
+                             f"{unknown}; valid: {valid}")
+    return bank_cls.conventional(**kwargs)
+
+
+def frontend_from_dict(spec: dict) -> nn.Module:
+    """Rebuild a bank from its circuit spec (``bank.json``)."""
+    return _bank_class().from_dict(spec)
+
+
+def build_classifier(cfg, n_channels: int, n_classes: int = 12) -> DSCNN:
+    return DSCNN(n_channels, n_classes, width=cfg.width, depth=cfg.depth, dropout=cfg.dropout,
+                 input_norm=cfg.input_norm)
+
+
+def hardware_cost(frontend: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(power W, area um^2)`` as differentiable scalars; zeros if the front end has no cost model."""
+    if hasattr(frontend, "power") and hasattr(frontend, "area"):
+        return frontend.power(), frontend.area()
+    z = torch.zeros((), dtype=torch.float32)
+    return z, z
+
+
+@torch.no_grad()
+def feature_shape(frontend: nn.Module, n_samples: int) -> tuple[int, int]:
+    """``(channels, frames)`` the front end produces for a clip of ``n_samples``."""
+    was = frontend.training
+    frontend.eval()
+    try:
+        f = frontend(torch.zeros(1, int(n_samples)))
+    finally:
+        frontend.train(was)
+    if f.dim() != 3 or f.shape[0] != 1:
+        raise ValueError(f"a front end must map audio [B, T] to features [B, C, F]; "
+                         f"{type(frontend).__name__} returned shape {tuple(f.shape)}")
+    return int(f.shape[1]), int(f.shape[2])
+
+
+class CoDesignModel(nn.Module):
+    """Front end + classifier.  ``forward(audio, mask=None) -> {"logits", "power", "area"}``.
+
+    ``mask`` (bool ``[B, C, F]``, True = masked) replaces masked feature cells by
+    the clip's mean feature before the classifier (SpecAugment-like masking).
+    """
+
+    def __init__(self, frontend: nn.Module, classifier: nn.Module):
+        super().__init__()
+        self.frontend = frontend
+        self.classifier = classifier
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.frontend(audio)
+
+    def forward(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
+        feats = self.frontend(audio)
+        if mask is not None:
+            fill = feats.mean(dim=(1, 2), keepdim=True).expand_as(feats)
+            feats = torch.where(mask, fill, feats)
+        power, area = hardware_cost(self.frontend)
+        return {"logits": self.classifier(feats), "power": power, "area": area}

@@ -1,0 +1,438 @@
+"""The co-design trainer: filter bank + DSCNN against L_BPF, with exact resume.
+
+Entry point for programs (the search calls it with short budgets)::
+
+    from learnafe.training import train
+    metrics = train({"mode": "codesign", "lambda_i": 0.1, "max_steps": 200}, "runs/trial7")
+    metrics["val_error"], metrics["power_w"], metrics["area_um2"]
+
+Modes: ``codesign`` trains the bank's log-scale factors (learning rate
+``lr_frontend``) together with the classifier (``lr_classifier``);
+``conventional`` freezes the bank at the hand design and trains the classifier
+only (the hardware terms are then constants).  AdamW, linear warm-up then
+cosine decay, gradient clipping, validation at every SNR each epoch, best
+checkpoint by mean validation accuracy, optional early stopping.
+
+Exact resume: ``checkpoints/last.pt`` holds model, optimiser, scheduler, epoch,
+step, position inside the epoch, every rank's python/numpy/torch RNG state,
+the running epoch statistics, the history and the early-stopping state.
+Data order (``DistributedSampler`` seeded by epoch) and augmentation (seeded
+per clip) are functions of the saved counters, so a run interrupted at any
+checkpoint and resumed produces the same metrics as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DistributedSampler
+from tqdm.auto import tqdm
+
+from learnafe.training import distributed as dist_util
+from learnafe.training.config import TrainConfig, resolve_config
+from learnafe.training.data import (Augmenter, ClipSubset, eval_noise_folder, open_split,
+                                    stack_batch)
+from learnafe.training.evaluate import evaluate_dataset
+from learnafe.training.loss import BPFLoss
+from learnafe.training.model import (CoDesignModel, build_classifier, build_frontend,
+                                     feature_shape, hardware_cost)
+from learnafe.training.rundir import (BANK, BEST, CONFIG, LAST, LOG, METRICS, atomic_save,
+                                      read_json, rng_state, set_rng_state, write_json)
+
+__all__ = ["Trainer", "train", "METRICS_FORMAT"]
+
+log = logging.getLogger("learnafe.training")
+METRICS_FORMAT = "learnafe-metrics/1"
+# Options that may differ between an interrupted run and its resumption.
+_RESUMABLE_CHANGES = {"progress", "threads", "checkpoint_every"}
+
+
+class _IndexSet(torch.utils.data.Dataset):
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _set_threads(n: int) -> None:
+    if n <= 0:
+        return
+    torch.set_num_threads(n)
+    try:
+        from learnafe import ops
+
+        ops.set_num_threads(n)
+    except (ImportError, AttributeError):
+        pass
+
+
+class Trainer:
+    """One training run in ``run_dir`` (created if needed).  Use :meth:`fit`."""
+
+    def __init__(self, cfg: TrainConfig, run_dir, *, resume: bool = True,
+                 ctx: dist_util.DistContext | None = None):
+        self.cfg = cfg.validate()
+        self.run_dir = Path(run_dir)
+        self.ctx = ctx or dist_util.DistContext()
+        self.resume = resume
+        _set_threads(cfg.threads)
+        self._log_handler = None
+
+    # ------------------------------------------------------------------ setup
+    def _setup_logging(self) -> None:
+        if not self.ctx.is_main:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        h = logging.FileHandler(self.run_dir / LOG)
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                         "%Y-%m-%d %H:%M:%S"))
+        h.setLevel(logging.INFO)
+        root = logging.getLogger("learnafe")
+        root.addHandler(h)
+        if root.level == logging.NOTSET or root.level > logging.INFO:
+            root.setLevel(logging.INFO)
+        self._log_handler = h
+
+    def _teardown_logging(self) -> None:
+        if self._log_handler is not None:
+            logging.getLogger("learnafe").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+
+    def _check_existing(self) -> bool:
+        """True if a checkpoint to resume from exists; checks the config matches."""
+        cfg_path = self.run_dir / CONFIG
+        last = self.run_dir / LAST
+        if not cfg_path.is_file():
+            return False
+        if not self.resume:
+            if last.is_file():
+                raise ValueError(f"{self.run_dir} already holds a run; resume it (drop --no-resume) "
+                                 "or choose another --out directory")
+            return False
+        old = read_json(cfg_path)
+        new = self.cfg.to_dict()
+        diff = sorted(k for k in set(old) | set(new)
+                      if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
+        if diff:
+            raise ValueError(f"{self.run_dir} holds a run with a different configuration "
+                             f"(differs in {diff}); use another --out directory or the same options")
+        return last.is_file()
+
+    def _build(self) -> None:
+        cfg, ctx = self.cfg, self.ctx
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        import random
+
+        random.seed(cfg.seed)
+        progress = cfg.progress and ctx.is_main
+        self.train_ds = open_split(cfg.data, cfg.train_split, cfg, snr="train",
+                                   noise=cfg.noise or None, progress=progress)
+        self.val_ds = open_split(cfg.data, cfg.val_split, cfg, progress=progress)
+        if cfg.limit_train:
+            self.train_ds = _limit(self.train_ds, cfg.limit_train, cfg.seed)
+        if cfg.limit_val:
+            self.val_ds = _limit(self.val_ds, cfg.limit_val, cfg.eval_seed)
+        self.noise = cfg.noise or eval_noise_folder(cfg.data)
+        frontend = build_frontend(cfg)
+        self.initial_bank = frontend.to_dict()
+        n_samples = self.train_ds.length
+        n_ch, n_frames = feature_shape(frontend, n_samples)
+        classifier = build_classifier(cfg, n_ch)
+        self.model = CoDesignModel(frontend, classifier)
+        if cfg.mode == "conventional":
+            for p in frontend.parameters():
+                p.requires_grad_(False)
+        with torch.no_grad():
+            p_ref, a_ref = hardware_cost(frontend)
+        self.p_ref, self.a_ref = float(p_ref), float(a_ref)
+        if not (self.p_ref > 0 and self.a_ref > 0):
+            raise RuntimeError(f"the front end reports power {self.p_ref} W and area {self.a_ref} "
+                               "um^2; L_BPF needs positive references")
+        self.loss_fn = BPFLoss(self.p_ref, self.a_ref, lambda_ce=cfg.lambda_ce,
+                               lambda_i=cfg.lambda_i if cfg.mode == "codesign" else 0.0,
+                               lambda_c=cfg.lambda_c if cfg.mode == "codesign" else 0.0,
+                               label_smoothing=cfg.label_smoothing)
+        self.augmenter = Augmenter(cfg, n_ch, n_frames)
+        if ctx.world_size > 1 and cfg.batch_size % ctx.world_size:
+            raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the number of "
+                             f"processes ({ctx.world_size})")
+        self.local_batch = cfg.batch_size // ctx.world_size
+        self.sampler = DistributedSampler(_IndexSet(len(self.train_ds)), num_replicas=ctx.world_size,
+                                          rank=ctx.rank, shuffle=True, seed=cfg.seed, drop_last=True)
+        self.steps_per_epoch = len(self.sampler) // self.local_batch
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"the training split has {len(self.train_ds)} clips, fewer than one "
+                             f"batch of {cfg.batch_size}; lower batch_size or add data")
+        self.total_steps = self.steps_per_epoch * cfg.epochs
+        if cfg.max_steps:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        groups = []
+        fe_params = [p for p in frontend.parameters() if p.requires_grad]
+        if fe_params:
+            groups.append({"params": fe_params, "lr": cfg.lr_frontend, "weight_decay": 0.0,
+                           "name": "frontend"})
+        groups.append({"params": list(classifier.parameters()), "lr": cfg.lr_classifier,
+                       "weight_decay": cfg.weight_decay, "name": "classifier"})
+        self.optimizer = torch.optim.AdamW(groups)
+        warm, total = cfg.warmup_steps, self.total_steps
+
+        def schedule(step: int) -> float:
+            if warm and step < warm:
+                return (step + 1) / warm
+            if cfg.scheduler == "constant":
+                return 1.0
+            prog = min(1.0, (step - warm) / max(1, total - warm))
+            return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * prog))
+
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
+        if ctx.distributed:
+            self.model = dist_util.convert_sync_batchnorm(self.model)
+            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model)
+        else:
+            self.ddp = self.model
+        # Per-rank RNG stream for dropout etc. (rank 0 of N == the single process).
+        torch.manual_seed(cfg.seed * 1000003 + ctx.rank)
+        # Training state.
+        self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
+        self.best_score, self.best_epoch, self.bad_epochs = -1.0, -1, 0
+        self.history: list[dict] = []
+        self.epoch_sums = np.zeros(6)  # loss, ce, power, area, correct, n   (sums over clips)
+        self.train_seconds, self.epoch_seconds, self.finished = 0.0, 0.0, False
+        log.info("run %s: mode %s, %d training clips (%d steps/epoch x %d epochs%s), %d validation "
+                 "clips, %d process(es)", self.run_dir, cfg.mode, len(self.train_ds),
+                 self.steps_per_epoch, cfg.epochs,
+                 f", max {cfg.max_steps} steps" if cfg.max_steps else "", len(self.val_ds),
+                 ctx.world_size)
+        log.info("front end: %d channels x %d frames, P_ref %.4g W, A_ref %.4g um^2; classifier %s",
+                 n_ch, n_frames, self.p_ref, self.a_ref, classifier.summary())
+
+    # ---------------------------------------------------------- checkpoints
+    def _state(self) -> dict:
+        rngs = dist_util.all_gather_objects(rng_state(), self.ctx)
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch,
+                "batch_in_epoch": self.batch_in_epoch, "step": self.step, "rng": rngs,
+                "world_size": self.ctx.world_size, "best_score": self.best_score,
+                "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+                "history": self.history, "epoch_sums": self.epoch_sums.copy(),
+                "train_seconds": self.train_seconds, "epoch_seconds": self.epoch_seconds,
+                "finished": self.finished}
+
+    def save_checkpoint(self) -> None:
+        state = self._state()  # collective: every rank takes part
+        if self.ctx.is_main:
+            atomic_save(state, self.run_dir / LAST)
+        self.ctx.barrier()
+
+    def _load_checkpoint(self) -> None:
+        st = torch.load(self.run_dir / LAST, map_location="cpu", weights_only=False)
+        if st["world_size"] != self.ctx.world_size:
+            raise ValueError(f"{self.run_dir} was checkpointed with {st['world_size']} process(es); "
+                             f"resume it with the same number (now {self.ctx.world_size})")
+        self.model.load_state_dict(st["model"])
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.scheduler.load_state_dict(st["scheduler"])
+        for k in ("epoch", "batch_in_epoch", "step", "best_score", "best_epoch", "bad_epochs",
+                  "history", "train_seconds", "epoch_seconds", "finished"):
+            setattr(self, k, st[k])
+        self.epoch_sums = np.asarray(st["epoch_sums"], dtype=np.float64)
+        set_rng_state(st["rng"][self.ctx.rank])
+        log.info("resumed %s at epoch %d, step %d (batch %d of the epoch)", self.run_dir,
+                 self.epoch, self.step, self.batch_in_epoch)
+
+    # -------------------------------------------------------------- training
+    def _train_step(self, audio, labels, mask) -> dict:
+        self.ddp.train()
+        out = self.ddp(audio, mask)
+        loss, terms = self.loss_fn(out["logits"], labels, out["power"], out["area"])
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        terms["correct"] = int((out["logits"].argmax(1) == labels).sum())
+        return terms
+
+    def _validate(self) -> dict:
+        return evaluate_dataset(self.model, self.val_ds, snrs=self.cfg.eval_snrs, noise=self.noise,
+                                ctx=self.ctx, progress=self.cfg.progress)
+
+    def _end_epoch(self, stop_reason: str | None) -> str | None:
+        cfg = self.cfg
+        sums = dist_util.all_reduce_sum(torch.from_numpy(self.epoch_sums.copy()), self.ctx).numpy()
+        n = max(sums[5], 1.0)
+        val = self._validate()
+        score = val["mean_accuracy"]
+        power, area = (float(v) for v in hardware_cost(self.model.frontend))
+        clips = sums[5]
+        entry = {"epoch": self.epoch + 1, "step": self.step,
+                 "lr": {g.get("name", str(i)): g["lr"] for i, g in enumerate(self.optimizer.param_groups)},
+                 "train": {"loss": sums[0] / n, "ce": sums[1] / n, "power": sums[2] / n,
+                           "area": sums[3] / n, "accuracy": sums[4] / n, "clips": int(clips)},
+                 "val": {"accuracy": val["accuracy"], "mean_accuracy": score},
+                 "power_w": power, "area_um2": area,
+                 "clips_per_s": clips / self.epoch_seconds if self.epoch_seconds > 0 else None}
+        self.history.append(entry)
+        improved = score > self.best_score
+        if improved:
+            self.best_score, self.best_epoch, self.bad_epochs = score, self.epoch + 1, 0
+            if self.ctx.is_main:
+                atomic_save({"model": self.model.state_dict(), "epoch": self.epoch + 1,
+                             "validation": val}, self.run_dir / BEST)
+        else:
+            self.bad_epochs += 1
+        log.info("epoch %d: loss %.4f (CE %.4f, P/Pref %.4f, A/Aref %.4f), train acc %.3f | val %s "
+                 "mean %.4f%s | %.1f clips/s", self.epoch + 1, entry["train"]["loss"],
+                 entry["train"]["ce"], entry["train"]["power"], entry["train"]["area"],
+                 entry["train"]["accuracy"],
+                 " ".join(f"{k}:{v:.3f}" for k, v in val["accuracy"].items()), score,
+                 " (best)" if improved else "", entry["clips_per_s"] or 0.0)
+        if stop_reason is None and cfg.early_stop and self.bad_epochs >= cfg.early_stop:
+            stop_reason = f"early stop: no validation improvement for {cfg.early_stop} epochs"
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        self.epoch_sums[:] = 0.0
+        self.epoch_seconds = 0.0
+        if stop_reason is None and self.epoch >= cfg.epochs:
+            stop_reason = "all epochs done"
+        if stop_reason is not None:
+            self.finished = True
+        self.save_checkpoint()
+        self._write_metrics(status="finished" if self.finished else "running")
+        return stop_reason
+
+    def fit(self, *, test: bool = True) -> dict:
+        """Train (or resume) to the end and return the metrics (also in ``metrics.json``)."""
+        self._setup_logging()
+        try:
+            resuming = self._check_existing()
+            if self.ctx.is_main:
+                write_json(self.run_dir / CONFIG, self.cfg.to_dict())
+            self._build()
+            if resuming:
+                self._load_checkpoint()
+            stop = "already finished" if self.finished else None
+            cfg = self.cfg
+            bar = tqdm(total=self.total_steps, initial=self.step, desc=f"train {cfg.mode}", unit="step",
+                       disable=not (cfg.progress and self.ctx.is_main), dynamic_ncols=True)
+            while stop is None:
+                self.sampler.set_epoch(self.epoch)
+                order = list(self.sampler)
+                for b in range(self.batch_in_epoch, self.steps_per_epoch):
+                    t0 = time.perf_counter()
+                    idx = order[b * self.local_batch:(b + 1) * self.local_batch]
+                    audio, labels, mask = stack_batch(self.train_ds, idx, augmenter=self.augmenter,
+                                                      epoch=self.epoch)
+                    terms = self._train_step(audio, labels, mask)
+                    k = len(idx)
+                    self.epoch_sums += np.array([terms["total"] * k, terms["ce"] * k,
+                                                 terms["power"] * k, terms["area"] * k,
+                                                 terms["correct"], k], dtype=np.float64)
+                    dt = time.perf_counter() - t0
+                    self.train_seconds += dt
+                    self.epoch_seconds += dt
+                    self.step += 1
+                    self.batch_in_epoch = b + 1
+                    bar.update(1)
+                    bar.set_postfix(epoch=self.epoch + 1, ce=f"{terms['ce']:.3f}",
+                                    P=f"{terms['power']:.3f}", A=f"{terms['area']:.3f}")
+                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 \
+                            and self.batch_in_epoch < self.steps_per_epoch:
+                        self.save_checkpoint()
+                    if cfg.max_steps and self.step >= cfg.max_steps:
+                        stop = f"max_steps {cfg.max_steps} reached"
+                        break
+                stop = self._end_epoch(stop)
+            bar.close()
+            log.info("training stopped: %s", stop)
+            return self._finish(test=test)
+        finally:
+            self._teardown_logging()
+
+    # ------------------------------------------------------------------ end
+    def _finish(self, *, test: bool) -> dict:
+        best = self.run_dir / BEST
+        if best.is_file():
+            self.model.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["model"])
+        self.model.eval()
+        if self.ctx.is_main:
+            write_json(self.run_dir / BANK, self.model.frontend.to_dict())
+        metrics = read_json(self.run_dir / METRICS) if (self.run_dir / METRICS).is_file() else {}
+        if test and "test" not in metrics:
+            ds = open_split(self.cfg.data, self.cfg.test_split, self.cfg,
+                            progress=self.cfg.progress and self.ctx.is_main)
+            if self.cfg.limit_val:
+                ds = _limit(ds, self.cfg.limit_val, self.cfg.eval_seed)
+            log.info("testing the best model (epoch %d) on %d %s clips", self.best_epoch, len(ds),
+                     self.cfg.test_split)
+            test_metrics = evaluate_dataset(self.model, ds, snrs=self.cfg.eval_snrs, noise=self.noise,
+                                            ctx=self.ctx, progress=self.cfg.progress)
+            log.info("test accuracy: %s", " ".join(f"{k}:{v:.4f}" for k, v in test_metrics["accuracy"].items()))
+            return self._write_metrics(status="finished", test=test_metrics)
+        return self._write_metrics(status="finished", test=metrics.get("test"))
+
+    def _write_metrics(self, *, status: str, test: dict | None = None) -> dict:
+        best = next((h for h in self.history if h["epoch"] == self.best_epoch), None)
+        if best is None and self.history:
+            best = self.history[-1]
+        power, area = (float(v) for v in hardware_cost(self.model.frontend))
+        val = best["val"] if best else None
+        clips = sum(h["train"]["clips"] for h in self.history)
+        m = {"format": METRICS_FORMAT, "status": status, "mode": self.cfg.mode,
+             "run_dir": str(self.run_dir), "world_size": self.ctx.world_size,
+             "n_params_classifier": int(sum(p.numel() for p in self.model.classifier.parameters())),
+             "n_train": len(self.train_ds), "n_val": len(self.val_ds),
+             "epochs_run": len(self.history), "steps": self.step, "best_epoch": self.best_epoch,
+             "validation": val,
+             "val_accuracy": val["mean_accuracy"] if val else None,
+             "val_error": 1.0 - val["mean_accuracy"] if val else None,
+             "power_w": power, "area_um2": area, "p_ref_w": self.p_ref, "a_ref_um2": self.a_ref,
+             "power_saving": 1.0 - power / self.p_ref, "area_saving": 1.0 - area / self.a_ref,
+             "throughput_clips_per_s": clips / self.train_seconds if self.train_seconds > 0 else None,
+             "train_seconds": self.train_seconds, "history": self.history}
+        if test is not None:
+            m["test"] = test
+            m["test_accuracy"] = test["mean_accuracy"]
+        if self.ctx.is_main:
+            write_json(self.run_dir / METRICS, m)
+        return m
+
+
+def _limit(ds, n: int, seed: int):
+    """A class-stratified random subset of ``n`` clips of ``ds`` (same object, reindexed view)."""
+    if n >= len(ds):
+        return ds
+    return ClipSubset.stratified(ds, n, seed)
+
+
+def train(config=None, run_dir=None, *, resume: bool = True, test: bool = True, **overrides) -> dict:
+    """Train one run and return its metrics (the content of ``RUN/metrics.json``).
+
+    ``config``: a :class:`TrainConfig`, a dict of options (missing ones take their
+    defaults), a JSON file path, or None; keyword ``overrides`` are applied on top.
+    ``run_dir``: the run directory (required); an existing run with the same
+    configuration is resumed (``resume=False`` refuses to touch it).
+    ``test``: also evaluate the best model on the test split.
+
+    Result keys used by the search: ``val_error`` (1 - mean validation accuracy
+    over clean and every SNR), ``val_accuracy``, ``power_w``, ``area_um2``,
+    ``power_saving`` and ``area_saving`` (fractions of the conventional design).
+    Under ``torchrun`` every process calls this; rank 0 writes the files.
+    """
+    if run_dir is None:
+        raise ValueError("train: run_dir is required (the folder the run is written to)")
+    cfg = resolve_config(config, **overrides)
+    ctx = dist_util.init()
+    try:
+        return Trainer(cfg, run_dir, resume=resume, ctx=ctx).fit(test=test)
+    finally:
+        dist_util.shutdown(ctx)
