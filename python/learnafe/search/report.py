@@ -1,0 +1,72 @@
+"""The search section of ``learnafe report``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+
+def _fmt_point(p: dict, names: list[str]) -> list[str]:
+    o = p["objectives"]
+    cells = [str(p["trial"]), f"{100 * o['error']:.2f}", f"{o['power_w']:.4g}", f"{o['area_um2']:.4g}"]
+    v = p.get("versus_reference")
+    cells += ([f"{v['error_change_points']:+.2f}", f"{v['power_saving_pct']:+.1f}", f"{v['area_saving_pct']:+.1f}"]
+              if v else ["", "", ""])
+    for n in names:
+        value = p["params"].get(n)
+        cells.append(f"{value:.4g}" if isinstance(value, float) else str(value))
+    return cells
+
+
+def report_section(path, out_dir) -> str | None:
+    """Markdown for the search directory ``path`` (``None`` if it is not a finished search).
+
+    The Pareto plot is copied next to the report (into ``out_dir``) and linked
+    relatively, so the Markdown file and its images move together.
+    """
+    from learnafe.search.runner import load_search
+
+    path = Path(path)
+    if not (path / "summary.json").is_file() or not (path / "journal.jsonl").is_file():
+        return None
+    s = load_search(path)
+    out_dir = Path(out_dir)
+    names = [p["name"] for p in s["parameters"]]
+    lines = [f"## Design-space search: `{path}`", ""]
+    lines.append(f"{s['trials']} trials ({s['ok']} ok, {s['failed']} failed) of `{s['trial_function']}`, "
+                 f"optimiser {s['optimizer']}, {s['mode']}-objective, wall time {s['wall_s']:.0f} s "
+                 f"over {s['sessions']} session(s), {s['trial_time_s']:.0f} s of trial time.")
+    lines.append("")
+    ref = s.get("reference")
+    if ref and ref.get("status") == "ok":
+        o = ref["objectives"]
+        lines.append(f"Conventional design: error {100 * o['error']:.2f} %, power {o['power_w']:.4g} W, "
+                     f"capacitor area {o['area_um2']:.4g} um^2.")
+        lines.append("")
+    png = path / "pareto.png"
+    if png.is_file():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / f"search-{path.name}-pareto.png"
+        if png.resolve() != target.resolve():
+            shutil.copyfile(png, target)
+        lines += [f"![Pareto front of {path.name}]({target.name})", ""]
+    header = ["trial", "error %", "power W", "area um^2", "d error (points)", "power saving %",
+              "area saving %", *names]
+    lines.append(f"Pareto set ({len(s['pareto'])} points, error/power/area all minimised):")
+    lines.append("")
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for p in s["pareto"]:
+        lines.append("| " + " | ".join(_fmt_point(p, names)) + " |")
+    lines.append("")
+    for label, best in (s.get("best") or {}).items():
+        if label == "lowest_error" or not best:
+            continue
+        for which in ("lowest_power", "lowest_area"):
+            v = best[which]["versus_reference"]
+            lines.append(f"- {which.replace('_', ' ')} with error <= {100 * best['limit_error']:.2f} % "
+                         f"({label.replace('_', ' ')}): trial {best[which]['trial']}, "
+                         f"power {v['power_saving_pct']:+.1f} %, area {v['area_saving_pct']:+.1f} %, "
+                         f"error {v['error_change_points']:+.2f} points vs conventional")
+    lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,101 @@
+"""Trial functions for the search.
+
+A trial function is any module-level callable ``fn(params: dict, ctx: TrialContext) -> dict``
+(see :class:`learnafe.search.executor.TrialContext`) that returns at least
+``error`` (a fraction, lower is better), ``power_w`` (W) and ``area_um2`` (um^2);
+any other numbers it returns are kept in the journal as metrics.  A search
+config names it as ``[trial] function = "package.module:name"``, and optionally a
+``reference`` function with the same signature that evaluates the conventional
+design once per search (shown on the plots and used to normalise power and area).
+
+- :func:`training_trial` / :func:`training_reference` (the default): a short
+  training run through :mod:`learnafe.training`, co-design vs the conventional
+  bank.
+- :func:`analytic_trial` / :func:`analytic_reference`: a closed-form stand-in
+  with the same three-way trade-off (a larger power or area weight saves power
+  or area and costs accuracy; a learning rate away from its optimum costs
+  accuracy).  It runs in microseconds, so it serves to test and demonstrate the
+  search machinery itself (executors, journal, resume, Pareto set).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+from learnafe.search.executor import TrialContext
+
+#: Defaults of the analytic stand-in; override any of them in ``[trial.settings]``.
+ANALYTIC_DEFAULTS = {
+    "base_error": 0.10,      # error of the conventional design at the best learning rate
+    "best_lr": 3e-3,         # learning rate with the lowest error
+    "lr_cost": 0.04,         # error added per decade^2 away from best_lr
+    "saving": 0.30,          # largest relative power/area saving (weight share -> 1)
+    "saving_cost": 0.25,     # error added per (weight share)^2
+    "channel_cost": 0.02,    # error added per (16/n_channels - 1)
+    "power_w": 1.0e-8,       # conventional bank power (W) at 16 channels
+    "area_um2": 1.6e4,       # conventional bank capacitor area (um^2) at 16 channels
+    "sleep_s": 0.0,          # pretend to work for this long (tests of concurrency and kills)
+    "fail_trials": [],       # trial ids that raise (tests of failure handling)
+    "crash_trials": [],      # trial ids whose worker process dies (tests of broken workers)
+}
+
+
+def _leaf(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def _analytic_settings(settings: dict) -> dict:
+    unknown = sorted(set(settings) - set(ANALYTIC_DEFAULTS))
+    if unknown:
+        raise ValueError(f"analytic trial: unknown setting(s) {unknown}; known: {sorted(ANALYTIC_DEFAULTS)}")
+    out = dict(ANALYTIC_DEFAULTS)
+    out.update(settings)
+    return out
+
+
+def analytic_objectives(params: dict, settings: dict | None = None) -> dict:
+    """The closed-form objectives of the analytic stand-in (deterministic).
+
+    Parameters are looked up by the last part of their dotted name:
+    every ``lr*`` (geometric mean if several), ``lambda_ce``, ``lambda_i``,
+    ``lambda_c`` and ``n_channels``; missing ones take the conventional value.
+    """
+    s = _analytic_settings(settings or {})
+    leaves = {_leaf(k): v for k, v in params.items()}
+    lrs = [float(v) for k, v in leaves.items() if k.startswith("lr")]
+    lr = math.exp(sum(math.log(v) for v in lrs) / len(lrs)) if lrs else s["best_lr"]
+    if lr <= 0:
+        raise ValueError(f"analytic trial: learning rates must be positive, got {lrs}")
+    lce = float(leaves.get("lambda_ce", 1.0))
+    li = float(leaves.get("lambda_i", 0.0))
+    lc = float(leaves.get("lambda_c", 0.0))
+    total = lce + li + lc
+    if min(lce, li, lc) < 0 or total <= 0:
+        raise ValueError(f"analytic trial: loss weights must be >= 0 and not all zero, got {lce}, {li}, {lc}")
+    share_i, share_c = li / total, lc / total
+    channels = float(leaves.get("n_channels", 16))
+    error = (s["base_error"] + s["lr_cost"] * math.log10(lr / s["best_lr"]) ** 2
+             + s["saving_cost"] * (share_i ** 2 + share_c ** 2) + s["channel_cost"] * (16.0 / channels - 1.0))
+    return {"error": min(1.0, max(0.0, error)),
+            "power_w": s["power_w"] * channels / 16.0 * (1.0 - s["saving"] * share_i),
+            "area_um2": s["area_um2"] * channels / 16.0 * (1.0 - s["saving"] * share_c)}
+
+
+def analytic_trial(params: dict, ctx: TrialContext) -> dict:
+    """Closed-form stand-in for a training run (see :func:`analytic_objectives`)."""
+    s = _analytic_settings(ctx.settings)
+    if s["sleep_s"]:
+        time.sleep(float(s["sleep_s"]))
+    if ctx.trial in s["crash_trials"]:
+        os._exit(3)  # simulate a worker killed by a segfault or the OOM killer
+    if ctx.trial in s["fail_trials"]:
+        raise RuntimeError(f"analytic trial {ctx.trial} fails on purpose (fail_trials setting)")
+    return analytic_objectives(params, ctx.settings)
+
+
+def analytic_reference(params: dict, ctx: TrialContext) -> dict:
+    """The conventional design of the analytic stand-in (no hardware weights, best learning rate)."""
+    s = _analytic_settings(ctx.settings)
+    return analytic_objectives({"lr": s["best_lr"]}, ctx.settings)
