@@ -1,0 +1,503 @@
+"""The learnable analog front end: a bank of DSSF band-pass filters trained as a circuit.
+
+Parameters are per-channel log-domain scale factors relative to a reference
+(conventional) design::
+
+    I1 = I1_ref * exp(phi_I1),  I2 = I2_ref * exp(phi_I2),
+    C1 = C1_ref * exp(phi_C1),  C2 = C2_ref * exp(phi_C2)
+
+The physical values always respect :class:`Bounds`, whatever the parameters:
+
+1. each log value is clamped to its box ([i_min, i_max] for currents, also
+   intersected with a gm/Id table's range; [c_min, c_max] for capacitors) with a
+   straight-through gradient (the optimiser still sees the loss's slope at the
+   bound, so a parameter can come back);
+2. a channel whose centre frequency would exceed ``f0_max_fraction * fs`` gets both
+   capacitors scaled up by ``w0 / w0_max`` (exact for any gm model; keeps Q and gain).
+
+``project_()`` clamps the parameters themselves to the box after an optimiser
+step, so they cannot drift far outside; call it after ``optimizer.step()``.
+
+Circuit -> discrete coefficients (:mod:`learnafe.circuits.discretize`) -> fused
+envelope op (:func:`learnafe.ops.filterbank_envelope`) -> log / normalisation.
+All circuit arithmetic is float64 (whatever the module dtype); the op runs in
+the audio's dtype.
+
+Training-time perturbations (both off by default):
+
+* thermal noise (:class:`NoiseConfig`): each channel's integrated output noise
+  ``var = q I1 C2 / (2 C1^2 gm1) + q I2 / (2 C1 gm2)`` (= n k T (1 + C2/C1) / (2 C1) in
+  weak inversion; :func:`learnafe.circuits.cost.output_noise_variance`) is
+  referred to the filter input as white noise, independent per channel, whose
+  per-sample variance makes the discrete filter's output variance equal that
+  value; audio amplitude 1.0 is ``full_scale_v`` volts (differential peak), so the
+  noise in audio units is divided by ``full_scale_v``.  Smaller capacitors cost SNR.
+* mismatch (:class:`MismatchConfig`): I1, I2, C1, C2 are multiplied by
+  ``1 + sigma * N(0, 1)`` (relative Gaussian error), drawn per batch in training
+  or fixed per chip from a seed.
+
+``power()``/``area()`` (and the spec) are the nominal design values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+
+from learnafe.circuits import constants, cost, dssf
+from learnafe.circuits.discretize import METHODS, digital_response, discretize, noise_gain
+from learnafe.circuits.transconductance import GmIdTable, TransconductanceModel, load_gm_model
+from learnafe.frontends import features as feat
+
+SPEC_FORMAT = "learnafe-bank/1"
+UNITS = {"I1": "A", "I2": "A", "C1": "F", "C2": "F", "f0_hz": "Hz", "power": "W", "area": "um^2"}
+KEYS = ("I1", "I2", "C1", "C2")
+NOISE_MODES = ("off", "train", "always")
+MISMATCH_MODES = ("off", "per_batch", "fixed")
+
+
+def _from_dict(cls, d, what):
+    if d is None:
+        return cls()
+    if isinstance(d, cls):
+        return d
+    known = {f.name for f in fields(cls)}
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"unknown {what} keys {sorted(unknown)}; known: {sorted(known)}")
+    return cls(**d)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Physical range of the learnable circuit (defaults: :mod:`learnafe.circuits.constants`)."""
+
+    i_min: float = constants.I_MIN_A
+    i_max: float = constants.I_MAX_A
+    c_min: float = constants.C_MIN_F
+    c_max: float = constants.C_MAX_F
+    f0_max_fraction: float = constants.F0_MAX_FRACTION_OF_FS
+
+    def __post_init__(self):
+        if not (0 < self.i_min < self.i_max and math.isfinite(self.i_max)):
+            raise ValueError(f"bounds need 0 < i_min < i_max (A), got i_min={self.i_min!r}, i_max={self.i_max!r}")
+        if not (0 < self.c_min < self.c_max and math.isfinite(self.c_max)):
+            raise ValueError(f"bounds need 0 < c_min < c_max (F), got c_min={self.c_min!r}, c_max={self.c_max!r}")
+        if not 0 < self.f0_max_fraction < 0.5:
+            raise ValueError(f"bounds.f0_max_fraction must be in (0, 0.5) (below Nyquist), got {self.f0_max_fraction!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return _from_dict(cls, d, "bounds")
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """kT/C thermal noise: ``mode`` off / train (training mode only) / always; audio 1.0 = ``full_scale_v``."""
+
+    mode: str = "off"
+    full_scale_v: float = 0.1
+
+    def __post_init__(self):
+        if self.mode not in NOISE_MODES:
+            raise ValueError(f"noise.mode must be one of {NOISE_MODES}, got {self.mode!r}")
+        if not (isinstance(self.full_scale_v, (int, float)) and 0 < self.full_scale_v <= constants.VDD_V):
+            raise ValueError(f"noise.full_scale_v (volts that audio amplitude 1.0 maps to) must be in "
+                             f"(0, VDD={constants.VDD_V}], got {self.full_scale_v!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return _from_dict(cls, d, "noise")
+
+
+@dataclass(frozen=True)
+class MismatchConfig:
+    """Relative Gaussian error on currents (``sigma_i``) and capacitors (``sigma_c``).
+
+    ``mode``: off; per_batch (fresh draw every training forward, from torch's global RNG);
+    fixed (one chip, drawn from ``seed``, applied in training and evaluation).
+    """
+
+    mode: str = "off"
+    sigma_i: float = 0.0
+    sigma_c: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.mode not in MISMATCH_MODES:
+            raise ValueError(f"mismatch.mode must be one of {MISMATCH_MODES}, got {self.mode!r}")
+        for name in ("sigma_i", "sigma_c"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and 0 <= v <= 0.2):
+                raise ValueError(f"mismatch.{name} is a relative standard deviation in [0, 0.2] "
+                                 f"(e.g. 0.02 for 2 %), got {v!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"mismatch.seed must be an integer, got {self.seed!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return _from_dict(cls, d, "mismatch")
+
+
+def _st_clamp(x, lo, hi):
+    """Clamp in value, identity in gradient (straight-through)."""
+    return x + (torch.clamp(x, lo, hi) - x).detach()
+
+
+def _as_channel_vector(name, v, n):
+    arr = np.asarray(v, dtype=np.float64).reshape(-1)
+    if arr.size == 1 and n > 1:
+        arr = np.full(n, arr[0])
+    if arr.size != n:
+        raise ValueError(f"{name} must have one value per channel ({n}), got {arr.size}")
+    return arr
+
+
+class AnalogFilterBank(torch.nn.Module):
+    """A learnable bank of DSSF band-pass filters (see the module docstring).
+
+    Args:
+        i1, i2, c1, c2: reference design per channel (A, A, F, F); the learnable
+            factors start at 1 (phi = 0).
+        sample_rate: audio rate in Hz.
+        gm_model: :class:`~learnafe.circuits.WeakInversion` (default), a
+            :class:`~learnafe.circuits.GmIdTable`, a gm/Id JSON path or a ``gm_model`` dict.
+        features: :class:`~learnafe.frontends.features.FeatureConfig` or dict.
+        discretization: ``"bilinear"`` (pre-warped at w0), ``"matched_z"`` or ``"impulse_invariance"``.
+        bounds, noise, mismatch: :class:`Bounds`, :class:`NoiseConfig`, :class:`MismatchConfig` or dicts.
+    """
+
+    def __init__(self, i1, i2, c1, c2, sample_rate: float = 20000.0, gm_model=None, features=None,
+                 discretization: str = "bilinear", bounds=None, noise=None, mismatch=None):
+        super().__init__()
+        i1 = np.asarray(i1, dtype=np.float64).reshape(-1)
+        n = i1.size
+        if n < 1:
+            raise ValueError("a bank needs at least one channel")
+        i2, c1, c2 = (_as_channel_vector(k, v, n) for k, v in (("I2", i2), ("C1", c1), ("C2", c2)))
+        dssf.check_circuit(i1, i2, c1, c2)
+        sample_rate = float(sample_rate)
+        if not (math.isfinite(sample_rate) and sample_rate > 0):
+            raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
+        if discretization not in METHODS:
+            raise ValueError(f"discretization must be one of {METHODS}, got {discretization!r}")
+        self.sample_rate = sample_rate
+        self.gm_model: TransconductanceModel = load_gm_model(gm_model)
+        self.features = feat.FeatureConfig.from_dict(features)
+        self.discretization = discretization
+        self.bounds = Bounds.from_dict(bounds)
+        self.noise = NoiseConfig.from_dict(noise)
+        self.mismatch = MismatchConfig.from_dict(mismatch)
+        self._log_box = self._make_box()
+        ref = {"I1": i1, "I2": i2, "C1": c1, "C2": c2}
+        for k, (lo, hi) in self._log_box.items():
+            v = np.log(ref[k])
+            if np.any(v < lo - 1e-9) or np.any(v > hi + 1e-9):
+                bad = ref[k][(v < lo - 1e-9) | (v > hi + 1e-9)][0]
+                raise ValueError(f"reference {k}={bad:.4g} is outside its bounds "
+                                 f"[{math.exp(lo):.4g}, {math.exp(hi):.4g}]; change the design or the bounds")
+        p = dssf.channel_parameters(i1, i2, c1, c2, self.gm_model)
+        f0_max = self.bounds.f0_max_fraction * sample_rate
+        if np.any(p.f0_hz > f0_max * (1 + 1e-9)):
+            raise ValueError(f"reference centre frequency {p.f0_hz.max():.6g} Hz is above "
+                             f"{self.bounds.f0_max_fraction} * sample_rate = {f0_max:.6g} Hz; lower f_hi or raise sample_rate")
+        for k in KEYS:
+            self.register_buffer(f"ref_{k}", torch.as_tensor(ref[k], dtype=torch.float64))
+        self.phi_I1 = torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))
+        self.phi_I2 = torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))
+        self.phi_C1 = torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))
+        self.phi_C2 = torch.nn.Parameter(torch.zeros(n, dtype=torch.float64))
+        self.register_buffer("chip_factors", self._draw_chip_factors())
+
+    # ------------------------------------------------------------ structure ---
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.ref_I1.numel())
+
+    def _make_box(self) -> dict:
+        b = self.bounds
+        box = {"I1": [b.i_min, b.i_max], "I2": [b.i_min, b.i_max], "C1": [b.c_min, b.c_max], "C2": [b.c_min, b.c_max]}
+        if isinstance(self.gm_model, GmIdTable):
+            for k, dev in (("I1", "m1"), ("I2", "m2")):
+                lo, hi = self.gm_model.current_range(dev)
+                box[k] = [max(box[k][0], lo), min(box[k][1], hi)]
+                if box[k][0] >= box[k][1]:
+                    raise ValueError(f"the gm/Id table range of {dev} does not overlap the current bounds "
+                                     f"[{b.i_min:.3g}, {b.i_max:.3g}] A")
+        return {k: (math.log(lo), math.log(hi)) for k, (lo, hi) in box.items()}
+
+    def _phi(self, key):
+        return getattr(self, f"phi_{key}")
+
+    def _draw_chip_factors(self):
+        n = self.n_channels if hasattr(self, "ref_I1") else 0
+        if self.mismatch.mode != "fixed":
+            return torch.ones(4, n, dtype=torch.float64)
+        gen = torch.Generator().manual_seed(self.mismatch.seed)
+        return self._factors(torch.randn(4, n, generator=gen, dtype=torch.float64))
+
+    def _factors(self, eps):
+        m = self.mismatch
+        sig = torch.tensor([m.sigma_i, m.sigma_i, m.sigma_c, m.sigma_c], dtype=torch.float64).unsqueeze(1)
+        return torch.clamp(1 + sig * eps, min=0.05)
+
+    def mismatch_factors(self):
+        """The multiplicative factors [4, C] (I1, I2, C1, C2) a forward pass uses now, or None."""
+        mode = self.mismatch.mode
+        if mode == "fixed":
+            return self.chip_factors
+        if mode == "per_batch" and self.training:
+            return self._factors(torch.randn(4, self.n_channels, dtype=torch.float64, device=self.ref_I1.device))
+        return None
+
+    # --------------------------------------------------------------- circuit ---
+
+    def circuit(self, factors=None) -> dict:
+        """Physical per-channel values (float64 tensors [C], differentiable in phi) after bounds.
+
+        ``factors`` ([4, C], optional): mismatch multipliers for I1, I2, C1, C2.
+        """
+        vals = {}
+        for k in KEYS:
+            lo, hi = self._log_box[k]
+            log_v = _st_clamp(torch.log(getattr(self, f"ref_{k}")) + self._phi(k).to(torch.float64), lo, hi)
+            vals[k] = torch.exp(log_v)
+        if factors is not None:
+            for j, k in enumerate(KEYS):
+                lo, hi = self._log_box[k]
+                vals[k] = torch.clamp(vals[k] * factors[j], math.exp(lo), math.exp(hi))
+        gm1 = self.gm_model.gm1(vals["I1"])
+        gm2 = self.gm_model.gm2(vals["I2"])
+        w0 = torch.sqrt(gm1 * gm2 / (4 * vals["C1"] * vals["C2"]))
+        w0_max = 2 * math.pi * self.bounds.f0_max_fraction * self.sample_rate
+        k = torch.clamp(w0 / w0_max, min=1.0)
+        vals["C1"] = vals["C1"] * k
+        vals["C2"] = vals["C2"] * k
+        return vals
+
+    def parameters_of(self, vals: dict) -> dssf.ChannelParameters:
+        return dssf.channel_parameters(vals["I1"], vals["I2"], vals["C1"], vals["C2"], self.gm_model, validate=False)
+
+    def _s_coefficients(self, vals):
+        p = self.parameters_of(vals)
+        return dssf.s_coefficients(p.gm1, p.gm2, vals["C1"], vals["C2"])
+
+    def coefficients(self, factors=None):
+        """Discrete biquads ``(b [C, 3], a [C, 2])`` (float64 tensors, differentiable) of the nominal bank."""
+        return discretize(*self._s_coefficients(self.circuit(factors)), self.sample_rate, self.discretization)
+
+    def center_frequencies(self):
+        """Centre frequencies f0 (Hz), tensor [C]."""
+        return self.parameters_of(self.circuit()).f0_hz
+
+    def q(self):
+        """Quality factors, tensor [C]."""
+        return self.parameters_of(self.circuit()).q
+
+    def gain(self):
+        """Peak gain magnitudes C2/C1, tensor [C]."""
+        vals = self.circuit()
+        return vals["C2"] / vals["C1"]
+
+    def frequency_response(self, freqs_hz, discrete: bool = False):
+        """Complex response [C, F] at ``freqs_hz``: the analog H(j 2 pi f), or the discretised biquads."""
+        vals = self.circuit()
+        if discrete:
+            b, a = discretize(*self._s_coefficients(vals), self.sample_rate, self.discretization)
+            return digital_response(freqs_hz, b, a, self.sample_rate)
+        f = torch.as_tensor(np.asarray(freqs_hz, dtype=np.float64))
+        return dssf.analog_response(f, *self._s_coefficients(vals))
+
+    # ------------------------------------------------------------------ cost ---
+
+    def power(self):
+        """Supply power (W) of the bank, differentiable scalar tensor (float64)."""
+        vals = self.circuit()
+        return cost.power_w(vals["I1"], vals["I2"])
+
+    def area(self):
+        """Capacitor area (um^2) of the bank, differentiable scalar tensor (float64)."""
+        vals = self.circuit()
+        return cost.cap_area_um2(vals["C1"], vals["C2"])
+
+    def reference_power(self) -> float:
+        """Power (W) of the reference design (phi = 0): P_ref for a normalised loss term."""
+        return float(cost.power_w(self.ref_I1, self.ref_I2))
+
+    def reference_area(self) -> float:
+        """Capacitor area (um^2) of the reference design (phi = 0): A_ref."""
+        return float(cost.cap_area_um2(self.ref_C1, self.ref_C2))
+
+    def cost_ratios(self):
+        """``(P / P_ref, A / A_ref)`` as differentiable tensors, for ``lambda_I * P/P_ref + lambda_C * A/A_ref``."""
+        return self.power() / self.reference_power(), self.area() / self.reference_area()
+
+    def output_noise_rms(self, vals=None):
+        """Integrated differential output noise (V rms) per channel, tensor [C]."""
+        vals = self.circuit() if vals is None else vals
+        p = self.parameters_of(vals)
+        return torch.sqrt(cost.output_noise_variance(vals["I1"], vals["I2"], vals["C1"], vals["C2"], p.gm1, p.gm2))
+
+    def input_noise_std(self, vals=None, b=None, a=None):
+        """Per-sample std (audio units) of the white input-referred noise of each channel, tensor [C]."""
+        vals = self.circuit() if vals is None else vals
+        if b is None:
+            b, a = discretize(*self._s_coefficients(vals), self.sample_rate, self.discretization)
+        out_var = self.output_noise_rms(vals) ** 2 / self.noise.full_scale_v ** 2
+        return torch.sqrt(out_var / noise_gain(b, a))
+
+    # --------------------------------------------------------------- forward ---
+
+    def noise_active(self) -> bool:
+        return self.noise.mode == "always" or (self.noise.mode == "train" and self.training)
+
+    def forward(self, audio):
+        """Audio ``[B, T]`` (amplitude 1.0 = full scale) -> features ``[B, C, T // hop]``."""
+        x, was_1d = feat.check_audio(audio)
+        vals = self.circuit(self.mismatch_factors())
+        b, a = discretize(*self._s_coefficients(vals), self.sample_rate, self.discretization)
+        if self.noise_active():
+            std = self.input_noise_std(vals, b, a).to(x.dtype)
+            env = torch.cat([
+                feat.envelopes(x + std[c] * torch.randn_like(x), b[c:c + 1], a[c:c + 1], self.sample_rate, self.features)
+                for c in range(self.n_channels)], dim=1)
+        else:
+            env = feat.envelopes(x, b, a, self.sample_rate, self.features)
+        out = feat.post_process(env, self.features)
+        return out[0] if was_1d else out
+
+    @torch.no_grad()
+    def project_(self):
+        """Clamp the parameters in place so every log value lies inside its bound (call after a step)."""
+        for k in KEYS:
+            lo, hi = self._log_box[k]
+            log_ref = torch.log(getattr(self, f"ref_{k}"))
+            phi = self._phi(k)
+            phi.copy_(torch.clamp(log_ref + phi.to(torch.float64), lo, hi) - log_ref)
+        return self
+
+    # ------------------------------------------------------------------ spec ---
+
+    def to_dict(self) -> dict:
+        """The JSON circuit spec (``learnafe-bank/1``, docs/ARCHITECTURE.md); JSON-clean floats."""
+        with torch.no_grad():
+            vals = {k: v.detach().cpu().numpy() for k, v in self.circuit().items()}
+            p = dssf.channel_parameters(vals["I1"], vals["I2"], vals["C1"], vals["C2"], self.gm_model)
+            pw = cost.channel_power_w(vals["I1"], vals["I2"])
+            ar = cost.channel_cap_area_um2(vals["C1"], vals["C2"])
+        channels = [{"I1": float(vals["I1"][c]), "I2": float(vals["I2"][c]), "C1": float(vals["C1"][c]),
+                     "C2": float(vals["C2"][c]), "f0_hz": float(p.f0_hz[c]), "q": float(p.q[c]),
+                     "gain": float(p.gain[c]), "power_w": float(pw[c]), "area_um2": float(ar[c])}
+                    for c in range(self.n_channels)]
+        return {
+            "format": SPEC_FORMAT,
+            "units": dict(UNITS),
+            "sample_rate": self.sample_rate,
+            "gm_model": self.gm_model.to_dict(),
+            "features": self.features.to_dict(),
+            "discretization": self.discretization,
+            "bounds": self.bounds.to_dict(),
+            "noise": self.noise.to_dict(),
+            "mismatch": self.mismatch.to_dict(),
+            "channels": channels,
+            "total_power_w": float(pw.sum()),
+            "total_cap_area_um2": float(ar.sum()),
+            "reference": {k: getattr(self, f"ref_{k}").cpu().tolist() for k in KEYS},
+            "phi": {k: self._phi(k).detach().to(torch.float64).cpu().tolist() for k in KEYS},
+            "reference_power_w": self.reference_power(),
+            "reference_cap_area_um2": self.reference_area(),
+        }
+
+    @classmethod
+    def from_dict(cls, spec: dict) -> "AnalogFilterBank":
+        """Rebuild a bank from :meth:`to_dict` output (or a hand-written spec with channels only).
+
+        With ``reference`` and ``phi`` present the bank is restored exactly; otherwise the
+        channel values become the reference design with phi = 0.
+        """
+        if not isinstance(spec, dict) or spec.get("format") != SPEC_FORMAT:
+            got = spec.get("format") if isinstance(spec, dict) else type(spec).__name__
+            raise ValueError(f"bank spec must have format {SPEC_FORMAT!r}, got {got!r}")
+        channels = spec.get("channels")
+        if not isinstance(channels, list) or not channels:
+            raise ValueError("bank spec needs a non-empty 'channels' list")
+        for j, ch in enumerate(channels):
+            missing = [k for k in KEYS if k not in ch]
+            if missing:
+                raise ValueError(f"bank spec channel {j} lacks {missing}")
+        if "reference" in spec and "phi" in spec:
+            ref = {k: spec["reference"][k] for k in KEYS}
+            phi = {k: spec["phi"][k] for k in KEYS}
+        else:
+            ref = {k: [ch[k] for ch in channels] for k in KEYS}
+            phi = None
+        bank = cls(ref["I1"], ref["I2"], ref["C1"], ref["C2"], sample_rate=spec.get("sample_rate", 20000.0),
+                   gm_model=spec.get("gm_model"), features=spec.get("features"),
+                   discretization=spec.get("discretization", "bilinear"), bounds=spec.get("bounds"),
+                   noise=spec.get("noise"), mismatch=spec.get("mismatch"))
+        if phi is not None:
+            with torch.no_grad():
+                for k in KEYS:
+                    v = torch.as_tensor(np.asarray(phi[k], dtype=np.float64))
+                    if v.shape != bank._phi(k).shape:
+                        raise ValueError(f"bank spec phi.{k} must have {bank.n_channels} values")
+                    bank._phi(k).copy_(v)
+        return bank
+
+    def save(self, path) -> None:
+        with open(path, "w") as f:
+            json.dump(self.to_dict(), f, indent=1)
+
+    @classmethod
+    def load(cls, path) -> "AnalogFilterBank":
+        with open(path) as f:
+            return cls.from_dict(json.load(f))
+
+    # ------------------------------------------------------------ baseline ---
+
+    @classmethod
+    def conventional(cls, n_channels: int = 16, f_lo: float = 100.0, f_hi: float = 8000.0, q: float | None = None,
+                     sample_rate: float = 20000.0, c_unit: float = 1e-12, gain: float = 1.0, gm_model=None,
+                     **kwargs) -> "AnalogFilterBank":
+        """The hand-designed baseline: log-spaced centres f_lo..f_hi, constant Q, C1 = c_unit, C2 = gain * c_unit.
+
+        ``q=None`` picks the Q at which neighbouring channels cross at their half-power
+        (-3.01 dB) points: ``Q = 1 / (2 sinh(ln(r) / 2))`` with r = (f_hi/f_lo)^(1/(n-1))
+        (3.41 for 16 channels over 100 Hz-8 kHz).  Currents from the inverse design
+        (:func:`learnafe.circuits.dssf.design_channel`) with the gm model.
+        """
+        if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 1:
+            raise ValueError(f"n_channels must be a positive integer, got {n_channels!r}")
+        if not (0 < f_lo and (f_lo < f_hi or (n_channels == 1 and f_lo == f_hi))):
+            raise ValueError(f"need 0 < f_lo < f_hi (Hz), got f_lo={f_lo!r}, f_hi={f_hi!r}")
+        if f_hi >= sample_rate / 2:
+            raise ValueError(f"f_hi={f_hi} Hz is at or above the Nyquist frequency {sample_rate / 2} Hz of sample_rate")
+        centres = np.geomspace(f_lo, f_hi, n_channels)
+        if q is None:
+            if n_channels < 2:
+                raise ValueError("q must be given for a one-channel bank (no neighbours to cross)")
+            q = dssf.q_for_crossing((f_hi / f_lo) ** (1.0 / (n_channels - 1)))
+        gm = load_gm_model(gm_model)
+        d = dssf.design_channel(centres, q, gain, c_unit, gm)
+        return cls(d["I1"], d["I2"], d["C1"], d["C2"], sample_rate=sample_rate, gm_model=gm, **kwargs)
+
+    def extra_repr(self) -> str:
+        return (f"n_channels={self.n_channels}, sample_rate={self.sample_rate}, gm_model={self.gm_model!r}, "
+                f"discretization={self.discretization!r}")
+
+
+__all__ = ["AnalogFilterBank", "Bounds", "NoiseConfig", "MismatchConfig", "SPEC_FORMAT"]

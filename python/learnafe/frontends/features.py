@@ -1,0 +1,105 @@
+"""Feature extraction shared by the front ends: fused filter + envelope op, then log and normalisation.
+
+Configuration (stored in a bank spec under ``"features"``):
+
+* ``hop`` -- frame hop in samples (200 at 20 kHz = 10 ms frames);
+* ``tau`` -- time constant (s) of the first-order envelope low-pass;
+* ``rectify`` -- ``"abs"`` or ``"square"``;
+* ``log`` -- log compression ``log(envelope + log_eps)``;
+* ``normalize`` -- ``"none"`` or ``"instance"``: per example and channel, subtract
+  the mean over frames and divide by the standard deviation (+ ``norm_eps``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+RECTIFY = ("abs", "square")
+NORMALIZE = ("none", "instance")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    hop: int = 200
+    tau: float = 0.01
+    rectify: str = "abs"
+    log: bool = True
+    log_eps: float = 1e-5
+    normalize: str = "instance"
+    norm_eps: float = 1e-5
+
+    def __post_init__(self):
+        if isinstance(self.hop, bool) or not isinstance(self.hop, int) or self.hop < 1:
+            raise ValueError(f"features.hop must be a positive integer number of samples, got {self.hop!r}")
+        if not (isinstance(self.tau, (int, float)) and self.tau > 0):
+            raise ValueError(f"features.tau must be a positive time constant in seconds, got {self.tau!r}")
+        if self.rectify not in RECTIFY:
+            raise ValueError(f"features.rectify must be one of {RECTIFY}, got {self.rectify!r}")
+        if not isinstance(self.log, bool):
+            raise ValueError(f"features.log must be true or false, got {self.log!r}")
+        if not self.log_eps > 0:
+            raise ValueError(f"features.log_eps must be > 0 (floor inside the log), got {self.log_eps!r}")
+        if self.normalize not in NORMALIZE:
+            raise ValueError(f"features.normalize must be one of {NORMALIZE}, got {self.normalize!r}")
+        if not self.norm_eps > 0:
+            raise ValueError(f"features.norm_eps must be > 0, got {self.norm_eps!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "FeatureConfig":
+        if d is None:
+            return cls()
+        if isinstance(d, FeatureConfig):
+            return d
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown features keys {sorted(unknown)}; known: {sorted(known)}")
+        d = dict(d)
+        if "tau" in d:
+            d["tau"] = float(d["tau"])
+        return cls(**d)
+
+
+def check_audio(x, name: str = "audio"):
+    """``x`` as a ``[B, T]`` floating tensor (``[T]`` gets a batch axis); returns (x2, was_1d)."""
+    import torch
+
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch tensor [B, T] (use torch.from_numpy), got {type(x).__name__}")
+    if x.dim() not in (1, 2):
+        raise ValueError(f"{name} must have shape [B, T] or [T], got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be float32 or float64, got {x.dtype}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or inf samples")
+    return (x.unsqueeze(0), True) if x.dim() == 1 else (x, False)
+
+
+def envelopes(x, b, a, sample_rate: float, cfg: FeatureConfig):
+    """Raw envelopes ``[B, C, F]`` through :func:`learnafe.ops.filterbank_envelope` (b, a cast to x's dtype)."""
+    from learnafe import ops
+
+    return ops.filterbank_envelope(x, b.to(x.dtype), a.to(x.dtype), hop=cfg.hop, tau=cfg.tau,
+                                   sample_rate=float(sample_rate), rectify=cfg.rectify)
+
+
+def post_process(env, cfg: FeatureConfig):
+    """Log compression and per-channel normalisation of envelopes ``[B, C, F]``."""
+    import torch
+
+    out = torch.log(env + cfg.log_eps) if cfg.log else env
+    if cfg.normalize == "instance":
+        mean = out.mean(dim=-1, keepdim=True)
+        std = out.std(dim=-1, keepdim=True, unbiased=False)
+        out = (out - mean) / (std + cfg.norm_eps)
+    return out
+
+
+def features(x, b, a, sample_rate: float, cfg: FeatureConfig):
+    """Audio ``[B, T]`` (or ``[T]``) -> features ``[B, C, F]`` (or ``[C, F]``)."""
+    x2, was_1d = check_audio(x)
+    out = post_process(envelopes(x2, b, a, sample_rate, cfg), cfg)
+    return out[0] if was_1d else out
