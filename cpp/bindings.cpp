@@ -4,6 +4,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include "biquad_filterbank.h"
 #include "parallel.h"
 #include "xylo_filterbank.h"
 
@@ -65,11 +66,141 @@ py::array_t<int64_t> xylo_spike_raster_py(I64Array y, I64Array rate_shift1, I64A
 }
 }  // namespace
 
+// --- ops: biquad filter bank + fused envelope --------------------------------
+// Python (learnafe.ops) validates and allocates; these functions check the
+// buffer layout again (dtype, C order, shape) and run the kernels without the
+// GIL.  Signals are float32 or float64 (suffix); coefficients and their
+// gradients are always float64.
+namespace ops_binding {
+
+using learnafe::biquad::Rectify;
+
+template <class F>
+F* buffer(const py::object& obj, const char* name, std::initializer_list<py::ssize_t> shape,
+          bool optional = false) {
+    if (obj.is_none()) {
+        if (optional) return nullptr;
+        throw py::value_error(std::string(name) + " must not be None");
+    }
+    py::array arr = py::reinterpret_borrow<py::array>(obj);
+    if (!py::isinstance<py::array_t<F>>(arr) || !arr.dtype().is(py::dtype::of<F>()))
+        throw py::type_error(std::string(name) + ": expected dtype " +
+                             std::string(py::str(py::dtype::of<F>())) + ", got " +
+                             std::string(py::str(arr.dtype())));
+    if (!(arr.flags() & py::array::c_style))
+        throw py::value_error(std::string(name) + " must be C-contiguous");
+    if (arr.ndim() != static_cast<py::ssize_t>(shape.size()))
+        throw py::value_error(std::string(name) + ": wrong number of dimensions");
+    py::ssize_t i = 0;
+    for (py::ssize_t s : shape) {
+        if (arr.shape(i) != s) throw py::value_error(std::string(name) + ": wrong shape");
+        ++i;
+    }
+    return static_cast<F*>(arr.mutable_data());
+}
+
+template <class F>
+void forward(py::array x, py::array b, py::array a, py::object zi, py::array y, py::object zf,
+             int num_threads) {
+    const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
+    const F* px = buffer<F>(x, "x", {B, T});
+    const double* pb = buffer<double>(b, "b", {C, 3});
+    const double* pa = buffer<double>(a, "a", {C, 2});
+    const F* pzi = buffer<F>(zi, "zi", {B, C, 2}, true);
+    F* py_ = buffer<F>(y, "y", {B, C, T});
+    F* pzf = buffer<F>(zf, "zf", {B, C, 2}, true);
+    py::gil_scoped_release nogil;
+    learnafe::biquad::forward<F>(px, B, T, pb, pa, C, pzi, py_, pzf, num_threads);
+}
+
+template <class F>
+void backward(py::array x, py::array b, py::array a, py::object zi, py::array gy, py::object gzf,
+              py::array gx, py::array gb, py::array ga, py::object gzi, int num_threads) {
+    const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
+    const F* px = buffer<F>(x, "x", {B, T});
+    const double* pb = buffer<double>(b, "b", {C, 3});
+    const double* pa = buffer<double>(a, "a", {C, 2});
+    const F* pzi = buffer<F>(zi, "zi", {B, C, 2}, true);
+    const F* pgy = buffer<F>(gy, "grad_y", {B, C, T});
+    const F* pgzf = buffer<F>(gzf, "grad_zf", {B, C, 2}, true);
+    F* pgx = buffer<F>(gx, "grad_x", {B, T});
+    double* pgb = buffer<double>(gb, "grad_b", {C, 3});
+    double* pga = buffer<double>(ga, "grad_a", {C, 2});
+    F* pgzi = buffer<F>(gzi, "grad_zi", {B, C, 2}, true);
+    py::gil_scoped_release nogil;
+    learnafe::biquad::backward<F>(px, B, T, pb, pa, C, pzi, pgy, pgzf, pgx, pgb, pga, pgzi,
+                                  num_threads);
+}
+
+inline Rectify rectify_of(const std::string& r) {
+    if (r == "abs") return Rectify::Abs;
+    if (r == "square") return Rectify::Square;
+    throw py::value_error("rectify must be 'abs' or 'square', got '" + r + "'");
+}
+
+template <class F>
+void envelope_forward(py::array x, py::array b, py::array a, py::ssize_t hop, double alpha,
+                      const std::string& rectify, py::array out, int num_threads) {
+    const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
+    if (hop < 1) throw py::value_error("hop must be >= 1");
+    const F* px = buffer<F>(x, "x", {B, T});
+    const double* pb = buffer<double>(b, "b", {C, 3});
+    const double* pa = buffer<double>(a, "a", {C, 2});
+    F* po = buffer<F>(out, "out", {B, C, T / hop});
+    const Rectify r = rectify_of(rectify);
+    py::gil_scoped_release nogil;
+    learnafe::biquad::envelope_forward<F>(px, B, T, pb, pa, C, hop, alpha, r, po, num_threads);
+}
+
+template <class F>
+void envelope_backward(py::array x, py::array b, py::array a, py::ssize_t hop, double alpha,
+                       const std::string& rectify, py::array gout, py::array gx, py::array gb,
+                       py::array ga, int num_threads) {
+    const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
+    if (hop < 1) throw py::value_error("hop must be >= 1");
+    const F* px = buffer<F>(x, "x", {B, T});
+    const double* pb = buffer<double>(b, "b", {C, 3});
+    const double* pa = buffer<double>(a, "a", {C, 2});
+    const F* pgo = buffer<F>(gout, "grad_out", {B, C, T / hop});
+    F* pgx = buffer<F>(gx, "grad_x", {B, T});
+    double* pgb = buffer<double>(gb, "grad_b", {C, 3});
+    double* pga = buffer<double>(ga, "grad_a", {C, 2});
+    const Rectify r = rectify_of(rectify);
+    py::gil_scoped_release nogil;
+    learnafe::biquad::envelope_backward<F>(px, B, T, pb, pa, C, hop, alpha, r, pgo, pgx, pgb, pga,
+                                           num_threads);
+}
+
+void bind(py::module_& m) {
+    using namespace pybind11::literals;
+    m.def("biquad_isa", &learnafe::biquad::isa_name,
+          "Instruction set the biquad kernels use on this machine.");
+    m.def("biquad_forward_f32", &forward<float>, "x"_a, "b"_a, "a"_a, "zi"_a, "y"_a, "zf"_a,
+          "num_threads"_a);
+    m.def("biquad_forward_f64", &forward<double>, "x"_a, "b"_a, "a"_a, "zi"_a, "y"_a, "zf"_a,
+          "num_threads"_a);
+    m.def("biquad_backward_f32", &backward<float>, "x"_a, "b"_a, "a"_a, "zi"_a, "gy"_a, "gzf"_a,
+          "gx"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a);
+    m.def("biquad_backward_f64", &backward<double>, "x"_a, "b"_a, "a"_a, "zi"_a, "gy"_a, "gzf"_a,
+          "gx"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a);
+    m.def("envelope_forward_f32", &envelope_forward<float>, "x"_a, "b"_a, "a"_a, "hop"_a,
+          "alpha"_a, "rectify"_a, "out"_a, "num_threads"_a);
+    m.def("envelope_forward_f64", &envelope_forward<double>, "x"_a, "b"_a, "a"_a, "hop"_a,
+          "alpha"_a, "rectify"_a, "out"_a, "num_threads"_a);
+    m.def("envelope_backward_f32", &envelope_backward<float>, "x"_a, "b"_a, "a"_a, "hop"_a,
+          "alpha"_a, "rectify"_a, "gout"_a, "gx"_a, "gb"_a, "ga"_a, "num_threads"_a);
+    m.def("envelope_backward_f64", &envelope_backward<double>, "x"_a, "b"_a, "a"_a, "hop"_a,
+          "alpha"_a, "rectify"_a, "gout"_a, "gx"_a, "gb"_a, "ga"_a, "num_threads"_a);
+}
+
+}  // namespace ops_binding
+
 PYBIND11_MODULE(_core, m) {
     m.doc() = "LearnAFE compiled kernels (raw buffers in, raw buffers out; no libtorch).";
     m.def("omp_default_threads", &learnafe::omp_default_threads,
           "Threads an OpenMP region uses by default in this process.");
     // --- biquad filter bank + fused envelope (ops) ---
+    ops_binding::bind(m);
     // --- XyloAudio 3 fixed-point filter bank (xylo) ---
     m.def("xylo_filterbank", &xylo_filterbank_py,
           "XyloAudio 3 fixed-point bank: x int64 [B, T] -> (y int64 [B, C, T], overflow kind "

@@ -1,0 +1,412 @@
+"""The biquad filter-bank op and the fused envelope op (NumPy and PyTorch).
+
+One mono input per batch item is filtered by ``C`` second-order sections, each
+with its own coefficients ``b = (b0, b1, b2)`` and ``a = (a1, a2)`` (``a0 = 1``)::
+
+    v_c[n] = x[n] - a1_c v_c[n-1] - a2_c v_c[n-2]
+    y_c[n] = b0_c v_c[n] + b1_c v_c[n-1] + b2_c v_c[n-2]
+
+(direct form II: all-pole part, then FIR part).  The kernels (C++/OpenMP,
+``learnafe._core``) keep the recursion, the state and all gradient
+accumulators in float64 whatever the signal dtype.  Signals (``x``, ``zi``,
+outputs) are float32 or float64; the coefficients ``b``, ``a`` are the
+signal's dtype or float64 (float64 coefficients with a float32 signal keep
+the error near float32 rounding of the output even for a 100 Hz band at
+48.8 kHz; see ``docs/ops.md``).  SIMD runs across channels, OpenMP across batch items and
+channel blocks, and results are bitwise identical for any thread count.
+
+State: the state of a section is its delay line ``(v[n-1], v[n-2])``.  ``zi``
+is ``(v[-1], v[-2])`` before the first sample, the returned final state
+``(v[T-1], v[T-2])``; feeding the final state of one chunk as ``zi`` of the
+next gives exactly the result of one call on the whole signal.
+
+Envelope (:func:`filterbank_envelope`), per channel, with zero initial state::
+
+    r[n] = |y[n]|  (rectify="abs")   or   y[n]**2  (rectify="square")
+    e[n] = e[n-1] + alpha * (r[n] - e[n-1]),  alpha = 1 - exp(-1 / (tau * sample_rate))
+    frames F = T // hop;  frame f = e[(f + 1) * hop - 1]
+
+Samples after ``F * hop`` do not affect the output (their gradient is zero).
+The fused op never stores the ``[B, C, T]`` signal: its backward pass
+recomputes the filter state frame by frame from checkpoints at frame
+boundaries.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+from typing import Any
+
+import numpy as np
+
+from learnafe import _core
+
+__all__ = [
+    "biquad_filterbank",
+    "filterbank_envelope",
+    "envelope_alpha",
+    "set_num_threads",
+    "get_num_threads",
+    "kernel_isa",
+    "check_stable",
+]
+
+_RECTIFY = ("abs", "square")
+_num_threads: int | None = None
+
+
+# --------------------------------------------------------------- threads ---
+
+def set_num_threads(n: int | None) -> None:
+    """Set the number of threads of the kernels; ``None`` restores the default.
+
+    The default follows ``torch.get_num_threads()`` when torch is imported,
+    otherwise OpenMP's default (``OMP_NUM_THREADS`` or the number of cores).
+    Results do not depend on the thread count.
+    """
+    global _num_threads
+    if n is None:
+        _num_threads = None
+        return
+    _num_threads = _check_threads(n, "n")
+
+
+def get_num_threads() -> int:
+    """Number of threads the kernels use when ``num_threads`` is not given."""
+    if _num_threads is not None:
+        return _num_threads
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "get_num_threads"):
+        return int(torch.get_num_threads())
+    return int(_core.omp_default_threads())
+
+
+def kernel_isa() -> str:
+    """Instruction set the kernels dispatch to here: "avx512", "avx2" or "generic"."""
+    return _core.biquad_isa()
+
+
+def _check_threads(n: Any, name: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or int(n) < 1:
+        raise ValueError(f"{name} must be a positive integer number of threads, got {n!r}")
+    return int(n)
+
+
+def _threads(num_threads: int | None) -> int:
+    return get_num_threads() if num_threads is None else _check_threads(num_threads, "num_threads")
+
+
+# ------------------------------------------------------------ validation ---
+
+def _is_tensor(v: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(v, torch.Tensor)
+
+
+def _dtype_name(v: Any) -> str:
+    return str(v.dtype).replace("torch.", "")
+
+
+def _check_kind(named: dict[str, Any]) -> bool:
+    """Check that all given arrays are the same kind, float and on the CPU; True if torch."""
+    kinds = {name: _is_tensor(v) for name, v in named.items()}
+    if any(kinds.values()) and not all(kinds.values()):
+        tensors = [n for n, k in kinds.items() if k]
+        arrays = [n for n, k in kinds.items() if not k]
+        raise TypeError(
+            f"{', '.join(tensors)} {'is a torch tensor' if len(tensors) == 1 else 'are torch tensors'}"
+            f" but {', '.join(arrays)} {'is' if len(arrays) == 1 else 'are'} not: pass all of "
+            f"{', '.join(named)} as torch tensors or all as NumPy arrays")
+    is_torch = all(kinds.values())
+    for name, v in named.items():
+        if not is_torch and not isinstance(v, np.ndarray):
+            raise TypeError(f"{name} must be a NumPy array or a torch tensor, got {type(v).__name__}")
+        if _dtype_name(v) not in ("float32", "float64"):
+            raise TypeError(f"{name} must be float32 or float64, got {_dtype_name(v)}")
+        if is_torch and v.device.type != "cpu":
+            raise ValueError(f"{name} is on device {v.device}; the kernels run on the CPU: "
+                             f"pass {name}.cpu()")
+    return is_torch
+
+
+def _check_dtypes(x: Any, b: Any, a: Any, zi: Any = None) -> None:
+    """Signals (x, zi) share one dtype; coefficients (b, a) share one dtype, x's or float64."""
+    xd, bd, ad = _dtype_name(x), _dtype_name(b), _dtype_name(a)
+    if bd != ad:
+        raise TypeError(f"mismatched dtypes: b is {bd} but a is {ad}; give both coefficient "
+                        f"arrays the same dtype (float64 recommended)")
+    if bd not in (xd, "float64"):
+        raise TypeError(f"mismatched dtypes: x is {xd} but b and a are {bd}; coefficients must be "
+                        f"{xd} or float64 (convert b and a to float64)")
+    if zi is not None and _dtype_name(zi) != xd:
+        raise TypeError(f"mismatched dtypes: x is {xd} but zi is {_dtype_name(zi)}; convert zi to {xd}")
+
+
+def _as_numpy(v: Any) -> np.ndarray:
+    return v.detach().numpy() if _is_tensor(v) else np.asarray(v)
+
+
+def _check_finite(name: str, v: Any) -> None:
+    arr = _as_numpy(v)
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} contains non-finite values (first at index {tuple(int(i) for i in bad)}); "
+                         f"clean the input (e.g. nan_to_num) before filtering")
+
+
+def check_stable(a: Any) -> None:
+    """Raise ValueError naming the channel if any section has a pole on or outside the unit circle.
+
+    ``a`` is ``[C, 2]`` (a1, a2); the poles are the roots of ``z^2 + a1 z + a2``
+    and are inside the unit circle iff ``|a2| < 1`` and ``|a1| < 1 + a2``.
+    """
+    arr = np.asarray(_as_numpy(a), dtype=np.float64)
+    a1, a2 = arr[:, 0], arr[:, 1]
+    bad = np.flatnonzero(~((np.abs(a2) < 1.0) & (np.abs(a1) < 1.0 + a2)))
+    if bad.size:
+        c = int(bad[0])
+        radius = float(np.max(np.abs(np.roots([1.0, a1[c], a2[c]]))))
+        more = f" (and {bad.size - 1} more channel(s): {bad[1:6].tolist()})" if bad.size > 1 else ""
+        raise ValueError(
+            f"a: channel {c} is unstable: the poles of z^2 + a1 z + a2 with a1={a1[c]!r}, "
+            f"a2={a2[c]!r} have magnitude {radius:.6g} >= 1{more}; every section needs "
+            f"|a2| < 1 and |a1| < 1 + a2")
+
+
+def _validate_bank(x: Any, b: Any, a: Any) -> tuple[bool, int, int]:
+    """Validate x, b, a; return (is_torch, C, ndim of x)."""
+    is_torch = _check_kind({"x": x, "b": b, "a": a})
+    _check_dtypes(x, b, a)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"x must be [T] or [B, T] (one mono signal per batch item), got shape "
+                         f"{tuple(x.shape)}")
+    if x.ndim == 2 and x.shape[0] < 1:
+        raise ValueError(f"x has an empty batch dimension (shape {tuple(x.shape)})")
+    if b.ndim != 2 or b.shape[1] != 3:
+        raise ValueError(f"b must be [C, 3] (b0, b1, b2 per channel), got shape {tuple(b.shape)}")
+    if a.ndim != 2 or a.shape[1] != 2:
+        raise ValueError(f"a must be [C, 2] (a1, a2 per channel; a0 = 1 implied), got shape "
+                         f"{tuple(a.shape)}")
+    if b.shape[0] != a.shape[0]:
+        raise ValueError(f"b and a must have the same number of channels, got b {tuple(b.shape)} "
+                         f"and a {tuple(a.shape)}")
+    if b.shape[0] < 1:
+        raise ValueError("b and a have no channels (C = 0)")
+    _check_finite("b", b)
+    _check_finite("a", a)
+    _check_finite("x", x)
+    check_stable(a)
+    return is_torch, int(b.shape[0]), x.ndim
+
+
+def envelope_alpha(tau: float, sample_rate: float) -> float:
+    """Smoothing factor of the envelope low-pass: ``1 - exp(-1 / (tau * sample_rate))``."""
+    for name, v in (("tau", tau), ("sample_rate", sample_rate)):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(float(v)) or float(v) <= 0:
+            raise ValueError(f"{name} must be a positive finite number (tau in seconds, "
+                             f"sample_rate in Hz), got {v!r}")
+    return -math.expm1(-1.0 / (float(tau) * float(sample_rate)))
+
+
+def _coef(v: Any) -> np.ndarray:
+    """Coefficients as the kernels take them: C-contiguous float64 (exact for float32 input)."""
+    return np.ascontiguousarray(_as_numpy(v), dtype=np.float64)
+
+
+def _suffix(dtype_name: str) -> str:
+    return "f32" if dtype_name == "float32" else "f64"
+
+
+# -------------------------------------------------------- filter bank op ---
+
+def biquad_filterbank(x, b, a, *, zi=None, return_state=False, num_threads=None):
+    """Filter each signal of ``x`` by every section of the bank.
+
+    Args:
+        x: ``[B, T]`` or ``[T]`` signal(s), float32 or float64.
+        b: ``[C, 3]`` numerator coefficients (b0, b1, b2) per channel.
+        a: ``[C, 2]`` denominator coefficients (a1, a2) per channel; a0 = 1.
+            ``b`` and ``a`` share one dtype: ``x``'s, or float64 (recommended
+            with a float32 ``x``: rounding ``a`` to float32 alone detunes a
+            narrow 100 Hz band at 48.8 kHz by ~1e-3 of the output peak).
+        zi: optional initial state ``[B, C, 2]`` (``[C, 2]`` for 1-D ``x``):
+            ``(v[-1], v[-2])`` of each section's delay line; zeros if omitted.
+        return_state: also return the final state (same layout as ``zi``).
+        num_threads: kernel threads (default :func:`get_num_threads`).
+
+    Returns:
+        ``y`` ``[B, C, T]`` (``[C, T]`` for 1-D ``x``), and the final state if
+        ``return_state``.  NumPy in, NumPy out; torch in, torch out, with
+        gradients for ``x``, ``b``, ``a`` and ``zi`` (also through the
+        returned final state).
+    """
+    is_torch, C, ndim = _validate_bank(x, b, a)
+    nt = _threads(num_threads)
+    B = 1 if ndim == 1 else int(x.shape[0])
+    state_shape = (C, 2) if ndim == 1 else (B, C, 2)
+    if zi is not None:
+        _check_kind({"x": x, "zi": zi})
+        _check_dtypes(x, b, a, zi)
+        if tuple(zi.shape) != state_shape:
+            raise ValueError(f"zi must have shape {state_shape} (channels x (v[-1], v[-2])"
+                             f"{'' if ndim == 1 else ' per batch item'}), got {tuple(zi.shape)}")
+        _check_finite("zi", zi)
+    x2 = x.reshape(1, -1) if ndim == 1 else x
+    zi3 = None if zi is None else zi.reshape(B, C, 2)
+    if is_torch:
+        y, zf = _BiquadFunction.apply(x2, b, a, zi3, nt)
+    else:
+        y, zf = _forward_numpy(x2, b, a, zi3, nt)
+    if ndim == 1:
+        y = y[0]
+        zf = zf[0]
+    return (y, zf) if return_state else y
+
+
+def _forward_numpy(x2, b, a, zi3, nt):
+    x2 = np.ascontiguousarray(x2)
+    B, T = x2.shape
+    C = b.shape[0]
+    y = np.empty((B, C, T), dtype=x2.dtype)
+    zf = np.empty((B, C, 2), dtype=x2.dtype)
+    fn = getattr(_core, "biquad_forward_" + _suffix(str(x2.dtype)))
+    fn(x2, _coef(b), _coef(a), None if zi3 is None else np.ascontiguousarray(zi3), y, zf, nt)
+    return y, zf
+
+
+# ----------------------------------------------------------- envelope op ---
+
+def filterbank_envelope(x, b, a, *, hop, tau, sample_rate, rectify="abs", num_threads=None):
+    """Fused filter bank -> rectify -> first-order low-pass -> decimation.
+
+    Equals ``biquad_filterbank`` followed by ``abs`` (or square), the low-pass
+    ``e[n] = e[n-1] + alpha (r[n] - e[n-1])`` with
+    ``alpha = 1 - exp(-1 / (tau * sample_rate))`` and zero initial state, and
+    taking ``e[(f + 1) * hop - 1]`` for frames ``f = 0 .. T // hop - 1``, but
+    in one pass and without storing the ``[B, C, T]`` signal (also in the
+    backward pass, which recomputes the filter state frame by frame).
+
+    Args:
+        x: ``[B, T]`` or ``[T]``; b ``[C, 3]``; a ``[C, 2]`` (as in
+            :func:`biquad_filterbank`).
+        hop: frame hop in samples (``1 <= hop <= T``).
+        tau: low-pass time constant in seconds.
+        sample_rate: sample rate of ``x`` in Hz.
+        rectify: ``"abs"`` or ``"square"``.
+        num_threads: kernel threads (default :func:`get_num_threads`).
+
+    Returns:
+        ``[B, C, T // hop]`` (``[C, T // hop]`` for 1-D ``x``); torch in, torch
+        out with gradients for ``x``, ``b`` and ``a``.
+    """
+    is_torch, C, ndim = _validate_bank(x, b, a)
+    nt = _threads(num_threads)
+    if rectify not in _RECTIFY:
+        raise ValueError(f"rectify must be one of {_RECTIFY}, got {rectify!r}")
+    T = int(x.shape[-1])
+    if isinstance(hop, bool) or not isinstance(hop, (int, np.integer)) or not 1 <= int(hop) <= T:
+        raise ValueError(f"hop must be an integer number of samples in [1, T={T}], got {hop!r}")
+    alpha = envelope_alpha(tau, sample_rate)
+    x2 = x.reshape(1, -1) if ndim == 1 else x
+    if is_torch:
+        out = _EnvelopeFunction.apply(x2, b, a, int(hop), alpha, rectify, nt)
+    else:
+        x2 = np.ascontiguousarray(x2)
+        out = np.empty((x2.shape[0], C, T // int(hop)), dtype=x2.dtype)
+        fn = getattr(_core, "envelope_forward_" + _suffix(str(x2.dtype)))
+        fn(x2, _coef(b), _coef(a), int(hop), alpha, rectify, out, nt)
+    return out[0] if ndim == 1 else out
+
+
+# ------------------------------------------------------ autograd (torch) ---
+
+@functools.lru_cache(maxsize=None)
+def _torch_functions():
+    import torch
+    from torch.autograd.function import once_differentiable
+
+    def np_in(t):
+        return None if t is None else t.detach().contiguous().numpy()
+
+    class BiquadFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x2, b, a, zi3, nt):
+            x2, b, a = x2.contiguous(), b.contiguous(), a.contiguous()
+            zi3 = None if zi3 is None else zi3.contiguous()
+            B, T = x2.shape
+            C = b.shape[0]
+            y = torch.empty((B, C, T), dtype=x2.dtype)
+            zf = torch.empty((B, C, 2), dtype=x2.dtype)
+            fn = getattr(_core, "biquad_forward_" + _suffix(_dtype_name(x2)))
+            fn(np_in(x2), _coef(b), _coef(a), np_in(zi3), y.numpy(), zf.numpy(), nt)
+            ctx.save_for_backward(x2, b, a, zi3)
+            ctx.nt = nt
+            ctx.set_materialize_grads(False)
+            return y, zf
+
+        @staticmethod
+        @once_differentiable
+        def backward(ctx, gy, gzf):
+            x2, b, a, zi3 = ctx.saved_tensors
+            B, T = x2.shape
+            C = b.shape[0]
+            if gy is None:
+                gy = torch.zeros((B, C, T), dtype=x2.dtype)
+            gx = torch.empty((B, T), dtype=x2.dtype)
+            gb = torch.empty((C, 3), dtype=torch.float64)
+            ga = torch.empty((C, 2), dtype=torch.float64)
+            gzi = None if zi3 is None else torch.empty((B, C, 2), dtype=x2.dtype)
+            fn = getattr(_core, "biquad_backward_" + _suffix(_dtype_name(x2)))
+            fn(np_in(x2), _coef(b), _coef(a), np_in(zi3), np_in(gy), np_in(gzf),
+               gx.numpy(), gb.numpy(), ga.numpy(), None if gzi is None else gzi.numpy(), ctx.nt)
+            return gx, gb.to(b.dtype), ga.to(a.dtype), gzi, None
+
+    class EnvelopeFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x2, b, a, hop, alpha, rectify, nt):
+            x2, b, a = x2.contiguous(), b.contiguous(), a.contiguous()
+            B, T = x2.shape
+            C = b.shape[0]
+            out = torch.empty((B, C, T // hop), dtype=x2.dtype)
+            fn = getattr(_core, "envelope_forward_" + _suffix(_dtype_name(x2)))
+            fn(np_in(x2), _coef(b), _coef(a), hop, alpha, rectify, out.numpy(), nt)
+            ctx.save_for_backward(x2, b, a)
+            ctx.params = (hop, alpha, rectify, nt)
+            return out
+
+        @staticmethod
+        @once_differentiable
+        def backward(ctx, gout):
+            x2, b, a = ctx.saved_tensors
+            hop, alpha, rectify, nt = ctx.params
+            B, T = x2.shape
+            C = b.shape[0]
+            gx = torch.empty((B, T), dtype=x2.dtype)
+            gb = torch.empty((C, 3), dtype=torch.float64)
+            ga = torch.empty((C, 2), dtype=torch.float64)
+            fn = getattr(_core, "envelope_backward_" + _suffix(_dtype_name(x2)))
+            fn(np_in(x2), _coef(b), _coef(a), hop, alpha, rectify, np_in(gout),
+               gx.numpy(), gb.numpy(), ga.numpy(), nt)
+            return gx, gb.to(b.dtype), ga.to(a.dtype), None, None, None, None
+
+    return BiquadFunction, EnvelopeFunction
+
+
+class _LazyFunction:
+    """Resolves the torch autograd Functions on first use (the op works without torch)."""
+
+    def __init__(self, index: int):
+        self._index = index
+        self._fn = None
+
+    def apply(self, *args):
+        if self._fn is None:
+            self._fn = _torch_functions()[self._index]
+        return self._fn.apply(*args)
+
+
+_BiquadFunction = _LazyFunction(0)
+_EnvelopeFunction = _LazyFunction(1)

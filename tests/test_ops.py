@@ -1,0 +1,387 @@
+"""learnafe.ops against independent references (scipy in float64, finite
+differences through torch.autograd.gradcheck, a plain per-sample envelope)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.signal as ss
+import torch
+
+from learnafe import ops
+
+
+def random_bank(rng, C, radius=(0.3, 0.995)):
+    """Random stable sections: poles at random radius/angle, random numerators."""
+    r = rng.uniform(*radius, size=C)
+    th = rng.uniform(0.01, np.pi - 0.01, size=C)
+    a = np.stack([-2 * r * np.cos(th), r * r], axis=1)
+    b = rng.standard_normal((C, 3))
+    return b, a
+
+
+def rbj_bandpass(fc, fs, q):
+    """Band-pass biquad (bilinear transform with pre-warping at fc), 0 dB peak."""
+    w0 = 2 * np.pi * np.asarray(fc, dtype=np.float64) / fs
+    al = np.sin(w0) / (2 * q)
+    a0 = 1 + al
+    b = np.stack([al, 0 * al, -al], axis=1) / a0[:, None]
+    a = np.stack([-2 * np.cos(w0), 1 - al], axis=1) / a0[:, None]
+    return b, a
+
+
+def scipy_ref(x2, b, a):
+    """[B, T] -> [B, C, T] with scipy.signal.lfilter in float64."""
+    return np.stack([np.stack([ss.lfilter(b[c], np.r_[1.0, a[c]], xi) for c in range(b.shape[0])])
+                     for xi in x2])
+
+
+# ------------------------------------------------------------- forward ---
+
+@pytest.mark.parametrize("B,C,T", [(1, 1, 1), (1, 1, 500), (3, 5, 257), (2, 16, 300), (4, 17, 130),
+                                   (1, 40, 64), (5, 3, 1)])
+def test_forward_matches_scipy_float64(B, C, T):
+    rng = np.random.default_rng(B * 1000 + C * 10 + T)
+    b, a = random_bank(rng, C)
+    x = rng.standard_normal((B, T))
+    y = ops.biquad_filterbank(x, b, a)
+    assert y.shape == (B, C, T) and y.dtype == np.float64
+    np.testing.assert_allclose(y, scipy_ref(x, b, a), rtol=1e-10, atol=1e-10)
+
+
+def test_forward_1d_and_float32():
+    rng = np.random.default_rng(1)
+    b, a = random_bank(rng, 6, radius=(0.3, 0.9))
+    x = rng.standard_normal(400)
+    ref = scipy_ref(x[None], b, a)[0]
+    y = ops.biquad_filterbank(x, b, a)
+    assert y.shape == (6, 400)
+    np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10)
+    y32 = ops.biquad_filterbank(x.astype(np.float32), b.astype(np.float32), a.astype(np.float32))
+    assert y32.dtype == np.float32
+    ref32 = scipy_ref(x.astype(np.float32).astype(np.float64)[None],
+                      b.astype(np.float32).astype(np.float64), a.astype(np.float32).astype(np.float64))[0]
+    np.testing.assert_allclose(y32, ref32, rtol=0, atol=2e-6 * np.abs(ref32).max())
+    # float64 coefficients with a float32 signal: output float32
+    y3 = ops.biquad_filterbank(x.astype(np.float32), b, a)
+    assert y3.dtype == np.float32
+
+
+def test_state_matches_scipy_lfilter_zi():
+    rng = np.random.default_rng(2)
+    B, C, T = 2, 3, 50
+    b, a = random_bank(rng, C)
+    x = rng.standard_normal((B, T))
+    zi = rng.standard_normal((B, C, 2))
+    y = ops.biquad_filterbank(x, b, a, zi=zi)
+    # Reference by definition: prepend the state as two past values of v.
+    for i in range(B):
+        for c in range(C):
+            v = np.zeros(T + 2)
+            v[0], v[1] = zi[i, c, 1], zi[i, c, 0]
+            for n in range(T):
+                v[n + 2] = x[i, n] - a[c, 0] * v[n + 1] - a[c, 1] * v[n]
+            ref = b[c, 0] * v[2:] + b[c, 1] * v[1:-1] + b[c, 2] * v[:-2]
+            np.testing.assert_allclose(y[i, c], ref, rtol=1e-12, atol=1e-12)
+
+
+def test_streaming_chunks_equal_one_call():
+    rng = np.random.default_rng(3)
+    B, C, T = 3, 9, 1000
+    b, a = random_bank(rng, C)
+    x = rng.standard_normal((B, T))
+    full, zf_full = ops.biquad_filterbank(x, b, a, return_state=True)
+    state = None
+    parts = []
+    for lo, hi in [(0, 1), (1, 2), (2, 333), (333, 333), (333, 1000)]:
+        y, state = ops.biquad_filterbank(x[:, lo:hi], b, a, zi=state, return_state=True)
+        parts.append(y)
+    np.testing.assert_array_equal(np.concatenate(parts, axis=-1), full)
+    np.testing.assert_array_equal(state, zf_full)
+
+
+def test_non_contiguous_inputs():
+    rng = np.random.default_rng(4)
+    b, a = random_bank(rng, 4)
+    x = rng.standard_normal((300, 3)).T  # [3, 300], Fortran order
+    bn = np.asfortranarray(b)
+    y = ops.biquad_filterbank(x, bn, a[:, :])
+    np.testing.assert_allclose(y, scipy_ref(np.ascontiguousarray(x), b, a), rtol=1e-10, atol=1e-10)
+    xt = torch.from_numpy(rng.standard_normal((300, 3))).T
+    yt = ops.biquad_filterbank(xt, torch.from_numpy(b), torch.from_numpy(a))
+    np.testing.assert_allclose(yt.numpy(), scipy_ref(xt.contiguous().numpy(), b, a), rtol=1e-10,
+                               atol=1e-10)
+
+
+# ------------------------------------------------------------ gradients ---
+
+@pytest.mark.parametrize("C", [1, 3, 17])
+def test_gradcheck_filterbank(C):
+    rng = np.random.default_rng(C)
+    b, a = random_bank(rng, C, radius=(0.3, 0.9))
+    x = torch.tensor(rng.standard_normal((2, 23)), requires_grad=True)
+    bt = torch.tensor(b, requires_grad=True)
+    at = torch.tensor(a, requires_grad=True)
+    zi = torch.tensor(rng.standard_normal((2, C, 2)), requires_grad=True)
+
+    def f(x, bt, at, zi):
+        y, zf = ops.biquad_filterbank(x, bt, at, zi=zi, return_state=True)
+        return y, zf
+
+    assert torch.autograd.gradcheck(f, (x, bt, at, zi), eps=1e-6, atol=1e-7, rtol=1e-6)
+    assert torch.autograd.gradcheck(lambda x, bt, at: ops.biquad_filterbank(x, bt, at),
+                                    (x, bt, at), eps=1e-6, atol=1e-7, rtol=1e-6)
+
+
+@pytest.mark.parametrize("T", [0, 1, 2])
+def test_gradcheck_short_signals_state_passthrough(T):
+    rng = np.random.default_rng(10 + T)
+    b, a = random_bank(rng, 2, radius=(0.3, 0.9))
+    x = torch.tensor(rng.standard_normal((1, T)), requires_grad=True)
+    bt = torch.tensor(b, requires_grad=True)
+    at = torch.tensor(a, requires_grad=True)
+    zi = torch.tensor(rng.standard_normal((1, 2, 2)), requires_grad=True)
+    f = lambda x, bt, at, zi: ops.biquad_filterbank(x, bt, at, zi=zi, return_state=True)  # noqa: E731
+    assert torch.autograd.gradcheck(f, (x, bt, at, zi), eps=1e-6, atol=1e-7, rtol=1e-6)
+
+
+def test_gradients_float32_close_to_float64():
+    rng = np.random.default_rng(5)
+    b, a = random_bank(rng, 5, radius=(0.5, 0.95))
+    x = rng.standard_normal((2, 400))
+    w = rng.standard_normal((2, 5, 400))
+    grads = {}
+    for dt in (torch.float32, torch.float64):
+        xt = torch.tensor(x, dtype=dt, requires_grad=True)
+        bt = torch.tensor(b, dtype=dt, requires_grad=True)
+        at = torch.tensor(a, dtype=dt, requires_grad=True)
+        (ops.biquad_filterbank(xt, bt, at) * torch.tensor(w, dtype=dt)).sum().backward()
+        grads[dt] = [g.grad.double().numpy() for g in (xt, bt, at)]
+        assert xt.grad.dtype == dt and bt.grad.dtype == dt
+    for g32, g64 in zip(grads[torch.float32], grads[torch.float64]):
+        np.testing.assert_allclose(g32, g64, rtol=0, atol=1e-4 * np.abs(g64).max())
+
+
+# ------------------------------------------------------------- envelope ---
+
+def envelope_reference(x2, b, a, hop, tau, fs, rectify):
+    """Unfused float64 reference: scipy filter, rectify, explicit low-pass loop, frames."""
+    y = scipy_ref(x2, b, a)
+    r = np.abs(y) if rectify == "abs" else y * y
+    alpha = 1 - np.exp(-1 / (tau * fs))
+    e = ss.lfilter([alpha], [1, -(1 - alpha)], r, axis=-1)
+    F = x2.shape[1] // hop
+    return e[..., hop - 1: F * hop: hop]
+
+
+@pytest.mark.parametrize("rectify", ["abs", "square"])
+@pytest.mark.parametrize("B,C,T,hop", [(2, 5, 1000, 100), (1, 17, 333, 50), (3, 1, 64, 64),
+                                       (2, 3, 50, 1)])
+def test_envelope_matches_unfused(rectify, B, C, T, hop):
+    rng = np.random.default_rng(T + C)
+    b, a = random_bank(rng, C)
+    x = rng.standard_normal((B, T))
+    out = ops.filterbank_envelope(x, b, a, hop=hop, tau=0.004, sample_rate=8000.0, rectify=rectify)
+    ref = envelope_reference(x, b, a, hop, 0.004, 8000.0, rectify)
+    assert out.shape == (B, C, T // hop)
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_envelope_torch_composition_equals_fused_and_grads():
+    rng = np.random.default_rng(6)
+    b, a = random_bank(rng, 4, radius=(0.5, 0.97))
+    x = rng.standard_normal((2, 410))
+    hop, tau, fs = 40, 0.002, 16000.0
+    alpha = ops.envelope_alpha(tau, fs)
+    assert alpha == pytest.approx(1 - np.exp(-1 / (tau * fs)), rel=1e-15)
+    w = torch.tensor(rng.standard_normal((2, 4, 410 // hop)))
+
+    def unfused(xt, bt, at):
+        y = ops.biquad_filterbank(xt, bt, at)
+        r = y.abs()
+        e = torch.zeros_like(r[..., 0])
+        outs = []
+        for n in range(r.shape[-1]):
+            e = e + alpha * (r[..., n] - e)
+            if (n + 1) % hop == 0:
+                outs.append(e)
+        return torch.stack(outs, dim=-1)
+
+    res = []
+    for fn in (unfused, lambda xt, bt, at: ops.filterbank_envelope(xt, bt, at, hop=hop, tau=tau,
+                                                                  sample_rate=fs)):
+        xt = torch.tensor(x, requires_grad=True)
+        bt = torch.tensor(b, requires_grad=True)
+        at = torch.tensor(a, requires_grad=True)
+        out = fn(xt, bt, at)
+        (out * w).sum().backward()
+        res.append([out.detach().numpy(), xt.grad.numpy(), bt.grad.numpy(), at.grad.numpy()])
+    for u, f in zip(*res):
+        np.testing.assert_allclose(f, u, rtol=1e-9, atol=1e-12)
+    assert np.all(res[1][1][:, (410 // hop) * hop:] == 0)  # tail after the last frame
+
+
+@pytest.mark.parametrize("rectify", ["abs", "square"])
+def test_gradcheck_envelope(rectify):
+    rng = np.random.default_rng(7)
+    b, a = random_bank(rng, 3, radius=(0.3, 0.9))
+    x = torch.tensor(rng.standard_normal((2, 37)), requires_grad=True)
+    bt = torch.tensor(b, requires_grad=True)
+    at = torch.tensor(a, requires_grad=True)
+    f = lambda x, bt, at: ops.filterbank_envelope(x, bt, at, hop=5, tau=0.001,  # noqa: E731
+                                                  sample_rate=4000.0, rectify=rectify)
+    assert torch.autograd.gradcheck(f, (x, bt, at), eps=1e-6, atol=1e-7, rtol=1e-6)
+
+
+# -------------------------------------------------------------- threads ---
+
+def test_bitwise_identical_for_any_thread_count():
+    rng = np.random.default_rng(8)
+    b, a = random_bank(rng, 20)
+    x = rng.standard_normal((5, 700)).astype(np.float32)
+    w = torch.tensor(rng.standard_normal((5, 20, 700)), dtype=torch.float32)
+    we = torch.tensor(rng.standard_normal((5, 20, 7)), dtype=torch.float32)
+    results = []
+    for nt in (1, 2, 3, 7):
+        xt = torch.tensor(x, requires_grad=True)
+        bt = torch.tensor(b, requires_grad=True)
+        at = torch.tensor(a, requires_grad=True)
+        y = ops.biquad_filterbank(xt, bt, at, num_threads=nt)
+        e = ops.filterbank_envelope(xt, bt, at, hop=100, tau=0.01, sample_rate=1000.0, num_threads=nt)
+        ((y * w).sum() + (e * we).sum()).backward()
+        results.append([t.detach().numpy().copy() for t in (y, e, xt.grad, bt.grad, at.grad)])
+    for other in results[1:]:
+        for r0, r1 in zip(results[0], other):
+            np.testing.assert_array_equal(r0, r1)
+
+
+def test_thread_control():
+    old = ops.get_num_threads()
+    try:
+        ops.set_num_threads(3)
+        assert ops.get_num_threads() == 3
+        ops.set_num_threads(None)
+        assert ops.get_num_threads() == torch.get_num_threads()
+        with pytest.raises(ValueError, match="n must be a positive integer"):
+            ops.set_num_threads(0)
+    finally:
+        ops.set_num_threads(None)
+    assert ops.get_num_threads() == old
+    with pytest.raises(ValueError, match="num_threads"):
+        ops.biquad_filterbank(np.zeros(4), np.zeros((1, 3)), np.zeros((1, 2)), num_threads=-1)
+
+
+# ----------------------------------------------------------- validation ---
+
+def _bank():
+    return np.array([[1.0, 0.0, -1.0]]), np.array([[-1.5, 0.8]])
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(x=np.zeros((2, 3, 4))), ValueError, "x must be"),
+    (dict(b=np.zeros((1, 2))), ValueError, r"b must be \[C, 3\]"),
+    (dict(a=np.zeros((1, 3))), ValueError, r"a must be \[C, 2\]"),
+    (dict(a=np.zeros((2, 2))), ValueError, "same number of channels"),
+    (dict(x=np.zeros(8, dtype=np.int64)), TypeError, "x must be float32 or float64"),
+    (dict(x=np.zeros(8, dtype=np.float32), b=np.zeros((1, 3), dtype=np.float32)), TypeError,
+     "b is float32 but a is float64"),
+    (dict(b=np.zeros((1, 3), dtype=np.float32), a=np.array([[-1.5, 0.8]], dtype=np.float32)),
+     TypeError, "x is float64 but b and a are float32"),
+    (dict(x=np.array([0.0, np.nan, 1.0])), ValueError, "x contains non-finite"),
+    (dict(b=np.array([[1.0, np.inf, 0.0]])), ValueError, "b contains non-finite"),
+    (dict(a=np.array([[-2.0, 1.0]])), ValueError, "channel 0 is unstable"),
+    (dict(a=np.array([[0.0, 1.2]])), ValueError, "channel 0 is unstable"),
+    (dict(x=[0.0, 1.0]), TypeError, "x must be a NumPy array or a torch tensor"),
+    (dict(x=torch.zeros(8, dtype=torch.float64)), TypeError, "torch"),
+])
+def test_bad_inputs_raise(kwargs, exc, match):
+    b, a = _bank()
+    args = dict(x=np.zeros(8), b=b, a=a)
+    args.update(kwargs)
+    with pytest.raises(exc, match=match):
+        ops.biquad_filterbank(args["x"], args["b"], args["a"])
+
+
+def test_unstable_names_the_channel():
+    b = np.tile([1.0, 0.0, -1.0], (4, 1))
+    a = np.tile([-1.5, 0.8], (4, 1))
+    a[2] = [-1.9, 0.99999999]  # stable
+    a[3] = [-1.5, 1.0]         # on the unit circle
+    with pytest.raises(ValueError, match="channel 3 is unstable"):
+        ops.biquad_filterbank(np.zeros(10), b, a)
+
+
+def test_bad_state_and_envelope_args():
+    b, a = _bank()
+    x = np.zeros((2, 100))
+    with pytest.raises(ValueError, match=r"zi must have shape \(2, 1, 2\)"):
+        ops.biquad_filterbank(x, b, a, zi=np.zeros((1, 2)))
+    with pytest.raises(TypeError, match="zi is float32"):
+        ops.biquad_filterbank(x, b, a, zi=np.zeros((2, 1, 2), dtype=np.float32))
+    with pytest.raises(ValueError, match="zi contains non-finite"):
+        ops.biquad_filterbank(x, b, a, zi=np.full((2, 1, 2), np.nan))
+    env = dict(hop=10, tau=0.01, sample_rate=1000.0)
+    for bad, match in [(dict(hop=0), "hop must be"), (dict(hop=101), "hop must be"),
+                       (dict(hop=2.5), "hop must be"), (dict(tau=0.0), "tau must be"),
+                       (dict(sample_rate=-1.0), "sample_rate must be"),
+                       (dict(rectify="relu"), "rectify must be")]:
+        with pytest.raises(ValueError, match=match):
+            ops.filterbank_envelope(x, b, a, **{**env, **bad})
+    with pytest.raises(ValueError, match="on device"):
+        ops.biquad_filterbank(torch.zeros(4, device="meta"), torch.tensor(b), torch.tensor(a))
+
+
+# ------------------------------------------------------------ precision ---
+
+def float32_error_per_channel(fc, fs, q=3.0, seconds=1.0, seed=0):
+    """Max |float32 op - float64 reference| / peak of the reference, per channel.
+
+    The signal is float32 white noise; the bank is passed with float64
+    coefficients (the documented recommendation for float32 signals)."""
+    b, a = rbj_bandpass(fc, fs, q)
+    x = np.random.default_rng(seed).standard_normal(int(seconds * fs)).astype(np.float32)
+    ref = ops.biquad_filterbank(x.astype(np.float64), b, a)
+    y = ops.biquad_filterbank(x, b, a)
+    return np.abs(y - ref).max(axis=-1) / np.abs(ref).max(axis=-1)
+
+
+def test_float32_error_within_bound():
+    err20 = float32_error_per_channel(np.geomspace(100, 8000, 16), 20000.0)
+    err48 = float32_error_per_channel(np.array([100.0]), 50e6 / 1024)
+    assert err20.max() < 1e-4 and err48.max() < 1e-4
+    # and the float64 reference itself agrees with scipy
+    b, a = rbj_bandpass(np.array([100.0]), 50e6 / 1024, 3.0)
+    x = np.random.default_rng(0).standard_normal(5000)
+    np.testing.assert_allclose(ops.biquad_filterbank(x, b, a)[0],
+                               ss.lfilter(b[0], np.r_[1, a[0]], x), rtol=1e-9, atol=1e-12)
+
+
+# --------------------------------------------------- portability / numpy ---
+
+def test_numpy_path_does_not_import_torch_and_generic_isa_matches():
+    code = (
+        "import sys, numpy as np, scipy.signal as ss\n"
+        "from learnafe import ops\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.standard_normal((2, 300)); b = rng.standard_normal((5, 3))\n"
+        "a = np.array([[-1.8, 0.9], [-1.0, 0.5], [0.3, 0.2], [1.2, 0.6], [-1.9, 0.95]])\n"
+        "y = ops.biquad_filterbank(x, b, a)\n"
+        "ref = np.stack([[ss.lfilter(b[c], np.r_[1, a[c]], x[i]) for c in range(5)] for i in range(2)])\n"
+        "assert np.allclose(y, ref, rtol=1e-10, atol=1e-10)\n"
+        "e = ops.filterbank_envelope(x, b, a, hop=30, tau=0.01, sample_rate=1000.0)\n"
+        "assert e.shape == (2, 5, 10)\n"
+        "assert 'torch' not in sys.modules, 'NumPy path imported torch'\n"
+        "print(ops.kernel_isa())\n")
+    for isa in ("generic", "avx2", None):
+        env = dict(os.environ)
+        env.pop("LEARNAFE_ISA", None)
+        if isa:
+            env["LEARNAFE_ISA"] = isa
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        if isa == "generic":
+            assert out.stdout.strip() == "generic"
