@@ -54,7 +54,8 @@ class TrainConfig:
     n_channels: int = 16
     f_low: float = 100.0                # Hz, centre of the lowest conventional channel
     f_high: float = 8000.0              # Hz, centre of the highest conventional channel
-    q: float = 2.0                      # constant Q of the conventional design
+    q: float = 0.0                      # constant Q of the conventional design (0: neighbours
+                                        # cross at their -3 dB points, 3.41 for 16 x 100 Hz-8 kHz)
     frontend: dict = field(default_factory=dict)   # extra AnalogFilterBank options
     # --- classifier ---------------------------------------------------------
     width: int = 64
@@ -151,7 +152,7 @@ class TrainConfig:
         need(isinstance(self.n_channels, int) and self.n_channels >= 1, "n_channels", "must be >= 1")
         need(0 < self.f_low < self.f_high < self.sample_rate / 2, "f_low",
              f"need 0 < f_low < f_high < sample_rate/2 ({self.sample_rate / 2:g} Hz)")
-        need(self.q > 0, "q", "must be > 0")
+        need(self.q >= 0, "q", "must be > 0 (or 0 for the -3 dB crossing Q)")
         need(isinstance(self.frontend, dict), "frontend", "must be a JSON object of AnalogFilterBank options")
         need(isinstance(self.width, int) and self.width >= 1, "width", "must be >= 1")
         need(isinstance(self.depth, int) and self.depth >= 0, "depth", "must be >= 0")

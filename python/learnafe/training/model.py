@@ -39,16 +39,16 @@ def build_frontend(cfg) -> nn.Module:
     extra ``cfg.frontend`` options (noise, mismatch, features ...).  Co-design
     starts from it; conventional training keeps it frozen."""
     bank_cls = _bank_class()
-    kwargs = dict(n_channels=cfg.n_channels, f_low=cfg.f_low, f_high=cfg.f_high, q=cfg.q,
-                  sample_rate=cfg.sample_rate)
+    kwargs = dict(n_channels=cfg.n_channels, f_lo=cfg.f_low, f_hi=cfg.f_high,
+                  q=cfg.q if cfg.q > 0 else None, sample_rate=float(cfg.sample_rate))
     kwargs.update(cfg.frontend)
-    params = inspect.signature(bank_cls.conventional).parameters
-    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        unknown = sorted(k for k in cfg.frontend if k not in params)
-        if unknown:
-            valid = sorted(k for k in params if k not in ("cls", "self"))
-            raise ValueError(f"training option frontend has unknown AnalogFilterBank option(s) "
-                             f"{unknown}; valid: {valid}")
+    valid = set(inspect.signature(bank_cls.conventional).parameters)
+    valid |= set(inspect.signature(bank_cls.__init__).parameters)
+    valid -= {"self", "cls", "kwargs", "i1", "i2", "c1", "c2"}
+    unknown = sorted(k for k in cfg.frontend if k not in valid)
+    if unknown:
+        raise ValueError(f"training option frontend has unknown AnalogFilterBank option(s) "
+                         f"{unknown}; valid: {sorted(valid)}")
     return bank_cls.conventional(**kwargs)
 
 

@@ -1,0 +1,183 @@
+"""Sub-commands ``train``, ``evaluate``, ``finetune``, ``report`` and ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+_EPILOG_TRAIN = """\
+Every training option is a flag (see docs/training.md); --config FILE loads a JSON
+file of options first, flags override it.  Examples:
+  learnafe train --out runs/cd --mode codesign --epochs 12
+  learnafe train --out runs/conv --mode conventional
+  torchrun --nproc_per_node 2 -m learnafe train --out runs/cd2 --threads 1
+An interrupted run resumes when started again with the same --out and options."""
+
+
+def _field_flag(parser: argparse.ArgumentParser, f, default) -> None:
+    flag = "--" + f.name.replace("_", "-")
+    t = f.type if not isinstance(f.type, str) else {"int": int, "float": float, "str": str,
+                                                    "bool": bool, "list": list, "dict": dict}[f.type]
+    help_ = f"(default: {json.dumps(default)})"
+    if t is bool:
+        parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                            default=argparse.SUPPRESS, help=help_)
+    elif t is list:
+        parser.add_argument(flag, dest=f.name, nargs="+", type=float, default=argparse.SUPPRESS,
+                            metavar="DB", help=help_)
+    elif t is dict:
+        parser.add_argument(flag, dest=f.name, type=_json_object, default=argparse.SUPPRESS,
+                            metavar="JSON", help=f"JSON object {help_}")
+    else:
+        parser.add_argument(flag, dest=f.name, type=t, default=argparse.SUPPRESS, help=help_)
+
+
+def _json_object(s: str) -> dict:
+    try:
+        v = json.loads(s)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from exc
+    if not isinstance(v, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"noise\": true}'")
+    return v
+
+
+def register(sub) -> None:
+    from learnafe.training.config import TrainConfig
+
+    defaults = TrainConfig().to_dict()
+    p = sub.add_parser("train", help="train a co-designed or conventional front end + DSCNN",
+                       description="Train the filter bank and the DSCNN classifier against L_BPF "
+                                   "and write a run directory.",
+                       epilog=_EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="run directory to write (resumed if it exists)")
+    p.add_argument("--config", help="JSON file of training options")
+    p.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run")
+    p.add_argument("--no-test", action="store_true", help="skip the final test-split evaluation")
+    g = p.add_argument_group("training options")
+    for f in TrainConfig.fields():
+        _field_flag(g, f, defaults[f.name])
+    p.set_defaults(func=_train, _config_fields=[f.name for f in TrainConfig.fields()])
+
+    p = sub.add_parser("evaluate", help="accuracy of a run per SNR on any data folder",
+                       description="Evaluate a run's best model clean and at fixed SNRs on a data "
+                                   "folder in either layout (Speech Commands or 12-class test).")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--data", required=True, help="data folder")
+    p.add_argument("--json", help="write the result to this JSON file")
+    p.add_argument("--split", default="test", help="split of a Speech Commands folder (default test)")
+    p.add_argument("--noise", help="noise folder (default: the folder's _background_noise_, "
+                                   "else the run's training noise)")
+    p.add_argument("--snrs", nargs="+", type=float, metavar="DB", help="SNRs in dB (default 5 10 15 20)")
+    p.add_argument("--mismatch", type=int, default=0, metavar="N",
+                   help="also a mismatch Monte Carlo over N sampled chips")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("finetune", help="fine-tune the classifier on another front end's features",
+                       description="Freeze the front end and fine-tune the classifier on the "
+                                   "features of the SPICE-calibrated bank (--spice) or on a "
+                                   "speaker-disjoint half of real recordings (--real DIR); accuracy "
+                                   "before and after is reported per SNR.")
+    p.add_argument("run", help="run directory")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--spice", action="store_true",
+                     help="use learnafe.spice.calibrated_frontend(RUN) (run `learnafe spice verify RUN` first)")
+    src.add_argument("--real", metavar="DIR", help="12-class folder of real recordings: fine-tune on "
+                                                  "one speaker half, evaluate on the other")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--out", help="output directory (default RUN/finetune-spice or RUN/finetune-real)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_finetune)
+
+    p = sub.add_parser("report", help="Markdown report with plots for one or more runs",
+                       description="Write a Markdown report (PNG plots next to it): responses "
+                                   "before/after, accuracy vs SNR, power/area/accuracy table, "
+                                   "confusion matrices, plus SPICE/search/Xylo sections when present.")
+    p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("--out", default=None, help="report file (default: report.md next to the first run)")
+    p.add_argument("--search", help="search journal/directory to include (learnafe.search.report_section)")
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser("demo", help="the whole story end to end on the embedded data set",
+                       description="Synthesise the small data set (if missing), train the "
+                                   "conventional and the co-designed bank, evaluate both at every "
+                                   "SNR (and on real recordings when available), write the report.")
+    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    p.add_argument("--size", default="small", help="synthetic data set size (default small)")
+    p.add_argument("--data", help="use this data folder instead of synthesising one")
+    p.add_argument("--real", help="12-class folder of real recordings (default "
+                                  "../shared/data/gsc-v2-testset-dev when it exists)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the demo's setting)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_demo)
+
+
+def _train(args) -> int:
+    import logging
+
+    from learnafe.training.config import resolve_config
+    from learnafe.training.trainer import train
+
+    overrides = {k: getattr(args, k) for k in args._config_fields if hasattr(args, k)}
+    cfg = resolve_config(args.config, **overrides)
+    m = train(cfg, args.out, resume=not args.no_resume, test=not args.no_test)
+    if m.get("status") == "finished":
+        log = logging.getLogger("learnafe.training")
+        log.info("metrics: %s/metrics.json (val error %.4f, power %.4g W (%+.1f %%), area %.4g um^2 "
+                 "(%+.1f %%))", args.out, m["val_error"], m["power_w"], -100 * m["power_saving"],
+                 m["area_um2"], -100 * m["area_saving"])
+    return 0
+
+
+def _print_eval(res: dict) -> None:
+    acc = res["accuracy"]
+    print(f"{res['n']} clips from {res['data']}")
+    print("  ".join(f"{k:>6}" for k in acc) + "    mean")
+    print("  ".join(f"{100 * v:6.2f}" for v in acc.values()) + f"  {100 * res['mean_accuracy']:6.2f}")
+
+
+def _evaluate(args) -> int:
+    from learnafe.training.evaluate import evaluate_run
+    from learnafe.training.rundir import write_json
+
+    res = evaluate_run(args.run, args.data, snrs=args.snrs, noise=args.noise, split=args.split,
+                       batch_size=args.batch_size, mismatch_chips=args.mismatch,
+                       progress=True)
+    _print_eval(res)
+    if args.json:
+        write_json(args.json, res)
+    return 0
+
+
+def _finetune(args) -> int:
+    from learnafe.training.finetune import finetune_real, finetune_spice
+
+    if args.spice:
+        res = finetune_spice(args.run, epochs=args.epochs, out_dir=args.out, lr=args.lr, seed=args.seed)
+    else:
+        res = finetune_real(args.run, args.real, epochs=args.epochs, out_dir=args.out, lr=args.lr,
+                            seed=args.seed)
+    for when in ("before", "after"):
+        print(when, " ".join(f"{k}:{100 * v:.2f}" for k, v in res[when]["accuracy"].items()))
+    print(f"written to {res['out_dir']}")
+    return 0
+
+
+def _report(args) -> int:
+    from learnafe.training.report import write_report
+
+    path = write_report(args.runs, args.out, search=args.search)
+    print(f"report: {path}")
+    return 0
+
+
+def _demo(args) -> int:
+    from learnafe.training.demo import run_demo
+
+    res = run_demo(out=args.out, size=args.size, data=args.data, real=args.real,
+                   epochs=args.epochs, seed=args.seed)
+    print(f"report: {res['report']}")
+    return 0
+
