@@ -299,8 +299,7 @@ def run_search(config: SearchConfig, out_dir, *, budget: int | None = None, work
 
     try:
         if need_reference:
-            submit(_spec(config, out_dir, REFERENCE_TRIAL_ID, config.space.default(), pool.threads, "reference"),
-                   None)
+            submit(_spec(config, out_dir, REFERENCE_TRIAL_ID, {}, pool.threads, "reference"), None)
         while done < budget or in_flight:
             while len(in_flight) < workers and done + sum(1 for s, _c, _g in in_flight.values()
                                                           if s["kind"] == "trial") < budget:

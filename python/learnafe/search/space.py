@@ -56,6 +56,7 @@ OBJECTIVES = ("error", "power_w", "area_um2")
 DEFAULT_TRIAL = "learnafe.search.trials:training_trial"
 DEFAULT_REFERENCE = "learnafe.search.trials:training_reference"
 DEFAULT_OPTIMIZER = "NGOpt"
+_HALF_STEP = 0.4999
 
 _SECTIONS = {"search", "trial", "objectives", "parameter"}
 _SEARCH_KEYS = {"optimizer", "mode", "budget", "workers", "seed", "on_failure", "threads_per_trial"}
@@ -175,10 +176,15 @@ class Parameter:
             return ng.p.Choice(list(self.choices))
         if self.type == "ordered":
             return ng.p.TransitionChoice(list(self.choices))
+        lower, upper = self.lower, self.upper
+        if self.type in ("int", "log-int"):
+            # Widen by just under half a step so that rounding gives every integer, the two ends
+            # included, an equal share of the continuous range.
+            lower, upper = lower - _HALF_STEP, upper + _HALF_STEP
         if self.is_log:
-            param = ng.p.Log(init=float(init), lower=self.lower, upper=self.upper)
+            param = ng.p.Log(init=float(init), lower=lower, upper=upper)
         else:
-            param = ng.p.Scalar(init=float(init), lower=self.lower, upper=self.upper)
+            param = ng.p.Scalar(init=float(init), lower=lower, upper=upper)
         if self.type in ("int", "log-int"):
             param = param.set_integer_casting()
         return param

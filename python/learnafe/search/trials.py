@@ -20,11 +20,13 @@ design once per search (shown on the plots and used to normalise power and area)
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
 
 from learnafe.search.executor import TrialContext
+from learnafe.search.space import set_path
 
 #: Defaults of the analytic stand-in; override any of them in ``[trial.settings]``.
 ANALYTIC_DEFAULTS = {
@@ -99,3 +101,66 @@ def analytic_reference(params: dict, ctx: TrialContext) -> dict:
     """The conventional design of the analytic stand-in (no hardware weights, best learning rate)."""
     s = _analytic_settings(ctx.settings)
     return analytic_objectives({"lr": s["best_lr"]}, ctx.settings)
+
+
+# ------------------------------------------------------------ training trial
+def _training_config(params: dict, ctx: TrialContext, mode: str) -> dict:
+    """The training options of one trial: ``[trial.settings]`` + the searched values + bookkeeping.
+
+    ``[trial.settings]`` holds :class:`learnafe.training.TrainConfig` options
+    (e.g. ``epochs``, ``max_steps``, ``limit_train``, ``data``), optionally with
+    ``config = "path.json"``, a training config file they are applied on top of.
+    """
+    from learnafe.training import TrainConfig
+
+    settings = copy.deepcopy(ctx.settings)
+    for key in ("mode", "seed", "threads", "progress"):
+        if key in settings:
+            raise ValueError(f"[trial.settings] must not set {key!r}: the search sets it for every trial "
+                             "(mode: codesign for trials, conventional for the reference; seed: "
+                             "[search] seed + trial id; threads: --threads-per-trial)")
+    base = settings.pop("config", None)
+    options = TrainConfig.from_file(base).to_dict() if base else {}
+    options.update(settings)
+    for name, value in params.items():
+        set_path(options, name, value)
+    options.update(mode=mode, seed=ctx.seed, threads=ctx.threads, progress=False)
+    return options
+
+
+def _training_result(metrics: dict) -> dict:
+    out = {"error": metrics["val_error"], "power_w": metrics["power_w"], "area_um2": metrics["area_um2"]}
+    for key in ("val_accuracy", "power_saving", "area_saving", "epochs_run", "steps",
+                "throughput_clips_per_s", "train_seconds", "best_epoch"):
+        if key in metrics:
+            out[key] = metrics[key]
+    return out
+
+
+def training_trial(params: dict, ctx: TrialContext) -> dict:
+    """A co-design training run (:func:`learnafe.training.train`) with the searched values.
+
+    Searched parameter names are training options (``lr_frontend``,
+    ``lambda_i``, ``width``, ``n_channels``, ...; a dotted name reaches into a
+    dict option such as ``frontend.<key>``).  The objectives are the best
+    epoch's validation error (1 - mean accuracy over clean and 5/10/15/20 dB)
+    and the bank's power and capacitor area at that epoch.  The run directory
+    is the trial's directory, so every trial keeps its ``bank.json`` and
+    checkpoints.
+    """
+    from learnafe.training import train
+
+    metrics = train(_training_config(params, ctx, "codesign"), ctx.run_dir, test=False)
+    return _training_result(metrics)
+
+
+def training_reference(params: dict, ctx: TrialContext) -> dict:
+    """The conventional design: the classifier trained with the hand-designed bank frozen.
+
+    It uses ``[trial.settings]`` only (not the searched values), so it is the
+    baseline the search tries to beat at the same training budget.
+    """
+    from learnafe.training import train
+
+    metrics = train(_training_config({}, ctx, "conventional"), ctx.run_dir, test=False)
+    return _training_result(metrics)
