@@ -1,0 +1,136 @@
+"""Access to rockpool's XyloAudio 3 reference simulator, with or without samna.
+
+rockpool (PyPI) ships the chip's reference filter bank (``ChipButterworth``),
+the divisive-normalisation spike generator and the rasteriser under
+``rockpool.devices.xylo.syns65302``; that package's ``__init__`` imports the
+hardware driver ``samna``, which is not needed for simulation.  When the
+normal import fails for that reason, the parent packages are registered as
+bare namespace modules (their ``__init__`` files are not executed) so the
+simulation module files load directly.  Nothing else of rockpool is altered.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import sys
+import types
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_PKG = "rockpool.devices.xylo.syns65302"
+_AFE = _PKG + ".afe"
+
+
+class ReferenceUnavailable(ImportError):
+    """rockpool is not installed (``pip install rockpool``)."""
+
+
+def rockpool_available() -> bool:
+    return importlib.util.find_spec("rockpool") is not None
+
+
+def _register_bare_packages() -> None:
+    spec = importlib.util.find_spec("rockpool")
+    root = Path(spec.submodule_search_locations[0])
+    chain = ["rockpool.devices", "rockpool.devices.xylo", _PKG, _AFE]
+    for name in chain:
+        if name in sys.modules:
+            continue
+        path = root.joinpath(*name.split(".")[1:])
+        if not path.is_dir():
+            raise ReferenceUnavailable(f"rockpool has no package {name} (at {path}); "
+                                       "rockpool 3.x is needed")
+        if name == "rockpool.devices":
+            importlib.import_module(name)  # plain docstring package
+            continue
+        mod = types.ModuleType(name)
+        mod.__path__ = [str(path)]
+        mod.__package__ = name
+        mod.__file__ = None
+        sys.modules[name] = mod
+        parent, _, child = name.rpartition(".")
+        setattr(sys.modules[parent], child, mod)
+
+
+def load_module(name: str):
+    """Import ``rockpool.devices.xylo.syns65302.<name>`` (e.g. ``"afe.digital_filterbank"``)."""
+    if not rockpool_available():
+        raise ReferenceUnavailable("rockpool is not installed; `pip install rockpool`")
+    full = f"{_PKG}.{name}"
+    try:
+        return importlib.import_module(full)
+    except ImportError as exc:
+        if "samna" not in str(exc):
+            raise ReferenceUnavailable(f"cannot import {full}: {exc}") from exc
+        log.debug("rockpool's %s needs samna; loading the simulation modules directly", _PKG)
+    # A failed package import may leave half-initialised modules behind.
+    for key in [k for k in sys.modules if k == _PKG or k.startswith(_PKG + ".")
+                or k == "rockpool.devices.xylo"]:
+        if getattr(sys.modules[key], "__file__", None) is not None or key.endswith("__init__"):
+            del sys.modules[key]
+    _register_bare_packages()
+    return importlib.import_module(full)
+
+
+def chip_butterworth_class():
+    """rockpool's ``ChipButterworth`` class."""
+    return load_module("afe.digital_filterbank").ChipButterworth
+
+
+def reference_filterbank(select_filters=None):
+    """A rockpool ``ChipButterworth`` instance (all 16 default filters by default)."""
+    return chip_butterworth_class()(select_filters=select_filters)
+
+
+def reference_with_table(channels):
+    """A ``ChipButterworth`` whose ``bd_list`` holds ``channels`` (XyloChannel rows)."""
+    dfb = load_module("afe.digital_filterbank")
+    ref = dfb.ChipButterworth(select_filters=tuple(range(len(channels))))
+    ref.bd_list = [dfb.BlockDiagram(B_worst_case=c.B_worst_case, B_b=c.B_b, B_af=c.B_af,
+                                    a1=c.a1, a2=c.a2, scale_out=c.scale_out, B_in=c.B_in,
+                                    B_a=c.B_a, B_wf=c.B_wf) for c in channels]
+    return ref
+
+
+def reference_overflow_error():
+    """The exception class the reference raises on overflow."""
+    return load_module("afe.digital_filterbank").OverflowError
+
+
+def reference_filter(ref, x, *, prepend_reversed: bool = True, scale_out: bool = False):
+    """Run the reference's pure-python filter path on int64 ``x [T]``; returns
+    ``[C, T]`` like :meth:`XyloA3FilterBank.filter`.
+
+    rockpool 3.1's ``ChipButterworth.evolve`` cannot take this path itself: its
+    ``_auto_batch`` casts the input to float and its own integer type check
+    then refuses it.  This function performs exactly the steps of ``evolve``'s
+    python branch (reverse-and-prepend, ``_filter`` per channel -- AR then MA
+    with the overflow checks --, trim, optional ``scale_out``) with rockpool's
+    ``_filter``.
+    """
+    import numpy as np
+
+    sig = np.asarray(x, dtype=np.int64)
+    if sig.ndim != 1:
+        raise ValueError("reference_filter takes one signal [T]")
+    T = sig.shape[0]
+    if prepend_reversed:
+        sig = np.concatenate((np.flip(sig, axis=0), sig), axis=0)
+    out = np.asarray([ref._filter(bd, sig) for bd in ref.bd_list], dtype=np.int64)
+    if scale_out:
+        out = np.einsum("ij, j -> ij", out.T, np.asarray([bd.scale_out for bd in ref.bd_list])).T
+    return out[:, -T:] if prepend_reversed else out
+
+
+def import_table_from_rockpool(select_filters=None):
+    """The default table as rockpool ships it, as XyloChannel rows."""
+    from learnafe.xylo.design import XyloChannel
+
+    ref = reference_filterbank(select_filters)
+    return [XyloChannel(B_worst_case=int(bd.B_worst_case), B_b=int(bd.B_b), B_af=int(bd.B_af),
+                        a1=int(bd.a1), a2=int(bd.a2), scale_out=float(bd.scale_out),
+                        B_in=int(bd.B_in), B_a=int(bd.B_a), B_wf=int(bd.B_wf))
+            for bd in ref.bd_list]
