@@ -1,0 +1,86 @@
+"""The SPICE-calibrated front end: the bank as the transistor-level circuit really filters.
+
+Each channel's biquad fitted to its simulated ``.ac`` response (general
+numerator, see :mod:`learnafe.spice.fit`) is mapped to the audio rate by the
+bilinear transform pre-warped at the channel's fitted centre (the same mapping
+the learnable bank uses, extended to a full second-order numerator), and the
+resulting coefficients become a fixed
+:class:`learnafe.frontends.DigitalFilterBank` with the feature configuration
+of the verified bank.  Features for a whole data set can then be regenerated
+at the speed of the kernel op.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import bilinear
+
+AC_JSON = "ac.json"
+
+
+def _ac_results(source) -> dict:
+    """ac.json content from a dict, an ``ac.json`` path, a verify dir or a run dir."""
+    if isinstance(source, dict):
+        return source
+    p = Path(source)
+    for cand in (p, p / AC_JSON, p / "spice" / AC_JSON):
+        if cand.is_file():
+            return json.loads(cand.read_text())
+    raise FileNotFoundError(f"no SPICE AC results under {p} (looked for {AC_JSON} and "
+                            f"spice/{AC_JSON}); run `learnafe verify RUN` or `learnafe spice ac "
+                            "SPEC.json --out DIR` first")
+
+
+def discretize_fitted(b_s, a_s, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Fitted s-domain biquads -> z-domain ``(b [C, 3], a [C, 2])``.
+
+    ``b_s[c] = (b2, b1, b0)`` and ``a_s[c] = (a1, a0)`` of
+    ``(b2 s^2 + b1 s + b0) / (s^2 + a1 s + a0)``; bilinear transform with
+    ``s = K (1 - z^-1) / (1 + z^-1)``, ``K = w0 / tan(w0 / (2 fs))``, which maps
+    the analog centre ``w0 = sqrt(a0)`` exactly onto the digital one.
+    """
+    b_s = np.asarray(b_s, dtype=np.float64)
+    a_s = np.asarray(a_s, dtype=np.float64)
+    if b_s.ndim != 2 or b_s.shape[1] != 3 or a_s.shape != (b_s.shape[0], 2):
+        raise ValueError(f"need b_s [C, 3] and a_s [C, 2], got {b_s.shape} and {a_s.shape}")
+    nyq = math.pi * sample_rate
+    bz, az = np.empty((len(b_s), 3)), np.empty((len(b_s), 2))
+    for c, (bs, as_) in enumerate(zip(b_s, a_s)):
+        w0 = math.sqrt(as_[1])
+        if not w0 < 0.98 * nyq:
+            raise ValueError(f"channel {c}: fitted centre {w0 / (2 * math.pi):.1f} Hz is too close to the "
+                             f"Nyquist frequency {sample_rate / 2:g} Hz to discretise")
+        k = w0 / math.tan(w0 / (2 * sample_rate))
+        num, den = bilinear(bs, [1.0, as_[0], as_[1]], fs=k / 2)
+        bz[c] = num / den[0]
+        az[c] = den[1:] / den[0]
+    return bz, az
+
+
+def calibrated_coefficients(source, sample_rate: float | None = None):
+    """``(b, a, sample_rate, features)`` of the calibrated bank from AC results."""
+    ac = _ac_results(source)
+    fs = float(sample_rate or ac.get("sample_rate") or 0)
+    if not fs > 0:
+        raise ValueError("the AC results carry no sample_rate; pass sample_rate=... (Hz)")
+    rows = ac["channels"]
+    b, a = discretize_fitted([r["spice"]["b"] for r in rows], [r["spice"]["a"] for r in rows], fs)
+    return b, a, fs, ac.get("features")
+
+
+def calibrated_frontend(run_dir, sample_rate: float | None = None):
+    """A fixed front end ([B, T] audio -> [B, C, F] features) built from the SPICE-fitted biquads.
+
+    ``run_dir``: a run directory verified by ``learnafe verify`` (reads
+    ``RUN/spice/ac.json``), a directory holding ``ac.json``, the file itself,
+    or its loaded dict.  The features (hop, envelope, log, normalisation) are
+    those of the verified bank.
+    """
+    from learnafe.frontends import DigitalFilterBank
+
+    b, a, fs, features = calibrated_coefficients(run_dir, sample_rate)
+    return DigitalFilterBank.from_coefficients(b, a, fs, features=features)
