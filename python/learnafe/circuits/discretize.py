@@ -10,7 +10,12 @@ Three mappings, all differentiable for torch tensors and returning the
   matched to |H(j w0)| at w0;
 * ``"impulse_invariance"``: sampled impulse response (times T) with the
   half-sample correction for the step of h(t) at t = 0 (Jackson, "A correction
-  to impulse invariance", IEEE SP Letters 7(10), 2000).
+  to impulse invariance", IEEE SP Letters 7(10), 2000);
+* ``"magnitude_matched"``: poles mapped by z = exp(s T), a zero at z = 1, and the
+  other two numerator coefficients chosen so that |H_d| equals |H_a| exactly at
+  DC, at w0 and at the Nyquist frequency (the idea of M. Vicanek, "Matched
+  second order digital filters", 2016).  Much closer to the analog magnitude
+  near Nyquist than the other three (see docs/circuits.md); not exact in phase.
 
 Every mapping refuses channels whose centre frequency is at or above the
 Nyquist frequency fs/2 (the bank keeps them below 0.45 fs).
@@ -24,7 +29,7 @@ import numpy as np
 
 from learnafe.circuits._array import namespace, to_numpy
 
-METHODS = ("bilinear", "matched_z", "impulse_invariance")
+METHODS = ("bilinear", "matched_z", "impulse_invariance", "magnitude_matched")
 
 
 def _stack(xp, parts):
@@ -98,6 +103,36 @@ def _impulse_invariance(beta, d1, d0, fs, xp):
     return _stack(xp, [b0 - h0, b1 - h0 * a1, -h0 * a2]), _stack(xp, [a1, a2])
 
 
+def _magnitude_matched(beta, d1, d0, fs, xp):
+    t = 1.0 / fs
+    r, c, _, _ = _pole_terms(d1, d0, t, xp)
+    a1 = -2 * r * c
+    a2 = r * r
+    w0 = xp.sqrt(d0)
+
+    def analog_mag2(w):  # |beta j w / (d0 - w^2 + j d1 w)|^2
+        return beta * beta * w * w / ((d0 - w * w) ** 2 + d1 * d1 * w * w)
+
+    def den_mag2(theta):  # |1 + a1 e^{-j theta} + a2 e^{-2 j theta}|^2
+        re = 1 + a1 * xp.cos(theta) + a2 * xp.cos(2 * theta)
+        im = a1 * xp.sin(theta) + a2 * xp.sin(2 * theta)
+        return re * re + im * im
+
+    # B(z) = (1 - z^-1)(c0 + c1 z^-1):
+    # |B|^2 = 4 sin^2(th/2) ((c0 + c1)^2 cos^2(th/2) + (c0 - c1)^2 sin^2(th/2)).
+    m_nyq = analog_mag2(math.pi * fs + 0 * w0) * (1 - a1 + a2) ** 2
+    diff = xp.sqrt(m_nyq) / 2
+    theta0 = w0 * t
+    s2, c2 = xp.sin(theta0 / 2) ** 2, xp.cos(theta0 / 2) ** 2
+    m0 = analog_mag2(w0) * den_mag2(theta0)
+    ssum2 = (m0 / (4 * s2) - diff * diff * s2) / c2
+    ssum = xp.sqrt(xp.clamp(ssum2, min=0.0) if xp is not np else np.maximum(ssum2, 0.0))
+    c0 = (ssum + diff) / 2
+    c1 = (ssum - diff) / 2
+    sign = xp.sign(beta)
+    return _stack(xp, [sign * c0, sign * (c1 - c0), -sign * c1]), _stack(xp, [a1, a2])
+
+
 def discretize(beta, d1, d0, sample_rate: float, method: str = "bilinear"):
     """(beta, d1, d0) of ``beta s / (s^2 + d1 s + d0)`` per channel -> (b [C, 3], a [C, 2]).
 
@@ -115,7 +150,8 @@ def discretize(beta, d1, d0, sample_rate: float, method: str = "bilinear"):
         if np.any(~(to_numpy(v) > 0)):
             raise ValueError(f"{name} of the denominator s^2 + d1 s + d0 must be > 0 (a stable band-pass)")
     check_below_nyquist(xp.sqrt(d0), sample_rate)
-    fn = {"bilinear": _bilinear, "matched_z": _matched_z, "impulse_invariance": _impulse_invariance}[method]
+    fn = {"bilinear": _bilinear, "matched_z": _matched_z, "impulse_invariance": _impulse_invariance,
+          "magnitude_matched": _magnitude_matched}[method]
     return fn(beta, d1, d0, sample_rate, xp)
 
 
