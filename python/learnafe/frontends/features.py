@@ -79,10 +79,16 @@ def check_audio(x, name: str = "audio"):
 
 
 def envelopes(x, b, a, sample_rate: float, cfg: FeatureConfig):
-    """Raw envelopes ``[B, C, F]`` through :func:`learnafe.ops.filterbank_envelope` (b, a cast to x's dtype)."""
+    """Raw envelopes ``[B, C, F]`` through :func:`learnafe.ops.filterbank_envelope`.
+
+    The coefficients go to the op in float64 whatever the audio dtype: rounding them to
+    float32 would move the poles of low, narrow channels (radius 1 - 1e-4 and closer).
+    """
+    import torch
+
     from learnafe import ops
 
-    return ops.filterbank_envelope(x, b.to(x.dtype), a.to(x.dtype), hop=cfg.hop, tau=cfg.tau,
+    return ops.filterbank_envelope(x, b.to(torch.float64), a.to(torch.float64), hop=cfg.hop, tau=cfg.tau,
                                    sample_rate=float(sample_rate), rectify=cfg.rectify)
 
 
