@@ -14,4 +14,6 @@ if [ ! -f build/dev/CMakeCache.txt ]; then
     -Dpybind11_DIR="$($PY -m pybind11 --cmakedir)" >/dev/null
 fi
 cmake --build build/dev -j 2
-cp build/dev/_core*.so python/learnafe/
+# A new inode (not an in-place overwrite), so running processes that mapped the
+# old extension keep working instead of crashing.
+cp --remove-destination build/dev/_core*.so python/learnafe/
