@@ -32,6 +32,7 @@ class TrainConfig:
     # --- data ---------------------------------------------------------------
     data: str = DEFAULT_DATA            # data set root (Speech Commands layout)
     sample_rate: int = 20000            # Hz; audio is resampled to it
+    clip_seconds: float = 1.0           # clips are padded/cropped to this length
     train_split: str = "train"
     val_split: str = "validation"
     test_split: str = "test"
@@ -139,6 +140,7 @@ class TrainConfig:
         need(self.mode in MODES, "mode", f"use one of {MODES}")
         need(isinstance(self.data, str) and self.data != "", "data", "give a data set folder")
         need(self.sample_rate >= 8000, "sample_rate", "use at least 8000 Hz")
+        need(0.05 <= self.clip_seconds <= 10.0, "clip_seconds", "use 0.05 to 10 s")
         for name in ("limit_train", "limit_val", "max_steps", "warmup_steps", "early_stop",
                      "checkpoint_every", "threads", "time_masks", "freq_masks",
                      "time_mask_frames", "freq_mask_channels"):

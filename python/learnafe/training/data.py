@@ -60,10 +60,10 @@ def open_split(root, split: str, cfg, *, snr=None, noise=None, progress: bool = 
             f"data folder {root} does not exist; create the embedded default set with "
             f"`learnafe data synth --size small --out {root}` or pass --data DIR")
     seed = cfg.seed if split == "train" else cfg.eval_seed
-    kw = dict(sample_rate=cfg.sample_rate, seed=seed, cache_dir=CACHE_DIR, progress=progress,
+    kw = dict(sample_rate=cfg.sample_rate, clip_seconds=cfg.clip_seconds, seed=seed, cache_dir=CACHE_DIR, progress=progress,
               workers=workers)
-    if noise:
-        kw["noise"] = str(noise)
+    if noise is not None and noise != "":
+        kw["noise"] = noise if not isinstance(noise, (str, os.PathLike)) else str(noise)
     if snr == "train":
         kw.update(snr_db=(cfg.snr_low_db, cfg.snr_high_db), noise_prob=cfg.p_noise)
     elif snr is not None:

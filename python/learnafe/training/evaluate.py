@@ -114,7 +114,8 @@ def evaluate_dataset(model, dataset, *, snrs=(5.0, 10.0, 15.0, 20.0), noise=None
     out.update(_summary(cms, dataset.class_counts()))
     frontend = getattr(model, "frontend", None)
     if frontend is not None:
-        p, a = hardware_cost(frontend)
+        with torch.no_grad():
+            p, a = hardware_cost(frontend)
         out["power_w"], out["area_um2"] = float(p), float(a)
     return out
 

@@ -124,7 +124,7 @@ def load_run(run_dir, *, checkpoint: str = "best") -> Run:
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     frontend = build_frontend(cfg)
     initial = frontend.to_dict()
-    n_ch, _ = feature_shape(frontend, int(round(cfg.sample_rate)))
+    n_ch, _ = feature_shape(frontend, int(round(cfg.sample_rate * cfg.clip_seconds)))
     model = CoDesignModel(frontend, build_classifier(cfg, n_ch))
     model.load_state_dict(ckpt["model"])
     model.eval()

@@ -272,7 +272,8 @@ class Trainer:
         n = max(sums[5], 1.0)
         val = self._validate()
         score = val["mean_accuracy"]
-        power, area = (float(v) for v in hardware_cost(self.model.frontend))
+        with torch.no_grad():
+            power, area = (float(v) for v in hardware_cost(self.model.frontend))
         clips = sums[5]
         entry = {"epoch": self.epoch + 1, "step": self.step,
                  "lr": {g.get("name", str(i)): g["lr"] for i, g in enumerate(self.optimizer.param_groups)},
@@ -384,7 +385,8 @@ class Trainer:
         best = next((h for h in self.history if h["epoch"] == self.best_epoch), None)
         if best is None and self.history:
             best = self.history[-1]
-        power, area = (float(v) for v in hardware_cost(self.model.frontend))
+        with torch.no_grad():
+            power, area = (float(v) for v in hardware_cost(self.model.frontend))
         val = best["val"] if best else None
         clips = sum(h["train"]["clips"] for h in self.history)
         m = {"format": METRICS_FORMAT, "status": status, "mode": self.cfg.mode,

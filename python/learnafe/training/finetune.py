@@ -1,0 +1,233 @@
+"""Classifier fine-tuning with the front end frozen.
+
+Two uses, one loop:
+
+* **Another front end** (stage 2 of the paper): the features come from a
+  different model of the same bank -- the SPICE-calibrated bank
+  (``learnafe.spice.calibrated_frontend(run_dir)``), a fixed-point XyloAudio 3
+  bank, ... -- any ``nn.Module`` mapping audio ``[B, T]`` at the run's sample
+  rate to features ``[B, C, F]`` of the run's shape.  The classifier is
+  trained on the run's training split for a few epochs; accuracy on the test
+  split before and after is reported per SNR.
+* **Real recordings** (:func:`finetune_real`): a 12-class folder of real
+  speech is split by speaker into two disjoint halves (SHA-1 of the speaker
+  id; clips without a speaker id, e.g. ``_silence_``, by file name); the
+  classifier is fine-tuned on half ``A`` and evaluated on half ``B`` before
+  and after, so no speaker of the reported number was seen in training.
+
+The output directory is a run directory (``config.json``, ``bank.json`` of the
+run's bank, ``checkpoints/best.pt`` with the fine-tuned classifier) plus
+``finetune.json`` (before/after accuracy, history) -- so ``learnafe
+evaluate OUT`` works on it (with the run's own bank as front end).  Training
+augmentation is the run's (noise at random SNR, gain, shift, speed, masks);
+the front end runs without gradients.  Checkpointed every epoch; a second call
+with the same arguments resumes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from learnafe.training.data import (Augmenter, ClipSubset, eval_noise_folder, open_split,
+                                    stack_batch)
+from learnafe.training.evaluate import evaluate_dataset
+from learnafe.training.model import CoDesignModel, feature_shape
+from learnafe.training.rundir import (BANK, BEST, CONFIG, atomic_save, load_run, rng_state,
+                                      set_rng_state, write_json)
+
+__all__ = ["finetune", "finetune_real", "finetune_spice", "speaker_halves", "speaker_of"]
+
+log = logging.getLogger(__name__)
+_SPEAKER = re.compile(r"([0-9a-f]{8})_nohash", re.IGNORECASE)
+STATE = "finetune_state.pt"
+
+
+def speaker_of(name: str) -> str | None:
+    """Speaker id of a Speech Commands file name (``<spk>_nohash_N.wav``), or None."""
+    m = _SPEAKER.search(Path(name).name)
+    return m.group(1).lower() if m else None
+
+
+def speaker_halves(dataset) -> tuple[ClipSubset, ClipSubset]:
+    """Split a data set into two speaker-disjoint halves ``(A, B)`` (deterministic:
+    SHA-1 of the speaker id, or of the file name for clips without one)."""
+    a, b = [], []
+    for i in range(len(dataset)):
+        name = dataset.name(i)
+        key = speaker_of(name) or name
+        (a if int(hashlib.sha1(key.encode()).hexdigest(), 16) % 2 == 0 else b).append(i)
+    if not a or not b:
+        raise ValueError("speaker_halves: the data set has too few speakers to split in two")
+    return ClipSubset(dataset, a), ClipSubset(dataset, b)
+
+
+def _frozen(frontend: nn.Module) -> nn.Module:
+    frontend.eval()
+    for p in frontend.parameters():
+        p.requires_grad_(False)
+    return frontend
+
+
+def finetune(run_dir, frontend: nn.Module | None = None, *, epochs: int = 5, out_dir=None,
+             lr: float = 1e-3, batch_size: int | None = None, seed: int = 0, train_set=None,
+             eval_set=None, noise=None, progress: bool = True, label: str = "finetune") -> dict:
+    """Fine-tune the run's classifier on features of ``frontend`` (default: the run's own
+    bank), front end frozen.  Returns ``{"before": eval, "after": eval, ...}`` (each
+    an evaluation dict as in :mod:`learnafe.training.evaluate`) and writes ``out_dir``.
+
+    ``train_set``/``eval_set``: data sets to train on / report on (default: the run's
+    training split with its SNR-aware noise, and its test split); ``noise``: noise
+    folder for the fixed-SNR evaluation (default as in ``learnafe evaluate``).
+    """
+    if epochs < 1:
+        raise ValueError(f"finetune: epochs must be >= 1, got {epochs}")
+    if not lr > 0:
+        raise ValueError(f"finetune: lr must be > 0, got {lr}")
+    run = load_run(run_dir)
+    cfg = run.config
+    out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / label
+    own = frontend is None
+    frontend = _frozen(run.frontend if own else frontend)
+    n = int(round(cfg.sample_rate * cfg.clip_seconds))
+    want = feature_shape(run.frontend, n)
+    got = feature_shape(frontend, n)
+    if got != want:
+        raise ValueError(f"finetune: the front end gives features of shape [C, F] = {list(got)} for a "
+                         f"{cfg.clip_seconds:g} s clip at {cfg.sample_rate} Hz, the run's classifier expects {list(want)}")
+    classifier = copy.deepcopy(run.classifier)
+    model = CoDesignModel(frontend, classifier)
+    if train_set is None:
+        train_set = open_split(cfg.data, cfg.train_split, cfg, snr="train", noise=cfg.noise or None,
+                               progress=progress)
+    if eval_set is None:
+        eval_set = open_split(cfg.data, cfg.test_split, cfg, progress=progress)
+    noise = noise or cfg.noise or eval_noise_folder(eval_set.root, cfg.data)
+    bs = int(batch_size or cfg.batch_size)
+    steps_per_epoch = len(train_set) // bs
+    if steps_per_epoch < 1:
+        raise ValueError(f"finetune: {len(train_set)} training clips are fewer than one batch of {bs}")
+    _, n_frames = got
+    aug = Augmenter(cfg.replace(seed=seed), got[0], n_frames)
+    opt = torch.optim.AdamW(classifier.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    total = steps_per_epoch * epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state_path = out_dir / STATE
+    torch.manual_seed(seed)
+    start, history, before = 0, [], None
+    if state_path.is_file():
+        st = torch.load(state_path, map_location="cpu", weights_only=False)
+        if st["epochs"] != epochs or st["lr"] != lr or st["seed"] != seed:
+            raise ValueError(f"{out_dir} holds a fine-tuning with other settings (epochs {st['epochs']}, "
+                             f"lr {st['lr']}, seed {st['seed']}); choose another --out")
+        classifier.load_state_dict(st["classifier"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        start, history, before = st["epoch"], st["history"], st["before"]
+        set_rng_state(st["rng"])
+        log.info("resuming fine-tuning in %s at epoch %d", out_dir, start)
+    if before is None:
+        log.info("%s: accuracy before fine-tuning on %d clips", label, len(eval_set))
+        before = evaluate_dataset(model, eval_set, snrs=cfg.eval_snrs, noise=noise, progress=progress)
+    ce = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    for epoch in range(start, epochs):
+        perm = np.random.default_rng([seed, 303, epoch]).permutation(len(train_set))
+        if hasattr(train_set, "set_epoch"):
+            train_set.set_epoch(epoch)
+        classifier.train()
+        sums = np.zeros(3)
+        for s in tqdm(range(steps_per_epoch), desc=f"{label} epoch {epoch + 1}/{epochs}",
+                      disable=not progress, leave=False):
+            idx = perm[s * bs:(s + 1) * bs]
+            audio, labels, mask = stack_batch(train_set, idx, augmenter=aug, epoch=epoch)
+            with torch.no_grad():
+                feats = frontend(audio)
+                fill = feats.mean(dim=(1, 2), keepdim=True).expand_as(feats)
+                feats = torch.where(mask, fill, feats)
+            logits = classifier(feats.float())
+            loss = ce(logits, labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            sums += [float(loss) * len(idx), float((logits.argmax(1) == labels).sum()), len(idx)]
+        history.append({"epoch": epoch + 1, "loss": sums[0] / sums[2], "train_accuracy": sums[1] / sums[2]})
+        log.info("%s epoch %d: loss %.4f, train accuracy %.3f", label, epoch + 1,
+                 history[-1]["loss"], history[-1]["train_accuracy"])
+        atomic_save({"classifier": classifier.state_dict(), "optimizer": opt.state_dict(),
+                     "scheduler": sched.state_dict(), "epoch": epoch + 1, "history": history,
+                     "before": before, "rng": rng_state(), "epochs": epochs, "lr": lr, "seed": seed},
+                    state_path)
+    classifier.eval()
+    after = evaluate_dataset(model, eval_set, snrs=cfg.eval_snrs, noise=noise, progress=progress)
+    # A loadable run directory: the run's bank with the fine-tuned classifier.
+    write_json(out_dir / CONFIG, cfg.to_dict())
+    write_json(out_dir / BANK, run.bank)
+    atomic_save({"model": CoDesignModel(run.frontend, classifier).state_dict(), "epoch": epochs,
+                 "finetuned_from": str(run_dir)}, out_dir / BEST)
+    result = {"run": str(run_dir), "out_dir": str(out_dir), "label": label,
+              "frontend": "run" if own else type(frontend).__name__, "epochs": epochs, "lr": lr,
+              "seed": seed, "n_train": len(train_set), "n_eval": len(eval_set),
+              "before": before, "after": after, "history": history}
+    write_json(out_dir / "finetune.json", result)
+    log.info("%s: mean accuracy %.4f -> %.4f", label, before["mean_accuracy"], after["mean_accuracy"])
+    return result
+
+
+def finetune_spice(run_dir, *, epochs: int = 5, out_dir=None, lr: float = 1e-3, seed: int = 0,
+                   progress: bool = True) -> dict:
+    """Fine-tune on the SPICE-calibrated bank of a verified run (``learnafe finetune RUN --spice``)."""
+    try:
+        from learnafe.spice import calibrated_frontend
+    except ImportError as exc:
+        raise RuntimeError(f"SPICE fine-tuning needs learnafe.spice.calibrated_frontend ({exc})") from exc
+    try:
+        frontend = calibrated_frontend(run_dir)
+    except FileNotFoundError as exc:
+        raise RuntimeError(f"{run_dir} has not been verified in SPICE yet ({exc}); run "
+                           f"`learnafe spice verify {run_dir}` first") from exc
+    return finetune(run_dir, frontend, epochs=epochs, lr=lr, seed=seed, progress=progress,
+                    out_dir=out_dir or Path(run_dir) / "finetune-spice", label="finetune-spice")
+
+
+def finetune_real(run_dir, real_dir, *, epochs: int = 5, out_dir=None, lr: float = 1e-3,
+                  seed: int = 0, progress: bool = True) -> dict:
+    """Fine-tune on speaker half A of a real 12-class folder, report on half B
+    (``learnafe finetune RUN --real DIR``)."""
+    from learnafe.data import BackgroundNoise
+
+    run = load_run(run_dir)
+    cfg = run.config
+    real_dir = Path(real_dir)
+    if not real_dir.is_dir():
+        raise FileNotFoundError(f"--real {real_dir} is not a folder")
+    noise_dir = eval_noise_folder(real_dir, cfg.data)
+    if noise_dir is None:
+        raise FileNotFoundError(f"no background noise for {real_dir}: neither it nor the run's data "
+                                f"{cfg.data} has _background_noise_/")
+    base = open_split(real_dir, "test", cfg, progress=progress)
+    train_base = open_split(real_dir, "test", cfg, progress=progress, snr="train",
+                            noise=BackgroundNoise(noise_dir, cfg.sample_rate, portion="train"))
+    half_a, half_b = speaker_halves(base)
+    train_a = ClipSubset(train_base, half_a.indices)
+    log.info("real fine-tuning: %d clips (speaker half A) for training, %d (half B) for evaluation",
+             len(train_a), len(half_b))
+    res = finetune(run_dir, None, epochs=epochs, lr=lr, seed=seed, progress=progress,
+                   out_dir=out_dir or Path(run_dir) / "finetune-real", train_set=train_a,
+                   eval_set=half_b, noise=noise_dir, label="finetune-real",
+                   batch_size=min(cfg.batch_size, max(2, len(train_a) // 8)))
+    res["protocol"] = (f"fine-tuned on speaker half A ({len(train_a)} clips) of {real_dir}, "
+                       f"evaluated on the disjoint half B ({len(half_b)} clips)")
+    write_json(Path(res["out_dir"]) / "finetune.json", res)
+    return res
