@@ -9,15 +9,30 @@
 
 #include "parallel.h"
 
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <immintrin.h>
+#define XYLO_X86 1
+#else
+#define XYLO_X86 0
+#endif
+
 namespace learnafe {
 namespace xylo {
 
 namespace {
 
-// |w| at or above this bound would let a1 * w (|a1| < 2^16) approach the
-// int64 range; every chip configuration flags a state overflow far below it
-// (B_w - 1 <= 44 for 4-bit shift registers).
-constexpr int64_t kSafeState = int64_t(1) << 46;
+// Once |w| reaches this bound a channel's output is written as 0 from then on
+// (it has been flagged as a state overflow long before: every channel with
+// B_w - 1 < 37 overflows first).  Below it, a * w (|a| <= 2^15) and the sums
+// stay below 2^53, so the arithmetic is exact in int64 *and* in double, which
+// lets the vector path below compute in double lanes.  Channels with
+// B_w - 1 >= 37 use the int64 path with a bound above their range.
+constexpr int64_t kSafeState = int64_t(1) << 37;
+constexpr int kMaxSimdBw = 37;
+
+inline int64_t safe_state(const Channel& c) {
+    return c.B_w - 1 < kMaxSimdBw ? kSafeState : (int64_t(1) << std::min(c.B_w, 46));
+}
 
 inline int64_t iabs(int64_t v) { return v < 0 ? -v : v; }
 
@@ -45,6 +60,7 @@ void run_channel(const int64_t* x, int64_t T, const Channel& c, bool rev, int64_
     const int64_t wf_mul = int64_t(1) << c.B_wf;  // x << B_wf without UB on negatives
     const int B_af = c.B_af, B_b = c.B_b;
     const int64_t a1 = c.a1, a2 = c.a2;
+    const int64_t safe = safe_state(c);
     int64_t w1 = 0, w2 = 0;      // w_new(n-1), w_new(n-2)
     int64_t v1 = 0, v2 = 0;      // latched outputs v[n-1], v[n-2]
     int64_t first_state = -1, first_out = -1;
@@ -55,7 +71,7 @@ void run_channel(const int64_t* x, int64_t T, const Channel& c, bool rev, int64_
         if (first_state < 0 && iabs(v) >= w_lim) first_state = n;
         if (first_out < 0 && iabs(out) >= y_lim) first_out = n;
         if (n >= offset) y[n - offset] = out;
-        if (iabs(w1) >= kSafeState) {
+        if (iabs(w1) >= safe) {
             // Beyond exact int64 range; already flagged as a state overflow.
             for (int64_t m = std::max(n + 1, offset); m < N; ++m) y[m - offset] = 0;
             break;
@@ -77,30 +93,303 @@ void run_channel(const int64_t* x, int64_t T, const Channel& c, bool rev, int64_
     }
 }
 
+
+// ------------------------------------------------------------ vector path ---
+//
+// The same recursion in double lanes, one lane per channel, exact because all
+// values stay below 2^53 while |w| < 2^37 (see kSafeState): x << B_wf is a
+// multiplication by 2^B_wf, v >> k is floor(v * 2^-k).  K independent
+// (signal, channel-group) chains are interleaved per time step to hide the
+// latency of the serial recursion.  A lane that reaches kSafeState is redone
+// by the int64 path (which defines what happens after such an overflow).
+
+constexpr int kBlock = 128;
+
+struct GroupParams {  // W lanes each
+    double a1[8], a2[8], af[8], bb[8], wf[8];
+};
+
+struct LaneResult {
+    int64_t first_state = -1, first_out = -1;
+    bool unsafe = false;
+};
+
+#if XYLO_X86
+#define XYLO_DEFINE_UNIT(NAME, TARGET, W, VEC, SET1, LOADU, STOREU, ADD, SUB, MUL, FMA, FLOOR, \
+                         ABS, MAX, WRITER)                                                  \
+    template <int K>                                                                        \
+    TARGET void NAME(const int64_t* const* xs, int64_t T, bool rev, const GroupParams& gp,  \
+                     int64_t* const* ys, int lanes, const double* wlim, const double* ylim, \
+                     LaneResult* res) {                                                      \
+        const int64_t N = rev ? 2 * T : T;                                                   \
+        const int64_t offset = rev ? T : 0;                                                  \
+        const VEC a1 = LOADU(gp.a1), a2 = LOADU(gp.a2), af = LOADU(gp.af);                   \
+        const VEC bb = LOADU(gp.bb), wf = LOADU(gp.wf);                                      \
+        const VEC zero = SET1(0.0);                                                          \
+        VEC w1[K], w2[K], v1[K], v2[K], vmax[K], ymax[K];                                    \
+        for (int k = 0; k < K; ++k) w1[k] = w2[k] = v1[k] = v2[k] = zero;                    \
+        alignas(64) double vbuf[K][kBlock][W];                                               \
+        alignas(64) double ybuf[K][kBlock][W];                                               \
+        alignas(64) double tmp[W];                                                           \
+        for (int64_t n0 = 0; n0 < N; n0 += kBlock) {                                         \
+            const int64_t len = std::min<int64_t>(kBlock, N - n0);                           \
+            for (int k = 0; k < K; ++k) vmax[k] = ymax[k] = zero;                            \
+            for (int64_t i = 0; i < len; ++i) {                                              \
+                const int64_t n = n0 + i;                                                    \
+                for (int k = 0; k < K; ++k) {                                                \
+                    const VEC s = SET1(double(sample_at(xs[k], T, n, rev)));                 \
+                    const VEC v = w1[k];                                                     \
+                    const VEC out = SUB(v, v2[k]);                                           \
+                    STOREU(vbuf[k][i], v);                                                   \
+                    STOREU(ybuf[k][i], out);                                                 \
+                    vmax[k] = MAX(vmax[k], ABS(v));                                          \
+                    ymax[k] = MAX(ymax[k], ABS(out));                                        \
+                    const VEC acc = SUB(zero, FMA(a1, w1[k], MUL(a2, w2[k])));               \
+                    const VEC fb = FLOOR(MUL(acc, af));                                      \
+                    const VEC w = FLOOR(MUL(FMA(s, wf, fb), bb));                            \
+                    w2[k] = w1[k];                                                           \
+                    w1[k] = w;                                                               \
+                    v2[k] = v1[k];                                                           \
+                    v1[k] = v;                                                               \
+                }                                                                            \
+            }                                                                                \
+            for (int k = 0; k < K; ++k) {                                                    \
+                STOREU(tmp, vmax[k]);                                                        \
+                for (int l = 0; l < lanes; ++l) {                                            \
+                    LaneResult& r = res[k * W + l];                                          \
+                    if (tmp[l] >= double(kSafeState)) r.unsafe = true;                       \
+                    if (r.first_state < 0 && tmp[l] >= wlim[l])                              \
+                        for (int64_t i = 0; i < len; ++i)                                    \
+                            if (std::abs(vbuf[k][i][l]) >= wlim[l]) {                        \
+                                r.first_state = n0 + i;                                      \
+                                break;                                                       \
+                            }                                                                \
+                }                                                                            \
+                STOREU(tmp, ymax[k]);                                                        \
+                for (int l = 0; l < lanes; ++l) {                                            \
+                    LaneResult& r = res[k * W + l];                                          \
+                    if (r.first_out < 0 && tmp[l] >= ylim[l])                                \
+                        for (int64_t i = 0; i < len; ++i)                                    \
+                            if (std::abs(ybuf[k][i][l]) >= ylim[l]) {                        \
+                                r.first_out = n0 + i;                                        \
+                                break;                                                       \
+                            }                                                                \
+                }                                                                            \
+                const int64_t i0 = std::max<int64_t>(0, offset - n0);                        \
+                WRITER(&ybuf[k][0][0], i0, len, lanes, ys[k] + (n0 - offset), T);            \
+            }                                                                                \
+        }                                                                                    \
+    }
+
+// Block buffer [i][lane] (W lanes) -> rows dst + lane * T, samples i0..len-1.
+template <int W>
+inline void write_block_scalar(const double* buf, int64_t i0, int64_t len, int lanes,
+                               int64_t* dst, int64_t T) {
+    for (int l = 0; l < lanes; ++l)
+        for (int64_t i = i0; i < len; ++i) dst[l * T + i] = int64_t(buf[i * W + l]);
+}
+
+// Same with 8x8 in-register transposes: contiguous 64-byte row stores instead
+// of one scalar conversion and store per value.
+__attribute__((target("avx512f,avx512dq"))) inline void write_block_avx512(
+    const double* buf, int64_t i0, int64_t len, int lanes, int64_t* dst, int64_t T) {
+    int64_t i = i0;
+    if (lanes == 8) {
+        for (; i + 8 <= len; i += 8) {
+            __m512d r[8], t[8];
+            for (int j = 0; j < 8; ++j) r[j] = _mm512_loadu_pd(buf + (i + j) * 8);
+            for (int j = 0; j < 8; j += 2) {
+                t[j] = _mm512_unpacklo_pd(r[j], r[j + 1]);
+                t[j + 1] = _mm512_unpackhi_pd(r[j], r[j + 1]);
+            }
+            for (int j = 0; j < 8; j += 4)
+                for (int h = 0; h < 2; ++h) {
+                    r[j + h] = _mm512_shuffle_f64x2(t[j + h], t[j + h + 2], 0x88);
+                    r[j + h + 2] = _mm512_shuffle_f64x2(t[j + h], t[j + h + 2], 0xDD);
+                }
+            for (int h = 0; h < 4; ++h) {
+                t[h] = _mm512_shuffle_f64x2(r[h], r[h + 4], 0x88);
+                t[h + 4] = _mm512_shuffle_f64x2(r[h], r[h + 4], 0xDD);
+            }
+            // t[m] now holds lane m for samples i..i+7.
+            for (int m = 0; m < 8; ++m)
+                _mm512_storeu_si512(dst + m * T + i, _mm512_cvttpd_epi64(t[m]));
+        }
+    }
+    for (int l = 0; l < lanes; ++l)
+        for (int64_t j = i; j < len; ++j) dst[l * T + j] = int64_t(buf[j * 8 + l]);
+}
+
+static inline __attribute__((target("avx2,fma"))) __m256d xylo_abs256(__m256d v) {
+    return _mm256_andnot_pd(_mm256_set1_pd(-0.0), v);
+}
+#define XYLO_FLOOR512(v) _mm512_roundscale_pd((v), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
+XYLO_DEFINE_UNIT(unit_avx512, __attribute__((target("avx512f,avx512dq,avx2,fma"))), 8, __m512d,
+                 _mm512_set1_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_add_pd,
+                 _mm512_sub_pd, _mm512_mul_pd, _mm512_fmadd_pd, XYLO_FLOOR512, _mm512_abs_pd,
+                 _mm512_max_pd, write_block_avx512)
+XYLO_DEFINE_UNIT(unit_avx2, __attribute__((target("avx2,fma"))), 4, __m256d, _mm256_set1_pd,
+                 _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, _mm256_sub_pd,
+                 _mm256_mul_pd, _mm256_fmadd_pd, _mm256_floor_pd, xylo_abs256, _mm256_max_pd,
+                 write_block_scalar<4>)
+#endif
+
+// Vector width of the best available path (0: none, use int64 scalars).
+int simd_width() {
+#if XYLO_X86
+    static const int w = (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
+                             ? 8
+                             : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+                                   ? 4
+                                   : 0;
+    return w;
+#else
+    return 0;
+#endif
+}
+
+template <int K>
+void run_unit(int W, const int64_t* const* xs, int64_t T, bool rev, const GroupParams& gp,
+              int64_t* const* ys, int lanes, const double* wlim, const double* ylim,
+              LaneResult* res) {
+#if XYLO_X86
+    if (W == 8)
+        unit_avx512<K>(xs, T, rev, gp, ys, lanes, wlim, ylim, res);
+    else
+        unit_avx2<K>(xs, T, rev, gp, ys, lanes, wlim, ylim, res);
+#else
+    (void)W, (void)xs, (void)T, (void)rev, (void)gp, (void)ys, (void)lanes, (void)wlim,
+        (void)ylim, (void)res;
+#endif
+}
+
 }  // namespace
 
 void filterbank(const int64_t* x, int64_t B, int64_t T, const Channel* ch, int64_t C,
                 bool prepend_reversed, int64_t* y, int32_t* overflow_kind,
                 int64_t* overflow_sample, int num_threads) {
     const int nt = resolve_threads(num_threads);
-    // One work item per (signal, channel); each finds its first out-of-range
-    // input sample (B_in may differ per channel) before filtering.
-    const int64_t work = B * C;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (int64_t k = 0; k < work; ++k) {
-        const int64_t b = k / C, c = k % C;
-        const int64_t* xb = x + b * T;
-        const int64_t lim = int64_t(1) << (ch[c].B_in - 1);
-        int64_t bad = -1;
-        const int64_t N = prepend_reversed ? 2 * T : T;
-        for (int64_t n = 0; n < N; ++n) {
-            if (iabs(sample_at(xb, T, n, prepend_reversed)) >= lim) {
-                bad = n;
-                break;
+    const int64_t N = prepend_reversed ? 2 * T : T;
+    const int64_t offset = prepend_reversed ? T : 0;
+    // First out-of-range input sample per (signal, channel); B_in may differ
+    // per channel.  A signal with any such sample goes to the int64 path.
+    std::vector<int64_t> bad(B * C, -1);
+    std::vector<char> clean(B, 1);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t b = 0; b < B; ++b) {
+        int64_t peak = 0;  // max |x|; the reversed prefix holds the same values
+        for (int64_t t = 0; t < T; ++t) peak = std::max(peak, iabs(x[b * T + t]));
+        for (int64_t c = 0; c < C; ++c) {
+            const int64_t lim = int64_t(1) << (ch[c].B_in - 1);
+            if (peak < lim) continue;
+            for (int64_t n = 0; n < N; ++n)
+                if (iabs(sample_at(x + b * T, T, n, prepend_reversed)) >= lim) {
+                    bad[b * C + c] = n;
+                    clean[b] = 0;
+                    break;
+                }
+        }
+    }
+    int W = simd_width();
+    for (int64_t c = 0; c < C; ++c)
+        if (ch[c].B_w - 1 >= kMaxSimdBw) W = 0;
+
+    // Scalar work list: every (signal, channel) not done by the vector path.
+    std::vector<int64_t> scalar_items;
+    if (W > 0) {
+        constexpr int S = 4;  // signals interleaved per unit
+        const int64_t groups = (C + W - 1) / W;
+        const int64_t tiles = (B + S - 1) / S;
+        std::vector<GroupParams> gps(groups);
+        std::vector<double> wlim(groups * 8), ylim(groups * 8);
+        for (int64_t g = 0; g < groups; ++g) {
+            for (int l = 0; l < 8; ++l) {
+                const int64_t c = g * W + l;
+                GroupParams& p = gps[g];
+                if (l < W && c < C) {
+                    p.a1[l] = double(ch[c].a1);
+                    p.a2[l] = double(ch[c].a2);
+                    p.af[l] = 1.0 / double(int64_t(1) << ch[c].B_af);
+                    p.bb[l] = 1.0 / double(int64_t(1) << ch[c].B_b);
+                    p.wf[l] = double(int64_t(1) << ch[c].B_wf);
+                    wlim[g * 8 + l] = double(int64_t(1) << (ch[c].B_w - 1));
+                    ylim[g * 8 + l] = double(int64_t(1) << (ch[c].B_out - 1));
+                } else {
+                    p.a1[l] = p.a2[l] = p.wf[l] = 0.0;
+                    p.af[l] = p.bb[l] = 1.0;
+                    wlim[g * 8 + l] = ylim[g * 8 + l] = 1e300;
+                }
             }
         }
-        run_channel(xb, T, ch[c], prepend_reversed, y + (b * C + c) * T, overflow_kind + k,
-                    overflow_sample + k, bad);
+        std::vector<LaneResult> results(tiles * groups * S * 8);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int64_t item = 0; item < tiles * groups; ++item) {
+            const int64_t tile = item / groups, g = item % groups;
+            const int64_t b0 = tile * S;
+            const int lanes = int(std::min<int64_t>(W, C - g * W));
+            const int64_t* xs[S];
+            int64_t* ys[S];
+            int K = 0;
+            for (int64_t b = b0; b < std::min<int64_t>(B, b0 + S); ++b) {
+                if (!clean[b]) continue;
+                xs[K] = x + b * T;
+                ys[K] = y + (b * C + g * W) * T;
+                ++K;
+            }
+            LaneResult* res = results.data() + item * S * 8;
+            switch (K) {
+                case 1: run_unit<1>(W, xs, T, prepend_reversed, gps[g], ys, lanes, &wlim[g * 8], &ylim[g * 8], res); break;
+                case 2: run_unit<2>(W, xs, T, prepend_reversed, gps[g], ys, lanes, &wlim[g * 8], &ylim[g * 8], res); break;
+                case 3: run_unit<3>(W, xs, T, prepend_reversed, gps[g], ys, lanes, &wlim[g * 8], &ylim[g * 8], res); break;
+                case 4: run_unit<4>(W, xs, T, prepend_reversed, gps[g], ys, lanes, &wlim[g * 8], &ylim[g * 8], res); break;
+                default: break;
+            }
+            // Translate lane results to (signal, channel) overflow reports.
+            int k = 0;
+            for (int64_t b = b0; b < std::min<int64_t>(B, b0 + S); ++b) {
+                if (!clean[b]) continue;
+                for (int l = 0; l < lanes; ++l) {
+                    const LaneResult& r = res[k * W + l];
+                    const int64_t idx = b * C + g * W + l;
+                    overflow_kind[idx] = kNoOverflow;
+                    overflow_sample[idx] = INT64_MIN;
+                    if (r.first_state >= 0) {
+                        overflow_kind[idx] = kStateOverflow;
+                        overflow_sample[idx] = r.first_state - offset;
+                    } else if (r.first_out >= 0) {
+                        overflow_kind[idx] = kOutputOverflow;
+                        overflow_sample[idx] = r.first_out - offset;
+                    }
+                }
+                ++k;
+            }
+        }
+        for (int64_t tile = 0; tile < tiles; ++tile)
+            for (int64_t g = 0; g < groups; ++g) {
+                int k = 0;
+                for (int64_t b = tile * S; b < std::min<int64_t>(B, tile * S + S); ++b) {
+                    if (!clean[b]) continue;
+                    const int lanes = int(std::min<int64_t>(W, C - g * W));
+                    for (int l = 0; l < lanes; ++l)
+                        if (results[(tile * groups + g) * S * 8 + k * W + l].unsafe)
+                            scalar_items.push_back(b * C + g * W + l);
+                    ++k;
+                }
+            }
+        for (int64_t b = 0; b < B; ++b)
+            if (!clean[b])
+                for (int64_t c = 0; c < C; ++c) scalar_items.push_back(b * C + c);
+    } else {
+        scalar_items.resize(B * C);
+        for (int64_t k = 0; k < B * C; ++k) scalar_items[k] = k;
+    }
+    const int64_t n_items = int64_t(scalar_items.size());
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t i = 0; i < n_items; ++i) {
+        const int64_t k = scalar_items[i];
+        const int64_t b = k / C, c = k % C;
+        run_channel(x + b * T, T, ch[c], prepend_reversed, y + k * T, overflow_kind + k,
+                    overflow_sample + k, bad[k]);
     }
 }
 
