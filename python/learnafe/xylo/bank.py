@@ -80,6 +80,22 @@ def quantize_audio(x, num_bits: int = B_IN, scale: float = 1.0) -> np.ndarray:
     return np.clip(np.round(arr * scale * full), -full, full).astype(np.int64)
 
 
+def resample_to_chip(audio, sample_rate: float, chip_rate: float = XYLO_SAMPLE_RATE) -> np.ndarray:
+    """Float audio ``[T]`` or ``[B, T]`` at ``sample_rate`` -> the chip's audio rate
+    (polyphase resampling with the exact rational ratio, e.g. 625/256 from 20 kHz)."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    if not sample_rate > 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    arr = np.asarray(audio, dtype=np.float64)
+    ratio = Fraction(chip_rate).limit_denominator(1 << 20) / Fraction(sample_rate).limit_denominator(1 << 20)
+    if ratio == 1:
+        return arr.copy()
+    return resample_poly(arr, ratio.numerator, ratio.denominator, axis=-1)
+
+
 class XyloA3FilterBank:
     """A bank of XyloAudio 3 fixed-point band-pass channels.
 
