@@ -30,12 +30,13 @@ def register(subparsers) -> None:
     p.add_argument("--c-unit", type=float, default=1e-12, help="conventional bank: C1 = C2 (F)")
     p.add_argument("--gm-table", default=None,
                    help="conventional bank: gm/Id table JSON (learnafe spice characterize); default weak inversion")
-    p.add_argument("--discretization", default="bilinear", choices=("bilinear", "matched_z", "impulse_invariance"),
+    p.add_argument("--discretization", default="bilinear", choices=("bilinear", "matched_z", "impulse_invariance", "magnitude_matched"),
                    help="conventional bank: s->z mapping")
     p.add_argument("--out", default=None, help="PNG path (default: SPEC with .png, or runs/plot-bank/conventional_bank.png)")
     p.add_argument("--spec-out", default=None, help="also write the (conventional) bank spec JSON here")
     p.add_argument("--summary", default=None, help="JSON summary path (default: next to the PNG, *_summary.json)")
     p.add_argument("--title", default=None, help="plot title")
+    p.add_argument("--dpi", type=int, default=110, help="PNG resolution (dots per inch)")
     p.set_defaults(func=run)
 
 
@@ -76,7 +77,7 @@ def run(args) -> int:
 
     from learnafe.frontends import AnalogFilterBank
     from learnafe.frontends.plots import plot_bank_response
-    from learnafe.frontends.report import markdown_table
+    from learnafe.frontends.report import discretization_error, discretization_table, markdown_table
 
     bank = _load_bank(args)
     if args.out:
@@ -86,12 +87,15 @@ def run(args) -> int:
     else:
         out = Path("runs/plot-bank/conventional_bank.png")
     title = args.title or (f"{'conventional ' if args.conventional else ''}{bank.n_channels}-channel bank")
-    plot_bank_response(bank, out, title=title)
+    plot_bank_response(bank, out, title=title, dpi=args.dpi)
     summary = {"png": str(out), "n_channels": bank.n_channels, "sample_rate": bank.sample_rate}
     if isinstance(bank, AnalogFilterBank):
         spec = bank.to_dict()
         print(markdown_table(spec))
-        summary.update(spec=spec)
+        err = discretization_error(bank)
+        print(f"\ndiscretisation ({bank.discretization}) vs ideal analog, f <= {err['f_max_hz']:g} Hz:\n")
+        print(discretization_table(err, [ch["f0_hz"] for ch in spec["channels"]]))
+        summary.update(spec=spec, discretization_error=err)
         if args.spec_out:
             Path(args.spec_out).parent.mkdir(parents=True, exist_ok=True)
             bank.save(args.spec_out)

@@ -54,7 +54,8 @@ from learnafe.circuits.transconductance import GmIdTable, TransconductanceModel,
 from learnafe.frontends import features as feat
 
 SPEC_FORMAT = "learnafe-bank/1"
-UNITS = {"I1": "A", "I2": "A", "C1": "F", "C2": "F", "f0_hz": "Hz", "power": "W", "area": "um^2"}
+UNITS = {"I1": "A", "I2": "A", "C1": "F", "C2": "F", "f0_hz": "Hz", "power": "W", "area": "um^2",
+         "output_noise_vrms": "V"}
 KEYS = ("I1", "I2", "C1", "C2")
 NOISE_MODES = ("off", "train", "always")
 MISMATCH_MODES = ("off", "per_batch", "fixed")
@@ -399,9 +400,11 @@ class AnalogFilterBank(torch.nn.Module):
             p = dssf.channel_parameters(vals["I1"], vals["I2"], vals["C1"], vals["C2"], self.gm_model)
             pw = cost.channel_power_w(vals["I1"], vals["I2"])
             ar = cost.channel_cap_area_um2(vals["C1"], vals["C2"])
+            noise = np.sqrt(cost.output_noise_variance(vals["I1"], vals["I2"], vals["C1"], vals["C2"], p.gm1, p.gm2))
         channels = [{"I1": float(vals["I1"][c]), "I2": float(vals["I2"][c]), "C1": float(vals["C1"][c]),
                      "C2": float(vals["C2"][c]), "f0_hz": float(p.f0_hz[c]), "q": float(p.q[c]),
-                     "gain": float(p.gain[c]), "power_w": float(pw[c]), "area_um2": float(ar[c])}
+                     "gain": float(p.gain[c]), "power_w": float(pw[c]), "area_um2": float(ar[c]),
+                     "output_noise_vrms": float(noise[c])}
                     for c in range(self.n_channels)]
         return {
             "format": SPEC_FORMAT,

@@ -17,7 +17,7 @@ def _db(h) -> np.ndarray:
 
 
 def plot_bank_response(bank, path=None, *, n_points: int = 2000, f_min: float | None = None,
-                       title: str | None = None, ax=None):
+                       title: str | None = None, ax=None, dpi: int = 110):
     """Magnitude responses (dB) of every channel of ``bank`` on a log frequency axis.
 
     For an :class:`~learnafe.frontends.AnalogFilterBank` the ideal analog response
@@ -42,7 +42,7 @@ def plot_bank_response(bank, path=None, *, n_points: int = 2000, f_min: float | 
     freqs = np.geomspace(f_min, nyq * 0.999, n_points)
     fig = None
     if ax is None:
-        fig, ax = plt.subplots(figsize=(9, 4.8), dpi=110)
+        fig, ax = plt.subplots(figsize=(9, 4.8), dpi=dpi)
     else:
         fig = ax.figure
     colors = plt.cm.viridis(np.linspace(0, 0.92, bank.n_channels))
@@ -74,7 +74,7 @@ def plot_bank_response(bank, path=None, *, n_points: int = 2000, f_min: float | 
     if path is not None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        fig.savefig(path, dpi=dpi)
         log.info("wrote %s", path)
     return fig
 
