@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -52,6 +52,7 @@ from learnafe.circuits import constants, cost, dssf
 from learnafe.circuits.discretize import METHODS, digital_response, discretize, noise_gain
 from learnafe.circuits.transconductance import GmIdTable, TransconductanceModel, load_gm_model
 from learnafe.frontends import features as feat
+from learnafe.frontends._config import SpecSection
 
 SPEC_FORMAT = "learnafe-bank/1"
 UNITS = {"I1": "A", "I2": "A", "C1": "F", "C2": "F", "f0_hz": "Hz", "power": "W", "area": "um^2",
@@ -61,22 +62,11 @@ NOISE_MODES = ("off", "train", "always")
 MISMATCH_MODES = ("off", "per_batch", "fixed")
 
 
-def _from_dict(cls, d, what):
-    if d is None:
-        return cls()
-    if isinstance(d, cls):
-        return d
-    known = {f.name for f in fields(cls)}
-    unknown = set(d) - known
-    if unknown:
-        raise ValueError(f"unknown {what} keys {sorted(unknown)}; known: {sorted(known)}")
-    return cls(**d)
-
-
 @dataclass(frozen=True)
-class Bounds:
+class Bounds(SpecSection):
     """Physical range of the learnable circuit (defaults: :mod:`learnafe.circuits.constants`)."""
 
+    section = "bounds"
     i_min: float = constants.I_MIN_A
     i_max: float = constants.I_MAX_A
     c_min: float = constants.C_MIN_F
@@ -91,18 +81,12 @@ class Bounds:
         if not 0 < self.f0_max_fraction < 0.5:
             raise ValueError(f"bounds.f0_max_fraction must be in (0, 0.5) (below Nyquist), got {self.f0_max_fraction!r}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        return _from_dict(cls, d, "bounds")
-
 
 @dataclass(frozen=True)
-class NoiseConfig:
+class NoiseConfig(SpecSection):
     """kT/C thermal noise: ``mode`` off / train (training mode only) / always; audio 1.0 = ``full_scale_v``."""
 
+    section = "noise"
     mode: str = "off"
     full_scale_v: float = 0.1
 
@@ -113,22 +97,16 @@ class NoiseConfig:
             raise ValueError(f"noise.full_scale_v (volts that audio amplitude 1.0 maps to) must be in "
                              f"(0, VDD={constants.VDD_V}], got {self.full_scale_v!r}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        return _from_dict(cls, d, "noise")
-
 
 @dataclass(frozen=True)
-class MismatchConfig:
+class MismatchConfig(SpecSection):
     """Relative Gaussian error on currents (``sigma_i``) and capacitors (``sigma_c``).
 
     ``mode``: off; per_batch (fresh draw every training forward, from torch's global RNG);
     fixed (one chip, drawn from ``seed``, applied in training and evaluation).
     """
 
+    section = "mismatch"
     mode: str = "off"
     sigma_i: float = 0.0
     sigma_c: float = 0.0
@@ -144,13 +122,6 @@ class MismatchConfig:
                                  f"(e.g. 0.02 for 2 %), got {v!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"mismatch.seed must be an integer, got {self.seed!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        return _from_dict(cls, d, "mismatch")
 
 
 def _st_clamp(x, lo, hi):

@@ -12,14 +12,18 @@ Configuration (stored in a bank spec under ``"features"``):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
+
+from learnafe.frontends._config import SpecSection
 
 RECTIFY = ("abs", "square")
 NORMALIZE = ("none", "instance")
 
 
 @dataclass(frozen=True)
-class FeatureConfig:
+class FeatureConfig(SpecSection):
+    section = "features"
+
     hop: int = 200
     tau: float = 0.01
     rectify: str = "abs"
@@ -43,24 +47,6 @@ class FeatureConfig:
             raise ValueError(f"features.normalize must be one of {NORMALIZE}, got {self.normalize!r}")
         if not self.norm_eps > 0:
             raise ValueError(f"features.norm_eps must be > 0, got {self.norm_eps!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> "FeatureConfig":
-        if d is None:
-            return cls()
-        if isinstance(d, FeatureConfig):
-            return d
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown features keys {sorted(unknown)}; known: {sorted(known)}")
-        d = dict(d)
-        if "tau" in d:
-            d["tau"] = float(d["tau"])
-        return cls(**d)
 
 
 def check_audio(x, name: str = "audio"):
