@@ -60,6 +60,16 @@ def test_two_channel_power_area_hand_calculation():
 
 # ----------------------------------------------------------------- forward ---
 
+def test_module_dtype_casts_keep_the_circuit_in_float64():
+    bank = AnalogFilterBank.conventional()
+    b64, a64 = bank.coefficients()
+    bank.float()  # e.g. a trainer casting the whole model
+    b32, a32 = bank.coefficients()
+    assert b32.dtype == torch.float64
+    torch.testing.assert_close(a32, a64, rtol=1e-6, atol=0)
+    assert bank(torch.zeros(1, 400)).dtype == torch.float32
+
+
 def test_forward_equals_the_envelope_op_on_the_bank_coefficients():
     torch.manual_seed(0)
     x = 0.1 * torch.randn(3, 4000)

@@ -246,12 +246,13 @@ class AnalogFilterBank(torch.nn.Module):
         vals = {}
         for k in KEYS:
             lo, hi = self._log_box[k]
-            log_v = _st_clamp(torch.log(getattr(self, f"ref_{k}")) + self._phi(k).to(torch.float64), lo, hi)
+            ref = getattr(self, f"ref_{k}").to(torch.float64)
+            log_v = _st_clamp(torch.log(ref) + self._phi(k).to(torch.float64), lo, hi)
             vals[k] = torch.exp(log_v)
         if factors is not None:
             for j, k in enumerate(KEYS):
                 lo, hi = self._log_box[k]
-                vals[k] = torch.clamp(vals[k] * factors[j], math.exp(lo), math.exp(hi))
+                vals[k] = torch.clamp(vals[k] * factors[j].to(torch.float64), math.exp(lo), math.exp(hi))
         gm1 = self.gm_model.gm1(vals["I1"])
         gm2 = self.gm_model.gm2(vals["I2"])
         w0 = torch.sqrt(gm1 * gm2 / (4 * vals["C1"] * vals["C2"]))
