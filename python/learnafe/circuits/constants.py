@@ -28,13 +28,14 @@ def thermal_voltage(temperature_k: float = TEMPERATURE_K) -> float:
 U_T = thermal_voltage()
 
 #: Weak-inversion slope factor n of the filter transistors (dimensionless).
-#: Extracted once from an ngspice DC sweep of SKY130 (tt corner, 27 degC,
-#: V_DS = 0.9 V, bulk tied to source): gm/Id = 28.1-28.8 /V, i.e. n = 1.34-1.38,
-#: for nfet_01v8 W=1 L=1 and pfet_01v8 W=8 L=1 between 0.1 nA and 1 nA, the
-#: current range of a 100 Hz-8 kHz bank with 1 pF capacitors (n rises to 1.45
-#: at 10 pA and 1.5 at 10 nA).  A per-device gm/Id table
-#: (``learnafe spice characterize``) replaces this single number when accuracy
-#: at the band edges matters.
+#: Extracted once from ngspice DC sweeps of SKY130 (tt corner, 27 degC, bulk
+#: tied to source, gm/Id = d ln(Id) / dV_GS): nfet_01v8 W=1 L=1 at V_DS = 0.9 and
+#: 1.25 V gives n = 1.34-1.38 between 0.1 nA and 1 nA; pfet_01v8 W=8 L=1 at
+#: |V_DS| = 0.9 V gives n = 1.34 at 0.1 nA and 1.45 at 1 nA.  That is the
+#: current range of a 100 Hz-8 kHz bank with 1 pF capacitors; n rises to about
+#: 1.5 at 10 pA and to 1.5-1.8 at 10 nA.  A per-device gm/Id table
+#: (``learnafe spice characterize``, :class:`~learnafe.circuits.GmIdTable`)
+#: replaces this single number when accuracy at the band edges matters.
 SLOPE_FACTOR_N = 1.36
 
 #: Supply voltage, V: SKY130 1.8 V core devices (nfet_01v8 / pfet_01v8).
