@@ -1,0 +1,192 @@
+"""From a co-designed analog bank to a deployable XyloAudio 3 configuration.
+
+A run's ``bank.json`` (``learnafe-bank/1``) lists each channel's centre
+``f0_hz``, quality factor ``q`` and peak ``gain`` of the analog DSSF filter
+(trained at the run's audio rate, 20 kHz by default).  The chip realises the
+same band-pass at its own rate: :func:`xylo_bank_from_spec` designs each
+channel with the same centre and -3 dB Q at ``50e6/1024`` Hz
+(:func:`learnafe.xylo.design.design_channel`) and reports how far the
+quantised chip filter lands from the target.
+
+:func:`export_xylo` (``learnafe export-xylo RUN``) writes the design file and
+registers and measures the run's classifier on the test split with three
+front ends: the run's own (float, 20 kHz), the float XyloAudio 3 design, and
+the bit-exact chip bank; optionally it fine-tunes the classifier on the
+bit-exact features (the chip's quantisation in the loop).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from learnafe.xylo.bank import XyloA3FilterBank
+from learnafe.xylo.design import XYLO_SAMPLE_RATE, design_bank, peak_and_q
+
+log = logging.getLogger(__name__)
+
+EXPORT_JSON = "xylo_export.json"
+
+
+def read_bank_spec(run_dir) -> dict:
+    """The run's ``bank.json`` (or a bank spec file given directly)."""
+    path = Path(run_dir)
+    path = path / "bank.json" if path.is_dir() else path
+    if not path.is_file():
+        raise FileNotFoundError(f"no bank spec at {path}; give a run directory written by "
+                                "`learnafe train` (RUN/bank.json) or a learnafe-bank/1 JSON file")
+    spec = json.loads(path.read_text())
+    if spec.get("format") != "learnafe-bank/1":
+        raise ValueError(f"{path} is not a learnafe-bank/1 spec (format={spec.get('format')!r})")
+    for i, ch in enumerate(spec.get("channels", [])):
+        for key in ("f0_hz", "q"):
+            if key not in ch:
+                raise ValueError(f"{path}: channel {i} has no {key!r}")
+    if not spec.get("channels"):
+        raise ValueError(f"{path} has no channels")
+    return spec
+
+
+def xylo_bank_from_spec(spec: dict, chip_rate: float = XYLO_SAMPLE_RATE, *,
+                        quantization: str = "best"):
+    """(bank, per-channel report) realising the spec's centres and Q on the chip
+    (``quantization``: see :func:`learnafe.xylo.design.design_channel`)."""
+    centres = np.array([float(c["f0_hz"]) for c in spec["channels"]])
+    qs = np.array([float(c["q"]) for c in spec["channels"]])
+    if len(centres) > 16:
+        raise ValueError(f"the bank has {len(centres)} channels; XyloAudio 3 has 16")
+    bank = XyloA3FilterBank(design_bank(centres, qs, chip_rate, quantization=quantization),
+                            chip_rate)
+    rows = []
+    for i, (ch, f, q) in enumerate(zip(bank.channels, centres, qs)):
+        rf, rq = peak_and_q(ch, chip_rate)
+        rows.append({"channel": i, "target_f0_hz": float(f), "target_q": float(q),
+                     "realised_f0_hz": rf, "realised_q": rq,
+                     "f0_error": rf / f - 1.0, "q_error": rq / q - 1.0,
+                     "gain": float(spec["channels"][i].get("gain", 1.0))})
+    return bank, rows
+
+
+def frontend_for_run(run_dir, mode: str = "bitexact", *, bank: XyloA3FilterBank | None = None,
+                     spec: dict | None = None, learn_bank: bool = False):
+    """A :class:`~learnafe.xylo.quantized.XyloA3Frontend` producing the run's features."""
+    from learnafe.xylo.quantized import XyloA3Frontend
+
+    spec = spec or read_bank_spec(run_dir)
+    if bank is None:
+        bank, _ = xylo_bank_from_spec(spec)
+    centres = [float(c["f0_hz"]) for c in spec["channels"]]
+    qs = [float(c["q"]) for c in spec["channels"]]
+    gains = [float(c.get("gain", 1.0)) for c in spec["channels"]]
+    return XyloA3Frontend(bank, sample_rate=float(spec.get("sample_rate", 20000.0)),
+                          features=spec.get("features"), centres_hz=centres, q=qs, gains=gains,
+                          mode=mode, learn_bank=learn_bank)
+
+
+def plot_responses(spec: dict, bank: XyloA3FilterBank, path) -> Path:
+    """Target analog responses (dashed) and the quantised chip channels (solid)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    f = np.geomspace(30, 0.49 * bank.sample_rate, 3000)
+    H = np.abs(bank.frequency_response(f))
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    s = 2j * np.pi * f
+    for i, ch in enumerate(spec["channels"]):
+        w0 = 2 * np.pi * float(ch["f0_hz"])
+        bw = w0 / float(ch["q"])
+        ha = np.abs(bw * s / (s * s + bw * s + w0 * w0))  # unit-peak analog band-pass
+        ax.semilogx(f, 20 * np.log10(ha + 1e-12), "--", color=f"C{i % 10}", lw=0.8)
+        ax.semilogx(f, 20 * np.log10(H[i] + 1e-12), "-", color=f"C{i % 10}", lw=1.2)
+    ax.set_ylim(-40, 3)
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel("gain (dB, unit peak)")
+    ax.set_title("XyloAudio 3 bank (solid, quantised, 48.8 kHz) vs co-designed target (dashed)")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def export_xylo(run_dir, out_dir=None, *, data=None, evaluate: bool = True,
+                finetune_epochs: int = 0, limit: int = 0, seed: int = 0,
+                quantization: str = "best", progress: bool = True) -> dict:
+    """Design, write and measure the XyloAudio 3 deployment of a run (see module doc).
+
+    ``limit``: evaluate on ``limit`` test clips drawn with the class proportions
+    (deterministic; 0 = all).
+    Returns the result dict also written to ``OUT/xylo_export.json``.
+    """
+    from learnafe.xylo.registers import register_config, save_design
+
+    run_dir = Path(run_dir)
+    spec = read_bank_spec(run_dir)
+    out = Path(out_dir) if out_dir is not None else run_dir / "xylo"
+    out.mkdir(parents=True, exist_ok=True)
+    bank, rows = xylo_bank_from_spec(spec, quantization=quantization)
+    meta = {"run": str(run_dir), "source_sample_rate": spec.get("sample_rate"),
+            "quantization": quantization}
+    save_design(bank, out / "xylo_bank.json", **meta)
+    save_design(bank, out / "xylo_bank.toml", **meta)
+    regs = register_config(bank)
+    (out / "registers.json").write_text(json.dumps(regs, indent=2) + "\n")
+    plot_responses(spec, bank, out / "xylo_responses.png")
+    log.info("designed %d XyloAudio 3 channels; max |f0 error| %.2f %%, max |Q error| %.2f %%",
+             len(bank), 100 * max(abs(r["f0_error"]) for r in rows),
+             100 * max(abs(r["q_error"]) for r in rows))
+    result = {"format": "learnafe-xylo-export/1", "run": str(run_dir), "out_dir": str(out),
+              "quantization": quantization,
+              "chip_sample_rate": bank.sample_rate, "channels": rows, "registers": regs,
+              "files": ["xylo_bank.json", "xylo_bank.toml", "registers.json",
+                        "xylo_responses.png"]}
+    if evaluate:
+        result["accuracy"] = _evaluate(run_dir, spec, bank, data=data, limit=limit,
+                                       progress=progress)
+    if finetune_epochs:
+        from learnafe.training import finetune
+
+        fe = frontend_for_run(run_dir, "bitexact", bank=bank, spec=spec)
+        ft = finetune(run_dir, fe, epochs=finetune_epochs, out_dir=out / "finetune-bitexact",
+                      seed=seed, progress=progress, label="finetune-xylo")
+        result["finetune_bitexact"] = {"epochs": finetune_epochs,
+                                       "before": ft["before"]["accuracy"],
+                                       "after": ft["after"]["accuracy"],
+                                       "out_dir": str(out / "finetune-bitexact")}
+    (out / EXPORT_JSON).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _evaluate(run_dir, spec, bank, *, data=None, limit: int = 0, progress: bool = True) -> dict:
+    from learnafe.training import load_run
+    from learnafe.training.data import ClipSubset, eval_noise_folder, open_split
+    from learnafe.training.evaluate import evaluate_dataset
+    from learnafe.training.model import CoDesignModel
+
+    run = load_run(run_dir)
+    cfg = run.config
+    root = Path(data) if data else Path(cfg.data)
+    ds = open_split(root, cfg.test_split if data is None else "test", cfg, progress=progress)
+    noise = eval_noise_folder(ds.root, cfg.data)
+    if limit and limit < len(ds):
+        ds = ClipSubset.stratified(ds, limit, seed=cfg.eval_seed)
+    out = {"data": str(root), "n": len(ds), "snrs": list(cfg.eval_snrs)}
+    fronts = {"run": run.frontend,
+              "xylo_float": frontend_for_run(run_dir, "float", bank=bank, spec=spec),
+              "xylo_bitexact": frontend_for_run(run_dir, "bitexact", bank=bank, spec=spec)}
+    for name, fe in fronts.items():
+        t0 = time.perf_counter()
+        model = CoDesignModel(fe, run.classifier).eval()
+        r = evaluate_dataset(model, ds, snrs=cfg.eval_snrs, noise=noise, progress=progress)
+        out[name] = {"accuracy": r["accuracy"], "mean_accuracy": r["mean_accuracy"],
+                     "seconds": time.perf_counter() - t0}
+        log.info("%s front end: mean accuracy %.4f (%s)", name, r["mean_accuracy"],
+                 ", ".join(f"{k} {v:.3f}" for k, v in r["accuracy"].items()))
+    return out

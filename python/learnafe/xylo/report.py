@@ -1,0 +1,59 @@
+"""The XyloAudio 3 section of ``learnafe report``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from learnafe.xylo.deploy import EXPORT_JSON
+
+
+def _pct(x) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def report_section(run_dir, out_dir) -> str | None:
+    """Markdown for a run exported with ``learnafe export-xylo`` (None if it was not)."""
+    run_dir = Path(run_dir)
+    path = next((p for p in (run_dir / "xylo" / EXPORT_JSON, run_dir / EXPORT_JSON)
+                 if p.is_file()), None)
+    if path is None:
+        return None
+    res = json.loads(path.read_text())
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["## XyloAudio 3 deployment", "",
+             f"The co-designed bank of `{run_dir}` designed into the chip's fixed-point filter bank "
+             f"at {res['chip_sample_rate']:.3f} Hz (`learnafe export-xylo`; registers in "
+             f"`{Path(res['out_dir']) / 'registers.json'}`).", "",
+             "| ch | target f0 (Hz) | chip f0 (Hz) | f0 err | target Q | chip Q | Q err |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in res["channels"]:
+        lines.append(f"| {r['channel']} | {r['target_f0_hz']:.1f} | {r['realised_f0_hz']:.1f} | "
+                     f"{100 * r['f0_error']:+.2f} % | {r['target_q']:.3f} | {r['realised_q']:.3f} | "
+                     f"{100 * r['q_error']:+.2f} % |")
+    png = Path(res["out_dir"]) / "xylo_responses.png"
+    if png.is_file():
+        name = f"xylo_responses_{run_dir.name}.png"
+        shutil.copyfile(png, out_dir / name)
+        lines += ["", f"![XyloAudio 3 responses]({name})"]
+    acc = res.get("accuracy")
+    if acc:
+        keys = list(acc["run"]["accuracy"])
+        lines += ["", f"Test accuracy of the run's classifier ({acc['n']} clips of `{acc['data']}`):",
+                  "", "| front end | " + " | ".join(keys) + " | mean |",
+                  "| --- |" + " --- |" * (len(keys) + 1)]
+        names = {"run": "run's own bank (float, 20 kHz)", "xylo_float": "XyloAudio 3, float design",
+                 "xylo_bitexact": "XyloAudio 3, bit-exact"}
+        for k, label in names.items():
+            if k in acc:
+                a = acc[k]
+                lines.append(f"| {label} | " + " | ".join(_pct(a["accuracy"][c]) for c in keys)
+                             + f" | {_pct(a['mean_accuracy'])} |")
+    ft = res.get("finetune_bitexact")
+    if ft:
+        lines += ["", f"Fine-tuning the classifier on the bit-exact features for {ft['epochs']} "
+                      "epoch(s): " + ", ".join(f"{k} {_pct(ft['before'][k])} -> {_pct(ft['after'][k])}"
+                                               for k in ft["after"])]
+    return "\n".join(lines) + "\n"
