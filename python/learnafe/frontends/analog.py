@@ -148,7 +148,8 @@ class AnalogFilterBank(torch.nn.Module):
         gm_model: :class:`~learnafe.circuits.WeakInversion` (default), a
             :class:`~learnafe.circuits.GmIdTable`, a gm/Id JSON path or a ``gm_model`` dict.
         features: :class:`~learnafe.frontends.features.FeatureConfig` or dict.
-        discretization: ``"bilinear"`` (pre-warped at w0), ``"matched_z"`` or ``"impulse_invariance"``.
+        discretization: ``"bilinear"`` (pre-warped at w0), ``"matched_z"``, ``"impulse_invariance"`` or
+            ``"magnitude_matched"`` (:mod:`learnafe.circuits.discretize`).
         bounds, noise, mismatch: :class:`Bounds`, :class:`NoiseConfig`, :class:`MismatchConfig` or dicts.
     """
 
@@ -216,7 +217,7 @@ class AnalogFilterBank(torch.nn.Module):
         return getattr(self, f"phi_{key}")
 
     def _draw_chip_factors(self):
-        n = self.n_channels if hasattr(self, "ref_I1") else 0
+        n = self.n_channels
         if self.mismatch.mode != "fixed":
             return torch.ones(4, n, dtype=torch.float64)
         gen = torch.Generator().manual_seed(self.mismatch.seed)
