@@ -9,6 +9,9 @@
 //  * ...ISA wrappers compiled with target attributes (AVX-512, AVX2+FMA,
 //    baseline), chosen once at run time, so the binary runs on any x86-64
 //    (and anything else through the baseline path).
+//  * Compiled with -ffp-contract=off (CMakeLists.txt): every product and sum
+//    is rounded as written, so all code paths (block and tail loops, AVX-512,
+//    AVX2, baseline) give bitwise identical results.
 //  * launch(): OpenMP loop over units with per-thread scratch.  A unit is
 //    always computed by a single thread in a fixed order, so the result does
 //    not depend on the thread count.
@@ -19,6 +22,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "parallel.h"
@@ -81,14 +86,50 @@ LAFE_INLINE typename Lanes<W>::V vzero() {
     return v;
 }
 
-// Sum of the W lanes, pairwise in a fixed order.
-template <int W>
-LAFE_INLINE double hsum(typename Lanes<W>::V v) {
-    double t[W];
-    std::memcpy(t, &v, sizeof(t));
-    for (int w = W / 2; w >= 1; w /= 2)
-        for (int l = 0; l < w; ++l) t[l] += t[l + w];
-    return t[0];
+template <class T, int N>
+struct VecOf {
+    typedef T V __attribute__((vector_size(sizeof(T) * N)));
+};
+
+// Conversion between the double lanes and the I/O type F (float or double).
+template <class F, int W>
+LAFE_INLINE typename VecOf<F, W>::V to_io(typename Lanes<W>::V v) {
+    if constexpr (std::is_same<F, double>::value)
+        return v;
+    else
+        return __builtin_convertvector(v, typename VecOf<F, W>::V);
+}
+
+template <class F, int W>
+LAFE_INLINE typename Lanes<W>::V from_io(typename VecOf<F, W>::V v) {
+    if constexpr (std::is_same<F, double>::value)
+        return v;
+    else
+        return __builtin_convertvector(v, typename Lanes<W>::V);
+}
+
+// In-register transpose of an N x N block held as N vectors of N elements:
+// stage D swaps bit D of the row and column indices, all stages together
+// swap rows and columns.  Shuffles with constant masks (one vpermt2ps per
+// vector and stage on AVX-512).
+template <int D, int N>
+constexpr int keep_index(int c) { return (c & D) ? N + c - D : c; }
+template <int D, int N>
+constexpr int swap_index(int c) { return (c & D) ? N + c : c + D; }
+
+template <int D, int N, class V, std::size_t... I>
+LAFE_INLINE void butterfly(V& ri, V& rj, std::index_sequence<I...>) {
+    const V ni = __builtin_shufflevector(ri, rj, keep_index<D, N>(I)...);
+    const V nj = __builtin_shufflevector(ri, rj, swap_index<D, N>(I)...);
+    ri = ni;
+    rj = nj;
+}
+
+template <int N, class V, int D = 1>
+LAFE_INLINE void transpose(V* r) {
+    for (int i = 0; i < N; ++i)
+        if (!(i & D)) butterfly<D, N>(r[i], r[i + D], std::make_index_sequence<N>());
+    if constexpr (2 * D < N) transpose<N, V, 2 * D>(r);
 }
 
 // ------------------------------------------------------------- the bank ---
@@ -182,7 +223,7 @@ struct Adjoint {
 
     LAFE_INLINE V step(const Coef<W>& k, V g, V extra, V vm, V vm1, V vm2) {
         V gvd = k.b0 * g + k.b1 * gyp1 + k.b2 * gyp2 + extra;
-        V lam = gvd - k.a1 * lp1 - k.a2 * lp2;
+        V lam = (gvd - k.a2 * lp2) - k.a1 * lp1;
         gb0 += g * vm;
         gb1 += g * vm1;
         gb2 += g * vm2;
@@ -210,75 +251,141 @@ struct Adjoint {
     }
 };
 
-template <class F>
-LAFE_INLINE void store_gx(const Args<F>& p, const Unit& u, int64_t m, double s) {
-    if (p.nblk == 1)
-        p.gx[u.bi * p.T + m] = static_cast<F>(s);
-    else
-        p.gx_part[(u.bi * p.nblk + u.blk) * p.T + m] = s;
-}
-
 template <int W, class F>
 LAFE_INLINE void load_state(const F* s, const Unit& u, int64_t C, typename Lanes<W>::V& v1,
                             typename Lanes<W>::V& v2) {
-    v1 = vzero<W>();
-    v2 = vzero<W>();
-    if (!s) return;
+    double t1[W] = {}, t2[W] = {};
+    if (s) {
+        for (int l = 0; l < u.nc; ++l) {
+            const F* q = s + (u.bi * C + u.c0 + l) * 2;
+            t1[l] = static_cast<double>(q[0]);
+            t2[l] = static_cast<double>(q[1]);
+        }
+    }
+    v1 = vload<W>(t1);
+    v2 = vload<W>(t2);
+}
+
+template <int W, class F>
+LAFE_INLINE void store_state(F* s, const Unit& u, int64_t C, typename Lanes<W>::V v1,
+                             typename Lanes<W>::V v2) {
+    double t1[W], t2[W];
+    vstore<W>(t1, v1);
+    vstore<W>(t2, v2);
     for (int l = 0; l < u.nc; ++l) {
-        const F* q = s + (u.bi * C + u.c0 + l) * 2;
-        v1[l] = static_cast<double>(q[0]);
-        v2[l] = static_cast<double>(q[1]);
+        F* q = s + (u.bi * C + u.c0 + l) * 2;
+        q[0] = static_cast<F>(t1[l]);
+        q[1] = static_cast<F>(t2[l]);
+    }
+}
+
+// dL/dx for samples m0 .. m0 + n - 1 of a unit: lam holds n rows of W lanes
+// (per-channel adjoints); the channel sum is taken in lane order 0, 1, ..
+// (W x W blocks are transposed so that W samples are summed at once).
+template <class F, int W>
+LAFE_INLINE void store_gx_block(const Args<F>& p, const Unit& u, int64_t m0, int64_t n,
+                                const double* lam) {
+    typedef typename Lanes<W>::V V;
+    const bool partial = p.nblk > 1;
+    double* dpart = partial ? p.gx_part + (u.bi * p.nblk + u.blk) * p.T + m0 : nullptr;
+    F* dio = partial ? nullptr : p.gx + u.bi * p.T + m0;
+    int64_t t = 0;
+    for (; t + W <= n; t += W) {
+        V r[W];
+        for (int l = 0; l < W; ++l) r[l] = vload<W>(lam + (t + l) * W);
+        transpose<W>(r);
+        V acc = r[0];
+        for (int l = 1; l < W; ++l) acc += r[l];
+        if (partial) {
+            vstore<W>(dpart + t, acc);
+        } else {
+            const typename VecOf<F, W>::V o = to_io<F, W>(acc);
+            std::memcpy(dio + t, &o, sizeof(o));
+        }
+    }
+    for (; t < n; ++t) {
+        const double* q = lam + t * W;
+        double acc = q[0];
+        for (int l = 1; l < W; ++l) acc += q[l];
+        if (partial)
+            dpart[t] = acc;
+        else
+            dio[t] = static_cast<F>(acc);
     }
 }
 
 // ------------------------------------------------------------- kernels ---
 
-constexpr int64_t kTimeBlock = 128;  // samples per block (transposes, checkpoints)
+constexpr int64_t kTimeBlock = 128;  // samples per checkpoint block (multiple of 16)
 
 // Scratch (doubles per thread) each kernel needs.
-inline size_t scratch_forward(int W) { return static_cast<size_t>(kTimeBlock) * W; }
 inline size_t scratch_backward(int W, int64_t T) {
     const int64_t nb = (T + kTimeBlock - 1) / kTimeBlock;
-    return static_cast<size_t>((2 * nb + (kTimeBlock + 2) + kTimeBlock) * W);
+    return static_cast<size_t>((2 * nb + (kTimeBlock + 2) + 2 * kTimeBlock) * W);
 }
 inline size_t scratch_env_backward(int W, int64_t frames, int64_t hop) {
-    return static_cast<size_t>((2 * frames + hop + 2) * W);
+    return static_cast<size_t>((2 * frames + (hop + 2) + hop) * W);
 }
 
 template <class F, int W>
 struct Forward {
-    static LAFE_INLINE void unit(const Args<F>& p, int64_t uid, double* scratch) {
+    static LAFE_INLINE void unit(const Args<F>& p, int64_t uid, double*) {
         typedef typename Lanes<W>::V V;
+        typedef typename VecOf<F, W>::V VF;
         const Unit u = unit_of(p, uid);
         const Coef<W> k(p.coef + u.blk * 5 * W);
+        const int64_t T = p.T;
         V v1, v2;
         load_state<W>(p.zi, u, p.C, v1, v2);
-        const F* xb = p.x + u.bi * p.T;
-        double* buf = scratch;  // [kTimeBlock][W]
-        for (int64_t t0 = 0; t0 < p.T; t0 += kTimeBlock) {
-            const int64_t n = std::min(kTimeBlock, p.T - t0);
-            for (int64_t t = 0; t < n; ++t) {
-                const double xt = static_cast<double>(xb[t0 + t]);
-                V v = (xt - k.a2 * v2) - k.a1 * v1;
-                V y = k.b0 * v + k.b1 * v1 + k.b2 * v2;
+        const F* xb = p.x + u.bi * T;
+        F* yb = p.y + (u.bi * p.C + u.c0) * T;  // channel l at yb + l * T
+        int64_t t0 = 0;
+        // W samples x W channels at a time, transposed in registers so that
+        // each channel gets one contiguous W-sample store.
+        for (; t0 + W <= T; t0 += W) {
+            VF rows[W];
+            for (int s = 0; s < W; ++s) {
+                const double xt = static_cast<double>(xb[t0 + s]);
+                const V v = (xt - k.a2 * v2) - k.a1 * v1;
+                const V y = k.b0 * v + k.b1 * v1 + k.b2 * v2;
                 v2 = v1;
                 v1 = v;
-                vstore<W>(buf + t * W, y);
+                rows[s] = to_io<F, W>(y);
             }
-            for (int l = 0; l < u.nc; ++l) {
-                F* yr = p.y + (u.bi * p.C + u.c0 + l) * p.T + t0;
-                for (int64_t t = 0; t < n; ++t) yr[t] = static_cast<F>(buf[t * W + l]);
-            }
+            transpose<W>(rows);
+            for (int l = 0; l < u.nc; ++l) std::memcpy(yb + l * T + t0, &rows[l], sizeof(VF));
         }
-        if (p.zf) {
-            for (int l = 0; l < u.nc; ++l) {
-                F* q = p.zf + (u.bi * p.C + u.c0 + l) * 2;
-                q[0] = static_cast<F>(v1[l]);
-                q[1] = static_cast<F>(v2[l]);
-            }
+        for (; t0 < T; ++t0) {
+            const double xt = static_cast<double>(xb[t0]);
+            const V v = (xt - k.a2 * v2) - k.a1 * v1;
+            const V y = k.b0 * v + k.b1 * v1 + k.b2 * v2;
+            v2 = v1;
+            v1 = v;
+            double yl[W];
+            vstore<W>(yl, y);
+            for (int l = 0; l < u.nc; ++l) yb[l * T + t0] = static_cast<F>(yl[l]);
         }
+        if (p.zf) store_state<W>(p.zf, u, p.C, v1, v2);
     }
 };
+
+// dL/dy of a unit for samples t0 .. t0 + n - 1 as n rows of W lanes (double).
+template <class F, int W>
+LAFE_INLINE void load_gy_block(const Args<F>& p, const Unit& u, int64_t t0, int64_t n, double* gyb) {
+    typedef typename VecOf<F, W>::V VF;
+    const F* gb = p.gy + (u.bi * p.C + u.c0) * p.T + t0;  // channel l at gb + l * T
+    int64_t t = 0;
+    for (; t + W <= n; t += W) {
+        VF r[W] = {};
+        for (int l = 0; l < u.nc; ++l) std::memcpy(&r[l], gb + l * p.T + t, sizeof(VF));
+        transpose<W>(r);
+        for (int s = 0; s < W; ++s) vstore<W>(gyb + (t + s) * W, from_io<F, W>(r[s]));
+    }
+    for (; t < n; ++t) {
+        double* q = gyb + t * W;
+        for (int l = 0; l < W; ++l) q[l] = l < u.nc ? static_cast<double>(gb[l * p.T + t]) : 0.0;
+    }
+}
 
 template <class F, int W>
 struct Backward {
@@ -288,9 +395,10 @@ struct Backward {
         const Coef<W> k(p.coef + u.blk * 5 * W);
         const int64_t T = p.T;
         const int64_t nb = (T + kTimeBlock - 1) / kTimeBlock;
-        double* ck = scratch;                          // [nb][2][W]: (v1, v2) at block starts
-        double* vbuf = ck + 2 * nb * W;                // [kTimeBlock + 2][W]
-        double* gyb = vbuf + (kTimeBlock + 2) * W;     // [kTimeBlock][W]
+        double* ck = scratch;                       // [nb][2][W]: (v1, v2) at block starts
+        double* vbuf = ck + 2 * nb * W;             // [kTimeBlock + 2][W]: v[t0-2 ..]
+        double* gyb = vbuf + (kTimeBlock + 2) * W;  // [kTimeBlock][W]: dL/dy
+        double* lamb = gyb + kTimeBlock * W;        // [kTimeBlock][W]: dL/dx per channel
         const F* xb = p.x + u.bi * T;
 
         V v1, v2;
@@ -302,7 +410,7 @@ struct Backward {
             advance<W>(k, xb + t0, std::min(kTimeBlock, T - t0), v1, v2, nullptr);
         }
 
-        V gz0 = vzero<W>(), gz1 = vzero<W>();
+        V gz0, gz1;
         load_state<W>(p.gzf, u, p.C, gz0, gz1);
         const V zero = vzero<W>();
         Adjoint<W> adj;
@@ -311,18 +419,15 @@ struct Backward {
             const int64_t n = std::min(kTimeBlock, T - t0);
             V c1 = vload<W>(ck + 2 * j * W), c2 = vload<W>(ck + (2 * j + 1) * W);
             advance<W>(k, xb + t0, n, c1, c2, vbuf);
-            std::fill(gyb, gyb + n * W, 0.0);
-            for (int l = 0; l < u.nc; ++l) {
-                const F* gr = p.gy + (u.bi * p.C + u.c0 + l) * T + t0;
-                for (int64_t t = 0; t < n; ++t) gyb[t * W + l] = static_cast<double>(gr[t]);
-            }
+            load_gy_block<F, W>(p, u, t0, n, gyb);
             for (int64_t t = n - 1; t >= 0; --t) {
                 const int64_t m = t0 + t;
                 const V extra = (m == T - 1) ? gz0 : (m == T - 2) ? gz1 : zero;
                 const V lam = adj.step(k, vload<W>(gyb + t * W), extra, vload<W>(vbuf + (t + 2) * W),
                                        vload<W>(vbuf + (t + 1) * W), vload<W>(vbuf + t * W));
-                store_gx(p, u, m, hsum<W>(lam));
+                vstore<W>(lamb + t * W, lam);
             }
+            store_gx_block<F, W>(p, u, t0, n, lamb);
         }
         adj.store_coef_grads(p, u);
         if (p.gzi) {
@@ -336,11 +441,7 @@ struct Backward {
             } else if (T == 1) {
                 gm1 += gz1;
             }
-            for (int l = 0; l < u.nc; ++l) {
-                F* q = p.gzi + (u.bi * p.C + u.c0 + l) * 2;
-                q[0] = static_cast<F>(gm1[l]);
-                q[1] = static_cast<F>(gm2[l]);
-            }
+            store_state<W>(p.gzi, u, p.C, gm1, gm2);
         }
     }
 };
@@ -391,8 +492,10 @@ struct EnvForward {
                     e += alpha * (rectify<W>(y, Rectify::Square) - e);
                 }
             }
+            double el[W];
+            vstore<W>(el, e);
             for (int l = 0; l < u.nc; ++l)
-                p.out[(u.bi * p.C + u.c0 + l) * p.frames + f] = static_cast<F>(e[l]);
+                p.out[(u.bi * p.C + u.c0 + l) * p.frames + f] = static_cast<F>(el[l]);
         }
     }
 };
@@ -407,6 +510,7 @@ struct EnvBackward {
         const double alpha = p.alpha, decay = 1.0 - p.alpha;
         double* ck = scratch;               // [nf][2][W]
         double* vbuf = ck + 2 * nf * W;     // [hop + 2][W]
+        double* lamb = vbuf + (hop + 2) * W;  // [hop][W]
         const F* xb = p.x + u.bi * p.T;
 
         V v1 = vzero<W>(), v2 = vzero<W>();
@@ -416,7 +520,11 @@ struct EnvBackward {
             advance<W>(k, xb + f * hop, hop, v1, v2, nullptr);
         }
         // Samples after the last frame do not reach the output.
-        for (int64_t m = nf * hop; m < p.T; ++m) store_gx(p, u, m, 0.0);
+        if (p.nblk > 1)
+            std::fill(p.gx_part + (u.bi * p.nblk + u.blk) * p.T + nf * hop,
+                      p.gx_part + (u.bi * p.nblk + u.blk + 1) * p.T, 0.0);
+        else
+            std::fill(p.gx + u.bi * p.T + nf * hop, p.gx + (u.bi + 1) * p.T, F(0));
 
         const V zero = vzero<W>();
         Adjoint<W> adj;
@@ -425,9 +533,10 @@ struct EnvBackward {
             const int64_t t0 = f * hop;
             V c1 = vload<W>(ck + 2 * f * W), c2 = vload<W>(ck + (2 * f + 1) * W);
             advance<W>(k, xb + t0, hop, c1, c2, vbuf);
-            V go = zero;
+            double gol[W] = {};
             for (int l = 0; l < u.nc; ++l)
-                go[l] = static_cast<double>(p.gout[(u.bi * p.C + u.c0 + l) * nf + f]);
+                gol[l] = static_cast<double>(p.gout[(u.bi * p.C + u.c0 + l) * nf + f]);
+            const V go = vload<W>(gol);
             for (int64_t t = hop - 1; t >= 0; --t) {
                 const V vm = vload<W>(vbuf + (t + 2) * W);
                 const V vm1 = vload<W>(vbuf + (t + 1) * W);
@@ -436,9 +545,9 @@ struct EnvBackward {
                 if (t == hop - 1) ge += go;
                 const V y = k.b0 * vm + k.b1 * vm1 + k.b2 * vm2;
                 const V g = rectify_adjoint<W>(y, alpha * ge, p.rectify);
-                const V lam = adj.step(k, g, zero, vm, vm1, vm2);
-                store_gx(p, u, t0 + t, hsum<W>(lam));
+                vstore<W>(lamb + t * W, adj.step(k, g, zero, vm, vm1, vm2));
             }
+            store_gx_block<F, W>(p, u, t0, hop, lamb);
         }
         adj.store_coef_grads(p, u);
     }
@@ -596,7 +705,8 @@ void forward(const F* x, int64_t B, int64_t T, const double* b, const double* a,
     p.zi = zi;
     p.y = y;
     p.zf = zf;
-    launch(pick<Forward, F>(p.W), p, scratch_forward(p.W), num_threads);
+    advise_huge_pages(y, static_cast<size_t>(B * C * T) * sizeof(F));
+    launch(pick<Forward, F>(p.W), p, 0, num_threads);
 }
 
 template <class F>
