@@ -108,12 +108,16 @@ class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
+        import warnings
+
         from torch.distributed.nn.functional import all_reduce
 
         dims = [0] + list(range(2, x.dim()))
         n_local = torch.tensor([float(x.numel() // x.shape[1])], dtype=x.dtype)
         stats = torch.cat([x.sum(dims), (x * x).sum(dims), n_local])
-        stats = all_reduce(stats)
+        with warnings.catch_warnings():  # the differentiable all_reduce is marked deprecated
+            warnings.simplefilter("ignore", FutureWarning)
+            stats = all_reduce(stats)
         c = x.shape[1]
         n = stats[-1]
         mean = stats[:c] / n
