@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <vector>
 
@@ -105,8 +106,8 @@ void run_channel(const int64_t* x, int64_t T, const Channel& c, bool rev, int64_
 
 constexpr int kBlock = 128;
 
-struct GroupParams {  // W lanes each
-    double a1[8], a2[8], af[8], bb[8], wf[8];
+struct GroupParams {  // 8 lanes (W <= 8 used)
+    double na1[8], na2[8], af[8], bb[8], wf[8], wlim[8], ylim[8];
 };
 
 struct LaneResult {
@@ -114,71 +115,96 @@ struct LaneResult {
     bool unsafe = false;
 };
 
+// One independent recursion: one signal through one group of W channels.
+struct Chain {
+    const int64_t* x;       // the signal [T]
+    const GroupParams* gp;  // the group's lane parameters
+    int64_t* y;             // output row of the group's first channel ([lane][T])
+    int lanes;              // valid lanes (channels) in the group
+    LaneResult* res;        // [W]
+};
+
+// Replays one lane of a block in scalar double arithmetic (the same operations
+// as the vector code) from the block's start state to find the first sample
+// whose latched AR output reaches the limit.  Only called when the block's
+// maximum says there is one.
+int64_t first_state_in_block(const Chain& c, int l, int64_t T, bool rev, int64_t n0, int64_t len,
+                             double w1, double w2) {
+    const GroupParams& g = *c.gp;
+    for (int64_t i = 0; i < len; ++i) {
+        if (std::abs(w1) >= g.wlim[l]) return n0 + i;
+        const double s = double(sample_at(c.x, T, n0 + i, rev));
+        const double fb = std::floor((g.na1[l] * w1 + g.na2[l] * w2) * g.af[l]);
+        const double w = std::floor((s * g.wf[l] + fb) * g.bb[l]);
+        w2 = w1;
+        w1 = w;
+    }
+    return -1;
+}
+
 #if XYLO_X86
-#define XYLO_DEFINE_UNIT(NAME, TARGET, W, VEC, SET1, LOADU, STOREU, ADD, SUB, MUL, FMA, FLOOR, \
-                         ABS, MAX, WRITER)                                                  \
-    template <int K>                                                                        \
-    TARGET void NAME(const int64_t* const* xs, int64_t T, bool rev, const GroupParams& gp,  \
-                     int64_t* const* ys, int lanes, const double* wlim, const double* ylim, \
-                     LaneResult* res) {                                                      \
-        const int64_t N = rev ? 2 * T : T;                                                   \
-        const int64_t offset = rev ? T : 0;                                                  \
-        const VEC a1 = LOADU(gp.a1), a2 = LOADU(gp.a2), af = LOADU(gp.af);                   \
-        const VEC bb = LOADU(gp.bb), wf = LOADU(gp.wf);                                      \
-        const VEC zero = SET1(0.0);                                                          \
-        VEC w1[K], w2[K], v1[K], v2[K], vmax[K], ymax[K];                                    \
-        for (int k = 0; k < K; ++k) w1[k] = w2[k] = v1[k] = v2[k] = zero;                    \
-        alignas(64) double vbuf[K][kBlock][W];                                               \
-        alignas(64) double ybuf[K][kBlock][W];                                               \
-        alignas(64) double tmp[W];                                                           \
-        for (int64_t n0 = 0; n0 < N; n0 += kBlock) {                                         \
-            const int64_t len = std::min<int64_t>(kBlock, N - n0);                           \
-            for (int k = 0; k < K; ++k) vmax[k] = ymax[k] = zero;                            \
-            for (int64_t i = 0; i < len; ++i) {                                              \
-                const int64_t n = n0 + i;                                                    \
-                for (int k = 0; k < K; ++k) {                                                \
-                    const VEC s = SET1(double(sample_at(xs[k], T, n, rev)));                 \
-                    const VEC v = w1[k];                                                     \
-                    const VEC out = SUB(v, v2[k]);                                           \
-                    STOREU(vbuf[k][i], v);                                                   \
-                    STOREU(ybuf[k][i], out);                                                 \
-                    vmax[k] = MAX(vmax[k], ABS(v));                                          \
-                    ymax[k] = MAX(ymax[k], ABS(out));                                        \
-                    const VEC acc = SUB(zero, FMA(a1, w1[k], MUL(a2, w2[k])));               \
-                    const VEC fb = FLOOR(MUL(acc, af));                                      \
-                    const VEC w = FLOOR(MUL(FMA(s, wf, fb), bb));                            \
-                    w2[k] = w1[k];                                                           \
-                    w1[k] = w;                                                               \
-                    v2[k] = v1[k];                                                           \
-                    v1[k] = v;                                                               \
-                }                                                                            \
-            }                                                                                \
-            for (int k = 0; k < K; ++k) {                                                    \
-                STOREU(tmp, vmax[k]);                                                        \
-                for (int l = 0; l < lanes; ++l) {                                            \
-                    LaneResult& r = res[k * W + l];                                          \
-                    if (tmp[l] >= double(kSafeState)) r.unsafe = true;                       \
-                    if (r.first_state < 0 && tmp[l] >= wlim[l])                              \
-                        for (int64_t i = 0; i < len; ++i)                                    \
-                            if (std::abs(vbuf[k][i][l]) >= wlim[l]) {                        \
-                                r.first_state = n0 + i;                                      \
-                                break;                                                       \
-                            }                                                                \
-                }                                                                            \
-                STOREU(tmp, ymax[k]);                                                        \
-                for (int l = 0; l < lanes; ++l) {                                            \
-                    LaneResult& r = res[k * W + l];                                          \
-                    if (r.first_out < 0 && tmp[l] >= ylim[l])                                \
-                        for (int64_t i = 0; i < len; ++i)                                    \
-                            if (std::abs(ybuf[k][i][l]) >= ylim[l]) {                        \
-                                r.first_out = n0 + i;                                        \
-                                break;                                                       \
-                            }                                                                \
-                }                                                                            \
-                const int64_t i0 = std::max<int64_t>(0, offset - n0);                        \
-                WRITER(&ybuf[k][0][0], i0, len, lanes, ys[k] + (n0 - offset), T);            \
-            }                                                                                \
-        }                                                                                    \
+// Vector unit over K chains (K <= 4) for one ISA.  State per chain:
+// w1 = w_new(n-1) (the latched output v[n]), w2 = w_new(n-2), w3 = w_new(n-3)
+// (= v[n-2]); y[n] = w1 - w3.
+#define XYLO_DEFINE_UNIT(NAME, TARGET, W, VEC, SET1, LOADU, STOREU, SUB, MUL, FMA, FLOOR, ABS,  \
+                         MAX, WRITER)                                                          \
+    template <int K>                                                                           \
+    TARGET void NAME(const Chain* ch, int64_t T, bool rev) {                                  \
+        const int64_t N = rev ? 2 * T : T;                                                     \
+        const int64_t offset = rev ? T : 0;                                                    \
+        const VEC zero = SET1(0.0);                                                            \
+        VEC w1[K], w2[K], w3[K], vmax[K], ymax[K];                                             \
+        for (int k = 0; k < K; ++k) w1[k] = w2[k] = w3[k] = zero;                              \
+        alignas(64) double ybuf[K][kBlock][W];                                                 \
+        alignas(64) double tmp[W], s1[K][W], s2[K][W];                                         \
+        for (int64_t n0 = 0; n0 < N; n0 += kBlock) {                                           \
+            const int64_t len = std::min<int64_t>(kBlock, N - n0);                             \
+            for (int k = 0; k < K; ++k) {                                                      \
+                vmax[k] = ymax[k] = zero;                                                      \
+                STOREU(s1[k], w1[k]);                                                          \
+                STOREU(s2[k], w2[k]);                                                          \
+            }                                                                                  \
+            for (int64_t i = 0; i < len; ++i) {                                                \
+                const int64_t n = n0 + i;                                                      \
+                for (int k = 0; k < K; ++k) {                                                  \
+                    const GroupParams& g = *ch[k].gp;                                          \
+                    const VEC s = SET1(double(sample_at(ch[k].x, T, n, rev)));                 \
+                    const VEC out = SUB(w1[k], w3[k]);                                         \
+                    STOREU(ybuf[k][i], out);                                                   \
+                    vmax[k] = MAX(vmax[k], ABS(w1[k]));                                        \
+                    ymax[k] = MAX(ymax[k], ABS(out));                                          \
+                    const VEC acc = FMA(LOADU(g.na1), w1[k], MUL(LOADU(g.na2), w2[k]));        \
+                    const VEC fb = FLOOR(MUL(acc, LOADU(g.af)));                               \
+                    const VEC w = FLOOR(MUL(FMA(s, LOADU(g.wf), fb), LOADU(g.bb)));            \
+                    w3[k] = w2[k];                                                             \
+                    w2[k] = w1[k];                                                             \
+                    w1[k] = w;                                                                 \
+                }                                                                              \
+            }                                                                                  \
+            for (int k = 0; k < K; ++k) {                                                      \
+                const Chain& c = ch[k];                                                        \
+                STOREU(tmp, vmax[k]);                                                          \
+                for (int l = 0; l < c.lanes; ++l) {                                            \
+                    LaneResult& r = c.res[l];                                                  \
+                    if (tmp[l] >= double(kSafeState)) r.unsafe = true;                         \
+                    if (r.first_state < 0 && tmp[l] >= c.gp->wlim[l])                          \
+                        r.first_state = first_state_in_block(c, l, T, rev, n0, len, s1[k][l],  \
+                                                             s2[k][l]);                        \
+                }                                                                              \
+                STOREU(tmp, ymax[k]);                                                          \
+                for (int l = 0; l < c.lanes; ++l) {                                            \
+                    LaneResult& r = c.res[l];                                                  \
+                    if (r.first_out < 0 && tmp[l] >= c.gp->ylim[l])                            \
+                        for (int64_t i = 0; i < len; ++i)                                      \
+                            if (std::abs(ybuf[k][i][l]) >= c.gp->ylim[l]) {                    \
+                                r.first_out = n0 + i;                                          \
+                                break;                                                         \
+                            }                                                                  \
+                }                                                                              \
+                const int64_t i0 = std::max<int64_t>(0, offset - n0);                          \
+                WRITER(&ybuf[k][0][0], i0, len, c.lanes, c.y + (n0 - offset), T);              \
+            }                                                                                  \
+        }                                                                                      \
     }
 
 // Block buffer [i][lane] (W lanes) -> rows dst + lane * T, samples i0..len-1.
@@ -225,23 +251,28 @@ static inline __attribute__((target("avx2,fma"))) __m256d xylo_abs256(__m256d v)
 }
 #define XYLO_FLOOR512(v) _mm512_roundscale_pd((v), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
 XYLO_DEFINE_UNIT(unit_avx512, __attribute__((target("avx512f,avx512dq,avx2,fma"))), 8, __m512d,
-                 _mm512_set1_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_add_pd,
-                 _mm512_sub_pd, _mm512_mul_pd, _mm512_fmadd_pd, XYLO_FLOOR512, _mm512_abs_pd,
-                 _mm512_max_pd, write_block_avx512)
+                 _mm512_set1_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_sub_pd, _mm512_mul_pd,
+                 _mm512_fmadd_pd, XYLO_FLOOR512, _mm512_abs_pd, _mm512_max_pd, write_block_avx512)
 XYLO_DEFINE_UNIT(unit_avx2, __attribute__((target("avx2,fma"))), 4, __m256d, _mm256_set1_pd,
-                 _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, _mm256_sub_pd,
-                 _mm256_mul_pd, _mm256_fmadd_pd, _mm256_floor_pd, xylo_abs256, _mm256_max_pd,
+                 _mm256_loadu_pd, _mm256_storeu_pd, _mm256_sub_pd, _mm256_mul_pd,
+                 _mm256_fmadd_pd, _mm256_floor_pd, xylo_abs256, _mm256_max_pd,
                  write_block_scalar<4>)
 #endif
 
 // Vector width of the best available path (0: none, use int64 scalars).
+// LEARNAFE_XYLO_SIMD=0/4/8 caps it (for testing every path on one machine).
 int simd_width() {
 #if XYLO_X86
-    static const int w = (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
-                             ? 8
-                             : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-                                   ? 4
-                                   : 0;
+    static const int w = [] {
+        int best = (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) ? 8
+                   : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))      ? 4
+                                                                                            : 0;
+        if (const char* env = std::getenv("LEARNAFE_XYLO_SIMD")) {
+            const int cap = std::atoi(env);
+            if (cap < best) best = cap >= 8 ? 8 : cap >= 4 ? 4 : 0;
+        }
+        return best;
+    }();
     return w;
 #else
     return 0;
@@ -249,17 +280,14 @@ int simd_width() {
 }
 
 template <int K>
-void run_unit(int W, const int64_t* const* xs, int64_t T, bool rev, const GroupParams& gp,
-              int64_t* const* ys, int lanes, const double* wlim, const double* ylim,
-              LaneResult* res) {
+void run_unit(int W, const Chain* ch, int64_t T, bool rev) {
 #if XYLO_X86
     if (W == 8)
-        unit_avx512<K>(xs, T, rev, gp, ys, lanes, wlim, ylim, res);
+        unit_avx512<K>(ch, T, rev);
     else
-        unit_avx2<K>(xs, T, rev, gp, ys, lanes, wlim, ylim, res);
+        unit_avx2<K>(ch, T, rev);
 #else
-    (void)W, (void)xs, (void)T, (void)rev, (void)gp, (void)ys, (void)lanes, (void)wlim,
-        (void)ylim, (void)res;
+    (void)W, (void)ch, (void)T, (void)rev;
 #endif
 }
 
@@ -297,85 +325,77 @@ void filterbank(const int64_t* x, int64_t B, int64_t T, const Channel* ch, int64
     // Scalar work list: every (signal, channel) not done by the vector path.
     std::vector<int64_t> scalar_items;
     if (W > 0) {
-        constexpr int S = 4;  // signals interleaved per unit
+        // Chains: (clean signal, channel group); units of up to 4 chains are
+        // interleaved per time step (more independent recursions in flight).
         const int64_t groups = (C + W - 1) / W;
-        const int64_t tiles = (B + S - 1) / S;
         std::vector<GroupParams> gps(groups);
-        std::vector<double> wlim(groups * 8), ylim(groups * 8);
         for (int64_t g = 0; g < groups; ++g) {
+            GroupParams& p = gps[g];
             for (int l = 0; l < 8; ++l) {
                 const int64_t c = g * W + l;
-                GroupParams& p = gps[g];
                 if (l < W && c < C) {
-                    p.a1[l] = double(ch[c].a1);
-                    p.a2[l] = double(ch[c].a2);
+                    p.na1[l] = -double(ch[c].a1);
+                    p.na2[l] = -double(ch[c].a2);
                     p.af[l] = 1.0 / double(int64_t(1) << ch[c].B_af);
                     p.bb[l] = 1.0 / double(int64_t(1) << ch[c].B_b);
                     p.wf[l] = double(int64_t(1) << ch[c].B_wf);
-                    wlim[g * 8 + l] = double(int64_t(1) << (ch[c].B_w - 1));
-                    ylim[g * 8 + l] = double(int64_t(1) << (ch[c].B_out - 1));
+                    p.wlim[l] = double(int64_t(1) << (ch[c].B_w - 1));
+                    p.ylim[l] = double(int64_t(1) << (ch[c].B_out - 1));
                 } else {
-                    p.a1[l] = p.a2[l] = p.wf[l] = 0.0;
+                    p.na1[l] = p.na2[l] = p.wf[l] = 0.0;
                     p.af[l] = p.bb[l] = 1.0;
-                    wlim[g * 8 + l] = ylim[g * 8 + l] = 1e300;
+                    p.wlim[l] = p.ylim[l] = 1e300;
                 }
             }
         }
-        std::vector<LaneResult> results(tiles * groups * S * 8);
+        std::vector<int64_t> chain_b;
+        std::vector<int64_t> chain_g;
+        for (int64_t b = 0; b < B; ++b)
+            if (clean[b])
+                for (int64_t g = 0; g < groups; ++g) {
+                    chain_b.push_back(b);
+                    chain_g.push_back(g);
+                }
+        const int64_t n_chains = int64_t(chain_b.size());
+        std::vector<LaneResult> results(n_chains * 8);
+        // Enough units to keep every thread busy, up to 4 chains per unit.
+        int64_t per_unit = std::min<int64_t>(4, std::max<int64_t>(1, n_chains / nt));
+        const int64_t n_units = (n_chains + per_unit - 1) / per_unit;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-        for (int64_t item = 0; item < tiles * groups; ++item) {
-            const int64_t tile = item / groups, g = item % groups;
-            const int64_t b0 = tile * S;
-            const int lanes = int(std::min<int64_t>(W, C - g * W));
-            const int64_t* xs[S];
-            int64_t* ys[S];
-            int K = 0;
-            for (int64_t b = b0; b < std::min<int64_t>(B, b0 + S); ++b) {
-                if (!clean[b]) continue;
-                xs[K] = x + b * T;
-                ys[K] = y + (b * C + g * W) * T;
-                ++K;
+        for (int64_t u = 0; u < n_units; ++u) {
+            Chain cs[4];
+            const int64_t k0 = u * per_unit, k1 = std::min(n_chains, k0 + per_unit);
+            for (int64_t k = k0; k < k1; ++k) {
+                const int64_t b = chain_b[k], g = chain_g[k];
+                cs[k - k0] = {x + b * T, &gps[g], y + (b * C + g * W) * T,
+                              int(std::min<int64_t>(W, C - g * W)), &results[k * 8]};
             }
-            LaneResult* res = results.data() + item * S * 8;
-            switch (K) {
-                case 1: run_unit<1>(W, xs, T, prepend_reversed, gps[g], ys, lanes, &wlim[g * 8], &ylim[g * 8], res); break;
-                case 2: run_unit<2>(W, xs, T, prepend_reversed, gps[g], ys, lanes, &wlim[g * 8], &ylim[g * 8], res); break;
-                case 3: run_unit<3>(W, xs, T, prepend_reversed, gps[g], ys, lanes, &wlim[g * 8], &ylim[g * 8], res); break;
-                case 4: run_unit<4>(W, xs, T, prepend_reversed, gps[g], ys, lanes, &wlim[g * 8], &ylim[g * 8], res); break;
+            switch (k1 - k0) {
+                case 1: run_unit<1>(W, cs, T, prepend_reversed); break;
+                case 2: run_unit<2>(W, cs, T, prepend_reversed); break;
+                case 3: run_unit<3>(W, cs, T, prepend_reversed); break;
+                case 4: run_unit<4>(W, cs, T, prepend_reversed); break;
                 default: break;
             }
-            // Translate lane results to (signal, channel) overflow reports.
-            int k = 0;
-            for (int64_t b = b0; b < std::min<int64_t>(B, b0 + S); ++b) {
-                if (!clean[b]) continue;
-                for (int l = 0; l < lanes; ++l) {
-                    const LaneResult& r = res[k * W + l];
-                    const int64_t idx = b * C + g * W + l;
-                    overflow_kind[idx] = kNoOverflow;
-                    overflow_sample[idx] = INT64_MIN;
-                    if (r.first_state >= 0) {
-                        overflow_kind[idx] = kStateOverflow;
-                        overflow_sample[idx] = r.first_state - offset;
-                    } else if (r.first_out >= 0) {
-                        overflow_kind[idx] = kOutputOverflow;
-                        overflow_sample[idx] = r.first_out - offset;
-                    }
+        }
+        for (int64_t k = 0; k < n_chains; ++k) {
+            const int64_t b = chain_b[k], g = chain_g[k];
+            const int lanes = int(std::min<int64_t>(W, C - g * W));
+            for (int l = 0; l < lanes; ++l) {
+                const LaneResult& r = results[k * 8 + l];
+                const int64_t idx = b * C + g * W + l;
+                overflow_kind[idx] = kNoOverflow;
+                overflow_sample[idx] = INT64_MIN;
+                if (r.first_state >= 0) {
+                    overflow_kind[idx] = kStateOverflow;
+                    overflow_sample[idx] = r.first_state - offset;
+                } else if (r.first_out >= 0) {
+                    overflow_kind[idx] = kOutputOverflow;
+                    overflow_sample[idx] = r.first_out - offset;
                 }
-                ++k;
+                if (r.unsafe) scalar_items.push_back(idx);
             }
         }
-        for (int64_t tile = 0; tile < tiles; ++tile)
-            for (int64_t g = 0; g < groups; ++g) {
-                int k = 0;
-                for (int64_t b = tile * S; b < std::min<int64_t>(B, tile * S + S); ++b) {
-                    if (!clean[b]) continue;
-                    const int lanes = int(std::min<int64_t>(W, C - g * W));
-                    for (int l = 0; l < lanes; ++l)
-                        if (results[(tile * groups + g) * S * 8 + k * W + l].unsafe)
-                            scalar_items.push_back(b * C + g * W + l);
-                    ++k;
-                }
-            }
         for (int64_t b = 0; b < B; ++b)
             if (!clean[b])
                 for (int64_t c = 0; c < C; ++c) scalar_items.push_back(b * C + c);

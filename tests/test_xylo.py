@@ -84,6 +84,33 @@ def test_int64_path_for_wide_registers_is_bit_exact():
                                   ref_mod.reference_filter(ref_mod.reference_with_table(chans), x))
 
 
+@pytest.mark.parametrize("simd", ["4", "0"])
+def test_avx2_and_int64_paths_agree(tmp_path, simd):
+    """The AVX2 vector path and the pure int64 path (forced with LEARNAFE_XYLO_SIMD)
+    give the same outputs and overflow reports as the default path."""
+    import os
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(8)
+    x = rng.integers(-FULL, FULL + 1, size=(3, 1999))
+    x[2, 5] = 1 << 13  # one input overflow signal
+    np.save(tmp_path / "x.npy", x)
+    code = ("import numpy as np, sys; from learnafe.xylo import XyloA3FilterBank as B; "
+            "x = np.load(sys.argv[1]); y, k, w = B.default().filter(x, prepend_reversed=True, "
+            "overflow='report', return_overflow=True); np.savez(sys.argv[2], y=y, k=k, w=w)")
+    env = dict(os.environ, LEARNAFE_XYLO_SIMD=simd)
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.npy"), str(tmp_path / "o.npz")],
+                   check=True, env=env, timeout=120)
+    other = np.load(tmp_path / "o.npz")
+    y, k, w = XyloA3FilterBank.default().filter(x, prepend_reversed=True, overflow="report",
+                                                return_overflow=True)
+    np.testing.assert_array_equal(other["y"], y)
+    np.testing.assert_array_equal(other["k"], k)
+    np.testing.assert_array_equal(other["w"], w)
+    assert (k[2] == 1).all() and (k[:2] == 0).all()
+
+
 def test_batch_rows_independent_and_threads_agree():
     rng = np.random.default_rng(4)
     x = rng.integers(-FULL, FULL + 1, size=(5, 777))

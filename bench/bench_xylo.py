@@ -1,0 +1,44 @@
+"""pytest-benchmark timings of the XyloAudio 3 bank (``pytest bench/bench_xylo.py``).
+
+Throughput in output sample-channels per second is printed in the
+benchmark's ``extra_info``; ``learnafe bench`` reports the same comparison
+in one run.
+"""
+
+import numpy as np
+import pytest
+
+from learnafe.xylo import XyloA3FilterBank
+from learnafe.xylo.design import XYLO_SAMPLE_RATE
+
+FULL = (1 << 13) - 1
+
+
+@pytest.fixture(scope="module")
+def signals():
+    return np.random.default_rng(0).integers(-FULL, FULL + 1, size=(16, int(XYLO_SAMPLE_RATE)))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_xylo_kernel(benchmark, signals, threads):
+    bank = XyloA3FilterBank.default()
+    benchmark(bank.filter, signals, prepend_reversed=True, num_threads=threads)
+    benchmark.extra_info["sample_channels_per_s"] = signals.size * 16 / benchmark.stats["min"]
+
+
+def test_xylo_spike_features(benchmark, signals):
+    from learnafe.xylo.features import spike_raster
+
+    y = XyloA3FilterBank.default().filter(signals[:4], prepend_reversed=True)
+    benchmark(spike_raster, y)
+    benchmark.extra_info["sample_channels_per_s"] = y.size / benchmark.stats["min"]
+
+
+def test_rockpool_python_path(benchmark, signals):
+    ref_mod = pytest.importorskip("learnafe.xylo.reference")
+    if not ref_mod.rockpool_available():
+        pytest.skip("rockpool is not installed")
+    ref = ref_mod.reference_filterbank()
+    x = signals[0, :10000]
+    benchmark.pedantic(ref_mod.reference_filter, args=(ref, x), rounds=2, iterations=1)
+    benchmark.extra_info["sample_channels_per_s"] = x.size * 16 / benchmark.stats["min"]
