@@ -99,6 +99,9 @@ def parse_raw(path: str | Path) -> list[RawData]:
             pos += 1
         if pos >= len(blob):
             break
+        if not blob.startswith(b"Title:", pos):
+            raise SpiceError(f"raw file {path}: unexpected data after plot {len(plots)} "
+                             f"(byte {pos}); the point count in its header is wrong")
         header: dict[str, str] = {}
         variables: list[str] = []
         units: list[str] = []
