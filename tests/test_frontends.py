@@ -191,7 +191,7 @@ def test_bounds_with_gm_table_range():
     with torch.no_grad():
         bank.phi_I1.fill_(-50.0)
         bank.phi_I2.fill_(50.0)
-    v = bank.circuit()
+    v = {k: t.detach() for k, t in bank.circuit().items()}
     assert float(v["I1"].min()) == pytest.approx(5e-12, rel=1e-9)
     assert float(v["I2"].max()) == pytest.approx(2e-8, rel=1e-9)
     bank.to_dict()  # gm lookups inside the table: no error
