@@ -13,3 +13,8 @@
 
 Importing this package is cheap: submodules are imported on use.
 """
+
+from learnafe.spice.calibrated import calibrated_frontend  # noqa: E402
+from learnafe.spice.report import report_section  # noqa: E402
+
+__all__ = ["calibrated_frontend", "report_section"]

@@ -198,3 +198,167 @@ def plot_overlay(npz_path: str | Path, png_path: str | Path, title: str = "") ->
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
     return png_path
+
+
+# --------------------------------------------------------------------------- run ---
+
+def _same_bank(ac: Mapping[str, Any], spec: Mapping[str, Any], corner: str, topology: str,
+               caps: str) -> bool:
+    if (ac.get("corner"), ac.get("topology"), ac.get("caps")) != (corner, topology, caps):
+        return False
+    rows, chans = ac.get("channels", []), spec["channels"]
+    return len(rows) == len(chans) and all(
+        math.isclose(r[k], c[k], rel_tol=1e-12) for r, c in zip(rows, chans)
+        for k in ("I1", "I2", "C1", "C2"))
+
+
+def pick_clips(data: str | Path, split: str, sample_rate: int, n: int, seed: int = 0):
+    """``n`` keyword clips (no silence/unknown) of a data set split, chosen by ``seed``."""
+    from learnafe.data import CLASSES, KeywordDataset
+
+    ds = KeywordDataset(data, split, sample_rate, unknown_fraction=0.0, silence_fraction=0.0,
+                        progress=False)
+    keywords = [i for i, lab in enumerate(ds.labels) if CLASSES[int(lab)] not in ("unknown", "silence")]
+    if not keywords:
+        raise ValueError(f"no keyword clips in split {split!r} of {data}")
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(keywords, size=min(n, len(keywords)), replace=False)
+    clips, names = [], []
+    for i in idx:
+        x, lab = ds[int(i)]
+        clips.append(np.asarray(x, dtype=np.float64))
+        names.append(f"{CLASSES[int(lab)]}:{Path(str(ds.files[int(i)])).name}")
+    return clips, names
+
+
+def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner: str = "tt",
+               topology: str = "differential", caps: str = "ideal", workers: int = 2,
+               timeout: float = DEFAULT_TIMEOUT_S, finetune: bool = True, epochs: int = 5,
+               transient: bool = True, clips: int = 3, clip_seconds: float = 0.3,
+               tran_step: float = 5e-6, clip_data: str | Path | None = None, seed: int = 0,
+               force: bool = False, progress: bool = True) -> dict[str, Any]:
+    """SPICE verification of a trained run: characterisation, AC, calibrated bank,
+    fine-tuning and the transient check, written under ``out_dir`` (default
+    ``RUN/spice``).  Finished steps are reused when their inputs are unchanged
+    (``force`` redoes them), so an interrupted verification resumes.
+    """
+    from learnafe.spice.calibrated import calibrated_frontend
+    from learnafe.spice.characterize import characterize
+    from learnafe.spice.transient import transient_check
+
+    run_dir = Path(run_dir)
+    bank_path = run_dir / "bank.json"
+    if not bank_path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no bank.json; give a run directory written by "
+                                "`learnafe train`")
+    spec = load_spec(bank_path)
+    out = Path(out_dir) if out_dir is not None else run_dir / "spice"
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+
+    t0 = time.perf_counter()
+    gmid_path = out / "gmid.json"
+    gmid = (json.loads(gmid_path.read_text()) if gmid_path.is_file() and not force else None)
+    if gmid is None or gmid.get("corner") != corner:
+        log.info("[1/5] characterising the devices (%s)", corner)
+        gmid = characterize(gmid_path, work_dir=out / "gmid", corner=corner, workers=workers,
+                            timeout=timeout)
+    timings["characterize"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    ac_path = out / "ac.json"
+    ac = json.loads(ac_path.read_text()) if ac_path.is_file() and not force else None
+    if ac is None or not _same_bank(ac, spec, corner, topology, caps):
+        log.info("[2/5] AC verification of %d channels", len(spec["channels"]))
+        ac = ac_verify(spec, out, gm_model=gmid, corner=corner, topology=topology, caps=caps,
+                       workers=workers, timeout=timeout, progress=progress)
+    else:
+        log.info("[2/5] AC results in %s are up to date", ac_path)
+    timings["ac"] = time.perf_counter() - t0
+
+    log.info("[3/5] calibrated front end from the fitted biquads")
+    frontend = calibrated_frontend(ac)
+    frontend.save(out / "calibrated_bank.json")
+
+    accuracy = None
+    if finetune:
+        from learnafe.training import evaluate_run, finetune as run_finetune, load_run
+
+        t0 = time.perf_counter()
+        cfg = load_run(run_dir).config
+        ideal_path = out / "ideal_eval.json"
+        if ideal_path.is_file() and not force:
+            ideal = json.loads(ideal_path.read_text())
+        else:
+            log.info("[4/5] accuracy of the ideal bank")
+            ideal = evaluate_run(run_dir, cfg.data, split=cfg.test_split, noise=cfg.noise or None,
+                                 progress=progress)
+            ideal_path.write_text(json.dumps(ideal, indent=1))
+        log.info("[4/5] fine-tuning the classifier on the calibrated features (%d epochs)", epochs)
+        ft = run_finetune(run_dir, frontend, epochs=epochs, out_dir=out / "finetune", seed=seed,
+                          progress=progress, label="finetune-spice")
+        accuracy = {
+            "ideal": ideal["accuracy"], "spice_before": ft["before"]["accuracy"],
+            "spice_after": ft["after"]["accuracy"],
+            "mean": {"ideal": ideal["mean_accuracy"], "spice_before": ft["before"]["mean_accuracy"],
+                     "spice_after": ft["after"]["mean_accuracy"]},
+            "epochs": epochs, "finetune_dir": str(out / "finetune")}
+        timings["finetune"] = time.perf_counter() - t0
+
+    tran = None
+    if transient:
+        t0 = time.perf_counter()
+        tran_path = out / "transient.json"
+        tran = json.loads(tran_path.read_text()) if tran_path.is_file() and not force else None
+        if tran is None or tran.get("t_step_s") != tran_step or len(tran.get("clips", [])) != clips:
+            from learnafe.training import load_run
+
+            cfg = load_run(run_dir).config
+            data = clip_data or cfg.data
+            audio, names = pick_clips(data, "test" if clip_data else cfg.test_split,
+                                      int(spec.get("sample_rate") or cfg.sample_rate), clips, seed)
+            log.info("[5/5] transient check on %d clips of %s", len(audio), data)
+            tran = transient_check(spec, ac, audio, out, t_step=tran_step, duration_s=clip_seconds,
+                                   corner=corner, topology=topology, caps=caps, workers=workers,
+                                   timeout=max(timeout, 3600.0), clip_names=names,
+                                   progress=progress)
+            plot_transient(out / "tran" / "clip0_outputs.npz", out / "transient_features.png",
+                           spec.get("sample_rate") or 20000.0)
+        timings["transient"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - t_all
+
+    result = {"format": "learnafe-spice-verify/1", "run": str(run_dir), "out_dir": str(out),
+              "corner": corner, "topology": topology, "caps": caps, "workers": workers,
+              "ac_summary": ac["summary"], "accuracy": accuracy,
+              "transient_summary": None if tran is None else tran["summary"],
+              "seconds": timings,
+              "files": {"gmid": "gmid.json", "ac": "ac.json", "overlay": "ac_overlay.png",
+                        "calibrated_bank": "calibrated_bank.json",
+                        "transient": None if tran is None else "transient.json"}}
+    (out / "verify.json").write_text(json.dumps(result, indent=1))
+    log.info("verification of %s written to %s (%.0f s)", run_dir, out, timings["total"])
+    return result
+
+
+def plot_transient(npz_path: str | Path, png_path: str | Path, sample_rate: float) -> Path:
+    """Features of one clip: SPICE transient (top) and calibrated model (bottom)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    d = np.load(npz_path)
+    fs_, fm = d["features_spice"], d["features_model"]
+    lo, hi = float(min(fs_.min(), fm.min())), float(max(fs_.max(), fm.max()))
+    fig, axes = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+    for ax, f, name in zip(axes, (fs_, fm), ("SPICE transient", "calibrated model")):
+        im = ax.imshow(f, aspect="auto", origin="lower", vmin=lo, vmax=hi, cmap="magma")
+        ax.set_ylabel("channel")
+        ax.set_title(f"features: {name}")
+    axes[-1].set_xlabel("frame")
+    fig.colorbar(im, ax=axes, shrink=0.8)
+    png_path = Path(png_path)
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return png_path

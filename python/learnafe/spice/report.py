@@ -1,0 +1,66 @@
+"""The SPICE section of a run's report (``learnafe report``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+
+def ac_table(ac: dict) -> str:
+    """Markdown table: per channel ideal vs SPICE f0, Q, peak gain and power."""
+    lines = ["| ch | f0 ideal (Hz) | f0 SPICE (Hz) | err f0 | Q ideal | Q SPICE | err Q | "
+             "gain ideal | gain SPICE | err gain | power model (nW) | power SPICE (nW) |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in ac["channels"]:
+        i, s, e = r["ideal"], r["spice"], r["error_pct"]
+        lines.append(f"| {r['channel']} | {i['f0_hz']:.1f} | {s['f0_hz']:.1f} | {e['f0']:+.2f} % | "
+                     f"{i['q']:.3f} | {s['q']:.3f} | {e['q']:+.2f} % | {i['gain']:.3f} | "
+                     f"{s['peak_gain']:.3f} | {e['gain']:+.2f} % | {i['power_w'] * 1e9:.3f} | "
+                     f"{s['power_w'] * 1e9:.3f} |")
+    sm = ac["summary"]
+    lines.append("")
+    lines.append(f"Max |error|: f0 {sm['max_abs_f0_error_pct']:.2f} %, Q {sm['max_abs_q_error_pct']:.2f} %, "
+                 f"peak gain {sm['max_abs_gain_error_pct']:.2f} %, power {sm['max_abs_power_error_pct']:.2g} % "
+                 f"(total {sm['total_power_spice_w'] * 1e9:.2f} nW); all devices saturated: "
+                 f"{'yes' if sm['all_saturated'] else 'NO'}.")
+    return "\n".join(lines)
+
+
+def report_section(run_dir, out_dir) -> str | None:
+    """Markdown for a run verified by ``learnafe verify`` (None when it was not)."""
+    spice = Path(run_dir) / "spice"
+    vpath = spice / "verify.json"
+    if not vpath.is_file():
+        return None
+    v = json.loads(vpath.read_text())
+    ac = json.loads((spice / "ac.json").read_text())
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parts = ["## SPICE verification (ngspice, SKY130)", "",
+             f"Corner `{v['corner']}`, {v['topology']} channels, {v['caps']} capacitors; "
+             f"ideal model with the characterised gm/Id table.", "", ac_table(ac), ""]
+    if (spice / "ac_overlay.png").is_file():
+        shutil.copy(spice / "ac_overlay.png", out_dir / "spice_ac_overlay.png")
+        parts += ["![ideal vs SPICE](spice_ac_overlay.png)", ""]
+    acc = v.get("accuracy")
+    if acc:
+        keys = list(acc["ideal"])
+        parts += ["| accuracy | " + " | ".join(keys) + " | mean |",
+                  "| --- | " + " | ".join("---:" for _ in keys) + " | ---: |"]
+        for name, label in (("ideal", "ideal bank"), ("spice_before", "SPICE, before fine-tuning"),
+                            ("spice_after", f"SPICE, after {acc['epochs']} epochs")):
+            parts.append(f"| {label} | " + " | ".join(f"{acc[name][k]:.4f}" for k in keys)
+                         + f" | {acc['mean'][name]:.4f} |")
+        parts.append("")
+    tr = v.get("transient_summary")
+    if tr:
+        parts += [f"Transient check: mean waveform error {100 * tr['mean_waveform_rel_rms_error']:.2f} % "
+                  f"(max {100 * tr['max_waveform_rel_rms_error']:.2f} %), mean envelope error "
+                  f"{100 * tr['mean_envelope_rel_error']:.2f} %, feature RMS difference "
+                  f"{tr['mean_feature_rms_error']:.3f}.", ""]
+        if (spice / "transient_features.png").is_file():
+            shutil.copy(spice / "transient_features.png", out_dir / "spice_transient_features.png")
+            parts += ["![transient features](spice_transient_features.png)", ""]
+    parts.append(f"`learnafe verify` took {v['seconds']['total']:.0f} s with {v['workers']} workers.")
+    return "\n".join(parts) + "\n"
