@@ -72,19 +72,21 @@ def xylo_bank_from_spec(spec: dict, chip_rate: float = XYLO_SAMPLE_RATE, *,
 
 
 def frontend_for_run(run_dir, mode: str = "bitexact", *, bank: XyloA3FilterBank | None = None,
-                     spec: dict | None = None, learn_bank: bool = False):
-    """A :class:`~learnafe.xylo.quantized.XyloA3Frontend` producing the run's features."""
+                     spec: dict | None = None, learn_bank: bool = False,
+                     quantization: str = "best"):
+    """A :class:`~learnafe.xylo.quantized.XyloA3Frontend` producing the run's features
+    (``bank``: the chip bank designed with ``quantization``; designed here if None)."""
     from learnafe.xylo.quantized import XyloA3Frontend
 
     spec = spec or read_bank_spec(run_dir)
     if bank is None:
-        bank, _ = xylo_bank_from_spec(spec)
+        bank, _ = xylo_bank_from_spec(spec, quantization=quantization)
     centres = [float(c["f0_hz"]) for c in spec["channels"]]
     qs = [float(c["q"]) for c in spec["channels"]]
     gains = [float(c.get("gain", 1.0)) for c in spec["channels"]]
     return XyloA3Frontend(bank, sample_rate=float(spec.get("sample_rate", 20000.0)),
                           features=spec.get("features"), centres_hz=centres, q=qs, gains=gains,
-                          mode=mode, learn_bank=learn_bank)
+                          mode=mode, learn_bank=learn_bank, quantization=quantization)
 
 
 def plot_responses(spec: dict, bank: XyloA3FilterBank, path) -> Path:
@@ -149,11 +151,12 @@ def export_xylo(run_dir, out_dir=None, *, data=None, evaluate: bool = True,
                         "xylo_responses.png"]}
     if evaluate:
         result["accuracy"] = _evaluate(run_dir, spec, bank, data=data, limit=limit,
-                                       progress=progress)
+                                       quantization=quantization, progress=progress)
     if finetune_epochs:
-        from learnafe.training import finetune
+        from learnafe.training.finetune import finetune
 
-        fe = frontend_for_run(run_dir, "bitexact", bank=bank, spec=spec)
+        fe = frontend_for_run(run_dir, "bitexact", bank=bank, spec=spec,
+                              quantization=quantization)
         ft = finetune(run_dir, fe, epochs=finetune_epochs, out_dir=out / "finetune-bitexact",
                       seed=seed, progress=progress, label="finetune-xylo")
         result["finetune_bitexact"] = {"epochs": finetune_epochs,
@@ -164,7 +167,8 @@ def export_xylo(run_dir, out_dir=None, *, data=None, evaluate: bool = True,
     return result
 
 
-def _evaluate(run_dir, spec, bank, *, data=None, limit: int = 0, progress: bool = True) -> dict:
+def _evaluate(run_dir, spec, bank, *, data=None, limit: int = 0, quantization: str = "best",
+              progress: bool = True) -> dict:
     from learnafe.training import load_run
     from learnafe.training.data import ClipSubset, eval_noise_folder, open_split
     from learnafe.training.evaluate import evaluate_dataset
@@ -179,8 +183,10 @@ def _evaluate(run_dir, spec, bank, *, data=None, limit: int = 0, progress: bool 
         ds = ClipSubset.stratified(ds, limit, seed=cfg.eval_seed)
     out = {"data": str(root), "n": len(ds), "snrs": list(cfg.eval_snrs)}
     fronts = {"run": run.frontend,
-              "xylo_float": frontend_for_run(run_dir, "float", bank=bank, spec=spec),
-              "xylo_bitexact": frontend_for_run(run_dir, "bitexact", bank=bank, spec=spec)}
+              "xylo_float": frontend_for_run(run_dir, "float", bank=bank, spec=spec,
+                                             quantization=quantization),
+              "xylo_bitexact": frontend_for_run(run_dir, "bitexact", bank=bank, spec=spec,
+                                                quantization=quantization)}
     for name, fe in fronts.items():
         t0 = time.perf_counter()
         model = CoDesignModel(fe, run.classifier).eval()

@@ -163,21 +163,24 @@ def _impulse_l1(a1: float, a2: float, ma: bool, tol: float = 1e-12, max_len: int
     return float(np.abs(lfilter(b, [1.0, a1, a2], impulse)).sum())
 
 
+def round_taps(a1: float, a2: float, B_a: int = B_A) -> tuple[int, int, int]:
+    """(a1_int, a2_int, F): the taps rounded to the most fractional bits F that
+    keep both within ``B_a`` signed bits."""
+    lim = 1 << (B_a - 1)
+    for int_bits in range(B_a):
+        frac = B_a - 1 - int_bits
+        q1, q2 = round(a1 * 2 ** frac), round(a2 * 2 ** frac)
+        if -lim <= q1 < lim and -lim <= q2 < lim:
+            return q1, q2, frac
+    raise ValueError(f"taps a1={a1}, a2={a2} do not fit in {B_a} bits")
+
+
 def quantize_channel(b0: float, a1: float, a2: float, *, B_wf: int = B_WF, B_in: int = B_IN,
                      B_a: int = B_A, min_worst_case: int = MIN_WORST_CASE_BITS) -> XyloChannel:
     """Integer configuration of the band-pass ``b0 (1 - z^-2) / (1 + a1 z^-1 + a2 z^-2)``."""
     if not 0 < b0 < 1:
         raise ValueError(f"b0={b0} must lie in (0, 1) for a unit-peak-gain band-pass")
-    int_bits = 0
-    while True:
-        frac = B_a - 1 - int_bits
-        lim = 1 << (B_a - 1)
-        q1, q2 = round(a1 * 2 ** frac), round(a2 * 2 ** frac)
-        if -lim <= q1 < lim and -lim <= q2 < lim:
-            break
-        int_bits += 1
-        if int_bits > B_a - 1:
-            raise ValueError(f"taps a1={a1}, a2={a2} do not fit in {B_a} bits")
+    q1, q2, frac = round_taps(a1, a2, B_a)
     B_b = math.floor(-math.log2(b0))
     scale_out = b0 * 2.0 ** B_b
     if scale_out >= 1.0:  # guard the floating-point edge b0 = 2^-k
@@ -198,7 +201,40 @@ def quantize_channel(b0: float, a1: float, a2: float, *, B_wf: int = B_WF, B_in:
                        scale_out=round(scale_out, 4), B_in=B_in, B_a=B_a, B_wf=B_wf)
 
 
+def _realised(a1: float, a2: float, sample_rate: float) -> tuple[float, float]:
+    """Peak frequency and -3 dB Q of ``(1 - z^-2) / (1 + a1 z^-1 + a2 z^-2)``: the
+    peak is at ``cos(w) = -a1 / (1 + a2)``, the bandwidth from
+    ``a2 = (1 - tan(bw/2)) / (1 + tan(bw/2))``."""
+    w0 = math.acos(max(-1.0, min(1.0, -a1 / (1.0 + a2))))
+    bw = 2 * math.atan((1.0 - a2) / (1.0 + a2))
+    return w0 * sample_rate / (2 * math.pi), w0 / bw
+
+
 QUANTIZATION = ("round", "best")
+
+
+def quantized_taps(centre_hz: float, q: float, sample_rate: float = XYLO_SAMPLE_RATE, *,
+                   quantization: str = "round", search: int = 2) -> tuple[float, int, int, int]:
+    """(b0, a1_int, a2_int, F) of a channel (see :func:`design_channel`), without
+    the integer bit widths."""
+    if quantization not in QUANTIZATION:
+        raise ValueError(f"quantization must be one of {QUANTIZATION}, got {quantization!r}")
+    b0, a1, a2 = float_design(centre_hz, q, sample_rate)
+    q1, q2, frac = round_taps(a1, a2)
+    if quantization == "round":
+        return b0, q1, q2, frac
+    scale = 2.0 ** frac
+    best, best_err = (q1, q2), math.inf
+    for d1 in range(-search, search + 1):
+        for d2 in range(-search, search + 1):
+            fa1, fa2 = (q1 + d1) / scale, (q2 + d2) / scale
+            if not (abs(fa1) < 1 + fa2 and fa2 < 1):  # unstable or not a band-pass
+                continue
+            f, qq = _realised(fa1, fa2, sample_rate)
+            err = math.log(f / centre_hz) ** 2 + math.log(qq / q) ** 2
+            if err < best_err:
+                best, best_err = (q1 + d1, q2 + d2), err
+    return (1.0 - best[1] / scale) / 2.0, best[0], best[1], frac
 
 
 def design_channel(centre_hz: float, q: float, sample_rate: float = XYLO_SAMPLE_RATE, *,
@@ -214,30 +250,9 @@ def design_channel(centre_hz: float, q: float, sample_rate: float = XYLO_SAMPLE_
     moves a 100 Hz centre by about 18 %, and plain rounding can land 14 %
     off where the best pair is within half a step.
     """
-    if quantization not in QUANTIZATION:
-        raise ValueError(f"quantization must be one of {QUANTIZATION}, got {quantization!r}")
-    b0, a1, a2 = float_design(centre_hz, q, sample_rate)
-    base = quantize_channel(b0, a1, a2, B_wf=B_wf)
-    if quantization == "round":
-        return base
-    frac = 2.0 ** base.frac_bits
-    best, best_err = None, math.inf
-    for d1 in range(-search, search + 1):
-        for d2 in range(-search, search + 1):
-            qa1, qa2 = (base.a1 + d1) / frac, (base.a2 + d2) / frac
-            if not (abs(qa1) < 1 + qa2 and qa2 < 1):  # unstable or not a band-pass
-                continue
-            cand = XyloChannel(B_worst_case=0, B_b=base.B_b, B_af=base.B_af, a1=base.a1 + d1,
-                               a2=base.a2 + d2, scale_out=base.scale_out, B_wf=B_wf)
-            f, qq = peak_and_q(cand, sample_rate)
-            err = math.log(f / centre_hz) ** 2 + math.log(qq / q) ** 2
-            if err < best_err:
-                best, best_err = (qa1, qa2), err
-    qa1, qa2 = best
-    try:
-        return quantize_channel((1.0 - qa2) / 2.0, qa1, qa2, B_wf=B_wf)
-    except ValueError:
-        return base
+    b0, q1, q2, frac = quantized_taps(centre_hz, q, sample_rate, quantization=quantization,
+                                      search=search)
+    return quantize_channel(b0, q1 / 2.0 ** frac, q2 / 2.0 ** frac, B_wf=B_wf)
 
 
 def design_bank(centres_hz: Sequence[float], q: float | Sequence[float],
@@ -289,9 +304,4 @@ def read_off(channel: XyloChannel, sample_rate: float = XYLO_SAMPLE_RATE
 def peak_and_q(channel: XyloChannel, sample_rate: float = XYLO_SAMPLE_RATE
                ) -> tuple[float, float]:
     """Peak frequency and -3 dB Q of the *quantised* filter (what the chip realises)."""
-    a1, a2 = channel.taps()
-    # Peak of (1 - z^-2) / A(z) is at cos(w) = -a1 / (1 + a2); -3 dB bandwidth
-    # from a2 = (1 - tan(bw/2)) / (1 + tan(bw/2)).
-    w0 = math.acos(max(-1.0, min(1.0, -a1 / (1.0 + a2))))
-    bw = 2 * math.atan((1.0 - a2) / (1.0 + a2))
-    return w0 * sample_rate / (2 * math.pi), w0 / bw
+    return _realised(*channel.taps(), sample_rate)

@@ -34,7 +34,7 @@ import torch
 
 from learnafe.frontends.features import FeatureConfig, check_audio, post_process
 from learnafe.xylo.bank import XyloA3FilterBank, quantize_audio, resample_to_chip
-from learnafe.xylo.design import B_A, B_IN, XYLO_SAMPLE_RATE
+from learnafe.xylo.design import B_IN, quantized_taps
 
 MODES = ("bitexact", "float", "ste")
 FULL_SCALE = (1 << (B_IN - 1)) - 1
@@ -52,14 +52,6 @@ def torch_design(centre_hz: torch.Tensor, q: torch.Tensor, sample_rate: float):
     return (1 - a2) / 2, a1, a2
 
 
-def frac_bits(a1: torch.Tensor, a2: torch.Tensor) -> torch.Tensor:
-    """Fractional bits of the chip's taps per channel (15 if max(|a1|, |a2|) rounds
-    below 1 at 15 bits, else 14)."""
-    lim = 1 << (B_A - 1)
-    fits15 = (torch.round(a1.abs() * lim) < lim) & (torch.round(a2.abs() * lim) < lim)
-    return torch.where(fits15, torch.full_like(a1, B_A - 1), torch.full_like(a1, B_A - 2))
-
-
 class XyloA3Frontend(torch.nn.Module):
     """Audio ``[B, T]`` -> features ``[B, C, F]`` through a XyloAudio 3 bank.
 
@@ -74,11 +66,13 @@ class XyloA3Frontend(torch.nn.Module):
         mode: ``"bitexact"``, ``"float"`` or ``"ste"``.
         learn_bank: make log centres and log Q trainable (``"float"``/``"ste"``).
         input_scale: audio full scale 1.0 -> ``input_scale * (2^13 - 1)``.
+        quantization: how ``"ste"`` rounds the taps (``"round"`` or ``"best"``, as
+            :func:`learnafe.xylo.design.design_channel`; use the bank's).
     """
 
     def __init__(self, bank: XyloA3FilterBank, *, sample_rate: float, features=None,
                  centres_hz=None, q=None, gains=None, mode: str = "bitexact",
-                 learn_bank: bool = False, input_scale: float = 1.0):
+                 learn_bank: bool = False, input_scale: float = 1.0, quantization: str = "round"):
         super().__init__()
         from learnafe.xylo.design import read_off
 
@@ -94,6 +88,7 @@ class XyloA3Frontend(torch.nn.Module):
         self.sample_rate = float(sample_rate)
         self.features = FeatureConfig.from_dict(features)
         self.input_scale = float(input_scale)
+        self.quantization = quantization
         C = len(bank)
         if centres_hz is None or q is None:
             ro = np.array([read_off(ch, bank.sample_rate) for ch in bank.channels])
@@ -131,9 +126,16 @@ class XyloA3Frontend(torch.nn.Module):
         model at the chip rate, including the per-channel gains."""
         b0, a1, a2 = torch_design(self.center_frequencies(), self.q(), self.bank.sample_rate)
         if self.mode == "ste":
-            scale = torch.pow(2.0, frac_bits(a1.detach(), a2.detach()))
-            a1 = _round_ste(a1 * scale) / scale
-            a2 = _round_ste(a2 * scale) / scale
+            # Forward: the chip's integer taps for the current centres/Q (the
+            # designer's rounding); backward: the float design's gradient.
+            with torch.no_grad():
+                taps = [quantized_taps(float(f), float(q), self.bank.sample_rate,
+                                       quantization=self.quantization)
+                        for f, q in zip(self.center_frequencies(), self.q())]
+                qa1 = torch.tensor([t[1] / 2.0 ** t[3] for t in taps], dtype=a1.dtype)
+                qa2 = torch.tensor([t[2] / 2.0 ** t[3] for t in taps], dtype=a2.dtype)
+            a1 = a1 + (qa1 - a1).detach()
+            a2 = a2 + (qa2 - a2).detach()
         b0 = b0 * self.gains
         b = torch.stack([b0, torch.zeros_like(b0), -b0], dim=1)
         return b, torch.stack([a1, a2], dim=1)
@@ -185,5 +187,9 @@ class XyloA3Frontend(torch.nn.Module):
     def quantized_bank(self) -> XyloA3FilterBank:
         """The chip bank of the current (possibly trained) centres and Q."""
         with torch.no_grad():
-            return XyloA3FilterBank.design(self.center_frequencies().numpy(), self.q().numpy(),
-                                           self.bank.sample_rate)
+            from learnafe.xylo.design import design_bank
+
+            return XyloA3FilterBank(design_bank(self.center_frequencies().numpy(), self.q().numpy(),
+                                                self.bank.sample_rate,
+                                                quantization=self.quantization),
+                                    self.bank.sample_rate)
