@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.integrate
 import scipy.signal
 import torch
 
@@ -254,6 +255,46 @@ def test_injected_noise_has_the_kTC_output_variance():
         y = ops.biquad_filterbank(e, b[c:c + 1], a[c:c + 1])[:, 0, 5000:]  # drop the start-up transient
         expected = float(out_rms[c] / 0.05)
         assert float(y.std()) == pytest.approx(expected, rel=0.05)
+
+
+def test_injected_noise_psd_at_f0_matches_the_circuit():
+    """White input-referred noise with the circuit's total output variance also has the circuit's output
+    PSD at f0 (weak inversion): checked against nodal analysis of the half circuit (x 2 halves)."""
+    bank = AnalogFilterBank.conventional(noise={"mode": "always", "full_scale_v": 0.1})
+    q_e = constants.Q_ELECTRON
+    with torch.no_grad():
+        vals = {k: v.numpy() for k, v in bank.circuit().items()}
+        p = bank.parameters_of(bank.circuit())
+        gm1, gm2 = p.gm1.numpy(), p.gm2.numpy()
+        var_out = bank.output_noise_rms().numpy() ** 2
+        std_in = bank.input_noise_std().numpy()
+        b, a = (t.numpy() for t in bank.coefficients())
+    for c in (0, 4, 8):
+        f0 = float(p.f0_hz[c])
+        s = 2j * np.pi * f0
+        m = np.array([[2 * s * vals["C1"][c], -gm1[c]], [gm2[c], 2 * s * vals["C2"][c] + gm1[c]]])
+        minv = np.linalg.inv(m)
+        half = (2 * q_e * vals["I1"][c] * abs((minv @ [1.0, -1.0])[0]) ** 2
+                + 2 * q_e * vals["I2"][c] * abs((minv @ [0.0, -1.0])[0]) ** 2)
+        circuit_psd = 2 * half  # V^2/Hz at the differential output
+        num = [-gm1[c] / (2 * vals["C1"][c]), 0.0]
+        den = [1.0, gm1[c] / (2 * vals["C2"][c]), gm1[c] * gm2[c] / (4 * vals["C1"][c] * vals["C2"][c])]
+
+        def h2(lf):
+            f = math.exp(lf)
+            return abs(scipy.signal.freqs(num, den, worN=[2 * np.pi * f])[1][0]) ** 2 * f
+
+        lf0 = math.log(f0)
+        edges = lf0 + np.array([-30.0, -2.0, 0.0, 2.0, 30.0])
+        h2_int = sum(scipy.integrate.quad(h2, lo, hi, epsabs=0, epsrel=1e-11, limit=400)[0]
+                     for lo, hi in zip(edges, edges[1:]))
+        # analog model: input PSD var_out / int |H|^2, output PSD at f0 = that * |H(f0)|^2 (gain 1)
+        assert var_out[c] / h2_int == pytest.approx(circuit_psd, rel=1e-6)
+        # discrete model (bilinear): matches total variance exactly, the PSD at f0 within 2 % up to 0.02 fs
+        hd = abs(scipy.signal.freqz(b[c], np.r_[1.0, a[c]], worN=[f0], fs=FS)[1][0])
+        model_psd = std_in[c] ** 2 / (FS / 2) * hd ** 2 * 0.1 ** 2
+        if f0 <= 0.02 * FS:
+            assert model_psd == pytest.approx(circuit_psd, rel=0.02)
 
 
 def test_noise_costs_snr_when_capacitors_shrink():
