@@ -205,6 +205,10 @@ def test_gmid_table_interpolates_in_log_current(tmp_path):
     gm2 = load_gm_model(json.loads(json.dumps(gm.to_dict())))
     np.testing.assert_allclose(gm2.gm1(i), gm.gm1(i), rtol=0)
     np.testing.assert_allclose(gm.current("m1", gm.gm1(i)), i, rtol=1e-10)
+    by_path = load_gm_model({"kind": "gmid_table", "path": str(path)})
+    np.testing.assert_allclose(by_path.gm2(i), gm.gm2(i), rtol=0)
+    with pytest.raises(ValueError, match="'table'"):
+        load_gm_model({"kind": "gmid_table"})
 
 
 def test_gmid_table_with_constant_gm_over_id_equals_weak_inversion():

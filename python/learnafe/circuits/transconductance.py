@@ -61,7 +61,11 @@ class TransconductanceModel:
         if d["kind"] == WeakInversion.kind:
             return WeakInversion(n=d["n"], temperature_k=d.get("temperature_k", constants.TEMPERATURE_K))
         if d["kind"] == GmIdTable.kind:
-            return GmIdTable(d["table"], source_path=d.get("path"))
+            if "table" in d:
+                return GmIdTable(d["table"], source_path=d.get("path"))
+            if "path" in d:
+                return GmIdTable.load(d["path"])
+            raise ValueError("gm_model of kind 'gmid_table' needs 'table' (the learnafe-gmid/1 dict) or 'path'")
         raise ValueError(f"gm_model kind {d['kind']!r} unknown; use 'weak_inversion' or 'gmid_table'")
 
 
