@@ -26,9 +26,7 @@ def plot_bank_response(bank, path=None, *, n_points: int = 2000, f_min: float | 
     ``path`` is given; returns the matplotlib Figure.
     """
     import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: leaves the user's backend alone
 
     from learnafe.frontends.analog import AnalogFilterBank
 
@@ -40,12 +38,12 @@ def plot_bank_response(bank, path=None, *, n_points: int = 2000, f_min: float | 
         centres = centres.cpu().numpy() if isinstance(centres, torch.Tensor) else np.asarray(centres)
         f_min = max(1.0, float(np.min(centres)) / 4)
     freqs = np.geomspace(f_min, nyq * 0.999, n_points)
-    fig = None
     if ax is None:
-        fig, ax = plt.subplots(figsize=(9, 4.8), dpi=dpi)
+        fig = Figure(figsize=(9, 4.8), dpi=dpi)
+        ax = fig.subplots()
     else:
         fig = ax.figure
-    colors = plt.cm.viridis(np.linspace(0, 0.92, bank.n_channels))
+    colors = matplotlib.colormaps["viridis"](np.linspace(0, 0.92, bank.n_channels))
     with torch.no_grad():
         if isinstance(bank, AnalogFilterBank):
             analog = _db(bank.frequency_response(freqs))
