@@ -5,7 +5,7 @@ channels, F frames) as a one-plane image with time on the first and frequency on
 the second axis, the layout of the DS-CNN of Zhang et al., "Hello Edge: Keyword
 Spotting on Microcontrollers" (2017):
 
-    input norm -> conv (kt x kf, stride 2) -> BN -> ReLU
+    input norm -> conv (kt x kf, stride st x sf) -> BN -> ReLU
                -> depth x [depthwise 3x3 -> BN -> ReLU -> pointwise 1x1 -> BN -> ReLU]
                -> global average pool -> dropout -> linear
 
@@ -18,6 +18,11 @@ Input normalisation (``input_norm``):
   microphones.
 - ``"batch"``: per-channel BatchNorm only.
 - ``"none"``: features are used as they come.
+
+The first convolution's stride (default 4 frames x 2 channels) sets the time
+resolution of the network: with 10 ms feature frames it works on 40 ms steps,
+the resolution of Hello Edge's DS-CNN (40 ms windows, 20 ms hop, stride 2),
+and halves the compute of a stride-2 map.
 
 The default (width 64, depth 4, first kernel 8x4) has 22,700 trainable
 parameters, the size of the paper's 22k classifier; :func:`DSCNN.num_parameters`
@@ -56,13 +61,14 @@ class DSCNN(nn.Module):
         width: feature maps of every convolution.
         depth: number of depthwise-separable blocks.
         first_kernel: (time, frequency) kernel of the first convolution.
+        stride: (time, frequency) stride of the first convolution.
         dropout: dropout before the final linear layer.
         input_norm: ``"clip"``, ``"batch"`` or ``"none"`` (see the module doc).
     """
 
     def __init__(self, n_channels: int = 16, n_classes: int = 12, *, width: int = 64,
-                 depth: int = 4, first_kernel: tuple[int, int] = (8, 4), dropout: float = 0.1,
-                 input_norm: str = "clip"):
+                 depth: int = 4, first_kernel: tuple[int, int] = (8, 4),
+                 stride: tuple[int, int] = (4, 2), dropout: float = 0.1, input_norm: str = "clip"):
         super().__init__()
         for name, val in (("n_channels", n_channels), ("n_classes", n_classes),
                           ("width", width)):
@@ -79,10 +85,14 @@ class DSCNN(nn.Module):
             raise ValueError(f"DSCNN: first_kernel must be two positive integers, got {first_kernel!r}")
         self.n_channels, self.n_classes = int(n_channels), int(n_classes)
         self.width, self.depth, self.input_norm = int(width), int(depth), input_norm
-        self.first_kernel = (kt, kf)
+        st, sf = (int(k) for k in stride)
+        if st < 1 or sf < 1:
+            raise ValueError(f"DSCNN: stride must be two positive integers, got {stride!r}")
+        self.first_kernel, self.stride = (kt, kf), (st, sf)
         self.norm = nn.BatchNorm1d(self.n_channels) if input_norm != "none" else None
         # 'same'-style padding so that a 16-channel map survives the stride.
-        self.conv = nn.Conv2d(1, self.width, (kt, kf), stride=2, padding=(kt // 2, kf // 2), bias=False)
+        self.conv = nn.Conv2d(1, self.width, (kt, kf), stride=(st, sf), padding=(kt // 2, kf // 2),
+                              bias=False)
         self.bn = nn.BatchNorm2d(self.width)
         self.blocks = nn.Sequential(*[_DSBlock(self.width) for _ in range(self.depth)])
         self.dropout = nn.Dropout(float(dropout))
@@ -92,6 +102,7 @@ class DSCNN(nn.Module):
         """Constructor arguments (JSON-serialisable) that rebuild this model."""
         return {"n_channels": self.n_channels, "n_classes": self.n_classes, "width": self.width,
                 "depth": self.depth, "first_kernel": list(self.first_kernel),
+                "stride": list(self.stride),
                 "dropout": self.dropout.p, "input_norm": self.input_norm}
 
     def normalise(self, feats: torch.Tensor) -> torch.Tensor:
@@ -120,4 +131,5 @@ class DSCNN(nn.Module):
     def summary(self) -> str:
         """One line: architecture and parameter count."""
         return (f"DSCNN(width={self.width}, depth={self.depth}, first_kernel={self.first_kernel}, "
+                f"stride={self.stride}, "
                 f"input_norm={self.input_norm!r}): {self.num_parameters():,} parameters")
