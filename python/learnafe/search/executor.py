@@ -205,7 +205,7 @@ class TrialExecutor:
         except ImportError as exc:
             raise RuntimeError("--dask needs the 'distributed' package: pip install 'dask[distributed]'") from exc
         try:
-            self._client = Client(address, timeout="20s")
+            self._client = Client(address)  # timeout: dask's distributed.comm.timeouts.connect
         except (OSError, TimeoutError) as exc:
             raise RuntimeError(f"cannot connect to the dask scheduler at {address!r} ({exc}); "
                                "check the address (tcp://host:8786) and that the scheduler runs") from exc

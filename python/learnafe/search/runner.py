@@ -13,22 +13,23 @@ What the optimiser is told
     vector; Nevergrad keeps the Pareto front (``optimizer.pareto_front()``).
     scalar: ``w_e * error + w_p * P / P_ref + w_a * A / A_ref``, the form of the
     paper's L_BPF with the validation error in place of the cross-entropy and
-    fixed weights from ``[objectives] weights``.  ``P_ref``/``A_ref`` are, in this
-    order of preference: ``[objectives] power_ref_w``/``area_ref_um2``, the
-    reference (conventional) design's values, or the first successful trial's.
-    They are fixed in ``search.json`` once known so that a resumed search tells
-    the same numbers.
+    fixed weights from ``[objectives] weights``.  ``P_ref``/``A_ref`` are
+    ``[objectives] power_ref_w``/``area_ref_um2`` if given, otherwise the
+    reference (conventional) design's values: the reference function runs once,
+    before the first trial, and a search without either is refused.  They are
+    fixed in ``search.json`` so that a resumed search tells the same numbers.
 
 Failed trials
     A trial that raises (or whose worker process dies, or that returns a
-    non-finite objective) is journalled with ``status = "failed"`` and its
-    traceback, and counts towards the budget.  ``on_failure = "skip"`` (default)
-    tells the optimiser nothing about it: a crash says nothing reliable about the
-    objectives, and an invented number would distort the Pareto front.
-    ``on_failure = "penalty"`` tells it ``[objectives] failure_penalty``
-    (normalised error, power, area; default ``[1, 10, 10]``, i.e. chance-free
-    error and ten times the reference cost), steering away from regions that keep
-    failing (e.g. a learning rate that makes training diverge).
+    non-finite or negative objective) is journalled with ``status = "failed"``
+    and its traceback, counts towards the budget, and is told to the optimiser
+    as ``[objectives] failure_penalty`` (normalised error, power, area; default
+    ``[1, 10, 10]``: every answer wrong at ten times the reference cost).  A
+    penalty rather than silence, because sequential optimisers wait for every
+    asked candidate to be told, and because it steers the search away from
+    regions that keep failing (e.g. a learning rate that makes training diverge).
+    The penalty is only the optimiser's view: the Pareto set, tables and plots are
+    computed from the journal, where a failure stays a failure.
 
 Resume
     Running the same search again (same config, same directory) reads the
@@ -49,6 +50,7 @@ import logging
 import math
 import shutil
 import time
+import warnings
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -112,11 +114,12 @@ class _State:
     def normalisation(self) -> dict | None:
         return self.data.get("normalisation")
 
-    def set_normalisation(self, power_ref_w: float, area_ref_um2: float, source: str) -> None:
+    def set_normalisation(self, power_ref_w: float, area_ref_um2: float, source: str) -> dict:
         self.data["normalisation"] = {"power_ref_w": float(power_ref_w), "area_ref_um2": float(area_ref_um2),
                                       "source": source}
         log.info("normalising power by %.4g W and area by %.4g um^2 (%s)", power_ref_w, area_ref_um2, source)
         self.save()
+        return self.data["normalisation"]
 
     def save(self) -> None:
         _write_json(self.path, self.data)
@@ -152,38 +155,40 @@ class _Optimiser:
     def loss(self, record: dict, norm: dict):
         if record["status"] == "ok":
             vector = normalised(record["objectives"], norm)
-        elif self.config.on_failure == "penalty":
-            vector = list(self.config.failure_penalty or DEFAULT_FAILURE_PENALTY)
         else:
-            return None
+            vector = list(self.config.failure_penalty or DEFAULT_FAILURE_PENALTY)
         return vector if self.config.mode == "multi" else scalarised(vector, self.config.weights)
 
     def ask(self):
         candidate = self.optimizer.ask()
         return candidate, self.space.check(candidate.value)
 
-    def tell(self, candidate, record: dict, norm: dict) -> None:
-        loss = self.loss(record, norm)
-        if loss is not None:
+    def tell(self, candidate, record: dict, norm: dict, loss=None) -> None:
+        from nevergrad.common.errors import BadLossWarning, LossTooLargeWarning
+
+        loss = self.loss(record, norm) if loss is None else loss
+        with warnings.catch_warnings():
+            # Nevergrad's multi-objective scalarisation rates a point that is worse than everything seen
+            # in every objective (e.g. a failure's penalty) as +inf and warns; that is intended here.
+            warnings.simplefilter("ignore", BadLossWarning)
+            warnings.simplefilter("ignore", LossTooLargeWarning)
             self.optimizer.tell(candidate, loss)
 
     def replay(self, record: dict, norm: dict) -> None:
         """Tell a journalled trial to this (fresh) optimiser."""
-        from nevergrad.optimization.base import TellNotAskedNotSupportedError
+        from nevergrad.common.errors import TellNotAskedNotSupportedError
 
         loss = self.loss(record, norm)
-        if loss is None:
-            return
         params = self.space.check(record["params"])
         if self._tell_not_asked:
             candidate = self.parametrization.spawn_child(new_value=params)
             try:
-                self.optimizer.tell(candidate, loss)
+                self.tell(candidate, record, norm, loss)
                 return
             except TellNotAskedNotSupportedError:
                 self._tell_not_asked = False
         self.optimizer.suggest(params)
-        self.optimizer.tell(self.optimizer.ask(), loss)
+        self.tell(self.optimizer.ask(), record, norm, loss)
 
     @property
     def name(self) -> str:
@@ -250,107 +255,42 @@ def run_search(config: SearchConfig, out_dir, *, budget: int | None = None, work
         config.space.check(r["params"])
     reference_path = out_dir / "reference.json"
     reference = _read_json(reference_path) if reference_path.is_file() else None
-    need_reference = bool(config.reference_function) and reference is None
+    need_reference = bool(config.reference_function) and (reference is None or reference.get("status") != "ok")
+    if state.normalisation is None and not config.reference_function:
+        raise ValueError("the search needs the power and area to normalise by: set [objectives] power_ref_w "
+                         "and area_ref_um2, or a [trial] reference function (the conventional design)")
     if len(records) >= budget and not need_reference:
         log.info("search in %s already has %d trials (budget %d): nothing to run", out_dir, len(records), budget)
         return finish(config, out_dir, records, reference, state, plot=plot)
-
-    opt = _Optimiser(config, budget, workers)
-    pending_tells = []        # (candidate or None, record): finished before the normalisation was known
-    norm = state.normalisation
-    if norm is None and not need_reference:
-        norm = _fallback_normalisation(state, reference, records)
-
-    for r in records:
-        if norm is None:
-            pending_tells.append((None, r))
-        else:
-            opt.replay(r, norm)
-    if records:
-        log.info("resumed %d finished trial(s) from %s", len(records), journal.path)
 
     pool = TrialExecutor(workers, dask_address=dask_address, threads_per_trial=threads_per_trial,
                          executor=executor)
     log.info("search %s: %s, optimiser %s, mode %s, budget %d, %s", out_dir, config.trial_function,
              config.optimizer, config.mode, budget, pool.description)
-    in_flight: dict[cf.Future, tuple] = {}
-    next_id = max((r["trial"] for r in records), default=-1) + 1
-    done = len(records)
     started = time.time()
     bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=budget, initial=min(done, budget), desc="search", unit="trial", dynamic_ncols=True)
-
-    generation = 0
-
-    def submit(spec, candidate):
-        in_flight[pool.submit(spec)] = (spec, candidate, generation)
-
-    def settle(candidate, record):
-        if norm is None:
-            pending_tells.append((candidate, record))
-            return
-        if candidate is None:
-            opt.replay(record, norm)
-        else:
-            opt.tell(candidate, record, norm)
-
     try:
         if need_reference:
-            submit(_spec(config, out_dir, REFERENCE_TRIAL_ID, {}, pool.threads, "reference"), None)
-        while done < budget or in_flight:
-            while len(in_flight) < workers and done + sum(1 for s, _c, _g in in_flight.values()
-                                                          if s["kind"] == "trial") < budget:
-                candidate, params = opt.ask()
-                submit(_spec(config, out_dir, next_id, params, pool.threads, "trial"), candidate)
-                next_id += 1
-            finished, _ = cf.wait(list(in_flight), return_when=cf.FIRST_COMPLETED)
-            broken_generation = None
-            for future in finished:
-                spec, candidate, gen = in_flight.pop(future)
-                try:
-                    record = future.result()
-                except BrokenProcessPool:
-                    broken_generation = gen
-                    record = _lost_record(spec, "the worker process died while running this trial (crash, "
-                                                "out of memory or killed); every trial running in the pool "
-                                                "at that moment is recorded as failed")
-                except Exception as exc:  # noqa: BLE001 - e.g. a Dask worker lost
-                    record = _lost_record(spec, f"the executor lost this trial: {type(exc).__name__}: {exc}")
-                if spec["kind"] == "reference":
-                    reference = record
-                    _write_json(reference_path, record)
-                    log.info("reference design: %s", _describe(record))
-                    if norm is None:
-                        norm = _fallback_normalisation(state, reference, records)
-                else:
-                    record = journal.append(record)
-                    records.append(record)
-                    done += 1
-                    if norm is None and not (need_reference and reference is None):
-                        norm = _fallback_normalisation(state, reference, records)
-                    settle(candidate, record)
-                    log.info("trial %d %s in %.1f s", record["trial"], _describe(record),
-                             record["duration_s"] or 0.0)
-                    if bar is not None:
-                        bar.update(1)
-                        ok = [r for r in records if r["status"] == "ok"]
-                        bar.set_postfix(ok=len(ok), failed=len(records) - len(ok),
-                                        front=len(pareto_records(records)),
-                                        best=f"{min((r['objectives']['error'] for r in ok), default=float('nan')):.3f}")
-                if norm is not None and pending_tells:
-                    for cand, rec in pending_tells:
-                        settle(cand, rec)
-                    pending_tells.clear()
-            if broken_generation == generation:
-                # The pool is unusable.  The lost trials stay failed: resubmitting them could crash it again.
-                log.warning("a worker process died; restarting the local pool")
-                pool.restart()
-                generation += 1
+            # Before any trial: the reference fixes the normalisation that every tell uses (and sequential
+            # optimisers block in ``ask`` until the previous candidate has been told).
+            reference = _run_reference(config, out_dir, pool, reference_path)
+        if state.normalisation is None:
+            state.set_normalisation(reference["objectives"]["power_w"], reference["objectives"]["area_um2"],
+                                    "reference design")
+        norm = state.normalisation
+        opt = _Optimiser(config, budget, workers)
+        for r in records:
+            opt.replay(r, norm)
+        if records:
+            log.info("resumed %d finished trial(s) from %s", len(records), journal.path)
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=budget, initial=min(len(records), budget), desc="search", unit="trial",
+                       dynamic_ncols=True)
+        _loop(config, out_dir, pool, opt, journal, records, budget, workers, norm, bar)
     except BaseException:
-        log.warning("search interrupted: %d trial(s) finished are in %s; run the same command again to resume",
+        log.warning("search stopped: %d finished trial(s) are in %s; run the same command again to resume",
                     len(records), journal.path)
         pool.shutdown(cancel=True)
         raise
@@ -363,20 +303,61 @@ def run_search(config: SearchConfig, out_dir, *, budget: int | None = None, work
                   executor=pool.description, wall_s=time.time() - started)
 
 
-def _fallback_normalisation(state: _State, reference: dict | None, records: list) -> dict | None:
-    """Fix P_ref/A_ref from the reference design or the first successful trial, once."""
-    if state.normalisation is not None:
-        return state.normalisation
-    if reference is not None and reference.get("status") == "ok":
-        o = reference["objectives"]
-        state.set_normalisation(o["power_w"], o["area_um2"], "reference design")
-        return state.normalisation
-    for r in records:
-        if r["status"] == "ok" and r["objectives"]["power_w"] > 0 and r["objectives"]["area_um2"] > 0:
-            state.set_normalisation(r["objectives"]["power_w"], r["objectives"]["area_um2"],
-                                    f"first successful trial ({r['trial']})")
-            return state.normalisation
-    return None
+def _run_reference(config: SearchConfig, out_dir: Path, pool: TrialExecutor, path: Path) -> dict:
+    """Evaluate the reference design (once per search directory); raise if it fails."""
+    log.info("evaluating the reference design with %s", config.reference_function)
+    spec = _spec(config, out_dir, REFERENCE_TRIAL_ID, {}, pool.threads, "reference")
+    try:
+        record = pool.submit(spec).result()
+    except BrokenProcessPool:
+        pool.restart()
+        record = _lost_record(spec, "the worker process died while evaluating the reference design")
+    _write_json(path, record)
+    if record["status"] != "ok":
+        raise RuntimeError(f"the reference design failed, so the search cannot start (details in {path}):\n"
+                           + (record.get("error") or "").strip())
+    log.info("reference design: %s", _describe(record))
+    return record
+
+
+def _loop(config, out_dir, pool, opt, journal, records, budget, workers, norm, bar) -> None:
+    """Keep ``workers`` trials running until the journal holds ``budget`` trials."""
+    in_flight: dict[cf.Future, tuple] = {}
+    next_id = max((r["trial"] for r in records), default=-1) + 1
+    generation = 0
+    while len(records) < budget or in_flight:
+        while len(in_flight) < workers and len(records) + len(in_flight) < budget:
+            candidate, params = opt.ask()
+            spec = _spec(config, out_dir, next_id, params, pool.threads, "trial")
+            in_flight[pool.submit(spec)] = (spec, candidate, generation)
+            next_id += 1
+        finished, _ = cf.wait(list(in_flight), return_when=cf.FIRST_COMPLETED)
+        broken = False
+        for future in finished:
+            spec, candidate, gen = in_flight.pop(future)
+            try:
+                record = future.result()
+            except BrokenProcessPool:
+                broken = broken or gen == generation
+                record = _lost_record(spec, "the worker process died while running this trial (crash, out "
+                                            "of memory or killed); every trial running in the pool at that "
+                                            "moment is recorded as failed")
+            except Exception as exc:  # noqa: BLE001 - e.g. a lost Dask worker
+                record = _lost_record(spec, f"the executor lost this trial: {type(exc).__name__}: {exc}")
+            record = journal.append(record)
+            records.append(record)
+            opt.tell(candidate, record, norm)
+            log.info("trial %d %s in %.1f s", record["trial"], _describe(record), record["duration_s"] or 0.0)
+            if bar is not None:
+                ok = [r["objectives"]["error"] for r in records if r["status"] == "ok"]
+                bar.update(1)
+                bar.set_postfix(ok=len(ok), failed=len(records) - len(ok), front=len(pareto_records(records)),
+                                best_error=f"{min(ok):.3f}" if ok else "-")
+        if broken:
+            # The pool is unusable.  The lost trials stay failed: resubmitting them could crash it again.
+            log.warning("a worker process died; restarting the local pool")
+            pool.restart()
+            generation += 1
 
 
 # ------------------------------------------------------------------ results

@@ -9,7 +9,6 @@ A search is described by a config file (TOML or JSON) with four sections::
     budget = 24                   # trials (the CLI's --budget overrides)
     workers = 2                   # concurrent trials (the CLI's --workers overrides)
     seed = 0
-    on_failure = "skip"           # "skip" or "penalty" (see learnafe.search.runner)
 
     [trial]                       # what one trial is
     function = "learnafe.search.trials:training_trial"
@@ -19,9 +18,10 @@ A search is described by a config file (TOML or JSON) with four sections::
 
     [objectives]                  # only needed to override defaults
     power_ref_w = 1e-8            # normalisation; default: the reference design
-    area_ref_um2 = 1e4
+    area_ref_um2 = 1e4            # (give both or neither)
     weights = {error = 1.0, power = 0.1, area = 0.1}          # scalar mode
     reference_point = [1.0, 3.0, 3.0]                         # multi mode, optional
+    failure_penalty = [1.0, 10.0, 10.0]                       # told for a failed trial
 
     [[parameter]]                 # one table per searched parameter
     name = "optim.lr_frontend"    # dotted path into the trial's configuration
@@ -50,7 +50,6 @@ from typing import Any, Callable
 
 PARAMETER_TYPES = ("log", "float", "int", "log-int", "choice", "ordered")
 MODES = ("multi", "scalar")
-ON_FAILURE = ("skip", "penalty")
 #: Objective names, in the order they are given to the optimiser.
 OBJECTIVES = ("error", "power_w", "area_um2")
 DEFAULT_TRIAL = "learnafe.search.trials:training_trial"
@@ -59,7 +58,7 @@ DEFAULT_OPTIMIZER = "NGOpt"
 _HALF_STEP = 0.4999
 
 _SECTIONS = {"search", "trial", "objectives", "parameter"}
-_SEARCH_KEYS = {"optimizer", "mode", "budget", "workers", "seed", "on_failure", "threads_per_trial"}
+_SEARCH_KEYS = {"optimizer", "mode", "budget", "workers", "seed", "threads_per_trial"}
 _TRIAL_KEYS = {"function", "reference", "settings"}
 _OBJECTIVE_KEYS = {"power_ref_w", "area_ref_um2", "weights", "reference_point", "failure_penalty"}
 _WEIGHT_KEYS = {"error", "power", "area"}
@@ -291,7 +290,6 @@ class SearchConfig:
     budget: int = 16
     workers: int = 1
     seed: int = 0
-    on_failure: str = "skip"
     threads_per_trial: int | None = None
     power_ref_w: float | None = None
     area_ref_um2: float | None = None
@@ -303,8 +301,6 @@ class SearchConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"[search] mode {self.mode!r} must be one of {', '.join(MODES)}")
-        if self.on_failure not in ON_FAILURE:
-            raise ValueError(f"[search] on_failure {self.on_failure!r} must be one of {', '.join(ON_FAILURE)}")
         for key in ("budget", "workers"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -319,6 +315,9 @@ class SearchConfig:
             value = getattr(self, key)
             if value is not None and (_number(value, f"[objectives] {key}") <= 0):
                 raise ValueError(f"[objectives] {key} must be positive, got {value!r}")
+        if (self.power_ref_w is None) != (self.area_ref_um2 is None):
+            raise ValueError("[objectives] give both power_ref_w and area_ref_um2, or neither (then the "
+                             "reference design's power and area are used)")
         if not isinstance(self.weights, dict):
             raise ValueError("[objectives] weights must be a table like {error = 1.0, power = 0.1, area = 0.1}")
         _unknown(self.weights, _WEIGHT_KEYS, "[objectives] weights")
@@ -342,7 +341,7 @@ class SearchConfig:
         """Fingerprint of everything that defines the trials (not budget/workers)."""
         ident = {"space": self.space.to_list(), "trial": self.trial_function, "reference": self.reference_function,
                  "settings": self.settings, "mode": self.mode, "optimizer": self.optimizer, "seed": self.seed,
-                 "on_failure": self.on_failure, "power_ref_w": self.power_ref_w, "area_ref_um2": self.area_ref_um2,
+                 "power_ref_w": self.power_ref_w, "area_ref_um2": self.area_ref_um2,
                  "weights": self.weights, "reference_point": self.reference_point,
                  "failure_penalty": self.failure_penalty}
         return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -350,7 +349,7 @@ class SearchConfig:
     def to_dict(self) -> dict:
         return {
             "search": {"optimizer": self.optimizer, "mode": self.mode, "budget": self.budget,
-                       "workers": self.workers, "seed": self.seed, "on_failure": self.on_failure,
+                       "workers": self.workers, "seed": self.seed,
                        "threads_per_trial": self.threads_per_trial},
             "trial": {"function": self.trial_function, "reference": self.reference_function,
                       "settings": copy.deepcopy(self.settings)},

@@ -87,6 +87,18 @@ def analytic_objectives(params: dict, settings: dict | None = None) -> dict:
 
 def analytic_trial(params: dict, ctx: TrialContext) -> dict:
     """Closed-form stand-in for a training run (see :func:`analytic_objectives`)."""
+    _pretend(ctx)
+    return analytic_objectives(params, ctx.settings)
+
+
+def analytic_reference(params: dict, ctx: TrialContext) -> dict:
+    """The conventional design of the analytic stand-in (no hardware weights, best learning rate)."""
+    _pretend(ctx)
+    return analytic_objectives({"lr": _analytic_settings(ctx.settings)["best_lr"]}, ctx.settings)
+
+
+def _pretend(ctx: TrialContext) -> None:
+    """Sleep, crash or fail as ``sleep_s``/``crash_trials``/``fail_trials`` ask (the reference is trial -1)."""
     s = _analytic_settings(ctx.settings)
     if s["sleep_s"]:
         time.sleep(float(s["sleep_s"]))
@@ -94,13 +106,6 @@ def analytic_trial(params: dict, ctx: TrialContext) -> dict:
         os._exit(3)  # simulate a worker killed by a segfault or the OOM killer
     if ctx.trial in s["fail_trials"]:
         raise RuntimeError(f"analytic trial {ctx.trial} fails on purpose (fail_trials setting)")
-    return analytic_objectives(params, ctx.settings)
-
-
-def analytic_reference(params: dict, ctx: TrialContext) -> dict:
-    """The conventional design of the analytic stand-in (no hardware weights, best learning rate)."""
-    s = _analytic_settings(ctx.settings)
-    return analytic_objectives({"lr": s["best_lr"]}, ctx.settings)
 
 
 # ------------------------------------------------------------ training trial
