@@ -118,7 +118,7 @@ def _design(args) -> int:
         print(f"{k} = 0x{v:08x}")
     plot = Path(args.plot) if args.plot else out.with_suffix(".png")
     spec = {"channels": [{"f0_hz": c, "q": q} for c, q in zip(centres, qv)]}
-    plot_responses(spec, bank, plot)
+    plot_responses(spec, bank, plot, target="(centre, Q) target")
     summary = {"design_file": str(out), "plot": str(plot), "registers": regs,
                "equals_chip_default": bank == XyloA3FilterBank.default(),
                "channels": [dict(ch.to_dict(), target_centre_hz=float(c), target_q=float(q),

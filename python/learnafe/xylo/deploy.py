@@ -89,8 +89,10 @@ def frontend_for_run(run_dir, mode: str = "bitexact", *, bank: XyloA3FilterBank 
                           mode=mode, learn_bank=learn_bank, quantization=quantization)
 
 
-def plot_responses(spec: dict, bank: XyloA3FilterBank, path) -> Path:
-    """Target analog responses (dashed) and the quantised chip channels (solid)."""
+def plot_responses(spec: dict, bank: XyloA3FilterBank, path,
+                   target: str = "co-designed target") -> Path:
+    """Target responses (dashed: the analog band-pass with each channel's centre and
+    Q) and the quantised chip channels (solid)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,7 +111,8 @@ def plot_responses(spec: dict, bank: XyloA3FilterBank, path) -> Path:
     ax.set_ylim(-40, 3)
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("gain (dB, unit peak)")
-    ax.set_title("XyloAudio 3 bank (solid, quantised, 48.8 kHz) vs co-designed target (dashed)")
+    ax.set_title(f"XyloAudio 3 bank (solid, quantised, {bank.sample_rate / 1000:.1f} kHz) vs "
+                 f"{target} (dashed)")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     path = Path(path)
