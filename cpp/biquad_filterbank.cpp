@@ -53,59 +53,118 @@ namespace {
 
 // ---------------------------------------------------------------- lanes ---
 
-template <int W>
-struct Lanes;
-template <>
-struct Lanes<4> {
-    typedef double V __attribute__((vector_size(32)));
-};
-template <>
-struct Lanes<8> {
-    typedef double V __attribute__((vector_size(64)));
-};
-template <>
-struct Lanes<16> {
-    typedef double V __attribute__((vector_size(128)));
-};
-
-template <int W>
-LAFE_INLINE typename Lanes<W>::V vload(const double* p) {
-    typename Lanes<W>::V v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-}
-
-template <int W>
-LAFE_INLINE void vstore(double* p, typename Lanes<W>::V v) {
-    std::memcpy(p, &v, sizeof(v));
-}
-
-template <int W>
-LAFE_INLINE typename Lanes<W>::V vzero() {
-    typename Lanes<W>::V v = {};
-    return v;
-}
-
 template <class T, int N>
 struct VecOf {
     typedef T V __attribute__((vector_size(sizeof(T) * N)));
 };
 
-// Conversion between the double lanes and the I/O type F (float or double).
-template <class F, int W>
-LAFE_INLINE typename VecOf<F, W>::V to_io(typename Lanes<W>::V v) {
-    if constexpr (std::is_same<F, double>::value)
-        return v;
-    else
-        return __builtin_convertvector(v, typename VecOf<F, W>::V);
+// W double lanes (one per channel) as NV = W / S native vectors of S doubles
+// (S = 8 on AVX-512, 4 on AVX2, 2 on the baseline), so that the state stays
+// in registers.  Arithmetic is lane-wise and identical for every S.
+template <int W, int S>
+struct Pack {
+    static constexpr int kW = W;
+    static constexpr int kS = S;
+    static constexpr int kN = W / S;
+    typedef typename VecOf<double, S>::V v;
+    v p[kN];
+
+    static LAFE_INLINE Pack zero() {
+        Pack r;
+        for (int n = 0; n < kN; ++n) r.p[n] = v{} ;
+        return r;
+    }
+    static LAFE_INLINE Pack load(const double* q) {
+        Pack r;
+        std::memcpy(r.p, q, sizeof(r.p));
+        return r;
+    }
+    LAFE_INLINE void store(double* q) const { std::memcpy(q, p, sizeof(p)); }
+};
+
+#define LAFE_PACK_OP(OP)                                                        \
+    template <int W, int S>                                                     \
+    LAFE_INLINE Pack<W, S> operator OP(const Pack<W, S>& a, const Pack<W, S>& b) { \
+        Pack<W, S> r;                                                           \
+        for (int n = 0; n < W / S; ++n) r.p[n] = a.p[n] OP b.p[n];             \
+        return r;                                                               \
+    }                                                                           \
+    template <int W, int S>                                                     \
+    LAFE_INLINE Pack<W, S> operator OP(double a, const Pack<W, S>& b) {         \
+        Pack<W, S> r;                                                           \
+        for (int n = 0; n < W / S; ++n) r.p[n] = a OP b.p[n];                  \
+        return r;                                                               \
+    }                                                                           \
+    template <int W, int S>                                                     \
+    LAFE_INLINE Pack<W, S>& operator OP##=(Pack<W, S>& a, const Pack<W, S>& b) { \
+        for (int n = 0; n < W / S; ++n) a.p[n] = a.p[n] OP b.p[n];             \
+        return a;                                                               \
+    }
+LAFE_PACK_OP(+)
+LAFE_PACK_OP(-)
+LAFE_PACK_OP(*)
+#undef LAFE_PACK_OP
+
+template <int W, int S>
+LAFE_INLINE Pack<W, S> operator-(const Pack<W, S>& a) {
+    Pack<W, S> r;
+    for (int n = 0; n < W / S; ++n) r.p[n] = -a.p[n];
+    return r;
 }
 
-template <class F, int W>
-LAFE_INLINE typename Lanes<W>::V from_io(typename VecOf<F, W>::V v) {
-    if constexpr (std::is_same<F, double>::value)
-        return v;
-    else
-        return __builtin_convertvector(v, typename Lanes<W>::V);
+// Sum of the W lanes in an order that does not depend on S: a halving tree
+// (lane l + W/2 onto lane l, then l + W/4, ...).
+template <int H, int S, class v, std::size_t... I>
+LAFE_INLINE v fold_half(v x, std::index_sequence<I...>) {
+    // lanes [H, 2H) onto [0, H); upper lanes are don't-care
+    return x + __builtin_shufflevector(x, x, ((I + H) % S)...);
+}
+
+template <int S, class v, int H = S / 2>
+LAFE_INLINE double hsum_vec(v x) {
+    if constexpr (H >= 1) {
+        x = fold_half<H, S>(x, std::make_index_sequence<S>());
+        return hsum_vec<S, v, H / 2>(x);
+    } else {
+        return x[0];
+    }
+}
+
+template <int W, int S>
+LAFE_INLINE double hsum(const Pack<W, S>& a) {
+    typename Pack<W, S>::v acc[W / S];
+    for (int n = 0; n < W / S; ++n) acc[n] = a.p[n];
+    for (int m = W / S / 2; m >= 1; m /= 2)
+        for (int n = 0; n < m; ++n) acc[n] = acc[n] + acc[n + m];
+    return hsum_vec<S>(acc[0]);
+}
+
+// Conversions between a Pack and W values of the I/O type F.
+template <class F, int W, int S>
+LAFE_INLINE Pack<W, S> pack_from_io(const F* q) {
+    Pack<W, S> r;
+    if constexpr (std::is_same<F, double>::value) {
+        std::memcpy(r.p, q, sizeof(r.p));
+    } else {
+        for (int n = 0; n < W / S; ++n) {
+            typename VecOf<F, S>::V f;
+            std::memcpy(&f, q + n * S, sizeof(f));
+            r.p[n] = __builtin_convertvector(f, typename Pack<W, S>::v);
+        }
+    }
+    return r;
+}
+
+template <class F, int W, int S>
+LAFE_INLINE void pack_to_io(F* q, const Pack<W, S>& a) {
+    if constexpr (std::is_same<F, double>::value) {
+        std::memcpy(q, a.p, sizeof(a.p));
+    } else {
+        for (int n = 0; n < W / S; ++n) {
+            const typename VecOf<F, S>::V f = __builtin_convertvector(a.p[n], typename VecOf<F, S>::V);
+            std::memcpy(q + n * S, &f, sizeof(f));
+        }
+    }
 }
 
 // In-register transpose of an N x N block held as N vectors of N elements:
@@ -163,16 +222,15 @@ struct Args {
     double* gba_part;  // [B, C, 5]: gb0 gb1 gb2 ga1 ga2
 };
 
-template <int W>
+template <class V>
 struct Coef {
-    typedef typename Lanes<W>::V V;
     V b0, b1, b2, a1, a2;
     LAFE_INLINE explicit Coef(const double* c)
-        : b0(vload<W>(c)),
-          b1(vload<W>(c + W)),
-          b2(vload<W>(c + 2 * W)),
-          a1(vload<W>(c + 3 * W)),
-          a2(vload<W>(c + 4 * W)) {}
+        : b0(V::load(c)),
+          b1(V::load(c + V::kW)),
+          b2(V::load(c + 2 * V::kW)),
+          a1(V::load(c + 3 * V::kW)),
+          a2(V::load(c + 4 * V::kW)) {}
 };
 
 // One unit = (batch item bi, channel block blk), lanes c0 .. c0 + nc - 1.
@@ -191,23 +249,34 @@ LAFE_INLINE Unit unit_of(const Args<F>& p, int64_t u) {
     return r;
 }
 
-// The filter recursion for n samples starting at xs, starting from state
-// (v1, v2) = (v[-1], v[-2]).  If vout is given, stores v[-2], v[-1], v[0..n)
-// at vout[0..n+2) (W doubles each).
-template <int W, class F>
-LAFE_INLINE void advance(const Coef<W>& k, const F* xs, int64_t n, typename Lanes<W>::V& v1,
-                         typename Lanes<W>::V& v2, double* vout) {
-    typedef typename Lanes<W>::V V;
+// One step of the recursion: returns v[n] and shifts the delay line.
+template <class V>
+LAFE_INLINE V recurse(const Coef<V>& k, double xt, V& v1, V& v2) {
+    const V v = (xt - k.a2 * v2) - k.a1 * v1;
+    v2 = v1;
+    v1 = v;
+    return v;
+}
+
+// y[n] from the delay line (v[n], v[n-1], v[n-2]).
+template <class V>
+LAFE_INLINE V fir(const Coef<V>& k, const V& v, const V& v1, const V& v2) {
+    return k.b0 * v + k.b1 * v1 + k.b2 * v2;
+}
+
+// The recursion for n samples starting at xs, from state (v1, v2) =
+// (v[-1], v[-2]).  If vout is given, stores v[-2], v[-1], v[0..n) at
+// vout[0..n+2) (W doubles each).
+template <class V, class F>
+LAFE_INLINE void advance(const Coef<V>& k, const F* xs, int64_t n, V& v1, V& v2, double* vout) {
+    constexpr int W = V::kW;
     if (vout) {
-        vstore<W>(vout, v2);
-        vstore<W>(vout + W, v1);
-    }
-    for (int64_t t = 0; t < n; ++t) {
-        const double xt = static_cast<double>(xs[t]);
-        V v = (xt - k.a2 * v2) - k.a1 * v1;
-        v2 = v1;
-        v1 = v;
-        if (vout) vstore<W>(vout + (t + 2) * W, v);
+        v2.store(vout);
+        v1.store(vout + W);
+        for (int64_t t = 0; t < n; ++t)
+            recurse(k, static_cast<double>(xs[t]), v1, v2).store(vout + (t + 2) * W);
+    } else {
+        for (int64_t t = 0; t < n; ++t) recurse(k, static_cast<double>(xs[t]), v1, v2);
     }
 }
 
@@ -215,15 +284,14 @@ LAFE_INLINE void advance(const Coef<W>& k, const F* xs, int64_t n, typename Lane
 // the delay line (v[m], v[m-1], v[m-2]).  Carries gy[m+1], gy[m+2] and
 // lambda[m+1], lambda[m+2]; lambda = dL/dv (total), which is also dL/dx per
 // channel.  Returns lambda[m].
-template <int W>
+template <class V>
 struct Adjoint {
-    typedef typename Lanes<W>::V V;
-    V gyp1 = vzero<W>(), gyp2 = vzero<W>(), lp1 = vzero<W>(), lp2 = vzero<W>();
-    V gb0 = vzero<W>(), gb1 = vzero<W>(), gb2 = vzero<W>(), ga1 = vzero<W>(), ga2 = vzero<W>();
+    V gyp1 = V::zero(), gyp2 = V::zero(), lp1 = V::zero(), lp2 = V::zero();
+    V gb0 = V::zero(), gb1 = V::zero(), gb2 = V::zero(), ga1 = V::zero(), ga2 = V::zero();
 
-    LAFE_INLINE V step(const Coef<W>& k, V g, V extra, V vm, V vm1, V vm2) {
-        V gvd = k.b0 * g + k.b1 * gyp1 + k.b2 * gyp2 + extra;
-        V lam = (gvd - k.a2 * lp2) - k.a1 * lp1;
+    LAFE_INLINE V step(const Coef<V>& k, const V& g, const V& vm, const V& vm1, const V& vm2) {
+        const V gvd = k.b0 * g + k.b1 * gyp1 + k.b2 * gyp2;
+        const V lam = (gvd - k.a2 * lp2) - k.a1 * lp1;
         gb0 += g * vm;
         gb1 += g * vm1;
         gb2 += g * vm2;
@@ -238,12 +306,13 @@ struct Adjoint {
 
     template <class F>
     LAFE_INLINE void store_coef_grads(const Args<F>& p, const Unit& u) const {
+        constexpr int W = V::kW;
         double t[5][W];
-        std::memcpy(t[0], &gb0, sizeof(t[0]));
-        std::memcpy(t[1], &gb1, sizeof(t[1]));
-        std::memcpy(t[2], &gb2, sizeof(t[2]));
-        std::memcpy(t[3], &ga1, sizeof(t[3]));
-        std::memcpy(t[4], &ga2, sizeof(t[4]));
+        gb0.store(t[0]);
+        gb1.store(t[1]);
+        gb2.store(t[2]);
+        ga1.store(t[3]);
+        ga2.store(t[4]);
         for (int l = 0; l < u.nc; ++l) {
             double* d = p.gba_part + ((u.bi * p.C) + u.c0 + l) * 5;
             for (int j = 0; j < 5; ++j) d[j] = t[j][l];
@@ -251,10 +320,9 @@ struct Adjoint {
     }
 };
 
-template <int W, class F>
-LAFE_INLINE void load_state(const F* s, const Unit& u, int64_t C, typename Lanes<W>::V& v1,
-                            typename Lanes<W>::V& v2) {
-    double t1[W] = {}, t2[W] = {};
+template <class V, class F>
+LAFE_INLINE void load_state(const F* s, const Unit& u, int64_t C, V& v1, V& v2) {
+    double t1[V::kW] = {}, t2[V::kW] = {};
     if (s) {
         for (int l = 0; l < u.nc; ++l) {
             const F* q = s + (u.bi * C + u.c0 + l) * 2;
@@ -262,16 +330,15 @@ LAFE_INLINE void load_state(const F* s, const Unit& u, int64_t C, typename Lanes
             t2[l] = static_cast<double>(q[1]);
         }
     }
-    v1 = vload<W>(t1);
-    v2 = vload<W>(t2);
+    v1 = V::load(t1);
+    v2 = V::load(t2);
 }
 
-template <int W, class F>
-LAFE_INLINE void store_state(F* s, const Unit& u, int64_t C, typename Lanes<W>::V v1,
-                             typename Lanes<W>::V v2) {
-    double t1[W], t2[W];
-    vstore<W>(t1, v1);
-    vstore<W>(t2, v2);
+template <class V, class F>
+LAFE_INLINE void store_state(F* s, const Unit& u, int64_t C, const V& v1, const V& v2) {
+    double t1[V::kW], t2[V::kW];
+    v1.store(t1);
+    v2.store(t2);
     for (int l = 0; l < u.nc; ++l) {
         F* q = s + (u.bi * C + u.c0 + l) * 2;
         q[0] = static_cast<F>(t1[l]);
@@ -279,38 +346,15 @@ LAFE_INLINE void store_state(F* s, const Unit& u, int64_t C, typename Lanes<W>::
     }
 }
 
-// dL/dx for samples m0 .. m0 + n - 1 of a unit: lam holds n rows of W lanes
-// (per-channel adjoints); the channel sum is taken in lane order 0, 1, ..
-// (W x W blocks are transposed so that W samples are summed at once).
-template <class F, int W>
+// Channel sums (dL/dx of the unit's channels) for samples m0 .. m0 + n - 1.
+template <class F>
 LAFE_INLINE void store_gx_block(const Args<F>& p, const Unit& u, int64_t m0, int64_t n,
-                                const double* lam) {
-    typedef typename Lanes<W>::V V;
-    const bool partial = p.nblk > 1;
-    double* dpart = partial ? p.gx_part + (u.bi * p.nblk + u.blk) * p.T + m0 : nullptr;
-    F* dio = partial ? nullptr : p.gx + u.bi * p.T + m0;
-    int64_t t = 0;
-    for (; t + W <= n; t += W) {
-        V r[W];
-        for (int l = 0; l < W; ++l) r[l] = vload<W>(lam + (t + l) * W);
-        transpose<W>(r);
-        V acc = r[0];
-        for (int l = 1; l < W; ++l) acc += r[l];
-        if (partial) {
-            vstore<W>(dpart + t, acc);
-        } else {
-            const typename VecOf<F, W>::V o = to_io<F, W>(acc);
-            std::memcpy(dio + t, &o, sizeof(o));
-        }
-    }
-    for (; t < n; ++t) {
-        const double* q = lam + t * W;
-        double acc = q[0];
-        for (int l = 1; l < W; ++l) acc += q[l];
-        if (partial)
-            dpart[t] = acc;
-        else
-            dio[t] = static_cast<F>(acc);
+                                const double* sums) {
+    if (p.nblk > 1) {
+        std::memcpy(p.gx_part + (u.bi * p.nblk + u.blk) * p.T + m0, sums, sizeof(double) * n);
+    } else {
+        F* d = p.gx + u.bi * p.T + m0;
+        for (int64_t t = 0; t < n; ++t) d[t] = static_cast<F>(sums[t]);
     }
 }
 
@@ -321,57 +365,59 @@ constexpr int64_t kTimeBlock = 128;  // samples per checkpoint block (multiple o
 // Scratch (doubles per thread) each kernel needs.
 inline size_t scratch_backward(int W, int64_t T) {
     const int64_t nb = (T + kTimeBlock - 1) / kTimeBlock;
-    return static_cast<size_t>((2 * nb + (kTimeBlock + 2) + 2 * kTimeBlock) * W);
+    return static_cast<size_t>((2 * nb + (kTimeBlock + 2) + kTimeBlock) * W + kTimeBlock);
 }
 inline size_t scratch_env_backward(int W, int64_t frames, int64_t hop) {
-    return static_cast<size_t>((2 * frames + (hop + 2) + hop) * W);
+    return static_cast<size_t>((2 * frames + (hop + 2)) * W + hop);
 }
 
-template <class F, int W>
+// One step of the filter: returns y[n], advances the delay line.
+template <class V>
+LAFE_INLINE V filter_step(const Coef<V>& k, double xt, V& v1, V& v2) {
+    const V v = (xt - k.a2 * v2) - k.a1 * v1;
+    const V y = fir(k, v, v1, v2);
+    v2 = v1;
+    v1 = v;
+    return y;
+}
+
+template <class F, class V>
 struct Forward {
     static LAFE_INLINE void unit(const Args<F>& p, int64_t uid, double*) {
-        typedef typename Lanes<W>::V V;
+        constexpr int W = V::kW;
         typedef typename VecOf<F, W>::V VF;
         const Unit u = unit_of(p, uid);
-        const Coef<W> k(p.coef + u.blk * 5 * W);
+        const Coef<V> k(p.coef + u.blk * 5 * W);
         const int64_t T = p.T;
         V v1, v2;
-        load_state<W>(p.zi, u, p.C, v1, v2);
+        load_state(p.zi, u, p.C, v1, v2);
         const F* xb = p.x + u.bi * T;
         F* yb = p.y + (u.bi * p.C + u.c0) * T;  // channel l at yb + l * T
         int64_t t0 = 0;
         // W samples x W channels at a time, transposed in registers so that
         // each channel gets one contiguous W-sample store.
         for (; t0 + W <= T; t0 += W) {
-            VF rows[W];
-            for (int s = 0; s < W; ++s) {
-                const double xt = static_cast<double>(xb[t0 + s]);
-                const V v = (xt - k.a2 * v2) - k.a1 * v1;
-                const V y = k.b0 * v + k.b1 * v1 + k.b2 * v2;
-                v2 = v1;
-                v1 = v;
-                rows[s] = to_io<F, W>(y);
-            }
-            transpose<W>(rows);
-            for (int l = 0; l < u.nc; ++l) std::memcpy(yb + l * T + t0, &rows[l], sizeof(VF));
+            F rows[W][W];
+            for (int s = 0; s < W; ++s)
+                pack_to_io<F>(rows[s], filter_step(k, static_cast<double>(xb[t0 + s]), v1, v2));
+            VF r[W];
+            std::memcpy(r, rows, sizeof(r));
+            transpose<W>(r);
+            for (int l = 0; l < u.nc; ++l) std::memcpy(yb + l * T + t0, &r[l], sizeof(VF));
         }
         for (; t0 < T; ++t0) {
-            const double xt = static_cast<double>(xb[t0]);
-            const V v = (xt - k.a2 * v2) - k.a1 * v1;
-            const V y = k.b0 * v + k.b1 * v1 + k.b2 * v2;
-            v2 = v1;
-            v1 = v;
             double yl[W];
-            vstore<W>(yl, y);
+            filter_step(k, static_cast<double>(xb[t0]), v1, v2).store(yl);
             for (int l = 0; l < u.nc; ++l) yb[l * T + t0] = static_cast<F>(yl[l]);
         }
-        if (p.zf) store_state<W>(p.zf, u, p.C, v1, v2);
+        if (p.zf) store_state(p.zf, u, p.C, v1, v2);
     }
 };
 
 // dL/dy of a unit for samples t0 .. t0 + n - 1 as n rows of W lanes (double).
-template <class F, int W>
+template <class F, class V>
 LAFE_INLINE void load_gy_block(const Args<F>& p, const Unit& u, int64_t t0, int64_t n, double* gyb) {
+    constexpr int W = V::kW;
     typedef typename VecOf<F, W>::V VF;
     const F* gb = p.gy + (u.bi * p.C + u.c0) * p.T + t0;  // channel l at gb + l * T
     int64_t t = 0;
@@ -379,7 +425,9 @@ LAFE_INLINE void load_gy_block(const Args<F>& p, const Unit& u, int64_t t0, int6
         VF r[W] = {};
         for (int l = 0; l < u.nc; ++l) std::memcpy(&r[l], gb + l * p.T + t, sizeof(VF));
         transpose<W>(r);
-        for (int s = 0; s < W; ++s) vstore<W>(gyb + (t + s) * W, from_io<F, W>(r[s]));
+        F rows[W][W];
+        std::memcpy(rows, r, sizeof(rows));
+        for (int s = 0; s < W; ++s) pack_from_io<F, W, V::kS>(rows[s]).store(gyb + (t + s) * W);
     }
     for (; t < n; ++t) {
         double* q = gyb + t * W;
@@ -387,47 +435,53 @@ LAFE_INLINE void load_gy_block(const Args<F>& p, const Unit& u, int64_t t0, int6
     }
 }
 
-template <class F, int W>
+template <class F, class V>
 struct Backward {
     static LAFE_INLINE void unit(const Args<F>& p, int64_t uid, double* scratch) {
-        typedef typename Lanes<W>::V V;
+        constexpr int W = V::kW;
         const Unit u = unit_of(p, uid);
-        const Coef<W> k(p.coef + u.blk * 5 * W);
+        const Coef<V> k(p.coef + u.blk * 5 * W);
         const int64_t T = p.T;
         const int64_t nb = (T + kTimeBlock - 1) / kTimeBlock;
         double* ck = scratch;                       // [nb][2][W]: (v1, v2) at block starts
         double* vbuf = ck + 2 * nb * W;             // [kTimeBlock + 2][W]: v[t0-2 ..]
         double* gyb = vbuf + (kTimeBlock + 2) * W;  // [kTimeBlock][W]: dL/dy
-        double* lamb = gyb + kTimeBlock * W;        // [kTimeBlock][W]: dL/dx per channel
+        double* sums = gyb + kTimeBlock * W;        // [kTimeBlock]: dL/dx (channel sums)
         const F* xb = p.x + u.bi * T;
 
         V v1, v2;
-        load_state<W>(p.zi, u, p.C, v1, v2);
+        load_state(p.zi, u, p.C, v1, v2);
         for (int64_t j = 0; j < nb; ++j) {
-            vstore<W>(ck + 2 * j * W, v1);
-            vstore<W>(ck + (2 * j + 1) * W, v2);
+            v1.store(ck + 2 * j * W);
+            v2.store(ck + (2 * j + 1) * W);
             const int64_t t0 = j * kTimeBlock;
-            advance<W>(k, xb + t0, std::min(kTimeBlock, T - t0), v1, v2, nullptr);
+            advance(k, xb + t0, std::min(kTimeBlock, T - t0), v1, v2, nullptr);
         }
 
         V gz0, gz1;
-        load_state<W>(p.gzf, u, p.C, gz0, gz1);
-        const V zero = vzero<W>();
-        Adjoint<W> adj;
+        load_state(p.gzf, u, p.C, gz0, gz1);
+        Adjoint<V> adj;
         for (int64_t j = nb - 1; j >= 0; --j) {
             const int64_t t0 = j * kTimeBlock;
             const int64_t n = std::min(kTimeBlock, T - t0);
-            V c1 = vload<W>(ck + 2 * j * W), c2 = vload<W>(ck + (2 * j + 1) * W);
-            advance<W>(k, xb + t0, n, c1, c2, vbuf);
-            load_gy_block<F, W>(p, u, t0, n, gyb);
+            V c1 = V::load(ck + 2 * j * W), c2 = V::load(ck + (2 * j + 1) * W);
+            advance(k, xb + t0, n, c1, c2, vbuf);
+            load_gy_block<F, V>(p, u, t0, n, gyb);
             for (int64_t t = n - 1; t >= 0; --t) {
                 const int64_t m = t0 + t;
-                const V extra = (m == T - 1) ? gz0 : (m == T - 2) ? gz1 : zero;
-                const V lam = adj.step(k, vload<W>(gyb + t * W), extra, vload<W>(vbuf + (t + 2) * W),
-                                       vload<W>(vbuf + (t + 1) * W), vload<W>(vbuf + t * W));
-                vstore<W>(lamb + t * W, lam);
+                V lam = adj.step(k, V::load(gyb + t * W), V::load(vbuf + (t + 2) * W),
+                                 V::load(vbuf + (t + 1) * W), V::load(vbuf + t * W));
+                if (m >= T - 2) {
+                    // dL/dv[m] also has the final-state gradient (v[T-1], v[T-2]).
+                    const V extra = (m == T - 1) ? gz0 : gz1;
+                    lam += extra;
+                    adj.lp1 = lam;
+                    adj.ga1 -= extra * V::load(vbuf + (t + 1) * W);
+                    adj.ga2 -= extra * V::load(vbuf + t * W);
+                }
+                sums[t] = hsum(lam);
             }
-            store_gx_block<F, W>(p, u, t0, n, lamb);
+            store_gx_block(p, u, t0, n, sums);
         }
         adj.store_coef_grads(p, u);
         if (p.gzi) {
@@ -441,83 +495,76 @@ struct Backward {
             } else if (T == 1) {
                 gm1 += gz1;
             }
-            store_state<W>(p.gzi, u, p.C, gm1, gm2);
+            store_state(p.gzi, u, p.C, gm1, gm2);
         }
     }
 };
 
-template <int W>
-LAFE_INLINE typename Lanes<W>::V rectify(typename Lanes<W>::V y, Rectify r) {
+template <class V>
+LAFE_INLINE V rectify(const V& y, Rectify r) {
     if (r == Rectify::Square) return y * y;
-    return y < 0 ? -y : y;
+    V o;
+    for (int n = 0; n < V::kN; ++n) o.p[n] = y.p[n] < 0 ? -y.p[n] : y.p[n];
+    return o;
 }
 
 // d rectify / dy times g (|y|: sign(y) with sign(0) = 0, as torch.abs).
-template <int W>
-LAFE_INLINE typename Lanes<W>::V rectify_adjoint(typename Lanes<W>::V y, typename Lanes<W>::V g,
-                                                 Rectify r) {
-    typedef typename Lanes<W>::V V;
-    if (r == Rectify::Square) return 2.0 * y * g;
-    const V zero = vzero<W>();
-    return y > 0 ? g : (y < 0 ? -g : zero);
+template <class V>
+LAFE_INLINE V rectify_adjoint(const V& y, const V& g, Rectify r) {
+    if (r == Rectify::Square) return 2.0 * (y * g);
+    V o;
+    const typename V::v zero = {};
+    for (int n = 0; n < V::kN; ++n)
+        o.p[n] = y.p[n] > 0 ? g.p[n] : (y.p[n] < 0 ? -g.p[n] : zero);
+    return o;
 }
 
-template <class F, int W>
+template <class F, class V>
 struct EnvForward {
     static LAFE_INLINE void unit(const Args<F>& p, int64_t uid, double*) {
-        typedef typename Lanes<W>::V V;
+        constexpr int W = V::kW;
         const Unit u = unit_of(p, uid);
-        const Coef<W> k(p.coef + u.blk * 5 * W);
+        const Coef<V> k(p.coef + u.blk * 5 * W);
         const double alpha = p.alpha;
-        V v1 = vzero<W>(), v2 = vzero<W>(), e = vzero<W>();
+        V v1 = V::zero(), v2 = V::zero(), e = V::zero();
         const F* xb = p.x + u.bi * p.T;
         for (int64_t f = 0; f < p.frames; ++f) {
             const F* xs = xb + f * p.hop;
             if (p.rectify == Rectify::Abs) {
-                for (int64_t t = 0; t < p.hop; ++t) {
-                    const double xt = static_cast<double>(xs[t]);
-                    V v = (xt - k.a2 * v2) - k.a1 * v1;
-                    V y = k.b0 * v + k.b1 * v1 + k.b2 * v2;
-                    v2 = v1;
-                    v1 = v;
-                    e += alpha * (rectify<W>(y, Rectify::Abs) - e);
-                }
+                for (int64_t t = 0; t < p.hop; ++t)
+                    e += alpha * (rectify(filter_step(k, static_cast<double>(xs[t]), v1, v2),
+                                          Rectify::Abs) - e);
             } else {
-                for (int64_t t = 0; t < p.hop; ++t) {
-                    const double xt = static_cast<double>(xs[t]);
-                    V v = (xt - k.a2 * v2) - k.a1 * v1;
-                    V y = k.b0 * v + k.b1 * v1 + k.b2 * v2;
-                    v2 = v1;
-                    v1 = v;
-                    e += alpha * (rectify<W>(y, Rectify::Square) - e);
-                }
+                for (int64_t t = 0; t < p.hop; ++t)
+                    e += alpha * (rectify(filter_step(k, static_cast<double>(xs[t]), v1, v2),
+                                          Rectify::Square) - e);
             }
             double el[W];
-            vstore<W>(el, e);
+            e.store(el);
             for (int l = 0; l < u.nc; ++l)
                 p.out[(u.bi * p.C + u.c0 + l) * p.frames + f] = static_cast<F>(el[l]);
         }
     }
 };
 
-template <class F, int W>
+template <class F, class V>
 struct EnvBackward {
     static LAFE_INLINE void unit(const Args<F>& p, int64_t uid, double* scratch) {
-        typedef typename Lanes<W>::V V;
+        constexpr int W = V::kW;
         const Unit u = unit_of(p, uid);
-        const Coef<W> k(p.coef + u.blk * 5 * W);
+        const Coef<V> k(p.coef + u.blk * 5 * W);
         const int64_t hop = p.hop, nf = p.frames;
         const double alpha = p.alpha, decay = 1.0 - p.alpha;
-        double* ck = scratch;               // [nf][2][W]
-        double* vbuf = ck + 2 * nf * W;     // [hop + 2][W]
-        double* lamb = vbuf + (hop + 2) * W;  // [hop][W]
+        double* ck = scratch;                 // [nf][2][W]
+        double* vbuf = ck + 2 * nf * W;       // [hop + 2][W]
+        double* sums = vbuf + (hop + 2) * W;  // [hop]
         const F* xb = p.x + u.bi * p.T;
 
-        V v1 = vzero<W>(), v2 = vzero<W>();
+        V v1 = V::zero(), v2 = V::zero();
         for (int64_t f = 0; f < nf; ++f) {
-            vstore<W>(ck + 2 * f * W, v1);
-            vstore<W>(ck + (2 * f + 1) * W, v2);
-            advance<W>(k, xb + f * hop, hop, v1, v2, nullptr);
+            v1.store(ck + 2 * f * W);
+            v2.store(ck + (2 * f + 1) * W);
+            advance(k, xb + f * hop, hop, v1, v2, nullptr);
         }
         // Samples after the last frame do not reach the output.
         if (p.nblk > 1)
@@ -526,28 +573,25 @@ struct EnvBackward {
         else
             std::fill(p.gx + u.bi * p.T + nf * hop, p.gx + (u.bi + 1) * p.T, F(0));
 
-        const V zero = vzero<W>();
-        Adjoint<W> adj;
-        V ge = zero;  // dL/de[m + 1]
+        Adjoint<V> adj;
+        V ge = V::zero();  // dL/de[m + 1]
         for (int64_t f = nf - 1; f >= 0; --f) {
             const int64_t t0 = f * hop;
-            V c1 = vload<W>(ck + 2 * f * W), c2 = vload<W>(ck + (2 * f + 1) * W);
-            advance<W>(k, xb + t0, hop, c1, c2, vbuf);
+            V c1 = V::load(ck + 2 * f * W), c2 = V::load(ck + (2 * f + 1) * W);
+            advance(k, xb + t0, hop, c1, c2, vbuf);
             double gol[W] = {};
             for (int l = 0; l < u.nc; ++l)
                 gol[l] = static_cast<double>(p.gout[(u.bi * p.C + u.c0 + l) * nf + f]);
-            const V go = vload<W>(gol);
+            ge = decay * ge + V::load(gol);  // dL/de at the frame's last sample
             for (int64_t t = hop - 1; t >= 0; --t) {
-                const V vm = vload<W>(vbuf + (t + 2) * W);
-                const V vm1 = vload<W>(vbuf + (t + 1) * W);
-                const V vm2 = vload<W>(vbuf + t * W);
-                ge = decay * ge;
-                if (t == hop - 1) ge += go;
-                const V y = k.b0 * vm + k.b1 * vm1 + k.b2 * vm2;
-                const V g = rectify_adjoint<W>(y, alpha * ge, p.rectify);
-                vstore<W>(lamb + t * W, adj.step(k, g, zero, vm, vm1, vm2));
+                const V vm = V::load(vbuf + (t + 2) * W);
+                const V vm1 = V::load(vbuf + (t + 1) * W);
+                const V vm2 = V::load(vbuf + t * W);
+                const V g = rectify_adjoint(fir(k, vm, vm1, vm2), alpha * ge, p.rectify);
+                sums[t] = hsum(adj.step(k, g, vm, vm1, vm2));
+                if (t > 0) ge = decay * ge;
             }
-            store_gx_block<F, W>(p, u, t0, hop, lamb);
+            store_gx_block(p, u, t0, hop, sums);
         }
         adj.store_coef_grads(p, u);
     }
@@ -597,19 +641,23 @@ LAFE_TARGET_AVX512 void run_avx512(const Args<F>& p, int64_t u, double* s) {
 }
 #endif
 
-template <template <class, int> class K, class F, int W>
+// Native doubles per vector register of each path (at most W).
+template <int W, int S>
+using PackFor = Pack<W, (S < W ? S : W)>;
+
+template <template <class, class> class K, class F, int W>
 UnitFn<F> pick_isa() {
 #if LAFE_X86
     switch (isa()) {
-        case Isa::Avx512: return &run_avx512<K<F, W>, F>;
-        case Isa::Avx2: return &run_avx2<K<F, W>, F>;
+        case Isa::Avx512: return &run_avx512<K<F, PackFor<W, 8>>, F>;
+        case Isa::Avx2: return &run_avx2<K<F, PackFor<W, 4>>, F>;
         default: break;
     }
 #endif
-    return &run_generic<K<F, W>, F>;
+    return &run_generic<K<F, PackFor<W, 2>>, F>;
 }
 
-template <template <class, int> class K, class F>
+template <template <class, class> class K, class F>
 UnitFn<F> pick(int W) {
     if (W == 4) return pick_isa<K, F, 4>();
     if (W == 8) return pick_isa<K, F, 8>();
