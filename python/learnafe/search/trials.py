@@ -135,7 +135,7 @@ def _training_config(params: dict, ctx: TrialContext, mode: str) -> dict:
 
 def _training_result(metrics: dict) -> dict:
     out = {"error": metrics["val_error"], "power_w": metrics["power_w"], "area_um2": metrics["area_um2"]}
-    for key in ("val_accuracy", "power_saving", "area_saving", "epochs_run", "steps",
+    for key in ("val_accuracy", "power_saving", "area_saving", "n_params_classifier", "epochs_run", "steps",
                 "throughput_clips_per_s", "train_seconds", "best_epoch"):
         if key in metrics:
             out[key] = metrics[key]

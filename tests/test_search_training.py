@@ -1,0 +1,69 @@
+"""The search with the real trainer: each trial a (tiny) co-design training run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from learnafe.search import Parameter, SearchConfig, SearchSpace, run_search
+from learnafe.search.pareto import dominates
+from training_helpers import make_toy_dataset, tiny_config
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    return make_toy_dataset(tmp_path_factory.mktemp("toy"))
+
+
+def _settings(toy):
+    settings = tiny_config(toy, epochs=1)
+    for key in ("threads", "progress"):  # the search sets these per trial
+        settings.pop(key)
+    return settings
+
+
+@pytest.mark.slow
+def test_training_search_two_workers(toy, tmp_path):
+    space = SearchSpace([Parameter("lr_frontend", "log", 1e-3, 1e-1), Parameter("lambda_i", "log", 1e-3, 3.0),
+                         Parameter("lambda_c", "log", 1e-3, 3.0)])
+    cfg = SearchConfig(space=space, trial_function="learnafe.search.trials:training_trial",
+                       reference_function="learnafe.search.trials:training_reference", settings=_settings(toy))
+    out = tmp_path / "search"
+    result = run_search(cfg, out, budget=4, workers=2, progress=False)
+    assert len(result.records) == 4
+    assert all(r["status"] == "ok" for r in result.records), [r["error"] for r in result.records]
+    # The reference is the conventional (frozen) bank trained with the same settings.
+    ref_metrics = json.loads((out / "trials" / "reference" / "metrics.json").read_text())
+    assert ref_metrics["mode"] == "conventional"
+    assert result.reference["objectives"]["power_w"] == pytest.approx(ref_metrics["power_w"])
+    assert result.summary["normalisation"]["power_ref_w"] == pytest.approx(ref_metrics["power_w"])
+    for r in result.records:
+        run = out / "trials" / f"{r['trial']:04d}"
+        metrics = json.loads((run / "metrics.json").read_text())
+        config = json.loads((run / "config.json").read_text())
+        assert metrics["mode"] == "codesign" and (run / "bank.json").is_file()
+        for name, value in r["params"].items():
+            assert config[name] == pytest.approx(value)
+        assert config["seed"] == r["seed"] and config["threads"] == 1
+        assert r["objectives"]["error"] == pytest.approx(metrics["val_error"])
+        assert r["objectives"]["power_w"] == pytest.approx(metrics["power_w"])
+        assert r["objectives"]["area_um2"] == pytest.approx(metrics["area_um2"])
+        bank = json.loads((run / "bank.json").read_text())
+        assert r["objectives"]["power_w"] == pytest.approx(bank["total_power_w"], rel=1e-6)
+    objs = [[p["objectives"][k] for k in ("error", "power_w", "area_um2")] for p in result.pareto]
+    assert objs and not any(dominates(a, b) for a in objs for b in objs)
+    assert (out / "pareto.png").is_file()
+
+
+def test_training_settings_that_the_search_owns_are_refused(toy, tmp_path):
+    from learnafe.search.executor import TrialContext
+    from learnafe.search.trials import training_trial
+
+    ctx = TrialContext(trial=0, seed=0, run_dir=tmp_path / "t", settings={**_settings(toy), "mode": "conventional"},
+                       threads=1)
+    with pytest.raises(ValueError, match="must not set 'mode'"):
+        training_trial({"lambda_i": 0.1}, ctx)
+    ctx.settings = {**_settings(toy), "no_such_option": 1}
+    with pytest.raises(ValueError, match="no_such_option"):
+        training_trial({"lambda_i": 0.1}, ctx)
