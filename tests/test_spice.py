@@ -228,3 +228,78 @@ def test_half_circuit_equals_differential_and_mim_caps_match_ideal(gmid, tmp_pat
     # MIM plates sized from the model's own density: same filter within 0.1 %
     assert mim["f0_hz"] == pytest.approx(ref["f0_hz"], rel=1e-3)
     assert mim["q"] == pytest.approx(ref["q"], rel=1e-3)
+
+
+# --- calibrated bank, transient, CLI ------------------------------------------
+
+def test_calibrated_bank_matches_the_fitted_analog_biquads():
+    from learnafe.spice.calibrated import calibrated_frontend
+    from learnafe.spice.fit import biquad_response
+
+    w = [2 * math.pi * f for f in (150.0, 1200.0, 6000.0)]
+    rows = [{"spice": {"b": [1e-3, -0.95 * wi / 3.3, -0.01 * wi * wi], "a": [wi / 3.3, wi * wi]}}
+            for wi in w]
+    ac = {"sample_rate": 20000.0, "features": {"hop": 100, "tau": 0.005}, "channels": rows}
+    fe = calibrated_frontend(ac)
+    assert fe.features.hop == 100 and fe.n_channels == 3
+    for k, wi in enumerate(w):
+        f0 = wi / (2 * math.pi)
+        r = rows[k]["spice"]
+        # pre-warping: exact at the centre
+        hd = fe.frequency_response([f0])[k, 0].item()
+        ha = biquad_response([f0], r["b"], r["a"])[0]
+        assert abs(hd - ha) < 1e-9 * abs(ha)
+        # and within 2 % of the peak over the pass band (bilinear warping grows with f/fs)
+        if f0 < 2000:
+            f = np.geomspace(f0 / 2, f0 * 2, 50)
+            ref = np.abs(biquad_response(f, r["b"], r["a"]))
+            np.testing.assert_allclose(np.abs(fe.frequency_response(f)[k].numpy()), ref,
+                                       atol=0.02 * ref.max())
+    with pytest.raises(FileNotFoundError, match="learnafe verify"):
+        calibrated_frontend("/nonexistent-run")
+
+
+@needs_spice
+def test_transient_agrees_with_the_calibrated_model(gmid, tmp_path):
+    """A 40 ms .tran of one channel on a noisy chirp vs the AC-fitted, discretised model."""
+    from scipy.signal import chirp
+
+    from learnafe.spice.transient import transient_check
+    from learnafe.spice.verify import ac_verify
+
+    spec = conventional_channel(gmid, 1000.0)
+    spec["features"] = {"hop": 100, "tau": 0.005, "log": True, "normalize": "none"}
+    ac = ac_verify(spec, tmp_path / "ac", workers=1, progress=False, plot=False)
+    t = np.arange(int(0.04 * 20000)) / 20000
+    rng = np.random.default_rng(1)
+    clip = chirp(t, 300, t[-1], 3000, method="logarithmic") + 0.1 * rng.standard_normal(t.size)
+    r = transient_check(spec, ac, [clip], tmp_path / "tr", duration_s=0.04, workers=1,
+                        progress=False)
+    s = r["summary"]
+    # 1 mV input: 1.5 % measured, mostly the bilinear mapping of the model
+    assert s["max_waveform_rel_rms_error"] < 0.03
+    assert s["mean_envelope_rel_error"] < 0.03
+    assert (tmp_path / "tr" / "tran" / "clip0.cir").is_file()
+    assert (tmp_path / "tr" / "transient.json").is_file()
+    # the input really reached the circuit: the recorded input follows the clip
+    d = np.load(tmp_path / "tr" / "tran" / "clip0_outputs.npz")
+    assert np.abs(d["spice"]).max() > 0.1
+
+
+@needs_spice
+def test_cli_spice_ac_and_errors(gmid, tmp_path, capsys):
+    from learnafe.cli import main
+
+    spec = conventional_channel(gmid, 500.0)
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    assert main(["spice", "ac", str(tmp_path / "spec.json"), "--out", str(tmp_path / "ac"),
+                 "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| 0 |" in out and (tmp_path / "ac" / "ac.json").is_file()
+    bad = dict(spec, channels=[dict(spec["channels"][0], I1=-1e-9)])
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    assert main(["spice", "netlist", str(tmp_path / "bad.json"), "--out", str(tmp_path / "n")]) == 1
+    assert "['I1']" in capsys.readouterr().err
+    assert main(["spice", "ac", str(tmp_path / "spec.json"), "--out", str(tmp_path / "x"),
+                 "--corner", "typical"]) == 1
+    assert "corner='typical'" in capsys.readouterr().err

@@ -134,8 +134,8 @@ def register(subparsers) -> None:
                    help="tran: filesource text file (time value per line) [input.txt]")
     n.add_argument("--t-stop", type=float, default=1.0, help="tran: stop time (s) [1]")
     n.add_argument("--t-step", type=float, default=5e-6, help="tran: max step (s) [5e-6]")
-    n.add_argument("--amplitude", type=float, default=0.01,
-                   help="tran: volts (differential) for input value 1.0 [0.01]")
+    n.add_argument("--amplitude", type=float, default=1e-3,
+                   help="tran: volts (differential) for input value 1.0 [1e-3]")
     _sim_options(n)
     n.set_defaults(func=_netlist)
 
