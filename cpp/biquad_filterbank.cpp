@@ -56,6 +56,8 @@ namespace {
 template <class T, int N>
 struct VecOf {
     typedef T V __attribute__((vector_size(sizeof(T) * N)));
+    // the same vector type with element alignment, for loads/stores by value
+    typedef T U __attribute__((vector_size(sizeof(T) * N), aligned(sizeof(T)), may_alias));
 };
 
 // W double lanes (one per channel) as NV = W / S native vectors of S doubles
@@ -74,12 +76,15 @@ struct Pack {
         for (int n = 0; n < kN; ++n) r.p[n] = v{} ;
         return r;
     }
+    typedef typename VecOf<double, S>::U u;
     static LAFE_INLINE Pack load(const double* q) {
         Pack r;
-        std::memcpy(r.p, q, sizeof(r.p));
+        for (int n = 0; n < kN; ++n) r.p[n] = *reinterpret_cast<const u*>(q + n * S);
         return r;
     }
-    LAFE_INLINE void store(double* q) const { std::memcpy(q, p, sizeof(p)); }
+    LAFE_INLINE void store(double* q) const {
+        for (int n = 0; n < kN; ++n) *reinterpret_cast<u*>(q + n * S) = p[n];
+    }
 };
 
 #define LAFE_PACK_OP(OP)                                                        \
@@ -142,28 +147,26 @@ LAFE_INLINE double hsum(const Pack<W, S>& a) {
 // Conversions between a Pack and W values of the I/O type F.
 template <class F, int W, int S>
 LAFE_INLINE Pack<W, S> pack_from_io(const F* q) {
-    Pack<W, S> r;
     if constexpr (std::is_same<F, double>::value) {
-        std::memcpy(r.p, q, sizeof(r.p));
+        return Pack<W, S>::load(q);
     } else {
+        Pack<W, S> r;
         for (int n = 0; n < W / S; ++n) {
-            typename VecOf<F, S>::V f;
-            std::memcpy(&f, q + n * S, sizeof(f));
+            const typename VecOf<F, S>::V f = *reinterpret_cast<const typename VecOf<F, S>::U*>(q + n * S);
             r.p[n] = __builtin_convertvector(f, typename Pack<W, S>::v);
         }
+        return r;
     }
-    return r;
 }
 
 template <class F, int W, int S>
 LAFE_INLINE void pack_to_io(F* q, const Pack<W, S>& a) {
     if constexpr (std::is_same<F, double>::value) {
-        std::memcpy(q, a.p, sizeof(a.p));
+        a.store(q);
     } else {
-        for (int n = 0; n < W / S; ++n) {
-            const typename VecOf<F, S>::V f = __builtin_convertvector(a.p[n], typename VecOf<F, S>::V);
-            std::memcpy(q + n * S, &f, sizeof(f));
-        }
+        for (int n = 0; n < W / S; ++n)
+            *reinterpret_cast<typename VecOf<F, S>::U*>(q + n * S) =
+                __builtin_convertvector(a.p[n], typename VecOf<F, S>::V);
     }
 }
 
@@ -467,6 +470,12 @@ struct Backward {
             V c1 = V::load(ck + 2 * j * W), c2 = V::load(ck + (2 * j + 1) * W);
             advance(k, xb + t0, n, c1, c2, vbuf);
             load_gy_block<F, V>(p, u, t0, n, gyb);
+            if (j > 0) {  // the next block in reverse time: fetch it while this one runs
+                const F* nx = p.gy + (u.bi * p.C + u.c0) * T + t0 - kTimeBlock;
+                for (int l = 0; l < u.nc; ++l)
+                    for (int64_t t = 0; t < kTimeBlock; t += 64 / sizeof(F))
+                        __builtin_prefetch(nx + l * T + t, 0, 0);
+            }
             for (int64_t t = n - 1; t >= 0; --t) {
                 const int64_t m = t0 + t;
                 V lam = adj.step(k, V::load(gyb + t * W), V::load(vbuf + (t + 2) * W),
