@@ -311,3 +311,25 @@ def test_report_has_table_plots_and_optional_sections(runs, tmp_path, monkeypatc
     m = runs["codesign"][1]
     assert f"{-100 * m['power_saving']:+.2f} %" in md
     assert not math.isnan(m["test"]["mean_accuracy"])
+
+
+def test_mismatch_monte_carlo_samples_distinct_chips(runs, toy):
+    from learnafe.training.evaluate import mismatch_monte_carlo
+    from learnafe.training.data import open_split
+    from learnafe.training.model import chip_frontend
+
+    run = load_run(runs["codesign"][0])
+    a = chip_frontend(run.frontend, 0, 0.05, 0.02)
+    b = chip_frontend(run.frontend, 1, 0.05, 0.02)
+    assert not torch.equal(a.chip_factors, b.chip_factors)
+    # relative errors of the drawn chip have the requested spread
+    f = torch.cat([chip_frontend(run.frontend, s, 0.05, 0.02).chip_factors for s in range(20)], dim=1)
+    assert float(f[:2].std()) == pytest.approx(0.05, rel=0.25)
+    assert float(f[2:].std()) == pytest.approx(0.02, rel=0.25)
+    ds = open_split(toy, "validation", run.config)
+    mc = mismatch_monte_carlo(run.model, ds, 3, snrs=(10.0,), sigma_i=0.05, sigma_c=0.02)
+    assert mc["n_chips"] == 3 and len(mc["chips"]) == 3
+    for k in ("clean", "10"):
+        vals = [c[k] for c in mc["chips"]]
+        assert mc["mean"][k] == pytest.approx(np.mean(vals))
+        assert 0.0 <= mc["mean"][k] <= 1.0

@@ -71,6 +71,10 @@ def register(sub) -> None:
     p.add_argument("--snrs", nargs="+", type=float, metavar="DB", help="SNRs in dB (default 5 10 15 20)")
     p.add_argument("--mismatch", type=int, default=0, metavar="N",
                    help="also a mismatch Monte Carlo over N sampled chips")
+    p.add_argument("--sigma-i", type=float, default=0.02,
+                   help="relative 1-sigma mismatch of the bias currents (default 0.02)")
+    p.add_argument("--sigma-c", type=float, default=0.01,
+                   help="relative 1-sigma mismatch of the capacitors (default 0.01)")
     p.add_argument("--batch-size", type=int, default=128)
     p.set_defaults(func=_evaluate)
 
@@ -144,8 +148,13 @@ def _evaluate(args) -> int:
 
     res = evaluate_run(args.run, args.data, snrs=args.snrs, noise=args.noise, split=args.split,
                        batch_size=args.batch_size, mismatch_chips=args.mismatch,
-                       progress=True)
+                       sigma_i=args.sigma_i, sigma_c=args.sigma_c, progress=True)
     _print_eval(res)
+    if "mismatch" in res:
+        mm = res["mismatch"]
+        print(f"mismatch Monte Carlo, {mm['n_chips']} chips (sigma_I {mm['sigma_i']:g}, "
+              f"sigma_C {mm['sigma_c']:g}): " + "  ".join(
+                  f"{k}: {100 * mm['mean'][k]:.2f}+-{100 * mm['std'][k]:.2f}" for k in mm["mean"]))
     if args.json:
         write_json(args.json, res)
     return 0

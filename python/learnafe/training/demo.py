@@ -5,7 +5,10 @@ embedded synthetic data set, in well under 30 minutes on 2 cores.
    clips already present are kept);
 2. train the conventional bank (front end frozen at the hand design) and the
    co-designed bank (front end trained against L_BPF) with the same classifier,
-   data, augmentation and budget -> ``OUT/conventional/``, ``OUT/codesign/``;
+   data, augmentation and budget -> ``OUT/conventional/``, ``OUT/codesign/``.
+   With two or more cores the two runs train at the same time, one process
+   and one thread each (on a shared machine one thread per process is much
+   faster than OpenMP threads competing for cores);
 3. evaluate both on the test split, clean and at 5/10/15/20 dB;
 4. when a folder of real recordings exists (``--real DIR``, default
    ``../shared/data/gsc-v2-testset-dev`` relative to the working directory):
@@ -20,7 +23,9 @@ Every step is resumable: running the demo again continues where it stopped.
 from __future__ import annotations
 
 import logging
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from learnafe.training.config import TrainConfig
@@ -41,21 +46,73 @@ DEMO_CONFIG = {
     "lambda_i": 0.05,
     "lambda_c": 0.05,
     "warmup_steps": 50,
+    "threads": 1,
     "frontend": {"noise": {"mode": "always", "full_scale_v": 0.1}},
 }
 
 
-def _finished(run_dir: Path) -> bool:
-    p = run_dir / METRICS
-    return p.is_file() and read_json(p).get("status") == "finished" and "test" in read_json(p)
+def _train_child(cfg_dict: dict, run_dir: str) -> dict:
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {cfg_dict['mode']}: %(message)s",
+                        datefmt="%H:%M:%S")
+    from learnafe.training.trainer import train
+
+    cfg_dict = dict(cfg_dict, progress=False)
+    return {k: v for k, v in train(cfg_dict, run_dir).items() if k != "history"}
+
+
+def _real_child(run_dir: str, real: str, seed: int) -> dict:
+    """Evaluate a run on all real recordings (RUN/eval/real.json), then fine-tune on
+    speaker half A and evaluate on half B (RUN/finetune-real/)."""
+    import torch
+
+    from learnafe.training.evaluate import evaluate_run
+    from learnafe.training.finetune import finetune_real
+    from learnafe.training.report import EVAL_DIR
+
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {Path(run_dir).name}: %(message)s",
+                        datefmt="%H:%M:%S")
+    torch.set_num_threads(1)
+    target = Path(run_dir) / EVAL_DIR / "real.json"
+    if target.is_file():
+        res = read_json(target)
+    else:
+        res = evaluate_run(run_dir, real, progress=False)
+        write_json(target, res)
+    ft = finetune_real(run_dir, real, epochs=5, seed=seed, progress=False)
+    return {"all": res["accuracy"], "all_mean": res["mean_accuracy"],
+            "half_b_before": ft["before"]["accuracy"], "half_b_before_mean": ft["before"]["mean_accuracy"],
+            "half_b_after": ft["after"]["accuracy"], "half_b_after_mean": ft["after"]["mean_accuracy"],
+            "protocol": ft["protocol"]}
+
+
+def _epochs_done(run_dir: Path) -> int:
+    try:
+        return len(read_json(run_dir / METRICS).get("history", []))
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def _train_parallel(cfgs: dict, runs: dict, progress: bool) -> None:
+    import multiprocessing
+
+    from tqdm.auto import tqdm
+
+    total = sum(c.epochs for c in cfgs.values())
+    with ProcessPoolExecutor(max_workers=len(runs), mp_context=multiprocessing.get_context("spawn")) as ex:
+        futs = [ex.submit(_train_child, cfgs[m].to_dict(), str(runs[m])) for m in runs]
+        with tqdm(total=total, desc="training (both runs)", unit="epoch", disable=not progress) as bar:
+            while not all(f.done() for f in futs):
+                time.sleep(2.0)
+                done = min(total, sum(_epochs_done(r) for r in runs.values()))
+                bar.update(done - bar.n)
+        for f in futs:
+            f.result()  # re-raise a child's error
 
 
 def run_demo(out="runs/demo", *, size: str = "small", data=None, real=None, epochs: int | None = None,
              seed: int = 0, progress: bool = True, overrides: dict | None = None) -> dict:
     """Run the demo (see the module doc); returns the summary dict (also ``OUT/summary.json``)."""
-    from learnafe.training.evaluate import evaluate_run
-    from learnafe.training.finetune import finetune_real
-    from learnafe.training.report import EVAL_DIR, write_report
+    from learnafe.training.report import write_report
     from learnafe.training.trainer import train
 
     t_start = time.perf_counter()
@@ -78,31 +135,35 @@ def run_demo(out="runs/demo", *, size: str = "small", data=None, real=None, epoc
     if epochs is not None:
         cfg["epochs"] = int(epochs)
     cfg.update(overrides or {})
-    runs = {}
-    for k, mode in enumerate(("conventional", "codesign")):
-        run_dir = out / mode
-        t0 = time.perf_counter()
-        log.info("demo %d/5: training the %s bank into %s", k + 2, mode, run_dir)
-        train(TrainConfig.from_dict({**TrainConfig().to_dict(), **cfg, "mode": mode}), run_dir)
-        timings[f"train_{mode}_s"] = time.perf_counter() - t0
-        runs[mode] = run_dir
+    runs = {mode: out / mode for mode in ("conventional", "codesign")}
+    cfgs = {mode: TrainConfig.from_dict({**TrainConfig().to_dict(), **cfg, "mode": mode})
+            for mode in runs}
+    t0 = time.perf_counter()
+    if (os.cpu_count() or 1) >= 2:
+        log.info("demo 2-3/5: training the conventional and the co-designed bank in parallel "
+                 "into %s and %s (per-epoch progress in their log.txt)", runs["conventional"],
+                 runs["codesign"])
+        _train_parallel(cfgs, runs, progress)
+    else:
+        for k, mode in enumerate(runs):
+            log.info("demo %d/5: training the %s bank into %s", k + 2, mode, runs[mode])
+            train(cfgs[mode], runs[mode])
+    timings["train_s"] = time.perf_counter() - t0
     real = Path(real) if real is not None else Path(DEFAULT_REAL)
     real_results = {}
     if real.is_dir():
         t0 = time.perf_counter()
-        for mode, run_dir in runs.items():
-            log.info("demo 4/5: evaluating %s on the real recordings in %s", mode, real)
-            target = run_dir / EVAL_DIR / "real.json"
-            if target.is_file():
-                res = read_json(target)
-            else:
-                res = evaluate_run(run_dir, real, progress=progress)
-                write_json(target, res)
-            ft = finetune_real(run_dir, real, epochs=5, seed=seed, progress=progress)
-            real_results[mode] = {"all": res["accuracy"], "all_mean": res["mean_accuracy"],
-                                  "half_b_before": ft["before"]["accuracy"],
-                                  "half_b_after": ft["after"]["accuracy"],
-                                  "protocol": ft["protocol"]}
+        log.info("demo 4/5: evaluating both runs on the real recordings in %s, then fine-tuning "
+                 "each classifier on one speaker half and testing on the other", real)
+        jobs = [(str(runs[m]), str(real), seed) for m in runs]
+        if (os.cpu_count() or 1) >= 2:
+            import multiprocessing
+
+            with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as ex:
+                results = list(ex.map(_real_child, *zip(*jobs)))
+        else:
+            results = [_real_child(*j) for j in jobs]
+        real_results = dict(zip(runs, results))
         timings["real_s"] = time.perf_counter() - t0
     else:
         log.info("demo 4/5: no real recordings at %s (pass --real DIR); skipped", real)

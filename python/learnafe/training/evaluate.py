@@ -62,22 +62,31 @@ def confusion_matrix(model, dataset, *, batch_size: int = 128, ctx: DistContext 
     idx = np.arange(ctx.rank, len(dataset), ctx.world_size)
     was = model.training
     model.eval()
-    try:
-        bar = tqdm(total=len(idx), desc=desc, unit="clip", disable=not progress or not ctx.is_main,
-                   leave=False)
-        for s in range(0, len(idx), batch_size):
-            chunk = idx[s:s + batch_size]
-            x = torch.from_numpy(np.stack([dataset.waveform(int(i)) for i in chunk]))
-            y = torch.from_numpy(dataset.labels[chunk].astype(np.int64))
-            out = model(x)
-            logits = out["logits"] if isinstance(out, dict) else out
-            pred = logits.argmax(dim=1)
-            cm.index_put_((y, pred), torch.ones_like(y), accumulate=True)
-            bar.update(len(chunk))
-        bar.close()
-    finally:
-        model.train(was)
+    # A front end with circuit noise in evaluation draws from torch's RNG: fix it here
+    # (without disturbing the caller's stream) so that evaluation is reproducible.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(EVAL_TORCH_SEED + ctx.rank)
+        _accumulate(model, dataset, idx, cm, batch_size, progress and ctx.is_main, desc)
+    model.train(was)
     return all_reduce_sum(cm, ctx).numpy()
+
+
+#: Seed of torch's RNG during evaluation (circuit noise of a front end in "always" mode).
+EVAL_TORCH_SEED = 1234567
+
+
+def _accumulate(model, dataset, idx, cm, batch_size, progress, desc) -> None:
+    bar = tqdm(total=len(idx), desc=desc, unit="clip", disable=not progress, leave=False)
+    for s in range(0, len(idx), batch_size):
+        chunk = idx[s:s + batch_size]
+        x = torch.from_numpy(np.stack([dataset.waveform(int(i)) for i in chunk]))
+        y = torch.from_numpy(dataset.labels[chunk].astype(np.int64))
+        out = model(x)
+        logits = out["logits"] if isinstance(out, dict) else out
+        pred = logits.argmax(dim=1)
+        cm.index_put_((y, pred), torch.ones_like(y), accumulate=True)
+        bar.update(len(chunk))
+    bar.close()
 
 
 def _summary(cms: dict, class_counts: dict) -> dict:
@@ -120,29 +129,38 @@ def evaluate_dataset(model, dataset, *, snrs=(5.0, 10.0, 15.0, 20.0), noise=None
     return out
 
 
+#: Default mismatch of the Monte Carlo (relative 1-sigma): bias currents 2 %, capacitors 1 %.
+#: Assumed values of the order of matched current mirrors and of small MIM capacitors;
+#: not process data -- set them from the PDK's matching data for a real design.
+SIGMA_I, SIGMA_C = 0.02, 0.01
+
+
 def mismatch_monte_carlo(model, dataset, n_chips: int, *, seed: int = 0, snrs=(5.0, 10.0, 15.0, 20.0),
-                         noise=None, batch_size: int = 128, progress: bool = False) -> dict:
+                         noise=None, sigma_i: float = SIGMA_I, sigma_c: float = SIGMA_C,
+                         batch_size: int = 128, progress: bool = False) -> dict:
     """Accuracy over ``n_chips`` sampled chips: the bank's currents and capacitors get
-    random relative errors (the front end's mismatch model); returns the mean and
-    standard deviation per condition and every chip's accuracies."""
-    from learnafe.training.model import sample_chip
+    fixed random relative errors (``sigma_i``, ``sigma_c``; chip k drawn from
+    ``seed + k``); returns the mean and standard deviation per condition and every
+    chip's accuracies."""
+    from learnafe.training.model import CoDesignModel, chip_frontend
 
     if n_chips < 1:
         raise ValueError(f"n_chips must be >= 1, got {n_chips}")
     chips = []
     for k in tqdm(range(n_chips), desc="mismatch chips", disable=not progress):
-        with sample_chip(model.frontend, seed=seed + k):
-            r = evaluate_dataset(model, dataset, snrs=snrs, noise=noise, batch_size=batch_size)
+        chip = CoDesignModel(chip_frontend(model.frontend, seed + k, sigma_i, sigma_c), model.classifier)
+        r = evaluate_dataset(chip, dataset, snrs=snrs, noise=noise, batch_size=batch_size)
         chips.append(r["accuracy"])
     keys = list(chips[0])
-    return {"n_chips": n_chips, "seed": seed,
+    return {"n_chips": n_chips, "seed": seed, "sigma_i": sigma_i, "sigma_c": sigma_c,
             "mean": {k: float(np.mean([c[k] for c in chips])) for k in keys},
             "std": {k: float(np.std([c[k] for c in chips], ddof=1)) if n_chips > 1 else 0.0 for k in keys},
             "chips": chips}
 
 
 def evaluate_run(run_dir, data, *, snrs=None, noise=None, split: str = "test",
-                 batch_size: int = 128, mismatch_chips: int = 0, progress: bool = True) -> dict:
+                 batch_size: int = 128, mismatch_chips: int = 0, sigma_i: float = SIGMA_I,
+                 sigma_c: float = SIGMA_C, progress: bool = True) -> dict:
     """Evaluate a run directory's best model on the data set folder ``data``.
 
     ``data`` may be in either layout; the 12-class test layout is read whole.
@@ -172,6 +190,7 @@ def evaluate_run(run_dir, data, *, snrs=None, noise=None, split: str = "test",
     out["run"] = str(run_dir)
     if mismatch_chips:
         out["mismatch"] = mismatch_monte_carlo(run.model, ds, mismatch_chips, seed=cfg.eval_seed,
-                                               snrs=snrs, noise=noise, batch_size=batch_size,
+                                               snrs=snrs, noise=noise, sigma_i=sigma_i,
+                                               sigma_c=sigma_c, batch_size=batch_size,
                                                progress=progress)
     return out

@@ -22,7 +22,7 @@ from torch import nn
 from learnafe.models import DSCNN
 
 __all__ = ["CoDesignModel", "build_frontend", "frontend_from_dict", "build_classifier",
-           "feature_shape", "hardware_cost"]
+           "feature_shape", "hardware_cost", "chip_frontend"]
 
 
 def _bank_class():
@@ -55,6 +55,20 @@ def build_frontend(cfg) -> nn.Module:
 def frontend_from_dict(spec: dict) -> nn.Module:
     """Rebuild a bank from its circuit spec (``bank.json``)."""
     return _bank_class().from_dict(spec)
+
+
+def chip_frontend(frontend: nn.Module, seed: int, sigma_i: float, sigma_c: float) -> nn.Module:
+    """One sampled chip of ``frontend``: a copy whose I1, I2 (C1, C2) carry fixed random
+    relative errors of standard deviation ``sigma_i`` (``sigma_c``), drawn from ``seed``
+    (the bank's ``MismatchConfig`` in ``fixed`` mode)."""
+    if not hasattr(frontend, "to_dict"):
+        raise ValueError(f"mismatch sampling needs an AnalogFilterBank, got {type(frontend).__name__}")
+    spec = frontend.to_dict()
+    spec["mismatch"] = {"mode": "fixed", "sigma_i": float(sigma_i), "sigma_c": float(sigma_c),
+                        "seed": int(seed)}
+    chip = frontend_from_dict(spec)
+    chip.eval()
+    return chip
 
 
 def build_classifier(cfg, n_channels: int, n_classes: int = 12) -> DSCNN:
