@@ -283,7 +283,8 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
 
     accuracy = None
     if finetune:
-        from learnafe.training import evaluate_run, finetune as run_finetune, load_run
+        from learnafe.training import evaluate_run, load_run
+        from learnafe.training.finetune import finetune as run_finetune
 
         t0 = time.perf_counter()
         cfg = load_run(run_dir).config
