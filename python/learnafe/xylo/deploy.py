@@ -33,8 +33,14 @@ EXPORT_JSON = "xylo_export.json"
 
 
 def read_bank_spec(run_dir) -> dict:
-    """The run's ``bank.json`` (or a bank spec file given directly)."""
+    """The run's ``bank.json`` (or a bank spec file given directly).  A run still in
+    training has no ``bank.json`` yet: its best checkpoint's bank is used."""
     path = Path(run_dir)
+    if path.is_dir() and not (path / "bank.json").is_file() and (path / "config.json").is_file():
+        from learnafe.training import load_run
+
+        log.info("%s has no bank.json yet; using the bank of its best checkpoint", path)
+        return load_run(path).bank
     path = path / "bank.json" if path.is_dir() else path
     if not path.is_file():
         raise FileNotFoundError(f"no bank spec at {path}; give a run directory written by "

@@ -70,6 +70,8 @@ class XyloA3Frontend(torch.nn.Module):
             :func:`learnafe.xylo.design.design_channel`; use the bank's).
     """
 
+    CHUNK = 8  # clips filtered at once in bit-exact mode
+
     def __init__(self, bank: XyloA3FilterBank, *, sample_rate: float, features=None,
                  centres_hz=None, q=None, gains=None, mode: str = "bitexact",
                  learn_bank: bool = False, input_scale: float = 1.0, quantization: str = "round"):
@@ -163,17 +165,19 @@ class XyloA3Frontend(torch.nn.Module):
         cfg = self.features
         if self.mode == "bitexact":
             q = quantize_audio(chip.numpy())
-            y = self.bank.filter(q)  # int64 [B, C, T]
             scale = self.bank.scale_out * 2.0 ** -self.bank.field("B_wf").astype(np.float64) \
                 / FULL_SCALE * self.gains.numpy() / self.input_scale
-            yf = torch.from_numpy(y.astype(np.float64) * scale[None, :, None])
-            B, C, T = yf.shape
-            ident_b = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
-            ident_a = torch.zeros(1, 2, dtype=torch.float64)
-            env = ops.filterbank_envelope(yf.reshape(B * C, T), ident_b, ident_a,
-                                          hop=self.hop_chip, tau=cfg.tau,
-                                          sample_rate=self.bank.sample_rate, rectify=cfg.rectify)
-            env = env.reshape(B, C, -1)
+            ident_b = np.array([[1.0, 0.0, 0.0]])
+            ident_a = np.zeros((1, 2))
+            envs = []
+            for i in range(0, q.shape[0], self.CHUNK):  # bounded memory: [chunk, C, T] at a time
+                y = self.bank.filter(q[i:i + self.CHUNK])  # int64 [b, C, T]
+                b, C, T = y.shape
+                yf = (y * scale[None, :, None]).reshape(b * C, T)
+                envs.append(ops.filterbank_envelope(yf, ident_b, ident_a, hop=self.hop_chip,
+                                                    tau=cfg.tau, sample_rate=self.bank.sample_rate,
+                                                    rectify=cfg.rectify).reshape(b, C, -1))
+            env = torch.from_numpy(np.concatenate(envs, axis=0))
         else:
             if self.mode == "ste":
                 chip = _round_ste(chip * FULL_SCALE) / FULL_SCALE
