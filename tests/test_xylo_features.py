@@ -97,3 +97,5 @@ def test_spike_errors():
         SpikeConfig(rate_scale_bitshift=(2, 3))
     with pytest.raises(ValueError, match="integer output"):
         spike_raster(np.zeros((2, 10)))
+    with pytest.raises(ValueError, match=r"SpikeConfig.eps must be one integer or one per channel \(2\)"):
+        spike_raster(np.zeros((2, 10), dtype=np.int64), SpikeConfig(eps=(1, 2, 3)))

@@ -73,8 +73,11 @@ class SpikeConfig:
 
 
 def _per_channel(v, C: int, name: str) -> np.ndarray:
-    arr = np.broadcast_to(np.asarray(v, dtype=np.int64), (C,))
-    return np.ascontiguousarray(arr)
+    arr = np.asarray(v, dtype=np.int64)
+    if arr.ndim > 1 or (arr.ndim == 1 and arr.size not in (1, C)):
+        raise ValueError(f"SpikeConfig.{name} must be one integer or one per channel ({C}), "
+                         f"got shape {arr.shape}")
+    return np.ascontiguousarray(np.broadcast_to(arr.reshape(-1) if arr.ndim else arr, (C,)))
 
 
 def spike_raster(y, cfg: SpikeConfig = SpikeConfig(), *, prepend_reversed: bool = True,
