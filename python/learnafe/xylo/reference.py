@@ -56,7 +56,21 @@ def _register_bare_packages() -> None:
 
 
 def load_module(name: str):
-    """Import ``rockpool.devices.xylo.syns65302.<name>`` (e.g. ``"afe.digital_filterbank"``)."""
+    """Import ``rockpool.devices.xylo.syns65302.<name>`` (e.g. ``"afe.digital_filterbank"``).
+
+    rockpool reports at import, through the root logger, which optional
+    backends (jax, numba) it did not find; that chatter is kept below WARNING.
+    """
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        return _load_module(name)
+    finally:
+        root.setLevel(level)
+
+
+def _load_module(name: str):
     if not rockpool_available():
         raise ReferenceUnavailable("rockpool is not installed; `pip install rockpool`")
     full = f"{_PKG}.{name}"
