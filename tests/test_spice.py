@@ -159,6 +159,21 @@ def test_fit_recovers_a_known_biquad():
     assert rn["q"] == pytest.approx(q, rel=2e-2)
 
 
+def test_digital_fit_recovers_a_known_digital_biquad():
+    from learnafe.circuits.discretize import digital_response
+    from learnafe.spice.fit import fit_digital_biquad
+
+    b, a = np.array([[0.05, 0.0, -0.05]]), np.array([[-1.6, 0.9]])
+    f = np.geomspace(50, 9500, 400)
+    h = digital_response(f, b, a, 20000.0)[0]
+    r = fit_digital_biquad(f, h, 20000.0, band=(100.0, 9000.0))
+    np.testing.assert_allclose(r["b"], b[0], atol=1e-9)
+    np.testing.assert_allclose(r["a"], a[0], atol=1e-9)
+    assert r["stable"] and r["fit_rel_rms"] < 1e-9
+    with pytest.raises(ValueError, match="fs/2"):
+        fit_digital_biquad(f, h, 20000.0, band=(100.0, 12000.0))
+
+
 # --- characterisation --------------------------------------------------------
 
 @needs_spice

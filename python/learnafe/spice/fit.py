@@ -102,3 +102,55 @@ def fit_biquad(freqs_hz, response, *, f_ref: float | None = None, band: tuple[fl
             "gain_at_f0": float(abs(biquad_response([w0 / (2 * math.pi)], b, a)[0])),
             "fit_rel_rms": float(np.sqrt(np.mean(rel ** 2))),
             "band_hz": [float(band[0] * f_ref), float(band[1] * f_ref)]}
+
+
+def fit_digital_biquad(freqs_hz, response, sample_rate: float, *, band: tuple[float, float],
+                       iterations: int = 12) -> dict:
+    """Least-squares z-domain biquad ``(b0 + b1 q + b2 q^2) / (1 + a1 q + a2 q^2)``,
+    ``q = exp(-j 2 pi f / fs)``, fitted to an analog response over ``band`` (Hz, below
+    the Nyquist frequency), absolute complex error.
+
+    Unlike a bilinear mapping (exact at one frequency, compressing the band towards
+    Nyquist), this gives the digital section closest to the circuit's response over the
+    whole audio band: what the calibrated front end needs for channels near fs/2.
+    Returns ``b`` (b0, b1, b2), ``a`` (a1, a2), ``fit_rel_rms`` (RMS error over the band
+    relative to the peak magnitude) and ``stable``.
+    """
+    f = np.asarray(freqs_hz, dtype=np.float64)
+    h = np.asarray(response, dtype=np.complex128)
+    lo, hi = band
+    if not 0 < lo < hi < sample_rate / 2:
+        raise ValueError(f"band must satisfy 0 < lo < hi < fs/2, got {band} at fs={sample_rate}")
+    sel = (f >= lo) & (f <= hi)
+    if sel.sum() < 8:
+        raise ValueError(f"only {int(sel.sum())} points in [{lo:.4g}, {hi:.4g}] Hz; simulate more points")
+    q = np.exp(-2j * np.pi * f[sel] / sample_rate)
+    hs = h[sel]
+    den_prev = np.ones_like(q)
+    theta = None
+    for _ in range(iterations):
+        w = 1.0 / np.abs(den_prev)
+        cols = np.stack([np.ones_like(q), q, q * q, -hs * q, -hs * q * q], axis=1) * w[:, None]
+        rhs = hs * w
+        A = np.concatenate([cols.real, cols.imag])
+        y = np.concatenate([rhs.real, rhs.imag])
+        theta_new, *_ = np.linalg.lstsq(A, y, rcond=None)
+        den_prev = 1 + theta_new[3] * q + theta_new[4] * q * q
+        if theta is not None and np.allclose(theta_new, theta, rtol=1e-10, atol=1e-14):
+            theta = theta_new
+            break
+        theta = theta_new
+
+    def model(t):
+        return (t[0] + t[1] * q + t[2] * q * q) / (1 + t[3] * q + t[4] * q * q)
+
+    def resid(t):
+        r = model(t) - hs
+        return np.concatenate([r.real, r.imag])
+
+    t = least_squares(resid, theta, method="lm", xtol=1e-14, ftol=1e-14, gtol=1e-14).x
+    stable = bool(np.all(np.abs(np.roots([1.0, t[3], t[4]])) < 1.0))
+    err = np.abs(model(t) - hs)
+    return {"b": [float(v) for v in t[:3]], "a": [float(t[3]), float(t[4])],
+            "fit_rel_rms": float(np.sqrt(np.mean(err ** 2)) / np.abs(hs).max()),
+            "stable": stable, "band_hz": [float(lo), float(hi)]}

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from learnafe.spice.fit import fit_biquad
+from learnafe.spice.fit import fit_biquad, fit_digital_biquad
 from learnafe.spice.models import check_corner, write_library
 from learnafe.spice.netlist import VDD_V, ac_netlist, channels_of, load_spec
 from learnafe.spice.runner import DEFAULT_TIMEOUT_S, run_many
@@ -136,6 +136,12 @@ def ac_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt",
                           "gain": _pct(fit["peak_gain"], ideal["gain"][k]),
                           "power": _pct(VDD_V * supply_a, ideal["power_w"][k])},
         }
+        fs = spec.get("sample_rate")
+        if fs and fit["f0_hz"] < 0.45 * fs:
+            # the digital section closest to the circuit over the channel's band at the audio rate
+            band = (max(fit["f0_hz"] / 5, float(f[0])), min(fit["f0_hz"] * 5, 0.45 * float(fs)))
+            row["spice"]["digital"] = dict(fit_digital_biquad(f, h, float(fs), band=band),
+                                           sample_rate=float(fs))
         if ch.f0_hz:
             row["error_vs_spec_pct"] = {"f0": _pct(fit["f0_hz"], ch.f0_hz)}
             if ch.q:
