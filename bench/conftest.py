@@ -1,0 +1,17 @@
+"""pytest configuration for the pytest-benchmark files in bench/.
+
+``pytest bench/`` collects ``bench_*.py`` here (as well as ``test_*.py``), so
+benchmark files do not mix with the test suite in tests/.  The same
+measurements with ratios against the baselines, in one run, are printed by
+``learnafe bench``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_collect_file(file_path, parent):
+    if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
+        return pytest.Module.from_parent(parent, path=file_path)
+    return None

@@ -1,0 +1,366 @@
+"""``learnafe bench`` section ``ops``: the biquad filter-bank op against scipy and PyTorch.
+
+All numbers come from one run on one machine, so the ratios compare like with
+like.  Throughput is in sample-channels per second (B * C * T / seconds);
+each time is the best of ``repeats`` runs after one warm-up run.
+
+Paths (float32 signal, float64 coefficients, ``B x T`` input, C channels):
+
+* ``op forward``: :func:`learnafe.ops.biquad_filterbank` on torch tensors
+  without autograd (output allocation included);
+* ``op forward+backward``: the same with ``requires_grad`` on x, b and a and
+  ``y.backward(g)`` with a fixed random ``g``;
+* ``scipy sosfilt``: ``scipy.signal.sosfilt`` over the time axis of the
+  ``[B, T]`` batch, one call per channel (scipy has no gradients);
+* ``scipy lfilter``: the same with ``scipy.signal.lfilter``;
+* ``torch loop``: the recursion written as a Python loop over time on
+  ``[B, C]`` tensors (autograd through it for forward+backward), measured on
+  the first ``torch_loop_samples`` samples (its cost per sample does not
+  depend on T);
+* ``fused envelope``: :func:`learnafe.ops.filterbank_envelope` forward +
+  backward;
+* ``unfused envelope``: the same features composed from the op:
+  ``biquad_filterbank`` -> ``abs`` -> a one-pole low-pass run through
+  ``biquad_filterbank`` on the ``[B * C, T]`` rectified signals -> every
+  hop-th sample, forward + backward.
+
+Peak memory of the two envelope paths is the growth of the resident set
+(Linux ``VmHWM`` after resetting it through ``/proc/self/clear_refs``; else
+the ``ru_maxrss`` high-water mark) over one forward + backward, measured in a
+fresh Python process per path after one warm-up step with the inputs already
+allocated, so every allocator (torch's included) is counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+TITLE = "biquad filter-bank op (forward, adjoint, fused envelope) vs scipy and PyTorch"
+
+log = logging.getLogger("learnafe.bench.ops")
+
+FULL = dict(batch=64, samples=20000, channels=16, hop=200, repeats=3, torch_loop_samples=2000)
+QUICK = dict(batch=8, samples=4000, channels=16, hop=200, repeats=2, torch_loop_samples=400)
+SAMPLE_RATE = 20000.0
+TAU_S = 0.01
+TARGETS = {
+    "forward_vs_sosfilt": 30.0,            # op forward >= 30x scipy sosfilt
+    "forward_backward_vs_sosfilt": 5.0,    # op fwd+bwd >= 5x faster than sosfilt forward
+    "fused_vs_unfused_speed": 2.0,         # fused env fwd+bwd >= 2x faster than unfused
+    "fused_vs_unfused_memory": 8.0,        # fused peak memory <= 1/8 of unfused
+}
+
+
+def bank(channels: int, sample_rate: float = SAMPLE_RATE, q: float = 3.0,
+         f_lo: float = 100.0, f_hi: float = 8000.0) -> tuple[np.ndarray, np.ndarray]:
+    """Conventional constant-Q DSSF band-pass bank (log-spaced centres, unit peak gain),
+    mapped to z by the bilinear transform pre-warped at each centre: (b [C, 3], a [C, 2])."""
+    from learnafe.circuits.discretize import discretize
+    from learnafe.circuits.dssf import s_coefficients_from_w0_q
+
+    w0 = 2 * np.pi * np.geomspace(f_lo, f_hi, channels)
+    return discretize(*s_coefficients_from_w0_q(w0, q, 1.0), sample_rate)
+
+
+def _best_of(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return {"best_s": min(times), "median_s": statistics.median(times)}
+
+
+def _torch_loop(x, b, a):
+    """Plain PyTorch reference: direct form II, Python loop over time, [B, C] per step."""
+    import torch
+
+    B, T = x.shape
+    v1 = x.new_zeros(B, b.shape[0])
+    v2 = x.new_zeros(B, b.shape[0])
+    b0, b1, b2 = b[:, 0], b[:, 1], b[:, 2]
+    a1, a2 = a[:, 0], a[:, 1]
+    out = []
+    for t in range(T):
+        v = x[:, t:t + 1] - a1 * v1 - a2 * v2
+        out.append(b0 * v + b1 * v1 + b2 * v2)
+        v1, v2 = v, v1
+    return torch.stack(out, dim=-1)
+
+
+def unfused_envelope(x, b, a, *, hop: int, tau: float, sample_rate: float, rectify: str = "abs"):
+    """The fused op's features composed from :func:`biquad_filterbank` and torch ops
+    (stores the [B, C, T] signals; the baseline the fused op is measured against)."""
+    import torch
+
+    from learnafe import ops
+
+    B, T = x.shape
+    C = b.shape[0]
+    y = ops.biquad_filterbank(x, b, a)
+    r = y.abs() if rectify == "abs" else y.square()
+    alpha = ops.envelope_alpha(tau, sample_rate)
+    lp_b = torch.tensor([[alpha, 0.0, 0.0]], dtype=b.dtype)
+    lp_a = torch.tensor([[-(1.0 - alpha), 0.0]], dtype=a.dtype)
+    e = ops.biquad_filterbank(r.reshape(B * C, T), lp_b, lp_a).reshape(B, C, T)
+    return e[..., hop - 1:(T // hop) * hop:hop]
+
+
+def _inputs(cfg: dict, seed: int, requires_grad: bool):
+    import torch
+
+    rng = np.random.default_rng(seed)
+    b, a = bank(cfg["channels"])
+    x = rng.standard_normal((cfg["batch"], cfg["samples"])).astype(np.float32)
+    xt = torch.tensor(x, requires_grad=requires_grad)
+    bt = torch.tensor(b, requires_grad=requires_grad)
+    at = torch.tensor(a, requires_grad=requires_grad)
+    return x, b, a, xt, bt, at
+
+
+def _envelope_step(path: str, cfg: dict, seed: int) -> Callable[[], None]:
+    import torch
+
+    from learnafe import ops
+
+    _, _, _, xt, bt, at = _inputs(cfg, seed, True)
+    frames = cfg["samples"] // cfg["hop"]
+    g = torch.tensor(np.random.default_rng(seed + 1).standard_normal(
+        (cfg["batch"], cfg["channels"], frames)), dtype=torch.float32)
+    fn = ops.filterbank_envelope if path == "fused" else unfused_envelope
+
+    def step():
+        xt.grad = bt.grad = at.grad = None
+        out = fn(xt, bt, at, hop=cfg["hop"], tau=TAU_S, sample_rate=SAMPLE_RATE)
+        out.backward(g)
+
+    return step
+
+
+def _rss_kib() -> tuple[int, int]:
+    """(VmRSS, VmHWM) in KiB from /proc/self/status."""
+    vals = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                vals[line.split(":")[0]] = int(line.split()[1])
+    return vals["VmRSS"], vals["VmHWM"]
+
+
+def memory_probe(path: str, cfg: dict, seed: int, threads: int) -> dict:
+    """Peak resident-set growth (bytes) of one envelope forward + backward in this process."""
+    import torch
+
+    from learnafe import ops
+
+    torch.set_num_threads(threads)
+    ops.set_num_threads(threads)
+    step = _envelope_step(path, cfg, seed)
+    step()  # warm-up: one-time allocations (autograd engine, thread pools) are not the op's
+    method = "ru_maxrss"
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")  # reset VmHWM to the current RSS
+        base, _ = _rss_kib()
+        step()
+        _, peak = _rss_kib()
+        method = "VmHWM"
+    except OSError:
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        step()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"peak_bytes": max(0, peak - base) * 1024, "method": method}
+
+
+def _memory_in_subprocess(path: str, cfg: dict, seed: int, threads: int) -> dict:
+    code = ("import json, sys\n"
+            "from learnafe.benchmarks.ops import memory_probe\n"
+            "print(json.dumps(memory_probe(sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), "
+            "int(sys.argv[4]))))\n")
+    env = dict(os.environ)
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, "-c", code, path, json.dumps(cfg), str(seed), str(threads)],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory probe for the {path} envelope failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run(args) -> dict:
+    """Measure every path of the section; returns a JSON-serialisable dict."""
+    import scipy.signal as ss
+    import torch
+    from tqdm import tqdm
+
+    from learnafe import ops
+
+    cfg = dict(QUICK if getattr(args, "quick", False) else FULL)
+    seed = int(getattr(args, "seed", 0) or 0)
+    threads = int(getattr(args, "threads", None) or ops.get_num_threads())
+    torch.set_num_threads(threads)
+    ops.set_num_threads(threads)
+    B, T, C, hop, reps = cfg["batch"], cfg["samples"], cfg["channels"], cfg["hop"], cfg["repeats"]
+    log.info("ops benchmark: B=%d T=%d C=%d hop=%d, %d thread(s), kernels=%s, best of %d",
+             B, T, C, hop, threads, ops.kernel_isa(), reps)
+
+    x, b, a, xt, bt, at = _inputs(cfg, seed, False)
+    sos = [np.concatenate([b[c], [1.0], a[c]])[None, :] for c in range(C)]
+    gy = torch.tensor(np.random.default_rng(seed + 2).standard_normal((B, C, T)), dtype=torch.float32)
+    xg, bg, ag = (t.detach().clone().requires_grad_(True) for t in (xt, bt, at))
+    TL = min(cfg["torch_loop_samples"], T)
+    xl = xt[:, :TL].detach().clone()
+
+    def op_fwd():
+        with torch.no_grad():
+            ops.biquad_filterbank(xt, bt, at)
+
+    def op_fwd_bwd():
+        xg.grad = bg.grad = ag.grad = None
+        ops.biquad_filterbank(xg, bg, ag).backward(gy)
+
+    def loop_fwd():
+        with torch.no_grad():
+            _torch_loop(xl, bt.float(), at.float())
+
+    xlg, blg, alg = (t.detach().clone().float().requires_grad_(True) for t in (xl, bt, at))
+    gl = gy[:, :, :TL].contiguous()
+
+    def loop_fwd_bwd():
+        xlg.grad = blg.grad = alg.grad = None
+        _torch_loop(xlg, blg, alg).backward(gl)
+
+    paths = [
+        ("op_forward", op_fwd, B * C * T),
+        ("op_forward_backward", op_fwd_bwd, B * C * T),
+        ("scipy_sosfilt_forward", lambda: [ss.sosfilt(s, x, axis=-1) for s in sos], B * C * T),
+        ("scipy_lfilter_forward", lambda: [ss.lfilter(b[c], np.r_[1.0, a[c]], x, axis=-1)
+                                           for c in range(C)], B * C * T),
+        ("torch_loop_forward", loop_fwd, B * C * TL),
+        ("torch_loop_forward_backward", loop_fwd_bwd, B * C * TL),
+        ("fused_envelope_forward_backward", _envelope_step("fused", cfg, seed), B * C * T),
+        ("unfused_envelope_forward_backward", _envelope_step("unfused", cfg, seed), B * C * T),
+    ]
+    timings: dict[str, dict] = {}
+    with tqdm(total=len(paths) + 2, desc="bench ops", unit="step", disable=None) as bar:
+        for name, fn, work in paths:
+            bar.set_postfix_str(name)
+            t = _best_of(fn, reps)
+            t["sample_channels_per_s"] = work / t["best_s"]
+            t["sample_channels"] = work
+            timings[name] = t
+            log.info("%-36s %8.2f ms  %.3g sample-channels/s", name, t["best_s"] * 1e3,
+                     t["sample_channels_per_s"])
+            bar.update()
+        memory = {}
+        for path in ("fused", "unfused"):
+            bar.set_postfix_str(f"peak memory {path}")
+            memory[path] = _memory_in_subprocess(path, cfg, seed, threads)
+            log.info("peak memory %-8s %.1f MiB (%s)", path, memory[path]["peak_bytes"] / 2**20,
+                     memory[path]["method"])
+            bar.update()
+
+    # Sanity: the fused op equals the unfused composition on this data.
+    with torch.no_grad():
+        fused = ops.filterbank_envelope(xt, bt, at, hop=hop, tau=TAU_S, sample_rate=SAMPLE_RATE)
+        unfused = unfused_envelope(xt, bt, at, hop=hop, tau=TAU_S, sample_rate=SAMPLE_RATE)
+        fused_err = float((fused - unfused).abs().max() / unfused.abs().max())
+
+    precision = float32_precision(seed)
+
+    rate = {k: v["sample_channels_per_s"] for k, v in timings.items()}
+    ratios = {
+        "forward_vs_sosfilt": rate["op_forward"] / rate["scipy_sosfilt_forward"],
+        "forward_vs_lfilter": rate["op_forward"] / rate["scipy_lfilter_forward"],
+        "forward_vs_torch_loop": rate["op_forward"] / rate["torch_loop_forward"],
+        "forward_backward_vs_sosfilt": rate["op_forward_backward"] / rate["scipy_sosfilt_forward"],
+        "forward_backward_vs_torch_loop": rate["op_forward_backward"] / rate["torch_loop_forward_backward"],
+        "fused_vs_unfused_speed": rate["fused_envelope_forward_backward"]
+        / rate["unfused_envelope_forward_backward"],
+        "fused_vs_unfused_memory": memory["unfused"]["peak_bytes"] / max(memory["fused"]["peak_bytes"], 1),
+    }
+    return {
+        "config": {**cfg, "threads": threads, "dtype": "float32 signal, float64 coefficients",
+                   "sample_rate": SAMPLE_RATE, "tau_s": TAU_S, "seed": seed,
+                   "kernel_isa": ops.kernel_isa(), "torch": torch.__version__,
+                   "numpy": np.__version__, "machine": platform.machine(),
+                   "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+                   "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None},
+        "timings": timings,
+        "peak_memory": memory,
+        "ratios": ratios,
+        "targets": {k: {"target": v, "measured": ratios[k], "met": bool(ratios[k] >= v)}
+                    for k, v in TARGETS.items()},
+        "fused_vs_unfused_max_rel_diff": fused_err,
+        "float32_precision": precision,
+    }
+
+
+def float32_precision(seed: int = 0) -> dict:
+    """Per-channel float32 error of the section structures (learnafe._ops_precision) for the
+    16-channel 100 Hz - 8 kHz bank at 20 kHz and a 100 Hz channel at 48.8 kHz (1 s of noise)."""
+    from learnafe._ops_precision import float32_errors
+
+    out = {}
+    for name, fs, lo, hi, C in (("bank_20k", SAMPLE_RATE, 100.0, 8000.0, 16),
+                                ("100hz_48k8", 50e6 / 1024, 100.0, 100.0, 1)):
+        b, a = bank(C, fs, f_lo=lo, f_hi=hi)
+        out[name] = {"sample_rate": fs, "centres_hz": np.geomspace(lo, hi, C).tolist(), "q": 3.0,
+                     "errors": float32_errors(b, a, fs, seed=seed)}
+    return out
+
+
+def format_precision(precision: dict) -> str:
+    """Table of float32 errors (max |error| / peak per channel) by structure."""
+    lines = []
+    for name, d in precision.items():
+        structures = list(d["errors"])
+        lines.append(f"float32 error / output peak, {name} (fs={d['sample_rate']:g} Hz, Q={d['q']:g}):")
+        lines.append(f"  {'centre Hz':>9s} " + " ".join(f"{s:>22s}" for s in structures))
+        for i, fc in enumerate(d["centres_hz"]):
+            lines.append(f"  {fc:9.0f} " + " ".join(f"{d['errors'][s][i]:22.2e}" for s in structures))
+    return "\n".join(lines)
+
+
+def _fmt_rate(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def format(result: dict) -> str:  # noqa: A001 - the section interface
+    cfg, t, r = result["config"], result["timings"], result["ratios"]
+    lines = [f"B={cfg['batch']} T={cfg['samples']} C={cfg['channels']} hop={cfg['hop']}, "
+             f"{cfg['threads']} thread(s), kernels {cfg['kernel_isa']}, {cfg['dtype']}, "
+             f"best of {cfg['repeats']}"
+             + (f", load average {cfg['load_average_1min']:.1f}" if cfg.get("load_average_1min") is not None
+                else ""),
+             "",
+             f"{'path':36s} {'time':>10s} {'sample-ch/s':>12s}"]
+    for name, v in t.items():
+        note = f"  (first {cfg['torch_loop_samples']} samples)" if name.startswith("torch_loop") else ""
+        lines.append(f"{name:36s} {v['best_s'] * 1e3:8.2f}ms {_fmt_rate(v['sample_channels_per_s']):>12s}{note}")
+    mem = result["peak_memory"]
+    lines += ["",
+              f"peak memory fwd+bwd: fused {mem['fused']['peak_bytes'] / 2**20:.1f} MiB, "
+              f"unfused {mem['unfused']['peak_bytes'] / 2**20:.1f} MiB ({mem['fused']['method']})",
+              f"fused vs unfused max relative difference: {result['fused_vs_unfused_max_rel_diff']:.2e}",
+              "",
+              "ratios:"]
+    for k, v in r.items():
+        lines.append(f"  {k:34s} {v:8.2f}x")
+    lines += ["", format_precision(result["float32_precision"]), "", "targets:"]
+    for k, v in result["targets"].items():
+        lines.append(f"  {k:34s} {v['measured']:8.2f}x  (target >= {v['target']:g}x)  "
+                     f"{'met' if v['met'] else 'NOT met'}")
+    return "\n".join(lines)

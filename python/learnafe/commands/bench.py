@@ -1,0 +1,58 @@
+"""``learnafe bench``: run the benchmark sections of :mod:`learnafe.benchmarks`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+log = logging.getLogger("learnafe.bench")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench", help="measure the kernels against scipy / PyTorch baselines",
+        description="Run the benchmark sections (one module per section in learnafe.benchmarks) "
+                    "and print their tables; every ratio in a section is measured in the same run. "
+                    "Results can be written as JSON.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--json", metavar="PATH", default=None, help="write all results to this JSON file")
+    p.add_argument("--only", metavar="SECTION", nargs="+", default=None,
+                   help="run only these sections (default: all; see --list)")
+    p.add_argument("--list", action="store_true", help="list the sections and exit")
+    p.add_argument("--quick", action="store_true", help="small sizes and fewer repeats (smoke test)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for the kernels and torch (default: torch.get_num_threads())")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.set_defaults(func=_bench)
+
+
+def _bench(args) -> int:
+    from learnafe import benchmarks
+
+    names = benchmarks.section_names()
+    if args.list:
+        for name in names:
+            print(f"{name:12s} {benchmarks.load_section(name).TITLE}")
+        return 0
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    selected = args.only or names
+    sections = {name: benchmarks.load_section(name) for name in selected}  # validates names
+    results = {}
+    for name, module in sections.items():
+        log.info("section %s: %s", name, module.TITLE)
+        t0 = time.perf_counter()
+        result = module.run(args)
+        result["wall_s"] = time.perf_counter() - t0
+        results[name] = result
+        print(f"\n== {name}: {module.TITLE} ==")
+        print(module.format(result))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2))
+        log.info("wrote %s", path)
+    return 0
