@@ -147,6 +147,7 @@ def test_cli_design_export_and_report(tmp_path, capsys):
     assert set(res["files"]) <= {p.name for p in (run / "xylo").iterdir()}
     md = report_section(run, tmp_path / "report")
     assert "XyloAudio 3 deployment" in md and (tmp_path / "report" / "xylo_responses_run.png").is_file()
+    assert "](report/xylo_responses_run.png)" in md
     assert report_section(tmp_path, tmp_path / "report") is None
 
 

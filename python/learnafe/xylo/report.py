@@ -14,7 +14,8 @@ def _pct(x) -> str:
 
 
 def report_section(run_dir, out_dir) -> str | None:
-    """Markdown for a run exported with ``learnafe export-xylo`` (None if it was not)."""
+    """Markdown for a run exported with ``learnafe export-xylo`` (None if it was not);
+    its plot is copied into ``out_dir`` and linked relative to ``out_dir``'s parent."""
     run_dir = Path(run_dir)
     path = next((p for p in (run_dir / "xylo" / EXPORT_JSON, run_dir / EXPORT_JSON)
                  if p.is_file()), None)
@@ -37,7 +38,8 @@ def report_section(run_dir, out_dir) -> str | None:
     if png.is_file():
         name = f"xylo_responses_{run_dir.name}.png"
         shutil.copyfile(png, out_dir / name)
-        lines += ["", f"![XyloAudio 3 responses]({name})"]
+        # ``learnafe report`` writes REPORT.md next to its image folder ``out_dir``.
+        lines += ["", f"![XyloAudio 3 responses]({out_dir.name}/{name})"]
     acc = res.get("accuracy")
     if acc:
         keys = list(acc["run"]["accuracy"])
