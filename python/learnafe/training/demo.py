@@ -39,9 +39,9 @@ DEFAULT_REAL = "../shared/data/gsc-v2-testset-dev"
 #: The demo's training options (both runs; only ``mode`` differs).  kT/C noise is
 #: on in training and evaluation, so smaller capacitors really cost accuracy.
 DEMO_CONFIG = {
-    "epochs": 8,
+    "epochs": 20,
     "batch_size": 64,
-    "lr_frontend": 0.01,
+    "lr_frontend": 0.005,
     "lr_classifier": 0.003,
     "lambda_i": 0.05,
     "lambda_c": 0.05,

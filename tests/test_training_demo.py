@@ -1,0 +1,40 @@
+"""The demo pipeline end to end on the toy data set (parallel training, real-folder
+evaluation and speaker-half fine-tuning, report, summary)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from training_helpers import make_toy_dataset, tiny_config
+from test_training import _make_12class_folder
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_on_toy_data(tmp_path, monkeypatch):
+    import learnafe.training.data as tdata
+    from learnafe.training.demo import run_demo
+
+    monkeypatch.setenv("LEARNAFE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(tdata, "CACHE_DIR", str(tmp_path / "cache"))
+    data = make_toy_dataset(tmp_path / "data", per_word=16)
+    real = tmp_path / "real"
+    counts = _make_12class_folder(real, data)
+    over = {k: v for k, v in tiny_config(data).items() if k != "data"}
+    over.update(epochs=2, frontend={})
+    s = run_demo(tmp_path / "demo", data=data, real=real, progress=False, overrides=over)
+    out = tmp_path / "demo"
+    assert (out / "report.md").is_file() and (out / "summary.json").is_file()
+    assert json.loads((out / "summary.json").read_text()) == s
+    for mode in ("conventional", "codesign"):
+        m = json.loads((out / mode / "metrics.json").read_text())
+        assert m["status"] == "finished" and m["mode"] == mode
+        ev = json.loads((out / mode / "eval" / "real.json").read_text())
+        assert ev["class_counts"] == counts
+        ft = json.loads((out / mode / "finetune-real" / "finetune.json").read_text())
+        assert ft["n_train"] + ft["n_eval"] == sum(counts.values())
+        assert "speaker half A" in ft["protocol"]
+    assert s["codesign"]["power_w"] < s["conventional"]["power_w"]   # lambda_i > 0 at work
+    md = (out / "report.md").read_text()
+    assert "finetune-real (after)" in md and "real" in md
