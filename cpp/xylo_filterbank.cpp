@@ -156,19 +156,20 @@ int64_t first_state_in_block(const Chain& c, int l, int64_t T, bool rev, int64_t
         VEC w1[K], w2[K], w3[K], vmax[K], ymax[K];                                             \
         for (int k = 0; k < K; ++k) w1[k] = w2[k] = w3[k] = zero;                              \
         alignas(64) double ybuf[K][kBlock][W];                                                 \
-        alignas(64) double tmp[W], s1[K][W], s2[K][W];                                         \
+        alignas(64) double tmp[W], s1[K][W], s2[K][W], xin[K][kBlock];                         \
         for (int64_t n0 = 0; n0 < N; n0 += kBlock) {                                           \
             const int64_t len = std::min<int64_t>(kBlock, N - n0);                             \
             for (int k = 0; k < K; ++k) {                                                      \
                 vmax[k] = ymax[k] = zero;                                                      \
                 STOREU(s1[k], w1[k]);                                                          \
                 STOREU(s2[k], w2[k]);                                                          \
+                for (int64_t i = 0; i < len; ++i)                                              \
+                    xin[k][i] = double(sample_at(ch[k].x, T, n0 + i, rev));                    \
             }                                                                                  \
             for (int64_t i = 0; i < len; ++i) {                                                \
-                const int64_t n = n0 + i;                                                      \
                 for (int k = 0; k < K; ++k) {                                                  \
                     const GroupParams& g = *ch[k].gp;                                          \
-                    const VEC s = SET1(double(sample_at(ch[k].x, T, n, rev)));                 \
+                    const VEC s = SET1(xin[k][i]);                                             \
                     const VEC out = SUB(w1[k], w3[k]);                                         \
                     STOREU(ybuf[k][i], out);                                                   \
                     vmax[k] = MAX(vmax[k], ABS(w1[k]));                                        \
