@@ -39,13 +39,13 @@ DEFAULT_REAL = "../shared/data/gsc-v2-testset-dev"
 #: The demo's training options (both runs; only ``mode`` differs).  kT/C noise is
 #: on in training and evaluation, so smaller capacitors really cost accuracy.
 DEMO_CONFIG = {
-    "epochs": 20,
-    "batch_size": 64,
+    "epochs": 12,
+    "batch_size": 32,
     "lr_frontend": 0.005,
-    "lr_classifier": 0.003,
+    "lr_classifier": 0.005,
     "lambda_i": 0.05,
     "lambda_c": 0.05,
-    "warmup_steps": 50,
+    "warmup_steps": 30,
     "threads": 1,
     "frontend": {"noise": {"mode": "always", "full_scale_v": 0.1}},
 }
