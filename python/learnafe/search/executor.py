@@ -64,28 +64,22 @@ def default_threads(workers: int) -> int:
 
 
 def limit_threads(threads: int) -> None:
-    """Limit this process (or, under Dask threads, this task) to ``threads`` cores."""
+    """Limit this process (or, under Dask threads, this task) to ``threads`` cores.
+
+    The environment variables take effect for libraries loaded afterwards (torch and
+    OpenMP read them when they start); libraries already loaded are set directly.
+    Nothing heavy is imported here, so worker processes start fast.
+    """
     threads = max(1, int(threads))
     for key in _THREAD_ENV:
         os.environ[key] = str(threads)
-    if "torch" in sys.modules or _importable("torch"):
-        import torch
-
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-    try:
-        from learnafe import ops
-    except ImportError:  # the compiled kernel is not built: nothing else to limit
-        return
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    ops = sys.modules.get("learnafe.ops")
     setter = getattr(ops, "set_num_threads", None)
     if callable(setter):
         setter(threads)
-
-
-def _importable(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None
 
 
 def _worker_name() -> str:
@@ -174,6 +168,8 @@ class TrialExecutor:
                  executor: cf.Executor | None = None):
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        if threads_per_trial is not None and (not isinstance(threads_per_trial, int) or threads_per_trial < 1):
+            raise ValueError(f"threads_per_trial must be a positive integer, got {threads_per_trial!r}")
         self.workers = workers
         self.dask_address = dask_address
         self._client = None
@@ -192,8 +188,6 @@ class TrialExecutor:
             self._executor = self._local()
             self.description = (f"{workers} local worker process(es), {self.threads} thread(s) each "
                                 f"({cpu_count()} cores)")
-        if threads_per_trial is not None and (not isinstance(threads_per_trial, int) or threads_per_trial < 1):
-            raise ValueError(f"threads_per_trial must be a positive integer, got {threads_per_trial!r}")
 
     def _local(self) -> cf.Executor:
         return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
