@@ -86,7 +86,7 @@ def register(sub) -> None:
     p.add_argument("run", help="run directory")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--spice", action="store_true",
-                     help="use learnafe.spice.calibrated_frontend(RUN) (run `learnafe spice verify RUN` first)")
+                     help="use learnafe.spice.calibrated_frontend(RUN) (run `learnafe verify RUN` first)")
     src.add_argument("--real", metavar="DIR", help="12-class folder of real recordings: fine-tune on "
                                                   "one speaker half, evaluate on the other")
     p.add_argument("--epochs", type=int, default=5)

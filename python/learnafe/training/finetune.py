@@ -196,7 +196,7 @@ def finetune_spice(run_dir, *, epochs: int = 5, out_dir=None, lr: float = 1e-3, 
         frontend = calibrated_frontend(run_dir)
     except FileNotFoundError as exc:
         raise RuntimeError(f"{run_dir} has not been verified in SPICE yet ({exc}); run "
-                           f"`learnafe spice verify {run_dir}` first") from exc
+                           f"`learnafe verify {run_dir}` first") from exc
     return finetune(run_dir, frontend, epochs=epochs, lr=lr, seed=seed, progress=progress,
                     out_dir=out_dir or Path(run_dir) / "finetune-spice", label="finetune-spice")
 
