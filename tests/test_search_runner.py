@@ -305,7 +305,7 @@ def test_report_section(tmp_path):
     ex.shutdown()
     md = report_section(tmp_path / "s", tmp_path / "report")
     assert md.startswith("## Design-space search")
-    assert "![Pareto front of s](search-s-pareto.png)" in md
+    assert "![Pareto front of s](report/search-s-pareto.png)" in md
     assert (tmp_path / "report" / "search-s-pareto.png").is_file()
     assert "Conventional design: error 10.00 %" in md
     rows = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| trial")]

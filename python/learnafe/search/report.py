@@ -21,8 +21,9 @@ def _fmt_point(p: dict, names: list[str]) -> list[str]:
 def report_section(path, out_dir) -> str | None:
     """Markdown for the search directory ``path`` (``None`` if it is not a finished search).
 
-    The Pareto plot is copied next to the report (into ``out_dir``) and linked
-    relatively, so the Markdown file and its images move together.
+    The Pareto plot is copied into ``out_dir`` (the report's image folder) and
+    linked relative to ``out_dir``'s parent (the report's folder), so the
+    Markdown file and its images move together.
     """
     from learnafe.search.runner import load_search
 
@@ -49,7 +50,7 @@ def report_section(path, out_dir) -> str | None:
         target = out_dir / f"search-{path.name}-pareto.png"
         if png.resolve() != target.resolve():
             shutil.copyfile(png, target)
-        lines += [f"![Pareto front of {path.name}]({target.name})", ""]
+        lines += [f"![Pareto front of {path.name}]({out_dir.name}/{target.name})", ""]
     header = ["trial", "error %", "power W", "area um^2", "d error (points)", "power saving %",
               "area saving %", *names]
     lines.append(f"Pareto set ({len(s['pareto'])} points, error/power/area all minimised):")
