@@ -149,7 +149,7 @@ def write_wav(path: str | os.PathLike, x: np.ndarray, sample_rate: int) -> None:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"write_wav: x must be 1-D mono audio, got shape {x.shape}")
-    pcm = np.clip(np.round(x * 32767.0), -32768, 32767).astype("<i2")
+    pcm = np.clip(np.round(x * 32768.0), -32768, 32767).astype("<i2")
     tmp = f"{path}.tmp{os.getpid()}"
     with wave.open(tmp, "wb") as w:
         w.setnchannels(1)

@@ -258,7 +258,7 @@ def _check_manifest(out: Path, manifest: dict) -> None:
     path = out / "synth.json"
     if path.is_file():
         old = json.loads(path.read_text())
-        keys = ("format", "size", "seed", "engines", "clips")
+        keys = ("format", "size", "seed", "engines", "spec")
         if any(old.get(k) != manifest.get(k) for k in keys):
             raise ValueError(
                 f"--out {out} already holds a synthesis with different settings "
@@ -267,7 +267,7 @@ def _check_manifest(out: Path, manifest: dict) -> None:
     path.write_text(json.dumps(manifest, indent=1))
 
 
-def synthesize(out, size: str = "small", seed: int = 0, workers: int = 1,
+def synthesize(out, size: str | SynthSize = "small", seed: int = 0, workers: int = 1,
                engines: list[str] | None = None, progress: bool = True) -> dict:
     """Write the synthetic keyword data set to ``out`` and return a summary dict.
 
@@ -277,8 +277,12 @@ def synthesize(out, size: str = "small", seed: int = 0, workers: int = 1,
     """
     from tqdm.auto import tqdm
 
-    if size not in SIZES:
-        raise ValueError(f"--size must be one of {sorted(SIZES)}, got {size!r}")
+    if isinstance(size, SynthSize):
+        spec, size = size, "custom"
+    elif size in SIZES:
+        spec = SIZES[size]
+    else:
+        raise ValueError(f"--size must be one of {sorted(SIZES)} (or a SynthSize), got {size!r}")
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
     avail = available_engines()
@@ -294,7 +298,6 @@ def synthesize(out, size: str = "small", seed: int = 0, workers: int = 1,
             raise ValueError(f"--engines: {missing} not available on this system "
                              f"(available: {avail})")
     engines = sorted(engines)
-    spec = SIZES[size]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.rglob("*.wav.tmp*"):  # left by an interrupted write
