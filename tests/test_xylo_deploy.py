@@ -173,17 +173,50 @@ def test_bench_section_quick():
     assert "sample-channels/s" in section.format(res)
 
 
-@pytest.mark.slow
-def test_export_xylo_on_a_trained_run(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
     from training_helpers import make_toy_dataset, tiny_config
 
     import learnafe.training.data as tdata
     from learnafe.training import train
 
-    monkeypatch.setattr(tdata, "CACHE_DIR", str(tmp_path / "cache"))
-    data = make_toy_dataset(tmp_path / "data")
-    run = tmp_path / "run"
-    train(tiny_config(data, mode="codesign", epochs=2), run)
+    base = tmp_path_factory.mktemp("xylo_run")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(tdata, "CACHE_DIR", str(base / "cache"))
+    try:
+        data = make_toy_dataset(base / "data")
+        train(tiny_config(data, mode="codesign", epochs=2), base / "run")
+        yield base / "run", mp
+    finally:
+        mp.undo()
+
+
+@pytest.mark.slow
+def test_quantization_aware_training_and_resume(toy_run, tmp_path):
+    from learnafe.xylo.qat import STATE, quantization_aware_training
+
+    run, mp = toy_run
+    mp.setattr("learnafe.training.data.CACHE_DIR", str(run.parent / "cache"))
+    first = quantization_aware_training(run, epochs=1, out_dir=tmp_path / "q", lr_bank=0.05,
+                                        progress=False)
+    assert first["history"][0]["centres_hz"] != pytest.approx(
+        [c["f0_hz"] for c in json.loads((run / "bank.json").read_text())["channels"]])
+    assert (tmp_path / "q" / STATE).is_file() and (tmp_path / "q" / "xylo_bank.json").is_file()
+    # a second call with more epochs resumes after epoch 1 (history kept)
+    second = quantization_aware_training(run, epochs=1, out_dir=tmp_path / "q", lr_bank=0.05,
+                                         progress=False)
+    assert second["history"] == first["history"]
+    with pytest.raises(ValueError, match="other settings"):
+        quantization_aware_training(run, epochs=2, out_dir=tmp_path / "q", progress=False,
+                                    learn_bank=False)
+    for key in ("before_bitexact", "after_bitexact"):
+        assert set(second[key]["accuracy"]) == {"clean", "10"}
+
+
+@pytest.mark.slow
+def test_export_xylo_on_a_trained_run(toy_run, tmp_path):
+    run, mp = toy_run
+    mp.setattr("learnafe.training.data.CACHE_DIR", str(run.parent / "cache"))
     res = export_xylo(run, tmp_path / "x", finetune_epochs=1, progress=False)
     acc = res["accuracy"]
     for k in ("run", "xylo_float", "xylo_bitexact"):

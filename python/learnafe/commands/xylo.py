@@ -52,6 +52,28 @@ def register(subparsers) -> None:
     f.add_argument("--out", default="runs/xylo/features", help="output folder")
     f.set_defaults(func=_features)
 
+    q = sub.add_parser(
+        "qat", help="train a run's classifier (and chip centres/Q) with the chip's quantisation",
+        description="Quantisation-aware training: the classifier, and with --learn-bank the "
+                    "XyloAudio 3 channels' centres and Q, are trained on the features of the "
+                    "straight-through model of the quantised chip bank; the chip bank is then "
+                    "designed from the trained centres/Q and the test accuracy with the "
+                    "bit-exact bank is reported before and after. Resumes an interrupted run.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    q.add_argument("run", help="run directory (learnafe train --out RUN)")
+    q.add_argument("--out", default=None, help="output folder (default: RUN/xylo-qat)")
+    q.add_argument("--epochs", type=int, default=2)
+    q.add_argument("--learn-bank", action=argparse.BooleanOptionalAction, default=True,
+                   help="also train the chip channels' centres and Q")
+    q.add_argument("--lr", type=float, default=1e-3, help="classifier learning rate")
+    q.add_argument("--lr-bank", type=float, default=3e-3, help="log centre / log Q learning rate")
+    q.add_argument("--batch-size", type=int, default=None, help="default: the run's")
+    q.add_argument("--limit-train", type=int, default=0, help="train on N clips (0 = all)")
+    q.add_argument("--limit-eval", type=int, default=0, help="evaluate on N test clips (0 = all)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    q.set_defaults(func=_qat)
+
     e = subparsers.add_parser(
         "export-xylo", help="deploy a co-designed run on XyloAudio 3: registers + accuracy",
         description="Design the XyloAudio 3 bank realising a run's learned centres and Q at the "
@@ -172,6 +194,20 @@ def _features(args) -> int:
     plt.close(fig)
     log.info("%s: %d channels x %d frames, %d spikes -> %s", wav, counts.shape[0], counts.shape[1],
              int(counts.sum()), out)
+    return 0
+
+
+def _qat(args) -> int:
+    from learnafe.xylo.qat import RESULT, quantization_aware_training
+
+    res = quantization_aware_training(
+        args.run, epochs=args.epochs, out_dir=args.out, learn_bank=args.learn_bank, lr=args.lr,
+        lr_bank=args.lr_bank, seed=args.seed, batch_size=args.batch_size,
+        limit_train=args.limit_train, limit_eval=args.limit_eval, progress=args.progress)
+    for k in ("before_bitexact", "after_bitexact"):
+        print(f"{k:16s} mean accuracy {res[k]['mean_accuracy']:.4f}  " +
+              "  ".join(f"{c}:{v:.3f}" for c, v in res[k]["accuracy"].items()))
+    print(f"wrote {Path(res['out_dir']) / RESULT}")
     return 0
 
 
