@@ -107,6 +107,7 @@ def test_nonfinite_objective_is_a_failure_told_as_a_penalty(tmp_path):
     assert scalar.loss(result.records[0], {"power_ref_w": 1.0, "area_ref_um2": 1.0}) == pytest.approx(3.0)
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # nevergrad's Cobyla.__del__
 def test_search_without_normalisation_or_reference_is_refused(tmp_path):
     with pytest.raises(ValueError, match="power_ref_w and area_ref_um2, or a \\[trial\\] reference"):
         run_search(_config(reference_function=None), tmp_path / "s", budget=1, workers=1, progress=False)
@@ -116,6 +117,8 @@ def test_search_without_normalisation_or_reference_is_refused(tmp_path):
     with pytest.raises(RuntimeError, match="reference design failed"):
         run_search(cfg, tmp_path / "r", budget=1, workers=1, executor=cf.ThreadPoolExecutor(1), progress=False)
     assert not (tmp_path / "r" / "journal.jsonl").exists()
+    with pytest.raises(ValueError, match="'Cobyla' cannot run 2 trials at a time"):
+        run_search(_config(optimizer="Cobyla"), tmp_path / "c", budget=2, workers=2, progress=False)
 
 
 def test_resume_replays_the_journal_and_runs_only_the_missing_trials(tmp_path):

@@ -146,8 +146,12 @@ class _Optimiser:
         self.config = config
         self.space = config.space
         self.parametrization = config.space.parametrization(seed=config.seed)
-        self.optimizer = ng.optimizers.registry[config.optimizer](
-            parametrization=self.parametrization, budget=budget, num_workers=workers)
+        try:
+            self.optimizer = ng.optimizers.registry[config.optimizer](
+                parametrization=self.parametrization, budget=budget, num_workers=workers)
+        except ValueError as exc:
+            raise ValueError(f"optimizer {config.optimizer!r} cannot run {workers} trials at a time ({exc}); "
+                             "use --workers 1 or an optimizer that runs in parallel, such as NGOpt") from exc
         if config.mode == "multi" and config.reference_point is not None:
             self.optimizer.tell(ng.p.MultiobjectiveReference(), list(config.reference_point))
         self._tell_not_asked = True
@@ -263,6 +267,7 @@ def run_search(config: SearchConfig, out_dir, *, budget: int | None = None, work
         log.info("search in %s already has %d trials (budget %d): nothing to run", out_dir, len(records), budget)
         return finish(config, out_dir, records, reference, state, plot=plot)
 
+    opt = _Optimiser(config, budget, workers)  # before any trial: a bad optimiser choice fails fast
     pool = TrialExecutor(workers, dask_address=dask_address, threads_per_trial=threads_per_trial,
                          executor=executor)
     log.info("search %s: %s, optimiser %s, mode %s, budget %d, %s", out_dir, config.trial_function,
@@ -278,7 +283,6 @@ def run_search(config: SearchConfig, out_dir, *, budget: int | None = None, work
             state.set_normalisation(reference["objectives"]["power_w"], reference["objectives"]["area_um2"],
                                     "reference design")
         norm = state.normalisation
-        opt = _Optimiser(config, budget, workers)
         for r in records:
             opt.replay(r, norm)
         if records:
