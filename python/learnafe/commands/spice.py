@@ -89,6 +89,7 @@ def _verify(args) -> int:
                    workers=args.workers, timeout=args.timeout, finetune=not args.no_finetune,
                    epochs=args.epochs, transient=not args.no_transient, clips=args.clips,
                    clip_seconds=args.clip_seconds, tran_step=args.tran_step,
+                   tran_amplitude=args.tran_amplitude,
                    clip_data=args.clip_data, seed=args.seed, force=args.force,
                    progress=not args.quiet)
     out = Path(r["out_dir"])
@@ -166,6 +167,8 @@ def register(subparsers) -> None:
                    help="simulated seconds per clip (loudest window) [0.3]")
     v.add_argument("--clip-data", help="data set for the transient clips [the run's data]")
     v.add_argument("--tran-step", type=float, default=5e-6, help="transient max step (s) [5e-6]")
+    v.add_argument("--tran-amplitude", type=float, default=1e-3,
+                   help="transient input, volts differential peak [1e-3]")
     v.add_argument("--seed", type=int, default=0, help="clip choice and fine-tuning seed [0]")
     v.add_argument("--force", action="store_true", help="redo finished steps")
     _sim_options(v)

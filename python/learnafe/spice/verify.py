@@ -60,6 +60,17 @@ def ideal_channels(spec: Mapping[str, Any], gm_model=None) -> dict[str, np.ndarr
             "power_w": np.asarray(cost.channel_power_w(i1, i2)), "gm_model": model}
 
 
+def _bilinear_error(fit: dict, f: np.ndarray, h: np.ndarray, fs: float, band) -> float:
+    """RMS error over ``band`` (relative to the peak) of the pre-warped bilinear mapping of the s-fit."""
+    from learnafe.circuits.discretize import digital_response
+    from learnafe.spice.calibrated import discretize_fitted
+
+    bz, az = discretize_fitted([fit["b"]], [fit["a"]], fs)
+    sel = (f >= band[0]) & (f <= band[1])
+    err = np.abs(digital_response(f[sel], bz, az, fs)[0] - h[sel])
+    return float(np.sqrt(np.mean(err ** 2)) / np.abs(h[sel]).max())
+
+
 def _pct(a, b) -> float:
     return float(100.0 * (a - b) / b)
 
@@ -142,6 +153,7 @@ def ac_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt",
             band = (max(fit["f0_hz"] / 5, float(f[0])), min(fit["f0_hz"] * 5, 0.45 * float(fs)))
             row["spice"]["digital"] = dict(fit_digital_biquad(f, h, float(fs), band=band),
                                            sample_rate=float(fs))
+            row["spice"]["digital"]["bilinear_rel_rms"] = _bilinear_error(fit, f, h, float(fs), band)
         if ch.f0_hz:
             row["error_vs_spec_pct"] = {"f0": _pct(fit["f0_hz"], ch.f0_hz)}
             if ch.q:
@@ -177,7 +189,7 @@ def ac_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt",
     return result
 
 
-def plot_overlay(npz_path: str | Path, png_path: str | Path, title: str = "") -> Path:
+def plot_overlay(npz_path: str | Path, png_path: str | Path, title: str = "", dpi: int = 110) -> Path:
     """Magnitude responses of all channels: ideal dashed, SPICE solid (one colour each)."""
     import matplotlib
 
@@ -201,7 +213,7 @@ def plot_overlay(npz_path: str | Path, png_path: str | Path, title: str = "") ->
     ax.set_title(title)
     fig.tight_layout()
     png_path = Path(png_path)
-    fig.savefig(png_path, dpi=110)
+    fig.savefig(png_path, dpi=dpi)
     plt.close(fig)
     return png_path
 
@@ -241,7 +253,7 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
                topology: str = "differential", caps: str = "ideal", workers: int = 2,
                timeout: float = DEFAULT_TIMEOUT_S, finetune: bool = True, epochs: int = 5,
                transient: bool = True, clips: int = 3, clip_seconds: float = 0.3,
-               tran_step: float = 5e-6, clip_data: str | Path | None = None, seed: int = 0,
+               tran_step: float = 5e-6, tran_amplitude: float = 1e-3, clip_data: str | Path | None = None, seed: int = 0,
                force: bool = False, progress: bool = True) -> dict[str, Any]:
     """SPICE verification of a trained run: characterisation, AC, calibrated bank,
     fine-tuning and the transient check, written under ``out_dir`` (default
@@ -318,7 +330,8 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
         t0 = time.perf_counter()
         tran_path = out / "transient.json"
         tran = json.loads(tran_path.read_text()) if tran_path.is_file() and not force else None
-        if tran is None or tran.get("t_step_s") != tran_step or len(tran.get("clips", [])) != clips:
+        if (tran is None or tran.get("t_step_s") != tran_step or tran.get("amplitude_v") != tran_amplitude
+                or len(tran.get("clips", [])) != clips):
             from learnafe.training import load_run
 
             cfg = load_run(run_dir).config
@@ -326,7 +339,8 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
             audio, names = pick_clips(data, "test" if clip_data else cfg.test_split,
                                       int(spec.get("sample_rate") or cfg.sample_rate), clips, seed)
             log.info("[5/5] transient check on %d clips of %s", len(audio), data)
-            tran = transient_check(spec, ac, audio, out, t_step=tran_step, duration_s=clip_seconds,
+            tran = transient_check(spec, ac, audio, out, t_step=tran_step, amplitude_v=tran_amplitude,
+                                   duration_s=clip_seconds,
                                    corner=corner, topology=topology, caps=caps, workers=workers,
                                    timeout=max(timeout, 3600.0), clip_names=names,
                                    progress=progress)
