@@ -4,7 +4,6 @@ reproduces the 1-process run within float tolerance."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from training_helpers import make_toy_dataset, tiny_config
+from training_helpers import cli_setup
 
 from learnafe.training.distributed import CPUSyncBatchNorm, convert_sync_batchnorm
 
@@ -32,12 +31,7 @@ def test_convert_sync_batchnorm_keeps_state_and_single_process_behaviour():
 
 @pytest.mark.slow
 def test_two_process_torchrun_matches_one_process(tmp_path):
-    data = make_toy_dataset(tmp_path / "data")
-    cfg = tiny_config(data, epochs=2, dropout=0.0, lambda_i=0.3, lambda_c=0.3, batch_size=16)
-    cfg_path = tmp_path / "cfg.json"
-    cfg_path.write_text(json.dumps(cfg))
-    env = dict(os.environ, LEARNAFE_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
-    args = ["-m", "learnafe", "-q", "train", "--config", str(cfg_path), "--out"]
+    args, env = cli_setup(tmp_path, epochs=2, dropout=0.0, lambda_i=0.3, lambda_c=0.3, batch_size=16)
     subprocess.run([sys.executable, *args, str(tmp_path / "one")], env=env, check=True, timeout=600)
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                     *args, str(tmp_path / "two")], env=env, check=True, timeout=600)

@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from training_helpers import make_toy_dataset, tiny_config
+from training_helpers import cli_setup
 
 TIMING_KEYS = {"clips_per_s", "throughput_clips_per_s", "train_seconds"}
 
@@ -26,23 +26,19 @@ def _strip(obj):
     return obj
 
 
-def _cmd(cfg_path, out):
-    return [sys.executable, "-m", "learnafe", "-q", "train", "--config", str(cfg_path), "--out", str(out)]
 
 
 @pytest.mark.slow
 def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
-    data = make_toy_dataset(tmp_path / "data")
-    cfg = tiny_config(data, epochs=5, checkpoint_every=2, dropout=0.2, lambda_i=0.3, lambda_c=0.3)
-    cfg_path = tmp_path / "cfg.json"
-    cfg_path.write_text(json.dumps(cfg))
-    env = dict(os.environ, LEARNAFE_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    args, env = cli_setup(tmp_path, epochs=5, checkpoint_every=2, dropout=0.2, lambda_i=0.3,
+                          lambda_c=0.3)
+    cmd = lambda out: [sys.executable, *args, str(out)]  # noqa: E731
 
     ref = tmp_path / "ref"
-    subprocess.run(_cmd(cfg_path, ref), env=env, check=True, timeout=600)
+    subprocess.run(cmd(ref), env=env, check=True, timeout=600)
 
     run = tmp_path / "killed"
-    proc = subprocess.Popen(_cmd(cfg_path, run), env=env)
+    proc = subprocess.Popen(cmd(run), env=env)
     last = run / "checkpoints" / "last.pt"
     t0 = time.monotonic()
     while not last.is_file():
@@ -58,7 +54,7 @@ def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
     step_at_kill = torch.load(last, weights_only=False)["step"]
     assert step_at_kill < 5 * 7
 
-    subprocess.run(_cmd(cfg_path, run), env=env, check=True, timeout=600)
+    subprocess.run(cmd(run), env=env, check=True, timeout=600)
     a = json.loads((ref / "metrics.json").read_text())
     b = json.loads(metrics_path.read_text())
     assert b["status"] == "finished" and b["steps"] == a["steps"]

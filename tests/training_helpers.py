@@ -59,3 +59,16 @@ def tiny_config(data, **kw) -> dict:
                time_mask_frames=3, freq_masks=1, freq_mask_channels=1, eval_snrs=[10.0])
     cfg.update(kw)
     return cfg
+
+
+def cli_setup(tmp_path, **options):
+    """For tests that run ``learnafe train`` in subprocesses: writes the toy data set and a
+    config file; returns ``(train argv prefix without --out, environment)``."""
+    import json
+    import os
+
+    data = make_toy_dataset(tmp_path / "data")
+    cfg_path = tmp_path / "cfg.json"
+    cfg_path.write_text(json.dumps(tiny_config(data, **options)))
+    env = dict(os.environ, LEARNAFE_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    return ["-m", "learnafe", "-q", "train", "--config", str(cfg_path), "--out"], env

@@ -35,7 +35,8 @@ import torch
 from learnafe.data import KeywordDataset
 from learnafe.data.classes import SILENCE_LABEL
 
-__all__ = ["open_split", "Augmenter", "ClipSubset", "eval_noise_folder", "stack_batch", "CACHE_DIR"]
+__all__ = ["open_split", "Augmenter", "ClipSubset", "eval_noise_folder", "stack_batch",
+           "epoch_batches", "CACHE_DIR"]
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,15 @@ def stack_batch(dataset: KeywordDataset, indices, *, augmenter: Augmenter | None
     audio = torch.from_numpy(np.stack(xs))
     mask = torch.from_numpy(np.stack(masks)) if masks else None
     return audio, torch.from_numpy(labels.astype(np.int64)), mask
+
+
+def epoch_batches(dataset, batch_size: int, epoch: int, seed: int, stream: int) -> list[np.ndarray]:
+    """The full batches of clip indices of one epoch of a single-process loop (fine-tuning):
+    a permutation drawn from ``(seed, stream, epoch)``; calls ``dataset.set_epoch(epoch)``."""
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    perm = np.random.default_rng([int(seed), int(stream), int(epoch)]).permutation(len(dataset))
+    return [perm[s * batch_size:(s + 1) * batch_size] for s in range(len(dataset) // batch_size)]
 
 
 class ClipSubset:

@@ -38,10 +38,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from learnafe.training.data import (Augmenter, ClipSubset, eval_noise_folder, open_split,
-                                    stack_batch)
+from learnafe.training.data import (Augmenter, ClipSubset, epoch_batches, eval_noise_folder,
+                                    open_split, stack_batch)
 from learnafe.training.evaluate import evaluate_dataset
-from learnafe.training.model import CoDesignModel, feature_shape
+from learnafe.training.model import CoDesignModel, apply_feature_mask, feature_shape
 from learnafe.training.rundir import (BANK, BEST, CONFIG, atomic_save, load_run, rng_state,
                                       set_rng_state, write_json)
 
@@ -142,19 +142,13 @@ def finetune(run_dir, frontend: nn.Module | None = None, *, epochs: int = 5, out
         before = evaluate_dataset(model, eval_set, snrs=cfg.eval_snrs, noise=noise, progress=progress)
     ce = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     for epoch in range(start, epochs):
-        perm = np.random.default_rng([seed, 303, epoch]).permutation(len(train_set))
-        if hasattr(train_set, "set_epoch"):
-            train_set.set_epoch(epoch)
         classifier.train()
         sums = np.zeros(3)
-        for s in tqdm(range(steps_per_epoch), desc=f"{label} epoch {epoch + 1}/{epochs}",
-                      disable=not progress, leave=False):
-            idx = perm[s * bs:(s + 1) * bs]
+        for idx in tqdm(epoch_batches(train_set, bs, epoch, seed, 303),
+                        desc=f"{label} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False):
             audio, labels, mask = stack_batch(train_set, idx, augmenter=aug, epoch=epoch)
             with torch.no_grad():
-                feats = frontend(audio)
-                fill = feats.mean(dim=(1, 2), keepdim=True).expand_as(feats)
-                feats = torch.where(mask, fill, feats)
+                feats = apply_feature_mask(frontend(audio), mask)
             logits = classifier(feats.float())
             loss = ce(logits, labels)
             opt.zero_grad(set_to_none=True)

@@ -22,7 +22,7 @@ from torch import nn
 from learnafe.models import DSCNN
 
 __all__ = ["CoDesignModel", "build_frontend", "frontend_from_dict", "build_classifier",
-           "feature_shape", "hardware_cost", "chip_frontend"]
+           "feature_shape", "hardware_cost", "chip_frontend", "apply_feature_mask"]
 
 
 def _bank_class():
@@ -99,6 +99,15 @@ def feature_shape(frontend: nn.Module, n_samples: int) -> tuple[int, int]:
     return int(f.shape[1]), int(f.shape[2])
 
 
+def apply_feature_mask(feats: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """SpecAugment-like masking: cells of ``feats`` ``[B, C, F]`` where ``mask`` is True
+    take the clip's mean feature (the neutral value after the classifier's clip norm)."""
+    if mask is None:
+        return feats
+    fill = feats.mean(dim=(1, 2), keepdim=True).expand_as(feats)
+    return torch.where(mask, fill, feats)
+
+
 class CoDesignModel(nn.Module):
     """Front end + classifier.  ``forward(audio, mask=None) -> {"logits", "power", "area"}``.
 
@@ -115,9 +124,6 @@ class CoDesignModel(nn.Module):
         return self.frontend(audio)
 
     def forward(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
-        feats = self.frontend(audio)
-        if mask is not None:
-            fill = feats.mean(dim=(1, 2), keepdim=True).expand_as(feats)
-            feats = torch.where(mask, fill, feats)
+        feats = apply_feature_mask(self.frontend(audio), mask)
         power, area = hardware_cost(self.frontend)
         return {"logits": self.classifier(feats), "power": power, "area": area}

@@ -46,6 +46,13 @@ def _plt():
     return plt
 
 
+def _save(fig, path) -> bool:
+    fig.tight_layout()
+    fig.savefig(path)
+    _plt().close(fig)
+    return True
+
+
 def load_summary(run_dir) -> dict:
     """What the report needs from a run directory (config, metrics, bank, extras)."""
     run_dir = Path(run_dir)
@@ -138,10 +145,7 @@ def _plot_acc_vs_snr(runs, path) -> bool:
     ax.set_title("Accuracy vs SNR (dotted: clean)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return True
+    return _save(fig, path)
 
 
 def _plot_responses(r, path) -> bool:
@@ -175,10 +179,7 @@ def _plot_responses(r, path) -> bool:
     ax.set_ylabel("|H| (dB)")
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(f"{r['name']}: analog responses before/after")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return True
+    return _save(fig, path)
 
 
 def _plot_curves(runs, path) -> bool:
@@ -206,10 +207,7 @@ def _plot_curves(runs, path) -> bool:
     for a in (a1, a2):
         a.grid(alpha=0.3)
         a.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return True
+    return _save(fig, path)
 
 
 def _plot_confusions(r, path) -> bool:
@@ -237,10 +235,7 @@ def _plot_confusions(r, path) -> bool:
         ax.set_ylabel("true")
         ax.set_title(f"{r['name']}: {'clean' if k == 'clean' else k + ' dB'} "
                      f"(acc {100 * t['accuracy'][k]:.1f} %)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return True
+    return _save(fig, path)
 
 
 def _eval_tables(runs) -> str | None:
