@@ -163,7 +163,7 @@ def test_run_directory_and_load_run(runs, toy):
     assert conv["area_saving"] == pytest.approx(0.0, abs=1e-12)
     run = load_run(run_dir)
     assert run.config == TrainConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
-    assert float(run.frontend.power()) == pytest.approx(m["power_w"], rel=1e-9)
+    assert run.frontend.power().item() == pytest.approx(m["power_w"], rel=1e-9)
     ckpt = torch.load(run_dir / "checkpoints/best.pt", weights_only=False)
     for k, v in run.model.state_dict().items():
         torch.testing.assert_close(v, ckpt["model"][k])
