@@ -253,3 +253,21 @@ def run_many(netlists: Sequence[str | Path], *, workers: int = 2,
         return [one(p) for p in netlists]
     with ThreadPoolExecutor(max_workers=min(workers, len(netlists))) as pool:
         return list(pool.map(one, netlists))
+
+
+def run_with_progress(netlists: Sequence[str | Path], *, desc: str, unit: str, workers: int = 2,
+                      timeout: float = DEFAULT_TIMEOUT_S, progress: bool = True
+                      ) -> tuple[list[SimResult], float]:
+    """:func:`run_many` with a tqdm bar (when ``progress``); returns (results, wall seconds)."""
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(netlists), desc=desc, unit=unit)
+    t0 = time.perf_counter()
+    try:
+        results = run_many(netlists, workers=workers, timeout=timeout,
+                           progress=(lambda r: bar.update(1)) if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results, time.perf_counter() - t0

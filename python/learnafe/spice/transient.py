@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,7 +31,7 @@ import numpy as np
 
 from learnafe.spice.models import write_library
 from learnafe.spice.netlist import bank_tran_netlist, channels_of, load_spec
-from learnafe.spice.runner import run_many
+from learnafe.spice.runner import run_with_progress
 
 log = logging.getLogger(__name__)
 
@@ -145,18 +143,8 @@ def transient_check(spec, ac_results, clips: Sequence[np.ndarray], out_dir: str 
         paths.append(path)
     log.info("transient: %d clips x %.2f s, %d channels, step %g s, %d workers", len(paths),
              n / fs, len(chans), t_step, workers)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(paths), desc="spice tran", unit="clip")
-    t0 = time.perf_counter()
-    try:
-        results = run_many(paths, workers=workers, timeout=timeout,
-                           progress=(lambda r: bar.update(1)) if bar is not None else None)
-    finally:
-        if bar is not None:
-            bar.close()
-    wall = time.perf_counter() - t0
+    results, wall = run_with_progress(paths, desc="spice tran", unit="clip", workers=workers,
+                                      timeout=timeout, progress=progress)
     per_clip = []
     wave_err = np.zeros((len(clips), len(chans)))
     feat_err = np.zeros_like(wave_err)

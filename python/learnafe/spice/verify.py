@@ -27,7 +27,7 @@ import numpy as np
 from learnafe.spice.fit import fit_biquad, fit_digital_biquad
 from learnafe.spice.models import check_corner, write_library
 from learnafe.spice.netlist import VDD_V, ac_netlist, channels_of, load_spec
-from learnafe.spice.runner import DEFAULT_TIMEOUT_S, run_many
+from learnafe.spice.runner import DEFAULT_TIMEOUT_S, run_with_progress
 
 log = logging.getLogger(__name__)
 
@@ -106,18 +106,8 @@ def ac_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt",
         paths.append(path)
     log.info("AC: %d channels, corner %s, %s topology, %s capacitors, %d workers", len(chans),
              corner, topology, caps, workers)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(paths), desc="spice ac", unit="ch")
-    t0 = time.perf_counter()
-    try:
-        results = run_many(paths, workers=workers, timeout=timeout,
-                           progress=(lambda r: bar.update(1)) if bar is not None else None)
-    finally:
-        if bar is not None:
-            bar.close()
-    wall = time.perf_counter() - t0
+    results, wall = run_with_progress(paths, desc="spice ac", unit="ch", workers=workers,
+                                      timeout=timeout, progress=progress)
     rows, freqs_all, spice_all, ideal_all = [], [], [], []
     for ch, res, k in zip(chans, results, range(len(chans))):
         op, ac = res.plot("Operating"), res.plot("AC")
