@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 
 import numpy as np
@@ -311,6 +312,23 @@ def test_cli_spice_ac_and_errors(gmid, tmp_path, capsys):
                  "--workers", "1"]) == 0
     out = capsys.readouterr().out
     assert "| 0 |" in out and (tmp_path / "ac" / "ac.json").is_file()
+    # report section of a verified run (AC only)
+    from learnafe.spice import report_section
+
+    run = tmp_path / "run"
+    assert report_section(run, tmp_path / "rep") is None
+    (run / "spice").mkdir(parents=True)
+    shutil.copy(tmp_path / "ac" / "ac.json", run / "spice" / "ac.json")
+    shutil.copy(tmp_path / "ac" / "ac_overlay.png", run / "spice" / "ac_overlay.png")
+    (run / "spice" / "verify.json").write_text(json.dumps({
+        "corner": "tt", "topology": "differential", "caps": "ideal", "workers": 1,
+        "accuracy": {"ideal": {"clean": 0.9}, "spice_before": {"clean": 0.88},
+                     "spice_after": {"clean": 0.9}, "epochs": 5,
+                     "mean": {"ideal": 0.9, "spice_before": 0.88, "spice_after": 0.9}},
+        "transient_summary": None, "seconds": {"total": 12.0}}))
+    md = report_section(run, tmp_path / "rep")
+    assert "| 0 | 500.0 |" in md and "SPICE, before fine-tuning | 0.8800" in md
+    assert (tmp_path / "rep" / "spice_ac_overlay.png").is_file()
     bad = dict(spec, channels=[dict(spec["channels"][0], I1=-1e-9)])
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     assert main(["spice", "netlist", str(tmp_path / "bad.json"), "--out", str(tmp_path / "n")]) == 1
