@@ -15,7 +15,8 @@ import torch
 
 from training_helpers import cli_setup
 
-TIMING_KEYS = {"clips_per_s", "throughput_clips_per_s", "train_seconds"}
+TIMING_KEYS = {"clips_per_s", "throughput_clips_per_s", "train_seconds", "train_cpu_seconds",
+               "clips_per_cpu_second"}
 
 
 def _strip(obj):

@@ -206,6 +206,7 @@ class Trainer:
         self.history: list[dict] = []
         self.epoch_sums = np.zeros(6)  # loss, ce, power, area, correct, n   (sums over clips)
         self.train_seconds, self.epoch_seconds, self.finished = 0.0, 0.0, False
+        self.train_cpu_seconds = 0.0  # process CPU time of the training steps (all threads)
         log.info("run %s: mode %s, %d training clips (%d steps/epoch x %d epochs%s), %d validation "
                  "clips, %d process(es)", self.run_dir, cfg.mode, len(self.train_ds),
                  self.steps_per_epoch, cfg.epochs,
@@ -224,6 +225,7 @@ class Trainer:
                 "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
                 "history": self.history, "epoch_sums": self.epoch_sums.copy(),
                 "train_seconds": self.train_seconds, "epoch_seconds": self.epoch_seconds,
+                "train_cpu_seconds": self.train_cpu_seconds,
                 "finished": self.finished}
 
     def save_checkpoint(self) -> None:
@@ -243,6 +245,7 @@ class Trainer:
         for k in ("epoch", "batch_in_epoch", "step", "best_score", "best_epoch", "bad_epochs",
                   "history", "train_seconds", "epoch_seconds", "finished"):
             setattr(self, k, st[k])
+        self.train_cpu_seconds = st.get("train_cpu_seconds", 0.0)
         self.epoch_sums = np.asarray(st["epoch_sums"], dtype=np.float64)
         set_rng_state(st["rng"][self.ctx.rank])
         log.info("resumed %s at epoch %d, step %d (batch %d of the epoch)", self.run_dir,
@@ -329,7 +332,7 @@ class Trainer:
                 self.sampler.set_epoch(self.epoch)
                 order = list(self.sampler)
                 for b in range(self.batch_in_epoch, self.steps_per_epoch):
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     idx = order[b * self.local_batch:(b + 1) * self.local_batch]
                     audio, labels, mask = stack_batch(self.train_ds, idx, augmenter=self.augmenter,
                                                       epoch=self.epoch)
@@ -339,6 +342,7 @@ class Trainer:
                                                  terms["power"] * k, terms["area"] * k,
                                                  terms["correct"], k], dtype=np.float64)
                     dt = time.perf_counter() - t0
+                    self.train_cpu_seconds += time.process_time() - c0
                     self.train_seconds += dt
                     self.epoch_seconds += dt
                     self.step += 1
@@ -400,7 +404,11 @@ class Trainer:
              "power_w": power, "area_um2": area, "p_ref_w": self.p_ref, "a_ref_um2": self.a_ref,
              "power_saving": 1.0 - power / self.p_ref, "area_saving": 1.0 - area / self.a_ref,
              "throughput_clips_per_s": clips / self.train_seconds if self.train_seconds > 0 else None,
-             "train_seconds": self.train_seconds, "history": self.history}
+             "train_seconds": self.train_seconds,
+             # per CPU-second: what one free core delivers with threads=1 (wall-clock
+             # throughput on a shared machine depends on the load)
+             "clips_per_cpu_second": clips / self.train_cpu_seconds if self.train_cpu_seconds > 0 else None,
+             "train_cpu_seconds": self.train_cpu_seconds, "history": self.history}
         if test is not None:
             m["test"] = test
             m["test_accuracy"] = test["mean_accuracy"]
