@@ -296,6 +296,14 @@ def test_cli_help_json_config_and_argument_errors(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["trials"] == 3 and summary["optimizer"].startswith("DE")
     assert main(["search", str(jpath), "--budget", "0", "--out", str(tmp_path / "o")]) == 1
+    # --setting overrides [trial.settings]: a different search, refused in the same directory.
+    assert main(["search", str(jpath), "--budget", "3", "--out", str(tmp_path / "o"), "--optimizer", "DE",
+                 "--setting", "base_error=0.3"]) == 1
+    assert main(["search", str(jpath), "--budget", "2", "--workers", "1", "--out", str(tmp_path / "o2"),
+                 "--no-progress", "--setting", "base_error=0.3"]) == 0
+    errors = [r["objectives"]["error"] for r in Journal(tmp_path / "o2" / "journal.jsonl").read()]
+    assert min(errors) >= 0.3
+    assert main(["search", str(jpath), "--setting", "base_error", "--out", str(tmp_path / "o3")]) == 1
     assert main(["search", str(jpath), "--optimizer", "Nope", "--out", str(tmp_path / "o")]) == 1
     assert main(["search", str(tmp_path / "none.toml")]) == 1
 

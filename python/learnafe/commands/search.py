@@ -35,6 +35,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=None, help="seed of the optimiser and the trials")
     p.add_argument("--threads-per-trial", type=int, default=None,
                    help="cores per trial (default: cores // workers locally, 1 on Dask)")
+    p.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one [trial.settings] entry (VALUE read as JSON, else as text), e.g. "
+                        "--setting data=data/my-set --setting epochs=6; repeatable")
     p.add_argument("--no-plot", action="store_true", help="do not write pareto.png")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", metavar="PATH", default=None, help="also write the summary JSON here")
@@ -45,6 +48,15 @@ def run(args) -> int:
     from learnafe.search.space import load_config
 
     config = load_config(args.config)
+    for item in args.setting:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--setting {item!r}: write it as KEY=VALUE, e.g. --setting epochs=6")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        config.settings[key.strip()] = value
     for key in ("optimizer", "mode", "seed"):
         value = getattr(args, key)
         if value is not None:
