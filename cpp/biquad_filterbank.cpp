@@ -706,7 +706,7 @@ void launch(UnitFn<F> fn, const Args<F>& p, size_t scratch, int num_threads) {
 #pragma omp parallel num_threads(nt)
     {
         std::vector<double> buf(std::max<size_t>(scratch, 1));
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (int64_t u = 0; u < n; ++u) fn(p, u, buf.data());
     }
 }

@@ -105,6 +105,30 @@ def test_streaming_chunks_equal_one_call():
     np.testing.assert_array_equal(state, zf_full)
 
 
+def test_out_argument_writes_in_place():
+    rng = np.random.default_rng(12)
+    b, a = random_bank(rng, 5)
+    x = rng.standard_normal((2, 300))
+    ref, zref = ops.biquad_filterbank(x, b, a, return_state=True)
+    out = np.full((2, 5, 300), np.nan)
+    y, zf = ops.biquad_filterbank(x, b, a, out=out, return_state=True)
+    assert y is out
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(zf, zref)
+    xt = torch.tensor(x[0])
+    outt = torch.empty(5, 300, dtype=torch.float64)
+    assert ops.biquad_filterbank(xt, torch.tensor(b), torch.tensor(a), out=outt) is outt
+    np.testing.assert_array_equal(outt.numpy(), ref[0])
+    with pytest.raises(ValueError, match=r"out must have shape \(2, 5, 300\)"):
+        ops.biquad_filterbank(x, b, a, out=np.empty((2, 5, 299)))
+    with pytest.raises(TypeError, match="out must have x's dtype"):
+        ops.biquad_filterbank(x, b, a, out=np.empty((2, 5, 300), dtype=np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ops.biquad_filterbank(x, b, a, out=np.empty((300, 5, 2)).T)
+    with pytest.raises(ValueError, match="does not support autograd"):
+        ops.biquad_filterbank(xt.requires_grad_(True), torch.tensor(b), torch.tensor(a), out=outt)
+
+
 def test_non_contiguous_inputs():
     rng = np.random.default_rng(4)
     b, a = random_bank(rng, 4)

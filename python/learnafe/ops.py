@@ -222,7 +222,7 @@ def _suffix(dtype_name: str) -> str:
 
 # -------------------------------------------------------- filter bank op ---
 
-def biquad_filterbank(x, b, a, *, zi=None, return_state=False, num_threads=None):
+def biquad_filterbank(x, b, a, *, zi=None, return_state=False, num_threads=None, out=None):
     """Filter each signal of ``x`` by every section of the bank.
 
     Args:
@@ -236,6 +236,10 @@ def biquad_filterbank(x, b, a, *, zi=None, return_state=False, num_threads=None)
             ``(v[-1], v[-2])`` of each section's delay line; zeros if omitted.
         return_state: also return the final state (same layout as ``zi``).
         num_threads: kernel threads (default :func:`get_num_threads`).
+        out: optional preallocated output (same kind and dtype as ``x``,
+            C-contiguous, shape of ``y``), written in place and returned;
+            saves allocating (and page-faulting) a fresh ``[B, C, T]`` array
+            when streaming.  Not with autograd.
 
     Returns:
         ``y`` ``[B, C, T]`` (``[C, T]`` for 1-D ``x``), and the final state if
@@ -256,6 +260,19 @@ def biquad_filterbank(x, b, a, *, zi=None, return_state=False, num_threads=None)
         _check_finite("zi", zi)
     x2 = x.reshape(1, -1) if ndim == 1 else x
     zi3 = None if zi is None else zi.reshape(B, C, 2)
+    if out is not None:
+        y_shape = (C, int(x.shape[-1])) if ndim == 1 else (B, C, int(x.shape[-1]))
+        _check_out(out, y_shape, x, is_torch, b, a, zi)
+        y, zf = _forward_numpy(_as_numpy(x2), b, a, None if zi3 is None else _as_numpy(zi3), nt,
+                               y=_as_numpy(out).reshape(B, C, -1))
+        if is_torch:
+            import torch
+
+            zf = torch.from_numpy(zf)
+        y = out
+        if ndim == 1:
+            zf = zf[0]
+        return (y, zf) if return_state else y
     if is_torch:
         y, zf = _BiquadFunction.apply(x2, b, a, zi3, nt)
     else:
@@ -266,11 +283,31 @@ def biquad_filterbank(x, b, a, *, zi=None, return_state=False, num_threads=None)
     return (y, zf) if return_state else y
 
 
-def _forward_numpy(x2, b, a, zi3, nt):
+def _check_out(out, y_shape, x, is_torch, b, a, zi) -> None:
+    if _is_tensor(out) != is_torch:
+        raise TypeError("out must be the same kind as x (a torch tensor for a tensor x, a NumPy array "
+                        "for an array x)")
+    if _dtype_name(out) != _dtype_name(x):
+        raise TypeError(f"out must have x's dtype {_dtype_name(x)}, got {_dtype_name(out)}")
+    if tuple(out.shape) != y_shape:
+        raise ValueError(f"out must have shape {y_shape}, got {tuple(out.shape)}")
+    contiguous = out.is_contiguous() if is_torch else out.flags.c_contiguous
+    if not contiguous:
+        raise ValueError("out must be C-contiguous")
+    if is_torch:
+        import torch
+
+        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, b, a, zi)):
+            raise ValueError("out= does not support autograd: call without out= (or under "
+                             "torch.no_grad()) when gradients are needed")
+
+
+def _forward_numpy(x2, b, a, zi3, nt, y=None):
     x2 = np.ascontiguousarray(x2)
     B, T = x2.shape
     C = b.shape[0]
-    y = np.empty((B, C, T), dtype=x2.dtype)
+    if y is None:
+        y = np.empty((B, C, T), dtype=x2.dtype)
     zf = np.empty((B, C, 2), dtype=x2.dtype)
     fn = getattr(_core, "biquad_forward_" + _suffix(str(x2.dtype)))
     fn(x2, _coef(b), _coef(a), None if zi3 is None else np.ascontiguousarray(zi3), y, zf, nt)

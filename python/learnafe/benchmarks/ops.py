@@ -8,6 +8,9 @@ Paths (float32 signal, float64 coefficients, ``B x T`` input, C channels):
 
 * ``op forward``: :func:`learnafe.ops.biquad_filterbank` on torch tensors
   without autograd (output allocation included);
+* ``op forward into out``: the same writing into a preallocated output
+  (``out=``), i.e. without allocating and first-touching a fresh
+  ``[B, C, T]`` array (the kernel's own speed);
 * ``op forward+backward``: the same with ``requires_grad`` on x, b and a and
   ``y.backward(g)`` with a fixed random ``g``;
 * ``scipy sosfilt``: ``scipy.signal.sosfilt`` over the time axis of the
@@ -227,6 +230,12 @@ def run(args) -> dict:
         with torch.no_grad():
             ops.biquad_filterbank(xt, bt, at)
 
+    y_out = torch.empty((B, C, T), dtype=torch.float32)
+
+    def op_fwd_out():
+        with torch.no_grad():
+            ops.biquad_filterbank(xt, bt, at, out=y_out)
+
     def op_fwd_bwd():
         xg.grad = bg.grad = ag.grad = None
         ops.biquad_filterbank(xg, bg, ag).backward(gy)
@@ -244,6 +253,7 @@ def run(args) -> dict:
 
     paths = [
         ("op_forward", op_fwd, B * C * T),
+        ("op_forward_into_out", op_fwd_out, B * C * T),
         ("op_forward_backward", op_fwd_bwd, B * C * T),
         ("scipy_sosfilt_forward", lambda: [ss.sosfilt(s, x, axis=-1) for s in sos], B * C * T),
         ("scipy_lfilter_forward", lambda: [ss.lfilter(b[c], np.r_[1.0, a[c]], x, axis=-1)
@@ -283,6 +293,7 @@ def run(args) -> dict:
     rate = {k: v["sample_channels_per_s"] for k, v in timings.items()}
     ratios = {
         "forward_vs_sosfilt": rate["op_forward"] / rate["scipy_sosfilt_forward"],
+        "forward_into_out_vs_sosfilt": rate["op_forward_into_out"] / rate["scipy_sosfilt_forward"],
         "forward_vs_lfilter": rate["op_forward"] / rate["scipy_lfilter_forward"],
         "forward_vs_torch_loop": rate["op_forward"] / rate["torch_loop_forward"],
         "forward_backward_vs_sosfilt": rate["op_forward_backward"] / rate["scipy_sosfilt_forward"],

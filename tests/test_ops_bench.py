@@ -1,0 +1,75 @@
+"""`learnafe bench`: section discovery, CLI errors, and an end-to-end quick run of the ops section."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from learnafe import benchmarks, cli
+
+
+def test_sections_are_discovered_with_the_interface():
+    names = benchmarks.section_names()
+    assert "ops" in names
+    for name in names:
+        mod = benchmarks.load_section(name)
+        assert isinstance(mod.TITLE, str) and callable(mod.run) and callable(mod.format)
+
+
+def test_unknown_section_is_a_clear_error(capsys):
+    rc = cli.main(["bench", "--only", "nonexistent"])
+    assert rc == 1
+    assert "unknown benchmark section 'nonexistent'" in capsys.readouterr().err
+
+
+def test_bad_threads(capsys):
+    assert cli.main(["bench", "--threads", "0", "--only", "ops"]) == 1
+    assert "--threads must be >= 1" in capsys.readouterr().err
+
+
+def test_format_reports_targets_and_precision():
+    from learnafe.benchmarks import ops as section
+
+    fake_t = {"best_s": 0.01, "median_s": 0.011, "sample_channels_per_s": 1e9, "sample_channels": 10**7}
+    result = {
+        "config": {**section.QUICK, "threads": 2, "kernel_isa": "avx2", "dtype": "float32",
+                   "load_average_1min": 1.0},
+        "timings": {"op_forward": fake_t, "torch_loop_forward": fake_t},
+        "peak_memory": {"fused": {"peak_bytes": 2**20, "method": "VmHWM"},
+                        "unfused": {"peak_bytes": 2**24, "method": "VmHWM"}},
+        "fused_vs_unfused_max_rel_diff": 1e-7,
+        "ratios": {"forward_vs_sosfilt": 31.0},
+        "targets": {"forward_vs_sosfilt": {"target": 30.0, "measured": 31.0, "met": True},
+                    "fused_vs_unfused_memory": {"target": 8.0, "measured": 2.0, "met": False}},
+        "float32_precision": {"x": {"sample_rate": 20000.0, "q": 3.0, "centres_hz": [100.0],
+                                    "errors": {"op_f64_state_f64_coef": [4e-8]}}},
+    }
+    text = section.format(result)
+    assert "31.00x  (target >= 30x)  met" in text
+    assert "NOT met" in text
+    assert "(first 400 samples)" in text
+    assert "4.00e-08" in text
+
+
+@pytest.mark.slow
+def test_quick_ops_bench_end_to_end(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "learnafe", "-q", "bench", "--quick", "--only", "ops",
+                           "--threads", "1", "--json", str(out)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "== ops:" in proc.stdout and "targets:" in proc.stdout
+    res = json.loads(out.read_text())["ops"]
+    t = res["timings"]
+    for name in ("op_forward", "op_forward_backward", "scipy_sosfilt_forward", "torch_loop_forward",
+                 "fused_envelope_forward_backward", "unfused_envelope_forward_backward"):
+        assert t[name]["best_s"] > 0 and t[name]["sample_channels_per_s"] > 0
+    assert res["fused_vs_unfused_max_rel_diff"] < 1e-5
+    mem = res["peak_memory"]
+    # the unfused path stores [B, C, T] signals: it must need more memory than the fused one
+    assert mem["unfused"]["peak_bytes"] > mem["fused"]["peak_bytes"]
+    prec = res["float32_precision"]["100hz_48k8"]["errors"]
+    assert prec["op_f64_state_f64_coef"][0] < 1e-6 < 1e-4 < prec["df2_f32"][0]
