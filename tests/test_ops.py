@@ -144,8 +144,9 @@ def test_non_contiguous_inputs():
 
 # ------------------------------------------------------------ gradients ---
 
-@pytest.mark.parametrize("C", [1, 3, 17])
-def test_gradcheck_filterbank(C):
+@pytest.mark.parametrize("C,fast", [(1, False), (3, False), (17, True)])
+def test_gradcheck_filterbank(C, fast):
+    """Finite differences in float64 (fast mode, random projections, for the 2-block bank)."""
     rng = np.random.default_rng(C)
     b, a = random_bank(rng, C, radius=(0.3, 0.9))
     x = torch.tensor(rng.standard_normal((2, 23)), requires_grad=True)
@@ -157,9 +158,10 @@ def test_gradcheck_filterbank(C):
         y, zf = ops.biquad_filterbank(x, bt, at, zi=zi, return_state=True)
         return y, zf
 
-    assert torch.autograd.gradcheck(f, (x, bt, at, zi), eps=1e-6, atol=1e-7, rtol=1e-6)
+    assert torch.autograd.gradcheck(f, (x, bt, at, zi), eps=1e-6, atol=1e-7, rtol=1e-6,
+                                    fast_mode=fast)
     assert torch.autograd.gradcheck(lambda x, bt, at: ops.biquad_filterbank(x, bt, at),
-                                    (x, bt, at), eps=1e-6, atol=1e-7, rtol=1e-6)
+                                    (x, bt, at), eps=1e-6, atol=1e-7, rtol=1e-6, fast_mode=True)
 
 
 @pytest.mark.parametrize("T", [0, 1, 2])
@@ -260,6 +262,11 @@ def test_gradcheck_envelope(rectify):
     f = lambda x, bt, at: ops.filterbank_envelope(x, bt, at, hop=5, tau=0.001,  # noqa: E731
                                                   sample_rate=4000.0, rectify=rectify)
     assert torch.autograd.gradcheck(f, (x, bt, at), eps=1e-6, atol=1e-7, rtol=1e-6)
+    # a bank of two channel blocks, fast mode
+    b2, a2 = random_bank(rng, 19, radius=(0.3, 0.9))
+    bt2 = torch.tensor(b2, requires_grad=True)
+    at2 = torch.tensor(a2, requires_grad=True)
+    assert torch.autograd.gradcheck(f, (x, bt2, at2), eps=1e-6, atol=1e-7, rtol=1e-6, fast_mode=True)
 
 
 # -------------------------------------------------------------- threads ---
