@@ -31,7 +31,7 @@ from torch import nn
 import torch.distributed as dist
 
 __all__ = ["DistContext", "init", "shutdown", "CPUSyncBatchNorm", "convert_sync_batchnorm",
-           "all_reduce_sum", "all_gather_objects"]
+           "all_reduce_sum", "all_gather_objects", "broadcast_objects"]
 
 
 @dataclass
@@ -90,6 +90,13 @@ def all_gather_objects(obj, ctx: DistContext) -> list:
     out = [None] * ctx.world_size
     dist.all_gather_object(out, obj)
     return out
+
+
+def broadcast_objects(objs: list, ctx: DistContext, src: int = 0) -> list:
+    """Replace the entries of ``objs`` on every rank by rank ``src``'s (in place)."""
+    if ctx.distributed:
+        dist.broadcast_object_list(objs, src=src)
+    return objs
 
 
 class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):

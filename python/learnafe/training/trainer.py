@@ -109,13 +109,11 @@ class Trainer:
         """True if a checkpoint to resume from exists; checks the config matches."""
         cfg_path = self.run_dir / CONFIG
         last = self.run_dir / LAST
-        if not cfg_path.is_file():
-            return False
+        if not (cfg_path.is_file() and last.is_file()):
+            return False  # nothing to resume (e.g. a run that failed before its first checkpoint)
         if not self.resume:
-            if last.is_file():
-                raise ValueError(f"{self.run_dir} already holds a run; resume it (drop --no-resume) "
-                                 "or choose another --out directory")
-            return False
+            raise ValueError(f"{self.run_dir} already holds a run; resume it (drop --no-resume) "
+                             "or choose another --out directory")
         old = read_json(cfg_path)
         new = self.cfg.to_dict()
         diff = sorted(k for k in set(old) | set(new)
@@ -123,7 +121,7 @@ class Trainer:
         if diff:
             raise ValueError(f"{self.run_dir} holds a run with a different configuration "
                              f"(differs in {diff}); use another --out directory or the same options")
-        return last.is_file()
+        return True
 
     def _build(self) -> None:
         cfg, ctx = self.cfg, self.ctx
@@ -365,14 +363,24 @@ class Trainer:
 
     # ------------------------------------------------------------------ end
     def _finish(self, *, test: bool) -> dict:
-        best = self.run_dir / BEST
-        if best.is_file():
-            self.model.load_state_dict(torch.load(best, map_location="cpu", weights_only=False)["model"])
+        # Rank 0 owns the files; the other ranks (possibly on machines without the run
+        # directory) receive the best weights and the stored test result from it.
+        best_state, metrics = None, {}
+        if self.ctx.is_main:
+            best = self.run_dir / BEST
+            if best.is_file():
+                best_state = torch.load(best, map_location="cpu", weights_only=False)["model"]
+            metrics = read_json(self.run_dir / METRICS) if (self.run_dir / METRICS).is_file() else {}
+        if self.ctx.distributed:
+            box = [best_state, metrics.get("test")]
+            dist_util.broadcast_objects(box, self.ctx)
+            best_state, metrics = box[0], ({"test": box[1]} if box[1] is not None else {})
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
         self.model.eval()
         if self.ctx.is_main:
             write_json(self.run_dir / BANK, self.model.frontend.to_dict())
-        metrics = read_json(self.run_dir / METRICS) if (self.run_dir / METRICS).is_file() else {}
-        if test and "test" not in metrics:
+        if test and metrics.get("test") is None:
             ds = open_split(self.cfg.data, self.cfg.test_split, self.cfg,
                             progress=self.cfg.progress and self.ctx.is_main)
             if self.cfg.limit_val:
