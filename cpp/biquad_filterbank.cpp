@@ -781,15 +781,24 @@ void backward(const F* x, int64_t B, int64_t T, const double* b, const double* a
     g.finish(p, gb, ga, num_threads);
 }
 
+namespace {
 template <class F>
-void envelope_forward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
-                      int64_t hop, double alpha, Rectify rectify, F* out, int num_threads) {
-    std::vector<double> coef;
+Args<F> make_env_args(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
+                      int64_t hop, double alpha, Rectify rectify, std::vector<double>& coef) {
     Args<F> p = make_args(x, B, T, b, a, C, coef);
     p.hop = hop;
     p.frames = T / hop;
     p.alpha = alpha;
     p.rectify = rectify;
+    return p;
+}
+}  // namespace
+
+template <class F>
+void envelope_forward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
+                      int64_t hop, double alpha, Rectify rectify, F* out, int num_threads) {
+    std::vector<double> coef;
+    Args<F> p = make_env_args(x, B, T, b, a, C, hop, alpha, rectify, coef);
     p.out = out;
     launch(pick<EnvForward, F>(p.W), p, 0, num_threads);
 }
@@ -799,11 +808,7 @@ void envelope_backward(const F* x, int64_t B, int64_t T, const double* b, const 
                        int64_t hop, double alpha, Rectify rectify, const F* gout, F* gx, double* gb,
                        double* ga, int num_threads) {
     std::vector<double> coef;
-    Args<F> p = make_args(x, B, T, b, a, C, coef);
-    p.hop = hop;
-    p.frames = T / hop;
-    p.alpha = alpha;
-    p.rectify = rectify;
+    Args<F> p = make_env_args(x, B, T, b, a, C, hop, alpha, rectify, coef);
     p.gout = gout;
     GradBuffers<F> g;
     g.attach(p, gx);
