@@ -24,6 +24,11 @@ def ac_table(ac: dict) -> str:
                  f"peak gain {sm['max_abs_gain_error_pct']:.2f} %, power {sm['max_abs_power_error_pct']:.2g} % "
                  f"(total {sm['total_power_spice_w'] * 1e9:.2f} nW); all devices saturated: "
                  f"{'yes' if sm['all_saturated'] else 'NO'}.")
+    if "max_abs_f0_error_vs_spec_pct" in sm:
+        lines.append(f"Against the spec's own f0/Q (its gm model, {ac['spec_gm_model']}): max |error| "
+                     f"f0 {sm['max_abs_f0_error_vs_spec_pct']:.2f} %"
+                     + (f", Q {sm['max_abs_q_error_vs_spec_pct']:.2f} %."
+                        if "max_abs_q_error_vs_spec_pct" in sm else "."))
     return "\n".join(lines)
 
 

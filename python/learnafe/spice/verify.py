@@ -158,6 +158,11 @@ def ac_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt",
     errs = {key: np.array([r["error_pct"][key] for r in rows]) for key in ("f0", "q", "gain", "power")}
     summary = {f"max_abs_{key}_error_pct": float(np.abs(v).max()) for key, v in errs.items()}
     summary.update({f"mean_abs_{key}_error_pct": float(np.abs(v).mean()) for key, v in errs.items()})
+    vs_spec = [r["error_vs_spec_pct"] for r in rows if "error_vs_spec_pct" in r]
+    for key in ("f0", "q"):
+        vals = [abs(e[key]) for e in vs_spec if key in e]
+        if vals:
+            summary[f"max_abs_{key}_error_vs_spec_pct"] = float(max(vals))
     summary.update({
         "total_power_ideal_w": float(ideal["power_w"].sum()),
         "total_power_spice_w": float(sum(r["spice"]["power_w"] for r in rows)),
@@ -167,7 +172,9 @@ def ac_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt",
     result = {"format": "learnafe-spice-ac/1", "corner": corner, "topology": topology, "caps": caps,
               "temperature_c": temperature_c, "workers": workers,
               "sample_rate": spec.get("sample_rate"), "features": spec.get("features"),
-              "gm_model": ideal["gm_model"].to_dict(), "channels": rows, "summary": summary}
+              "gm_model": ideal["gm_model"].to_dict(),
+              "spec_gm_model": (spec.get("gm_model") or {}).get("kind", "weak_inversion"),
+              "channels": rows, "summary": summary}
     (out_dir / "ac.json").write_text(json.dumps(result, indent=1))
     np.savez_compressed(out_dir / "ac_response.npz", freqs_hz=np.array(freqs_all),
                         spice=np.array(spice_all), ideal=np.array(ideal_all))
