@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from learnafe.search import Journal, Parameter, SearchConfig, SearchSpace, load_config
+from learnafe.search import Journal, Parameter, SearchSpace, load_config
 from learnafe.search.pareto import dominates, front_2d, non_dominated, pareto_records
 from learnafe.search.space import set_path
 

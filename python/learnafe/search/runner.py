@@ -47,7 +47,6 @@ import csv
 import dataclasses
 import json
 import logging
-import math
 import shutil
 import time
 import warnings
