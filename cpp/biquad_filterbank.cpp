@@ -470,13 +470,17 @@ struct Backward {
             V c1 = V::load(ck + 2 * j * W), c2 = V::load(ck + (2 * j + 1) * W);
             advance(k, xb + t0, n, c1, c2, vbuf);
             load_gy_block<F, V>(p, u, t0, n, gyb);
-            if (j > 0) {  // the next block in reverse time: fetch it while this one runs
-                const F* nx = p.gy + (u.bi * p.C + u.c0) * T + t0 - kTimeBlock;
-                for (int l = 0; l < u.nc; ++l)
-                    for (int64_t t = 0; t < kTimeBlock; t += 64 / sizeof(F))
-                        __builtin_prefetch(nx + l * T + t, 0, 0);
-            }
+            // Prefetch the next block in reverse time (dL/dy of the unit's channels,
+            // kLines cache lines per channel), spread over this block's steps so
+            // that the requests do not overflow the line-fill buffers.
+            constexpr int64_t kLines = kTimeBlock * static_cast<int64_t>(sizeof(F)) / 64;
+            const F* nx = j > 0 ? p.gy + (u.bi * p.C + u.c0) * T + t0 - kTimeBlock : nullptr;
+            const int64_t nlines = j > 0 ? u.nc * kLines : 0;
+            const int64_t per_step = (nlines + n - 1) / n;
+            int64_t next_line = 0;
             for (int64_t t = n - 1; t >= 0; --t) {
+                for (int64_t q = 0; q < per_step && next_line < nlines; ++q, ++next_line)
+                    __builtin_prefetch(nx + (next_line / kLines) * T + (next_line % kLines) * (64 / sizeof(F)), 0, 3);
                 const int64_t m = t0 + t;
                 V lam = adj.step(k, V::load(gyb + t * W), V::load(vbuf + (t + 2) * W),
                                  V::load(vbuf + (t + 1) * W), V::load(vbuf + t * W));
