@@ -253,6 +253,9 @@ def test_cli_synth_and_info(tmp_path, capsys):
     assert info["layout"] == "gsc" and set(info["splits"]) == {"train", "validation", "test"}
     total = sum(v["clips"] for v in info["splits"].values())
     assert total >= 30
+    png = tmp_path / "overview.png"
+    assert main(["-q", "data", "plot", str(out), "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10000
     assert main(["-q", "data", "synth", "--out", str(tmp_path / "x"), "--engines", "nope"]) == 1
     assert "--engines" in capsys.readouterr().err
 

@@ -49,6 +49,14 @@ def register(subparsers) -> None:
                    help="clips per split read without the cache to measure cold speed")
     c.set_defaults(func=_cache)
 
+    g = sub.add_parser("plot", help="PNG overview: example spectrograms, noise spectra, counts",
+                       description="Plot spectrograms of one word by every engine, the power "
+                       "spectra of the background noises and the class counts per split.")
+    g.add_argument("root", help="data set folder")
+    g.add_argument("--out", required=True, help="PNG file to write")
+    g.add_argument("--word", default="yes", help="word whose examples are shown [yes]")
+    g.set_defaults(func=_plot)
+
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -134,4 +142,16 @@ def _cache(args: argparse.Namespace) -> int:
                                    "cache_seconds": round(build, 2),
                                    "cached_clips_per_s": round(cached, 1)}
     _write_json(result, args.json)
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    import warnings
+
+    from learnafe.data.plots import plot_dataset
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # bad files were reported by `data info`
+        out = plot_dataset(args.root, args.out, word=args.word)
+    log.info("wrote %s", out)
     return 0
