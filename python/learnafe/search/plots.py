@@ -42,7 +42,7 @@ def plot_front(records: list, reference: dict | None, path, *, title: str | None
     on_front[non_dominated(matrix)] = True
     ref = reference["objectives"] if reference and reference.get("status") == "ok" else None
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5), sharey=True)
     for ax, col, key in ((axes[0], 1, "power_w"), (axes[1], 2, "area_um2")):
         name, unit = _UNITS[key]
         values = matrix[:, col]
@@ -62,10 +62,11 @@ def plot_front(records: list, reference: dict | None, path, *, title: str | None
         ax.set_xlabel(f"{name} ({unit})")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("validation error (%)")
-    axes[1].legend(loc="best", fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

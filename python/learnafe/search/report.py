@@ -66,8 +66,8 @@ def report_section(path, out_dir) -> str | None:
         for which in ("lowest_power", "lowest_area"):
             v = best[which]["versus_reference"]
             lines.append(f"- {which.replace('_', ' ')} with error <= {100 * best['limit_error']:.2f} % "
-                         f"({label.replace('_', ' ')}): trial {best[which]['trial']}, "
-                         f"power {v['power_saving_pct']:+.1f} %, area {v['area_saving_pct']:+.1f} %, "
-                         f"error {v['error_change_points']:+.2f} points vs conventional")
+                         f"({label.replace('_', ' ')}): trial {best[which]['trial']}, power saving "
+                         f"{v['power_saving_pct']:.1f} %, area saving {v['area_saving_pct']:.1f} %, error "
+                         f"{v['error_change_points']:+.2f} points vs the conventional design")
     lines.append("")
     return "\n".join(lines)
