@@ -58,9 +58,10 @@ def test_format_reports_targets_and_precision():
 def test_quick_ops_bench_end_to_end(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, "-m", "learnafe", "-q", "bench", "--quick", "--only", "ops",
-                           "--threads", "1", "--json", str(out)], capture_output=True, text=True,
-                          timeout=600)
+                           "--threads", "1", "--json", str(out), "--plot-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "ops.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "== ops:" in proc.stdout and "targets:" in proc.stdout
     res = json.loads(out.read_text())["ops"]
     t = res["timings"]

@@ -7,7 +7,8 @@ A section module exposes:
 * ``run(args) -> dict``: measure and return JSON-serialisable results
   (``args`` is the ``learnafe bench`` argparse namespace: ``quick``,
   ``threads``, ``seed``, ...);
-* ``format(result) -> str``: the human-readable report of ``run``'s result.
+* ``format(result) -> str``: the human-readable report of ``run``'s result;
+* optionally ``plot(result, path)``: a PNG of the result (``--plot-dir``).
 
 Sections are discovered with :mod:`pkgutil`; adding a module adds a section.
 """

@@ -345,6 +345,37 @@ def format_precision(precision: dict) -> str:
     return "\n".join(lines)
 
 
+def plot(result: dict, path) -> None:
+    """Bar chart of throughput per path (log scale) and the fused/unfused peak memory."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cfg, t, mem = result["config"], result["timings"], result["peak_memory"]
+    names = list(t)
+    rates = [t[n]["sample_channels_per_s"] for n in names]
+    colors = ["tab:blue" if n.startswith(("op_", "fused")) else "tab:gray" for n in names]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 1]})
+    ax.barh(range(len(names)), rates, color=colors)
+    ax.set_yticks(range(len(names)), [n.replace("_", " ") for n in names], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("sample-channels / s")
+    ax.set_title(f"B={cfg['batch']} T={cfg['samples']} C={cfg['channels']}, {cfg['threads']} thread(s), "
+                 f"{cfg['kernel_isa']}", fontsize=9)
+    ax.grid(axis="x", which="both", alpha=0.3)
+    mib = [mem["fused"]["peak_bytes"] / 2**20, mem["unfused"]["peak_bytes"] / 2**20]
+    ax2.bar(["fused", "unfused"], mib, color=["tab:blue", "tab:gray"])
+    ax2.set_ylabel("peak memory growth, fwd+bwd (MiB)")
+    ax2.set_title(f"envelope, hop={cfg['hop']}", fontsize=9)
+    for i, v in enumerate(mib):
+        ax2.text(i, v, f"{v:.1f}", ha="center", va="bottom", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _fmt_rate(v: float) -> str:
     return f"{v:.3g}"
 

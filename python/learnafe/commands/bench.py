@@ -1,4 +1,7 @@
-"""``learnafe bench``: run the benchmark sections of :mod:`learnafe.benchmarks`."""
+"""``learnafe bench``: run the benchmark sections of :mod:`learnafe.benchmarks`.
+
+A section may also define ``plot(result, path)``; ``--plot-dir`` then writes its PNG.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ def register(subparsers) -> None:
     p.add_argument("--json", metavar="PATH", default=None, help="write all results to this JSON file")
     p.add_argument("--only", metavar="SECTION", nargs="+", default=None,
                    help="run only these sections (default: all; see --list)")
+    p.add_argument("--plot-dir", metavar="DIR", default=None,
+                   help="write one PNG per section that can plot itself (DIR/<section>.png)")
     p.add_argument("--list", action="store_true", help="list the sections and exit")
     p.add_argument("--quick", action="store_true", help="small sizes and fewer repeats (smoke test)")
     p.add_argument("--threads", type=int, default=None,
@@ -50,6 +55,11 @@ def _bench(args) -> int:
         results[name] = result
         print(f"\n== {name}: {module.TITLE} ==")
         print(module.format(result))
+        if args.plot_dir and hasattr(module, "plot"):
+            png = Path(args.plot_dir) / f"{name}.png"
+            png.parent.mkdir(parents=True, exist_ok=True)
+            module.plot(result, png)
+            log.info("wrote %s", png)
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
