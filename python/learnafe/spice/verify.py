@@ -250,7 +250,8 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
                topology: str = "differential", caps: str = "ideal", workers: int = 2,
                timeout: float = DEFAULT_TIMEOUT_S, finetune: bool = True, epochs: int = 5,
                transient: bool = True, clips: int = 3, clip_seconds: float = 0.3,
-               tran_step: float = 5e-6, tran_amplitude: float = 1e-3, clip_data: str | Path | None = None, seed: int = 0,
+               tran_step: float = 5e-6, tran_amplitude: float = 1e-3,
+               clip_data: str | Path | None = None, seed: int = 0,
                force: bool = False, progress: bool = True) -> dict[str, Any]:
     """SPICE verification of a trained run: characterisation, AC, calibrated bank,
     fine-tuning and the transient check, written under ``out_dir`` (default
@@ -327,12 +328,12 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
         t0 = time.perf_counter()
         tran_path = out / "transient.json"
         tran = json.loads(tran_path.read_text()) if tran_path.is_file() and not force else None
-        if (tran is None or tran.get("t_step_s") != tran_step or tran.get("amplitude_v") != tran_amplitude
-                or len(tran.get("clips", [])) != clips):
-            from learnafe.training import load_run
+        from learnafe.training import load_run
 
-            cfg = load_run(run_dir).config
-            data = clip_data or cfg.data
+        cfg = load_run(run_dir).config
+        data = str(clip_data or cfg.data)
+        if (tran is None or tran.get("t_step_s") != tran_step or tran.get("amplitude_v") != tran_amplitude
+                or len(tran.get("clips", [])) != clips or tran.get("clip_data") != data):
             audio, names = pick_clips(data, "test" if clip_data else cfg.test_split,
                                       int(spec.get("sample_rate") or cfg.sample_rate), clips, seed)
             log.info("[5/5] transient check on %d clips of %s", len(audio), data)
@@ -341,6 +342,8 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
                                    corner=corner, topology=topology, caps=caps, workers=workers,
                                    timeout=max(timeout, 3600.0), clip_names=names,
                                    progress=progress)
+            tran["clip_data"] = data
+            (out / "transient.json").write_text(json.dumps(tran, indent=1))
             plot_transient(out / "tran" / "clip0_outputs.npz", out / "transient_features.png",
                            spec.get("sample_rate") or 20000.0)
         timings["transient"] = time.perf_counter() - t0
