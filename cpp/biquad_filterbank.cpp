@@ -283,6 +283,20 @@ LAFE_INLINE void advance(const Coef<V>& k, const F* xs, int64_t n, V& v1, V& v2,
     }
 }
 
+// Runs the recursion over samples 0 .. T-1 from state (v1, v2), storing the
+// state at the start of every block of `len` samples: ck[j] = (v1, v2) before
+// sample j * len (2 x W doubles each).
+template <class V, class F>
+LAFE_INLINE void checkpoint(const Coef<V>& k, const F* xs, int64_t T, int64_t len, V& v1, V& v2,
+                            double* ck) {
+    constexpr int W = V::kW;
+    for (int64_t j = 0, t0 = 0; t0 < T; ++j, t0 += len) {
+        v1.store(ck + 2 * j * W);
+        v2.store(ck + (2 * j + 1) * W);
+        advance(k, xs + t0, std::min(len, T - t0), v1, v2, nullptr);
+    }
+}
+
 // One reverse-time step of the adjoint at sample m, given g = dL/dy[m] and
 // the delay line (v[m], v[m-1], v[m-2]).  Carries gy[m+1], gy[m+2] and
 // lambda[m+1], lambda[m+2]; lambda = dL/dv (total), which is also dL/dx per
@@ -454,12 +468,7 @@ struct Backward {
 
         V v1, v2;
         load_state(p.zi, u, p.C, v1, v2);
-        for (int64_t j = 0; j < nb; ++j) {
-            v1.store(ck + 2 * j * W);
-            v2.store(ck + (2 * j + 1) * W);
-            const int64_t t0 = j * kTimeBlock;
-            advance(k, xb + t0, std::min(kTimeBlock, T - t0), v1, v2, nullptr);
-        }
+        checkpoint(k, xb, T, kTimeBlock, v1, v2, ck);
 
         V gz0, gz1;
         load_state(p.gzf, u, p.C, gz0, gz1);
@@ -574,11 +583,7 @@ struct EnvBackward {
         const F* xb = p.x + u.bi * p.T;
 
         V v1 = V::zero(), v2 = V::zero();
-        for (int64_t f = 0; f < nf; ++f) {
-            v1.store(ck + 2 * f * W);
-            v2.store(ck + (2 * f + 1) * W);
-            advance(k, xb + f * hop, hop, v1, v2, nullptr);
-        }
+        checkpoint(k, xb, nf * hop, hop, v1, v2, ck);
         // Samples after the last frame do not reach the output.
         if (p.nblk > 1)
             std::fill(p.gx_part + (u.bi * p.nblk + u.blk) * p.T + nf * hop,
