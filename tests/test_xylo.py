@@ -3,14 +3,13 @@ designer against the chip's default table and scipy, registers against
 rockpool's register_config_XA3()."""
 
 import dataclasses
-import math
 
 import numpy as np
 import pytest
 import scipy.signal
 
 from learnafe.xylo import design as D
-from learnafe.xylo.bank import DEFAULT_TABLE, XyloA3FilterBank, XyloOverflowError, quantize_audio
+from learnafe.xylo.bank import XyloA3FilterBank, XyloOverflowError, quantize_audio
 from learnafe.xylo.registers import (bank_from_registers, load_design, register_config,
                                      save_design)
 

@@ -10,11 +10,10 @@ import scipy.signal
 import torch
 
 from learnafe.cli import main as cli_main
-from learnafe.xylo import XyloA3FilterBank, quantize_audio
+from learnafe.xylo import quantize_audio
 from learnafe.xylo.bank import resample_to_chip
 from learnafe.xylo.deploy import export_xylo, frontend_for_run, read_bank_spec, xylo_bank_from_spec
-from learnafe.xylo.design import XYLO_SAMPLE_RATE, design_channel, peak_and_q
-from learnafe.xylo.quantized import XyloA3Frontend
+from learnafe.xylo.design import XYLO_SAMPLE_RATE
 from learnafe.xylo.report import report_section
 
 CENTRES = np.geomspace(100, 8000, 16)

@@ -10,7 +10,6 @@ rockpool's ``ChipButterworth`` sample for sample.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Iterable, Sequence
 
