@@ -264,7 +264,7 @@ def biquad_filterbank(x, b, a, *, zi=None, return_state=False, num_threads=None,
         y_shape = (C, int(x.shape[-1])) if ndim == 1 else (B, C, int(x.shape[-1]))
         _check_out(out, y_shape, x, is_torch, b, a, zi)
         y, zf = _forward_numpy(_as_numpy(x2), b, a, None if zi3 is None else _as_numpy(zi3), nt,
-                               y=_as_numpy(out).reshape(B, C, -1))
+                               y=_as_numpy(out).reshape(B, C, int(x.shape[-1])))
         if is_torch:
             import torch
 
