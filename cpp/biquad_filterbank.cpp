@@ -1,9 +1,10 @@
 // Biquad filter bank kernels (see biquad_filterbank.h for the model).
 //
 // Structure of this file:
-//  * Lanes<W>: a GCC/Clang vector of W doubles, one lane per channel.  Every
-//    per-sample operation below is written once on these vectors, so each
-//    step of the recursion is a handful of vector FMAs across W channels.
+//  * Pack<W, S>: W double lanes (one per channel) held as W / S native
+//    GCC/Clang vectors of S doubles (8 on AVX-512, 4 on AVX2, 2 otherwise).
+//    Every per-sample operation below is written once on packs, so each step
+//    of the recursion is a handful of vector multiply/adds across W channels.
 //  * Unit kernels (Forward, Backward, EnvForward, EnvBackward): the work for
 //    one (batch item, channel block), always inlined into...
 //  * ...ISA wrappers compiled with target attributes (AVX-512, AVX2+FMA,
@@ -12,9 +13,10 @@
 //  * Compiled with -ffp-contract=off (CMakeLists.txt): every product and sum
 //    is rounded as written, so all code paths (block and tail loops, AVX-512,
 //    AVX2, baseline) give bitwise identical results.
-//  * launch(): OpenMP loop over units with per-thread scratch.  A unit is
-//    always computed by a single thread in a fixed order, so the result does
-//    not depend on the thread count.
+//  * launch(): OpenMP loop over units (dynamic schedule) with per-thread
+//    scratch.  A unit is always computed by a single thread in a fixed order
+//    and reductions across units run in a fixed order afterwards, so the
+//    result does not depend on the thread count or the schedule.
 #include "biquad_filterbank.h"
 
 #include <omp.h>
