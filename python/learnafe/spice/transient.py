@@ -167,7 +167,7 @@ def transient_check(spec, ac_results, clips: Sequence[np.ndarray], out_dir: str 
         wave_err[k] = np.linalg.norm(y_sp - y_m, axis=1) / np.linalg.norm(y_m, axis=1)
         env_sp = _identity_envelopes(y_sp, fs, cfg)
         env_m = _identity_envelopes(y_m, fs, cfg)
-        env_err[k] = (np.abs(env_sp - env_m).mean(-1) / env_m.mean(-1))[0].cpu().numpy()
+        env_err[k] = ((env_sp - env_m).abs().mean(-1) / env_m.mean(-1))[0].cpu().numpy()
         f_sp = feat.post_process(env_sp, cfg)[0].numpy()
         f_m = feat.post_process(env_m, cfg)[0].numpy()
         feat_err[k] = np.sqrt(np.mean((f_sp - f_m) ** 2, axis=1))
