@@ -10,13 +10,14 @@ from pathlib import Path
 log = logging.getLogger("learnafe.spice")
 
 
-def _sim_options(p: argparse.ArgumentParser) -> None:
+def _sim_options(p: argparse.ArgumentParser, circuit: bool = True) -> None:
     p.add_argument("--corner", default="tt",
                    help="SKY130 corner: tt ff ss sf fs (devices) or ll hh hl lh (passives) [tt]")
-    p.add_argument("--topology", choices=("differential", "half"), default="differential",
-                   help="simulate the differential channel or its half circuit [differential]")
-    p.add_argument("--caps", choices=("ideal", "mim"), default="ideal",
-                   help="ideal capacitors or SKY130 MIM capacitors [ideal]")
+    if circuit:
+        p.add_argument("--topology", choices=("differential", "half"), default="differential",
+                       help="simulate the differential channel or its half circuit [differential]")
+        p.add_argument("--caps", choices=("ideal", "mim"), default="ideal",
+                       help="ideal capacitors or SKY130 MIM capacitors [ideal]")
     p.add_argument("--workers", type=int, default=2, help="simulations run at once [2]")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per simulation [120]")
 
@@ -119,7 +120,7 @@ def register(subparsers) -> None:
     c.add_argument("--out", default="gmid.json", help="output JSON [gmid.json]")
     c.add_argument("--work-dir", help="where netlists and raw files go [OUT without .json]")
     c.add_argument("--temp", type=float, default=27.0, help="temperature in degC [27]")
-    _sim_options(c)
+    _sim_options(c, circuit=False)
     c.set_defaults(func=_characterize)
 
     n = sub.add_parser("netlist", help="write the transistor-level netlists of a circuit spec",
