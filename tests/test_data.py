@@ -148,6 +148,22 @@ def test_read_wav_24_bit(tmp_path):
     np.testing.assert_allclose(x, vals / 2 ** 23, atol=1e-7)
 
 
+def test_read_wav_extensible_format(tmp_path):
+    import struct
+
+    pcm = (np.array([[1000, -1000], [2000, 0], [-32768, 32767]], dtype="<i2"))
+    data = pcm.tobytes()
+    guid = struct.pack("<IHH8s", 1, 0, 0x10, bytes.fromhex("800000aa00389b71"))
+    fmt = struct.pack("<HHIIHHHHI16s", 0xFFFE, 2, 22050, 22050 * 4, 4, 16, 22, 16, 3, guid)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + \
+        struct.pack("<I", len(data)) + data
+    (tmp_path / "ext.wav").write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    assert read_wav_header(tmp_path / "ext.wav") == (22050, 2, 3)
+    x, rate = read_wav(tmp_path / "ext.wav")
+    assert rate == 22050
+    np.testing.assert_allclose(x, pcm.astype(np.float64).mean(axis=1) / 32768, atol=1e-7)
+
+
 def test_write_read_roundtrip_and_truncation(tmp_path):
     x = np.sin(np.linspace(0, 100, 5000)) * 0.7
     write_wav(tmp_path / "a.wav", x, 16000)

@@ -2,8 +2,8 @@
 
 Everything here works on mono float32 NumPy arrays in [-1, 1].  Reading goes
 through the standard-library :mod:`wave` module for integer PCM (8, 16, 24 and
-32 bit) and falls back to :func:`scipy.io.wavfile.read` for IEEE-float files
-(``wave`` rejects them).  Multi-channel files are averaged to mono; any sample
+32 bit) and falls back to :func:`scipy.io.wavfile.read` for IEEE-float and
+WAVE_FORMAT_EXTENSIBLE files (which ``wave`` rejects before Python 3.12).  Multi-channel files are averaged to mono; any sample
 rate is accepted and converted with :func:`resample` (polyphase, exact rational
 ratio).  A file whose data chunk is shorter than its header announces
 (truncated download, interrupted copy) is rejected rather than silently
@@ -50,7 +50,7 @@ def read_wav_header(path: str | os.PathLike) -> tuple[int, int, int]:
                 w.setpos(frames - 1)
                 last = w.readframes(1)
     except wave.Error as exc:
-        if "unknown format: 3" in str(exc):  # IEEE float: let scipy check it
+        if "unknown format" in str(exc):  # IEEE float or WAVE_FORMAT_EXTENSIBLE: scipy
             return _scipy_header(path)
         raise AudioError(f"{path}: not a readable wav file ({exc})") from exc
     except (EOFError, OSError) as exc:
@@ -116,10 +116,15 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
                                              w.getsampwidth(), w.getnframes())
             raw = w.readframes(frames)
     except wave.Error as exc:
-        if "unknown format: 3" not in str(exc):
+        if "unknown format" not in str(exc):  # float/extensible go to scipy
             raise AudioError(f"{path}: not a readable wav file ({exc})") from exc
         x, rate = _scipy_read(path)
-        x = np.asarray(x, dtype=np.float32)
+        if x.dtype == np.uint8:
+            x = (x.astype(np.float32) - 128.0) / 128.0
+        elif np.issubdtype(x.dtype, np.integer):  # scipy left-justifies 24-bit into int32
+            x = (x.astype(np.float64) / float(-np.iinfo(x.dtype).min)).astype(np.float32)
+        else:
+            x = np.asarray(x, dtype=np.float32)
         if x.ndim == 2:
             x = x.mean(axis=1)
         if x.size == 0:
