@@ -47,7 +47,7 @@ def report_section(run_dir, out_dir) -> str | None:
              f"ideal model with the characterised gm/Id table.", "", ac_table(ac), ""]
     if (spice / "ac_overlay.png").is_file():
         shutil.copy(spice / "ac_overlay.png", out_dir / "spice_ac_overlay.png")
-        parts += ["![ideal vs SPICE](spice_ac_overlay.png)", ""]
+        parts += [f"![ideal vs SPICE]({out_dir.name}/spice_ac_overlay.png)", ""]
     acc = v.get("accuracy")
     if acc:
         keys = list(acc["ideal"])
@@ -66,6 +66,6 @@ def report_section(run_dir, out_dir) -> str | None:
                   f"{tr['mean_feature_rms_error']:.3f}.", ""]
         if (spice / "transient_features.png").is_file():
             shutil.copy(spice / "transient_features.png", out_dir / "spice_transient_features.png")
-            parts += ["![transient features](spice_transient_features.png)", ""]
+            parts += [f"![transient features]({out_dir.name}/spice_transient_features.png)", ""]
     parts.append(f"`learnafe verify` took {v['seconds']['total']:.0f} s with {v['workers']} workers.")
     return "\n".join(parts) + "\n"
