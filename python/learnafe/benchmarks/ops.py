@@ -1,8 +1,10 @@
 """``learnafe bench`` section ``ops``: the biquad filter-bank op against scipy and PyTorch.
 
 All numbers come from one run on one machine, so the ratios compare like with
-like.  Throughput is in sample-channels per second (B * C * T / seconds);
-each time is the best of ``repeats`` runs after one warm-up run.
+like.  Throughput is in sample-channels per second (B * C * T / seconds).
+Paths are timed in interleaved rounds (one warm-up round, then ``repeats``
+rounds, each timing every path once) and each path's time is its best round,
+so a burst of load from other processes affects all paths alike.
 
 Paths (float32 signal, float64 coefficients, ``B x T`` input, C channels):
 
@@ -45,7 +47,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -53,7 +55,7 @@ TITLE = "biquad filter-bank op (forward, adjoint, fused envelope) vs scipy and P
 
 log = logging.getLogger("learnafe.bench.ops")
 
-FULL = dict(batch=64, samples=20000, channels=16, hop=200, repeats=3, torch_loop_samples=2000)
+FULL = dict(batch=64, samples=20000, channels=16, hop=200, repeats=5, torch_loop_samples=1000)
 QUICK = dict(batch=8, samples=4000, channels=16, hop=200, repeats=2, torch_loop_samples=400)
 SAMPLE_RATE = 20000.0
 TAU_S = 0.01
@@ -74,16 +76,6 @@ def bank(channels: int, sample_rate: float = SAMPLE_RATE, q: float = 3.0,
 
     w0 = 2 * np.pi * np.geomspace(f_lo, f_hi, channels)
     return discretize(*s_coefficients_from_w0_q(w0, q, 1.0), sample_rate)
-
-
-def _best_of(fn: Callable[[], Any], repeats: int) -> dict[str, float]:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return {"best_s": min(times), "median_s": statistics.median(times)}
 
 
 def _torch_loop(x, b, a):
@@ -263,17 +255,24 @@ def run(args) -> dict:
         ("fused_envelope_forward_backward", _envelope_step("fused", cfg, seed), B * C * T),
         ("unfused_envelope_forward_backward", _envelope_step("unfused", cfg, seed), B * C * T),
     ]
-    timings: dict[str, dict] = {}
-    with tqdm(total=len(paths) + 2, desc="bench ops", unit="step", disable=None) as bar:
-        for name, fn, work in paths:
-            bar.set_postfix_str(name)
-            t = _best_of(fn, reps)
-            t["sample_channels_per_s"] = work / t["best_s"]
-            t["sample_channels"] = work
-            timings[name] = t
-            log.info("%-36s %8.2f ms  %.3g sample-channels/s", name, t["best_s"] * 1e3,
-                     t["sample_channels_per_s"])
-            bar.update()
+    # Interleaved rounds: every round times each path once, so load bursts from
+    # other processes hit all paths alike; a path's time is its best round.
+    times: dict[str, list[float]] = {name: [] for name, _, _ in paths}
+    with tqdm(total=(reps + 1) * len(paths) + 2, desc="bench ops", unit="step", disable=None) as bar:
+        for rnd in range(reps + 1):  # round 0 is the warm-up
+            for name, fn, _ in paths:
+                bar.set_postfix_str(f"round {rnd}: {name}")
+                t = time.perf_counter()
+                fn()
+                if rnd:
+                    times[name].append(time.perf_counter() - t)
+                bar.update()
+        timings: dict[str, dict] = {}
+        for name, _, work in paths:
+            best = min(times[name])
+            timings[name] = {"best_s": best, "median_s": statistics.median(times[name]),
+                             "sample_channels_per_s": work / best, "sample_channels": work}
+            log.info("%-36s %8.2f ms  %.3g sample-channels/s", name, best * 1e3, work / best)
         memory = {}
         for path in ("fused", "unfused"):
             bar.set_postfix_str(f"peak memory {path}")
