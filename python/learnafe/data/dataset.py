@@ -349,7 +349,12 @@ class KeywordDataset(_Base):
 
     def snr_views(self, snrs=EVAL_SNRS_DB, noise=None) -> dict[str, "KeywordDataset"]:
         """Fixed-SNR evaluation views ``{"clean": .., "20dB": .., ...}`` (identical on every run)."""
-        return {snr_name(s): self.with_snr(s, noise) for s in snrs}
+        views = {}
+        for s in snrs:
+            views[snr_name(s)] = view = self.with_snr(s, noise)
+            if noise is None and view.noise is not None:
+                noise = view.noise  # load the noise recordings once for all views
+        return views
 
     def set_epoch(self, epoch: int) -> None:
         """Select the random shifts and noise of a training epoch (call before iterating)."""
