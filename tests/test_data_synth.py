@@ -217,6 +217,11 @@ def test_synthesize_tiny_layout_metadata_resume(tmp_path):
     assert s2["written"] == 2 and s2["kept"] == len(rows) - 2 + len(NOISE_TYPES)
     with pytest.raises(ValueError, match="different settings"):
         synthesize(out, size=TINY, seed=3, workers=1, engines=engines, progress=False)
+    manifest = json.loads((out / "synth.json").read_text())
+    manifest["plan_sha1"] = "0" * 40
+    (out / "synth.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="different clip plan"):
+        synthesize(out, size=TINY, seed=2, workers=1, engines=engines, progress=False)
     summary = json.loads((out / "synth_summary.json").read_text())
     assert summary["kept"] == s2["kept"]
 

@@ -264,6 +264,10 @@ def _check_manifest(out: Path, manifest: dict) -> None:
                 f"--out {out} already holds a synthesis with different settings "
                 f"({', '.join(f'{k}={old.get(k)!r}' for k in keys[1:4])}); resume with the same "
                 "--size/--seed/--engines or choose another --out")
+        if old.get("plan_sha1") != manifest["plan_sha1"]:
+            raise ValueError(
+                f"--out {out} was synthesised from a different clip plan (another LearnAFE "
+                "version); its files cannot be resumed: choose another --out or delete the folder")
     path.write_text(json.dumps(manifest, indent=1))
 
 
@@ -305,6 +309,7 @@ def synthesize(out, size: str | SynthSize = "small", seed: int = 0, workers: int
     rows, fam_split = plan_clips(spec, seed, engines)
     manifest = {"format": FORMAT, "size": size, "seed": seed, "engines": engines,
                 "clips": len(rows), "sample_rate": RATE, "spec": asdict(spec),
+                "plan_sha1": hashlib.sha1(json.dumps(rows, sort_keys=True).encode()).hexdigest(),
                 "family_split": fam_split}
     _check_manifest(out, manifest)
     log.info("synthesising %d clips + %d noise recordings with %s into %s (%d workers)",
