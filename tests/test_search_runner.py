@@ -158,6 +158,7 @@ def test_replay_tells_every_finished_trial_to_the_optimiser(tmp_path):
     assert set(told) <= set(expect) and told   # the failure's penalty is never on the front
 
 
+@pytest.mark.filterwarnings("ignore:COBYLA:UserWarning")  # scipy's note when NGOpt picks COBYLA for 1 worker
 def test_scalar_mode_tells_the_weighted_sum(tmp_path):
     cfg = _config(mode="scalar", weights={"error": 1.0, "power": 0.2, "area": 0.3}, reference_function=None,
                   power_ref_w=1e-8, area_ref_um2=1.6e4)
