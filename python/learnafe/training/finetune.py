@@ -155,7 +155,7 @@ def finetune(run_dir, frontend: nn.Module | None = None, *, epochs: int = 5, out
             loss.backward()
             opt.step()
             sched.step()
-            sums += [float(loss) * len(idx), float((logits.argmax(1) == labels).sum()), len(idx)]
+            sums += [loss.item() * len(idx), float((logits.argmax(1) == labels).sum()), len(idx)]
         history.append({"epoch": epoch + 1, "loss": sums[0] / sums[2], "train_accuracy": sums[1] / sums[2]})
         log.info("%s epoch %d: loss %.4f, train accuracy %.3f", label, epoch + 1,
                  history[-1]["loss"], history[-1]["train_accuracy"])

@@ -97,8 +97,8 @@ def _summary_table(runs) -> str:
         acc = t.get("accuracy", {})
         row = [r["name"], m["mode"]] + [_pct(acc.get(k)) for k in keys]
         row += [_pct(t.get("mean_accuracy")), f"{m['power_w'] * 1e9:.3f}",
-                f"{-100 * m['power_saving']:+.2f} %", f"{m['area_um2']:.0f}",
-                f"{-100 * m['area_saving']:+.2f} %", f"{m['n_params_classifier']:,}"]
+                f"{0.0 - 100 * m['power_saving']:+.2f} %", f"{m['area_um2']:.0f}",
+                f"{0.0 - 100 * m['area_saving']:+.2f} %", f"{m['n_params_classifier']:,}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -164,7 +164,7 @@ def _plot_responses(r, path) -> bool:
     with torch.no_grad():
         h0 = 20 * np.log10(np.maximum(np.abs(initial.frequency_response(freqs).numpy()), 1e-12))
         h1 = 20 * np.log10(np.maximum(np.abs(learned.frequency_response(freqs).numpy()), 1e-12))
-    fig, ax = plt.subplots(figsize=(9, 4.6), dpi=110)
+    fig, ax = plt.subplots(figsize=(9, 4.6), dpi=90)
     colors = plt.cm.viridis(np.linspace(0, 0.92, learned.n_channels))
     for c in range(learned.n_channels):
         ax.semilogx(freqs, h0[c], "--", color="0.6", lw=0.9)
