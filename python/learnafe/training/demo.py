@@ -124,8 +124,15 @@ def run_demo(out="runs/demo", *, size: str = "small", data=None, real=None, epoc
         t0 = time.perf_counter()
         from learnafe.data.synth import synthesize
 
-        log.info("demo 1/5: synthesising the %s data set into %s (kept if already there)", size, data)
-        synthesize(data, size, seed=0, workers=2, progress=progress)
+        if (data / "synth_summary.json").is_file():
+            log.info("demo 1/5: using the %s data set already in %s", size, data)
+        else:
+            log.info("demo 1/5: synthesising the %s data set into %s (resumes a partial one)", size, data)
+            try:
+                synthesize(data, size, seed=0, workers=2, progress=progress)
+            except ValueError as exc:
+                raise ValueError(f"{exc}. To use the existing folder as it is, run "
+                                 f"`learnafe demo --data {data}`; to regenerate it, delete {data}") from exc
         timings["synth_s"] = time.perf_counter() - t0
     data = Path(data)
     if not data.is_dir():
