@@ -10,15 +10,21 @@ Main entry points (see docs/training.md)::
     write_report(run_dirs, out) -> path      # also `learnafe report`
 """
 
+# Only the configuration is imported eagerly: it is torch-free, so the CLI can
+# build its parser without loading torch.
 from learnafe.training.config import EVAL_SNRS, MODES, TrainConfig, resolve_config
-from learnafe.training.loss import BPFLoss
-from learnafe.training.rundir import Run, load_run
 
 __all__ = ["TrainConfig", "resolve_config", "MODES", "EVAL_SNRS", "BPFLoss", "Run", "load_run",
            "train", "evaluate_run", "evaluate_dataset", "finetune", "write_report", "run_demo"]
 
 
-def __getattr__(name):  # heavy modules load on first use
+def __getattr__(name):  # heavy (torch) modules load on first use
+    if name == "BPFLoss":
+        from learnafe.training.loss import BPFLoss
+        return BPFLoss
+    if name in ("Run", "load_run"):
+        from learnafe.training import rundir
+        return getattr(rundir, name)
     if name == "train":
         from learnafe.training.trainer import train
         return train
