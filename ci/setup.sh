@@ -36,7 +36,9 @@ fi
 # shellcheck disable=SC1091
 . "$VENV/bin/activate"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-pip_q() { python -m pip install -q "$@"; }
+# (pip warns once per package about index locations configured on some machines
+# that do not exist; those lines are noise and are filtered out.)
+pip_q() { python -m pip install -q "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 # torch first and pinned: the CPU build; other versions pull CUDA packages.
 python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null \
   || { log "installing torch==2.13.0 (CPU)"; pip_q torch==2.13.0; }
