@@ -22,20 +22,30 @@ namespace xylo {
 
 namespace {
 
-// Once |w| reaches this bound a channel's output is written as 0 from then on
-// (it has been flagged as a state overflow long before: every channel with
-// B_w - 1 < 37 overflows first).  Below it, a * w (|a| <= 2^15) and the sums
-// stay below 2^53, so the arithmetic is exact in int64 *and* in double, which
-// lets the vector path below compute in double lanes.  Channels with
-// B_w - 1 >= 37 use the int64 path with a bound above their range.
-constexpr int64_t kSafeState = int64_t(1) << 37;
-constexpr int kMaxSimdBw = 37;
+inline int64_t iabs(int64_t v) { return v < 0 ? -v : v; }
+// Vector-path bound: while |w| < 2^36, a * w (|a| <= 2^15) stays below 2^51
+// and a1 w1 + a2 w2 below 2^52; with the input term x 2^(B_wf + B_af) below
+// 2^52 (checked per channel by simd_exact) every sum stays below 2^53, so the
+// arithmetic is exact in double lanes.  A lane that reaches the bound is redone
+// by the int64 path.  Every channel with B_w - 1 < 36 flags a state overflow
+// before reaching it.
+constexpr int64_t kSafeState = int64_t(1) << 36;
+constexpr int kMaxSimdBw = 36;
 
-inline int64_t safe_state(const Channel& c) {
-    return c.B_w - 1 < kMaxSimdBw ? kSafeState : (int64_t(1) << std::min(c.B_w, 46));
+// Whether a channel's recursion is exact in double lanes (see kSafeState).
+inline bool simd_exact(const Channel& c) {
+    return c.B_w - 1 < kMaxSimdBw && c.B_af >= 0 && c.B_b >= 0 && c.B_wf >= 0 &&
+           c.B_af + c.B_b <= 60 && (c.B_in - 1) + c.B_wf + c.B_af <= 52 &&
+           iabs(c.a1) <= (int64_t(1) << 15) && iabs(c.a2) <= (int64_t(1) << 15);
 }
 
-inline int64_t iabs(int64_t v) { return v < 0 ? -v : v; }
+// The int64 path's bound: once |w| reaches it a channel's output is written as
+// 0 from then on (it has been flagged as a state overflow long before: every
+// channel with B_w - 1 < 37 overflows first).  Below it every product and sum
+// stays well inside int64.
+inline int64_t safe_state(const Channel& c) {
+    return c.B_w - 1 < 37 ? (int64_t(1) << 37) : (int64_t(1) << std::min(c.B_w, 46));
+}
 
 // Sample n of the processed sequence: (x reversed, x) or x.
 inline int64_t sample_at(const int64_t* x, int64_t T, int64_t n, bool rev) {
@@ -98,8 +108,16 @@ void run_channel(const int64_t* x, int64_t T, const Channel& c, bool rev, int64_
 // ------------------------------------------------------------ vector path ---
 //
 // The same recursion in double lanes, one lane per channel, exact because all
-// values stay below 2^53 while |w| < 2^37 (see kSafeState): x << B_wf is a
-// multiplication by 2^B_wf, v >> k is floor(v * 2^-k).  K independent
+// values stay below 2^53 while |w| < 2^36 (see kSafeState).  The two shifts
+// are fused: for integers u, v and m = 2^B_b,
+//   ((u << B_wf) + (v >> B_af)) >> B_b = floor((u 2^(B_wf+B_af) + v) 2^-(B_af+B_b))
+// (floor(A + floor(z)) = A + floor(z) for integer A, floor(floor(z) / m) =
+// floor(z / m)).  Scaling by a power of two is exact, so with
+// na = -a 2^-(B_af+B_b) and xs = 2^(B_wf-B_b) the new state is
+//   floor(fma(na1, w1, fma(na2, w2, x xs)))
+// where each fma rounds nothing (its exact result is an integer below 2^53
+// times 2^-(B_af+B_b)).  The serial dependency per sample is one fma and
+// one floor.  K independent
 // (signal, channel-group) chains are interleaved per time step to hide the
 // latency of the serial recursion.  A lane that reaches kSafeState is redone
 // by the int64 path (which defines what happens after such an overflow).
@@ -107,7 +125,7 @@ void run_channel(const int64_t* x, int64_t T, const Channel& c, bool rev, int64_
 constexpr int kBlock = 128;
 
 struct GroupParams {  // 8 lanes (W <= 8 used)
-    double na1[8], na2[8], af[8], bb[8], wf[8], wlim[8], ylim[8];
+    double na1[8], na2[8], xs[8], wlim[8], ylim[8];
 };
 
 struct LaneResult {
@@ -134,8 +152,7 @@ int64_t first_state_in_block(const Chain& c, int l, int64_t T, bool rev, int64_t
     for (int64_t i = 0; i < len; ++i) {
         if (std::abs(w1) >= g.wlim[l]) return n0 + i;
         const double s = double(sample_at(c.x, T, n0 + i, rev));
-        const double fb = std::floor((g.na1[l] * w1 + g.na2[l] * w2) * g.af[l]);
-        const double w = std::floor((s * g.wf[l] + fb) * g.bb[l]);
+        const double w = std::floor(std::fma(g.na1[l], w1, std::fma(g.na2[l], w2, s * g.xs[l])));
         w2 = w1;
         w1 = w;
     }
@@ -174,9 +191,8 @@ int64_t first_state_in_block(const Chain& c, int l, int64_t T, bool rev, int64_t
                     STOREU(ybuf[k][i], out);                                                   \
                     vmax[k] = MAX(vmax[k], ABS(w1[k]));                                        \
                     ymax[k] = MAX(ymax[k], ABS(out));                                          \
-                    const VEC acc = FMA(LOADU(g.na1), w1[k], MUL(LOADU(g.na2), w2[k]));        \
-                    const VEC fb = FLOOR(MUL(acc, LOADU(g.af)));                               \
-                    const VEC w = FLOOR(MUL(FMA(s, LOADU(g.wf), fb), LOADU(g.bb)));            \
+                    const VEC t = FMA(LOADU(g.na2), w2[k], MUL(s, LOADU(g.xs)));               \
+                    const VEC w = FLOOR(FMA(LOADU(g.na1), w1[k], t));                          \
                     w3[k] = w2[k];                                                             \
                     w2[k] = w1[k];                                                             \
                     w1[k] = w;                                                                 \
@@ -321,7 +337,7 @@ void filterbank(const int64_t* x, int64_t B, int64_t T, const Channel* ch, int64
     }
     int W = simd_width();
     for (int64_t c = 0; c < C; ++c)
-        if (ch[c].B_w - 1 >= kMaxSimdBw) W = 0;
+        if (!simd_exact(ch[c])) W = 0;
 
     // Scalar work list: every (signal, channel) not done by the vector path.
     std::vector<int64_t> scalar_items;
@@ -335,16 +351,14 @@ void filterbank(const int64_t* x, int64_t B, int64_t T, const Channel* ch, int64
             for (int l = 0; l < 8; ++l) {
                 const int64_t c = g * W + l;
                 if (l < W && c < C) {
-                    p.na1[l] = -double(ch[c].a1);
-                    p.na2[l] = -double(ch[c].a2);
-                    p.af[l] = 1.0 / double(int64_t(1) << ch[c].B_af);
-                    p.bb[l] = 1.0 / double(int64_t(1) << ch[c].B_b);
-                    p.wf[l] = double(int64_t(1) << ch[c].B_wf);
+                    const int sh = ch[c].B_af + ch[c].B_b;
+                    p.na1[l] = std::ldexp(-double(ch[c].a1), -sh);
+                    p.na2[l] = std::ldexp(-double(ch[c].a2), -sh);
+                    p.xs[l] = std::ldexp(1.0, ch[c].B_wf - ch[c].B_b);
                     p.wlim[l] = double(int64_t(1) << (ch[c].B_w - 1));
                     p.ylim[l] = double(int64_t(1) << (ch[c].B_out - 1));
                 } else {
-                    p.na1[l] = p.na2[l] = p.wf[l] = 0.0;
-                    p.af[l] = p.bb[l] = 1.0;
+                    p.na1[l] = p.na2[l] = p.xs[l] = 0.0;
                     p.wlim[l] = p.ylim[l] = 1e300;
                 }
             }
