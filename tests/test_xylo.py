@@ -110,6 +110,47 @@ def test_avx2_and_int64_paths_agree(tmp_path, simd):
     assert (k[2] == 1).all() and (k[:2] == 0).all()
 
 
+def test_vector_path_redoes_growing_lanes_and_boundary_registers(tmp_path):
+    """Unstable channels whose state grows past the vector path's exact range
+    (2^36) are redone by the int64 path, and a state register of exactly 37 bits
+    (B_w - 1 = 36, outside the vector path's range) is computed by the int64
+    path: outputs and overflow reports equal those of the forced int64 path."""
+    import os
+    import subprocess
+    import sys
+
+    base = XyloA3FilterBank.default().channels
+    unstable = [dataclasses.replace(c, a2=-16000) for c in base[:3]] + list(base[3:])
+    boundary = [dataclasses.replace(base[0], B_worst_case=15)] + list(base[1:4])
+    assert XyloA3FilterBank(boundary).channels[0].B_w == 37
+    rng = np.random.default_rng(11)
+    x = rng.integers(-FULL, FULL + 1, size=(3, 2100))
+    np.save(tmp_path / "x.npy", x)
+    for name, chans in (("unstable", unstable), ("boundary", boundary)):
+        XyloA3FilterBank(chans).save(tmp_path / f"{name}.json")
+    code = ("import numpy as np, sys; from learnafe.xylo import XyloA3FilterBank as B; "
+            "x = np.load(sys.argv[1]); out = {}\n"
+            "for name in ('unstable', 'boundary'):\n"
+            "    for rev in (False, True):\n"
+            "        y, k, w = B.load(sys.argv[2] + '/' + name + '.json').filter(x, "
+            "prepend_reversed=rev, overflow='report', return_overflow=True)\n"
+            "        out.update({f'{name}{rev}y': y, f'{name}{rev}k': k, f'{name}{rev}w': w})\n"
+            "np.savez(sys.argv[3], **out)")
+    env = dict(os.environ, LEARNAFE_XYLO_SIMD="0")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.npy"), str(tmp_path),
+                    str(tmp_path / "o.npz")], check=True, env=env, timeout=120)
+    other = np.load(tmp_path / "o.npz")
+    for name, chans in (("unstable", unstable), ("boundary", boundary)):
+        for rev in (False, True):
+            y, k, w = XyloA3FilterBank(chans).filter(x, prepend_reversed=rev, overflow="report",
+                                                    return_overflow=True)
+            np.testing.assert_array_equal(other[f"{name}{rev}y"], y)
+            np.testing.assert_array_equal(other[f"{name}{rev}k"], k)
+            np.testing.assert_array_equal(other[f"{name}{rev}w"], w)
+    y, k, _ = XyloA3FilterBank(unstable).filter(x, overflow="report", return_overflow=True)
+    assert (k[:, :3] == 2).all() and np.abs(y[:, :3]).max() >= 1 << 36
+
+
 def test_batch_rows_independent_and_threads_agree():
     rng = np.random.default_rng(4)
     x = rng.integers(-FULL, FULL + 1, size=(5, 777))
