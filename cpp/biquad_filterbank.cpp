@@ -22,6 +22,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
@@ -29,6 +30,10 @@
 #include <vector>
 
 #include "parallel.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
 
 #if defined(__GNUC__)
 #define LAFE_INLINE inline __attribute__((always_inline))
@@ -52,6 +57,32 @@
 namespace learnafe {
 namespace biquad {
 namespace {
+
+// Forward outputs of at least this size are written with streaming stores.
+constexpr size_t kStreamBytes = size_t(8) << 20;
+
+// Non-temporal store of a whole vector to an address aligned to its size, as
+// 16-byte SSE2 streaming stores (the baseline of every x86-64 path; the
+// write-combining buffer merges them into whole-line writes).
+template <class F, class VF>
+LAFE_INLINE void stream_store(F* q, const VF& v) {
+#if LAFE_X86
+    constexpr int kPer = 16 / sizeof(F);
+    for (int i = 0; i < static_cast<int>(sizeof(VF) / 16); ++i) {
+        if constexpr (std::is_same<F, double>::value) {
+            __m128d h;
+            std::memcpy(&h, reinterpret_cast<const char*>(&v) + 16 * i, 16);
+            _mm_stream_pd(q + kPer * i, h);
+        } else {
+            __m128 h;
+            std::memcpy(&h, reinterpret_cast<const char*>(&v) + 16 * i, 16);
+            _mm_stream_ps(q + kPer * i, h);
+        }
+    }
+#else
+    std::memcpy(q, &v, sizeof(VF));
+#endif
+}
 
 // ---------------------------------------------------------------- lanes ---
 
@@ -220,6 +251,7 @@ struct Args {
     Rectify rectify;
     F* out;
     const F* gout;
+    bool stream;  // forward: write y with streaming stores (see Forward)
     // gradients: gx [B, T] (or per-block partials in double when nblk > 1),
     // per-(batch item, channel) partials of gb/ga in double.
     F* gx;
@@ -413,6 +445,13 @@ struct Forward {
         const F* xb = p.x + u.bi * T;
         F* yb = p.y + (u.bi * p.C + u.c0) * T;  // channel l at yb + l * T
         int64_t t0 = 0;
+        // Large outputs are written with non-temporal (streaming) stores: the
+        // output does not fit in the caches anyway, and a streaming store of a
+        // whole line skips reading it first (which halves the memory traffic).
+        // Only when every block store is aligned to the vector size (each row
+        // starts aligned: aligned base and a row length that keeps it so).
+        const bool stream = p.stream && reinterpret_cast<uintptr_t>(yb) % sizeof(VF) == 0 &&
+                            (T * static_cast<int64_t>(sizeof(F))) % static_cast<int64_t>(sizeof(VF)) == 0;
         // W samples x W channels at a time, transposed in registers so that
         // each channel gets one contiguous W-sample store.
         for (; t0 + W <= T; t0 += W) {
@@ -422,8 +461,15 @@ struct Forward {
             VF r[W];
             std::memcpy(r, rows, sizeof(r));
             transpose<W>(r);
-            for (int l = 0; l < u.nc; ++l) std::memcpy(yb + l * T + t0, &r[l], sizeof(VF));
+            if (stream) {
+                for (int l = 0; l < u.nc; ++l) stream_store(yb + l * T + t0, r[l]);
+            } else {
+                for (int l = 0; l < u.nc; ++l) std::memcpy(yb + l * T + t0, &r[l], sizeof(VF));
+            }
         }
+#if LAFE_X86
+        if (stream) __builtin_ia32_sfence();
+#endif
         for (; t0 < T; ++t0) {
             double yl[W];
             filter_step(k, static_cast<double>(xb[t0]), v1, v2).store(yl);
@@ -773,7 +819,9 @@ void forward(const F* x, int64_t B, int64_t T, const double* b, const double* a,
     p.zi = zi;
     p.y = y;
     p.zf = zf;
-    advise_huge_pages(y, static_cast<size_t>(B * C * T) * sizeof(F));
+    const size_t bytes = static_cast<size_t>(B * C * T) * sizeof(F);
+    advise_huge_pages(y, bytes);
+    p.stream = bytes >= kStreamBytes;
     launch(pick<Forward, F>(p.W), p, 0, num_threads);
 }
 
