@@ -419,7 +419,11 @@ def test_numpy_path_does_not_import_torch_and_isa_paths_bitwise_equal(tmp_path):
         "hx = np.empty_like(x); hb = np.empty((21, 3)); ha = np.empty((21, 2))\n"
         "_core.envelope_backward_f32(x, b, a, 30, ops.envelope_alpha(0.01, 1000.0), 'abs', ge,\n"
         "                            hx, hb, ha, 2)\n"
-        "np.savez(sys.argv[1], y=y, e=e, gx=gx, gb=gb, ga=ga, hx=hx, hb=hb, ha=ha)\n"
+        "xl = rng.standard_normal((2, 48000)).astype(np.float32)\n"
+        "yl = ops.biquad_filterbank(xl, b[:16], a[:16])  # 6 MiB: below the streaming size\n"
+        "yl = ops.biquad_filterbank(np.concatenate([xl, xl]), b[:16], a[:16])  # 12 MiB: streamed\n"
+        "assert yl.ctypes.data % 64 == 0\n"
+        "np.savez(sys.argv[1], y=y, e=e, gx=gx, gb=gb, ga=ga, hx=hx, hb=hb, ha=ha, yl=yl)\n"
         "print(ops.kernel_isa())\n")
     outs = {}
     for isa in ("generic", "avx2", "default"):
@@ -435,5 +439,148 @@ def test_numpy_path_does_not_import_torch_and_isa_paths_bitwise_equal(tmp_path):
             assert proc.stdout.strip() == "generic"
         outs[isa] = np.load(path)
     for isa in ("avx2", "default"):
-        for key in ("y", "e", "gx", "gb", "ga", "hx", "hb", "ha"):
+        for key in ("y", "e", "gx", "gb", "ga", "hx", "hb", "ha", "yl"):
             np.testing.assert_array_equal(outs[isa][key], outs["generic"][key], err_msg=key)
+
+
+# ---------------------------------------------- streaming stores, output cache ---
+
+def _misaligned(shape, dtype):
+    """A C-contiguous array whose data starts 4 bytes past a 64-byte boundary."""
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.empty(n + 128, dtype=np.uint8)
+    off = (-raw.ctypes.data) % 64 + 4
+    return raw[off:off + n].view(dtype).reshape(shape)
+
+
+@pytest.mark.parametrize("dtype,C", [(np.float32, 16), (np.float32, 5), (np.float32, 3), (np.float64, 16)])
+def test_streaming_stores_bitwise_equal(dtype, C):
+    """Outputs >= 8 MiB written with streaming stores (aligned rows) equal the
+    ordinary stores (misaligned out=, small chunks) bitwise, for any thread count."""
+    rng = np.random.default_rng(21)
+    b, a = random_bank(rng, C)
+    T = 64000
+    B = max(2, (9 << 20) // (C * T * np.dtype(dtype).itemsize) + 1)
+    x = rng.standard_normal((B, T)).astype(dtype)
+    ref = np.concatenate([ops.biquad_filterbank(x[i:i + 1], b, a) for i in range(B)])  # < 8 MiB each
+    for nt in (1, 2, 3):
+        y = ops.biquad_filterbank(x, b, a, num_threads=nt)
+        assert y.ctypes.data % 64 == 0  # a cached buffer: the streamed path
+        np.testing.assert_array_equal(y, ref)
+        m = ops.biquad_filterbank(x, b, a, num_threads=nt, out=_misaligned((B, C, T), dtype))
+        np.testing.assert_array_equal(m, ref)
+        del y
+
+
+@pytest.fixture
+def cache_limit():
+    """Run with the output cache enabled (1 GiB) and restore the previous limit."""
+    prev = ops.set_output_cache_limit(1 << 30)
+    ops.empty_output_cache()
+    yield
+    ops.set_output_cache_limit(prev)
+    ops.empty_output_cache()
+
+
+def _big_inputs(seed=3, B=4, T=20000, C=16):
+    rng = np.random.default_rng(seed)
+    b, a = random_bank(rng, C)
+    return rng.standard_normal((B, T)).astype(np.float32), b, a  # output 5 MB (cached size)
+
+
+def test_output_cache_reuses_only_dropped_buffers(cache_limit):
+    x, b, a = _big_inputs()
+    y1 = ops.biquad_filterbank(x, b, a)
+    ref = y1.copy()
+    y2 = ops.biquad_filterbank(x, b, a)
+    assert not np.shares_memory(y1, y2)
+    view = y1[1:3, ::2]  # a view keeps the buffer referenced
+    p1 = y1.ctypes.data
+    del y1
+    y3 = ops.biquad_filterbank(2 * x, b, a)
+    assert not np.shares_memory(view, y3) and not np.shares_memory(y2, y3)
+    np.testing.assert_array_equal(view, ref[1:3, ::2])
+    del view
+    y4 = ops.biquad_filterbank(3 * x, b, a)
+    assert y4.ctypes.data == p1  # dropped: handed out again
+    np.testing.assert_array_equal(y2, ref)
+    np.testing.assert_array_equal(y4, ops.biquad_filterbank(3 * x, b, a, out=np.empty_like(ref)))
+
+
+def test_output_cache_torch_tensors_and_autograd(cache_limit):
+    x, b, a = _big_inputs(4)
+    xt, bt, at = (torch.tensor(v) for v in (x, b, a))
+    t1 = ops.biquad_filterbank(xt, bt, at)
+    ref = t1.clone()
+    alias = t1.view(-1)[5:]  # a torch view keeps the buffer referenced
+    p1 = t1.data_ptr()
+    del t1
+    t2 = ops.biquad_filterbank(-xt, bt, at)
+    assert t2.data_ptr() != p1 and torch.equal(alias, ref.view(-1)[5:])
+    del alias
+    t3 = ops.biquad_filterbank(xt, bt, at)
+    assert t3.data_ptr() == p1 and torch.equal(t3, ref)
+    # gradients through cached outputs equal those with the cache disabled
+    w = torch.tensor(np.random.default_rng(5).standard_normal(ref.shape), dtype=torch.float32)
+    grads = []
+    for limit in (1 << 30, 0):
+        ops.set_output_cache_limit(limit)
+        xg, bg, ag = (v.clone().requires_grad_(True) for v in (xt, bt, at))
+        y = ops.biquad_filterbank(xg, bg, ag)
+        (y * w).sum().backward()
+        grads.append([y.detach().clone(), xg.grad, bg.grad, ag.grad])
+    for g0, g1 in zip(*grads):
+        assert torch.equal(g0, g1)
+
+
+def test_output_cache_bounded_disabled_and_emptied(cache_limit):
+    x, b, a = _big_inputs(6)  # 5.12 MB -> a 6 MiB bucket
+    ops.set_output_cache_limit(13 << 20)
+    ys = [ops.biquad_filterbank(x, b, a) for _ in range(3)]  # the third does not fit: uncached
+    assert ops._output_cache.held_bytes() == 12 << 20
+    assert ys[2].base is None or ys[2].base.nbytes < (6 << 20)
+    for y in ys[1:]:
+        np.testing.assert_array_equal(y, ys[0])
+    del ys
+    ops.empty_output_cache()
+    assert ops._output_cache.held_bytes() == 0
+    ops.set_output_cache_limit(0)
+    y = ops.biquad_filterbank(x, b, a)
+    assert ops._output_cache.held_bytes() == 0 and y.base is None
+    small = ops.biquad_filterbank(x[:, :100], b, a)  # below 1 MiB: never cached
+    ops.set_output_cache_limit(1 << 30)
+    small = ops.biquad_filterbank(x[:, :100], b, a)
+    assert ops._output_cache.held_bytes() == 0 and small.base is None
+    with pytest.raises(ValueError, match="non-negative"):
+        ops.set_output_cache_limit(-1)
+    code = ("import os; os.environ['LEARNAFE_OUTPUT_CACHE_MB'] = '0'\n"
+            "from learnafe import ops\nassert ops._output_cache.limit == 0\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_output_cache_thread_safe(cache_limit):
+    import threading
+
+    x, b, a = _big_inputs(7, B=2)
+    ref = ops.biquad_filterbank(x, b, a).copy()
+    errors = []
+
+    def work(k):
+        try:
+            held = []
+            for i in range(12):
+                y = ops.biquad_filterbank(x * (k + 1), b, a, num_threads=1)
+                for h in held:
+                    assert not np.shares_memory(h, y)
+                np.testing.assert_allclose(y, ref * (k + 1), rtol=1e-5, atol=1e-5 * (k + 1))
+                held = held[-1:] + [y]
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
