@@ -9,7 +9,10 @@ so a burst of load from other processes affects all paths alike.
 Paths (float32 signal, float64 coefficients, ``B x T`` input, C channels):
 
 * ``op forward``: :func:`learnafe.ops.biquad_filterbank` on torch tensors
-  without autograd (output allocation included);
+  without autograd (output allocation included, through the op's output
+  cache, which hands back the previous call's buffer once it was dropped);
+* ``op forward no cache``: the same with the output cache disabled, i.e.
+  every call maps and first-touches a fresh ``[B, C, T]`` output;
 * ``op forward into out``: the same writing into a preallocated output
   (``out=``), i.e. without allocating and first-touching a fresh
   ``[B, C, T]`` array (the kernel's own speed);
@@ -33,7 +36,9 @@ Peak memory of the two envelope paths is the growth of the resident set
 (Linux ``VmHWM`` after resetting it through ``/proc/self/clear_refs``; else
 the ``ru_maxrss`` high-water mark) over one forward + backward, measured in a
 fresh Python process per path after one warm-up step with the inputs already
-allocated, so every allocator (torch's included) is counted.
+allocated, so every allocator (torch's included) is counted; the op's output
+cache is disabled there (``LEARNAFE_OUTPUT_CACHE_MB=0``), so buffers it would
+keep from the warm-up step count too.
 """
 
 from __future__ import annotations
@@ -186,6 +191,7 @@ def _memory_in_subprocess(path: str, cfg: dict, seed: int, threads: int) -> dict
             "int(sys.argv[4]))))\n")
     env = dict(os.environ)
     pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["LEARNAFE_OUTPUT_CACHE_MB"] = "0"  # count every buffer of the step (see the module doc)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
     proc = subprocess.run([sys.executable, "-c", code, path, json.dumps(cfg), str(seed), str(threads)],
                           capture_output=True, text=True, env=env)
@@ -222,6 +228,14 @@ def run(args) -> dict:
         with torch.no_grad():
             ops.biquad_filterbank(xt, bt, at)
 
+    def op_fwd_no_cache():
+        cache, ops._output_cache = ops._output_cache, ops._OutputCache(0)
+        try:
+            with torch.no_grad():
+                ops.biquad_filterbank(xt, bt, at)
+        finally:
+            ops._output_cache = cache
+
     y_out = torch.empty((B, C, T), dtype=torch.float32)
 
     def op_fwd_out():
@@ -245,6 +259,7 @@ def run(args) -> dict:
 
     paths = [
         ("op_forward", op_fwd, B * C * T),
+        ("op_forward_no_cache", op_fwd_no_cache, B * C * T),
         ("op_forward_into_out", op_fwd_out, B * C * T),
         ("op_forward_backward", op_fwd_bwd, B * C * T),
         ("scipy_sosfilt_forward", lambda: [ss.sosfilt(s, x, axis=-1) for s in sos], B * C * T),
@@ -292,6 +307,7 @@ def run(args) -> dict:
     rate = {k: v["sample_channels_per_s"] for k, v in timings.items()}
     ratios = {
         "forward_vs_sosfilt": rate["op_forward"] / rate["scipy_sosfilt_forward"],
+        "forward_no_cache_vs_sosfilt": rate["op_forward_no_cache"] / rate["scipy_sosfilt_forward"],
         "forward_into_out_vs_sosfilt": rate["op_forward_into_out"] / rate["scipy_sosfilt_forward"],
         "forward_vs_lfilter": rate["op_forward"] / rate["scipy_lfilter_forward"],
         "forward_vs_torch_loop": rate["op_forward"] / rate["torch_loop_forward"],
