@@ -162,7 +162,10 @@ int64_t first_state_in_block(const Chain& c, int l, int64_t T, bool rev, int64_t
 #if XYLO_X86
 // Vector unit over K chains (K <= 4) for one ISA.  State per chain:
 // w1 = w_new(n-1) (the latched output v[n]), w2 = w_new(n-2), w3 = w_new(n-3)
-// (= v[n-2]); y[n] = w1 - w3.
+// (= v[n-2]); y[n] = w1 - w3.  Only max |w1| is tracked per block: |y| <=
+// |w1| + |w3| is bounded by the block's maximum plus the larger of it and the
+// previous block's, and only when that bound reaches the output limit is the
+// block's output scanned for the first overflowing sample.
 #define XYLO_DEFINE_UNIT(NAME, TARGET, W, VEC, SET1, LOADU, STOREU, SUB, MUL, FMA, FLOOR, ABS,  \
                          MAX, WRITER)                                                          \
     template <int K>                                                                           \
@@ -170,14 +173,16 @@ int64_t first_state_in_block(const Chain& c, int l, int64_t T, bool rev, int64_t
         const int64_t N = rev ? 2 * T : T;                                                     \
         const int64_t offset = rev ? T : 0;                                                    \
         const VEC zero = SET1(0.0);                                                            \
-        VEC w1[K], w2[K], w3[K], vmax[K], ymax[K];                                             \
+        VEC w1[K], w2[K], w3[K], vmax[K];                                                      \
         for (int k = 0; k < K; ++k) w1[k] = w2[k] = w3[k] = zero;                              \
         alignas(64) double ybuf[K][kBlock][W];                                                 \
-        alignas(64) double tmp[W], s1[K][W], s2[K][W], xin[K][kBlock];                         \
+        alignas(64) double tmp[W], s1[K][W], s2[K][W], xin[K][kBlock], pmax[K][W];             \
+        for (int k = 0; k < K; ++k)                                                            \
+            for (int l = 0; l < W; ++l) pmax[k][l] = 0.0;                                      \
         for (int64_t n0 = 0; n0 < N; n0 += kBlock) {                                           \
             const int64_t len = std::min<int64_t>(kBlock, N - n0);                             \
             for (int k = 0; k < K; ++k) {                                                      \
-                vmax[k] = ymax[k] = zero;                                                      \
+                vmax[k] = zero;                                                                \
                 STOREU(s1[k], w1[k]);                                                          \
                 STOREU(s2[k], w2[k]);                                                          \
                 for (int64_t i = 0; i < len; ++i)                                              \
@@ -190,7 +195,6 @@ int64_t first_state_in_block(const Chain& c, int l, int64_t T, bool rev, int64_t
                     const VEC out = SUB(w1[k], w3[k]);                                         \
                     STOREU(ybuf[k][i], out);                                                   \
                     vmax[k] = MAX(vmax[k], ABS(w1[k]));                                        \
-                    ymax[k] = MAX(ymax[k], ABS(out));                                          \
                     const VEC t = FMA(LOADU(g.na2), w2[k], MUL(s, LOADU(g.xs)));               \
                     const VEC w = FLOOR(FMA(LOADU(g.na1), w1[k], t));                          \
                     w3[k] = w2[k];                                                             \
@@ -208,10 +212,11 @@ int64_t first_state_in_block(const Chain& c, int l, int64_t T, bool rev, int64_t
                         r.first_state = first_state_in_block(c, l, T, rev, n0, len, s1[k][l],  \
                                                              s2[k][l]);                        \
                 }                                                                              \
-                STOREU(tmp, ymax[k]);                                                          \
                 for (int l = 0; l < c.lanes; ++l) {                                            \
                     LaneResult& r = c.res[l];                                                  \
-                    if (r.first_out < 0 && tmp[l] >= c.gp->ylim[l])                            \
+                    const double bound = tmp[l] + std::max(tmp[l], pmax[k][l]);                \
+                    pmax[k][l] = tmp[l];                                                       \
+                    if (r.first_out < 0 && bound >= c.gp->ylim[l])                             \
                         for (int64_t i = 0; i < len; ++i)                                      \
                             if (std::abs(ybuf[k][i][l]) >= c.gp->ylim[l]) {                    \
                                 r.first_out = n0 + i;                                          \

@@ -112,9 +112,11 @@ def test_avx2_and_int64_paths_agree(tmp_path, simd):
 
 def test_vector_path_redoes_growing_lanes_and_boundary_registers(tmp_path):
     """Unstable channels whose state grows past the vector path's exact range
-    (2^36) are redone by the int64 path, and a state register of exactly 37 bits
+    (2^36) are redone by the int64 path, a state register of exactly 37 bits
     (B_w - 1 = 36, outside the vector path's range) is computed by the int64
-    path: outputs and overflow reports equal those of the forced int64 path."""
+    path, and output overflows (found from the block's state bound) are placed
+    at the same sample: outputs and overflow reports equal those of the forced
+    int64 path."""
     import os
     import subprocess
     import sys
@@ -123,14 +125,19 @@ def test_vector_path_redoes_growing_lanes_and_boundary_registers(tmp_path):
     unstable = [dataclasses.replace(c, a2=-16000) for c in base[:3]] + list(base[3:])
     boundary = [dataclasses.replace(base[0], B_worst_case=15)] + list(base[1:4])
     assert XyloA3FilterBank(boundary).channels[0].B_w == 37
+    quarter = [dataclasses.replace(D.design_channel(D.XYLO_SAMPLE_RATE / 4, q), B_worst_case=0)
+               for q in (2.0, 3.0, 4.0)]
     rng = np.random.default_rng(11)
-    x = rng.integers(-FULL, FULL + 1, size=(3, 2100))
+    x = rng.integers(-FULL, FULL + 1, size=(5, 2100))
+    ramp = np.linspace(0, FULL, 2100).astype(np.int64)  # overflows part-way through
+    x[3:] = np.tile([1, 0, -1, 0], 525)[None] * np.stack([ramp, ramp[::-1]])
     np.save(tmp_path / "x.npy", x)
-    for name, chans in (("unstable", unstable), ("boundary", boundary)):
+    banks = (("unstable", unstable), ("boundary", boundary), ("quarter", quarter))
+    for name, chans in banks:
         XyloA3FilterBank(chans).save(tmp_path / f"{name}.json")
     code = ("import numpy as np, sys; from learnafe.xylo import XyloA3FilterBank as B; "
             "x = np.load(sys.argv[1]); out = {}\n"
-            "for name in ('unstable', 'boundary'):\n"
+            "for name in ('unstable', 'boundary', 'quarter'):\n"
             "    for rev in (False, True):\n"
             "        y, k, w = B.load(sys.argv[2] + '/' + name + '.json').filter(x, "
             "prepend_reversed=rev, overflow='report', return_overflow=True)\n"
@@ -140,7 +147,7 @@ def test_vector_path_redoes_growing_lanes_and_boundary_registers(tmp_path):
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.npy"), str(tmp_path),
                     str(tmp_path / "o.npz")], check=True, env=env, timeout=120)
     other = np.load(tmp_path / "o.npz")
-    for name, chans in (("unstable", unstable), ("boundary", boundary)):
+    for name, chans in banks:
         for rev in (False, True):
             y, k, w = XyloA3FilterBank(chans).filter(x, prepend_reversed=rev, overflow="report",
                                                     return_overflow=True)
@@ -149,6 +156,8 @@ def test_vector_path_redoes_growing_lanes_and_boundary_registers(tmp_path):
             np.testing.assert_array_equal(other[f"{name}{rev}w"], w)
     y, k, _ = XyloA3FilterBank(unstable).filter(x, overflow="report", return_overflow=True)
     assert (k[:, :3] == 2).all() and np.abs(y[:, :3]).max() >= 1 << 36
+    _, k, _ = XyloA3FilterBank(quarter).filter(x, overflow="report", return_overflow=True)
+    assert (k == 3).any()
 
 
 def test_batch_rows_independent_and_threads_agree():
