@@ -72,7 +72,7 @@ def run(args=None) -> dict:
         xr = x[0, :T_ref]
         holder = {}
         t_ref, c_ref = _best(lambda: holder.__setitem__("y", ref_mod.reference_filter(ref, xr)),
-                             1 if quick else 2)
+                             2 if quick else 3)
         ours = bank.filter(xr, prepend_reversed=True)[0]
         result.update({
             "reference": "rockpool ChipButterworth, python path (_filter per channel)",
