@@ -206,7 +206,7 @@ def run(args) -> dict:
     import torch
     from tqdm import tqdm
 
-    from learnafe import ops
+    from learnafe import _buffers, ops
 
     cfg = dict(QUICK if getattr(args, "quick", False) else FULL)
     seed = int(getattr(args, "seed", 0) or 0)
@@ -229,7 +229,7 @@ def run(args) -> dict:
             ops.biquad_filterbank(xt, bt, at)
 
     def op_fwd_no_cache():
-        cache, ops._output_cache = ops._output_cache, ops._OutputCache(0)
+        cache, ops._output_cache = ops._output_cache, _buffers._OutputCache(0)
         try:
             with torch.no_grad():
                 ops.biquad_filterbank(xt, bt, at)
