@@ -16,7 +16,7 @@ using I64Array = py::array_t<int64_t, py::array::c_style | py::array::forcecast>
 
 py::tuple xylo_filterbank_py(I64Array x, I64Array a1, I64Array a2, I64Array B_b, I64Array B_af,
                              I64Array B_wf, I64Array B_in, I64Array B_w, I64Array B_out,
-                             bool prepend_reversed, int num_threads) {
+                             bool prepend_reversed, int num_threads, py::object out) {
     if (x.ndim() != 2) throw std::invalid_argument("x must be [B, T]");
     const int64_t B = x.shape(0), T = x.shape(1), C = a1.size();
     for (const I64Array* p : {&a2, &B_b, &B_af, &B_wf, &B_in, &B_w, &B_out})
@@ -26,7 +26,19 @@ py::tuple xylo_filterbank_py(I64Array x, I64Array a1, I64Array a2, I64Array B_b,
         ch[c] = {a1.data()[c], a2.data()[c], int32_t(B_b.data()[c]), int32_t(B_af.data()[c]),
                  int32_t(B_wf.data()[c]), int32_t(B_in.data()[c]), int32_t(B_w.data()[c]),
                  int32_t(B_out.data()[c])};
-    py::array_t<int64_t> y({B, C, T});
+    // `out`: None, or a writeable C-contiguous int64 [B, C, T] array to fill.
+    py::array_t<int64_t> y;
+    if (out.is_none()) {
+        y = py::array_t<int64_t>({B, C, T});
+    } else {
+        if (!py::isinstance<py::array_t<int64_t>>(out))
+            throw std::invalid_argument("out must be an int64 array");
+        y = out.cast<py::array_t<int64_t>>();
+        if (y.ndim() != 3 || y.shape(0) != B || y.shape(1) != C || y.shape(2) != T)
+            throw std::invalid_argument("out must have shape [B, C, T] of the result");
+        if (!(y.flags() & py::array::c_style) || !y.writeable())
+            throw std::invalid_argument("out must be C-contiguous and writeable");
+    }
     py::array_t<int32_t> kind({B, C});
     py::array_t<int64_t> where({B, C});
     {
@@ -204,7 +216,10 @@ PYBIND11_MODULE(_core, m) {
     // --- XyloAudio 3 fixed-point filter bank (xylo) ---
     m.def("xylo_filterbank", &xylo_filterbank_py,
           "XyloAudio 3 fixed-point bank: x int64 [B, T] -> (y int64 [B, C, T], overflow kind "
-          "int32 [B, C], first overflow sample int64 [B, C]).");
+          "int32 [B, C], first overflow sample int64 [B, C]); y is written into `out` when given.",
+          py::arg("x"), py::arg("a1"), py::arg("a2"), py::arg("B_b"), py::arg("B_af"),
+          py::arg("B_wf"), py::arg("B_in"), py::arg("B_w"), py::arg("B_out"),
+          py::arg("prepend_reversed"), py::arg("num_threads"), py::arg("out") = py::none());
     m.def("xylo_spike_raster", &xylo_spike_raster_py,
           "XyloAudio 3 divisive-normalisation spikes, rastered: y int64 [B, C, T] -> counts "
           "int64 [B, F, C].");

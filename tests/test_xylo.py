@@ -351,3 +351,41 @@ def test_registers_round_trip_and_files(tmp_path):
     (tmp_path / "edited.json").write_text(bad)
     with pytest.raises(ValueError, match="registers disagree"):
         load_design(tmp_path / "edited.json")
+
+
+def test_filter_outputs_from_the_shared_cache_are_never_overwritten_while_referenced():
+    """Outputs come from the output cache shared with learnafe.ops: a result
+    that is still referenced keeps its values when the same shape is filtered
+    again, a dropped one is reused, and results equal an uncached filter."""
+    from learnafe import ops
+
+    bank = XyloA3FilterBank.default()
+    rng = np.random.default_rng(11)
+    x1 = rng.integers(-(2**13 - 1), 2**13, size=(2, 20000))
+    x2 = rng.integers(-(2**13 - 1), 2**13, size=(2, 20000))
+    prev = ops.set_output_cache_limit(1 << 30)
+    ops.empty_output_cache()
+    try:
+        y1 = bank.filter(x1)
+        assert y1.nbytes >= 1 << 20 and y1.base is not None   # large: cached
+        keep = y1.copy()
+        y2 = bank.filter(x2)                                   # y1 alive: new buffer
+        assert not np.shares_memory(y1, y2)
+        np.testing.assert_array_equal(y1, keep)
+        view = y2[:, 3]
+        ptr = y2.__array_interface__["data"][0]
+        del y2
+        y3 = bank.filter(x1)                                   # y2's buffer held by the view
+        ptr3 = y3.__array_interface__["data"][0]
+        assert ptr3 != ptr
+        np.testing.assert_array_equal(y3, keep)
+        del view, y3
+        y4 = bank.filter(x2)                                   # now a dropped buffer is reused
+        assert y4.__array_interface__["data"][0] in (ptr, ptr3)
+        assert not np.shares_memory(y4, y1)
+        np.testing.assert_array_equal(y1, keep)
+        ops.set_output_cache_limit(0)
+        np.testing.assert_array_equal(y4, bank.filter(x2))     # uncached result is identical
+    finally:
+        ops.set_output_cache_limit(prev)
+        ops.empty_output_cache()
