@@ -55,14 +55,10 @@ def _load_bank(args):
                                              gm_model=args.gm_table, discretization=args.discretization)
     if not args.spec:
         raise ValueError("SPEC is required (a bank JSON), or use --conventional")
+    from learnafe._jsonio import read_json
+
     path = Path(args.spec)
-    if not path.is_file():
-        raise FileNotFoundError(f"bank spec {path} not found")
-    with open(path) as f:
-        try:
-            spec = json.load(f)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not valid JSON: {exc}") from exc
+    spec = read_json(path, "bank spec")
     fmt = spec.get("format") if isinstance(spec, dict) else None
     log.info("reading %s (%s)", path, fmt)
     if fmt == SPEC_FORMAT:

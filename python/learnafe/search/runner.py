@@ -53,6 +53,7 @@ import warnings
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from learnafe._jsonio import read_json
 from learnafe.search.executor import TrialExecutor
 from learnafe.search.journal import Journal, _clean
 from learnafe.search.pareto import pareto_records
@@ -76,10 +77,7 @@ class SearchResult:
 
 # --------------------------------------------------------------------- state
 def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is damaged ({exc}); remove it to start that part again") from exc
+    return read_json(path, hint="remove it to start that part again")
 
 
 def _write_json(path: Path, data) -> None:

@@ -34,12 +34,12 @@ half, ``2 (I1 + I2)`` per differential channel.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from learnafe._jsonio import read_json
 from learnafe.spice.models import MIM_CAP, NFET, PFET, check_corner, lib_statement, mim_side_um
 
 # Device sizes (um) and bias voltages (V) of the transistor-level channel.
@@ -96,13 +96,7 @@ def _num(value: Any, where: str, lo: float, hi: float, unit: str) -> float:
 def load_spec(spec: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """Read and check a circuit spec (``learnafe-bank/1``: a path or a dict)."""
     if not isinstance(spec, Mapping):
-        path = Path(spec)
-        if not path.is_file():
-            raise FileNotFoundError(f"circuit spec {path} does not exist")
-        try:
-            spec = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"circuit spec {path} is not valid JSON: {exc}") from None
+        spec = read_json(spec, "circuit spec")
     spec = dict(spec)
     fmt = spec.get("format")
     if fmt is not None and not str(fmt).startswith("learnafe-bank/"):

@@ -10,11 +10,11 @@ ranges and raises a :class:`ValueError` naming the field and the fix.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
+
+from learnafe._jsonio import read_json
 
 __all__ = ["TrainConfig", "MODES", "EVAL_SNRS", "DEFAULT_DATA", "resolve_config"]
 
@@ -108,14 +108,7 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> "TrainConfig":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        try:
-            d = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"config file {path} is not valid JSON: {exc}") from exc
-        return cls.from_dict(d)
+        return cls.from_dict(read_json(path, "config file"))
 
     def to_dict(self) -> dict:
         return {f.name: _copy(getattr(self, f.name)) for f in self.fields()}

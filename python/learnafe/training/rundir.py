@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from learnafe._jsonio import read_json as _read_json
 from learnafe.training.config import TrainConfig
 
 __all__ = ["Run", "load_run", "write_json", "read_json", "atomic_save", "rng_state",
@@ -54,13 +55,7 @@ def write_json(path, obj) -> None:
 
 
 def read_json(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}); the run directory is damaged") from exc
+    return _read_json(path, hint="the run directory is damaged")
 
 
 def atomic_save(obj, path) -> None:
