@@ -46,7 +46,7 @@ def sweep_netlists(library: str | Path, corner: str = "tt", temperature_c: float
         f".temp {temperature_c:g}",
         f"VS s 0 DC {VDD_V:g}",
         f"VD d 0 DC {VDD_V - M1_VDS_V:g}",
-        f"VSG s g DC 0",
+        "VSG s g DC 0",
         f"XM1 d g s s {PFET} W={M1_W_UM:g} L={M1_L_UM:g}",
         ".save i(vd)",
         f".dc VSG 0 {VGS_MAX_V:g} {VGS_STEP_V:g}", ".end", ""])

@@ -102,7 +102,6 @@ def transient_check(spec, ac_results, clips: Sequence[np.ndarray], out_dir: str 
     biquads define the calibrated model.  Writes ``out_dir/tran/clipN.*`` and
     ``out_dir/transient.json``; returns the JSON content.
     """
-    import torch
     from scipy.signal import resample_poly
 
     from learnafe import ops
