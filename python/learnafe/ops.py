@@ -34,12 +34,14 @@ boundaries.
 
 from __future__ import annotations
 
-import functools
 import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 from learnafe import _core
 # The bounded cache of large outputs is shared with the XyloAudio 3 bank.
@@ -57,6 +59,9 @@ __all__ = [
     "set_output_cache_limit",
     "empty_output_cache",
 ]
+
+#: NumPy arrays or torch tensors (all arguments of one call the same kind).
+ArrayLike = Union[np.ndarray, "torch.Tensor"]
 
 _RECTIFY = ("abs", "square")
 _num_threads: int | None = None
@@ -99,8 +104,9 @@ def _check_threads(n: Any, name: str) -> int:
     return int(n)
 
 
-def _threads(num_threads: int | None) -> int:
-    return get_num_threads() if num_threads is None else _check_threads(num_threads, "num_threads")
+def _op_threads(num_threads: int | None) -> int:
+    """``num_threads`` as the torch operators take it: 0 = the default at call time."""
+    return 0 if num_threads is None else _check_threads(num_threads, "num_threads")
 
 
 # ------------------------------------------------------------ validation ---
@@ -180,15 +186,7 @@ def check_stable(a: Any) -> None:
             f"|a2| < 1 and |a1| < 1 + a2")
 
 
-def _validate_bank(x: Any, b: Any, a: Any) -> tuple[bool, int, int]:
-    """Validate x, b, a; return (is_torch, C, ndim of x)."""
-    is_torch = _check_kind({"x": x, "b": b, "a": a})
-    _check_dtypes(x, b, a)
-    if x.ndim not in (1, 2):
-        raise ValueError(f"x must be [T] or [B, T] (one mono signal per batch item), got shape "
-                         f"{tuple(x.shape)}")
-    if x.ndim == 2 and x.shape[0] < 1:
-        raise ValueError(f"x has an empty batch dimension (shape {tuple(x.shape)})")
+def _check_coefficients(b: Any, a: Any) -> None:
     if b.ndim != 2 or b.shape[1] != 3:
         raise ValueError(f"b must be [C, 3] (b0, b1, b2 per channel), got shape {tuple(b.shape)}")
     if a.ndim != 2 or a.shape[1] != 2:
@@ -199,10 +197,34 @@ def _validate_bank(x: Any, b: Any, a: Any) -> tuple[bool, int, int]:
                          f"and a {tuple(a.shape)}")
     if b.shape[0] < 1:
         raise ValueError("b and a have no channels (C = 0)")
+
+
+def _check_bank_data(x: Any, b: Any, a: Any) -> None:
+    """The data-dependent checks: finite values and stable sections (eager data only)."""
     _check_finite("b", b)
     _check_finite("a", a)
     _check_finite("x", x)
     check_stable(a)
+
+
+def _validate_bank(x: Any, b: Any, a: Any) -> tuple[bool, int, int]:
+    """Validate x, b, a; return (is_torch, C, ndim of x).
+
+    For NumPy input every check runs here.  For torch tensors the
+    data-dependent checks (finite values, stability) run inside the custom
+    operator's CPU implementation (:mod:`learnafe.torch_ops`), so that they
+    also hold in compiled and exported graphs, with the same messages.
+    """
+    is_torch = _check_kind({"x": x, "b": b, "a": a})
+    _check_dtypes(x, b, a)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"x must be [T] or [B, T] (one mono signal per batch item), got shape "
+                         f"{tuple(x.shape)}")
+    if x.ndim == 2 and x.shape[0] < 1:
+        raise ValueError(f"x has an empty batch dimension (shape {tuple(x.shape)})")
+    _check_coefficients(b, a)
+    if not is_torch:
+        _check_bank_data(x, b, a)
     return is_torch, int(b.shape[0]), x.ndim
 
 
@@ -227,7 +249,9 @@ def _suffix(dtype_name: str) -> str:
 
 # -------------------------------------------------------- filter bank op ---
 
-def biquad_filterbank(x, b, a, *, zi=None, return_state=False, num_threads=None, out=None):
+def biquad_filterbank(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, zi: ArrayLike | None = None,
+                      return_state: bool = False, num_threads: int | None = None,
+                      out: ArrayLike | None = None) -> Any:
     """Filter each signal of ``x`` by every section of the bank.
 
     Args:
@@ -253,8 +277,8 @@ def biquad_filterbank(x, b, a, *, zi=None, return_state=False, num_threads=None,
         returned final state).
     """
     is_torch, C, ndim = _validate_bank(x, b, a)
-    nt = _threads(num_threads)
-    B = 1 if ndim == 1 else int(x.shape[0])
+    op_threads = _op_threads(num_threads)
+    B = 1 if ndim == 1 else x.shape[0]
     state_shape = (C, 2) if ndim == 1 else (B, C, 2)
     if zi is not None:
         _check_kind({"x": x, "zi": zi})
@@ -262,14 +286,20 @@ def biquad_filterbank(x, b, a, *, zi=None, return_state=False, num_threads=None,
         if tuple(zi.shape) != state_shape:
             raise ValueError(f"zi must have shape {state_shape} (channels x (v[-1], v[-2])"
                              f"{'' if ndim == 1 else ' per batch item'}), got {tuple(zi.shape)}")
-        _check_finite("zi", zi)
+        if not is_torch:
+            _check_finite("zi", zi)
     x2 = x.reshape(1, -1) if ndim == 1 else x
     zi3 = None if zi is None else zi.reshape(B, C, 2)
     if out is not None:
-        y_shape = (C, int(x.shape[-1])) if ndim == 1 else (B, C, int(x.shape[-1]))
+        if is_torch:  # eager only (out= writes in place): check the data here
+            _check_bank_data(x, b, a)
+            if zi is not None:
+                _check_finite("zi", zi)
+        B, T = int(B), int(x.shape[-1])
+        y_shape = (C, T) if ndim == 1 else (B, C, T)
         _check_out(out, y_shape, x, is_torch, b, a, zi)
-        y, zf = _forward_numpy(_as_numpy(x2), b, a, None if zi3 is None else _as_numpy(zi3), nt,
-                               y=_as_numpy(out).reshape(B, C, int(x.shape[-1])))
+        y, zf = _forward_numpy(_as_numpy(x2), b, a, None if zi3 is None else _as_numpy(zi3),
+                               op_threads or get_num_threads(), y=_as_numpy(out).reshape(B, C, T))
         if is_torch:
             import torch
 
@@ -279,9 +309,13 @@ def biquad_filterbank(x, b, a, *, zi=None, return_state=False, num_threads=None,
             zf = zf[0]
         return (y, zf) if return_state else y
     if is_torch:
-        y, zf = _BiquadFunction.apply(x2, b, a, zi3, nt)
+        import torch
+
+        from learnafe import torch_ops  # noqa: F401 - registers torch.ops.learnafe
+
+        y, zf = torch.ops.learnafe.biquad_filterbank(x2, b, a, zi3, op_threads)
     else:
-        y, zf = _forward_numpy(x2, b, a, zi3, nt)
+        y, zf = _forward_numpy(x2, b, a, zi3, op_threads or get_num_threads())
     if ndim == 1:
         y = y[0]
         zf = zf[0]
@@ -321,7 +355,8 @@ def _forward_numpy(x2, b, a, zi3, nt, y=None):
 
 # ----------------------------------------------------------- envelope op ---
 
-def filterbank_envelope(x, b, a, *, hop, tau, sample_rate, rectify="abs", num_threads=None):
+def filterbank_envelope(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, hop: int, tau: float,
+                        sample_rate: float, rectify: str = "abs", num_threads: int | None = None) -> Any:
     """Fused filter bank -> rectify -> first-order low-pass -> decimation.
 
     Equals ``biquad_filterbank`` followed by ``abs`` (or square), the low-pass
@@ -345,110 +380,24 @@ def filterbank_envelope(x, b, a, *, hop, tau, sample_rate, rectify="abs", num_th
         out with gradients for ``x``, ``b`` and ``a``.
     """
     is_torch, C, ndim = _validate_bank(x, b, a)
-    nt = _threads(num_threads)
+    op_threads = _op_threads(num_threads)
     if rectify not in _RECTIFY:
         raise ValueError(f"rectify must be one of {_RECTIFY}, got {rectify!r}")
-    T = int(x.shape[-1])
+    T = x.shape[-1]
     if isinstance(hop, bool) or not isinstance(hop, (int, np.integer)) or not 1 <= int(hop) <= T:
         raise ValueError(f"hop must be an integer number of samples in [1, T={T}], got {hop!r}")
     alpha = envelope_alpha(tau, sample_rate)
     x2 = x.reshape(1, -1) if ndim == 1 else x
     if is_torch:
-        out = _EnvelopeFunction.apply(x2, b, a, int(hop), alpha, rectify, nt)
+        import torch
+
+        from learnafe import torch_ops  # noqa: F401 - registers torch.ops.learnafe
+
+        out = torch.ops.learnafe.filterbank_envelope(x2, b, a, int(hop), alpha, rectify, op_threads)
     else:
+        nt = op_threads or get_num_threads()
         x2 = np.ascontiguousarray(x2)
         out = np.empty((x2.shape[0], C, T // int(hop)), dtype=x2.dtype)
         fn = getattr(_core, "envelope_forward_" + _suffix(str(x2.dtype)))
         fn(x2, _coef(b), _coef(a), int(hop), alpha, rectify, out, nt)
     return out[0] if ndim == 1 else out
-
-
-# ------------------------------------------------------ autograd (torch) ---
-
-@functools.lru_cache(maxsize=None)
-def _torch_functions():
-    import torch
-    from torch.autograd.function import once_differentiable
-
-    def np_in(t):
-        return None if t is None else t.detach().contiguous().numpy()
-
-    class BiquadFunction(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x2, b, a, zi3, nt):
-            x2, b, a = x2.contiguous(), b.contiguous(), a.contiguous()
-            zi3 = None if zi3 is None else zi3.contiguous()
-            B, T = x2.shape
-            C = b.shape[0]
-            y = torch.from_numpy(_output_cache.empty((B, C, T), _dtype_name(x2)))
-            zf = torch.empty((B, C, 2), dtype=x2.dtype)
-            fn = getattr(_core, "biquad_forward_" + _suffix(_dtype_name(x2)))
-            fn(np_in(x2), _coef(b), _coef(a), np_in(zi3), y.numpy(), zf.numpy(), nt)
-            ctx.save_for_backward(x2, b, a, zi3)
-            ctx.nt = nt
-            ctx.set_materialize_grads(False)
-            return y, zf
-
-        @staticmethod
-        @once_differentiable
-        def backward(ctx, gy, gzf):
-            x2, b, a, zi3 = ctx.saved_tensors
-            B, T = x2.shape
-            C = b.shape[0]
-            if gy is None:
-                gy = torch.zeros((B, C, T), dtype=x2.dtype)
-            gx = torch.empty((B, T), dtype=x2.dtype)
-            gb = torch.empty((C, 3), dtype=torch.float64)
-            ga = torch.empty((C, 2), dtype=torch.float64)
-            gzi = None if zi3 is None else torch.empty((B, C, 2), dtype=x2.dtype)
-            fn = getattr(_core, "biquad_backward_" + _suffix(_dtype_name(x2)))
-            fn(np_in(x2), _coef(b), _coef(a), np_in(zi3), np_in(gy), np_in(gzf),
-               gx.numpy(), gb.numpy(), ga.numpy(), None if gzi is None else gzi.numpy(), ctx.nt)
-            return gx, gb.to(b.dtype), ga.to(a.dtype), gzi, None
-
-    class EnvelopeFunction(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x2, b, a, hop, alpha, rectify, nt):
-            x2, b, a = x2.contiguous(), b.contiguous(), a.contiguous()
-            B, T = x2.shape
-            C = b.shape[0]
-            out = torch.empty((B, C, T // hop), dtype=x2.dtype)
-            fn = getattr(_core, "envelope_forward_" + _suffix(_dtype_name(x2)))
-            fn(np_in(x2), _coef(b), _coef(a), hop, alpha, rectify, out.numpy(), nt)
-            ctx.save_for_backward(x2, b, a)
-            ctx.params = (hop, alpha, rectify, nt)
-            return out
-
-        @staticmethod
-        @once_differentiable
-        def backward(ctx, gout):
-            x2, b, a = ctx.saved_tensors
-            hop, alpha, rectify, nt = ctx.params
-            B, T = x2.shape
-            C = b.shape[0]
-            gx = torch.empty((B, T), dtype=x2.dtype)
-            gb = torch.empty((C, 3), dtype=torch.float64)
-            ga = torch.empty((C, 2), dtype=torch.float64)
-            fn = getattr(_core, "envelope_backward_" + _suffix(_dtype_name(x2)))
-            fn(np_in(x2), _coef(b), _coef(a), hop, alpha, rectify, np_in(gout),
-               gx.numpy(), gb.numpy(), ga.numpy(), nt)
-            return gx, gb.to(b.dtype), ga.to(a.dtype), None, None, None, None
-
-    return BiquadFunction, EnvelopeFunction
-
-
-class _LazyFunction:
-    """Resolves the torch autograd Functions on first use (the op works without torch)."""
-
-    def __init__(self, index: int):
-        self._index = index
-        self._fn = None
-
-    def apply(self, *args):
-        if self._fn is None:
-            self._fn = _torch_functions()[self._index]
-        return self._fn.apply(*args)
-
-
-_BiquadFunction = _LazyFunction(0)
-_EnvelopeFunction = _LazyFunction(1)

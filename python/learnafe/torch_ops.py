@@ -1,0 +1,242 @@
+"""The kernels as PyTorch custom operators (``torch.ops.learnafe.*``).
+
+Importing this module registers, with :mod:`torch.library`, operators that
+``torch.compile`` (``fullgraph=True``), ``torch.export`` and
+``torch.library.opcheck`` understand::
+
+    learnafe::biquad_filterbank(Tensor x, Tensor b, Tensor a, Tensor? zi, int num_threads)
+        -> (Tensor y, Tensor zf)
+    learnafe::biquad_filterbank_backward(Tensor x, Tensor b, Tensor a, Tensor? zi,
+        Tensor grad_y, Tensor grad_zf, int num_threads)
+        -> (Tensor grad_x, Tensor grad_b, Tensor grad_a, Tensor grad_zi)
+    learnafe::filterbank_envelope(Tensor x, Tensor b, Tensor a, int hop, float alpha,
+        str rectify, int num_threads) -> Tensor
+    learnafe::filterbank_envelope_backward(Tensor x, Tensor b, Tensor a, int hop, float alpha,
+        str rectify, Tensor grad_out, int num_threads) -> (Tensor grad_x, Tensor grad_b, Tensor grad_a)
+
+``x`` is ``[B, T]``, ``b`` ``[C, 3]``, ``a`` ``[C, 2]``, ``zi`` ``[B, C, 2]``
+(the layouts of :func:`learnafe.ops.biquad_filterbank` for 2-D input; the
+public functions reshape 1-D input and route torch tensors here).
+``num_threads`` 0 means :func:`learnafe.ops.get_num_threads` at call time, so
+a compiled graph follows later ``set_num_threads`` calls.  ``alpha`` is
+:func:`learnafe.ops.envelope_alpha` of ``tau`` and ``sample_rate``.
+
+Each operator has a CPU implementation (the pybind11 binding on the tensors'
+buffers: the compiled extension does not link libtorch), a fake
+implementation (output shapes and dtypes, for tracing), and the forward
+operators an autograd formula whose backward is the ``*_backward`` operator
+(itself an operator, so the backward graph is traceable too; it is not
+differentiable again).
+
+Checks.  Shapes, dtypes, devices and scalar arguments are checked by the
+public functions before the operator and again by the fake and CPU
+implementations (static: they hold under tracing).  The data-dependent checks
+(finite ``x``, ``b``, ``a``, ``zi``; poles of every section inside the unit
+circle) run inside the CPU implementation, on every call, with the messages of
+:mod:`learnafe.ops`: in eager mode and in a compiled or exported graph alike.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from learnafe import _core, ops
+from learnafe._buffers import output_cache as _output_cache
+
+__all__ = ["biquad_filterbank", "biquad_filterbank_backward", "filterbank_envelope",
+           "filterbank_envelope_backward", "OPS"]
+
+#: The operators this module registers (``torch.ops.learnafe.<name>``).
+OPS = ("biquad_filterbank", "biquad_filterbank_backward", "filterbank_envelope",
+       "filterbank_envelope_backward")
+
+
+def _threads(num_threads: int) -> int:
+    if num_threads == 0:
+        return ops.get_num_threads()
+    if num_threads < 0:
+        raise ValueError(f"num_threads must be a positive integer number of threads (0: the "
+                         f"default), got {num_threads!r}")
+    return num_threads
+
+
+def _np(t: Optional[Tensor]):
+    return None if t is None else t.detach().contiguous().numpy()
+
+
+def _suffix(x: Tensor) -> str:
+    return "f32" if x.dtype == torch.float32 else "f64"
+
+
+def _check_static(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor] = None) -> None:
+    """The shape/dtype/device checks of :mod:`learnafe.ops` for the operators' 2-D layout."""
+    ops._check_kind({"x": x, "b": b, "a": a})
+    ops._check_dtypes(x, b, a, zi)
+    if x.dim() != 2:
+        raise ValueError(f"x must be [B, T] for the learnafe operators (the public functions "
+                         f"take [T] too), got shape {tuple(x.shape)}")
+    ops._check_coefficients(b, a)
+    if zi is not None:
+        ops._check_kind({"x": x, "zi": zi})
+        shape = (x.shape[0], b.shape[0], 2)
+        if tuple(zi.shape) != tuple(shape):
+            raise ValueError(f"zi must have shape {tuple(shape)} (channels x (v[-1], v[-2]) per "
+                             f"batch item), got {tuple(zi.shape)}")
+
+
+def _check_data(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor] = None) -> None:
+    """The data-dependent checks (real tensors only), with the messages of :mod:`learnafe.ops`."""
+    ops._check_bank_data(x, b, a)
+    if zi is not None:
+        ops._check_finite("zi", zi)
+
+
+def _check_envelope_args(x: Tensor, hop: int, alpha: float, rectify: str) -> None:
+    if rectify not in ops._RECTIFY:
+        raise ValueError(f"rectify must be one of {ops._RECTIFY}, got {rectify!r}")
+    T = x.shape[-1]
+    if not 1 <= hop <= T:
+        raise ValueError(f"hop must be an integer number of samples in [1, T={T}], got {hop!r}")
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"alpha must be in (0, 1] (learnafe.ops.envelope_alpha(tau, sample_rate)), "
+                         f"got {alpha!r}")
+
+
+# ----------------------------------------------------------- filter bank ---
+
+@torch.library.custom_op("learnafe::biquad_filterbank", mutates_args=(), device_types="cpu")
+def biquad_filterbank(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor],
+                      num_threads: int) -> tuple[Tensor, Tensor]:
+    """``y [B, C, T]`` and the final state ``zf [B, C, 2]`` (see :func:`learnafe.ops.biquad_filterbank`)."""
+    _check_static(x, b, a, zi)
+    _check_data(x, b, a, zi)
+    nt = _threads(num_threads)
+    B, T = x.shape
+    C = b.shape[0]
+    y = torch.from_numpy(_output_cache.empty((B, C, T), ops._dtype_name(x)))
+    zf = torch.empty((B, C, 2), dtype=x.dtype)
+    getattr(_core, "biquad_forward_" + _suffix(x))(
+        _np(x), ops._coef(b), ops._coef(a), _np(zi), y.numpy(), zf.numpy(), nt)
+    return y, zf
+
+
+@biquad_filterbank.register_fake
+def _biquad_filterbank_fake(x, b, a, zi, num_threads):
+    _check_static(x, b, a, zi)
+    B, T = x.shape
+    C = b.shape[0]
+    return x.new_empty((B, C, T)), x.new_empty((B, C, 2))
+
+
+@torch.library.custom_op("learnafe::biquad_filterbank_backward", mutates_args=(), device_types="cpu")
+def biquad_filterbank_backward(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor], grad_y: Tensor,
+                               grad_zf: Tensor, num_threads: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gradients ``(x [B, T], b [C, 3], a [C, 2], zi [B, C, 2])`` of the filter bank
+    (the ``zi`` gradient is that of a zero initial state when ``zi`` is None)."""
+    _check_static(x, b, a, zi)
+    nt = _threads(num_threads)
+    B, T = x.shape
+    C = b.shape[0]
+    gx = torch.empty((B, T), dtype=x.dtype)
+    gb = torch.empty((C, 3), dtype=torch.float64)
+    ga = torch.empty((C, 2), dtype=torch.float64)
+    gzi = torch.empty((B, C, 2), dtype=x.dtype)
+    getattr(_core, "biquad_backward_" + _suffix(x))(
+        _np(x), ops._coef(b), ops._coef(a), _np(zi), _np(grad_y.to(x.dtype)), _np(grad_zf.to(x.dtype)),
+        gx.numpy(), gb.numpy(), ga.numpy(), gzi.numpy(), nt)
+    return gx, gb.to(b.dtype), ga.to(a.dtype), gzi
+
+
+@biquad_filterbank_backward.register_fake
+def _biquad_filterbank_backward_fake(x, b, a, zi, grad_y, grad_zf, num_threads):
+    B, T = x.shape
+    C = b.shape[0]
+    return x.new_empty((B, T)), b.new_empty((C, 3)), a.new_empty((C, 2)), x.new_empty((B, C, 2))
+
+
+def _biquad_setup_context(ctx, inputs, output):
+    x, b, a, zi, num_threads = inputs
+    ctx.save_for_backward(x, b, a, zi)
+    ctx.has_zi = zi is not None
+    ctx.num_threads = num_threads
+
+
+def _biquad_backward(ctx, grad_y, grad_zf):
+    x, b, a, zi = ctx.saved_tensors
+    gx, gb, ga, gzi = torch.ops.learnafe.biquad_filterbank_backward(
+        x, b, a, zi, grad_y, grad_zf, ctx.num_threads)
+    return gx, gb, ga, (gzi if ctx.has_zi else None), None
+
+
+biquad_filterbank.register_autograd(_biquad_backward, setup_context=_biquad_setup_context)
+
+
+# -------------------------------------------------------------- envelope ---
+
+@torch.library.custom_op("learnafe::filterbank_envelope", mutates_args=(), device_types="cpu")
+def filterbank_envelope(x: Tensor, b: Tensor, a: Tensor, hop: int, alpha: float, rectify: str,
+                        num_threads: int) -> Tensor:
+    """Envelope frames ``[B, C, T // hop]`` (see :func:`learnafe.ops.filterbank_envelope`)."""
+    _check_static(x, b, a)
+    _check_envelope_args(x, hop, alpha, rectify)
+    _check_data(x, b, a)
+    nt = _threads(num_threads)
+    B, T = x.shape
+    C = b.shape[0]
+    out = torch.empty((B, C, T // hop), dtype=x.dtype)
+    getattr(_core, "envelope_forward_" + _suffix(x))(
+        _np(x), ops._coef(b), ops._coef(a), hop, alpha, rectify, out.numpy(), nt)
+    return out
+
+
+@filterbank_envelope.register_fake
+def _filterbank_envelope_fake(x, b, a, hop, alpha, rectify, num_threads):
+    _check_static(x, b, a)
+    _check_envelope_args(x, hop, alpha, rectify)
+    B, T = x.shape
+    return x.new_empty((B, b.shape[0], T // hop))
+
+
+@torch.library.custom_op("learnafe::filterbank_envelope_backward", mutates_args=(), device_types="cpu")
+def filterbank_envelope_backward(x: Tensor, b: Tensor, a: Tensor, hop: int, alpha: float, rectify: str,
+                                 grad_out: Tensor, num_threads: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients ``(x [B, T], b [C, 3], a [C, 2])`` of the fused envelope."""
+    _check_static(x, b, a)
+    _check_envelope_args(x, hop, alpha, rectify)
+    nt = _threads(num_threads)
+    B, T = x.shape
+    C = b.shape[0]
+    gx = torch.empty((B, T), dtype=x.dtype)
+    gb = torch.empty((C, 3), dtype=torch.float64)
+    ga = torch.empty((C, 2), dtype=torch.float64)
+    getattr(_core, "envelope_backward_" + _suffix(x))(
+        _np(x), ops._coef(b), ops._coef(a), hop, alpha, rectify, _np(grad_out.to(x.dtype)),
+        gx.numpy(), gb.numpy(), ga.numpy(), nt)
+    return gx, gb.to(b.dtype), ga.to(a.dtype)
+
+
+@filterbank_envelope_backward.register_fake
+def _filterbank_envelope_backward_fake(x, b, a, hop, alpha, rectify, grad_out, num_threads):
+    B, T = x.shape
+    C = b.shape[0]
+    return x.new_empty((B, T)), b.new_empty((C, 3)), a.new_empty((C, 2))
+
+
+def _envelope_setup_context(ctx, inputs, output):
+    x, b, a, hop, alpha, rectify, num_threads = inputs
+    ctx.save_for_backward(x, b, a)
+    ctx.params = (hop, alpha, rectify, num_threads)
+
+
+def _envelope_backward(ctx, grad_out):
+    x, b, a = ctx.saved_tensors
+    hop, alpha, rectify, num_threads = ctx.params
+    gx, gb, ga = torch.ops.learnafe.filterbank_envelope_backward(
+        x, b, a, hop, alpha, rectify, grad_out, num_threads)
+    return gx, gb, ga, None, None, None, None
+
+
+filterbank_envelope.register_autograd(_envelope_backward, setup_context=_envelope_setup_context)
