@@ -313,3 +313,50 @@ def test_compiled_graph_follows_set_num_threads():
         ops.get_num_threads = orig
         ops.set_num_threads(None)
     assert seen == [3, 1]
+
+
+# ------------------------------------------------ XyloAudio 3 operator ---
+
+def _xylo_input(B=2, T=600, amp=3000, seed=11):
+    rng = np.random.default_rng(seed)
+    return rng.integers(-amp, amp, size=(B, T), dtype=np.int64)
+
+
+def test_xylo_operator_opcheck_and_bit_exact_with_numpy_path():
+    from learnafe.xylo import XyloA3FilterBank
+    import learnafe.xylo.torch_ops as xylo_ops
+
+    bank = XyloA3FilterBank.default()
+    x = _xylo_input()
+    table = torch.tensor(bank.table(), dtype=torch.int64)
+    for name in xylo_ops.OPS:
+        _opcheck(getattr(torch.ops.learnafe, name).default, (torch.from_numpy(x), table, True, True, 0))
+    for prepend in (False, True):
+        ref = bank.filter(x, prepend_reversed=prepend)
+        got = bank.filter(torch.from_numpy(x), prepend_reversed=prepend)
+        assert isinstance(got, torch.Tensor) and got.dtype == torch.int64
+        np.testing.assert_array_equal(got.numpy(), ref)
+    ref = bank.filter(x[0], scale_out=True)
+    got = bank.filter(torch.from_numpy(x[0]).to(torch.int32), scale_out=True)
+    np.testing.assert_array_equal(got.numpy(), ref)
+
+
+def test_xylo_operator_compiles_and_raises_overflow_with_the_numpy_message():
+    from learnafe.xylo import XyloA3FilterBank, XyloOverflowError
+
+    bank = XyloA3FilterBank.default().select(range(4))
+    f = torch.compile(lambda x: bank.filter(x, prepend_reversed=True), fullgraph=True, backend=BACKEND)
+    x = _xylo_input(T=300)
+    np.testing.assert_array_equal(f(torch.from_numpy(x)).numpy(), bank.filter(x, prepend_reversed=True))
+    bad = x.copy()
+    bad[1, 50] = 9000  # beyond 14 bits: input overflow
+    with pytest.raises(XyloOverflowError) as eager:
+        bank.filter(bad, prepend_reversed=True)
+    with pytest.raises(XyloOverflowError) as compiled:
+        f(torch.from_numpy(bad))
+    assert "input overflow in signal 1" in str(eager.value)
+    assert str(compiled.value) == str(eager.value)
+    y, kind, where = bank.filter(torch.from_numpy(bad), overflow="report", return_overflow=True)
+    assert int(kind[1].max()) == 1 and int(kind[0].max()) == 0
+    with pytest.raises(ValueError, match="quantise float audio first"):
+        bank.filter(torch.zeros(2, 10))
