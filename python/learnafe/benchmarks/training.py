@@ -11,7 +11,8 @@ and augmentation are not included (about 1 ms per clip, see docs/training.md).
 The same step eager and with the model under ``torch.compile(fullgraph=True)``
 (inductor; the filter-bank op is a custom operator, docs/ops.md) is measured
 side by side for co-design without noise (:func:`compile_comparison`), with
-the one-off compile time and the largest difference of the logits.
+the one-off compile time.  (Equality of compiled and eager results is a test,
+tests/test_ops_compile.py; here dropout draws differ between the two.)
 """
 
 from __future__ import annotations
@@ -110,14 +111,13 @@ def compile_comparison(batch: int, steps: int, seed: int) -> dict:
             loss.backward()
             opt.step()
             fe.project_()
-            return out["logits"].detach()
 
         return step
 
     eager, compiled = make(False), make(True)
-    first_eager = eager()
+    eager()  # warm-up
     t = time.perf_counter()
-    first_compiled = compiled()
+    compiled()  # compiles
     compile_s = time.perf_counter() - t
     best = {"eager": float("inf"), "compiled": float("inf")}
     for _ in range(steps):
@@ -127,16 +127,14 @@ def compile_comparison(batch: int, steps: int, seed: int) -> dict:
             best[name] = min(best[name], time.perf_counter() - t)
     return {"mode": "codesign", "noise": False, "batch": batch, "rounds": steps,
             "eager_clips_per_s": batch / best["eager"], "compiled_clips_per_s": batch / best["compiled"],
-            "speedup": best["eager"] / best["compiled"], "compile_s": compile_s,
-            "first_step_max_abs_logit_diff": float((first_compiled - first_eager).abs().max())}
+            "speedup": best["eager"] / best["compiled"], "compile_s": compile_s}
 
 
 def _format_compiled(c: dict) -> list[str]:
     return [f"eager vs torch.compile(fullgraph=True), {c['mode']}, noise off, batch {c['batch']} "
             f"(best of {c['rounds']} alternating steps):",
             f"  eager {c['eager_clips_per_s']:.1f} clips/s, compiled {c['compiled_clips_per_s']:.1f} clips/s, "
-            f"compiled/eager speed {c['speedup']:.2f}x; compile {c['compile_s']:.1f} s; "
-            f"first-step logits differ by {c['first_step_max_abs_logit_diff']:.1e}"]
+            f"compiled/eager speed {c['speedup']:.2f}x; compile (first call) {c['compile_s']:.1f} s"]
 
 
 def format(result: dict) -> str:  # noqa: A001 - the section interface
