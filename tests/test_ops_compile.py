@@ -360,3 +360,13 @@ def test_xylo_operator_compiles_and_raises_overflow_with_the_numpy_message():
     assert int(kind[1].max()) == 1 and int(kind[0].max()) == 0
     with pytest.raises(ValueError, match="quantise float audio first"):
         bank.filter(torch.zeros(2, 10))
+
+
+def test_digital_frontend_compiles_and_equals_eager():
+    from learnafe.frontends import DigitalFilterBank
+
+    fe = DigitalFilterBank.from_center_q([200.0, 800.0, 2400.0], 4.0, sample_rate=8000.0,
+                                         features={"hop": 80})
+    audio = 0.1 * torch.randn(2, 800, generator=torch.Generator().manual_seed(3))
+    compiled = torch.compile(fe, fullgraph=True, backend=BACKEND)
+    torch.testing.assert_close(compiled(audio), fe(audio), rtol=0, atol=0)

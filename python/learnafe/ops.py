@@ -30,6 +30,12 @@ Samples after ``F * hop`` do not affect the output (their gradient is zero).
 The fused op never stores the ``[B, C, T]`` signal: its backward pass
 recomputes the filter state frame by frame from checkpoints at frame
 boundaries.
+
+NumPy in, NumPy out (torch is not imported).  Torch tensors go through the
+PyTorch custom operators of :mod:`learnafe.torch_ops` (``torch.ops.learnafe.*``),
+so ``torch.compile(fullgraph=True)``, ``torch.export`` and
+``torch.library.opcheck`` work; for tensors the data-dependent checks (finite
+values, stable sections) run inside the operators (docs/ops.md).
 """
 
 from __future__ import annotations
