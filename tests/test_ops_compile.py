@@ -59,10 +59,21 @@ def test_opcheck_every_registered_op(dtype):
              (x.detach(), b.detach(), a.detach(), zi.detach(), torch.randn(3, 5, 40, dtype=dtype),
               torch.randn(3, 5, 2, dtype=dtype), 0))
     checked.add("biquad_filterbank_backward")
+    std = torch.tensor([0.0, 0.1, 0.2, 0.05, 0.3], dtype=dtype, requires_grad=True)
+    env = torch.ops.learnafe.filterbank_envelope.default
+    env_bwd = torch.ops.learnafe.filterbank_envelope_backward.default
+    for rectify, noise, seed, save in (("abs", None, None, False), ("abs", None, 5, True),
+                                       ("abs", std, 2 ** 40 + 3, True), ("square", std, -7, False),
+                                       ("square", None, None, True)):
+        _opcheck(env, (x, b, a, noise, seed, 7, 0.2, rectify, save, 0))
     for rectify in ("abs", "square"):
-        _opcheck(torch.ops.learnafe.filterbank_envelope.default, (x, b, a, 7, 0.2, rectify, 0))
-        _opcheck(torch.ops.learnafe.filterbank_envelope_backward.default,
-                 (x.detach(), b.detach(), a.detach(), 7, 0.2, rectify, torch.randn(3, 5, 5, dtype=dtype), 1))
+        _, ck, seed_used = env(x.detach(), b.detach(), a.detach(), std.detach(), 11, 7, 0.2, rectify, True, 0)
+        assert ck.shape[0] == 3 and ck.shape[1] > 0 and int(seed_used) == 11
+        g = torch.randn(3, 5, 5, dtype=dtype)
+        _opcheck(env_bwd, (x.detach(), b.detach(), a.detach(), std.detach(), seed_used, ck, 7, 0.2, rectify,
+                           g, 1))
+        _opcheck(env_bwd, (x.detach(), b.detach(), a.detach(), None, seed_used,
+                           torch.empty(3, 0, dtype=torch.float64), 7, 0.2, rectify, g, 0))
     checked |= {"filterbank_envelope", "filterbank_envelope_backward"}
     assert checked == set(torch_ops.OPS)
 
@@ -101,8 +112,11 @@ def test_gradcheck_through_the_operators():
     x = torch.randn(2, 16, dtype=torch.float64, requires_grad=True)
     zi = torch.randn(2, 3, 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda *t: torch.ops.learnafe.biquad_filterbank(*t, 0), (x, b, a, zi))
-    assert torch.autograd.gradcheck(
-        lambda x, b, a: torch.ops.learnafe.filterbank_envelope(x, b, a, 4, 0.3, "square", 0), (x, b, a))
+    std = torch.tensor([0.1, 0.05, 0.3], dtype=torch.float64, requires_grad=True)
+    for save in (False, True):
+        assert torch.autograd.gradcheck(
+            lambda x, b, a, std: torch.ops.learnafe.filterbank_envelope(x, b, a, std, 1234, 4, 0.3, "square",
+                                                                        save, 0)[0], (x, b, a, std))
 
 
 def test_backward_is_not_differentiable_again():
@@ -282,9 +296,12 @@ def test_direct_operator_calls_validate_shapes():
     with pytest.raises(ValueError, match=r"zi must have shape \(2, 3, 2\)"):
         torch.ops.learnafe.biquad_filterbank(x, b, a, torch.zeros(2, 3, 3, dtype=torch.float64), 0)
     with pytest.raises(ValueError, match="rectify must be one of"):
-        torch.ops.learnafe.filterbank_envelope(x, b, a, 5, 0.1, "cube", 0)
+        torch.ops.learnafe.filterbank_envelope(x, b, a, None, None, 5, 0.1, "cube", False, 0)
     with pytest.raises(ValueError, match="num_threads"):
-        torch.ops.learnafe.filterbank_envelope(x, b, a, 5, 0.1, "abs", -1)
+        torch.ops.learnafe.filterbank_envelope(x, b, a, None, None, 5, 0.1, "abs", False, -1)
+    with pytest.raises(ValueError, match=r"noise_std must have shape \(3,\)"):
+        torch.ops.learnafe.filterbank_envelope(x, b, a, torch.ones(2, dtype=torch.float64), 1, 5, 0.1,
+                                               "abs", False, 0)
 
 
 def test_compiled_graph_follows_set_num_threads():
@@ -370,3 +387,48 @@ def test_digital_frontend_compiles_and_equals_eager():
     audio = 0.1 * torch.randn(2, 800, generator=torch.Generator().manual_seed(3))
     compiled = torch.compile(fe, fullgraph=True, backend=BACKEND)
     torch.testing.assert_close(compiled(audio), fe(audio), rtol=0, atol=0)
+
+
+def test_noise_seed_drawn_inside_the_operator_compiled_equals_eager_bitwise():
+    """seed=None: the operator draws the seed from torch's generator when it runs, so with the
+    same torch.manual_seed the compiled graph adds exactly the eager noise (values and all
+    gradients, noise_std's included), and the backward regenerates the forward's noise."""
+    b, a = stable_bank(12, 4)
+
+    def f(x, b, a, std):
+        return ops.filterbank_envelope(x, b, a, hop=20, tau=2e-3, sample_rate=8000.0, noise_std=std)
+
+    args = [torch.randn(2, 200, dtype=torch.float64), b, a,
+            torch.tensor([0.05, 0.0, 0.2, 0.1], dtype=torch.float64)]
+    results = []
+    for fn in (f, torch.compile(f, fullgraph=True, backend=BACKEND)):
+        leaves = [t.clone().requires_grad_(True) for t in args]
+        torch.manual_seed(123)
+        out = fn(*leaves)
+        out.square().sum().backward()
+        results.append((out.detach(), [t.grad for t in leaves], torch.rand(1)))
+    (e_out, e_grads, e_next), (c_out, c_grads, c_next) = results
+    assert torch.equal(c_out, e_out)
+    for ge, gc in zip(e_grads, c_grads):
+        assert torch.equal(gc, ge)
+    assert torch.equal(c_next, e_next)  # the generator advanced alike
+    # against the explicit seed (the same draw) and different draws differ
+    torch.manual_seed(123)
+    s = ops._torch_seed()
+    explicit = ops.filterbank_envelope(args[0], b, a, hop=20, tau=2e-3, sample_rate=8000.0,
+                                       noise_std=args[3], seed=s)
+    assert torch.equal(explicit, e_out)
+    assert not torch.equal(f(*args), e_out)
+
+
+def test_noise_std_data_checks_inside_the_operator():
+    b, a = stable_bank(13, 3)
+    x = torch.randn(2, 100, dtype=torch.float64)
+    bad = torch.tensor([0.1, -0.2, 0.0], dtype=torch.float64)
+
+    def f(x, std):
+        return ops.filterbank_envelope(x, b, a, hop=10, tau=2e-3, sample_rate=8000.0, noise_std=std, seed=1)
+
+    for fn in (f, torch.compile(f, fullgraph=True, backend=BACKEND)):
+        with pytest.raises(ValueError, match=r"noise_std\[1\] = -0.2 is negative"):
+            fn(x, bad)

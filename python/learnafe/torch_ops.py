@@ -9,10 +9,12 @@ Importing this module registers, with :mod:`torch.library`, operators that
     learnafe::biquad_filterbank_backward(Tensor x, Tensor b, Tensor a, Tensor? zi,
         Tensor grad_y, Tensor grad_zf, int num_threads)
         -> (Tensor grad_x, Tensor grad_b, Tensor grad_a, Tensor grad_zi)
-    learnafe::filterbank_envelope(Tensor x, Tensor b, Tensor a, int hop, float alpha,
-        str rectify, int num_threads) -> Tensor
-    learnafe::filterbank_envelope_backward(Tensor x, Tensor b, Tensor a, int hop, float alpha,
-        str rectify, Tensor grad_out, int num_threads) -> (Tensor grad_x, Tensor grad_b, Tensor grad_a)
+    learnafe::filterbank_envelope(Tensor x, Tensor b, Tensor a, Tensor? noise_std, int? seed,
+        int hop, float alpha, str rectify, bool save_checkpoints, int num_threads)
+        -> (Tensor out, Tensor checkpoints, Tensor seed)
+    learnafe::filterbank_envelope_backward(Tensor x, Tensor b, Tensor a, Tensor? noise_std,
+        Tensor seed, Tensor checkpoints, int hop, float alpha, str rectify, Tensor grad_out,
+        int num_threads) -> (Tensor grad_x, Tensor grad_b, Tensor grad_a, Tensor grad_noise_std)
 
 ``x`` is ``[B, T]``, ``b`` ``[C, 3]``, ``a`` ``[C, 2]``, ``zi`` ``[B, C, 2]``
 (the layouts of :func:`learnafe.ops.biquad_filterbank` for 2-D input; the
@@ -20,6 +22,17 @@ public functions reshape 1-D input and route torch tensors here).
 ``num_threads`` 0 means :func:`learnafe.ops.get_num_threads` at call time, so
 a compiled graph follows later ``set_num_threads`` calls.  ``alpha`` is
 :func:`learnafe.ops.envelope_alpha` of ``tau`` and ``sample_rate``.
+
+Noise of the envelope operator: ``noise_std [C]`` (or None) and ``seed``, a
+64-bit seed as a signed ``int`` (:func:`seed_to_op`).  ``seed`` None with
+noise: the operator draws the seed from torch's default generator when it
+runs (:func:`learnafe.ops._torch_seed`), so a compiled graph consumes the
+generator exactly as eager mode does and ``torch.manual_seed`` reproduces both;
+the seed used is the third output (int64 ``[1]``), which the backward operator
+takes to regenerate the same noise.  ``checkpoints`` (float64 ``[B, K]``, K = 0
+unless ``save_checkpoints``) are the frame-start filter states the forward
+kernel keeps for the backward kernel; the public function asks for them when a
+gradient will be needed.  The second and third outputs are not differentiable.
 
 Each operator has a CPU implementation (the pybind11 binding on the tensors'
 buffers: the compiled extension does not link libtorch), a fake
@@ -46,7 +59,7 @@ from torch import Tensor
 from learnafe import _core, ops
 from learnafe._buffers import output_cache as _output_cache
 
-__all__ = ["biquad_filterbank", "biquad_filterbank_backward", "filterbank_envelope",
+__all__ = ["biquad_filterbank", "biquad_filterbank_backward", "filterbank_envelope", "seed_to_op", "seed_from_op",
            "filterbank_envelope_backward", "OPS"]
 
 #: The operators this module registers (``torch.ops.learnafe.<name>``).
@@ -176,67 +189,116 @@ biquad_filterbank.register_autograd(_biquad_backward, setup_context=_biquad_setu
 
 # -------------------------------------------------------------- envelope ---
 
+_SEED_BITS = 64
+
+
+def seed_to_op(seed: int) -> int:
+    """A seed in [0, 2**64) as the operators' ``int`` (signed 64-bit, two's complement)."""
+    return seed - (1 << _SEED_BITS) if seed >= 1 << (_SEED_BITS - 1) else seed
+
+
+def seed_from_op(seed: int) -> int:
+    return seed & ((1 << _SEED_BITS) - 1)
+
+
+def _checkpoint_length(C: int, T, hop: int):
+    """Doubles per batch item of the envelope checkpoints (frame-start filter states)."""
+    return (T // hop) * _core.envelope_checkpoint_size(C, hop, hop)
+
+
+def _check_noise(x: Tensor, b: Tensor, noise_std: Optional[Tensor]) -> None:
+    if noise_std is not None:
+        ops._check_noise_std(noise_std, x, b.shape[0], True, data=False)
+
+
 @torch.library.custom_op("learnafe::filterbank_envelope", mutates_args=(), device_types="cpu")
-def filterbank_envelope(x: Tensor, b: Tensor, a: Tensor, hop: int, alpha: float, rectify: str,
-                        num_threads: int) -> Tensor:
-    """Envelope frames ``[B, C, T // hop]`` (see :func:`learnafe.ops.filterbank_envelope`)."""
+def filterbank_envelope(x: Tensor, b: Tensor, a: Tensor, noise_std: Optional[Tensor], seed: Optional[int],
+                        hop: int, alpha: float, rectify: str, save_checkpoints: bool,
+                        num_threads: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``(out [B, C, T // hop], checkpoints float64 [B, K], seed int64 [1])``; see the module doc."""
     _check_static(x, b, a)
     _check_envelope_args(x, hop, alpha, rectify)
+    _check_noise(x, b, noise_std)
     _check_data(x, b, a)
+    if noise_std is not None:
+        ops._check_noise_std(noise_std, x, b.shape[0], True)
     nt = _threads(num_threads)
     B, T = x.shape
     C = b.shape[0]
+    if seed is not None:
+        s = seed_from_op(seed)
+    elif noise_std is not None:
+        s = ops._torch_seed()  # torch's default generator, at run time (eager and compiled alike)
+    else:
+        s = 0
     out = torch.empty((B, C, T // hop), dtype=x.dtype)
+    ck = torch.empty((B, _checkpoint_length(C, T, hop) if save_checkpoints else 0), dtype=torch.float64)
     getattr(_core, "envelope_forward_" + _suffix(x))(
-        _np(x), ops._coef(b), ops._coef(a), hop, alpha, rectify, out.numpy(), nt)
-    return out
+        _np(x), ops._coef(b), ops._coef(a), hop, alpha, rectify, out.numpy(), nt,
+        noise_std=None if noise_std is None else ops._coef(noise_std), seed=s,
+        ck=ck.numpy() if save_checkpoints else None)
+    return out, ck, torch.tensor([seed_to_op(s)], dtype=torch.int64)
 
 
 @filterbank_envelope.register_fake
-def _filterbank_envelope_fake(x, b, a, hop, alpha, rectify, num_threads):
+def _filterbank_envelope_fake(x, b, a, noise_std, seed, hop, alpha, rectify, save_checkpoints, num_threads):
     _check_static(x, b, a)
     _check_envelope_args(x, hop, alpha, rectify)
+    _check_noise(x, b, noise_std)
     B, T = x.shape
-    return x.new_empty((B, b.shape[0], T // hop))
+    C = b.shape[0]
+    K = _checkpoint_length(C, T, hop) if save_checkpoints else 0
+    return (x.new_empty((B, C, T // hop)), x.new_empty((B, K), dtype=torch.float64),
+            x.new_empty((1,), dtype=torch.int64))
 
 
 @torch.library.custom_op("learnafe::filterbank_envelope_backward", mutates_args=(), device_types="cpu")
-def filterbank_envelope_backward(x: Tensor, b: Tensor, a: Tensor, hop: int, alpha: float, rectify: str,
-                                 grad_out: Tensor, num_threads: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Gradients ``(x [B, T], b [C, 3], a [C, 2])`` of the fused envelope."""
+def filterbank_envelope_backward(x: Tensor, b: Tensor, a: Tensor, noise_std: Optional[Tensor], seed: Tensor,
+                                 checkpoints: Tensor, hop: int, alpha: float, rectify: str, grad_out: Tensor,
+                                 num_threads: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gradients ``(x [B, T], b [C, 3], a [C, 2], noise_std [C] (or [0] without noise))``."""
     _check_static(x, b, a)
     _check_envelope_args(x, hop, alpha, rectify)
+    _check_noise(x, b, noise_std)
     nt = _threads(num_threads)
     B, T = x.shape
     C = b.shape[0]
     gx = torch.empty((B, T), dtype=x.dtype)
     gb = torch.empty((C, 3), dtype=torch.float64)
     ga = torch.empty((C, 2), dtype=torch.float64)
+    gs = torch.empty((C if noise_std is not None else 0,), dtype=torch.float64)
+    ck = None if checkpoints.shape[-1] == 0 else _np(checkpoints)
     getattr(_core, "envelope_backward_" + _suffix(x))(
         _np(x), ops._coef(b), ops._coef(a), hop, alpha, rectify, _np(grad_out.to(x.dtype)),
-        gx.numpy(), gb.numpy(), ga.numpy(), nt)
-    return gx, gb.to(b.dtype), ga.to(a.dtype)
+        gx.numpy(), gb.numpy(), ga.numpy(), nt,
+        noise_std=None if noise_std is None else ops._coef(noise_std), seed=seed_from_op(int(seed[0])),
+        gstd=None if noise_std is None else gs.numpy(), ck=ck)
+    return gx, gb.to(b.dtype), ga.to(a.dtype), gs if noise_std is None else gs.to(noise_std.dtype)
 
 
 @filterbank_envelope_backward.register_fake
-def _filterbank_envelope_backward_fake(x, b, a, hop, alpha, rectify, grad_out, num_threads):
+def _filterbank_envelope_backward_fake(x, b, a, noise_std, seed, checkpoints, hop, alpha, rectify, grad_out,
+                                       num_threads):
     B, T = x.shape
     C = b.shape[0]
-    return x.new_empty((B, T)), b.new_empty((C, 3)), a.new_empty((C, 2))
+    gs = b.new_empty((0,), dtype=torch.float64) if noise_std is None else noise_std.new_empty((C,))
+    return x.new_empty((B, T)), b.new_empty((C, 3)), a.new_empty((C, 2)), gs
 
 
 def _envelope_setup_context(ctx, inputs, output):
-    x, b, a, hop, alpha, rectify, num_threads = inputs
-    ctx.save_for_backward(x, b, a)
+    x, b, a, noise_std, seed, hop, alpha, rectify, save_checkpoints, num_threads = inputs
+    _, checkpoints, seed_used = output
+    ctx.mark_non_differentiable(checkpoints, seed_used)
+    ctx.save_for_backward(x, b, a, noise_std, seed_used, checkpoints)
     ctx.params = (hop, alpha, rectify, num_threads)
 
 
-def _envelope_backward(ctx, grad_out):
-    x, b, a = ctx.saved_tensors
+def _envelope_backward(ctx, grad_out, _grad_checkpoints, _grad_seed):
+    x, b, a, noise_std, seed_used, checkpoints = ctx.saved_tensors
     hop, alpha, rectify, num_threads = ctx.params
-    gx, gb, ga = torch.ops.learnafe.filterbank_envelope_backward(
-        x, b, a, hop, alpha, rectify, grad_out, num_threads)
-    return gx, gb, ga, None, None, None, None
+    gx, gb, ga, gs = torch.ops.learnafe.filterbank_envelope_backward(
+        x, b, a, noise_std, seed_used, checkpoints, hop, alpha, rectify, grad_out, num_threads)
+    return gx, gb, ga, (None if noise_std is None else gs), None, None, None, None, None, None
 
 
 filterbank_envelope.register_autograd(_envelope_backward, setup_context=_envelope_setup_context)
