@@ -56,8 +56,9 @@ def layer_of(module: str) -> tuple[int, str]:
 
 
 def _is_package_child(name: str, root: Path) -> bool:
-    """True if ``learnafe.<name>`` is a module or package (not an attribute of learnafe)."""
-    return (root / f"{name}.py").is_file() or (root / name / "__init__.py").is_file() or \
+    """True if ``learnafe.<name>`` is a module or package (not an attribute of learnafe);
+    the compiled ``_core`` counts even before it is built."""
+    return name in _RANK or (root / f"{name}.py").is_file() or (root / name / "__init__.py").is_file() or \
         any(root.glob(f"{name}.*.so"))
 
 
