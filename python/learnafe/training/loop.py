@@ -42,9 +42,25 @@ from tqdm.auto import tqdm
 from learnafe.training import distributed as dist_util
 from learnafe.training.rundir import atomic_save, rng_state, set_rng_state
 
-__all__ = ["TrainingLoop"]
+__all__ = ["TrainingLoop", "optimizer_step"]
 
 log = logging.getLogger(__name__)
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, *, scheduler=None,
+                   grad_clip: float = 0.0, parameters=None) -> None:
+    """One optimiser step on ``loss``: zero the gradients, backward, clip the gradient
+    norm of ``parameters`` (default: the optimiser's) to ``grad_clip`` if > 0, step
+    the optimiser, then the scheduler if given."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        params = parameters if parameters is not None else \
+            [p for g in optimizer.param_groups for p in g["params"]]
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
 
 
 class TrainingLoop:
@@ -92,15 +108,8 @@ class TrainingLoop:
     # ------------------------------------------------------------------ step
     def optimizer_step(self, loss: torch.Tensor) -> None:
         """Gradient of ``loss``, clipping (``grad_clip`` > 0), optimiser and scheduler step."""
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.grad_clip > 0:
-            params = self._clip_parameters() if self._clip_parameters else \
-                [p for g in self.optimizer.param_groups for p in g["params"]]
-            torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-        self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
+        optimizer_step(self.optimizer, loss, scheduler=self.scheduler, grad_clip=self.grad_clip,
+                       parameters=self._clip_parameters() if self._clip_parameters else None)
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
