@@ -8,15 +8,15 @@ SPICE-simulated circuit).  Nothing is learnable; the coefficients are buffers.
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import torch
 
+from learnafe._jsonio import write_json
 from learnafe.circuits import dssf
-from learnafe.circuits.discretize import digital_response, discretize
 from learnafe.circuits._array import check_positive
+from learnafe.circuits.discretize import digital_response, discretize
 from learnafe.frontends import features as feat
 
 SPEC_FORMAT = "learnafe-digital-bank/1"
@@ -139,8 +139,7 @@ class DigitalFilterBank(torch.nn.Module):
                    centers_hz=spec.get("centers_hz"), q=spec.get("q"))
 
     def save(self, path) -> None:
-        with open(path, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
+        write_json(path, self.to_dict(), indent=1, newline=False)
 
     def extra_repr(self) -> str:
         return f"n_channels={self.n_channels}, sample_rate={self.sample_rate}"

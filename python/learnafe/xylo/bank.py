@@ -16,8 +16,12 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from learnafe._buffers import output_cache
+from learnafe._jsonio import write_json
 from learnafe.xylo.design import (
-    B_IN, XYLO_SAMPLE_RATE, XyloChannel, peak_and_q,
+    B_IN,
+    XYLO_SAMPLE_RATE,
+    XyloChannel,
+    peak_and_q,
 )
 
 #: The chip's default filter table, as shipped in rockpool 3.1's
@@ -271,7 +275,7 @@ class XyloA3FilterBank:
 
     def save(self, path) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json(path, self.to_dict())
         return path
 
     @classmethod

@@ -14,13 +14,14 @@ and after.  Checkpointed every epoch; an interrupted run resumes.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from learnafe._jsonio import write_json
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def quantization_aware_training(run_dir, *, epochs: int = 2, out_dir=None, learn
               "after_bitexact": {"accuracy": after["accuracy"],
                                  "mean_accuracy": after["mean_accuracy"]},
               "history": history}
-    (out / RESULT).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out / RESULT, result)
     log.info("bit-exact mean accuracy %.4f -> %.4f", before["mean_accuracy"],
              after["mean_accuracy"])
     return result
