@@ -186,7 +186,7 @@ class AnalogFilterBank(torch.nn.Module):
                 vals[k] = torch.clamp(vals[k] * factors[j].to(torch.float64), math.exp(lo), math.exp(hi))
         gm1 = self.gm_model.gm1(vals["I1"])
         gm2 = self.gm_model.gm2(vals["I2"])
-        w0 = torch.sqrt(gm1 * gm2 / (4 * vals["C1"] * vals["C2"]))
+        w0 = dssf.natural_frequency(gm1, gm2, vals["C1"], vals["C2"])
         w0_max = 2 * math.pi * self.bounds.f0_max_fraction * self.sample_rate
         k = torch.clamp(w0 / w0_max, min=1.0)
         vals["C1"] = vals["C1"] * k

@@ -26,7 +26,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import bilinear
+
+from learnafe.circuits.discretize import bilinear_prewarped
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,10 @@ def discretize_fitted(b_s, a_s, sample_rate: float) -> tuple[np.ndarray, np.ndar
     """Fitted s-domain biquads -> z-domain ``(b [C, 3], a [C, 2])``.
 
     ``b_s[c] = (b2, b1, b0)`` and ``a_s[c] = (a1, a0)`` of
-    ``(b2 s^2 + b1 s + b0) / (s^2 + a1 s + a0)``; bilinear transform with
-    ``s = K (1 - z^-1) / (1 + z^-1)``, ``K = w0 / tan(w0 / (2 fs))``, which maps
-    the analog centre ``w0 = sqrt(a0)`` exactly onto the digital one.
+    ``(b2 s^2 + b1 s + b0) / (s^2 + a1 s + a0)``; the bilinear transform pre-warped
+    at the analog centre ``w0 = sqrt(a0)``
+    (:func:`learnafe.circuits.discretize.bilinear_prewarped`), which maps it
+    exactly onto the digital one.
     """
     b_s = np.asarray(b_s, dtype=np.float64)
     a_s = np.asarray(a_s, dtype=np.float64)
@@ -65,10 +67,7 @@ def discretize_fitted(b_s, a_s, sample_rate: float) -> tuple[np.ndarray, np.ndar
         if not w0 < 0.98 * nyq:
             raise ValueError(f"channel {c}: fitted centre {w0 / (2 * math.pi):.1f} Hz is too close to the "
                              f"Nyquist frequency {sample_rate / 2:g} Hz to discretise")
-        k = w0 / math.tan(w0 / (2 * sample_rate))
-        num, den = bilinear(bs, [1.0, as_[0], as_[1]], fs=k / 2)
-        bz[c] = num / den[0]
-        az[c] = den[1:] / den[0]
+        bz[c], az[c] = bilinear_prewarped(bs[0], bs[1], bs[2], as_[0], as_[1], w0, sample_rate)
     return bz, az
 
 

@@ -27,14 +27,13 @@ chip outputs so features without normalisation keep the run's levels.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 
 from learnafe.frontends.features import FeatureConfig, check_audio, post_process
 from learnafe.xylo.bank import XyloA3FilterBank, quantize_audio, resample_to_chip
-from learnafe.xylo.design import B_IN, quantized_taps
+from learnafe.xylo.design import B_IN, quantized_taps, resonator
 
 MODES = ("bitexact", "float", "ste")
 FULL_SCALE = (1 << (B_IN - 1)) - 1
@@ -46,10 +45,7 @@ def _round_ste(x: torch.Tensor) -> torch.Tensor:
 
 def torch_design(centre_hz: torch.Tensor, q: torch.Tensor, sample_rate: float):
     """Differentiable (b0, a1, a2) per channel, as :func:`learnafe.xylo.design.float_design`."""
-    beta = torch.tan(math.pi * (centre_hz / q) / sample_rate)
-    a2 = (1 - beta) / (1 + beta)
-    a1 = -(1 + a2) * torch.cos(2 * math.pi * centre_hz / sample_rate)
-    return (1 - a2) / 2, a1, a2
+    return resonator(centre_hz, q, sample_rate)
 
 
 class XyloA3Frontend(torch.nn.Module):
