@@ -46,11 +46,11 @@ import math
 import numpy as np
 import torch
 
-from learnafe._jsonio import write_json
 from learnafe.circuits import cost, dssf
 from learnafe.circuits.discretize import METHODS, digital_response, discretize, noise_gain
 from learnafe.circuits.transconductance import GmIdTable, TransconductanceModel, load_gm_model
 from learnafe.frontends import features as feat
+from learnafe.frontends.base import FrontEnd
 from learnafe.frontends.spec import KEYS, SPEC_FORMAT, UNITS, BankSpec, Bounds, MismatchConfig, NoiseConfig
 
 
@@ -68,7 +68,7 @@ def _as_channel_vector(name, v, n):
     return arr
 
 
-class AnalogFilterBank(torch.nn.Module):
+class AnalogFilterBank(FrontEnd):
     """A learnable bank of DSSF band-pass filters (see the module docstring).
 
     Args:
@@ -81,7 +81,12 @@ class AnalogFilterBank(torch.nn.Module):
         discretization: ``"bilinear"`` (pre-warped at w0), ``"matched_z"``, ``"impulse_invariance"`` or
             ``"magnitude_matched"`` (:mod:`learnafe.circuits.discretize`).
         bounds, noise, mismatch: :class:`Bounds`, :class:`NoiseConfig`, :class:`MismatchConfig` or dicts.
+
+    A :class:`~learnafe.frontends.base.FrontEnd` with a hardware cost (``power()``, ``area()``).
     """
+
+    spec_format = SPEC_FORMAT
+    has_cost = True
 
     def __init__(self, i1, i2, c1, c2, sample_rate: float = 20000.0, gm_model=None, features=None,
                  discretization: str = "bilinear", bounds=None, noise=None, mismatch=None):
@@ -357,10 +362,6 @@ class AnalogFilterBank(torch.nn.Module):
                 for k in KEYS:
                     bank._phi(k).copy_(torch.as_tensor(np.asarray(phi[k], dtype=np.float64)))
         return bank
-
-    def save(self, path) -> None:
-        """Write the circuit spec (:meth:`to_dict`) as JSON, atomically."""
-        write_json(path, self.to_dict(), indent=1, newline=False)
 
     @classmethod
     def load(cls, path) -> "AnalogFilterBank":

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from learnafe.circuits.discretize import bilinear_prewarped
+from learnafe.frontends.digital import DigitalFilterBank
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,31 @@ def calibrated_coefficients(source, sample_rate: float | None = None, method: st
     return b, a, fs, ac.get("features")
 
 
-def calibrated_frontend(run_dir, sample_rate: float | None = None, method: str = "zfit"):
+class SpiceCalibratedBank(DigitalFilterBank):
+    """The SPICE-calibrated front end: a fixed biquad bank from the simulated circuit.
+
+    A :class:`~learnafe.frontends.DigitalFilterBank` (same features, same file
+    format ``learnafe-digital-bank/1``) that also records how its biquads were
+    obtained (``method``, see the module docstring) under ``"calibration"``.
+    """
+
+    def __init__(self, b, a, sample_rate: float = 20000.0, features=None, method: str = "zfit"):
+        if method not in METHODS:
+            raise ValueError(f"method={method!r}; use one of {', '.join(METHODS)}")
+        super().__init__(b, a, sample_rate, features=features)
+        self.method = method
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "calibration": {"source": "spice", "method": self.method}}
+
+    @classmethod
+    def from_dict(cls, spec: dict) -> "SpiceCalibratedBank":
+        bank = DigitalFilterBank.from_dict(spec)
+        method = (spec.get("calibration") or {}).get("method", "zfit")
+        return cls(bank.b, bank.a, bank.sample_rate, features=bank.features, method=method)
+
+
+def calibrated_frontend(run_dir, sample_rate: float | None = None, method: str = "zfit") -> SpiceCalibratedBank:
     """A fixed front end ([B, T] audio -> [B, C, F] features) built from the SPICE-fitted biquads.
 
     ``run_dir``: a run directory verified by ``learnafe verify`` (reads
@@ -108,7 +133,5 @@ def calibrated_frontend(run_dir, sample_rate: float | None = None, method: str =
     or its loaded dict.  The features (hop, envelope, log, normalisation) are
     those of the verified bank.
     """
-    from learnafe.frontends import DigitalFilterBank
-
     b, a, fs, features = calibrated_coefficients(run_dir, sample_rate, method)
-    return DigitalFilterBank.from_coefficients(b, a, fs, features=features)
+    return SpiceCalibratedBank(b, a, fs, features=features, method=method)
