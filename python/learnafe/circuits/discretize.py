@@ -1,6 +1,6 @@
 """Continuous to discrete: the DSSF band-pass ``H(s) = beta s / (s^2 + d1 s + d0)`` -> z-domain biquad.
 
-Three mappings, all differentiable for torch tensors and returning the
+Four mappings, all differentiable for torch tensors and returning the
 ``(b [C, 3], a [C, 2])`` layout that :mod:`learnafe.ops` takes (a0 = 1):
 
 * ``"bilinear"`` (default): bilinear transform pre-warped at each channel's

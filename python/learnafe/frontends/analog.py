@@ -15,8 +15,11 @@ The physical values always respect :class:`Bounds`, whatever the parameters:
 2. a channel whose centre frequency would exceed ``f0_max_fraction * fs`` gets both
    capacitors scaled up by ``w0 / w0_max`` (exact for any gm model; keeps Q and gain).
 
-``project_()`` clamps the parameters themselves to the box after an optimiser
-step, so they cannot drift far outside; call it after ``optimizer.step()``.
+Step 1 already keeps every forward pass inside the bounds, so ``project_()``
+(which clamps the parameters themselves to the box) is optional: calling it
+after ``optimizer.step()`` stops a parameter from drifting far past a bound,
+so it comes back sooner once the loss wants it back.  The trainer
+(:mod:`learnafe.training`) does not call it.
 
 Circuit -> discrete coefficients (:mod:`learnafe.circuits.discretize`) -> fused
 envelope op (:func:`learnafe.ops.filterbank_envelope`) -> log / normalisation.
@@ -291,7 +294,7 @@ class AnalogFilterBank(FrontEnd):
 
     @torch.no_grad()
     def project_(self):
-        """Clamp the parameters in place so every log value lies inside its bound (call after a step)."""
+        """Clamp the parameters in place so every log value lies inside its bound (optional; see the module doc)."""
         for k in KEYS:
             lo, hi = self._log_box[k]
             log_ref = torch.log(getattr(self, f"ref_{k}"))

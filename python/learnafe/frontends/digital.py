@@ -94,14 +94,14 @@ class DigitalFilterBank(FrontEnd):
     def from_center_q(cls, centers_hz, q, sample_rate: float = 20000.0, gain=1.0, method: str = "bilinear",
                       features=None) -> "DigitalFilterBank":
         """Band-pass biquads with peak gain ``gain`` at ``centers_hz`` and quality factor ``q``."""
-        centers = np.asarray(centers_hz, dtype=np.float64).reshape(-1)
-        check_positive("centers_hz", centers, "centre frequencies are in Hz")
-        q_arr = np.broadcast_to(np.asarray(q, dtype=np.float64), centers.shape)
+        centres = np.asarray(centers_hz, dtype=np.float64).reshape(-1)
+        check_positive("centers_hz", centres, "centre frequencies are in Hz")
+        q_arr = np.broadcast_to(np.asarray(q, dtype=np.float64), centres.shape)
         check_positive("q", q_arr)
         check_positive("gain", gain)
-        beta, d1, d0 = dssf.s_coefficients_from_w0_q(2 * np.pi * centers, q_arr, np.asarray(gain, dtype=np.float64))
+        beta, d1, d0 = dssf.s_coefficients_from_w0_q(2 * np.pi * centres, q_arr, np.asarray(gain, dtype=np.float64))
         b, a = discretize(-beta, d1, d0, sample_rate, method)
-        return cls(b, a, sample_rate, features=features, centers_hz=centers, q=q_arr)
+        return cls(b, a, sample_rate, features=features, centers_hz=centres, q=q_arr)
 
     @classmethod
     def from_coefficients(cls, b, a, sample_rate: float = 20000.0, features=None) -> "DigitalFilterBank":
