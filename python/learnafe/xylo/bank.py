@@ -17,8 +17,8 @@ arithmetic right shift; the fields are those of
 with zero initial state and overflow checks on the input (``B_in`` bits), the
 AR state (``B_w`` bits) and the output (``B_out`` bits) (:class:`XyloOverflowError`);
 ``filter(..., scale_out=True)`` multiplies channel c by its ``scale_out``.  The C++
-kernel is ``xylo_filterbank`` in ``cpp/xylo_filterbank.cpp`` (bound as
-``learnafe._core.xylo_filterbank``); :meth:`XyloA3FilterBank.filter` calls it.
+kernel is ``filterbank`` in ``cpp/xylo_filterbank.cpp`` (scalar reference path
+``run_channel``; bound as ``learnafe._core.xylo_filterbank``); :meth:`XyloA3FilterBank.filter` calls it.
 The coefficients come from the resonator design of :mod:`learnafe.xylo.design`.
 """
 
