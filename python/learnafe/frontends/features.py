@@ -13,9 +13,13 @@ Configuration (stored in a bank spec under ``"features"``):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from learnafe._tracing import is_tracing
 from learnafe.frontends._config import SpecSection
+
+if TYPE_CHECKING:
+    import torch
 
 RECTIFY = ("abs", "square")
 NORMALIZE = ("none", "instance")
@@ -50,7 +54,7 @@ class FeatureConfig(SpecSection):
             raise ValueError(f"features.norm_eps must be > 0, got {self.norm_eps!r}")
 
 
-def check_audio(x, name: str = "audio"):
+def check_audio(x: torch.Tensor, name: str = "audio") -> tuple[torch.Tensor, bool]:
     """``x`` as a ``[B, T]`` floating tensor (``[T]`` gets a batch axis); returns (x2, was_1d)."""
     import torch
 
@@ -67,7 +71,8 @@ def check_audio(x, name: str = "audio"):
     return (x.unsqueeze(0), True) if x.dim() == 1 else (x, False)
 
 
-def envelopes(x, b, a, sample_rate: float, cfg: FeatureConfig):
+def envelopes(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, sample_rate: float,
+              cfg: FeatureConfig) -> torch.Tensor:
     """Raw envelopes ``[B, C, F]`` through :func:`learnafe.ops.filterbank_envelope`.
 
     The coefficients go to the op in float64 whatever the audio dtype: rounding them to
@@ -81,7 +86,7 @@ def envelopes(x, b, a, sample_rate: float, cfg: FeatureConfig):
                                    sample_rate=float(sample_rate), rectify=cfg.rectify)
 
 
-def post_process(env, cfg: FeatureConfig):
+def post_process(env: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
     """Log compression and per-channel normalisation of envelopes ``[B, C, F]``."""
     import torch
 
@@ -93,7 +98,8 @@ def post_process(env, cfg: FeatureConfig):
     return out
 
 
-def features(x, b, a, sample_rate: float, cfg: FeatureConfig):
+def features(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, sample_rate: float,
+             cfg: FeatureConfig) -> torch.Tensor:
     """Audio ``[B, T]`` (or ``[T]``) -> features ``[B, C, F]`` (or ``[C, F]``)."""
     x2, was_1d = check_audio(x)
     out = post_process(envelopes(x2, b, a, sample_rate, cfg), cfg)

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +78,8 @@ def _set_threads(n: int) -> None:
 class Trainer:
     """One training run in ``run_dir`` (created if needed).  Use :meth:`fit`."""
 
-    def __init__(self, cfg: TrainConfig, run_dir, *, resume: bool = True,
-                 ctx: dist_util.DistContext | None = None):
+    def __init__(self, cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True,
+                 ctx: dist_util.DistContext | None = None) -> None:
         self.cfg = cfg.validate()
         self.run_dir = Path(run_dir)
         self.ctx = ctx or dist_util.DistContext()
@@ -382,7 +384,9 @@ def _limit(ds, n: int, seed: int):
     return ClipSubset.stratified(ds, n, seed)
 
 
-def train(config=None, run_dir=None, *, resume: bool = True, test: bool = True, **overrides) -> dict:
+def train(config: TrainConfig | dict | str | os.PathLike | None = None,
+          run_dir: str | os.PathLike | None = None, *, resume: bool = True, test: bool = True,
+          **overrides: Any) -> dict:
     """Train one run and return its metrics (the content of ``RUN/metrics.json``).
 
     ``config``: a :class:`TrainConfig`, a dict of options (missing ones take their
