@@ -284,8 +284,14 @@ def test_static_validation_still_raises_before_the_operator_under_compile():
 
     with pytest.raises(ValueError, match=r"hop must be an integer number of samples in \[1, T=100\]"):
         f(torch.randn(2, 100, dtype=torch.float64))
-    with pytest.raises(Exception, match=r"hop must be an integer number of samples in \[1, T=100\]"):
+    # fullgraph: raised while tracing, reported by Dynamo with the message inside
+    with pytest.raises(torch._dynamo.exc.Unsupported,
+                       match=r"ValueError\('hop must be an integer number of samples in \[1, T=100\]"):
         torch.compile(f, fullgraph=True, backend=BACKEND)(torch.randn(2, 100, dtype=torch.float64))
+    # default compile: Dynamo falls back to running the function, which raises the ValueError
+    torch._dynamo.reset()
+    with pytest.raises(ValueError, match=r"hop must be an integer number of samples in \[1, T=100\]"):
+        torch.compile(f, backend=BACKEND)(torch.randn(2, 100, dtype=torch.float64))
 
 
 def test_direct_operator_calls_validate_shapes():
