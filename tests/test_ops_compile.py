@@ -4,6 +4,8 @@ independent references of tests/test_ops.py (scipy lfilter in float64)."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import scipy.signal as ss
@@ -227,6 +229,12 @@ def test_export_frontend_with_dynamic_batch_runs_on_other_batch_sizes():
         torch.testing.assert_close(out, fe(x), rtol=0, atol=0)
     with pytest.raises(Exception):  # the time axis stayed static
         ep.module()(0.1 * torch.randn(2, 800))
+    # saved and loaded (the operator is found by name in the registry)
+    buf = io.BytesIO()
+    torch.export.save(ep, buf)
+    buf.seek(0)
+    x = 0.1 * torch.randn(4, 1000)
+    torch.testing.assert_close(torch.export.load(buf).module()(x), fe(x), rtol=0, atol=0)
 
 
 # ------------------------------------------------ checks under compile ---
