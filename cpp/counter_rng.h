@@ -248,7 +248,7 @@ LAFE_RNG_INLINE void normals(const PhiloxKey<S>& key, uint64_t b, uint64_t c, ui
                              typename Lanes<S>::vf (*out)[4]) {
     typedef typename Lanes<S>::vu vu;
     typedef typename Lanes<S>::vu32 vu32;
-    vu w[2 * K][4];
+    vu w[2 * K][4] = {};
     const vu iota = lane_index<S>(std::make_index_sequence<S>());
     const vu ch[2] = {(iota + c) & 0xFFFFFFFFull, (iota + (c + uint64_t(S))) & 0xFFFFFFFFull};
     LAFE_RNG_EACH(2 * K) {
