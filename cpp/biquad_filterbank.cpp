@@ -436,8 +436,9 @@ inline size_t scratch_backward(int W, int64_t T) {
     const int64_t nb = (T + kTimeBlock - 1) / kTimeBlock;
     return static_cast<size_t>((2 * nb + (kTimeBlock + 2) + kTimeBlock) * W + kTimeBlock);
 }
+inline int64_t noise_rows(int64_t n);
 inline size_t scratch_env_backward(int W, int64_t frames, int64_t hop, bool noisy) {
-    return static_cast<size_t>((2 * frames + (hop + 2) + (noisy ? hop + 6 : 0)) * W + hop);
+    return static_cast<size_t>((2 * frames + (hop + 2) + (noisy ? noise_rows(hop) : 0)) * W + hop);
 }
 
 // One step of the filter: returns y[n], advances the delay line.
@@ -465,25 +466,43 @@ LAFE_INLINE V filter_step_in(const Coef<V>& k, const V& xin, V& v1, V& v2) {
 // t0 .. t0 + n - 1, generated in whole groups of 4 samples: row r of nbuf
 // (W doubles) is sample 4 * (t0 / 4) + r.  Returns the row of sample t0.
 // nbuf holds at least n + 6 rows.
+// Groups of 4 samples fill_noise generates at once (interleaved), and the
+// scratch rows it needs for n samples (whole runs of kNoiseGroups groups).
+constexpr int kNoiseGroups = 4;
+inline int64_t noise_rows(int64_t n) { return n + 3 + 4 * kNoiseGroups; }
+
+// Philox lanes per vector of a unit of V: 2 NS channels per Box-Muller
+// vector (float32).
+template <class V>
+constexpr int noise_lanes() { return V::kS < V::kW / 2 ? V::kS : V::kW / 2; }
+
+template <class V>
+using NoiseKey = rng::PhiloxKey<noise_lanes<V>()>;
+
 template <class F, class V>
-LAFE_INLINE int64_t fill_noise(const Args<F>& p, const Unit& u, int64_t t0, int64_t n, double* nbuf) {
-    constexpr int W = V::kW, S = V::kS;
-    typedef typename rng::Lanes<S>::vd vd;
+LAFE_INLINE int64_t fill_noise(const Args<F>&, const Unit& u, const NoiseKey<V>& key, int64_t t0,
+                               int64_t n, double* nbuf) {
+    constexpr int W = V::kW;
+    constexpr int NS = noise_lanes<V>();
+    constexpr int K = kNoiseGroups;
+    typedef typename rng::Lanes<NS>::vf vf;
+    typedef typename VecOf<double, 2 * NS>::V vd;
     const int64_t j0 = t0 / 4, j1 = (t0 + n + 3) / 4;
-    for (int64_t j = j0; j < j1; ++j) {
+    for (int64_t j = j0; j < j1; j += K) {
         double* row = nbuf + (j - j0) * 4 * W;
-        for (int s = 0; s < W / S; ++s) {
-            vd o[4];
-            rng::normals4<S>(p.seed, static_cast<uint64_t>(u.bi), static_cast<uint64_t>(u.c0 + s * S),
-                             static_cast<uint64_t>(j), o);
-            for (int r = 0; r < 4; ++r) std::memcpy(row + r * W + s * S, &o[r], sizeof(vd));
+        for (int s = 0; s < W / (2 * NS); ++s) {
+            vf o[K][4];
+            rng::normals<NS, K>(key, static_cast<uint64_t>(u.bi), static_cast<uint64_t>(u.c0 + s * 2 * NS),
+                                static_cast<uint64_t>(j), o);
+            for (int k = 0; k < K; ++k)
+                for (int r = 0; r < 4; ++r) {
+                    const vd d = __builtin_convertvector(o[k][r], vd);
+                    std::memcpy(row + (4 * k + r) * W + s * 2 * NS, &d, sizeof(vd));
+                }
         }
     }
     return t0 - 4 * j0;
 }
-
-// Scratch rows fill_noise needs for n samples.
-inline int64_t noise_rows(int64_t n) { return n + 6; }
 
 template <class F, class V>
 struct Forward {
@@ -650,6 +669,7 @@ struct EnvForward {
         constexpr int W = V::kW;
         const double alpha = p.alpha;
         const V sd = Noisy ? V::load(p.noise_std + u.blk * W) : V::zero();
+        const NoiseKey<V> key(Noisy ? p.seed : 0);
         double* ck = p.ck ? p.ck + (u.bi * p.nblk + u.blk) * p.frames * 2 * W : nullptr;
         V v1 = V::zero(), v2 = V::zero(), e = V::zero();
         const F* xb = p.x + u.bi * p.T;
@@ -660,7 +680,7 @@ struct EnvForward {
             }
             const F* xs = xb + f * p.hop;
             if constexpr (Noisy) {
-                const double* nr = nbuf + fill_noise<F, V>(p, u, f * p.hop, p.hop, nbuf) * W;
+                const double* nr = nbuf + fill_noise<F, V>(p, u, key, f * p.hop, p.hop, nbuf) * W;
                 for (int64_t t = 0; t < p.hop; ++t) {
                     const V xin = static_cast<double>(xs[t]) + sd * V::load(nr + t * W);
                     e += alpha * (rectify(filter_step_in(k, xin, v1, v2), R) - e);
@@ -696,12 +716,12 @@ struct EnvBackward {
     // `advance`), with channel c's input x + std_c n_c when Noisy.
     template <bool Noisy>
     static LAFE_INLINE void advance_frame(const Args<F>& p, const Unit& u, const Coef<V>& k,
-                                          const V& sd, int64_t t0, V& c1, V& c2, double* vout,
-                                          double* nbuf, const double*& nr) {
+                                          const V& sd, const NoiseKey<V>& key, int64_t t0, V& c1,
+                                          V& c2, double* vout, double* nbuf, const double*& nr) {
         constexpr int W = V::kW;
         const F* xs = p.x + u.bi * p.T + t0;
         if constexpr (Noisy) {
-            nr = nbuf + fill_noise<F, V>(p, u, t0, p.hop, nbuf) * W;
+            nr = nbuf + fill_noise<F, V>(p, u, key, t0, p.hop, nbuf) * W;
             if (vout) {
                 c2.store(vout);
                 c1.store(vout + W);
@@ -713,6 +733,7 @@ struct EnvBackward {
             }
         } else {
             (void)sd;
+            (void)key;
             (void)nbuf;
             (void)nr;
             advance(k, xs, p.hop, c1, c2, vout);
@@ -730,6 +751,7 @@ struct EnvBackward {
         double* nbuf = sums + hop;                    // [noise_rows(hop)][W] when Noisy
         double* ck = nbuf + (Noisy ? noise_rows(hop) * W : 0);  // [nf][2][W] unless given
         const V sd = Noisy ? V::load(p.noise_std + u.blk * W) : V::zero();
+        const NoiseKey<V> key(Noisy ? p.seed : 0);
         const double* nr = nullptr;
 
         if (p.ck) {
@@ -740,7 +762,7 @@ struct EnvBackward {
             for (int64_t f = 0; f < nf; ++f) {
                 v1.store(ck + 2 * f * W);
                 v2.store(ck + (2 * f + 1) * W);
-                advance_frame<Noisy>(p, u, k, sd, f * hop, v1, v2, nullptr, nbuf, nr);
+                advance_frame<Noisy>(p, u, k, sd, key, f * hop, v1, v2, nullptr, nbuf, nr);
             }
         }
         // Samples after the last frame do not reach the output.
@@ -756,7 +778,7 @@ struct EnvBackward {
         for (int64_t f = nf - 1; f >= 0; --f) {
             const int64_t t0 = f * hop;
             V c1 = V::load(ck + 2 * f * W), c2 = V::load(ck + (2 * f + 1) * W);
-            advance_frame<Noisy>(p, u, k, sd, t0, c1, c2, vbuf, nbuf, nr);
+            advance_frame<Noisy>(p, u, k, sd, key, t0, c1, c2, vbuf, nbuf, nr);
             double gol[W] = {};
             for (int l = 0; l < u.nc; ++l)
                 gol[l] = static_cast<double>(p.gout[(u.bi * p.C + u.c0 + l) * nf + f]);
@@ -796,9 +818,10 @@ struct NoiseFill {
         constexpr int W = V::kW;
         const Unit u = unit_of(p, uid);
         constexpr int64_t kChunk = 256;
+        const NoiseKey<V> key(p.seed);
         for (int64_t t0 = 0; t0 < p.T; t0 += kChunk) {
             const int64_t n = std::min(kChunk, p.T - t0);
-            const double* nr = scratch + fill_noise<F, V>(p, u, t0, n, scratch) * W;
+            const double* nr = scratch + fill_noise<F, V>(p, u, key, t0, n, scratch) * W;
             for (int l = 0; l < u.nc; ++l) {
                 F* d = p.out + (u.bi * p.C + u.c0 + l) * p.T + t0;
                 for (int64_t t = 0; t < n; ++t) d[t] = static_cast<F>(nr[t * W + l]);

@@ -10,30 +10,35 @@
 // Noise of (seed, batch item b, channel c, sample t), the definition every
 // path and the Python reference share:
 //
-//   j = t / 4 (integer division), r = t % 4
-//   (r0, r1, r2, r3) = Philox4x32-10(counter = (j mod 2^32, c, b, j / 2^32),
+//   j = t / 4 (integer division)
+//   (w0, w1, w2, w3) = Philox4x32-10(counter = (j mod 2^32, c, b, j / 2^32),
 //                                     key = (seed mod 2^32, seed / 2^32))
-//   u(w) = (w + 0.5) * 2^-32                      (in (0, 1), never 0 or 1)
-//   rho = sqrt(-2 ln u(r0)),  theta = 2 pi u(r1)  -> n[4j] = rho cos theta,
-//                                                     n[4j+1] = rho sin theta
-//   rho' = sqrt(-2 ln u(r2)), theta' = 2 pi u(r3) -> n[4j+2], n[4j+3] likewise
+//   u1 = float32(((w0 >> 1) | 1) * 2^-31)   in (0, 1]  (rounded to float32)
+//   u2 = (w1 >> 8) * 2^-24                  in [0, 1)  (exact)
+//   rho = sqrt(-2 ln u1),  theta = 2 pi u2  -> n[4j] = rho cos theta,
+//                                              n[4j+1] = rho sin theta
+//   (w2, w3) likewise                       -> n[4j+2], n[4j+3]
 //
 // (Box-Muller, G. E. P. Box and M. E. Muller, Ann. Math. Statist. 29, 1958.)
-// Each n is standard normal up to the 32-bit resolution of the uniforms
-// (|n| <= sqrt(64 ln 2) = 6.66); samples of different (seed, b, c, t) come
-// from different counters, so they are independent (as far as Philox is a
-// good generator).  ln, sin and cos are computed here by fdlibm's polynomials
-// (Sun Microsystems, e_log.c, k_sin.c, k_cos.c; within about 1 ulp) written
-// on vectors with every operation spelled out, so that the value does not
-// depend on the vector width, the instruction set or the compiler's libm:
-// the file must be compiled without FMA contraction (-ffp-contract=off).
+// The transform runs in float32 (16 lanes per AVX-512 register; the noise
+// needs no more than float32 precision): n is standard normal up to float32
+// rounding (relative error below 1e-6) and the resolution of the uniforms
+// (|n| <= sqrt(62 ln 2) = 6.56; the tail beyond has probability 5e-11).
+// Samples of different (seed, b, c, t) come from different counters, so they
+// are independent (as far as Philox is a good generator).  ln, sin and cos
+// are Cephes' single-precision polynomials (S. L. Moshier, logf.c, sinf.c,
+// cosf.c) written on vectors with every operation spelled out, so the value
+// does not depend on the vector width, the instruction set or the libm: the
+// file must be compiled without FMA contraction (-ffp-contract=off).
 //
 // Everything is header-only and `always_inline`, to be inlined into the
 // instruction-set-specific kernels (see biquad_filterbank.cpp).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #if defined(__GNUC__)
 #define LAFE_RNG_INLINE inline __attribute__((always_inline))
@@ -67,153 +72,203 @@ inline void philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t
     out[3] = c3;
 }
 
-// S lanes of 64-bit integers / doubles as one GCC vector (S = native doubles
-// per register of the instruction set the caller is compiled for).
+// S lanes of 64-bit integers (one Philox word per lane) and, in the same
+// register size, 2S lanes of 32-bit integers / floats (the Box-Muller
+// transform); S = native doubles per register of the instruction set the
+// caller is compiled for.
 template <int S>
 struct Lanes {
     typedef uint64_t vu __attribute__((vector_size(8 * S)));
-    typedef int64_t vi __attribute__((vector_size(8 * S)));
-    typedef double vd __attribute__((vector_size(8 * S)));
+    typedef uint32_t vu32 __attribute__((vector_size(8 * S)));
+    typedef int32_t vi32 __attribute__((vector_size(8 * S)));
+    typedef float vf __attribute__((vector_size(8 * S)));
 };
 
-template <class VD, class VU>
-LAFE_RNG_INLINE VD as_double(VU v) {
-    VD r;
-    std::memcpy(&r, &v, sizeof(r));
-    return r;
-}
-template <class VU, class VD>
-LAFE_RNG_INLINE VU as_bits(VD v) {
-    VU r;
+template <class To, class From>
+LAFE_RNG_INLINE To bit_cast(From v) {
+    static_assert(sizeof(To) == sizeof(From), "bit_cast of different sizes");
+    To r;
     std::memcpy(&r, &v, sizeof(r));
     return r;
 }
 
-// ln(u) for 0 < u < 2^1023 normal (fdlibm e_log.c: u = 2^k m, m in
-// [sqrt(2)/2, sqrt(2)), f = m - 1, s = f / (2 + f), log(1 + f) = f - hfsq +
-// s (hfsq + R(s^2))).
-template <int S>
-LAFE_RNG_INLINE typename Lanes<S>::vd vlog(typename Lanes<S>::vd u) {
-    typedef typename Lanes<S>::vd vd;
-    typedef typename Lanes<S>::vu vu;
-    typedef typename Lanes<S>::vi vi;
-    const double Lg1 = 6.666666666666735130e-01, Lg2 = 3.999999999940941908e-01,
-                 Lg3 = 2.857142874366239149e-01, Lg4 = 2.222219843214978396e-01,
-                 Lg5 = 1.818357216161805012e-01, Lg6 = 1.531383769920937332e-01,
-                 Lg7 = 1.479819860511658591e-01;
-    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
-    const double two52 = 4503599627370496.0;
-    const vu bits = as_bits<vu>(u);
-    // exponent field as a double, exactly: 2^52 + e - 2^52
-    const vd ebias = as_double<vd>((bits >> 52) | 0x4330000000000000ull) - two52;
-    vd m = as_double<vd>((bits & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);
-    const vi big = m > 1.4142135623730951;  // m in [1, 2): halve the upper part
-    m = big ? m * 0.5 : m;
-    const vd k = (ebias - 1023.0) + (big ? vd{} + 1.0 : vd{});
-    const vd f = m - 1.0;
-    const vd hfsq = 0.5 * f * f;
-    const vd s = f / (2.0 + f);
-    const vd z = s * s;
-    const vd w = z * z;
-    const vd t1 = w * (Lg2 + w * (Lg4 + w * Lg6));
-    const vd t2 = z * (Lg1 + w * (Lg3 + w * (Lg5 + w * Lg7)));
-    const vd R = t2 + t1;
-    return k * ln2_hi - ((hfsq - (s * (hfsq + R) + k * ln2_lo)) - f);
+// Every function below works on K independent vectors in lock step (each
+// step written as a loop over k that the compiler unrolls), so that K
+// dependency chains are interleaved in the instruction stream: the
+// polynomials are latency-bound, and interleaving is what keeps the vector
+// units busy.  The value of each lane does not depend on K.
+#define LAFE_RNG_EACH(K) _Pragma("GCC unroll 16") for (int k = 0; k < (K); ++k)
+
+// ln(u) for normal u > 0 in float32: Cephes logf (S. L. Moshier; u = 2^e m,
+// m in [sqrt(2)/2, sqrt(2)), a degree-9 polynomial in m - 1; the
+// coefficients as in Cephes and sse_mathfun.h).
+template <int S, int K>
+LAFE_RNG_INLINE void vlogf(const typename Lanes<S>::vf* u, typename Lanes<S>::vf* out) {
+    typedef typename Lanes<S>::vf vf;
+    typedef typename Lanes<S>::vu32 vu32;
+    typedef typename Lanes<S>::vi32 vi32;
+    vf e[K], x[K], z[K], y[K];
+    LAFE_RNG_EACH(K) {
+        const vu32 bits = bit_cast<vu32>(u[k]);
+        e[k] = __builtin_convertvector(bit_cast<vi32>(bits >> 23u) - 126, vf);  // u = 2^e m, m in [0.5, 1)
+        const vf m = bit_cast<vf>((bits & 0x007FFFFFu) | 0x3F000000u);
+        const vi32 low = m < 0.707106781186547524f;
+        e[k] = low ? e[k] - 1.0f : e[k];
+        x[k] = low ? (m + m) - 1.0f : m - 1.0f;
+    }
+    LAFE_RNG_EACH(K) z[k] = x[k] * x[k];
+    LAFE_RNG_EACH(K) y[k] = 7.0376836292E-2f * x[k] - 1.1514610310E-1f;
+    LAFE_RNG_EACH(K) y[k] = y[k] * x[k] + 1.1676998740E-1f;
+    LAFE_RNG_EACH(K) y[k] = y[k] * x[k] - 1.2420140846E-1f;
+    LAFE_RNG_EACH(K) y[k] = y[k] * x[k] + 1.4249322787E-1f;
+    LAFE_RNG_EACH(K) y[k] = y[k] * x[k] - 1.6668057665E-1f;
+    LAFE_RNG_EACH(K) y[k] = y[k] * x[k] + 2.0000714765E-1f;
+    LAFE_RNG_EACH(K) y[k] = y[k] * x[k] - 2.4999993993E-1f;
+    LAFE_RNG_EACH(K) y[k] = y[k] * x[k] + 3.3333331174E-1f;
+    LAFE_RNG_EACH(K) y[k] = y[k] * x[k] * z[k];
+    LAFE_RNG_EACH(K) y[k] = y[k] + -2.12194440e-4f * e[k];
+    LAFE_RNG_EACH(K) y[k] = y[k] + -0.5f * z[k];
+    LAFE_RNG_EACH(K) out[k] = (x[k] + y[k]) + 0.693359375f * e[k];
 }
 
-// (cos(2 pi u), sin(2 pi u)) for u in [0, 1): u = (q + f) / 4 with q the
-// nearest quarter turn, x = f pi / 2 in [-pi/4, pi/4], fdlibm's kernels for
-// sin x and cos x, then the quarter-turn rotation.
-template <int S>
-LAFE_RNG_INLINE void vsincos_turns(typename Lanes<S>::vd u, typename Lanes<S>::vd& c,
-                                   typename Lanes<S>::vd& s) {
-    typedef typename Lanes<S>::vd vd;
-    typedef typename Lanes<S>::vu vu;
-    typedef typename Lanes<S>::vi vi;
-    const double S1 = -1.66666666666666324348e-01, S2 = 8.33333333332248946124e-03,
-                 S3 = -1.98412698298579493134e-04, S4 = 2.75573137070700676789e-06,
-                 S5 = -2.50507602534068634195e-08, S6 = 1.58969099521155010221e-10;
-    const double C1 = 4.16666666666666019037e-02, C2 = -1.38888888888741095749e-03,
-                 C3 = 2.48015872894767294178e-05, C4 = -2.75573143513906633035e-07,
-                 C5 = 2.08757232129817482790e-09, C6 = -1.13596475577881948265e-11;
-    const double two52 = 4503599627370496.0, half_pi = 1.57079632679489655800e+00;
-    const vd q = u * 4.0;               // exact
-    const vd t = q + two52;             // round to the nearest integer
-    const vu quad = as_bits<vu>(t) & 3u;  // quarter turns mod 4
-    const vd x = (q - (t - two52)) * half_pi;
-    const vd z = x * x;
-    const vd sn = x + x * z * (S1 + z * (S2 + z * (S3 + z * (S4 + z * (S5 + z * S6)))));
-    const vd cs = (1.0 - 0.5 * z) + z * z * (C1 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * C6)))));
-    const vi odd = (quad & 1u) != 0;
-    const vi neg_c = ((quad + 1u) & 2u) != 0;  // quarter turns 1, 2
-    const vi neg_s = (quad & 2u) != 0;         // quarter turns 2, 3
-    const vd cc = odd ? sn : cs;
-    const vd ss = odd ? cs : sn;
-    c = neg_c ? -cc : cc;
-    s = neg_s ? -ss : ss;
-}
-
-// sqrt lane by lane (correctly rounded, so identical on every path).
-template <int S>
-LAFE_RNG_INLINE typename Lanes<S>::vd vsqrt(typename Lanes<S>::vd v) {
-    typename Lanes<S>::vd r;
-    for (int l = 0; l < S; ++l) r[l] = __builtin_sqrt(v[l]);
-    return r;
-}
-
-// A 32-bit word (held in a 64-bit lane) -> u = (w + 0.5) 2^-32, exactly.
-template <int S>
-LAFE_RNG_INLINE typename Lanes<S>::vd uniform(typename Lanes<S>::vu w) {
-    typedef typename Lanes<S>::vd vd;
-    const double two52 = 4503599627370496.0;
-    const vd d = as_double<vd>(w | 0x4330000000000000ull) - two52;  // = w
-    return (d + 0.5) * 2.3283064365386962890625e-10;
-}
-
-// Philox4x32-10 on S lanes (32-bit words in 64-bit lanes); the key is the
-// same for every lane.
-template <int S>
-LAFE_RNG_INLINE void philox_lanes(typename Lanes<S>::vu& c0, typename Lanes<S>::vu& c1,
-                                  typename Lanes<S>::vu& c2, typename Lanes<S>::vu& c3,
-                                  uint32_t k0, uint32_t k1) {
-    typedef typename Lanes<S>::vu vu;
-    const uint64_t lo = 0xFFFFFFFFull;
-    for (int r = 0; r < 10; ++r) {
-        const vu p0 = c0 * uint64_t(kPhiloxM0);  // c0 < 2^32: the exact 64-bit product
-        const vu p1 = c2 * uint64_t(kPhiloxM1);
-        const vu n0 = (p1 >> 32) ^ c1 ^ uint64_t(k0);
-        const vu n2 = (p0 >> 32) ^ c3 ^ uint64_t(k1);
-        c1 = p1 & lo;
-        c3 = p0 & lo;
-        c0 = n0;
-        c2 = n2;
-        k0 += kPhiloxW0;
-        k1 += kPhiloxW1;
+// (cos(2 pi u), sin(2 pi u)) for u in [0, 1) in float32: u = (q + f) / 4
+// with q the nearest quarter turn, x = f pi / 2 in [-pi/4, pi/4], Cephes'
+// sinf/cosf polynomials on x, then the quarter-turn rotation.
+template <int S, int K>
+LAFE_RNG_INLINE void vsincos_turns(const typename Lanes<S>::vf* u, typename Lanes<S>::vf* c,
+                                   typename Lanes<S>::vf* s) {
+    typedef typename Lanes<S>::vf vf;
+    typedef typename Lanes<S>::vu32 vu32;
+    typedef typename Lanes<S>::vi32 vi32;
+    const float round = 12582912.0f;  // 1.5 * 2^23: q + round rounds q to an integer
+    vf x[K], z[K], sn[K], cs[K];
+    vu32 quad[K];
+    LAFE_RNG_EACH(K) {
+        const vf q = u[k] * 4.0f;  // exact
+        const vf t = q + round;
+        quad[k] = bit_cast<vu32>(t) & 3u;  // quarter turns mod 4
+        x[k] = (q - (t - round)) * 1.57079632679489661923f;
+    }
+    LAFE_RNG_EACH(K) z[k] = x[k] * x[k];
+    LAFE_RNG_EACH(K) sn[k] = -1.9515295891E-4f * z[k] + 8.3321608736E-3f;
+    LAFE_RNG_EACH(K) cs[k] = 2.443315711809948E-5f * z[k] - 1.388731625493765E-3f;
+    LAFE_RNG_EACH(K) sn[k] = sn[k] * z[k] - 1.6666654611E-1f;
+    LAFE_RNG_EACH(K) cs[k] = cs[k] * z[k] + 4.166664568298827E-2f;
+    LAFE_RNG_EACH(K) sn[k] = sn[k] * z[k] * x[k] + x[k];
+    LAFE_RNG_EACH(K) cs[k] = cs[k] * z[k] * z[k] - 0.5f * z[k] + 1.0f;
+    LAFE_RNG_EACH(K) {
+        const vi32 odd = (quad[k] & 1u) != 0u;
+        const vi32 neg_c = ((quad[k] + 1u) & 2u) != 0u;  // quarter turns 1, 2
+        const vi32 neg_s = (quad[k] & 2u) != 0u;         // quarter turns 2, 3
+        const vf cc = odd ? sn[k] : cs[k];
+        const vf ss = odd ? cs[k] : sn[k];
+        c[k] = neg_c ? -cc : cc;
+        s[k] = neg_s ? -ss : ss;
     }
 }
 
-// Standard normals n[4j .. 4j+3] of channels c .. c+S-1 (lane l = channel
-// c + l) of batch item b: out[r] holds sample 4j + r.
+// The Philox round keys of a seed, (k0, k1) after r bumps (r = 0 .. 9),
+// each broadcast to S lanes (so the rounds read them as memory operands).
 template <int S>
-LAFE_RNG_INLINE void normals4(uint64_t seed, uint64_t b, uint64_t c, uint64_t j,
-                              typename Lanes<S>::vd out[4]) {
+struct PhiloxKey {
     typedef typename Lanes<S>::vu vu;
-    typedef typename Lanes<S>::vd vd;
-    vu ch;
-    for (int l = 0; l < S; ++l) ch[l] = (c + uint64_t(l)) & 0xFFFFFFFFull;
-    vu c0 = vu{} + (j & 0xFFFFFFFFull), c1 = ch, c2 = vu{} + (b & 0xFFFFFFFFull),
-       c3 = vu{} + (j >> 32);
-    philox_lanes<S>(c0, c1, c2, c3, uint32_t(seed), uint32_t(seed >> 32));
-    const vd rho0 = vsqrt<S>(-2.0 * vlog<S>(uniform<S>(c0)));
-    const vd rho1 = vsqrt<S>(-2.0 * vlog<S>(uniform<S>(c2)));
-    vd cs0, sn0, cs1, sn1;
-    vsincos_turns<S>(uniform<S>(c1), cs0, sn0);
-    vsincos_turns<S>(uniform<S>(c3), cs1, sn1);
-    out[0] = rho0 * cs0;
-    out[1] = rho0 * sn0;
-    out[2] = rho1 * cs1;
-    out[3] = rho1 * sn1;
+    vu k0[10], k1[10];
+    explicit PhiloxKey(uint64_t seed) {
+        uint32_t a = uint32_t(seed), b = uint32_t(seed >> 32);
+        for (int r = 0; r < 10; ++r, a += kPhiloxW0, b += kPhiloxW1) {
+            k0[r] = vu{} + uint64_t(a);
+            k1[r] = vu{} + uint64_t(b);
+        }
+    }
+};
+
+// Philox4x32-10 on K x S lanes (32-bit words in 64-bit lanes); the key is
+// the same for every lane.  c[k][i] is word i of the counters of vector k.
+template <int S, int K>
+LAFE_RNG_INLINE void philox_lanes(typename Lanes<S>::vu (*c)[4], const PhiloxKey<S>& key) {
+    typedef typename Lanes<S>::vu vu;
+    const uint64_t lo = 0xFFFFFFFFull;
+    for (int r = 0; r < 10; ++r) {
+        LAFE_RNG_EACH(K) {
+            const vu p0 = c[k][0] * uint64_t(kPhiloxM0);  // c0 < 2^32: the exact 64-bit product
+            const vu p1 = c[k][2] * uint64_t(kPhiloxM1);
+            const vu n0 = (p1 >> 32) ^ c[k][1] ^ key.k0[r];
+            const vu n2 = (p0 >> 32) ^ c[k][3] ^ key.k1[r];
+            c[k][1] = p1 & lo;
+            c[k][3] = p0 & lo;
+            c[k][0] = n0;
+            c[k][2] = n2;
+        }
+    }
 }
+
+// The low 32 bits of the lanes of a and b, in order: 2S 32-bit lanes.
+template <int S, std::size_t... I>
+LAFE_RNG_INLINE typename Lanes<S>::vu32 join_words(typename Lanes<S>::vu a, typename Lanes<S>::vu b,
+                                                   std::index_sequence<I...>) {
+    typedef typename Lanes<S>::vu32 vu32;
+    return __builtin_shufflevector(bit_cast<vu32>(a), bit_cast<vu32>(b), (2 * I)...);
+}
+
+// Box-Muller of two words per lane: (rho cos theta, rho sin theta) with
+// rho = sqrt(-2 ln u1), u1 = ((w1 >> 1) | 1) 2^-31 in (0, 1] (rounded to
+// float32), theta = 2 pi u2, u2 = (w2 >> 8) 2^-24 in [0, 1).
+template <int S, int K>
+LAFE_RNG_INLINE void box_muller(const typename Lanes<S>::vu32* w1, const typename Lanes<S>::vu32* w2,
+                                typename Lanes<S>::vf* n0, typename Lanes<S>::vf* n1) {
+    typedef typename Lanes<S>::vf vf;
+    typedef typename Lanes<S>::vi32 vi32;
+    vf u1[K], u2[K], lg[K], c[K], s[K];
+    LAFE_RNG_EACH(K) {
+        u1[k] = __builtin_convertvector(bit_cast<vi32>((w1[k] >> 1u) | 1u), vf) * 4.656612873077392578125e-10f;
+        u2[k] = __builtin_convertvector(bit_cast<vi32>(w2[k] >> 8u), vf) * 5.9604644775390625e-08f;
+    }
+    vlogf<S, K>(u1, lg);
+    vsincos_turns<S, K>(u2, c, s);
+    LAFE_RNG_EACH(K) {
+        const vf v = -2.0f * lg[k];
+        vf rho;
+        for (int l = 0; l < 2 * S; ++l) rho[l] = __builtin_sqrtf(v[l]);  // correctly rounded
+        n0[k] = rho * c[k];
+        n1[k] = rho * s[k];
+    }
+}
+
+// (0, 1, .., S-1) as 64-bit lanes.
+template <int S, std::size_t... I>
+LAFE_RNG_INLINE typename Lanes<S>::vu lane_index(std::index_sequence<I...>) {
+    return typename Lanes<S>::vu{uint64_t(I)...};
+}
+
+// Standard normals of channels c .. c+2S-1 (lane l = channel c + l) of batch
+// item b for the K groups of samples j .. j+K-1: out[k][r] holds sample
+// 4 (j + k) + r.
+template <int S, int K>
+LAFE_RNG_INLINE void normals(const PhiloxKey<S>& key, uint64_t b, uint64_t c, uint64_t j,
+                             typename Lanes<S>::vf (*out)[4]) {
+    typedef typename Lanes<S>::vu vu;
+    typedef typename Lanes<S>::vu32 vu32;
+    vu w[2 * K][4] = {};
+    const vu iota = lane_index<S>(std::make_index_sequence<S>());
+    const vu ch[2] = {(iota + c) & 0xFFFFFFFFull, (iota + (c + uint64_t(S))) & 0xFFFFFFFFull};
+    LAFE_RNG_EACH(2 * K) {
+        const uint64_t jj = j + uint64_t(k / 2);
+        w[k][0] = vu{} + (jj & 0xFFFFFFFFull);
+        w[k][1] = ch[k % 2];
+        w[k][2] = vu{} + (b & 0xFFFFFFFFull);
+        w[k][3] = vu{} + (jj >> 32);
+    }
+    philox_lanes<S, 2 * K>(w, key);
+    const auto idx = std::make_index_sequence<2 * S>();
+    vu32 r[4][K];
+    for (int i = 0; i < 4; ++i) LAFE_RNG_EACH(K) r[i][k] = join_words<S>(w[2 * k][i], w[2 * k + 1][i], idx);
+    typename Lanes<S>::vf n[4][K];
+    box_muller<S, K>(r[0], r[1], n[0], n[1]);
+    box_muller<S, K>(r[2], r[3], n[2], n[3]);
+    for (int i = 0; i < 4; ++i) LAFE_RNG_EACH(K) out[k][i] = n[i][k];
+}
+
+#undef LAFE_RNG_EACH
 
 }  // namespace rng
 }  // namespace learnafe

@@ -505,7 +505,7 @@ def _check_noise_std(noise_std: Any, x: Any, C: int, is_torch: bool, data: bool 
     arr = _as_numpy(noise_std)
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
-        raise ValueError(f"noise_std[{int(bad[0])}] is {arr[bad[0]]!r}; every standard deviation must be "
+        raise ValueError(f"noise_std[{int(bad[0])}] is {float(arr[bad[0]])!r}; every standard deviation must be "
                          f"finite and >= 0")
     bad = np.flatnonzero(arr < 0)
     if bad.size:
