@@ -120,10 +120,13 @@ b = torch.tensor(rng.standard_normal((4, 3)), requires_grad=True)
 x = torch.randn(2, 64, dtype=torch.float64, requires_grad=True)
 for name in torch_ops.OPS:
     assert hasattr(torch.ops.learnafe, name), name
-res = torch.library.opcheck(torch.ops.learnafe.filterbank_envelope.default, (x, b, a, 8, 0.2, "abs", 0))
+std = torch.tensor([0.1, 0.2, 0.05, 0.3], dtype=torch.float64, requires_grad=True)
+res = torch.library.opcheck(torch.ops.learnafe.filterbank_envelope.default,
+                            (x, b, a, std, 7, 8, 0.2, "abs", True, 0))
 assert all(v == "SUCCESS" for v in res.values()), res
-assert torch.autograd.gradcheck(lambda *t: ops.filterbank_envelope(*t, hop=8, tau=1e-3, sample_rate=8000.0),
-                                (x, b, a))
+assert torch.autograd.gradcheck(
+    lambda *t: ops.filterbank_envelope(*t[:3], hop=8, tau=1e-3, sample_rate=8000.0, noise_std=t[3], seed=5),
+    (x, b, a, std))
 torch.manual_seed(0)
 model = torch.nn.Sequential(AnalogFilterBank.conventional(8, f_hi=4000.0, sample_rate=10000.0,
                                                           features={"hop": 100}),
