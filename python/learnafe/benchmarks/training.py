@@ -10,7 +10,9 @@ Measured for the conventional mode (front end frozen) and co-design (front end
 trained), kT/C noise off and on, with 1 and 2 threads (``--threads N``: only N):
 
 * ``clips/s``: whole training steps (front end + DSCNN + loss + backward +
-  optimiser, the clips in memory), median step time over the rounds;
+  optimiser, the clips in memory), median step time over the rounds (the four
+  configurations of a thread count run in interleaved rounds, so that load
+  changes hit them alike; ``spread`` is (max - min) / median of the step times);
 * ``with data``: the same plus loading and augmenting the batch (the
   ``data`` and ``aug`` parts below), i.e. what a single-process trainer gets;
 * the parts of one step, timed one after the other on the same batch:
@@ -153,36 +155,49 @@ def data_parts(ds, cfg, batch: int, rounds: int, seed: int) -> dict:
 
 # ------------------------------------------------------------ measurement ---
 
-def measure(mode: str, noise: bool, threads: int, batch: int, rounds: int, seed: int, data: dict | None) -> dict:
-    """One row: whole-step clips/s and the median time of each part."""
+CONFIGS = (("conventional", False), ("codesign", False), ("conventional", True), ("codesign", True))
+
+
+def measure(threads: int, batch: int, rounds: int, seed: int, data: dict | None, configs=CONFIGS) -> list:
+    """One row per (mode, noise): whole-step clips/s and the median time of each part.
+
+    The configurations are measured in interleaved rounds (every configuration once per
+    round), so that a change of the machine's load hits all of them alike and their
+    ratios stay meaningful.
+    """
     import torch
 
     from learnafe import ops
 
     torch.set_num_threads(threads)
     ops.set_num_threads(threads)
-    s = make_setup(mode, noise, batch, seed)
-    train_step(s)  # warm-up (first-touch allocations, oneDNN primitive creation)
-    parts = {k: [] for k in PARTS[2:]}
-    steps = []
-    for _ in range(rounds):  # interleaved, so that load changes hit both alike
-        for k, v in step_parts(s).items():
-            parts[k].append(v)
-        w = time.perf_counter()
-        train_step(s)
-        steps.append(time.perf_counter() - w)
-    med = {k: float(np.median(v)) for k, v in parts.items()}
-    if data is not None:
-        med.update(data)
-    step = float(np.median(steps))
-    row = {"mode": mode, "noise": noise, "threads": threads, "batch": batch, "rounds": rounds,
-           "step_s": step, "clips_per_s": batch / step, "parts_s": med,
-           "step_spread": float((max(steps) - min(steps)) / step)}
-    if data is not None:
-        row["clips_per_s_with_data"] = batch / (step + data["data"] + data["aug"])
-    total = sum(med.values())
-    row["shares"] = {k: v / total for k, v in med.items()}
-    return row
+    setups = [make_setup(mode, noise, batch, seed) for mode, noise in configs]
+    for s in setups:
+        train_step(s)  # warm-up (first-touch allocations, oneDNN primitive creation)
+    parts = [{k: [] for k in PARTS[2:]} for _ in setups]
+    steps = [[] for _ in setups]
+    for _ in range(rounds):
+        for s, p, st in zip(setups, parts, steps):
+            for k, v in step_parts(s).items():
+                p[k].append(v)
+            w = time.perf_counter()
+            train_step(s)
+            st.append(time.perf_counter() - w)
+    rows = []
+    for (mode, noise), p, st in zip(configs, parts, steps):
+        med = {k: float(np.median(v)) for k, v in p.items()}
+        if data is not None:
+            med.update(data)
+        step = float(np.median(st))
+        row = {"mode": mode, "noise": noise, "threads": threads, "batch": batch, "rounds": rounds,
+               "step_s": step, "clips_per_s": batch / step, "parts_s": med,
+               "step_spread": float((max(st) - min(st)) / step)}
+        if data is not None:
+            row["clips_per_s_with_data"] = batch / (step + data["data"] + data["aug"])
+        total = sum(med.values())
+        row["shares"] = {k: v / total for k, v in med.items()}
+        rows.append(row)
+    return rows
 
 
 def dscnn_layouts(threads: int, batch: int, rounds: int, seed: int) -> dict:
@@ -255,9 +270,7 @@ def run(args) -> dict:
         for th in threads_list:
             torch.set_num_threads(th)
             data = data_parts(ds, cfg, batch, rounds, args.seed) if ds is not None else None
-            for noise in (False, True):
-                for mode in ("conventional", "codesign"):
-                    rows.append(measure(mode, noise, th, batch, rounds, args.seed, data))
+            rows.extend(measure(th, batch, rounds, args.seed, data))
             layouts.append(dscnn_layouts(th, batch, rounds, args.seed))
     finally:
         torch.set_num_threads(saved)
@@ -276,7 +289,7 @@ def format(result: dict) -> str:  # noqa: A001 - the section interface
                         for p in PARTS)
         wd = r.get("clips_per_s_with_data")
         lines.append(f"{r['mode']:<13}{'on' if r['noise'] else 'off':<6}{r['threads']:>4}{r['clips_per_s']:>9.1f}"
-                     f"{(f'{wd:.1f}' if wd else '-'):>8}   {cells}")
+                     f"{(f'{wd:.1f}' if wd else '-'):>8}   {cells}   spread {100 * r['step_spread']:.0f} %")
     for t in result["targets"]:
         lines.append(f"co-design, {t['threads']} thread(s): front end fwd+bwd noise on / off "
                      f"{t['fe_noise_over_fe_clean']:.2f}x (target <= 1.5), / DSCNN fwd+bwd "
