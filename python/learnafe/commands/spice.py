@@ -37,6 +37,28 @@ def _characterize(args) -> int:
     return 0
 
 
+def _mismatch(args) -> int:
+    from learnafe.spice.mismatch import write_mismatch_file
+
+    out = Path(args.out)
+    d = write_mismatch_file(out, work_dir=Path(args.work_dir or out.with_suffix("")),
+                            n=args.samples, seed=args.seed)
+    mc = d["monte_carlo_check"]
+    for dev in ("m1", "m2"):
+        x = d["devices"][dev]
+        print(f"{dev} {x['model']} W={x['W_um']:g} L={x['L_um']:g}: sigma_Vth "
+              f"{x['sigma_vth_v'] * 1e3:.3f} mV ({x['source']['parameter']} = "
+              f"{x['matching_constant_v_um'] * 1e3:g} mV um, geometry factor "
+              f"{x['geometry_factor']:.4f}); Monte Carlo ({mc['n']} samples): "
+              f"{mc[dev]['sigma_vth_v'] * 1e3:.3f} mV")
+    m = d["mim"]
+    print(f"MIM {m['model']}: sw_mm_cmim = {m['matching_constant_um']:g} um; 5x5 um sigma_C/C "
+          f"{100 * mc['mim']['expected_sigma_rel']:.4f} %, Monte Carlo "
+          f"{100 * mc['mim']['sigma_rel']:.4f} %")
+    print(f"wrote {out}")
+    return 0
+
+
 def _netlist(args) -> int:
     from learnafe.spice.models import write_library
     from learnafe.spice.netlist import ac_netlist, bank_tran_netlist, channels_of, op_netlist
@@ -122,6 +144,17 @@ def register(subparsers) -> None:
     c.add_argument("--temp", type=float, default=27.0, help="temperature in degC [27]")
     _sim_options(c, circuit=False)
     c.set_defaults(func=_characterize)
+
+    m = sub.add_parser("mismatch", help="SKY130 mismatch of the filter's devices and MIM capacitors",
+                       description="Read the V_th mismatch of M1 and M2 and the MIM capacitor "
+                                   "matching constant from the SKY130 model files, check them with "
+                                   "an ngspice Monte Carlo run, and write the learnafe-mismatch/1 "
+                                   "file that learnafe.circuits.mismatch.sky130_mismatch reads.")
+    m.add_argument("--out", default="sky130_mismatch.json", help="output JSON [sky130_mismatch.json]")
+    m.add_argument("--work-dir", help="where the Monte Carlo netlist goes [OUT without .json]")
+    m.add_argument("--samples", type=int, default=1000, help="Monte Carlo instances per device [1000]")
+    m.add_argument("--seed", type=int, default=1, help="simulator random seed [1]")
+    m.set_defaults(func=_mismatch)
 
     n = sub.add_parser("netlist", help="write the transistor-level netlists of a circuit spec",
                        description="Write per-channel .ac/.op netlists or the whole-bank .tran "
