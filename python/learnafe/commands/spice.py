@@ -200,7 +200,8 @@ def register(subparsers) -> None:
     v.add_argument("--clip-seconds", type=float, default=0.3,
                    help="simulated seconds per clip (loudest window) [0.3]")
     v.add_argument("--clip-data", help="data set for the transient clips [the run's data]")
-    v.add_argument("--tran-step", type=float, default=5e-6, help="transient max step (s) [5e-6]")
+    v.add_argument("--tran-step", type=float, default=2e-6,
+                   help="transient max step (s); must divide the audio sample period [2e-6]")
     v.add_argument("--tran-amplitude", type=float, default=1e-3,
                    help="transient input, volts differential peak [1e-3]")
     v.add_argument("--seed", type=int, default=0, help="clip choice and fine-tuning seed [0]")
