@@ -104,6 +104,19 @@ def _ac(args) -> int:
     return 0
 
 
+def _noise(args) -> int:
+    from learnafe.spice.noise import noise_verify
+    from learnafe.spice.report import noise_table
+
+    r = noise_verify(args.spec, args.out, gm_model=args.gmid, corner=args.corner,
+                     topology=args.topology, caps=args.caps, workers=args.workers,
+                     timeout=args.timeout, progress=not args.quiet,
+                     band=None if args.band is None else tuple(args.band))
+    print(noise_table(r))
+    print(f"wrote {Path(args.out) / 'noise.json'}")
+    return 0
+
+
 def _verify(args) -> int:
     from learnafe.spice.report import ac_table
     from learnafe.spice.verify import verify_run
@@ -184,6 +197,19 @@ def register(subparsers) -> None:
     a.add_argument("--points-per-decade", type=int, default=100, help="[100]")
     _sim_options(a)
     a.set_defaults(func=_ac)
+
+    z = sub.add_parser("noise", help="ngspice .noise of every channel against the kT/C model",
+                       description="Simulate each channel's output noise (.noise, all device noise "
+                                   "sources of the SKY130 models), integrate it over the band the "
+                                   "classifier sees and compare it with the kT/C model; writes "
+                                   "noise.json and the netlists / raw files.")
+    z.add_argument("spec", help="circuit spec JSON")
+    z.add_argument("--out", required=True, help="output directory")
+    z.add_argument("--gmid", help="gm model of the kT/C reference [the spec's gm_model]")
+    z.add_argument("--band", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                   help="integration band in Hz [20 Hz to half the spec's sample rate]")
+    _sim_options(z)
+    z.set_defaults(func=_noise)
 
     v = subparsers.add_parser(
         "verify", help="SPICE-verify a trained run: AC, calibrated bank, fine-tuning, transient",
