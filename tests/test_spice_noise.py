@@ -23,7 +23,8 @@ def _channel_spec(f0_hz=1000.0, c=1e-12):
 
     q = dssf.q_for_crossing((8000 / 100) ** (1 / 15))
     d = dssf.design_channel(f0_hz, q, 1.0, c, sky130_table("tt"))
-    return {"format": "learnafe-bank/1", "sample_rate": 20000.0, "gm_model": "sky130-tt",
+    return {"format": "learnafe-bank/1", "sample_rate": 20000.0,
+            "gm_model": {"kind": "gmid_table", "path": "sky130-tt"},
             "channels": [{"I1": float(d["I1"]), "I2": float(d["I2"]), "C1": c, "C2": c,
                           "f0_hz": f0_hz, "q": q, "gain": 1.0}]}
 

@@ -26,7 +26,6 @@ reads; the package ships ``learnafe/circuits/data/sky130_mismatch.json``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -35,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from learnafe._jsonio import write_json
 from learnafe.spice.locate import sky130_models_dir
 from learnafe.spice.models import MIM_CAP, NFET, PFET, model_files, model_fingerprint, mim_parameters
 from learnafe.spice.netlist import M1_L_UM, M1_W_UM, M2_L_UM, M2_W_UM
@@ -245,7 +245,7 @@ def write_mismatch_file(out, *, work_dir, n: int = 400, models_dir=None, seed: i
         "depend on V_th.")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=1) + "\n")
+    write_json(out, data, indent=1)
     return data
 
 

@@ -27,7 +27,6 @@ Writes ``noise/chNN.cir|.raw|.log`` and ``noise.json`` under ``out_dir``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -35,8 +34,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from learnafe._jsonio import write_json
 from learnafe.spice.models import check_corner, lib_statement, write_library
-from learnafe.spice.netlist import VCM_V, VDD_V, Channel, channel_block, channels_of, load_spec
+from learnafe.spice.netlist import VCM_V, VDD_V, Channel, channel_block, load_spec
 from learnafe.spice.runner import DEFAULT_TIMEOUT_S, run_with_progress
 
 log = logging.getLogger(__name__)
@@ -122,13 +122,13 @@ def noise_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt"
 
     check_corner(corner)
     spec = load_spec(spec)
-    chans = channels_of(spec)
-    fs = float(spec.get("sample_rate") or 20000.0)
+    chans = list(spec.channels)
+    fs = float(spec.sample_rate or 20000.0)
     lo, hi = band if band is not None else (BAND_LOW_HZ, fs / 2)
     if not F_START_HZ <= lo < hi <= F_STOP_HZ:
         raise ValueError(f"band=({lo}, {hi}) Hz must lie inside the simulated "
                          f"[{F_START_HZ:g}, {F_STOP_HZ:g}] Hz with low < high")
-    model = load_gm_model(gm_model if gm_model is not None else spec.get("gm_model"))
+    model = load_gm_model(gm_model) if gm_model is not None else spec.gm()
     out_dir = Path(out_dir)
     sim_dir = out_dir / "noise"
     sim_dir.mkdir(parents=True, exist_ok=True)
@@ -177,12 +177,12 @@ def noise_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt"
               "temperature_c": temperature_c, "band_hz": [lo, hi], "sample_rate": fs,
               "gm_model": model.to_dict() if not hasattr(model, "table") else
               {"kind": "gmid_table", "path": getattr(model, "source_path", None)},
-              "noise_config": spec.get("noise"), "channels": rows,
+              "noise_config": spec.noise.to_dict() if spec.noise else None, "channels": rows,
               "summary": {"min_ratio_spice_to_model": float(ratios.min()),
                           "max_ratio_spice_to_model": float(ratios.max()),
                           "median_ratio_spice_to_model": float(np.median(ratios)),
                           "wall_seconds": wall}}
-    (out_dir / "noise.json").write_text(json.dumps(result, indent=1))
+    write_json(out_dir / "noise.json", result, indent=1, newline=False)
     log.info("noise of %d channels in %.1f s: SPICE / kT/C model (rms, %g-%g Hz) %.2f ... %.2f",
              len(rows), wall, lo, hi, ratios.min(), ratios.max())
     return result

@@ -37,15 +37,15 @@ on 1, 4.5 and 8 kHz channels) the relative RMS error is 0.41 / 3.7 / 10.9 % at
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from learnafe._jsonio import write_json
 from learnafe.spice.models import write_library
-from learnafe.spice.netlist import bank_tran_netlist, channels_of, load_spec
+from learnafe.spice.netlist import bank_tran_netlist, load_spec
 from learnafe.spice.runner import run_with_progress
 
 log = logging.getLogger(__name__)
@@ -126,19 +126,19 @@ def transient_check(spec, ac_results, clips: Sequence[np.ndarray], out_dir: str 
     from learnafe.spice.calibrated import calibrated_coefficients
 
     spec = load_spec(spec)
-    chans = channels_of(spec)
+    chans = list(spec.channels)
     if not isinstance(ac_results, dict):
         from learnafe.spice.calibrated import _ac_results
 
         ac_results = _ac_results(ac_results)
-    b, a, fs, features = calibrated_coefficients(ac_results, spec.get("sample_rate"))
+    b, a, fs, features = calibrated_coefficients(ac_results, spec.sample_rate)
     # the continuous-time models: the bank's own H(s) and the one fitted to the circuit
     ideal = ideal_channels(spec)
     ct_ideal = [([float(ideal["beta"][c]), 0.0], [1.0, float(ideal["d1"][c]), float(ideal["d0"][c])])
                 for c in range(len(chans))]
     ct_fit = [(list(r["spice"]["b"]), [1.0, *r["spice"]["a"]]) for r in ac_results["channels"]]
     # the discrete model the classifier saw: the bank's own discretisation at its rate
-    method = spec.get("discretization") or "bilinear"
+    method = spec.discretization or "bilinear"
     b_dt, a_dt = discretize(ideal["beta"], ideal["d1"], ideal["d0"], fs, method)
     from learnafe.circuits.discretize import METHODS
 
@@ -276,7 +276,7 @@ def transient_check(spec, ac_results, clips: Sequence[np.ndarray], out_dir: str 
                 for m in by_method},
             "wall_seconds": wall, "sim_seconds": float(sum(r.seconds for r in results))},
     }
-    (out_dir / "transient.json").write_text(json.dumps(result, indent=1))
+    write_json(out_dir / "transient.json", result, indent=1, newline=False)
     log.info("transient done in %.1f s: mean waveform error %.2f %%, envelope error %.2f %%", wall,
              100 * result["summary"]["mean_waveform_rel_rms_error"],
              100 * result["summary"]["mean_envelope_rel_error"])
