@@ -80,3 +80,33 @@ def test_spice_noise_of_a_channel_against_the_kt_c_model(tmp_path):
     by = diff["spice_output_vrms_by_kind"]
     assert by["flicker"] > 0.2 * by["shot"] and by["other"] < 0.05 * by["shot"]
     assert 1.0 < diff["ratio_spice_to_model"] < 2.0
+
+
+def test_calibrated_bank_carries_the_circuit_noise():
+    import torch
+
+    from learnafe.spice.calibrated import SpiceCalibratedBank, calibrated_frontend
+    from learnafe.spice.noise import input_noise_std
+
+    w0, bw = 2 * np.pi * np.array([500.0, 3000.0]), 2 * np.pi * np.array([150.0, 1000.0])
+    ac = {"sample_rate": 20000.0,
+          "features": {"hop": 200, "tau": 0.005, "log": False, "normalize": "none"},
+          "channels": [{"spice": {"b": [0.0, -float(g), 0.0], "a": [float(g), float(w * w)]}}
+                       for w, g in zip(w0, bw)]}
+    noise = {"noise_config": {"mode": "always", "full_scale_v": 0.1}, "band_hz": [20.0, 10000.0],
+             "corner": "tt", "channels": [{"spice_output_vrms": 1e-4}, {"spice_output_vrms": 2e-4}]}
+    quiet = calibrated_frontend(ac, method="bilinear")
+    noisy = calibrated_frontend(ac, method="bilinear", noise=noise)
+    np.testing.assert_allclose(noisy.input_noise_std().numpy(),
+                               input_noise_std(noise, quiet.b.numpy(), quiet.a.numpy(), 0.1), rtol=1e-12)
+    x = torch.zeros(2, 20000, dtype=torch.float64)
+    assert quiet.input_noise_std() is None and torch.all(quiet(x) == 0)
+    f1, f2 = noisy(x), noisy(x)
+    assert torch.all(f1 > 0) and not torch.equal(f1, f2)
+    # the envelope of the noise alone: mean |y| of Gaussian noise = sqrt(2/pi) * output std
+    expected = np.sqrt(2 / np.pi) * np.array([1e-4, 2e-4]) / 0.1
+    np.testing.assert_allclose(f1[..., 5:].mean(dim=(0, 2)).numpy(), expected, rtol=0.05)
+    again = SpiceCalibratedBank.from_dict(noisy.to_dict())
+    assert again.noise_mode == "always" and torch.equal(again.noise_std, noisy.noise_std)
+    off = calibrated_frontend(ac, method="bilinear", noise=noise, noise_mode="off")
+    assert torch.all(off(x) == 0)
