@@ -76,6 +76,17 @@ class TransconductanceModel:
     def gm2(self, i2):
         return self.gm("m2", i2)
 
+    def gds(self, device: str, current):
+        """Output conductance (S) at ``current``; zero unless the model knows it (a gm/Id
+        table with ``gds_over_id``)."""
+        _check_device(device)
+        return current * 0.0
+
+    @property
+    def has_gds(self) -> bool:
+        """Whether :meth:`gds` comes from data (False: it is zero)."""
+        return False
+
     def current_range(self, device: str) -> tuple[float, float]:
         """Currents (A) over which the model is valid."""
         return (0.0, float("inf"))
@@ -178,6 +189,14 @@ class GmIdTable(TransconductanceModel):
                                  "(check the sweep: the device left saturation or the data is noisy)")
             self._log_i[dev] = np.log(i)
             self._gmid[dev] = g
+        self._gdsid: dict[str, np.ndarray] = {}
+        if all("gds_over_id" in devices[dev] for dev in DEVICES):
+            for dev in DEVICES:
+                r = np.asarray(devices[dev]["gds_over_id"], dtype=np.float64)
+                if r.shape != self._gmid[dev].shape or not np.all(np.isfinite(r) & (r >= 0)):
+                    raise ValueError(f"gm/Id table device {dev}: gds_over_id must be finite, >= 0 and "
+                                     "as long as id_a")
+                self._gdsid[dev] = r
 
     @classmethod
     def load(cls, path) -> "GmIdTable":
@@ -222,6 +241,22 @@ class GmIdTable(TransconductanceModel):
 
     def gm(self, device: str, current):
         return current * self.gm_over_id(device, current)
+
+    @property
+    def has_gds(self) -> bool:
+        return bool(self._gdsid)
+
+    def gds(self, device: str, current):
+        """Output conductance (S): ``current * gds/Id``, linear in log(I) (zero when the table
+        has no ``gds_over_id``).  NumPy only (used by analyses, not by training)."""
+        _check_device(device)
+        if not self._gdsid:
+            return current * 0.0
+        lo, hi = self.current_range(device)
+        v = to_numpy(current)
+        if np.any(~np.isfinite(v)) or np.any(v < lo * (1 - 1e-12)) or np.any(v > hi * (1 + 1e-12)):
+            raise ValueError(f"current for device {device} is outside its gm/Id table [{lo:.3g}, {hi:.3g}] A")
+        return v * np.interp(np.log(v), self._log_i[device], self._gdsid[device])
 
     def current(self, device: str, gm) -> np.ndarray:
         """Invert gm(I) by bisection in log(I) (gm is increasing, checked at load)."""

@@ -247,6 +247,30 @@ def errors_against(ac: Mapping[str, Any], spec, gm_model) -> dict[str, Any]:
             "max_abs_f0_error_pct": float(np.abs(f0).max()), "max_abs_q_error_pct": float(np.abs(q).max())}
 
 
+def errors_with_output_conductance(ac: Mapping[str, Any], spec, gds_table) -> dict[str, Any] | None:
+    """f0 / Q errors (%) of the simulated channels against the bank's own model with the
+    devices' output conductance added (gds of ``gds_table``, a gm/Id table with
+    ``gds_over_id``; :func:`learnafe.circuits.dssf.s_coefficients`).  None without gds data."""
+    from learnafe.circuits import dssf
+    from learnafe.circuits.transconductance import load_gm_model
+
+    table = load_gm_model(gds_table)
+    if not table.has_gds:
+        return None
+    spec = load_spec(spec)
+    i1, i2, c1, c2 = (np.array(spec.values(k)) for k in ("I1", "I2", "C1", "C2"))
+    own = spec.gm()
+    _, d1, d0 = dssf.s_coefficients(np.asarray(own.gm1(i1)), np.asarray(own.gm2(i2)), c1, c2,
+                                    table.gds("m1", i1), table.gds("m2", i2))
+    f0 = np.sqrt(d0) / (2 * math.pi)
+    q = np.sqrt(d0) / d1
+    f0_err = [_pct(r["spice"]["f0_hz"], f0[k]) for k, r in enumerate(ac["channels"])]
+    q_err = [_pct(r["spice"]["q"], q[k]) for k, r in enumerate(ac["channels"])]
+    return {"f0_hz": f0.tolist(), "q": q.tolist(), "f0_error_pct": f0_err, "q_error_pct": q_err,
+            "max_abs_f0_error_pct": float(np.abs(f0_err).max()),
+            "max_abs_q_error_pct": float(np.abs(q_err).max())}
+
+
 def spec_errors(ac: Mapping[str, Any]) -> tuple[list[float], list[float]]:
     """Per-channel f0 and Q errors (%) against the bank's own spec (its stored f0 and Q;
     the ideal model with the bank's gm model where the spec stores none)."""
@@ -332,6 +356,11 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
     else:
         log.info("[2/6] AC results in %s are up to date", ac_path)
     characterised = errors_against(ac, spec, gmid)
+    with_gds = errors_with_output_conductance(ac, spec, gmid)
+    if with_gds is not None:
+        log.info("against the bank's own model with the devices' output conductance: max |f0 error| "
+                 "%.2f %%, max |Q error| %.2f %%", with_gds["max_abs_f0_error_pct"],
+                 with_gds["max_abs_q_error_pct"])
     timings["ac"] = time.perf_counter() - t0
 
     noise_res = None
@@ -427,6 +456,7 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
               "gate": gate_res,
               "spec_errors": {"f0_error_pct": f0_err, "q_error_pct": q_err},
               "ac_summary": ac["summary"], "vs_characterised": characterised,
+              "vs_model_with_output_conductance": with_gds,
               "noise_summary": None if noise_res is None else noise_res["summary"],
               "accuracy": accuracy,
               "transient_summary": None if tran is None else tran["summary"],
