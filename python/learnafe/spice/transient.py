@@ -112,7 +112,8 @@ def _lsim(system, x, dt: float) -> np.ndarray:
     first-order-hold discretisation and a recursive filter (same result, 50x faster)."""
     from scipy.signal import cont2discrete, lfilter
 
-    bd, ad, _ = cont2discrete(system, dt, method="foh")
+    num = np.trim_zeros(np.asarray(system[0], dtype=np.float64), "f")
+    bd, ad, _ = cont2discrete((num, system[1]), dt, method="foh")
     return lfilter(np.ravel(bd), ad, x)
 
 
