@@ -51,7 +51,7 @@ def test_continuous_reference_is_lsim():
     from learnafe.spice.transient import _lsim
 
     w0 = 2 * np.pi * 5000.0
-    system = ([0.0, -w0 / 3, 0.0], [1.0, w0 / 3, w0 * w0])
+    system = ([-w0 / 3, 0.0], [1.0, w0 / 3, w0 * w0])
     x = np.random.default_rng(0).standard_normal(4000)
     x[0] = 0.0  # the faded clips start at zero
     t = np.arange(x.size) * 2e-6
