@@ -102,6 +102,11 @@ def report_section(run_dir, out_dir) -> str | None:
     if vc:
         parts += [f"Against the ideal model with the freshly characterised gm/Id table: max |f0 error| "
                   f"{vc['max_abs_f0_error_pct']:.2f} %, max |Q error| {vc['max_abs_q_error_pct']:.2f} %.", ""]
+    vg = v.get("vs_model_with_output_conductance")
+    if vg:
+        parts += [f"Against the bank's own model with the devices' output conductance added (gds from "
+                  f"the characterised table): max |f0 error| {vg['max_abs_f0_error_pct']:.2f} %, "
+                  f"max |Q error| {vg['max_abs_q_error_pct']:.2f} %.", ""]
     if (spice / "ac_overlay.png").is_file():
         shutil.copy(spice / "ac_overlay.png", out_dir / "spice_ac_overlay.png")
         parts += [f"![ideal vs SPICE]({out_dir.name}/spice_ac_overlay.png)", ""]
