@@ -87,3 +87,16 @@ def test_output_conductance_in_the_tables_and_the_channel_model():
         assert beta * s / (s * s + d1 * s + d0) * zero == pytest.approx(v_d, rel=1e-9)
     # without gds the ideal coefficients, unchanged
     assert dssf.s_coefficients(gm1, gm2, c1, c2) == (-gm1 / (2 * c1), gm1 / (2 * c2), gm1 * gm2 / (4 * c1 * c2))
+
+
+def test_gds_is_differentiable_like_gm():
+    import torch
+
+    t = sky130_table("tt")
+    i = torch.tensor([3e-11, 4e-10, 7e-9], dtype=torch.float64, requires_grad=True)
+    g = t.gds("m2", i)
+    np.testing.assert_allclose(g.detach().numpy(), t.gds("m2", i.detach().numpy()), rtol=1e-12)
+    g.sum().backward()
+    h = 1e-6 * i.detach()
+    fd = (t.gds("m2", (i.detach() + h).numpy()) - t.gds("m2", (i.detach() - h).numpy())) / (2 * h.numpy())
+    np.testing.assert_allclose(i.grad.numpy(), fd, rtol=1e-4)

@@ -217,6 +217,10 @@ class GmIdTable(TransconductanceModel):
 
     def gm_over_id(self, device: str, current):
         """gm/Id (1/V) at ``current`` (A), linear in log(I) between table points."""
+        return self._interp(device, current, self._gmid[device])
+
+    def _interp(self, device: str, current, values: np.ndarray):
+        """``values`` of a device's table at ``current``, linear in log(I) (NumPy or torch)."""
         _check_device(device)
         lo, hi = self.current_range(device)
         v = to_numpy(current)
@@ -226,7 +230,7 @@ class GmIdTable(TransconductanceModel):
                              f"[{lo:.3g}, {hi:.3g}] A; characterise a wider range or keep the bias inside it")
         xp = namespace(current)
         xs = as_array(self._log_i[device], like=current)
-        ys = as_array(self._gmid[device], like=current)
+        ys = as_array(values, like=current)
         xq = xp.log(current)
         if xp is np:
             return np.interp(xq, xs, ys)
@@ -247,16 +251,12 @@ class GmIdTable(TransconductanceModel):
         return bool(self._gdsid)
 
     def gds(self, device: str, current):
-        """Output conductance (S): ``current * gds/Id``, linear in log(I) (zero when the table
-        has no ``gds_over_id``).  NumPy only (used by analyses, not by training)."""
+        """Output conductance (S): ``current * gds/Id``, linear in log(I) like gm/Id (NumPy or
+        torch, differentiable); zero when the table has no ``gds_over_id``."""
         _check_device(device)
         if not self._gdsid:
             return current * 0.0
-        lo, hi = self.current_range(device)
-        v = to_numpy(current)
-        if np.any(~np.isfinite(v)) or np.any(v < lo * (1 - 1e-12)) or np.any(v > hi * (1 + 1e-12)):
-            raise ValueError(f"current for device {device} is outside its gm/Id table [{lo:.3g}, {hi:.3g}] A")
-        return v * np.interp(np.log(v), self._log_i[device], self._gdsid[device])
+        return current * self._interp(device, current, self._gdsid[device])
 
     def current(self, device: str, gm) -> np.ndarray:
         """Invert gm(I) by bisection in log(I) (gm is increasing, checked at load)."""
