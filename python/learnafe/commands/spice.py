@@ -141,8 +141,10 @@ def _verify(args) -> int:
     acc = r["accuracy"]
     if acc:
         m = acc["mean"]
+        after = ("" if m["spice_after"] is None
+                 else f", after {acc['epochs']} epochs {m['spice_after']:.4f}")
         print(f"mean accuracy: ideal {m['ideal']:.4f}, SPICE before fine-tuning "
-              f"{m['spice_before']:.4f}, after {acc['epochs']} epochs {m['spice_after']:.4f}")
+              f"{m['spice_before']:.4f}{after}")
     if r["transient_summary"]:
         t = r["transient_summary"]
         print(f"transient: vs its continuous model (fitted) {100 * t['mean_vs_fitted_continuous']:.2f} %, "
@@ -232,7 +234,8 @@ def register(subparsers) -> None:
                     "(--force redoes them).")
     v.add_argument("run", help="run directory (written by learnafe train)")
     v.add_argument("--out", help="output directory [RUN/spice]")
-    v.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs [5]")
+    v.add_argument("--epochs", type=int, default=5,
+                   help="fine-tuning epochs; 0: only the accuracy before fine-tuning [5]")
     v.add_argument("--no-finetune", action="store_true", help="skip accuracy and fine-tuning")
     v.add_argument("--no-transient", action="store_true", help="skip the transient check")
     v.add_argument("--clips", type=int, default=3, help="clips for the transient check [3]")

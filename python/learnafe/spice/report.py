@@ -117,6 +117,8 @@ def report_section(run_dir, out_dir) -> str | None:
                   "| --- | " + " | ".join("---:" for _ in keys) + " | ---: |"]
         for name, label in (("ideal", "ideal bank"), ("spice_before", "SPICE, before fine-tuning"),
                             ("spice_after", f"SPICE, after {acc['epochs']} epochs")):
+            if acc.get(name) is None:
+                continue
             parts.append(f"| {label} | " + " | ".join(f"{acc[name][k]:.4f}" for k in keys)
                          + f" | {acc['mean'][name]:.4f} |")
         parts.append("")

@@ -282,6 +282,22 @@ def spec_errors(ac: Mapping[str, Any]) -> tuple[list[float], list[float]]:
     return f0, q
 
 
+def _evaluate_frontend(run_dir, frontend, progress: bool = True) -> dict:
+    """The run's classifier on ``frontend``'s features: its test split and conditions, as
+    :func:`learnafe.training.evaluate_run` evaluates the run's own bank."""
+    from learnafe.training import load_run
+    from learnafe.training.data import eval_noise_folder, open_split
+    from learnafe.training.evaluate import evaluate_dataset
+    from learnafe.training.model import CoDesignModel
+
+    run = load_run(run_dir)
+    cfg = run.config
+    ds = open_split(cfg.data, cfg.test_split, cfg, progress=progress)
+    noise = cfg.noise or eval_noise_folder(Path(cfg.data), cfg.data)
+    model = CoDesignModel(frontend, run.classifier).eval()
+    return evaluate_dataset(model, ds, snrs=cfg.eval_snrs, noise=noise, progress=progress)
+
+
 def pick_clips(data: str | Path, split: str, sample_rate: int, n: int, seed: int = 0):
     """``n`` keyword clips (no silence/unknown) of a data set split, chosen by ``seed``."""
     from learnafe.data import CLASSES, KeywordDataset
@@ -406,15 +422,20 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
             ideal = evaluate_run(run_dir, cfg.data, split=cfg.test_split, noise=cfg.noise or None,
                                  progress=progress)
             write_json(ideal_path, ideal, indent=1, newline=False)
-        log.info("[5/6] accuracy on the calibrated features and fine-tuning (%d epochs)", epochs)
-        ft = run_finetune(run_dir, frontend, epochs=epochs, out_dir=out / "finetune", seed=seed,
-                          progress=progress, label="finetune-spice")
+        if epochs > 0:
+            log.info("[5/6] accuracy on the calibrated features and fine-tuning (%d epochs)", epochs)
+            ft = run_finetune(run_dir, frontend, epochs=epochs, out_dir=out / "finetune", seed=seed,
+                              progress=progress, label="finetune-spice")
+            before, after = ft["before"], ft["after"]
+        else:
+            log.info("[5/6] accuracy on the calibrated features (no fine-tuning)")
+            before, after = _evaluate_frontend(run_dir, frontend, progress), None
         accuracy = {
-            "ideal": ideal["accuracy"], "spice_before": ft["before"]["accuracy"],
-            "spice_after": ft["after"]["accuracy"],
-            "mean": {"ideal": ideal["mean_accuracy"], "spice_before": ft["before"]["mean_accuracy"],
-                     "spice_after": ft["after"]["mean_accuracy"]},
-            "epochs": epochs, "finetune_dir": str(out / "finetune")}
+            "ideal": ideal["accuracy"], "spice_before": before["accuracy"],
+            "spice_after": None if after is None else after["accuracy"],
+            "mean": {"ideal": ideal["mean_accuracy"], "spice_before": before["mean_accuracy"],
+                     "spice_after": None if after is None else after["mean_accuracy"]},
+            "epochs": epochs, "finetune_dir": str(out / "finetune") if epochs > 0 else None}
         timings["finetune"] = time.perf_counter() - t0
 
     tran = None
