@@ -35,8 +35,8 @@ def ac_table(ac: dict) -> str:
 def noise_table(noise: dict) -> str:
     """Markdown table: per channel output noise of the circuit (by kind) against the kT/C model."""
     lo, hi = noise["band_hz"]
-    lines = [f"| ch | SPICE total (uV rms) | shot | flicker | other | kT/C model (uV rms) | "
-             f"SPICE / kT/C | shot / kT/C | input-referred (audio units) |",
+    lines = ["| ch | SPICE total (uV rms) | shot | flicker | other | kT/C model (uV rms) | "
+             "SPICE / kT/C | shot / kT/C | input-referred (audio units) |",
              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in noise["channels"]:
         k = r["spice_output_vrms_by_kind"]
