@@ -26,8 +26,9 @@ trained), kT/C noise off and on, with 1 and 2 threads (``--threads N``: only N):
 Data come from the default training set (``data/synth-small``) when present,
 else from ``../shared/data/gsc-v2-testset-dev`` with the training SNR range
 and ``../shared/data/gsc-background-noise``; without either the data parts
-are skipped (noted in the output).  The issue's targets are checked on the
-co-design rows: front end (fwd + bwd) with noise at most 1.5x without, and at
+are skipped (noted in the output).  Also timed: the envelope kernels alone
+with and without noise and the noise generator alone (process CPU time, best
+of the rounds).  The issue's targets are checked on the co-design rows: front end (fwd + bwd) with noise at most 1.5x without, and at
 most a third of the DSCNN's (fwd + bwd).
 
 The same co-design step (noise off) eager and with the model under
@@ -246,6 +247,42 @@ def dscnn_layouts(threads: int, batch: int, rounds: int, seed: int) -> dict:
             "bitwise_equal": bool(torch.equal(o1, o2) and all(torch.equal(a, b) for a, b in zip(g1, g2)))}
 
 
+def noise_kernel_cost(threads: int, rounds: int, seed: int, batch: int = 32) -> dict:
+    """The envelope kernels alone (batch x 1 s at 20 kHz, 16 channels, hop 200, float32) with and
+    without noise, and the generator alone: process CPU time, best of the rounds."""
+    from learnafe import _core, ops
+    from learnafe.benchmarks.ops import bank
+
+    b, a = bank(16)
+    x = (0.1 * np.random.default_rng(seed).standard_normal((batch, 20000))).astype(np.float32)
+    C, T, hop = 16, 20000, 200
+    alpha = ops.envelope_alpha(0.01, 20000.0)
+    std = np.full(C, 0.01)
+    ck = np.empty((batch, _core.envelope_checkpoint_size(C, T, hop)))
+    out = np.empty((batch, C, T // hop), np.float32)
+    gout = np.ones_like(out)
+    gx, gb, ga, gs = np.empty_like(x), np.empty((C, 3)), np.empty((C, 2)), np.empty(C)
+    noise = np.empty((1, C, 16384))
+    t = {"fwd": [], "bwd": [], "fwd_noise": [], "bwd_noise": [], "generator_ns": []}
+    for r in range(rounds):
+        for nz in (False, True):
+            kw = {"noise_std": std, "seed": seed + r} if nz else {}
+            c = time.process_time()
+            _core.envelope_forward_f32(x, b, a, hop, alpha, "abs", out, threads, ck=ck, **kw)
+            t["fwd_noise" if nz else "fwd"].append(time.process_time() - c)
+            c = time.process_time()
+            _core.envelope_backward_f32(x, b, a, hop, alpha, "abs", gout, gx, gb, ga, threads, ck=ck,
+                                        gstd=gs if nz else None, **kw)
+            t["bwd_noise" if nz else "bwd"].append(time.process_time() - c)
+        c = time.process_time()
+        _core.gaussian_noise(seed + r, noise, 1)
+        t["generator_ns"].append((time.process_time() - c) / noise.size * 1e9)
+    res = {k: float(min(v)) for k, v in t.items()}
+    res["threads"] = threads
+    res["ratio"] = (res["fwd_noise"] + res["bwd_noise"]) / (res["fwd"] + res["bwd"])
+    return res
+
+
 def targets(rows: list) -> list:
     """The issue's targets on the co-design rows, per thread count."""
     out = []
@@ -271,18 +308,19 @@ def run(args) -> dict:
 
     cfg = TrainConfig()
     ds, data_note = open_data(cfg)
-    rows, layouts = [], []
+    rows, layouts, kernels = [], [], []
     try:
         for th in threads_list:
             torch.set_num_threads(th)
             data = data_parts(ds, cfg, batch, rounds, args.seed) if ds is not None else None
             rows.extend(measure(th, batch, rounds, args.seed, data))
             layouts.append(dscnn_layouts(th, batch, rounds, args.seed))
+            kernels.append(noise_kernel_cost(th, rounds, args.seed, batch))
     finally:
         torch.set_num_threads(saved)
     return {"batch": batch, "rounds": rounds, "data": data_note, "rows": rows, "targets": targets(rows),
-            "dscnn_layouts": layouts, "compiled": compile_comparison(batch, rounds, args.seed),
-            "load_average": list(os.getloadavg())}
+            "dscnn_layouts": layouts, "noise_kernels": kernels,
+            "compiled": compile_comparison(batch, rounds, args.seed), "load_average": list(os.getloadavg())}
 
 
 def compile_comparison(batch: int, steps: int, seed: int) -> dict:
@@ -367,6 +405,11 @@ def format(result: dict) -> str:  # noqa: A001 - the section interface
                      f"{1e3 * d['channels_last_s']:.1f} ms; results {'bitwise equal' if d['bitwise_equal'] else 'differ'}"
                      f" (max |logit diff| {d['max_abs_logit_diff']:.1e}, max rel. grad diff "
                      f"{d['max_rel_grad_diff']:.1e})")
+    for k in result.get("noise_kernels", []):
+        lines.append(f"envelope kernels alone, {k['threads']} thread(s), CPU time: fwd {1e3 * k['fwd']:.1f} / "
+                     f"{1e3 * k['fwd_noise']:.1f} ms, bwd {1e3 * k['bwd']:.1f} / {1e3 * k['bwd_noise']:.1f} ms "
+                     f"(noise off / on; fwd+bwd {k['ratio']:.2f}x); generator alone "
+                     f"{k['generator_ns']:.2f} ns per normal")
     if "compiled" in result:
         lines += _format_compiled(result["compiled"])
     lines.append(f"load average at the end {', '.join(f'{v:.2f}' for v in result['load_average'])}")
