@@ -23,7 +23,8 @@ channel, with ``lambda_c = dL/dv_c``, which is also channel c's share of ``dL/dx
   bound as ``_core.biquad_forward_f32/_f64``), called by :func:`biquad_filterbank`;
 * adjoint recursion: C++ ``learnafe::biquad::backward`` (the ``Adjoint::step`` of
   ``cpp/biquad_filterbank.cpp``, bound as ``_core.biquad_backward_f32/_f64``),
-  called by the autograd function's ``backward`` (``_torch_functions``);
+  called by the backward operator ``learnafe::biquad_filterbank_backward``
+  (:mod:`learnafe.torch_ops`);
 * fused envelope forward / adjoint: C++ ``envelope_forward`` / ``envelope_backward``
   (``_core.envelope_forward_*`` / ``_core.envelope_backward_*``), called by
   :func:`filterbank_envelope`.
@@ -377,7 +378,13 @@ def _check_out(out, y_shape, x, is_torch, b, a, zi) -> None:
                              "torch.no_grad()) when gradients are needed")
 
 
+# ---------------------------------------------------------- kernel calls ---
+# The one place that calls the bindings, on NumPy buffers: the NumPy path and
+# the torch operators (learnafe.torch_ops) both go through these functions.
+# x2 is a [B, T] array; b, a arrays or tensors (taken as float64).
+
 def _forward_numpy(x2, b, a, zi3, nt, y=None):
+    """``(y [B, C, T], zf [B, C, 2])``; ``y`` from the output cache unless given."""
     x2 = np.ascontiguousarray(x2)
     B, T = x2.shape
     C = b.shape[0]
@@ -387,6 +394,53 @@ def _forward_numpy(x2, b, a, zi3, nt, y=None):
     fn = getattr(_core, "biquad_forward_" + _suffix(str(x2.dtype)))
     fn(x2, _coef(b), _coef(a), None if zi3 is None else np.ascontiguousarray(zi3), y, zf, nt)
     return y, zf
+
+
+def _backward_numpy(x2, b, a, zi3, gy, gzf, nt):
+    """Gradients ``(x [B, T], b [C, 3] float64, a [C, 2] float64, zi [B, C, 2])`` of the filter bank
+    (the ``zi`` gradient is that of a zero initial state when ``zi3`` is None)."""
+    x2 = np.ascontiguousarray(x2)
+    B, T = x2.shape
+    C = b.shape[0]
+    gx = np.empty((B, T), dtype=x2.dtype)
+    gb = np.empty((C, 3))
+    ga = np.empty((C, 2))
+    gzi = np.empty((B, C, 2), dtype=x2.dtype)
+    fn = getattr(_core, "biquad_backward_" + _suffix(str(x2.dtype)))
+    fn(x2, _coef(b), _coef(a), None if zi3 is None else np.ascontiguousarray(zi3),
+       np.ascontiguousarray(gy, dtype=x2.dtype), np.ascontiguousarray(gzf, dtype=x2.dtype),
+       gx, gb, ga, gzi, nt)
+    return gx, gb, ga, gzi
+
+
+def _envelope_checkpoint_size(C: int, T: Any, hop: int) -> Any:
+    """Doubles per batch item of the envelope checkpoints (``T`` may be symbolic)."""
+    return (T // hop) * _core.envelope_checkpoint_size(C, hop, hop)
+
+
+def _envelope_forward_numpy(x2, b, a, hop, alpha, rectify, nt, noise_std=None, seed=0, ck=None):
+    """Envelope frames ``[B, C, T // hop]``; ``ck`` (float64 ``[B, K]``) receives the checkpoints."""
+    x2 = np.ascontiguousarray(x2)
+    out = np.empty((x2.shape[0], b.shape[0], x2.shape[1] // hop), dtype=x2.dtype)
+    fn = getattr(_core, "envelope_forward_" + _suffix(str(x2.dtype)))
+    fn(x2, _coef(b), _coef(a), hop, alpha, rectify, out, nt,
+       noise_std=None if noise_std is None else _coef(noise_std), seed=seed, ck=ck)
+    return out
+
+
+def _envelope_backward_numpy(x2, b, a, hop, alpha, rectify, gout, nt, noise_std=None, seed=0, ck=None):
+    """Gradients ``(x [B, T], b [C, 3], a [C, 2], noise_std [C] or None)`` (coefficients float64)."""
+    x2 = np.ascontiguousarray(x2)
+    B, T = x2.shape
+    C = b.shape[0]
+    gx = np.empty((B, T), dtype=x2.dtype)
+    gb = np.empty((C, 3))
+    ga = np.empty((C, 2))
+    gs = None if noise_std is None else np.empty(C)
+    fn = getattr(_core, "envelope_backward_" + _suffix(str(x2.dtype)))
+    fn(x2, _coef(b), _coef(a), hop, alpha, rectify, np.ascontiguousarray(gout, dtype=x2.dtype),
+       gx, gb, ga, nt, noise_std=None if noise_std is None else _coef(noise_std), seed=seed, gstd=gs, ck=ck)
+    return gx, gb, ga, gs
 
 
 # ----------------------------------------------------------- envelope op ---
@@ -460,12 +514,8 @@ def filterbank_envelope(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, hop: int, t
             x2, b, a, noise_std, None if seed is None else torch_ops.seed_to_op(seed), int(hop), alpha,
             rectify, save, op_threads)
     else:
-        nt = op_threads or get_num_threads()
-        x2 = np.ascontiguousarray(x2)
-        out = np.empty((x2.shape[0], C, T // int(hop)), dtype=x2.dtype)
-        fn = getattr(_core, "envelope_forward_" + _suffix(str(x2.dtype)))
-        fn(x2, _coef(b), _coef(a), int(hop), alpha, rectify, out, nt,
-           noise_std=None if noise_std is None else _coef(noise_std), seed=0 if seed is None else seed)
+        out = _envelope_forward_numpy(x2, b, a, int(hop), alpha, rectify, op_threads or get_num_threads(),
+                                      noise_std=noise_std, seed=0 if seed is None else seed)
     return out[0] if ndim == 1 else out
 
 

@@ -35,7 +35,8 @@ kernel keeps for the backward kernel; the public function asks for them when a
 gradient will be needed.  The second and third outputs are not differentiable.
 
 Each operator has a CPU implementation (the pybind11 binding on the tensors'
-buffers: the compiled extension does not link libtorch), a fake
+buffers, through the kernel calls of :mod:`learnafe.ops` that the NumPy path
+uses too: the compiled extension does not link libtorch), a fake
 implementation (output shapes and dtypes, for tracing), and the forward
 operators an autograd formula whose backward is the ``*_backward`` operator
 (itself an operator, so the backward graph is traceable too; it is not
@@ -56,8 +57,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from learnafe import _core, ops
-from learnafe._buffers import output_cache as _output_cache
+from learnafe import ops
 
 __all__ = ["biquad_filterbank", "biquad_filterbank_backward", "filterbank_envelope", "seed_to_op", "seed_from_op",
            "filterbank_envelope_backward", "OPS"]
@@ -78,10 +78,6 @@ def _threads(num_threads: int) -> int:
 
 def _np(t: Optional[Tensor]):
     return None if t is None else t.detach().contiguous().numpy()
-
-
-def _suffix(x: Tensor) -> str:
-    return "f32" if x.dtype == torch.float32 else "f64"
 
 
 def _check_static(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor] = None) -> None:
@@ -126,14 +122,8 @@ def biquad_filterbank(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor],
     """``y [B, C, T]`` and the final state ``zf [B, C, 2]`` (see :func:`learnafe.ops.biquad_filterbank`)."""
     _check_static(x, b, a, zi)
     _check_data(x, b, a, zi)
-    nt = _threads(num_threads)
-    B, T = x.shape
-    C = b.shape[0]
-    y = torch.from_numpy(_output_cache.empty((B, C, T), ops._dtype_name(x)))
-    zf = torch.empty((B, C, 2), dtype=x.dtype)
-    getattr(_core, "biquad_forward_" + _suffix(x))(
-        _np(x), ops._coef(b), ops._coef(a), _np(zi), y.numpy(), zf.numpy(), nt)
-    return y, zf
+    y, zf = ops._forward_numpy(_np(x), b, a, _np(zi), _threads(num_threads))
+    return torch.from_numpy(y), torch.from_numpy(zf)
 
 
 @biquad_filterbank.register_fake
@@ -150,17 +140,10 @@ def biquad_filterbank_backward(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Ten
     """Gradients ``(x [B, T], b [C, 3], a [C, 2], zi [B, C, 2])`` of the filter bank
     (the ``zi`` gradient is that of a zero initial state when ``zi`` is None)."""
     _check_static(x, b, a, zi)
-    nt = _threads(num_threads)
-    B, T = x.shape
-    C = b.shape[0]
-    gx = torch.empty((B, T), dtype=x.dtype)
-    gb = torch.empty((C, 3), dtype=torch.float64)
-    ga = torch.empty((C, 2), dtype=torch.float64)
-    gzi = torch.empty((B, C, 2), dtype=x.dtype)
-    getattr(_core, "biquad_backward_" + _suffix(x))(
-        _np(x), ops._coef(b), ops._coef(a), _np(zi), _np(grad_y.to(x.dtype)), _np(grad_zf.to(x.dtype)),
-        gx.numpy(), gb.numpy(), ga.numpy(), gzi.numpy(), nt)
-    return gx, gb.to(b.dtype), ga.to(a.dtype), gzi
+    gx, gb, ga, gzi = ops._backward_numpy(_np(x), b, a, _np(zi), _np(grad_y), _np(grad_zf),
+                                          _threads(num_threads))
+    return (torch.from_numpy(gx), torch.from_numpy(gb).to(b.dtype), torch.from_numpy(ga).to(a.dtype),
+            torch.from_numpy(gzi))
 
 
 @biquad_filterbank_backward.register_fake
@@ -203,7 +186,7 @@ def seed_from_op(seed: int) -> int:
 
 def _checkpoint_length(C: int, T, hop: int):
     """Doubles per batch item of the envelope checkpoints (frame-start filter states)."""
-    return (T // hop) * _core.envelope_checkpoint_size(C, hop, hop)
+    return ops._envelope_checkpoint_size(C, T, hop)
 
 
 def _check_noise(x: Tensor, b: Tensor, noise_std: Optional[Tensor]) -> None:
@@ -231,13 +214,10 @@ def filterbank_envelope(x: Tensor, b: Tensor, a: Tensor, noise_std: Optional[Ten
         s = ops._torch_seed()  # torch's default generator, at run time (eager and compiled alike)
     else:
         s = 0
-    out = torch.empty((B, C, T // hop), dtype=x.dtype)
     ck = torch.empty((B, _checkpoint_length(C, T, hop) if save_checkpoints else 0), dtype=torch.float64)
-    getattr(_core, "envelope_forward_" + _suffix(x))(
-        _np(x), ops._coef(b), ops._coef(a), hop, alpha, rectify, out.numpy(), nt,
-        noise_std=None if noise_std is None else ops._coef(noise_std), seed=s,
-        ck=ck.numpy() if save_checkpoints else None)
-    return out, ck, torch.tensor([seed_to_op(s)], dtype=torch.int64)
+    out = ops._envelope_forward_numpy(_np(x), b, a, hop, alpha, rectify, nt, noise_std=noise_std, seed=s,
+                                      ck=ck.numpy() if save_checkpoints else None)
+    return torch.from_numpy(out), ck, torch.tensor([seed_to_op(s)], dtype=torch.int64)
 
 
 @filterbank_envelope.register_fake
@@ -260,20 +240,12 @@ def filterbank_envelope_backward(x: Tensor, b: Tensor, a: Tensor, noise_std: Opt
     _check_static(x, b, a)
     _check_envelope_args(x, hop, alpha, rectify)
     _check_noise(x, b, noise_std)
-    nt = _threads(num_threads)
-    B, T = x.shape
-    C = b.shape[0]
-    gx = torch.empty((B, T), dtype=x.dtype)
-    gb = torch.empty((C, 3), dtype=torch.float64)
-    ga = torch.empty((C, 2), dtype=torch.float64)
-    gs = torch.empty((C if noise_std is not None else 0,), dtype=torch.float64)
     ck = None if checkpoints.shape[-1] == 0 else _np(checkpoints)
-    getattr(_core, "envelope_backward_" + _suffix(x))(
-        _np(x), ops._coef(b), ops._coef(a), hop, alpha, rectify, _np(grad_out.to(x.dtype)),
-        gx.numpy(), gb.numpy(), ga.numpy(), nt,
-        noise_std=None if noise_std is None else ops._coef(noise_std), seed=seed_from_op(int(seed[0])),
-        gstd=None if noise_std is None else gs.numpy(), ck=ck)
-    return gx, gb.to(b.dtype), ga.to(a.dtype), gs if noise_std is None else gs.to(noise_std.dtype)
+    gx, gb, ga, gs = ops._envelope_backward_numpy(
+        _np(x), b, a, hop, alpha, rectify, _np(grad_out), _threads(num_threads), noise_std=noise_std,
+        seed=seed_from_op(int(seed[0])), ck=ck)
+    gs = torch.empty((0,), dtype=torch.float64) if gs is None else torch.from_numpy(gs).to(noise_std.dtype)
+    return torch.from_numpy(gx), torch.from_numpy(gb).to(b.dtype), torch.from_numpy(ga).to(a.dtype), gs
 
 
 @filterbank_envelope_backward.register_fake
