@@ -111,9 +111,15 @@ F* buffer(const py::object& obj, const char* name, std::initializer_list<py::ssi
     return static_cast<F*>(arr.mutable_data());
 }
 
+// Optional checkpoint buffer (float64, biquad_checkpoint_size(B, T, C) values).
+inline double* checkpoints(const py::object& obj, int64_t B, int64_t T, int64_t C) {
+    if (obj.is_none()) return nullptr;
+    return buffer<double>(obj, "checkpoints", {learnafe::biquad::checkpoint_doubles(B, T, C)});
+}
+
 template <class F>
 void forward(py::array x, py::array b, py::array a, py::object zi, py::array y, py::object zf,
-             int num_threads) {
+             int num_threads, py::object ck) {
     const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
     const F* px = buffer<F>(x, "x", {B, T});
     const double* pb = buffer<double>(b, "b", {C, 3});
@@ -121,13 +127,15 @@ void forward(py::array x, py::array b, py::array a, py::object zi, py::array y, 
     const F* pzi = buffer<F>(zi, "zi", {B, C, 2}, true);
     F* py_ = buffer<F>(y, "y", {B, C, T});
     F* pzf = buffer<F>(zf, "zf", {B, C, 2}, true);
+    double* pck = checkpoints(ck, B, T, C);
     py::gil_scoped_release nogil;
-    learnafe::biquad::forward<F>(px, B, T, pb, pa, C, pzi, py_, pzf, num_threads);
+    learnafe::biquad::forward<F>(px, B, T, pb, pa, C, pzi, py_, pzf, num_threads, pck);
 }
 
 template <class F>
 void backward(py::array x, py::array b, py::array a, py::object zi, py::array gy, py::object gzf,
-              py::array gx, py::array gb, py::array ga, py::object gzi, int num_threads) {
+              py::array gx, py::array gb, py::array ga, py::object gzi, int num_threads,
+              py::object ck) {
     const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
     const F* px = buffer<F>(x, "x", {B, T});
     const double* pb = buffer<double>(b, "b", {C, 3});
@@ -139,9 +147,10 @@ void backward(py::array x, py::array b, py::array a, py::object zi, py::array gy
     double* pgb = buffer<double>(gb, "grad_b", {C, 3});
     double* pga = buffer<double>(ga, "grad_a", {C, 2});
     F* pgzi = buffer<F>(gzi, "grad_zi", {B, C, 2}, true);
+    const double* pck = checkpoints(ck, B, T, C);
     py::gil_scoped_release nogil;
     learnafe::biquad::backward<F>(px, B, T, pb, pa, C, pzi, pgy, pgzf, pgx, pgb, pga, pgzi,
-                                  num_threads);
+                                  num_threads, pck);
 }
 
 inline Rectify rectify_of(const std::string& r) {
@@ -187,14 +196,16 @@ void bind(py::module_& m) {
     using namespace pybind11::literals;
     m.def("biquad_isa", &learnafe::biquad::isa_name,
           "Instruction set the biquad kernels use on this machine.");
+    m.def("biquad_checkpoint_size", &learnafe::biquad::checkpoint_doubles, "B"_a, "T"_a, "C"_a,
+          "float64 values of the checkpoint buffer the forward pass can fill for the backward.");
     m.def("biquad_forward_f32", &forward<float>, "x"_a, "b"_a, "a"_a, "zi"_a, "y"_a, "zf"_a,
-          "num_threads"_a);
+          "num_threads"_a, "checkpoints"_a = py::none());
     m.def("biquad_forward_f64", &forward<double>, "x"_a, "b"_a, "a"_a, "zi"_a, "y"_a, "zf"_a,
-          "num_threads"_a);
+          "num_threads"_a, "checkpoints"_a = py::none());
     m.def("biquad_backward_f32", &backward<float>, "x"_a, "b"_a, "a"_a, "zi"_a, "gy"_a, "gzf"_a,
-          "gx"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a);
+          "gx"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a, "checkpoints"_a = py::none());
     m.def("biquad_backward_f64", &backward<double>, "x"_a, "b"_a, "a"_a, "zi"_a, "gy"_a, "gzf"_a,
-          "gx"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a);
+          "gx"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a, "checkpoints"_a = py::none());
     m.def("envelope_forward_f32", &envelope_forward<float>, "x"_a, "b"_a, "a"_a, "hop"_a,
           "alpha"_a, "rectify"_a, "out"_a, "num_threads"_a);
     m.def("envelope_forward_f64", &envelope_forward<double>, "x"_a, "b"_a, "a"_a, "hop"_a,

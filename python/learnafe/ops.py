@@ -382,9 +382,15 @@ def _torch_functions():
             C = b.shape[0]
             y = torch.from_numpy(_output_cache.empty((B, C, T), _dtype_name(x2)))
             zf = torch.empty((B, C, 2), dtype=x2.dtype)
+            # The filter state every 128 samples (about 1/64 of y's size for
+            # float32 and 16 channels), kept for the backward pass, which
+            # then skips one recursion over x.
+            ck = (np.empty(_core.biquad_checkpoint_size(B, T, C), dtype=np.float64)
+                  if any(ctx.needs_input_grad[:4]) else None)
             fn = getattr(_core, "biquad_forward_" + _suffix(_dtype_name(x2)))
-            fn(np_in(x2), _coef(b), _coef(a), np_in(zi3), y.numpy(), zf.numpy(), nt)
+            fn(np_in(x2), _coef(b), _coef(a), np_in(zi3), y.numpy(), zf.numpy(), nt, ck)
             ctx.save_for_backward(x2, b, a, zi3)
+            ctx.ck = ck
             ctx.nt = nt
             ctx.set_materialize_grads(False)
             return y, zf
@@ -403,7 +409,8 @@ def _torch_functions():
             gzi = None if zi3 is None else torch.empty((B, C, 2), dtype=x2.dtype)
             fn = getattr(_core, "biquad_backward_" + _suffix(_dtype_name(x2)))
             fn(np_in(x2), _coef(b), _coef(a), np_in(zi3), np_in(gy), np_in(gzf),
-               gx.numpy(), gb.numpy(), ga.numpy(), None if gzi is None else gzi.numpy(), ctx.nt)
+               gx.numpy(), gb.numpy(), ga.numpy(), None if gzi is None else gzi.numpy(), ctx.nt,
+               ctx.ck)
             return gx, gb.to(b.dtype), ga.to(a.dtype), gzi, None
 
     class EnvelopeFunction(torch.autograd.Function):
