@@ -76,6 +76,41 @@ py::array_t<int64_t> xylo_spike_raster_py(I64Array y, I64Array rate_shift1, I64A
     }
     return counts;
 }
+py::tuple xylo_spike_features_py(I64Array x, I64Array a1, I64Array a2, I64Array B_b, I64Array B_af,
+                                  I64Array B_wf, I64Array B_in, I64Array B_w, I64Array B_out,
+                                  I64Array rate_shift1, I64Array rate_shift2,
+                                  I64Array low_pass_shift, I64Array eps, I64Array fixed_threshold,
+                                  py::array_t<uint8_t, py::array::c_style | py::array::forcecast> adaptive,
+                                  bool joint_normalization, int64_t raster_factor,
+                                  int64_t max_spikes, bool prepend_reversed, int num_threads) {
+    if (x.ndim() != 2) throw std::invalid_argument("x must be [B, T]");
+    if (raster_factor < 1) throw std::invalid_argument("raster_factor must be >= 1");
+    const int64_t B = x.shape(0), T = x.shape(1), C = a1.size();
+    for (const I64Array* p : {&a2, &B_b, &B_af, &B_wf, &B_in, &B_w, &B_out, &rate_shift1,
+                              &rate_shift2, &low_pass_shift, &eps, &fixed_threshold})
+        if (p->size() != C) throw std::invalid_argument("channel parameter arrays differ in length");
+    if (adaptive.size() != C) throw std::invalid_argument("adaptive must have one entry per channel");
+    std::vector<learnafe::xylo::Channel> ch(C);
+    for (int64_t c = 0; c < C; ++c)
+        ch[c] = {a1.data()[c], a2.data()[c], int32_t(B_b.data()[c]), int32_t(B_af.data()[c]),
+                 int32_t(B_wf.data()[c]), int32_t(B_in.data()[c]), int32_t(B_w.data()[c]),
+                 int32_t(B_out.data()[c])};
+    const learnafe::xylo::SpikeConfig cfg{rate_shift1.data(), rate_shift2.data(),
+                                          low_pass_shift.data(), eps.data(),
+                                          fixed_threshold.data(), adaptive.data(),
+                                          joint_normalization, raster_factor, max_spikes};
+    const int64_t F = learnafe::xylo::raster_frames(T, raster_factor);
+    py::array_t<int64_t> counts({B, F, C});
+    py::array_t<int32_t> kind({B, C});
+    py::array_t<int64_t> where({B, C});
+    {
+        py::gil_scoped_release nogil;
+        learnafe::xylo::spike_features(x.data(), B, T, ch.data(), C, cfg, prepend_reversed,
+                                       counts.mutable_data(), kind.mutable_data(),
+                                       where.mutable_data(), num_threads);
+    }
+    return py::make_tuple(counts, kind, where);
+}
 }  // namespace
 
 // --- ops: biquad filter bank + fused envelope --------------------------------
@@ -231,6 +266,10 @@ PYBIND11_MODULE(_core, m) {
           py::arg("x"), py::arg("a1"), py::arg("a2"), py::arg("B_b"), py::arg("B_af"),
           py::arg("B_wf"), py::arg("B_in"), py::arg("B_w"), py::arg("B_out"),
           py::arg("prepend_reversed"), py::arg("num_threads"), py::arg("out") = py::none());
+    m.def("xylo_spike_features", &xylo_spike_features_py,
+          "XyloAudio 3 audio -> spike counts in one pass (filter bank + divisive-normalisation "
+          "spikes + raster, fused): x int64 [B, T] -> (counts int64 [B, F, C], overflow kind "
+          "int32 [B, C], first overflow sample int64 [B, C]).");
     m.def("xylo_spike_raster", &xylo_spike_raster_py,
           "XyloAudio 3 divisive-normalisation spikes, rastered: y int64 [B, C, T] -> counts "
           "int64 [B, F, C].");
