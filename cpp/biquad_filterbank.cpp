@@ -10,9 +10,11 @@
 //  * ...ISA wrappers compiled with target attributes (AVX-512, AVX2+FMA,
 //    baseline), chosen once at run time, so the binary runs on any x86-64
 //    (and anything else through the baseline path).
-//  * Compiled with -ffp-contract=off (CMakeLists.txt): every product and sum
-//    is rounded as written, so all code paths (block and tail loops, AVX-512,
-//    AVX2, baseline) give bitwise identical results.
+//  * Compiled with -ffp-contract=off: every product and sum is rounded as
+//    written, and the fused multiply-adds are explicit (fmadd/fnmadd below:
+//    one instruction on the AVX-512 and AVX2 paths, fma() per lane on the
+//    baseline path), so all code paths (block and tail loops, AVX-512, AVX2,
+//    baseline) give bitwise identical results.
 //  * launch(): OpenMP loop over units (dynamic schedule) with per-thread
 //    scratch.  A unit is always computed by a single thread in a fixed order
 //    and reductions across units run in a fixed order afterwards, so the

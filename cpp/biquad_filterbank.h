@@ -28,7 +28,10 @@
 // Arithmetic: whatever the I/O type F of the signals (float or double), the
 // coefficients are given in double and the recursion, the state and every
 // gradient accumulator are double (coefficient gradients are returned in
-// double).
+// double).  Each sum of products above is evaluated as a chain of fused
+// multiply-adds in the order written (e.g. v = fma(-a1, v[n-1],
+// fma(-a2, v[n-2], x))), explicitly on every instruction-set path, so all
+// paths round identically.
 // Channels are processed in blocks of 4, 8 or 16 lanes (SIMD across
 // channels), batch items x channel blocks are distributed over OpenMP
 // threads, and each (batch item, channel block) is computed by one thread in
