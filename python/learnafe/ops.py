@@ -52,6 +52,13 @@ Samples after ``F * hop`` do not affect the output (their gradient is zero).
 The fused op never stores the ``[B, C, T]`` signal: its backward pass
 recomputes the filter state frame by frame from checkpoints at frame
 boundaries.
+
+Input-referred noise (``noise_std``, ``seed`` of :func:`filterbank_envelope`):
+channel ``c`` filters ``x[b, t] + noise_std[c] * n[b, c, t]`` (in float64),
+where ``n`` is standard normal noise drawn inside the kernel from a
+counter-based generator (Philox4x32-10 + Box-Muller) keyed by
+``(seed, b, c, t)``; the backward pass regenerates it instead of storing it.
+:func:`gaussian_noise` returns exactly that ``n``.
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ from learnafe._buffers import output_cache as _output_cache
 __all__ = [
     "biquad_filterbank",
     "filterbank_envelope",
+    "gaussian_noise",
     "envelope_alpha",
     "set_num_threads",
     "get_num_threads",
@@ -343,7 +351,8 @@ def _forward_numpy(x2, b, a, zi3, nt, y=None):
 
 # ----------------------------------------------------------- envelope op ---
 
-def filterbank_envelope(x, b, a, *, hop, tau, sample_rate, rectify="abs", num_threads=None):
+def filterbank_envelope(x, b, a, *, hop, tau, sample_rate, rectify="abs", noise_std=None, seed=None,
+                        num_threads=None):
     """Fused filter bank -> rectify -> first-order low-pass -> decimation.
 
     Equals ``biquad_filterbank`` followed by ``abs`` (or square), the low-pass
@@ -360,11 +369,25 @@ def filterbank_envelope(x, b, a, *, hop, tau, sample_rate, rectify="abs", num_th
         tau: low-pass time constant in seconds.
         sample_rate: sample rate of ``x`` in Hz.
         rectify: ``"abs"`` or ``"square"``.
+        noise_std: optional ``[C]`` input-referred noise standard deviation
+            per channel (same kind as ``x``, float32 or float64, finite,
+            ``>= 0``): channel ``c`` filters ``x[b, t] + noise_std[c] *
+            n[b, c, t]`` (computed in float64) with ``n = gaussian_noise(seed,
+            B, C, T)``, generated inside the kernel (nothing of size
+            ``[B, C, T]`` is stored; the backward pass regenerates it).  With
+            torch, ``noise_std`` may require grad (``d/dstd[c] = sum_{b,t}
+            dL/d(input of channel c)[b, t] * n[b, c, t]``).  ``None``: no noise.
+        seed: integer in ``[0, 2**64)`` keying the noise.  ``None`` with
+            torch tensors: drawn from torch's default generator (two 32-bit
+            words of ``torch.randint``), so ``torch.manual_seed`` makes a run
+            reproducible; with NumPy arrays a seed is required when
+            ``noise_std`` is given.  Ignored (but checked) without noise.
         num_threads: kernel threads (default :func:`get_num_threads`).
 
     Returns:
         ``[B, C, T // hop]`` (``[C, T // hop]`` for 1-D ``x``); torch in, torch
-        out with gradients for ``x``, ``b`` and ``a``.
+        out with gradients for ``x``, ``b``, ``a`` and ``noise_std``.  The
+        result does not depend on the thread count or the instruction set.
     """
     is_torch, C, ndim = _validate_bank(x, b, a)
     nt = _threads(num_threads)
@@ -374,15 +397,88 @@ def filterbank_envelope(x, b, a, *, hop, tau, sample_rate, rectify="abs", num_th
     if isinstance(hop, bool) or not isinstance(hop, (int, np.integer)) or not 1 <= int(hop) <= T:
         raise ValueError(f"hop must be an integer number of samples in [1, T={T}], got {hop!r}")
     alpha = envelope_alpha(tau, sample_rate)
+    if seed is not None:
+        seed = _check_seed(seed)
+    if noise_std is not None:
+        _check_noise_std(noise_std, x, C, is_torch)
+        if seed is None:
+            if not is_torch:
+                raise ValueError("seed is required with noise_std on NumPy arrays (an integer in "
+                                 "[0, 2**64)); with torch tensors it is drawn from torch's generator")
+            seed = _torch_seed()
     x2 = x.reshape(1, -1) if ndim == 1 else x
     if is_torch:
-        out = _EnvelopeFunction.apply(x2, b, a, int(hop), alpha, rectify, nt)
+        out = _EnvelopeFunction.apply(x2, b, a, noise_std, 0 if seed is None else seed, int(hop), alpha,
+                                      rectify, nt)
     else:
         x2 = np.ascontiguousarray(x2)
         out = np.empty((x2.shape[0], C, T // int(hop)), dtype=x2.dtype)
         fn = getattr(_core, "envelope_forward_" + _suffix(str(x2.dtype)))
-        fn(x2, _coef(b), _coef(a), int(hop), alpha, rectify, out, nt)
+        fn(x2, _coef(b), _coef(a), int(hop), alpha, rectify, out, nt,
+           noise_std=None if noise_std is None else _coef(noise_std), seed=0 if seed is None else seed)
     return out[0] if ndim == 1 else out
+
+
+_SEED_LIMIT = 2 ** 64
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < _SEED_LIMIT:
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+    return int(seed)
+
+
+def _torch_seed() -> int:
+    """A 64-bit seed from torch's default generator (so torch.manual_seed fixes it)."""
+    import torch
+
+    lo, hi = (int(v) for v in torch.randint(0, 2 ** 32, (2,), dtype=torch.int64))
+    return (hi << 32) | lo
+
+
+def _check_noise_std(noise_std: Any, x: Any, C: int, is_torch: bool) -> None:
+    if _is_tensor(noise_std) != is_torch or not (is_torch or isinstance(noise_std, np.ndarray)):
+        kind = "a torch tensor" if is_torch else "a NumPy array"
+        raise TypeError(f"noise_std must be {kind} like x (one standard deviation per channel), got "
+                        f"{type(noise_std).__name__}")
+    if _dtype_name(noise_std) not in ("float32", "float64"):
+        raise TypeError(f"noise_std must be float32 or float64, got {_dtype_name(noise_std)}")
+    if is_torch and noise_std.device.type != "cpu":
+        raise ValueError(f"noise_std is on device {noise_std.device}; the kernels run on the CPU: "
+                         f"pass noise_std.cpu()")
+    if tuple(noise_std.shape) != (C,):
+        raise ValueError(f"noise_std must have shape ({C},) (one standard deviation per channel), got "
+                         f"{tuple(noise_std.shape)}")
+    arr = _as_numpy(noise_std)
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ValueError(f"noise_std[{int(bad[0])}] is {float(arr[bad[0]])!r}; every standard deviation must be "
+                         f"finite and >= 0")
+    bad = np.flatnonzero(arr < 0)
+    if bad.size:
+        raise ValueError(f"noise_std[{int(bad[0])}] = {float(arr[bad[0]])!r} is negative; every standard "
+                         f"deviation must be >= 0 (pass its absolute value)")
+
+
+def gaussian_noise(seed, B, C, T, *, num_threads=None) -> np.ndarray:
+    """The standard normal noise ``n[b, c, t]`` that :func:`filterbank_envelope` adds for ``seed``.
+
+    Float64 NumPy array ``[B, C, T]``, bitwise the values the kernel uses:
+    with ``j = t // 4``, Philox4x32-10 of the counter
+    ``(j mod 2**32, c, b, j // 2**32)`` and the key ``(seed mod 2**32,
+    seed // 2**32)`` gives four 32-bit words ``w``; ``u = (w + 0.5) / 2**32``;
+    Box-Muller turns ``(u0, u1)`` into samples ``4j, 4j+1`` (``sqrt(-2 ln u0)``
+    times ``cos``, ``sin`` of ``2 pi u1``) and ``(u2, u3)`` into ``4j+2, 4j+3``.
+    """
+    seed = _check_seed(seed)
+    dims = []
+    for name, v in (("B", B), ("C", C), ("T", T)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+        dims.append(int(v))
+    out = np.empty(dims, dtype=np.float64)
+    _core.gaussian_noise(seed, out, _threads(num_threads))
+    return out
 
 
 # ------------------------------------------------------ autograd (torch) ---
@@ -437,31 +533,40 @@ def _torch_functions():
 
     class EnvelopeFunction(torch.autograd.Function):
         @staticmethod
-        def forward(ctx, x2, b, a, hop, alpha, rectify, nt):
+        def forward(ctx, x2, b, a, std, seed, hop, alpha, rectify, nt):
             x2, b, a = x2.contiguous(), b.contiguous(), a.contiguous()
             B, T = x2.shape
             C = b.shape[0]
             out = torch.empty((B, C, T // hop), dtype=x2.dtype)
+            std64 = None if std is None else _coef(std)
+            # Frame-start filter states for the backward pass (B x a few kB).
+            ck = None
+            if any(ctx.needs_input_grad[:4]):
+                ck = np.empty((B, _core.envelope_checkpoint_size(C, T, hop)), dtype=np.float64)
             fn = getattr(_core, "envelope_forward_" + _suffix(_dtype_name(x2)))
-            fn(np_in(x2), _coef(b), _coef(a), hop, alpha, rectify, out.numpy(), nt)
-            ctx.save_for_backward(x2, b, a)
-            ctx.params = (hop, alpha, rectify, nt)
+            fn(np_in(x2), _coef(b), _coef(a), hop, alpha, rectify, out.numpy(), nt,
+               noise_std=std64, seed=seed, ck=ck)
+            ctx.save_for_backward(x2, b, a, std)
+            ctx.params = (hop, alpha, rectify, nt, seed, ck)
             return out
 
         @staticmethod
         @once_differentiable
         def backward(ctx, gout):
-            x2, b, a = ctx.saved_tensors
-            hop, alpha, rectify, nt = ctx.params
+            x2, b, a, std = ctx.saved_tensors
+            hop, alpha, rectify, nt, seed, ck = ctx.params
             B, T = x2.shape
             C = b.shape[0]
             gx = torch.empty((B, T), dtype=x2.dtype)
             gb = torch.empty((C, 3), dtype=torch.float64)
             ga = torch.empty((C, 2), dtype=torch.float64)
+            gs = None if std is None else torch.empty((C,), dtype=torch.float64)
             fn = getattr(_core, "envelope_backward_" + _suffix(_dtype_name(x2)))
             fn(np_in(x2), _coef(b), _coef(a), hop, alpha, rectify, np_in(gout),
-               gx.numpy(), gb.numpy(), ga.numpy(), nt)
-            return gx, gb.to(b.dtype), ga.to(a.dtype), None, None, None, None
+               gx.numpy(), gb.numpy(), ga.numpy(), nt, noise_std=None if std is None else _coef(std),
+               seed=seed, gstd=None if gs is None else gs.numpy(), ck=ck)
+            return (gx, gb.to(b.dtype), ga.to(a.dtype), None if gs is None else gs.to(std.dtype),
+                    None, None, None, None, None)
 
     return BiquadFunction, EnvelopeFunction
 

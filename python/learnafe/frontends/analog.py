@@ -31,10 +31,14 @@ Training-time perturbations (both off by default):
 * thermal noise (:class:`NoiseConfig`): each channel's integrated output noise
   ``var = q I1 C2 / (2 C1^2 gm1) + q I2 / (2 C1 gm2)`` (= n k T (1 + C2/C1) / (2 C1) in
   weak inversion; :func:`learnafe.circuits.cost.output_noise_variance`) is
-  referred to the filter input as white noise, independent per channel, whose
-  per-sample variance makes the discrete filter's output variance equal that
-  value; audio amplitude 1.0 is ``full_scale_v`` volts (differential peak), so the
-  noise in audio units is divided by ``full_scale_v``.  Smaller capacitors cost SNR.
+  referred to the filter input as white Gaussian noise, independent per channel,
+  batch item and sample, whose per-sample variance makes the discrete filter's
+  output variance equal that value; audio amplitude 1.0 is ``full_scale_v`` volts
+  (differential peak), so the noise in audio units is divided by ``full_scale_v``.
+  Smaller capacitors cost SNR.  The noise is drawn inside the fused envelope op
+  (``noise_std`` of :func:`learnafe.ops.filterbank_envelope`, a counter-based
+  generator seeded from torch's default generator) and regenerated in its
+  backward pass; the gradient reaches the circuit through the std as well.
 * mismatch (:class:`MismatchConfig`): I1, I2, C1, C2 are multiplied by
   ``1 + sigma * N(0, 1)`` (relative Gaussian error), drawn per batch in training
   or fixed per chip from a seed.
@@ -282,13 +286,10 @@ class AnalogFilterBank(FrontEnd):
         x, was_1d = feat.check_audio(audio)
         vals = self.circuit(self.mismatch_factors())
         b, a = discretize(*self._s_coefficients(vals), self.sample_rate, self.discretization)
-        if self.noise_active():
-            std = self.input_noise_std(vals, b, a).to(x.dtype)
-            env = torch.cat([
-                feat.envelopes(x + std[c] * torch.randn_like(x), b[c:c + 1], a[c:c + 1], self.sample_rate, self.features)
-                for c in range(self.n_channels)], dim=1)
-        else:
-            env = feat.envelopes(x, b, a, self.sample_rate, self.features)
+        # kT/C noise: drawn inside the fused op (one call, nothing of size [B, C, T]);
+        # its seed comes from torch's generator, so torch.manual_seed fixes it.
+        std = self.input_noise_std(vals, b, a) if self.noise_active() else None
+        env = feat.envelopes(x, b, a, self.sample_rate, self.features, noise_std=std)
         out = feat.post_process(env, self.features)
         return out[0] if was_1d else out
 

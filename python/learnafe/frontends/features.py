@@ -64,18 +64,23 @@ def check_audio(x, name: str = "audio"):
     return (x.unsqueeze(0), True) if x.dim() == 1 else (x, False)
 
 
-def envelopes(x, b, a, sample_rate: float, cfg: FeatureConfig):
+def envelopes(x, b, a, sample_rate: float, cfg: FeatureConfig, noise_std=None, seed=None):
     """Raw envelopes ``[B, C, F]`` through :func:`learnafe.ops.filterbank_envelope`.
 
     The coefficients go to the op in float64 whatever the audio dtype: rounding them to
     float32 would move the poles of low, narrow channels (radius 1 - 1e-4 and closer).
+    ``noise_std`` (``[C]``, optional) adds white Gaussian input-referred noise per channel
+    inside the op (``seed``: None draws it from torch's generator).
     """
     import torch
 
     from learnafe import ops
 
+    if noise_std is not None:
+        noise_std = noise_std.to(torch.float64)
     return ops.filterbank_envelope(x, b.to(torch.float64), a.to(torch.float64), hop=cfg.hop, tau=cfg.tau,
-                                   sample_rate=float(sample_rate), rectify=cfg.rectify)
+                                   sample_rate=float(sample_rate), rectify=cfg.rectify, noise_std=noise_std,
+                                   seed=seed)
 
 
 def post_process(env, cfg: FeatureConfig):
