@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from learnafe.xylo import XyloA3FilterBank
-from learnafe.xylo.design import XYLO_SAMPLE_RATE
 
 FULL = (1 << 13) - 1
 

@@ -164,7 +164,7 @@ def format(result: dict) -> str:  # noqa: A001 - the section interface's name
     else:
         lines.append(f"  reference: {result['reference']}")
     if "features_sc_per_s" in result:
-        lines += [f"spike features (filter bank + divisive-normalisation spikes + raster), same batch:",
+        lines += ["spike features (filter bank + divisive-normalisation spikes + raster), same batch:",
                   f"  learnafe fused one pass: {result['features_sc_per_s']:.3e} sample-channels/s "
                   f"({result['features_seconds'] * 1e3:.1f} ms); 1 thread "
                   f"{result['features_1thread_sc_per_s']:.3e} (CPU time: "
