@@ -28,7 +28,10 @@
 // Arithmetic: whatever the I/O type F of the signals (float or double), the
 // coefficients are given in double and the recursion, the state and every
 // gradient accumulator are double (coefficient gradients are returned in
-// double).
+// double).  Each sum of products above is evaluated as a chain of fused
+// multiply-adds in the order written (e.g. v = fma(-a1, v[n-1],
+// fma(-a2, v[n-2], x))), explicitly on every instruction-set path, so all
+// paths round identically.
 // Channels are processed in blocks of 4, 8 or 16 lanes (SIMD across
 // channels), batch items x channel blocks are distributed over OpenMP
 // threads, and each (batch item, channel block) is computed by one thread in
@@ -55,18 +58,27 @@ namespace biquad {
 
 enum class Rectify : int { Abs = 0, Square = 1 };
 
+// Number of doubles of the checkpoint buffer `forward` can fill for `backward`
+// (the filter state every 128 samples, per batch item and channel block).
+int64_t checkpoint_doubles(int64_t B, int64_t T, int64_t C);
+
 // y: [B, C, T]; zi (optional, may be null), zf (optional, may be null): [B, C, 2].
+// checkpoints (optional): checkpoint_doubles(B, T, C) doubles, filled with the
+// filter state at the start of every 128-sample block; handed to `backward`
+// with the same x, b, a, zi it saves the backward pass one recursion over x.
 template <class F>
 void forward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
-             const F* zi, F* y, F* zf, int num_threads);
+             const F* zi, F* y, F* zf, int num_threads, double* checkpoints = nullptr);
 
 // Adjoint of `forward`.  gy: [B, C, T]; gzf (optional): [B, C, 2], gradient
 // w.r.t. the final state.  Outputs: gx [B, T], gb [C, 3], ga [C, 2] (summed
-// over the batch), gzi (optional) [B, C, 2].
+// over the batch), gzi (optional) [B, C, 2].  checkpoints (optional): the
+// buffer a `forward` call with the same x, b, a, zi filled; results are
+// bitwise the same with or without it.
 template <class F>
 void backward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
               const F* zi, const F* gy, const F* gzf, F* gx, double* gb, double* ga, F* gzi,
-              int num_threads);
+              int num_threads, const double* checkpoints = nullptr);
 
 // Fused envelope: out [B, C, T / hop].
 //

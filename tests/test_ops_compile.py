@@ -56,10 +56,15 @@ def test_opcheck_every_registered_op(dtype):
     checked = set()
     _opcheck(torch.ops.learnafe.biquad_filterbank.default, (x, b, a, zi, 0))
     _opcheck(torch.ops.learnafe.biquad_filterbank.default, (x, b, a, None, 2))
+    _opcheck(torch.ops.learnafe.biquad_filterbank.default, (x, b, a, zi, 0, True))
     checked.add("biquad_filterbank")
+    gy, gz = torch.randn(3, 5, 40, dtype=dtype), torch.randn(3, 5, 2, dtype=dtype)
     _opcheck(torch.ops.learnafe.biquad_filterbank_backward.default,
-             (x.detach(), b.detach(), a.detach(), zi.detach(), torch.randn(3, 5, 40, dtype=dtype),
-              torch.randn(3, 5, 2, dtype=dtype), 0))
+             (x.detach(), b.detach(), a.detach(), zi.detach(), gy, gz, 0))
+    _, _, ck = torch.ops.learnafe.biquad_filterbank(x.detach(), b.detach(), a.detach(), zi.detach(), 0, True)
+    assert ck.dtype == torch.float64 and ck.numel() > 0
+    _opcheck(torch.ops.learnafe.biquad_filterbank_backward.default,
+             (x.detach(), b.detach(), a.detach(), zi.detach(), gy, gz, 1, ck))
     checked.add("biquad_filterbank_backward")
     std = torch.tensor([0.0, 0.1, 0.2, 0.05, 0.3], dtype=dtype, requires_grad=True)
     env = torch.ops.learnafe.filterbank_envelope.default
@@ -84,7 +89,8 @@ def test_operator_matches_scipy_and_public_function():
     """The operator itself (not only through ops.*) against scipy lfilter in float64."""
     b, a = stable_bank(1, 4)
     x = torch.randn(2, 300, dtype=torch.float64)
-    y, zf = torch.ops.learnafe.biquad_filterbank(x, b, a, None, 0)
+    y, zf, ck = torch.ops.learnafe.biquad_filterbank(x, b, a, None, 0)
+    assert ck.numel() == 0  # checkpoints only when asked for
     ref = np.stack([np.stack([ss.lfilter(b[c].numpy(), np.r_[1.0, a[c].numpy()], xi) for c in range(4)])
                     for xi in x.numpy()])
     np.testing.assert_allclose(y.numpy(), ref, rtol=1e-10, atol=1e-10)
@@ -99,6 +105,11 @@ def test_backward_operator_equals_autograd_and_zero_state_gradient():
     gy = torch.randn(2, 3, 64, dtype=torch.float64)
     gz = torch.randn(2, 3, 2, dtype=torch.float64)
     gx, gb, ga, gzi = torch.ops.learnafe.biquad_filterbank_backward(x, b, a, None, gy, gz, 0)
+    # from the forward's checkpoints: bitwise the same gradients
+    ck = torch.ops.learnafe.biquad_filterbank(x, b, a, None, 0, True)[2]
+    for got, want in zip(torch.ops.learnafe.biquad_filterbank_backward(x, b, a, None, gy, gz, 0, ck),
+                         (gx, gb, ga, gzi)):
+        assert torch.equal(got, want)
     xr, br, ar = (t.clone().requires_grad_(True) for t in (x, b, a))
     zi = torch.zeros(2, 3, 2, dtype=torch.float64, requires_grad=True)
     y, zf = ops.biquad_filterbank(xr, br, ar, zi=zi, return_state=True)
@@ -113,7 +124,9 @@ def test_gradcheck_through_the_operators():
     a.requires_grad_(True)
     x = torch.randn(2, 16, dtype=torch.float64, requires_grad=True)
     zi = torch.randn(2, 3, 2, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda *t: torch.ops.learnafe.biquad_filterbank(*t, 0), (x, b, a, zi))
+    for save in (False, True):
+        assert torch.autograd.gradcheck(
+            lambda *t: torch.ops.learnafe.biquad_filterbank(*t, 0, save)[:2], (x, b, a, zi))
     std = torch.tensor([0.1, 0.05, 0.3], dtype=torch.float64, requires_grad=True)
     for save in (False, True):
         assert torch.autograd.gradcheck(

@@ -350,7 +350,9 @@ def biquad_filterbank(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, zi: ArrayLike
 
         from learnafe import torch_ops  # noqa: F401 - registers torch.ops.learnafe
 
-        y, zf = torch.ops.learnafe.biquad_filterbank(x2, b, a, zi3, op_threads)
+        # The forward keeps its checkpoints for the backward when a gradient will be needed.
+        save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, b, a, zi))
+        y, zf, _ = torch.ops.learnafe.biquad_filterbank(x2, b, a, zi3, op_threads, save)
     else:
         y, zf = _forward_numpy(x2, b, a, zi3, op_threads or get_num_threads())
     if ndim == 1:
@@ -383,8 +385,15 @@ def _check_out(out, y_shape, x, is_torch, b, a, zi) -> None:
 # the torch operators (learnafe.torch_ops) both go through these functions.
 # x2 is a [B, T] array; b, a arrays or tensors (taken as float64).
 
-def _forward_numpy(x2, b, a, zi3, nt, y=None):
-    """``(y [B, C, T], zf [B, C, 2])``; ``y`` from the output cache unless given."""
+def _biquad_checkpoint_size(B: Any, T: Any, C: int) -> Any:
+    """float64 values of the filter-bank checkpoints (the state every ``kTimeBlock`` = 128
+    samples) that the forward kernel can keep for the backward one (``B``, ``T`` may be symbolic)."""
+    return B * ((T + 127) // 128) * _core.biquad_checkpoint_size(1, 128, C)
+
+
+def _forward_numpy(x2, b, a, zi3, nt, y=None, ck=None):
+    """``(y [B, C, T], zf [B, C, 2])``; ``y`` from the output cache unless given; ``ck`` (float64,
+    :func:`_biquad_checkpoint_size` values) receives the checkpoints for the backward pass."""
     x2 = np.ascontiguousarray(x2)
     B, T = x2.shape
     C = b.shape[0]
@@ -392,13 +401,14 @@ def _forward_numpy(x2, b, a, zi3, nt, y=None):
         y = _output_cache.empty((B, C, T), x2.dtype)
     zf = np.empty((B, C, 2), dtype=x2.dtype)
     fn = getattr(_core, "biquad_forward_" + _suffix(str(x2.dtype)))
-    fn(x2, _coef(b), _coef(a), None if zi3 is None else np.ascontiguousarray(zi3), y, zf, nt)
+    fn(x2, _coef(b), _coef(a), None if zi3 is None else np.ascontiguousarray(zi3), y, zf, nt, ck)
     return y, zf
 
 
-def _backward_numpy(x2, b, a, zi3, gy, gzf, nt):
+def _backward_numpy(x2, b, a, zi3, gy, gzf, nt, ck=None):
     """Gradients ``(x [B, T], b [C, 3] float64, a [C, 2] float64, zi [B, C, 2])`` of the filter bank
-    (the ``zi`` gradient is that of a zero initial state when ``zi3`` is None)."""
+    (the ``zi`` gradient is that of a zero initial state when ``zi3`` is None); ``ck``: the
+    forward's checkpoints, which spare the backward one recursion over ``x``."""
     x2 = np.ascontiguousarray(x2)
     B, T = x2.shape
     C = b.shape[0]
@@ -409,7 +419,7 @@ def _backward_numpy(x2, b, a, zi3, gy, gzf, nt):
     fn = getattr(_core, "biquad_backward_" + _suffix(str(x2.dtype)))
     fn(x2, _coef(b), _coef(a), None if zi3 is None else np.ascontiguousarray(zi3),
        np.ascontiguousarray(gy, dtype=x2.dtype), np.ascontiguousarray(gzf, dtype=x2.dtype),
-       gx, gb, ga, gzi, nt)
+       gx, gb, ga, gzi, nt, ck)
     return gx, gb, ga, gzi
 
 

@@ -4,10 +4,10 @@ Importing this module registers, with :mod:`torch.library`, operators that
 ``torch.compile`` (``fullgraph=True``), ``torch.export`` and
 ``torch.library.opcheck`` understand::
 
-    learnafe::biquad_filterbank(Tensor x, Tensor b, Tensor a, Tensor? zi, int num_threads)
-        -> (Tensor y, Tensor zf)
+    learnafe::biquad_filterbank(Tensor x, Tensor b, Tensor a, Tensor? zi, int num_threads,
+        bool save_checkpoints=False) -> (Tensor y, Tensor zf, Tensor checkpoints)
     learnafe::biquad_filterbank_backward(Tensor x, Tensor b, Tensor a, Tensor? zi,
-        Tensor grad_y, Tensor grad_zf, int num_threads)
+        Tensor grad_y, Tensor grad_zf, int num_threads, Tensor? checkpoints=None)
         -> (Tensor grad_x, Tensor grad_b, Tensor grad_a, Tensor grad_zi)
     learnafe::filterbank_envelope(Tensor x, Tensor b, Tensor a, Tensor? noise_std, int? seed,
         int hop, float alpha, str rectify, bool save_checkpoints, int num_threads)
@@ -20,7 +20,11 @@ Importing this module registers, with :mod:`torch.library`, operators that
 (the layouts of :func:`learnafe.ops.biquad_filterbank` for 2-D input; the
 public functions reshape 1-D input and route torch tensors here).
 ``num_threads`` 0 means :func:`learnafe.ops.get_num_threads` at call time, so
-a compiled graph follows later ``set_num_threads`` calls.  ``alpha`` is
+a compiled graph follows later ``set_num_threads`` calls.  The filter bank's
+``checkpoints`` (float64, empty unless ``save_checkpoints``) are the filter
+states every 128 samples, which the backward kernel starts from instead of
+running the forward recursion again; the public function asks for them when a
+gradient will be needed.  ``alpha`` is
 :func:`learnafe.ops.envelope_alpha` of ``tau`` and ``sample_rate``.
 
 Noise of the envelope operator: ``noise_std [C]`` (or None) and ``seed``, a
@@ -116,55 +120,66 @@ def _check_envelope_args(x: Tensor, hop: int, alpha: float, rectify: str) -> Non
 
 # ----------------------------------------------------------- filter bank ---
 
+def _biquad_checkpoints(x: Tensor, b: Tensor, save: bool) -> Tensor:
+    n = ops._biquad_checkpoint_size(x.shape[0], x.shape[1], b.shape[0]) if save else 0
+    return x.new_empty((n,), dtype=torch.float64)
+
+
 @torch.library.custom_op("learnafe::biquad_filterbank", mutates_args=(), device_types="cpu")
 def biquad_filterbank(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor],
-                      num_threads: int) -> tuple[Tensor, Tensor]:
-    """``y [B, C, T]`` and the final state ``zf [B, C, 2]`` (see :func:`learnafe.ops.biquad_filterbank`)."""
+                      num_threads: int, save_checkpoints: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """``y [B, C, T]``, the final state ``zf [B, C, 2]`` and the checkpoints (see the module doc and
+    :func:`learnafe.ops.biquad_filterbank`)."""
     _check_static(x, b, a, zi)
     _check_data(x, b, a, zi)
-    y, zf = ops._forward_numpy(_np(x), b, a, _np(zi), _threads(num_threads))
-    return torch.from_numpy(y), torch.from_numpy(zf)
+    ck = _biquad_checkpoints(x, b, save_checkpoints)
+    y, zf = ops._forward_numpy(_np(x), b, a, _np(zi), _threads(num_threads),
+                               ck=ck.numpy() if save_checkpoints else None)
+    return torch.from_numpy(y), torch.from_numpy(zf), ck
 
 
 @biquad_filterbank.register_fake
-def _biquad_filterbank_fake(x, b, a, zi, num_threads):
+def _biquad_filterbank_fake(x, b, a, zi, num_threads, save_checkpoints=False):
     _check_static(x, b, a, zi)
     B, T = x.shape
     C = b.shape[0]
-    return x.new_empty((B, C, T)), x.new_empty((B, C, 2))
+    return x.new_empty((B, C, T)), x.new_empty((B, C, 2)), _biquad_checkpoints(x, b, save_checkpoints)
 
 
 @torch.library.custom_op("learnafe::biquad_filterbank_backward", mutates_args=(), device_types="cpu")
 def biquad_filterbank_backward(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor], grad_y: Tensor,
-                               grad_zf: Tensor, num_threads: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+                               grad_zf: Tensor, num_threads: int,
+                               checkpoints: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Gradients ``(x [B, T], b [C, 3], a [C, 2], zi [B, C, 2])`` of the filter bank
     (the ``zi`` gradient is that of a zero initial state when ``zi`` is None)."""
     _check_static(x, b, a, zi)
+    ck = None if checkpoints is None or checkpoints.numel() == 0 else _np(checkpoints)
     gx, gb, ga, gzi = ops._backward_numpy(_np(x), b, a, _np(zi), _np(grad_y), _np(grad_zf),
-                                          _threads(num_threads))
+                                          _threads(num_threads), ck=ck)
     return (torch.from_numpy(gx), torch.from_numpy(gb).to(b.dtype), torch.from_numpy(ga).to(a.dtype),
             torch.from_numpy(gzi))
 
 
 @biquad_filterbank_backward.register_fake
-def _biquad_filterbank_backward_fake(x, b, a, zi, grad_y, grad_zf, num_threads):
+def _biquad_filterbank_backward_fake(x, b, a, zi, grad_y, grad_zf, num_threads, checkpoints=None):
     B, T = x.shape
     C = b.shape[0]
     return x.new_empty((B, T)), b.new_empty((C, 3)), a.new_empty((C, 2)), x.new_empty((B, C, 2))
 
 
 def _biquad_setup_context(ctx, inputs, output):
-    x, b, a, zi, num_threads = inputs
-    ctx.save_for_backward(x, b, a, zi)
+    x, b, a, zi, num_threads = inputs[:5]
+    ctx.save_for_backward(x, b, a, zi, output[2])
     ctx.has_zi = zi is not None
     ctx.num_threads = num_threads
+    ctx.mark_non_differentiable(output[2])
 
 
-def _biquad_backward(ctx, grad_y, grad_zf):
-    x, b, a, zi = ctx.saved_tensors
+def _biquad_backward(ctx, grad_y, grad_zf, grad_checkpoints):
+    x, b, a, zi, ck = ctx.saved_tensors
     gx, gb, ga, gzi = torch.ops.learnafe.biquad_filterbank_backward(
-        x, b, a, zi, grad_y, grad_zf, ctx.num_threads)
-    return gx, gb, ga, (gzi if ctx.has_zi else None), None
+        x, b, a, zi, grad_y, grad_zf, ctx.num_threads, ck)
+    return gx, gb, ga, (gzi if ctx.has_zi else None), None, None
 
 
 biquad_filterbank.register_autograd(_biquad_backward, setup_context=_biquad_setup_context)
