@@ -35,6 +35,9 @@ Training-time perturbations (both off by default):
   per-sample variance makes the discrete filter's output variance equal that
   value; audio amplitude 1.0 is ``full_scale_v`` volts (differential peak), so the
   noise in audio units is divided by ``full_scale_v``.  Smaller capacitors cost SNR.
+  Optionally the level is drawn per training batch (``train_scale_min``,
+  ``train_scale_max``, ``train_p_zero``: a scale on the std, exactly 0 on a fraction
+  of batches), so the classifier does not come to depend on the noise floor.
 * mismatch (:class:`MismatchConfig`): I1, I2, C1, C2 are multiplied by
   ``1 + sigma * N(0, 1)`` (relative Gaussian error), drawn per batch in training
   or fixed per chip from a seed.
@@ -277,13 +280,25 @@ class AnalogFilterBank(FrontEnd):
     def noise_active(self) -> bool:
         return self.noise.mode == "always" or (self.noise.mode == "train" and self.training)
 
+    def noise_scale(self) -> float:
+        """The factor on the nominal noise std of this forward pass: drawn per call in training
+        mode when the noise config asks for it (:class:`NoiseConfig`, from torch's global RNG), else 1."""
+        cfg = self.noise
+        if not (self.training and cfg.draws_scale):
+            return 1.0
+        u = torch.rand(2, dtype=torch.float64)
+        if float(u[0]) < cfg.train_p_zero:
+            return 0.0
+        return cfg.train_scale_min + (cfg.train_scale_max - cfg.train_scale_min) * float(u[1])
+
     def forward(self, audio):
         """Audio ``[B, T]`` (amplitude 1.0 = full scale) -> features ``[B, C, T // hop]``."""
         x, was_1d = feat.check_audio(audio)
         vals = self.circuit(self.mismatch_factors())
         b, a = discretize(*self._s_coefficients(vals), self.sample_rate, self.discretization)
-        if self.noise_active():
-            std = self.input_noise_std(vals, b, a).to(x.dtype)
+        scale = self.noise_scale() if self.noise_active() else 0.0
+        if scale > 0.0:
+            std = (self.input_noise_std(vals, b, a) * scale).to(x.dtype)
             env = torch.cat([
                 feat.envelopes(x + std[c] * torch.randn_like(x), b[c:c + 1], a[c:c + 1], self.sample_rate, self.features)
                 for c in range(self.n_channels)], dim=1)
