@@ -17,7 +17,7 @@ from training_helpers import make_toy_dataset, tiny_config
 import learnafe.training.data as tdata
 from learnafe.frontends import AnalogFilterBank, FeatureConfig
 from learnafe.frontends.spec import NoiseConfig
-from learnafe.training import load_run, train
+from learnafe.training import evaluate_run, load_run, train
 from learnafe.training.data import open_split
 from learnafe.training.model import CoDesignModel, frontend_from_dict
 
@@ -137,7 +137,8 @@ def _clean_disagreement(run_dir):
             preds["on"].append(run.model(x)["logits"].argmax(1))
             preds["off"].append(quiet(x)["logits"].argmax(1))
     on, off = torch.cat(preds["on"]), torch.cat(preds["off"])
-    return float((on != off).double().mean()), len(on)
+    test_acc_off = float((preds["off"][-1].numpy() == ds.labels).mean())
+    return float((on != off).double().mean()), len(on), test_acc_off
 
 
 @pytest.mark.slow
@@ -154,7 +155,9 @@ def test_short_training_with_floor_and_noise_scale_predicts_the_same_without_noi
     train(tiny_config(data, frontend={"noise": dict(loud, train_scale_min=0.0, train_scale_max=1.5,
                                                     train_p_zero=0.25),
                                       "features": {"log_eps": 0.05}}, **common), tmp_path / "robust")
-    plain, n = _clean_disagreement(tmp_path / "plain")
-    robust, _ = _clean_disagreement(tmp_path / "robust")
+    plain, n, acc_off = _clean_disagreement(tmp_path / "plain")
+    robust, _, _ = _clean_disagreement(tmp_path / "robust")
+    res = evaluate_run(tmp_path / "plain", data, snrs=[], circuit_noise="off", progress=False)
+    assert res["circuit_noise"] == "off" and res["accuracy"]["clean"] == pytest.approx(acc_off, abs=1e-12)
     assert robust <= 3 / n + 1e-12, (plain, robust)
     assert plain > 0.2, (plain, robust)  # without the options the noise floor decides many clips
