@@ -39,6 +39,9 @@ Training-time perturbations (both off by default):
   (``noise_std`` of :func:`learnafe.ops.filterbank_envelope`, a counter-based
   generator seeded from torch's default generator) and regenerated in its
   backward pass; the gradient reaches the circuit through the std as well.
+  Optionally the level is drawn per training batch (``train_scale_min``,
+  ``train_scale_max``, ``train_p_zero``: a scale on the std, exactly 0 on a fraction
+  of batches), so the classifier does not come to depend on the noise floor.
 * mismatch (:class:`MismatchConfig`): I1, I2, C1, C2 are multiplied by
   ``1 + sigma * N(0, 1)`` (relative Gaussian error), drawn per batch in training
   or fixed per chip from a seed.
@@ -292,14 +295,26 @@ class AnalogFilterBank(FrontEnd):
     def noise_active(self) -> bool:
         return self.noise.mode == "always" or (self.noise.mode == "train" and self.training)
 
+    def noise_scale(self) -> "float | torch.Tensor":
+        """The factor on the nominal noise std of this forward pass: drawn per call in training
+        mode when the noise config asks for it (:class:`NoiseConfig`, from torch's global RNG; a
+        0-dim tensor, so a compiled graph draws it too), else 1."""
+        cfg = self.noise
+        if not (self.training and cfg.draws_scale):
+            return 1.0
+        u = torch.rand(2, dtype=torch.float64)
+        drawn = cfg.train_scale_min + (cfg.train_scale_max - cfg.train_scale_min) * u[1]
+        return torch.where(u[0] < cfg.train_p_zero, torch.zeros_like(drawn), drawn)
+
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """Audio ``[B, T]`` (amplitude 1.0 = full scale) -> features ``[B, C, T // hop]``."""
         x, was_1d = feat.check_audio(audio)
         vals = self.circuit(self.mismatch_factors())
         b, a = discretize(*self._s_coefficients(vals), self.sample_rate, self.discretization)
         # kT/C noise: drawn inside the fused op (one call, nothing of size [B, C, T]);
-        # its seed comes from torch's generator, so torch.manual_seed fixes it.
-        std = self.input_noise_std(vals, b, a) if self.noise_active() else None
+        # its seed comes from torch's generator, so torch.manual_seed fixes it.  The std is
+        # scaled by the level drawn for this batch (exactly 0 gives the noise-free features).
+        std = self.input_noise_std(vals, b, a) * self.noise_scale() if self.noise_active() else None
         env = feat.envelopes(x, b, a, self.sample_rate, self.features, noise_std=std)
         out = feat.post_process(env, self.features)
         return out[0] if was_1d else out

@@ -166,18 +166,31 @@ def mismatch_monte_carlo(model: torch.nn.Module, dataset: Dataset, n_chips: int,
 def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *,
                  snrs: Sequence[float | None] | None = None, noise: Any = None, split: str = "test",
                  batch_size: int = 128, mismatch_chips: int = 0, sigma_i: float = SIGMA_I,
-                 sigma_c: float = SIGMA_C, progress: bool = True) -> dict:
+                 sigma_c: float = SIGMA_C, circuit_noise: str = "as-trained",
+                 progress: bool = True) -> dict:
     """Evaluate a run directory's best model on the data set folder ``data``.
 
     ``data`` may be in either layout; the 12-class test layout is read whole.
     ``noise``: a noise folder; default: ``data``'s own ``_background_noise_``,
     else the training data set's (see the module doc).
+    ``circuit_noise``: ``"as-trained"`` (the bank's own noise setting) or ``"off"`` (the
+    same bank with its kT/C noise model switched off: how much the classifier leans on
+    the noise floor).
     """
     from learnafe.training.data import eval_noise_folder, open_split
     from learnafe.training.rundir import load_run
 
+    if circuit_noise not in ("as-trained", "off"):
+        raise ValueError(f"circuit_noise must be 'as-trained' or 'off', got {circuit_noise!r}")
     run = load_run(run_dir)
     cfg = run.config
+    model = run.model
+    if circuit_noise == "off":
+        from learnafe.training.model import CoDesignModel, frontend_from_dict
+
+        spec = dict(run.model.frontend.to_dict())
+        spec["noise"] = dict(spec["noise"], mode="off")
+        model = CoDesignModel(frontend_from_dict(spec), run.classifier).eval()
     data = Path(data)
     if not data.is_dir():
         raise FileNotFoundError(f"--data {data} is not a folder")
@@ -191,11 +204,12 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *,
     ds = open_split(data, split, cfg, progress=progress)
     log.info("evaluating %s on %s (%s split, %d clips, noise %s)", run_dir, data, split, len(ds),
              noise or "none")
-    out = evaluate_dataset(run.model, ds, snrs=snrs, noise=noise, batch_size=batch_size,
+    out = evaluate_dataset(model, ds, snrs=snrs, noise=noise, batch_size=batch_size,
                            progress=progress)
     out["run"] = str(run_dir)
+    out["circuit_noise"] = circuit_noise
     if mismatch_chips:
-        out["mismatch"] = mismatch_monte_carlo(run.model, ds, mismatch_chips, seed=cfg.eval_seed,
+        out["mismatch"] = mismatch_monte_carlo(model, ds, mismatch_chips, seed=cfg.eval_seed,
                                                snrs=snrs, noise=noise, sigma_i=sigma_i,
                                                sigma_c=sigma_c, batch_size=batch_size,
                                                progress=progress)
