@@ -160,12 +160,22 @@ def mismatch_monte_carlo(model, dataset, n_chips: int, *, seed: int = 0, snrs=(5
 
 def evaluate_run(run_dir, data, *, snrs=None, noise=None, split: str = "test",
                  batch_size: int = 128, mismatch_chips: int = 0, sigma_i: float = SIGMA_I,
-                 sigma_c: float = SIGMA_C, progress: bool = True) -> dict:
+                 sigma_c: float = SIGMA_C, progress: bool = True, mismatch_source: str | None = None,
+                 corners=(), yield_snrs=None, yield_out=None, seed: int | None = None) -> dict:
     """Evaluate a run directory's best model on the data set folder ``data``.
 
     ``data`` may be in either layout; the 12-class test layout is read whole.
     ``noise``: a noise folder; default: ``data``'s own ``_background_noise_``,
     else the training data set's (see the module doc).
+
+    Fab variation: with ``mismatch_source`` (``"sky130"``: per-channel figures of the SKY130
+    model files; ``"uniform"``: ``sigma_i``, ``sigma_c``) and/or ``corners`` (e.g.
+    ``("tt", "ss", "ff")``), ``result["yield"]`` is the
+    :func:`learnafe.training.chips.yield_analysis` over ``mismatch_chips`` chips (seeded by
+    ``seed``, default the run's ``eval_seed``) and the corners, at ``yield_snrs`` (default:
+    the same conditions), journaled and written to ``yield_out``.  Without
+    ``mismatch_source``, ``mismatch_chips`` runs the older uniform Monte Carlo
+    (:func:`mismatch_monte_carlo`, ``result["mismatch"]``).
     """
     from learnafe.training.data import eval_noise_folder, open_split
     from learnafe.training.rundir import load_run
@@ -188,7 +198,16 @@ def evaluate_run(run_dir, data, *, snrs=None, noise=None, split: str = "test",
     out = evaluate_dataset(run.model, ds, snrs=snrs, noise=noise, batch_size=batch_size,
                            progress=progress)
     out["run"] = str(run_dir)
-    if mismatch_chips:
+    if mismatch_source is not None or corners:
+        from learnafe.training.chips import yield_analysis
+
+        out["yield"] = yield_analysis(run.model, ds, int(mismatch_chips),
+                                      seed=cfg.eval_seed if seed is None else int(seed),
+                                      snrs=snrs if yield_snrs is None else list(yield_snrs), noise=noise,
+                                      source=mismatch_source or "sky130", sigma_i=sigma_i, sigma_c=sigma_c,
+                                      corners=corners, out_dir=yield_out, batch_size=batch_size,
+                                      progress=progress, tag=str(run_dir))
+    elif mismatch_chips:
         out["mismatch"] = mismatch_monte_carlo(run.model, ds, mismatch_chips, seed=cfg.eval_seed,
                                                snrs=snrs, noise=noise, sigma_i=sigma_i,
                                                sigma_c=sigma_c, batch_size=batch_size,
