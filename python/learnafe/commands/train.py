@@ -82,8 +82,8 @@ def register(sub) -> None:
                    help="relative 1-sigma mismatch of the capacitors with --mismatch-source uniform (default 0.01)")
     p.add_argument("--corners", nargs="*", default=None, choices=("tt", "ss", "ff"), metavar="CORNER",
                    help="process corners evaluated with --mismatch (default: tt ss ff; give none for no corners)")
-    p.add_argument("--yield-snrs", nargs="+", type=float, metavar="DB",
-                   help="SNRs of the chip evaluations (default: those of --snrs); 'clean' is always included")
+    p.add_argument("--yield-snrs", nargs="*", type=float, metavar="DB",
+                   help="SNRs of the chip evaluations (default: those of --snrs; give none for clean only); clean is always included")
     p.add_argument("--yield-out", help="folder of the yield analysis (default RUN/yield)")
     p.add_argument("--seed", type=int, default=None, help="seed of chip 0 (default: the run's eval_seed)")
     p.add_argument("--batch-size", type=int, default=128)

@@ -60,7 +60,8 @@ def sample_chip(frontend, *, seed: int | None = None, source: str = "sky130", si
         spec["mismatch"] = {"mode": "off"}
     else:
         spec["mismatch"] = {"mode": "fixed", "seed": int(seed), "source": source,
-                            "sigma_i": float(sigma_i), "sigma_c": float(sigma_c)}
+                            "sigma_i": float(sigma_i) if source == "uniform" else 0.0,
+                            "sigma_c": float(sigma_c) if source == "uniform" else 0.0}
     spec["corners"] = {"mode": "fixed", "corners": [corner]} if corner else {"mode": "off"}
     chip = frontend_from_dict(spec)
     chip.eval()
