@@ -266,7 +266,10 @@ def test_yield_analysis_gives_the_requested_chips_and_resumes(tmp_path, monkeypa
     assert d["n"] == 3 and d["mean"] == pytest.approx(np.mean(vals)) and d["min"] == min(vals)
     assert d["p5"] == pytest.approx(np.percentile(vals, 5))
     assert set(res["corners"]) == {"ss"} and set(res["distribution"]) == {"clean", "10", "mean"}
-    assert "sw_mm_cmim" in res["mismatch"]["sources"]["C"] and "sigma_I1" in res["mismatch"]["per_channel"]
+    assert "sw_mm_cmim" in res["mismatch"]["sources"]["C"] and "sw_mm_vth0" in res["mismatch"]["sources"]["I1"]
+    assert bank.mismatch.mode == "off"               # the figures come from the model files, not the bank's config
+    assert min(res["mismatch"]["per_channel"]["sigma_I1"]) > 0.01
+    assert 0 < max(res["mismatch"]["per_channel"]["sigma_C1"]) < 0.005
     for f in ("yield.json", "yield.png", "yield.log", "chips.jsonl"):
         assert (out / f).stat().st_size > 0, f
     lines = (out / "chips.jsonl").read_text().splitlines()

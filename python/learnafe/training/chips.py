@@ -154,7 +154,6 @@ def yield_analysis(model, dataset, n_chips: int, *, seed: int = 0, snrs=(5.0, 10
         for rec in records:
             done[(rec["kind"], rec["id"])] = rec
     try:
-        sig = frontend.mismatch_sigmas() if source == "sky130" else None
         jobs = [("chip", k) for k in range(n_chips)] + [("corner", c) for c in corners]
         todo = [j for j in jobs if j not in done]
         log.info("yield analysis: %d chips (%s mismatch, seed %d) + corners %s on %d clips x %d conditions; "
@@ -198,7 +197,7 @@ def yield_analysis(model, dataset, n_chips: int, *, seed: int = 0, snrs=(5.0, 10
                "corners": {done[("corner", c)]["id"]: done[("corner", c)]["accuracy"] for c in corners},
                "corner_f0_hz": {c: done[("corner", c)]["f0_hz"] for c in corners},
                "chips": [{"seed": c["seed"], "accuracy": c["accuracy"]} for c in chips],
-               "mismatch": _mismatch_figures(frontend, source, sigma_i, sigma_c, sig),
+               "mismatch": _mismatch_figures(frontend, source, sigma_i, sigma_c),
                "measured_spread": {q: float(np.sqrt(z_sums[i] / z_n)) if z_n else None
                                    for i, q in enumerate(("I1", "I2", "C1", "C2"))},
                "measured_spread_note": "RMS over chips and channels of (drawn factor - 1) / sigma: 1 when the "
@@ -217,7 +216,7 @@ def yield_analysis(model, dataset, n_chips: int, *, seed: int = 0, snrs=(5.0, 10
             handler.close()
 
 
-def _mismatch_figures(frontend, source, sigma_i, sigma_c, sig) -> dict:
+def _mismatch_figures(frontend, source, sigma_i, sigma_c) -> dict:
     if source == "uniform":
         return {"source": "uniform", "sigma_I": float(sigma_i), "sigma_C": float(sigma_c),
                 "sources": {"I": "given (--sigma-i)", "C": "given (--sigma-c)"}}
@@ -226,10 +225,9 @@ def _mismatch_figures(frontend, source, sigma_i, sigma_c, sig) -> dict:
     with torch.no_grad():
         v = {k: t.detach().cpu().numpy() for k, t in frontend.circuit().items()}
     full = sky130_mismatch(v["I1"], v["I2"], v["C1"], v["C2"])
-    out = {"source": "sky130", "per_channel": {k: [float(x) for x in sig[i]] for i, k in
-                                               enumerate(("sigma_I1", "sigma_I2", "sigma_C1", "sigma_C2"))},
-           "sources": full["sources"]}
-    return out
+    return {"source": "sky130", "per_channel": {k: [float(x) for x in full[k]] for k in
+                                                ("sigma_I1", "sigma_I2", "sigma_C1", "sigma_C2")},
+            "sources": full["sources"]}
 
 
 def summary_line(res: dict) -> str:
