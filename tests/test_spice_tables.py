@@ -64,3 +64,39 @@ def test_shipped_table_reproduces_a_fresh_characterisation(tmp_path):
         a, b = fresh.gm_over_id(dev, currents), shipped.gm_over_id(dev, currents)
         # same model files: the same numbers up to the simulator's round-off
         np.testing.assert_allclose(a, b, rtol=1e-4 if same_models else 2e-2, err_msg=dev)
+
+
+def test_output_conductance_in_the_tables_and_the_channel_model():
+    from learnafe.circuits import dssf
+
+    t = sky130_table("tt")
+    assert t.has_gds and not load_gm_model(None).has_gds
+    i = np.array([1e-10, 1e-9])
+    # M2 (nfet W=1 L=4): Early voltage of a few volts, gds/Id about 0.1-0.15 /V
+    r = t.gds("m2", i) / i
+    assert np.all((r > 0.05) & (r < 0.3)), r
+    # the channel model with gds against the half circuit's nodal equations solved numerically
+    gm1, gm2, gds1, gds2, c1, c2 = 2e-9, 1.5e-8, 3e-12, 8e-10, 0.8e-12, 1.1e-12
+    beta, d1, d0 = dssf.s_coefficients(gm1, gm2, c1, c2, gds1, gds2)
+    for f in (30.0, 300.0, 3000.0):
+        s = 2j * np.pi * f
+        # unknowns (v_d, v_s), input 1 V; KCL at drain and source of one half (2 C1, 2 C2 to ground)
+        a = np.array([[-(2 * s * c1 + gds1), gm1 + gds1], [gm2 - gds1, gm1 + gds1 + gds2 + 2 * s * c2]])
+        v_d = np.linalg.solve(a, np.array([gm1, gm1]))[0]
+        zero = 1 + gds2 / (2 * c2 * s)  # the numerator zero the model drops
+        assert beta * s / (s * s + d1 * s + d0) * zero == pytest.approx(v_d, rel=1e-9)
+    # without gds the ideal coefficients, unchanged
+    assert dssf.s_coefficients(gm1, gm2, c1, c2) == (-gm1 / (2 * c1), gm1 / (2 * c2), gm1 * gm2 / (4 * c1 * c2))
+
+
+def test_gds_is_differentiable_like_gm():
+    import torch
+
+    t = sky130_table("tt")
+    i = torch.tensor([3e-11, 4e-10, 7e-9], dtype=torch.float64, requires_grad=True)
+    g = t.gds("m2", i)
+    np.testing.assert_allclose(g.detach().numpy(), t.gds("m2", i.detach().numpy()), rtol=1e-12)
+    g.sum().backward()
+    h = 1e-6 * i.detach()
+    fd = (t.gds("m2", (i.detach() + h).numpy()) - t.gds("m2", (i.detach() - h).numpy())) / (2 * h.numpy())
+    np.testing.assert_allclose(i.grad.numpy(), fd, rtol=1e-4)

@@ -43,3 +43,16 @@ def test_top_channel_is_its_continuous_model_and_the_gap_is_the_discretisation(t
     assert by["bilinear"]["envelope"][0] > 0.2
     assert by["magnitude_matched"]["envelope"][0] < 0.5 * by["bilinear"]["envelope"][0]
     assert s["per_channel_envelope_vs_bank_discrete"][0] > 0.2
+
+
+def test_continuous_reference_is_lsim():
+    from scipy.signal import lsim
+
+    from learnafe.spice.transient import _lsim
+
+    w0 = 2 * np.pi * 5000.0
+    system = ([-w0 / 3, 0.0], [1.0, w0 / 3, w0 * w0])
+    x = np.random.default_rng(0).standard_normal(4000)
+    x[0] = 0.0  # the faded clips start at zero
+    t = np.arange(x.size) * 2e-6
+    np.testing.assert_allclose(_lsim(system, x, 2e-6), lsim(system, x, t)[1], atol=1e-9)

@@ -84,6 +84,17 @@ class TransconductanceModel:
     def gm2(self, i2):
         return self.gm("m2", i2)
 
+    def gds(self, device: str, current):
+        """Output conductance (S) at ``current``; zero unless the model knows it (a gm/Id
+        table with ``gds_over_id``)."""
+        _check_device(device)
+        return current * 0.0
+
+    @property
+    def has_gds(self) -> bool:
+        """Whether :meth:`gds` comes from data (False: it is zero)."""
+        return False
+
     def current_range(self, device: str) -> tuple[float, float]:
         """Currents (A) over which the model is valid."""
         return (0.0, float("inf"))
@@ -186,6 +197,14 @@ class GmIdTable(TransconductanceModel):
                                  "(check the sweep: the device left saturation or the data is noisy)")
             self._log_i[dev] = np.log(i)
             self._gmid[dev] = g
+        self._gdsid: dict[str, np.ndarray] = {}
+        if all("gds_over_id" in devices[dev] for dev in DEVICES):
+            for dev in DEVICES:
+                r = np.asarray(devices[dev]["gds_over_id"], dtype=np.float64)
+                if r.shape != self._gmid[dev].shape or not np.all(np.isfinite(r) & (r >= 0)):
+                    raise ValueError(f"gm/Id table device {dev}: gds_over_id must be finite, >= 0 and "
+                                     "as long as id_a")
+                self._gdsid[dev] = r
 
     @classmethod
     def load(cls, path) -> "GmIdTable":
@@ -206,6 +225,10 @@ class GmIdTable(TransconductanceModel):
 
     def gm_over_id(self, device: str, current):
         """gm/Id (1/V) at ``current`` (A), linear in log(I) between table points."""
+        return self._interp(device, current, self._gmid[device])
+
+    def _interp(self, device: str, current, values: np.ndarray):
+        """``values`` of a device's table at ``current``, linear in log(I) (NumPy or torch)."""
         _check_device(device)
         lo, hi = self.current_range(device)
         v = to_numpy(current)
@@ -215,7 +238,7 @@ class GmIdTable(TransconductanceModel):
                              f"[{lo:.3g}, {hi:.3g}] A; characterise a wider range or keep the bias inside it")
         xp = namespace(current)
         xs = as_array(self._log_i[device], like=current)
-        ys = as_array(self._gmid[device], like=current)
+        ys = as_array(values, like=current)
         xq = xp.log(current)
         if xp is np:
             return np.interp(xq, xs, ys)
@@ -230,6 +253,18 @@ class GmIdTable(TransconductanceModel):
 
     def gm(self, device: str, current):
         return current * self.gm_over_id(device, current)
+
+    @property
+    def has_gds(self) -> bool:
+        return bool(self._gdsid)
+
+    def gds(self, device: str, current):
+        """Output conductance (S): ``current * gds/Id``, linear in log(I) like gm/Id (NumPy or
+        torch, differentiable); zero when the table has no ``gds_over_id``."""
+        _check_device(device)
+        if not self._gdsid:
+            return current * 0.0
+        return current * self._interp(device, current, self._gdsid[device])
 
     def current(self, device: str, gm) -> np.ndarray:
         """Invert gm(I) by bisection in log(I) (gm is increasing, checked at load)."""

@@ -118,6 +118,7 @@ def _noise(args) -> int:
 
 
 def _verify(args) -> int:
+    from learnafe.gate import markdown, thresholds_from_args
     from learnafe.spice.report import ac_table
     from learnafe.spice.verify import verify_run
 
@@ -125,22 +126,33 @@ def _verify(args) -> int:
                    workers=args.workers, timeout=args.timeout, finetune=not args.no_finetune,
                    epochs=args.epochs, transient=not args.no_transient, clips=args.clips,
                    clip_seconds=args.clip_seconds, tran_step=args.tran_step,
-                   tran_amplitude=args.tran_amplitude,
+                   tran_amplitude=args.tran_amplitude, noise=not args.no_noise,
                    clip_data=args.clip_data, seed=args.seed, force=args.force,
-                   progress=not args.quiet)
+                   gate=thresholds_from_args(args), progress=not args.quiet)
     out = Path(r["out_dir"])
     print(ac_table(json.loads((out / "ac.json").read_text())))
+    vc = r["vs_characterised"]
+    print(f"against the characterised gm/Id table: max |f0 error| {vc['max_abs_f0_error_pct']:.2f} %, "
+          f"max |Q error| {vc['max_abs_q_error_pct']:.2f} %")
+    if r["noise_summary"]:
+        n = r["noise_summary"]
+        print(f"noise: SPICE / kT/C model (rms) {n['min_ratio_spice_to_model']:.2f} ... "
+              f"{n['max_ratio_spice_to_model']:.2f}")
     acc = r["accuracy"]
     if acc:
         m = acc["mean"]
+        after = ("" if m["spice_after"] is None
+                 else f", after {acc['epochs']} epochs {m['spice_after']:.4f}")
         print(f"mean accuracy: ideal {m['ideal']:.4f}, SPICE before fine-tuning "
-              f"{m['spice_before']:.4f}, after {acc['epochs']} epochs {m['spice_after']:.4f}")
+              f"{m['spice_before']:.4f}{after}")
     if r["transient_summary"]:
         t = r["transient_summary"]
-        print(f"transient: waveform error {100 * t['mean_waveform_rel_rms_error']:.2f} %, "
+        print(f"transient: vs its continuous model (fitted) {100 * t['mean_vs_fitted_continuous']:.2f} %, "
+              f"vs the calibrated bank {100 * t['mean_waveform_rel_rms_error']:.2f} %, "
               f"envelope error {100 * t['mean_envelope_rel_error']:.2f} %")
+    print(markdown(r["gate"], "SPICE-calibrated bank").rstrip())
     print(f"wrote {out / 'verify.json'} ({r['seconds']['total']:.0f} s)")
-    return 0
+    return 3 if (args.strict_gate and not r["gate"]["passed"]) else 0
 
 
 def register(subparsers) -> None:
@@ -212,14 +224,18 @@ def register(subparsers) -> None:
     z.set_defaults(func=_noise)
 
     v = subparsers.add_parser(
-        "verify", help="SPICE-verify a trained run: AC, calibrated bank, fine-tuning, transient",
-        description="Characterise the devices, AC-verify the run's bank, build the SPICE-calibrated "
-                    "front end, fine-tune the classifier on its features, and run the transient "
-                    "check on a few clips.  Writes RUN/spice/verify.json and plots; finished "
-                    "steps are reused on a re-run (--force redoes them).")
+        "verify", help="SPICE-verify a trained run: AC, noise, calibrated bank, accuracy, transient, gate",
+        description="Characterise the devices, AC-verify the run's bank against its own model, "
+                    "simulate each channel's noise, build the SPICE-calibrated front end (with the "
+                    "circuit's noise), measure the accuracy before and after fine-tuning the "
+                    "classifier on its features, run the transient check on a few clips, and "
+                    "judge the deployment gate (f0, Q, accuracy before fine-tuning).  Writes "
+                    "RUN/spice/verify.json and plots; finished steps are reused on a re-run "
+                    "(--force redoes them).")
     v.add_argument("run", help="run directory (written by learnafe train)")
     v.add_argument("--out", help="output directory [RUN/spice]")
-    v.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs [5]")
+    v.add_argument("--epochs", type=int, default=5,
+                   help="fine-tuning epochs; 0: only the accuracy before fine-tuning [5]")
     v.add_argument("--no-finetune", action="store_true", help="skip accuracy and fine-tuning")
     v.add_argument("--no-transient", action="store_true", help="skip the transient check")
     v.add_argument("--clips", type=int, default=3, help="clips for the transient check [3]")
@@ -231,6 +247,11 @@ def register(subparsers) -> None:
     v.add_argument("--tran-amplitude", type=float, default=1e-3,
                    help="transient input, volts differential peak [1e-3]")
     v.add_argument("--seed", type=int, default=0, help="clip choice and fine-tuning seed [0]")
+    v.add_argument("--no-noise", action="store_true",
+                   help="skip the .noise analysis (the calibrated bank is then noiseless)")
     v.add_argument("--force", action="store_true", help="redo finished steps")
+    from learnafe.gate import add_arguments as add_gate_arguments
+
+    add_gate_arguments(v)
     _sim_options(v)
     v.set_defaults(func=_verify)

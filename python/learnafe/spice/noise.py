@@ -151,7 +151,6 @@ def noise_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt"
             kind = _kind(name)
             if kind is not None:
                 parts[kind] += halves * np.abs(sp[name].real) ** 2
-        total = sum(parts.values())
         gm1 = float(model.gm("m1", ch.I1))
         gm2 = float(model.gm("m2", ch.I2))
         model_psd = model_output_psd(f, ch, gm1, gm2)
