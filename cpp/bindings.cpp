@@ -3,8 +3,12 @@
 // arguments, releases the GIL and forwards.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
 
 #include "biquad_filterbank.h"
+#include "counter_rng.h"
 #include "parallel.h"
 #include "xylo_filterbank.h"
 
@@ -150,37 +154,65 @@ inline Rectify rectify_of(const std::string& r) {
     throw py::value_error("rectify must be 'abs' or 'square', got '" + r + "'");
 }
 
+// ck: None or float64 [B, envelope_checkpoint_size(C, T, hop)].
+inline double* checkpoint_buffer(const py::object& ck, py::ssize_t B, py::ssize_t C, py::ssize_t T,
+                                 py::ssize_t hop) {
+    return buffer<double>(ck, "ck", {B, learnafe::biquad::envelope_checkpoint_size(C, T, hop)}, true);
+}
+
 template <class F>
 void envelope_forward(py::array x, py::array b, py::array a, py::ssize_t hop, double alpha,
-                      const std::string& rectify, py::array out, int num_threads) {
+                      const std::string& rectify, py::array out, int num_threads, py::object noise_std,
+                      uint64_t seed, py::object ck) {
     const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
     if (hop < 1) throw py::value_error("hop must be >= 1");
     const F* px = buffer<F>(x, "x", {B, T});
     const double* pb = buffer<double>(b, "b", {C, 3});
     const double* pa = buffer<double>(a, "a", {C, 2});
+    const double* ps = buffer<double>(noise_std, "noise_std", {C}, true);
     F* po = buffer<F>(out, "out", {B, C, T / hop});
+    double* pck = checkpoint_buffer(ck, B, C, T, hop);
     const Rectify r = rectify_of(rectify);
     py::gil_scoped_release nogil;
-    learnafe::biquad::envelope_forward<F>(px, B, T, pb, pa, C, hop, alpha, r, po, num_threads);
+    learnafe::biquad::envelope_forward<F>(px, B, T, pb, pa, C, hop, alpha, r, ps, seed, po, pck,
+                                          num_threads);
 }
 
 template <class F>
 void envelope_backward(py::array x, py::array b, py::array a, py::ssize_t hop, double alpha,
                        const std::string& rectify, py::array gout, py::array gx, py::array gb,
-                       py::array ga, int num_threads) {
+                       py::array ga, int num_threads, py::object noise_std, uint64_t seed,
+                       py::object gstd, py::object ck) {
     const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
     if (hop < 1) throw py::value_error("hop must be >= 1");
     const F* px = buffer<F>(x, "x", {B, T});
     const double* pb = buffer<double>(b, "b", {C, 3});
     const double* pa = buffer<double>(a, "a", {C, 2});
+    const double* ps = buffer<double>(noise_std, "noise_std", {C}, true);
     const F* pgo = buffer<F>(gout, "grad_out", {B, C, T / hop});
     F* pgx = buffer<F>(gx, "grad_x", {B, T});
     double* pgb = buffer<double>(gb, "grad_b", {C, 3});
     double* pga = buffer<double>(ga, "grad_a", {C, 2});
+    double* pgs = buffer<double>(gstd, "grad_noise_std", {C}, true);
+    const double* pck = checkpoint_buffer(ck, B, C, T, hop);
     const Rectify r = rectify_of(rectify);
     py::gil_scoped_release nogil;
-    learnafe::biquad::envelope_backward<F>(px, B, T, pb, pa, C, hop, alpha, r, pgo, pgx, pgb, pga,
-                                           num_threads);
+    learnafe::biquad::envelope_backward<F>(px, B, T, pb, pa, C, hop, alpha, r, ps, seed, pck, pgo,
+                                           pgx, pgb, pga, pgs, num_threads);
+}
+
+void gaussian_noise(uint64_t seed, py::array out, int num_threads) {
+    if (out.ndim() != 3) throw py::value_error("out must be [B, C, T]");
+    const auto B = out.shape(0), C = out.shape(1), T = out.shape(2);
+    double* po = buffer<double>(out, "out", {B, C, T});
+    py::gil_scoped_release nogil;
+    learnafe::biquad::gaussian_noise(seed, B, C, T, po, num_threads);
+}
+
+py::tuple philox4x32_10(std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key) {
+    uint32_t o[4];
+    learnafe::rng::philox4x32_10(ctr.data(), key.data(), o);
+    return py::make_tuple(o[0], o[1], o[2], o[3]);
 }
 
 void bind(py::module_& m) {
@@ -195,14 +227,25 @@ void bind(py::module_& m) {
           "gx"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a);
     m.def("biquad_backward_f64", &backward<double>, "x"_a, "b"_a, "a"_a, "zi"_a, "gy"_a, "gzf"_a,
           "gx"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a);
+    const auto none = py::none();
     m.def("envelope_forward_f32", &envelope_forward<float>, "x"_a, "b"_a, "a"_a, "hop"_a,
-          "alpha"_a, "rectify"_a, "out"_a, "num_threads"_a);
+          "alpha"_a, "rectify"_a, "out"_a, "num_threads"_a, "noise_std"_a = none, "seed"_a = 0,
+          "ck"_a = none);
     m.def("envelope_forward_f64", &envelope_forward<double>, "x"_a, "b"_a, "a"_a, "hop"_a,
-          "alpha"_a, "rectify"_a, "out"_a, "num_threads"_a);
+          "alpha"_a, "rectify"_a, "out"_a, "num_threads"_a, "noise_std"_a = none, "seed"_a = 0,
+          "ck"_a = none);
     m.def("envelope_backward_f32", &envelope_backward<float>, "x"_a, "b"_a, "a"_a, "hop"_a,
-          "alpha"_a, "rectify"_a, "gout"_a, "gx"_a, "gb"_a, "ga"_a, "num_threads"_a);
+          "alpha"_a, "rectify"_a, "gout"_a, "gx"_a, "gb"_a, "ga"_a, "num_threads"_a,
+          "noise_std"_a = none, "seed"_a = 0, "gstd"_a = none, "ck"_a = none);
     m.def("envelope_backward_f64", &envelope_backward<double>, "x"_a, "b"_a, "a"_a, "hop"_a,
-          "alpha"_a, "rectify"_a, "gout"_a, "gx"_a, "gb"_a, "ga"_a, "num_threads"_a);
+          "alpha"_a, "rectify"_a, "gout"_a, "gx"_a, "gb"_a, "ga"_a, "num_threads"_a,
+          "noise_std"_a = none, "seed"_a = 0, "gstd"_a = none, "ck"_a = none);
+    m.def("envelope_checkpoint_size", &learnafe::biquad::envelope_checkpoint_size, "C"_a, "T"_a,
+          "hop"_a, "Doubles per batch item of the envelope op's frame-start state buffer.");
+    m.def("gaussian_noise", &gaussian_noise, "seed"_a, "out"_a, "num_threads"_a,
+          "Fill float64 out [B, C, T] with the envelope op's noise n[b, c, t] for seed.");
+    m.def("philox4x32_10", &philox4x32_10, "counter"_a, "key"_a,
+          "Philox4x32-10 of a 4-word counter and a 2-word key (4 uint32 words).");
 }
 
 }  // namespace ops_binding

@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "counter_rng.h"
 #include "parallel.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
@@ -251,6 +252,14 @@ struct Args {
     Rectify rectify;
     F* out;
     const F* gout;
+    // envelope noise: per-lane std packed per channel block [nblk][W] (zero
+    // padded) or null, the seed, the frame-start states [B][nblk][F][2][W]
+    // (written by the forward when given, read by the backward when given),
+    // per-(batch item, channel) partials of d/dstd [B, C]
+    const double* noise_std;
+    uint64_t seed;
+    double* ck;
+    double* gstd_part;
     bool stream;  // forward: write y with streaming stores (see Forward)
     // gradients: gx [B, T] (or per-block partials in double when nblk > 1),
     // per-(batch item, channel) partials of gb/ga in double.
@@ -290,6 +299,15 @@ LAFE_INLINE Unit unit_of(const Args<F>& p, int64_t u) {
 template <class V>
 LAFE_INLINE V recurse(const Coef<V>& k, double xt, V& v1, V& v2) {
     const V v = (xt - k.a2 * v2) - k.a1 * v1;
+    v2 = v1;
+    v1 = v;
+    return v;
+}
+
+// recurse() on a per-lane input (the noisy input of the envelope op).
+template <class V>
+LAFE_INLINE V recurse_in(const Coef<V>& k, const V& xin, V& v1, V& v2) {
+    const V v = (xin - k.a2 * v2) - k.a1 * v1;
     v2 = v1;
     v1 = v;
     return v;
@@ -418,8 +436,9 @@ inline size_t scratch_backward(int W, int64_t T) {
     const int64_t nb = (T + kTimeBlock - 1) / kTimeBlock;
     return static_cast<size_t>((2 * nb + (kTimeBlock + 2) + kTimeBlock) * W + kTimeBlock);
 }
-inline size_t scratch_env_backward(int W, int64_t frames, int64_t hop) {
-    return static_cast<size_t>((2 * frames + (hop + 2)) * W + hop);
+inline int64_t noise_rows(int64_t n);
+inline size_t scratch_env_backward(int W, int64_t frames, int64_t hop, bool noisy) {
+    return static_cast<size_t>((2 * frames + (hop + 2) + (noisy ? noise_rows(hop) : 0)) * W + hop);
 }
 
 // One step of the filter: returns y[n], advances the delay line.
@@ -430,6 +449,59 @@ LAFE_INLINE V filter_step(const Coef<V>& k, double xt, V& v1, V& v2) {
     v2 = v1;
     v1 = v;
     return y;
+}
+
+// One step of the filter on a per-lane input (the noisy input of the
+// envelope op): returns y[n], advances the delay line.
+template <class V>
+LAFE_INLINE V filter_step_in(const Coef<V>& k, const V& xin, V& v1, V& v2) {
+    const V v = (xin - k.a2 * v2) - k.a1 * v1;
+    const V y = fir(k, v, v1, v2);
+    v2 = v1;
+    v1 = v;
+    return y;
+}
+
+// Standard normal noise (counter_rng.h) of a unit's W channels for samples
+// t0 .. t0 + n - 1, generated in whole groups of 4 samples: row r of nbuf
+// (W doubles) is sample 4 * (t0 / 4) + r.  Returns the row of sample t0.
+// nbuf holds at least n + 6 rows.
+// Groups of 4 samples fill_noise generates at once (interleaved), and the
+// scratch rows it needs for n samples (whole runs of kNoiseGroups groups).
+constexpr int kNoiseGroups = 4;
+inline int64_t noise_rows(int64_t n) { return n + 3 + 4 * kNoiseGroups; }
+
+// Philox lanes per vector of a unit of V: 2 NS channels per Box-Muller
+// vector (float32).
+template <class V>
+constexpr int noise_lanes() { return V::kS < V::kW / 2 ? V::kS : V::kW / 2; }
+
+template <class V>
+using NoiseKey = rng::PhiloxKey<noise_lanes<V>()>;
+
+template <class F, class V>
+LAFE_INLINE int64_t fill_noise(const Args<F>&, const Unit& u, const NoiseKey<V>& key, int64_t t0,
+                               int64_t n, double* nbuf) {
+    constexpr int W = V::kW;
+    constexpr int NS = noise_lanes<V>();
+    constexpr int K = kNoiseGroups;
+    typedef typename rng::Lanes<NS>::vf vf;
+    typedef typename VecOf<double, 2 * NS>::V vd;
+    const int64_t j0 = t0 / 4, j1 = (t0 + n + 3) / 4;
+    for (int64_t j = j0; j < j1; j += K) {
+        double* row = nbuf + (j - j0) * 4 * W;
+        for (int s = 0; s < W / (2 * NS); ++s) {
+            vf o[K][4];
+            rng::normals<NS, K>(key, static_cast<uint64_t>(u.bi), static_cast<uint64_t>(u.c0 + s * 2 * NS),
+                                static_cast<uint64_t>(j), o);
+            for (int k = 0; k < K; ++k)
+                for (int r = 0; r < 4; ++r) {
+                    const vd d = __builtin_convertvector(o[k][r], vd);
+                    std::memcpy(row + (4 * k + r) * W + s * 2 * NS, &d, sizeof(vd));
+                }
+        }
+    }
+    return t0 - 4 * j0;
 }
 
 template <class F, class V>
@@ -591,23 +663,31 @@ LAFE_INLINE V rectify_adjoint(const V& y, const V& g, Rectify r) {
 
 template <class F, class V>
 struct EnvForward {
-    static LAFE_INLINE void unit(const Args<F>& p, int64_t uid, double*) {
+    // Frames of the unit; with Noisy, channel c's input is x + std_c n_c.
+    template <bool Noisy, Rectify R>
+    static LAFE_INLINE void frames(const Args<F>& p, const Unit& u, const Coef<V>& k, double* nbuf) {
         constexpr int W = V::kW;
-        const Unit u = unit_of(p, uid);
-        const Coef<V> k(p.coef + u.blk * 5 * W);
         const double alpha = p.alpha;
+        const V sd = Noisy ? V::load(p.noise_std + u.blk * W) : V::zero();
+        const NoiseKey<V> key(Noisy ? p.seed : 0);
+        double* ck = p.ck ? p.ck + (u.bi * p.nblk + u.blk) * p.frames * 2 * W : nullptr;
         V v1 = V::zero(), v2 = V::zero(), e = V::zero();
         const F* xb = p.x + u.bi * p.T;
         for (int64_t f = 0; f < p.frames; ++f) {
+            if (ck) {
+                v1.store(ck + 2 * f * W);
+                v2.store(ck + (2 * f + 1) * W);
+            }
             const F* xs = xb + f * p.hop;
-            if (p.rectify == Rectify::Abs) {
-                for (int64_t t = 0; t < p.hop; ++t)
-                    e += alpha * (rectify(filter_step(k, static_cast<double>(xs[t]), v1, v2),
-                                          Rectify::Abs) - e);
+            if constexpr (Noisy) {
+                const double* nr = nbuf + fill_noise<F, V>(p, u, key, f * p.hop, p.hop, nbuf) * W;
+                for (int64_t t = 0; t < p.hop; ++t) {
+                    const V xin = static_cast<double>(xs[t]) + sd * V::load(nr + t * W);
+                    e += alpha * (rectify(filter_step_in(k, xin, v1, v2), R) - e);
+                }
             } else {
                 for (int64_t t = 0; t < p.hop; ++t)
-                    e += alpha * (rectify(filter_step(k, static_cast<double>(xs[t]), v1, v2),
-                                          Rectify::Square) - e);
+                    e += alpha * (rectify(filter_step(k, static_cast<double>(xs[t]), v1, v2), R) - e);
             }
             double el[W];
             e.store(el);
@@ -615,23 +695,76 @@ struct EnvForward {
                 p.out[(u.bi * p.C + u.c0 + l) * p.frames + f] = static_cast<F>(el[l]);
         }
     }
-};
 
-template <class F, class V>
-struct EnvBackward {
     static LAFE_INLINE void unit(const Args<F>& p, int64_t uid, double* scratch) {
         constexpr int W = V::kW;
         const Unit u = unit_of(p, uid);
         const Coef<V> k(p.coef + u.blk * 5 * W);
+        if (p.noise_std) {
+            if (p.rectify == Rectify::Abs) frames<true, Rectify::Abs>(p, u, k, scratch);
+            else frames<true, Rectify::Square>(p, u, k, scratch);
+        } else {
+            if (p.rectify == Rectify::Abs) frames<false, Rectify::Abs>(p, u, k, scratch);
+            else frames<false, Rectify::Square>(p, u, k, scratch);
+        }
+    }
+};
+
+template <class F, class V>
+struct EnvBackward {
+    // The recursion over one frame from (c1, c2), storing v at vout (as
+    // `advance`), with channel c's input x + std_c n_c when Noisy.
+    template <bool Noisy>
+    static LAFE_INLINE void advance_frame(const Args<F>& p, const Unit& u, const Coef<V>& k,
+                                          const V& sd, const NoiseKey<V>& key, int64_t t0, V& c1,
+                                          V& c2, double* vout, double* nbuf, const double*& nr) {
+        constexpr int W = V::kW;
+        const F* xs = p.x + u.bi * p.T + t0;
+        if constexpr (Noisy) {
+            nr = nbuf + fill_noise<F, V>(p, u, key, t0, p.hop, nbuf) * W;
+            if (vout) {
+                c2.store(vout);
+                c1.store(vout + W);
+            }
+            for (int64_t t = 0; t < p.hop; ++t) {
+                const V xin = static_cast<double>(xs[t]) + sd * V::load(nr + t * W);
+                const V v = recurse_in(k, xin, c1, c2);
+                if (vout) v.store(vout + (t + 2) * W);
+            }
+        } else {
+            (void)sd;
+            (void)key;
+            (void)nbuf;
+            (void)nr;
+            advance(k, xs, p.hop, c1, c2, vout);
+        }
+    }
+
+    template <bool Noisy>
+    static LAFE_INLINE void run(const Args<F>& p, const Unit& u, double* scratch) {
+        constexpr int W = V::kW;
+        const Coef<V> k(p.coef + u.blk * 5 * W);
         const int64_t hop = p.hop, nf = p.frames;
         const double alpha = p.alpha, decay = 1.0 - p.alpha;
-        double* ck = scratch;                 // [nf][2][W]
-        double* vbuf = ck + 2 * nf * W;       // [hop + 2][W]
-        double* sums = vbuf + (hop + 2) * W;  // [hop]
-        const F* xb = p.x + u.bi * p.T;
+        double* vbuf = scratch;                       // [hop + 2][W]
+        double* sums = vbuf + (hop + 2) * W;          // [hop]
+        double* nbuf = sums + hop;                    // [noise_rows(hop)][W] when Noisy
+        double* ck = nbuf + (Noisy ? noise_rows(hop) * W : 0);  // [nf][2][W] unless given
+        const V sd = Noisy ? V::load(p.noise_std + u.blk * W) : V::zero();
+        const NoiseKey<V> key(Noisy ? p.seed : 0);
+        const double* nr = nullptr;
 
-        V v1 = V::zero(), v2 = V::zero();
-        checkpoint(k, xb, nf * hop, hop, v1, v2, ck);
+        if (p.ck) {
+            // frame-start states saved by the forward pass
+            ck = p.ck + (u.bi * p.nblk + u.blk) * nf * 2 * W;
+        } else {
+            V v1 = V::zero(), v2 = V::zero();
+            for (int64_t f = 0; f < nf; ++f) {
+                v1.store(ck + 2 * f * W);
+                v2.store(ck + (2 * f + 1) * W);
+                advance_frame<Noisy>(p, u, k, sd, key, f * hop, v1, v2, nullptr, nbuf, nr);
+            }
+        }
         // Samples after the last frame do not reach the output.
         if (p.nblk > 1)
             std::fill(p.gx_part + (u.bi * p.nblk + u.blk) * p.T + nf * hop,
@@ -640,11 +773,12 @@ struct EnvBackward {
             std::fill(p.gx + u.bi * p.T + nf * hop, p.gx + (u.bi + 1) * p.T, F(0));
 
         Adjoint<V> adj;
-        V ge = V::zero();  // dL/de[m + 1]
+        V gsd = V::zero();  // d/dstd: sum of lambda * n
+        V ge = V::zero();   // dL/de[m + 1]
         for (int64_t f = nf - 1; f >= 0; --f) {
             const int64_t t0 = f * hop;
             V c1 = V::load(ck + 2 * f * W), c2 = V::load(ck + (2 * f + 1) * W);
-            advance(k, xb + t0, hop, c1, c2, vbuf);
+            advance_frame<Noisy>(p, u, k, sd, key, t0, c1, c2, vbuf, nbuf, nr);
             double gol[W] = {};
             for (int l = 0; l < u.nc; ++l)
                 gol[l] = static_cast<double>(p.gout[(u.bi * p.C + u.c0 + l) * nf + f]);
@@ -654,12 +788,45 @@ struct EnvBackward {
                 const V vm1 = V::load(vbuf + (t + 1) * W);
                 const V vm2 = V::load(vbuf + t * W);
                 const V g = rectify_adjoint(fir(k, vm, vm1, vm2), alpha * ge, p.rectify);
-                sums[t] = hsum(adj.step(k, g, vm, vm1, vm2));
+                const V lam = adj.step(k, g, vm, vm1, vm2);
+                if constexpr (Noisy) gsd += lam * V::load(nr + t * W);
+                sums[t] = hsum(lam);
                 if (t > 0) ge = decay * ge;
             }
             store_gx_block(p, u, t0, hop, sums);
         }
         adj.store_coef_grads(p, u);
+        if constexpr (Noisy) {
+            double t[W];
+            gsd.store(t);
+            for (int l = 0; l < u.nc; ++l) p.gstd_part[u.bi * p.C + u.c0 + l] = t[l];
+        }
+    }
+
+    static LAFE_INLINE void unit(const Args<F>& p, int64_t uid, double* scratch) {
+        const Unit u = unit_of(p, uid);
+        if (p.noise_std) run<true>(p, u, scratch);
+        else run<false>(p, u, scratch);
+    }
+};
+
+// Standard normal noise n[b, c, t] (counter_rng.h) into p.out ([B, C, T]
+// doubles, F = double), one unit = (batch item, channel block).
+template <class F, class V>
+struct NoiseFill {
+    static LAFE_INLINE void unit(const Args<F>& p, int64_t uid, double* scratch) {
+        constexpr int W = V::kW;
+        const Unit u = unit_of(p, uid);
+        constexpr int64_t kChunk = 256;
+        const NoiseKey<V> key(p.seed);
+        for (int64_t t0 = 0; t0 < p.T; t0 += kChunk) {
+            const int64_t n = std::min(kChunk, p.T - t0);
+            const double* nr = scratch + fill_noise<F, V>(p, u, key, t0, n, scratch) * W;
+            for (int l = 0; l < u.nc; ++l) {
+                F* d = p.out + (u.bi * p.C + u.c0 + l) * p.T + t0;
+                for (int64_t t = 0; t < n; ++t) d[t] = static_cast<F>(nr[t * W + l]);
+            }
+        }
     }
 };
 
@@ -782,6 +949,19 @@ struct GradBuffers {
             p.gx_part = gx_part.data();
         }
     }
+    std::vector<double> gstd_part;
+    void attach_std(Args<F>& p) {
+        gstd_part.assign(static_cast<size_t>(p.B * p.C), 0.0);
+        p.gstd_part = gstd_part.data();
+    }
+    // d/dstd[c]: the unit partials summed in batch order.
+    void finish_std(const Args<F>& p, double* gstd) const {
+        for (int64_t c = 0; c < p.C; ++c) {
+            double s = 0.0;
+            for (int64_t bi = 0; bi < p.B; ++bi) s += gstd_part[bi * p.C + c];
+            gstd[c] = s;
+        }
+    }
     void finish(const Args<F>& p, double* gb, double* ga, int num_threads) {
         for (int64_t c = 0; c < p.C; ++c) {
             double s[5] = {0, 0, 0, 0, 0};
@@ -843,36 +1023,65 @@ void backward(const F* x, int64_t B, int64_t T, const double* b, const double* a
 namespace {
 template <class F>
 Args<F> make_env_args(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
-                      int64_t hop, double alpha, Rectify rectify, std::vector<double>& coef) {
+                      int64_t hop, double alpha, Rectify rectify, const double* noise_std,
+                      uint64_t seed, std::vector<double>& coef, std::vector<double>& stdp) {
     Args<F> p = make_args(x, B, T, b, a, C, coef);
     p.hop = hop;
     p.frames = T / hop;
     p.alpha = alpha;
     p.rectify = rectify;
+    p.seed = seed;
+    if (noise_std) {
+        stdp.assign(static_cast<size_t>(p.nblk * p.W), 0.0);
+        std::copy(noise_std, noise_std + C, stdp.begin());  // lane c % W of block c / W
+        p.noise_std = stdp.data();
+    }
     return p;
 }
 }  // namespace
 
+int64_t envelope_checkpoint_size(int64_t C, int64_t T, int64_t hop) {
+    const int W = lanes_for(C);
+    return ((C + W - 1) / W) * (T / hop) * 2 * W;
+}
+
 template <class F>
 void envelope_forward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
-                      int64_t hop, double alpha, Rectify rectify, F* out, int num_threads) {
-    std::vector<double> coef;
-    Args<F> p = make_env_args(x, B, T, b, a, C, hop, alpha, rectify, coef);
+                      int64_t hop, double alpha, Rectify rectify, const double* noise_std,
+                      uint64_t seed, F* out, double* ck, int num_threads) {
+    std::vector<double> coef, stdp;
+    Args<F> p = make_env_args(x, B, T, b, a, C, hop, alpha, rectify, noise_std, seed, coef, stdp);
     p.out = out;
-    launch(pick<EnvForward, F>(p.W), p, 0, num_threads);
+    p.ck = ck;
+    const size_t scratch = noise_std ? static_cast<size_t>(noise_rows(hop) * p.W) : 0;
+    launch(pick<EnvForward, F>(p.W), p, scratch, num_threads);
 }
 
 template <class F>
 void envelope_backward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
-                       int64_t hop, double alpha, Rectify rectify, const F* gout, F* gx, double* gb,
-                       double* ga, int num_threads) {
-    std::vector<double> coef;
-    Args<F> p = make_env_args(x, B, T, b, a, C, hop, alpha, rectify, coef);
+                       int64_t hop, double alpha, Rectify rectify, const double* noise_std,
+                       uint64_t seed, const double* ck, const F* gout, F* gx, double* gb,
+                       double* ga, double* gstd, int num_threads) {
+    std::vector<double> coef, stdp;
+    Args<F> p = make_env_args(x, B, T, b, a, C, hop, alpha, rectify, noise_std, seed, coef, stdp);
     p.gout = gout;
+    p.ck = const_cast<double*>(ck);  // read only in the backward
     GradBuffers<F> g;
     g.attach(p, gx);
-    launch(pick<EnvBackward, F>(p.W), p, scratch_env_backward(p.W, p.frames, hop), num_threads);
+    if (noise_std) g.attach_std(p);
+    launch(pick<EnvBackward, F>(p.W), p,
+           scratch_env_backward(p.W, ck ? 0 : p.frames, hop, noise_std != nullptr), num_threads);
     g.finish(p, gb, ga, num_threads);
+    if (noise_std && gstd) g.finish_std(p, gstd);
+}
+
+void gaussian_noise(uint64_t seed, int64_t B, int64_t C, int64_t T, double* out, int num_threads) {
+    if (B <= 0 || C <= 0) return;
+    std::vector<double> coef, zeros(static_cast<size_t>(C * 3), 0.0), stdp;
+    Args<double> p = make_args<double>(nullptr, B, T, zeros.data(), zeros.data(), C, coef);
+    p.seed = seed;
+    p.out = out;
+    launch(pick<NoiseFill, double>(p.W), p, static_cast<size_t>(noise_rows(256) * p.W), num_threads);
 }
 
 const char* isa_name() {
@@ -889,9 +1098,11 @@ const char* isa_name() {
     template void backward<F>(const F*, int64_t, int64_t, const double*, const double*, int64_t, \
                               const F*, const F*, const F*, F*, double*, double*, F*, int);     \
     template void envelope_forward<F>(const F*, int64_t, int64_t, const double*, const double*,  \
-                                      int64_t, int64_t, double, Rectify, F*, int);              \
+                                      int64_t, int64_t, double, Rectify, const double*, uint64_t, \
+                                      F*, double*, int);                                        \
     template void envelope_backward<F>(const F*, int64_t, int64_t, const double*, const double*, \
-                                       int64_t, int64_t, double, Rectify, const F*, F*, double*,  \
+                                       int64_t, int64_t, double, Rectify, const double*,          \
+                                       uint64_t, const double*, const F*, F*, double*, double*,   \
                                        double*, int);
 
 LAFE_INSTANTIATE(float)

@@ -40,10 +40,12 @@
 //   alpha = 1 - exp(-1 / (tau * sample_rate)),
 //   out[f] = e[(f + 1) * hop - 1],  f = 0 .. F-1,  F = T / hop (floor).
 //
-// The envelope backward never stores the [B, C, T] signal: the forward pass
-// keeps the filter state at each frame boundary (F x 2 doubles per lane) and
-// the reverse pass recomputes one frame at a time in a (hop + 2)-sample
-// buffer per thread.
+// The envelope backward never stores the [B, C, T] signal: it starts from
+// the filter state at each frame boundary (F x 2 doubles per lane, saved by
+// the forward pass or recomputed) and the reverse pass recomputes one frame
+// at a time in a (hop + 2)-sample buffer per thread.  The optional
+// input-referred noise (per channel std, counter-based generator keyed by
+// (seed, batch item, channel, sample)) is regenerated, never stored.
 #pragma once
 
 #include <cstdint>
@@ -67,16 +69,40 @@ void backward(const F* x, int64_t B, int64_t T, const double* b, const double* a
               int num_threads);
 
 // Fused envelope: out [B, C, T / hop].
+//
+// Input-referred noise (optional): with noise_std [C] given, channel c
+// filters x[b, t] + noise_std[c] * n[b, c, t] (computed in double) instead of
+// x[b, t], where n is the standard normal noise of `gaussian_noise` for
+// `seed` (Philox4x32-10 + Box-Muller keyed by (seed, b, c, t), see
+// counter_rng.h).  Nothing of size [B, C, T] is stored: the backward pass
+// regenerates the same noise.  noise_std = null: no noise, seed unused.
+//
+// ck (optional, may be null): [B, envelope_checkpoint_size(C, T, hop)]
+// doubles; the forward writes the filter state at every frame start into it
+// and the backward, given the same buffer, starts from it instead of running
+// the recursion over the signal once more.
 template <class F>
 void envelope_forward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
-                      int64_t hop, double alpha, Rectify rectify, F* out, int num_threads);
+                      int64_t hop, double alpha, Rectify rectify, const double* noise_std,
+                      uint64_t seed, F* out, double* ck, int num_threads);
 
-// Adjoint of `envelope_forward`.  gout: [B, C, T / hop].  Outputs gx [B, T],
-// gb [C, 3], ga [C, 2].
+// Adjoint of `envelope_forward` (same noise_std, seed; ck from the forward
+// or null).  gout: [B, C, T / hop].  Outputs gx [B, T], gb [C, 3], ga [C, 2],
+// and with noise gstd [C] (d/dstd[c] = sum over b, t of dL/d(input of
+// channel c)[b, t] * n[b, c, t]; may be null).  All reductions over the
+// batch run in batch order: bitwise identical for any thread count.
 template <class F>
 void envelope_backward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
-                       int64_t hop, double alpha, Rectify rectify, const F* gout, F* gx,
-                       double* gb, double* ga, int num_threads);
+                       int64_t hop, double alpha, Rectify rectify, const double* noise_std,
+                       uint64_t seed, const double* ck, const F* gout, F* gx, double* gb,
+                       double* ga, double* gstd, int num_threads);
+
+// Doubles per batch item of the envelope checkpoint buffer.
+int64_t envelope_checkpoint_size(int64_t C, int64_t T, int64_t hop);
+
+// The envelope op's noise n[b, c, t] for b < B, c < C, t < T: out [B, C, T]
+// doubles (exactly the values the kernels add, scaled by noise_std).
+void gaussian_noise(uint64_t seed, int64_t B, int64_t C, int64_t T, double* out, int num_threads);
 
 // Name of the instruction set the kernels dispatch to on this machine
 // ("avx512", "avx2" or "generic").

@@ -25,11 +25,14 @@ test portion, 90-100 % of every recording); without any noise source only
 from __future__ import annotations
 
 import logging
+import os
 import warnings
+from typing import Any, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from learnafe.data import CLASSES
@@ -41,13 +44,13 @@ __all__ = ["confusion_matrix", "evaluate_dataset", "evaluate_run", "snr_key", "m
 log = logging.getLogger(__name__)
 
 
-def snr_key(snr) -> str:
+def snr_key(snr: float | None) -> str:
     """JSON key of an evaluation condition: ``"clean"`` or the dB value (``"5"``, ``"12.5"``)."""
     return "clean" if snr is None else f"{float(snr):g}"
 
 
 @torch.no_grad()
-def confusion_matrix(model, dataset, *, batch_size: int = 128, ctx: DistContext | None = None,
+def confusion_matrix(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 128, ctx: DistContext | None = None,
                      progress: bool = False, desc: str = "eval") -> np.ndarray:
     """``[K, K]`` int64 counts (rows true, columns predicted) of ``model`` on ``dataset``.
 
@@ -103,7 +106,8 @@ def _summary(cms: dict, class_counts: dict) -> dict:
             "class_counts": class_counts}
 
 
-def evaluate_dataset(model, dataset, *, snrs=(5.0, 10.0, 15.0, 20.0), noise=None,
+def evaluate_dataset(model: torch.nn.Module, dataset: Dataset, *,
+                     snrs: Sequence[float | None] = (5.0, 10.0, 15.0, 20.0), noise: Any = None,
                      batch_size: int = 128, ctx: DistContext | None = None,
                      progress: bool = False) -> dict:
     """Accuracy of ``model`` on ``dataset`` (a :class:`~learnafe.data.KeywordDataset`)
@@ -135,8 +139,9 @@ def evaluate_dataset(model, dataset, *, snrs=(5.0, 10.0, 15.0, 20.0), noise=None
 SIGMA_I, SIGMA_C = 0.02, 0.01
 
 
-def mismatch_monte_carlo(model, dataset, n_chips: int, *, seed: int = 0, snrs=(5.0, 10.0, 15.0, 20.0),
-                         noise=None, sigma_i: float = SIGMA_I, sigma_c: float = SIGMA_C,
+def mismatch_monte_carlo(model: torch.nn.Module, dataset: Dataset, n_chips: int, *, seed: int = 0,
+                         snrs: Sequence[float | None] = (5.0, 10.0, 15.0, 20.0), noise: Any = None,
+                         sigma_i: float = SIGMA_I, sigma_c: float = SIGMA_C,
                          batch_size: int = 128, progress: bool = False) -> dict:
     """Accuracy over ``n_chips`` sampled chips: the bank's currents and capacitors get
     fixed random relative errors (``sigma_i``, ``sigma_c``; chip k drawn from
@@ -158,7 +163,8 @@ def mismatch_monte_carlo(model, dataset, n_chips: int, *, seed: int = 0, snrs=(5
             "chips": chips}
 
 
-def evaluate_run(run_dir, data, *, snrs=None, noise=None, split: str = "test",
+def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *,
+                 snrs: Sequence[float | None] | None = None, noise: Any = None, split: str = "test",
                  batch_size: int = 128, mismatch_chips: int = 0, sigma_i: float = SIGMA_I,
                  sigma_c: float = SIGMA_C, progress: bool = True, mismatch_source: str | None = None,
                  corners=(), yield_snrs=None, yield_out=None, seed: int | None = None) -> dict:
