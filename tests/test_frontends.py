@@ -27,7 +27,7 @@ def raw_features(**kw):
 # ----------------------------------------------------------- conventional ---
 
 def test_conventional_bank_design():
-    bank = AnalogFilterBank.conventional()
+    bank = AnalogFilterBank.conventional(gm_model="weak_inversion")  # the power check below is weak inversion
     with torch.no_grad():
         f0 = bank.center_frequencies().numpy()
         q = bank.q().numpy()
@@ -158,7 +158,8 @@ def _in_bounds(bank):
 
 @pytest.mark.parametrize("direction", [-1.0, 1.0])
 def test_bounds_hold_after_a_step_past_them(direction):
-    bank = AnalogFilterBank.conventional(features=raw_features())
+    # a free bank (min_spacing=0): this test is about the box and the Nyquist guard alone
+    bank = AnalogFilterBank.conventional(features=raw_features(), min_spacing=0)
     opt = torch.optim.SGD(bank.parameters(), lr=100.0)
     # push currents far up (or down) and capacitors far down (or up) in one step
     loss = -direction * (bank.phi_I1.sum() + bank.phi_I2.sum()) + direction * (bank.phi_C1.sum() + bank.phi_C2.sum())
@@ -219,9 +220,10 @@ def test_mismatch_per_batch_statistics():
 
 def test_mismatch_fixed_chip_is_reproducible_and_moves_f0():
     cfg = {"mode": "fixed", "sigma_i": 0.03, "sigma_c": 0.03, "seed": 7}
-    a = AnalogFilterBank.conventional(mismatch=cfg)
-    b = AnalogFilterBank.conventional(mismatch=cfg)
-    c = AnalogFilterBank.conventional(mismatch=dict(cfg, seed=8))
+    wi = "weak_inversion"  # the f0 check below is the weak-inversion scaling
+    a = AnalogFilterBank.conventional(mismatch=cfg, gm_model=wi)
+    b = AnalogFilterBank.conventional(mismatch=cfg, gm_model=wi)
+    c = AnalogFilterBank.conventional(mismatch=dict(cfg, seed=8), gm_model=wi)
     torch.testing.assert_close(a.mismatch_factors(), b.mismatch_factors(), rtol=0, atol=0)
     assert not torch.equal(a.mismatch_factors(), c.mismatch_factors())
     a.eval()
@@ -233,7 +235,7 @@ def test_mismatch_fixed_chip_is_reproducible_and_moves_f0():
     expect = a.center_frequencies() * torch.sqrt(fac[0] * fac[1] / (fac[2] * fac[3]))
     torch.testing.assert_close(p.f0_hz, expect, rtol=1e-12, atol=0)
     x = 0.1 * torch.randn(1, 3000)
-    assert not torch.allclose(a(x), AnalogFilterBank.conventional()(x))
+    assert not torch.allclose(a(x), AnalogFilterBank.conventional(gm_model=wi)(x))
     with pytest.raises(ValueError, match="sigma_i"):
         AnalogFilterBank.conventional(mismatch={"mode": "per_batch", "sigma_i": 0.5})
 
@@ -241,7 +243,8 @@ def test_mismatch_fixed_chip_is_reproducible_and_moves_f0():
 # ------------------------------------------------------------------- noise ---
 
 def test_injected_noise_has_the_kTC_output_variance():
-    bank = AnalogFilterBank.conventional(c_unit=0.2e-12, noise={"mode": "always", "full_scale_v": 0.05})
+    bank = AnalogFilterBank.conventional(c_unit=0.2e-12, noise={"mode": "always", "full_scale_v": 0.05},
+                                         gm_model="weak_inversion")  # the closed form below is weak inversion
     with torch.no_grad():
         b, a = bank.coefficients()
         std_in = bank.input_noise_std()

@@ -224,6 +224,22 @@ def test_evaluate_cli_on_a_12_class_folder(runs, toy, tmp_path):
     assert main(["-q", "evaluate", str(run_dir), "--data", str(tmp_path / "missing")]) == 1
 
 
+def test_evaluate_mismatch_cli_writes_the_yield_analysis(runs, toy, tmp_path):
+    from learnafe.cli import main
+
+    run_dir, _ = runs["codesign"]
+    out, y = tmp_path / "eval.json", tmp_path / "yield"
+    rc = main(["-q", "evaluate", str(run_dir), "--data", str(toy), "--split", "validation", "--snrs", "10",
+               "--mismatch", "2", "--corners", "ff", "--yield-snrs", "--yield-out", str(y), "--json", str(out)])
+    assert rc == 0
+    res = json.loads(out.read_text())["yield"]
+    assert res["n_chips"] == 2 and len(res["chips"]) == 2 and list(res["corners"]) == ["ff"]
+    assert set(res["distribution"]) == {"clean", "mean"}          # --yield-snrs with no value: clean only
+    assert res["seed"] == json.loads((run_dir / "config.json").read_text())["eval_seed"]
+    assert res == json.loads((y / "yield.json").read_text())
+    assert (y / "yield.png").stat().st_size > 1000 and "yield:" in (y / "yield.log").read_text()
+
+
 def test_evaluation_is_reproducible(runs, toy):
     from learnafe.training.evaluate import evaluate_run
 

@@ -6,11 +6,15 @@ imported only when a tensor is actually passed.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 
 def is_tensor(x) -> bool:
-    return type(x).__module__.startswith("torch")
+    """True for a torch tensor (without importing torch: if torch is not loaded, none exists)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
 
 
 def namespace(*xs):

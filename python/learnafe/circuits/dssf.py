@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from learnafe.circuits._array import as_array, check_positive, namespace, to_numpy
-from learnafe.circuits.transconductance import TransconductanceModel, WeakInversion
+from learnafe.circuits.transconductance import TransconductanceModel, load_gm_model
 
 #: The half-power level, -10 log10(2) = -3.0103 dB ("-3 dB").
 HALF_POWER_DB = -10 * math.log10(2)
@@ -52,10 +52,13 @@ def check_circuit(i1, i2, c1, c2) -> None:
 
 def channel_parameters(i1, i2, c1, c2, gm_model: TransconductanceModel | None = None,
                        validate: bool = True) -> ChannelParameters:
-    """(I1, I2, C1, C2) -> gm1, gm2, w0, Q, peak gain (see module docstring)."""
+    """(I1, I2, C1, C2) -> gm1, gm2, w0, Q, peak gain (see module docstring).
+
+    ``gm_model``: anything :func:`~learnafe.circuits.load_gm_model` takes; None is the
+    default, the shipped SKY130 tt gm/Id table."""
     if validate:
         check_circuit(i1, i2, c1, c2)
-    gm_model = gm_model or WeakInversion()
+    gm_model = load_gm_model(gm_model)
     gm1 = gm_model.gm1(i1)
     gm2 = gm_model.gm2(i2)
     return ChannelParameters(gm1=gm1, gm2=gm2, w0=natural_frequency(gm1, gm2, c1, c2),
@@ -119,7 +122,9 @@ def design_channel(f0_hz, q, gain=1.0, c1=1e-12, gm_model: TransconductanceModel
     """Inverse design: the (I1, I2, C1, C2) that give centre f0, quality factor Q and |peak gain| C2/C1.
 
     From ``gm1 = 2 w0 C1 gain / Q`` and ``gm2 = 2 w0 C1 Q`` (so that gm2/gm1 = Q^2/gain);
-    the currents come from the transconductance model's inverse.  Returns float64
+    the currents come from the transconductance model's inverse (``gm_model``: anything
+    :func:`~learnafe.circuits.load_gm_model` takes; None is the shipped SKY130 tt gm/Id
+    table, ``"weak_inversion"`` the textbook model).  Returns float64
     NumPy arrays under keys ``I1, I2, C1, C2`` (same broadcast shape).
     """
     check_positive("f0_hz", f0_hz, "centre frequencies are in Hz")
@@ -127,7 +132,7 @@ def design_channel(f0_hz, q, gain=1.0, c1=1e-12, gm_model: TransconductanceModel
     check_positive("gain", gain, "gain is the peak gain magnitude C2/C1, e.g. 1")
     check_positive("c1", c1, "capacitors are in farads, e.g. 1e-12 for 1 pF")
     f0, q, gain, c1 = np.broadcast_arrays(*(to_numpy(v) for v in (f0_hz, q, gain, c1)))
-    gm_model = gm_model or WeakInversion()
+    gm_model = load_gm_model(gm_model)
     w0 = 2 * np.pi * f0
     gm1 = 2 * w0 * c1 * gain / q
     gm2 = 2 * w0 * c1 * q

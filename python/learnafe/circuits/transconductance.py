@@ -20,16 +20,25 @@ by ``learnafe spice characterize``; each file records its command, device sizes,
 simulator and model-file fingerprint): :func:`sky130_table` loads one, and
 :func:`load_gm_model` accepts their names ``"sky130-tt"``, ``"sky130-ss"``,
 ``"sky130-ff"``.
+
+**Default.** The tt table is the default model (:data:`DEFAULT_GM_MODEL`,
+``load_gm_model(None)``) of design, training, the conventional baseline and the
+cost model, so that the bank is trained on the circuit that will be built;
+weak inversion stays an option (``gm_model="weak_inversion"`` or
+``WeakInversion(n)``).  A bank spec always records the model it used, so specs
+written with the weak-inversion model still rebuild with it.
 """
 
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from learnafe.circuits import constants
+from learnafe._tracing import is_tracing
 from learnafe.circuits._array import as_array, check_positive, namespace, to_numpy
 
 DEVICES = ("m1", "m2")
@@ -189,6 +198,8 @@ class GmIdTable(TransconductanceModel):
                                  "(check the sweep: the device left saturation or the data is noisy)")
             self._log_i[dev] = np.log(i)
             self._gmid[dev] = g
+        # the table's current range as Python floats (no array access on the hot path, none while tracing)
+        self._range = {dev: (float(np.exp(li[0])), float(np.exp(li[-1]))) for dev, li in self._log_i.items()}
         self._gdsid: dict[str, np.ndarray] = {}
         if all("gds_over_id" in devices[dev] for dev in DEVICES):
             for dev in DEVICES:
@@ -212,8 +223,7 @@ class GmIdTable(TransconductanceModel):
 
     def current_range(self, device: str) -> tuple[float, float]:
         _check_device(device)
-        li = self._log_i[device]
-        return float(np.exp(li[0])), float(np.exp(li[-1]))
+        return self._range[device]
 
     def gm_over_id(self, device: str, current):
         """gm/Id (1/V) at ``current`` (A), linear in log(I) between table points."""
@@ -223,12 +233,14 @@ class GmIdTable(TransconductanceModel):
         """``values`` of a device's table at ``current``, linear in log(I) (NumPy or torch)."""
         _check_device(device)
         lo, hi = self.current_range(device)
-        v = to_numpy(current)
-        if np.any(~np.isfinite(v)) or np.any(v < lo * (1 - 1e-12)) or np.any(v > hi * (1 + 1e-12)):
+        xp = namespace(current)
+        if xp is not np and is_tracing(current):
+            pass  # no data while tracing: the eager call (same code, real tensors) checks the range
+        elif np.any(~np.isfinite(v := to_numpy(current))) or np.any(v < lo * (1 - 1e-12)) \
+                or np.any(v > hi * (1 + 1e-12)):
             bad = v[~(np.isfinite(v) & (v >= lo * (1 - 1e-12)) & (v <= hi * (1 + 1e-12)))].ravel()[0]
             raise ValueError(f"current {bad!r} A for device {device} is outside its gm/Id table "
                              f"[{lo:.3g}, {hi:.3g}] A; characterise a wider range or keep the bias inside it")
-        xp = namespace(current)
         xs = as_array(self._log_i[device], like=current)
         ys = as_array(values, like=current)
         xq = xp.log(current)
@@ -295,18 +307,40 @@ def sky130_table(corner: str = "tt") -> GmIdTable:
     M1 ``pfet_01v8`` W=8 L=2 um (bulk = source) and M2 ``nfet_01v8`` W=1 L=4 um, 27 degC,
     from about 1 pA (the devices' junction-leakage floor) to 1 uA.  ``to_dict()`` keeps
     the name ``"sky130-<corner>"`` as its path, so a bank spec names the table it used.
+    The file is read once per process; every call returns the same (read-only) model.
     """
-    path = sky130_table_path(corner)
-    with open(path) as f:
+    sky130_table_path(corner)  # checks the corner name and that the file is installed
+    return _sky130_table_cached(corner)
+
+
+@lru_cache(maxsize=None)
+def _sky130_table_cached(corner: str) -> GmIdTable:
+    with open(sky130_table_path(corner)) as f:
         table = json.load(f)
     return GmIdTable(table, source_path=f"sky130-{corner}")
 
 
+#: The default transconductance model of design, training, the conventional baseline and
+#: the cost model: the shipped SKY130 tt table of the circuit that is built
+#: (``load_gm_model(None)``).  ``"weak_inversion"`` selects the textbook model.
+DEFAULT_GM_MODEL = "sky130-tt"
+#: Names :func:`load_gm_model` accepts for the textbook weak-inversion model.
+WEAK_INVERSION_NAMES = ("weak_inversion", "weak-inversion")
+
+
+def default_gm_model() -> TransconductanceModel:
+    """The default model (:data:`DEFAULT_GM_MODEL`, the shipped SKY130 tt gm/Id table)."""
+    return load_gm_model(DEFAULT_GM_MODEL)
+
+
 def load_gm_model(spec) -> TransconductanceModel:
     """A model from a model instance, a ``gm_model`` dict, a gm/Id JSON path, a shipped
-    table's name (``"sky130-tt"``, ``"sky130-ss"``, ``"sky130-ff"``), or None (weak
-    inversion default)."""
+    table's name (``"sky130-tt"``, ``"sky130-ss"``, ``"sky130-ff"``), ``"weak_inversion"``
+    (the textbook model with the default slope factor), or None (the default,
+    :data:`DEFAULT_GM_MODEL`: the shipped SKY130 tt table)."""
     if spec is None:
+        return sky130_table("tt")
+    if isinstance(spec, str) and spec in WEAK_INVERSION_NAMES:
         return WeakInversion()
     if isinstance(spec, TransconductanceModel):
         return spec
@@ -316,8 +350,10 @@ def load_gm_model(spec) -> TransconductanceModel:
         return TransconductanceModel.from_dict(spec)
     if isinstance(spec, (str, Path)):
         return GmIdTable.load(spec)
-    raise ValueError(f"gm_model must be a TransconductanceModel, a dict, a gm/Id JSON path or None, got {type(spec).__name__}")
+    raise ValueError(f"gm_model must be a TransconductanceModel, a dict, a gm/Id JSON path, 'sky130-tt'/'-ss'/'-ff', "
+                     f"'weak_inversion' or None (the default, {DEFAULT_GM_MODEL}), got {type(spec).__name__}")
 
 
 __all__ = ["TransconductanceModel", "WeakInversion", "GmIdTable", "load_gm_model", "sky130_table",
+           "default_gm_model", "DEFAULT_GM_MODEL", "WEAK_INVERSION_NAMES",
            "sky130_table_path", "SKY130_CORNERS", "DEVICES", "GMID_FORMAT"]

@@ -70,13 +70,24 @@ def register(sub) -> None:
                                    "else the run's training noise)")
     p.add_argument("--snrs", nargs="+", type=float, metavar="DB", help="SNRs in dB (default 5 10 15 20)")
     p.add_argument("--mismatch", type=int, default=0, metavar="N",
-                   help="also a mismatch Monte Carlo over N sampled chips")
+                   help="yield analysis: accuracy over N sampled chips (mean, std, 5th percentile, min) with "
+                        "SKY130 mismatch, plus the nominal chip of every process corner; written to "
+                        "--yield-out (JSON, PNG histogram, log, resumable journal)")
+    p.add_argument("--mismatch-source", choices=("sky130", "uniform"), default="sky130",
+                   help="sky130: per-channel sigmas from the SKY130 model files (current mirrors' V_th "
+                        "mismatch x gm/Id, MIM matching); uniform: --sigma-i/--sigma-c (default sky130)")
     p.add_argument("--sigma-i", type=float, default=0.02,
-                   help="relative 1-sigma mismatch of the bias currents (default 0.02)")
+                   help="relative 1-sigma mismatch of the bias currents with --mismatch-source uniform (default 0.02)")
     p.add_argument("--sigma-c", type=float, default=0.01,
-                   help="relative 1-sigma mismatch of the capacitors (default 0.01)")
+                   help="relative 1-sigma mismatch of the capacitors with --mismatch-source uniform (default 0.01)")
     p.add_argument("--circuit-noise", choices=("as-trained", "off"), default="as-trained",
                    help="the bank's kT/C noise model as trained (default) or switched off")
+    p.add_argument("--corners", nargs="*", default=None, choices=("tt", "ss", "ff"), metavar="CORNER",
+                   help="process corners evaluated with --mismatch (default: tt ss ff; give none for no corners)")
+    p.add_argument("--yield-snrs", nargs="*", type=float, metavar="DB",
+                   help="SNRs of the chip evaluations (default: those of --snrs; give none for clean only); clean is always included")
+    p.add_argument("--yield-out", help="folder of the yield analysis (default RUN/yield)")
+    p.add_argument("--seed", type=int, default=None, help="seed of chip 0 (default: the run's eval_seed)")
     p.add_argument("--batch-size", type=int, default=128)
     p.set_defaults(func=_evaluate)
 
@@ -148,11 +159,26 @@ def _evaluate(args) -> int:
     from learnafe.training.evaluate import evaluate_run
     from learnafe.training.rundir import write_json
 
+    from pathlib import Path
+
+    fab = args.mismatch > 0
+    corners = (["tt", "ss", "ff"] if args.corners is None else args.corners) if fab else []
     res = evaluate_run(args.run, args.data, snrs=args.snrs, noise=args.noise, split=args.split,
                        batch_size=args.batch_size, mismatch_chips=args.mismatch,
-                       sigma_i=args.sigma_i, sigma_c=args.sigma_c,
-                       circuit_noise=args.circuit_noise, progress=True)
+                       sigma_i=args.sigma_i, sigma_c=args.sigma_c, progress=True,
+                       circuit_noise=args.circuit_noise,
+                       mismatch_source=args.mismatch_source if fab else None, corners=corners,
+                       yield_snrs=args.yield_snrs, seed=args.seed,
+                       yield_out=(args.yield_out or Path(args.run) / "yield") if fab else None)
     _print_eval(res)
+    if "yield" in res:
+        from learnafe.training.chips import summary_line
+
+        y = res["yield"]
+        print(f"fab variation ({y['source']} mismatch): {summary_line(y)}")
+        print("  ".join(f"{k}: mean {100 * d['mean']:.2f} std {100 * d['std']:.2f} p5 {100 * d['p5']:.2f} "
+                        f"min {100 * d['min']:.2f}" for k, d in y["distribution"].items()))
+        print(f"written to {args.yield_out or Path(args.run) / 'yield'} (yield.json, yield.png, yield.log)")
     if "mismatch" in res:
         mm = res["mismatch"]
         print(f"mismatch Monte Carlo, {mm['n_chips']} chips (sigma_I {mm['sigma_i']:g}, "

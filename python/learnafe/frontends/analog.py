@@ -12,8 +12,29 @@ The physical values always respect :class:`Bounds`, whatever the parameters:
    intersected with a gm/Id table's range; [c_min, c_max] for capacitors) with a
    straight-through gradient (the optimiser still sees the loss's slope at the
    bound, so a parameter can come back);
-2. a channel whose centre frequency would exceed ``f0_max_fraction * fs`` gets both
+2. **the bank stays a bank** (``min_spacing`` r, default 1.1; 0 switches it off): after the
+   Nyquist guard of step 3 is applied to the nominal design, the centres are made
+   ascending with each at least r times its lower neighbour by a deterministic monotone
+   projection, top down: the top channel keeps its centre, and each lower channel's
+   target is ``t_k = min(w0_k, t_{k+1} / r)``, i.e. ``t_k = min_{j >= k} w0_j / r^(j-k)``
+   (a reverse running minimum, vectorised).  Channel k then gets both capacitors scaled
+   by ``s_k = w0_k / t_k >= 1``: scaling C1 and C2 together moves w0 exactly (w0 ~
+   1/sqrt(C1 C2)) and keeps Q and the gain C2/C1 for any gm model, and since the factor is
+   never below 1 the capacitors never cross c_min (c_max gives way, as for the Nyquist
+   guard).  Where no constraint is active ``s_k`` is exactly 1.0, so a bank that already
+   satisfies the spacing (the conventional bank, ratio 1.34) is bit-for-bit unchanged.
+   The gradient is the exact gradient of this piecewise-smooth map: a channel pinned
+   below its upper neighbour passes its centre gradient to that neighbour (they move
+   together), while its own capacitors cost area in proportion to ``s_k``, so the cost
+   terms pull its raw centre back to the pinned one.  The alternative, a
+   reparametrisation of the log-centres as ``log r + softplus(.)`` increments, would
+   replace the per-channel circuit scale factors phi (the paper's parameters, the spec's
+   ``phi``) by centre parameters and need Q and gain parametrised separately; the
+   projection keeps phi and holds for any phi, whatever the loss weights.  Shrinking
+   capacitors to push channels up instead would run into c_min.
+3. a channel whose centre frequency would exceed ``f0_max_fraction * fs`` gets both
    capacitors scaled up by ``w0 / w0_max`` (exact for any gm model; keeps Q and gain).
+   This guard also runs last, after mismatch and with the gm model of the chip's corner.
 
 Step 1 already keeps every forward pass inside the bounds, so ``project_()``
 (which clamps the parameters themselves to the box) is optional: calling it
@@ -26,7 +47,13 @@ envelope op (:func:`learnafe.ops.filterbank_envelope`) -> log / normalisation.
 All circuit arithmetic is float64 (whatever the module dtype); the op runs in
 the audio's dtype.
 
-Training-time perturbations (both off by default):
+The default transconductance model is the shipped SKY130 tt gm/Id table
+(:func:`learnafe.circuits.sky130_table`), the circuit that is built; pass
+``gm_model="weak_inversion"`` for the textbook model.  Specs record their model, and
+a spec without one (or without ``min_spacing``) rebuilds as it did before these
+defaults (weak inversion, a free bank).
+
+Training-time perturbations (all off by default):
 
 * thermal noise (:class:`NoiseConfig`): each channel's integrated output noise
   ``var = q I1 C2 / (2 C1^2 gm1) + q I2 / (2 C1 gm2)`` (= n k T (1 + C2/C1) / (2 C1) in
@@ -44,7 +71,14 @@ Training-time perturbations (both off by default):
   of batches), so the classifier does not come to depend on the noise floor.
 * mismatch (:class:`MismatchConfig`): I1, I2, C1, C2 are multiplied by
   ``1 + sigma * N(0, 1)`` (relative Gaussian error), drawn per batch in training
-  or fixed per chip from a seed.
+  or fixed per chip from a seed; ``source="sky130"`` takes per-channel sigmas
+  from the SKY130 model files (:func:`learnafe.circuits.mismatch.sky130_mismatch`)
+  at the nominal design.  Mismatch perturbs the designed (projected) values, so a
+  chip may break the spacing slightly, as silicon would.
+* process corners (:class:`CornerConfig`): the gm/Id table of a SKY130 corner
+  (tt, ss, ff) replaces the bank's model for a forward pass, drawn per training
+  batch or fixed (a chip from that corner).  Currents and capacitors stay the
+  nominal design's.
 
 ``power()``/``area()`` (and the spec) are the nominal design values.
 """
@@ -60,15 +94,16 @@ import torch
 
 from learnafe.circuits import cost, dssf
 from learnafe.circuits.discretize import METHODS, digital_response, discretize, noise_gain
-from learnafe.circuits.transconductance import GmIdTable, TransconductanceModel, load_gm_model
+from learnafe.circuits.transconductance import GmIdTable, TransconductanceModel, load_gm_model, sky130_table
 from learnafe.frontends import features as feat
 from learnafe.frontends.base import FrontEnd
-from learnafe.frontends.spec import KEYS, SPEC_FORMAT, UNITS, BankSpec, Bounds, MismatchConfig, NoiseConfig
+from learnafe.frontends.spec import (DEFAULT_MIN_SPACING, KEYS, SPEC_FORMAT, UNITS, BankSpec, Bounds, CornerConfig,
+                                     MismatchConfig, NoiseConfig, check_min_spacing)
 from learnafe.frontends.features import FeatureConfig
 
 #: Per-channel values: a sequence, a NumPy array or a tensor (a scalar is broadcast where allowed).
 ArrayLike = Union[Sequence[float], np.ndarray, torch.Tensor, float]
-#: A transconductance model, a gm/Id table JSON path or ``gm_model`` dict, or None (weak inversion).
+#: A transconductance model, a gm/Id table JSON path or ``gm_model`` dict, or None (the shipped SKY130 tt table).
 GmModelLike = Union[TransconductanceModel, str, os.PathLike, dict, None]
 
 
@@ -93,12 +128,17 @@ class AnalogFilterBank(FrontEnd):
         i1, i2, c1, c2: reference design per channel (A, A, F, F); the learnable
             factors start at 1 (phi = 0).
         sample_rate: audio rate in Hz.
-        gm_model: :class:`~learnafe.circuits.WeakInversion` (default), a
-            :class:`~learnafe.circuits.GmIdTable`, a gm/Id JSON path or a ``gm_model`` dict.
+        gm_model: None (default: the shipped SKY130 tt gm/Id table), ``"weak_inversion"``,
+            ``"sky130-ss"``/``"sky130-ff"``, a :class:`~learnafe.circuits.TransconductanceModel`,
+            a gm/Id JSON path or a ``gm_model`` dict.
         features: :class:`~learnafe.frontends.features.FeatureConfig` or dict.
         discretization: ``"bilinear"`` (pre-warped at w0), ``"matched_z"``, ``"impulse_invariance"`` or
             ``"magnitude_matched"`` (:mod:`learnafe.circuits.discretize`).
-        bounds, noise, mismatch: :class:`Bounds`, :class:`NoiseConfig`, :class:`MismatchConfig` or dicts.
+        bounds, noise, mismatch, corners: :class:`Bounds`, :class:`NoiseConfig`, :class:`MismatchConfig`,
+            :class:`CornerConfig` or dicts.
+        min_spacing: smallest ratio of neighbouring centres the design map enforces (default
+            1.1: each centre at least 10 % above its lower neighbour; 1: ascending only; 0: off,
+            a free bank).  See the module docstring.
 
     A :class:`~learnafe.frontends.base.FrontEnd` with a hardware cost (``power()``, ``area()``).
     """
@@ -109,7 +149,8 @@ class AnalogFilterBank(FrontEnd):
     def __init__(self, i1: ArrayLike, i2: ArrayLike, c1: ArrayLike, c2: ArrayLike, sample_rate: float = 20000.0,
                  gm_model: GmModelLike = None, features: FeatureConfig | dict | None = None,
                  discretization: str = "bilinear", bounds: Bounds | dict | None = None,
-                 noise: NoiseConfig | dict | None = None, mismatch: MismatchConfig | dict | None = None) -> None:
+                 noise: NoiseConfig | dict | None = None, mismatch: MismatchConfig | dict | None = None,
+                 min_spacing: float = DEFAULT_MIN_SPACING, corners: CornerConfig | dict | None = None) -> None:
         super().__init__()
         i1 = np.asarray(i1, dtype=np.float64).reshape(-1)
         n = i1.size
@@ -129,6 +170,8 @@ class AnalogFilterBank(FrontEnd):
         self.bounds = Bounds.from_dict(bounds)
         self.noise = NoiseConfig.from_dict(noise)
         self.mismatch = MismatchConfig.from_dict(mismatch)
+        self.min_spacing = check_min_spacing(min_spacing)
+        self.corners = CornerConfig.from_dict(corners)
         self._log_box = self._make_box()
         ref = {"I1": i1, "I2": i2, "C1": c1, "C2": c2}
         for k, (lo, hi) in self._log_box.items():
@@ -159,9 +202,13 @@ class AnalogFilterBank(FrontEnd):
     def _make_box(self) -> dict:
         b = self.bounds
         box = {"I1": [b.i_min, b.i_max], "I2": [b.i_min, b.i_max], "C1": [b.c_min, b.c_max], "C2": [b.c_min, b.c_max]}
-        if isinstance(self.gm_model, GmIdTable):
+        tables = [self.gm_model] + ([sky130_table(c) for c in self.corners.corners]
+                                    if self.corners.mode != "off" else [])
+        for table in tables:
+            if not isinstance(table, GmIdTable):
+                continue
             for k, dev in (("I1", "m1"), ("I2", "m2")):
-                lo, hi = self.gm_model.current_range(dev)
+                lo, hi = table.current_range(dev)
                 box[k] = [max(box[k][0], lo), min(box[k][1], hi)]
                 if box[k][0] >= box[k][1]:
                     raise ValueError(f"the gm/Id table range of {dev} does not overlap the current bounds "
@@ -183,21 +230,86 @@ class AnalogFilterBank(FrontEnd):
         sig = torch.tensor([m.sigma_i, m.sigma_i, m.sigma_c, m.sigma_c], dtype=torch.float64).unsqueeze(1)
         return torch.clamp(1 + sig * eps, min=0.05)
 
+    def mismatch_sigmas(self) -> torch.Tensor:
+        """Relative 1-sigma mismatch [4, C] (I1, I2, C1, C2) of the nominal design: per channel from
+        the SKY130 model files (``source="sky130"``) or the uniform ``sigma_i``, ``sigma_c``."""
+        m = self.mismatch
+        if m.source == "sky130":
+            from learnafe.circuits.mismatch import sky130_mismatch
+
+            with torch.no_grad():
+                v = {k: t.detach().cpu().numpy() for k, t in self.circuit().items()}
+            sig = sky130_mismatch(v["I1"], v["I2"], v["C1"], v["C2"])
+            return torch.as_tensor(np.stack([sig[f"sigma_{k}"] for k in KEYS]), dtype=torch.float64,
+                                   device=self.ref_I1.device)
+        return torch.tensor([m.sigma_i, m.sigma_i, m.sigma_c, m.sigma_c], dtype=torch.float64,
+                            device=self.ref_I1.device).unsqueeze(1).expand(4, self.n_channels)
+
     def mismatch_factors(self) -> torch.Tensor | None:
         """The multiplicative factors [4, C] (I1, I2, C1, C2) a forward pass uses now, or None."""
         mode = self.mismatch.mode
+        if mode == "off" or (mode == "per_batch" and not self.training):
+            return None
+        if self.mismatch.source == "sky130":
+            if mode == "fixed":
+                gen = torch.Generator().manual_seed(self.mismatch.seed)
+                eps = torch.randn(4, self.n_channels, generator=gen, dtype=torch.float64).to(self.ref_I1.device)
+            else:
+                eps = torch.randn(4, self.n_channels, dtype=torch.float64, device=self.ref_I1.device)
+            return torch.clamp(1 + self.mismatch_sigmas() * eps, min=0.05)
         if mode == "fixed":
             return self.chip_factors
-        if mode == "per_batch" and self.training:
-            return self._factors(torch.randn(4, self.n_channels, dtype=torch.float64, device=self.ref_I1.device))
+        return self._factors(torch.randn(4, self.n_channels, dtype=torch.float64, device=self.ref_I1.device))
+
+    def corner_model(self) -> TransconductanceModel | None:
+        """The gm model of this forward pass's process corner, or None for the bank's own model."""
+        c = self.corners
+        if c.mode == "fixed":
+            return sky130_table(c.corners[0])
+        if c.mode == "per_batch" and self.training:
+            return sky130_table(c.corners[int(torch.randint(len(c.corners), ()))])
         return None
 
     # --------------------------------------------------------------- circuit ---
 
-    def circuit(self, factors: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def _nyquist_guard(self, vals, gm_model):
+        """Scale both capacitors of every channel above f0_max up to it (in place); returns (gm1, gm2)."""
+        gm1 = gm_model.gm1(vals["I1"])
+        gm2 = gm_model.gm2(vals["I2"])
+        w0 = dssf.natural_frequency(gm1, gm2, vals["C1"], vals["C2"])
+        w0_max = 2 * math.pi * self.bounds.f0_max_fraction * self.sample_rate
+        k = torch.clamp(w0 / w0_max, min=1.0)
+        vals["C1"] = vals["C1"] * k
+        vals["C2"] = vals["C2"] * k
+        return gm1, gm2
+
+    def _space_centres(self, vals) -> None:
+        """The spacing projection (module docstring, step 2), in place on the nominal values."""
+        gm1, gm2 = self._nyquist_guard(vals, self.gm_model)
+        w0 = dssf.natural_frequency(gm1, gm2, vals["C1"], vals["C2"])
+        n = w0.numel()
+        if n < 2:
+            return
+        idx = torch.arange(n, device=w0.device)
+        log_r = math.log(self.min_spacing)
+        # t_k = min_{j >= k} w0_j r^(k - j): reverse running minimum of log w0_j - j log r
+        key = torch.log(w0.detach()) - idx.to(torch.float64) * log_r
+        _, arg = torch.cummin(key.flip(0), dim=0)
+        j = (n - 1) - arg.flip(0)                           # index of the binding channel, j >= k
+        steps = (j - idx).to(torch.float64)
+        target = w0[j] * torch.where(steps > 0, torch.exp(-steps * log_r), torch.ones_like(steps))
+        s = torch.where(j == idx, torch.ones_like(w0), w0 / target)
+        vals["C1"] = vals["C1"] * s
+        vals["C2"] = vals["C2"] * s
+
+    def circuit(self, factors: torch.Tensor | None = None,
+                gm_model: TransconductanceModel | None = None) -> dict[str, torch.Tensor]:
         """Physical per-channel values (float64 tensors [C], differentiable in phi) after bounds.
 
+        Returns ``I1, I2, C1, C2`` and the transconductances ``gm1, gm2`` they give.
         ``factors`` ([4, C], optional): mismatch multipliers for I1, I2, C1, C2.
+        ``gm_model`` (optional): the model of the chip's process corner (default: the bank's own);
+        the design map (bounds, spacing) always uses the bank's own model.
         """
         vals = {}
         for k in KEYS:
@@ -205,20 +317,21 @@ class AnalogFilterBank(FrontEnd):
             ref = getattr(self, f"ref_{k}").to(torch.float64)
             log_v = _st_clamp(torch.log(ref) + self._phi(k).to(torch.float64), lo, hi)
             vals[k] = torch.exp(log_v)
+        if self.min_spacing:
+            self._space_centres(vals)
         if factors is not None:
             for j, k in enumerate(KEYS):
                 lo, hi = self._log_box[k]
                 vals[k] = torch.clamp(vals[k] * factors[j].to(torch.float64), math.exp(lo), math.exp(hi))
-        gm1 = self.gm_model.gm1(vals["I1"])
-        gm2 = self.gm_model.gm2(vals["I2"])
-        w0 = dssf.natural_frequency(gm1, gm2, vals["C1"], vals["C2"])
-        w0_max = 2 * math.pi * self.bounds.f0_max_fraction * self.sample_rate
-        k = torch.clamp(w0 / w0_max, min=1.0)
-        vals["C1"] = vals["C1"] * k
-        vals["C2"] = vals["C2"] * k
+        vals["gm1"], vals["gm2"] = self._nyquist_guard(vals, self.gm_model if gm_model is None else gm_model)
         return vals
 
     def parameters_of(self, vals: dict) -> dssf.ChannelParameters:
+        """gm1, gm2, w0, Q, gain of ``vals`` (its ``gm1``, ``gm2`` when present, else the bank's model)."""
+        if "gm1" in vals and "gm2" in vals:
+            gm1, gm2, c1, c2 = vals["gm1"], vals["gm2"], vals["C1"], vals["C2"]
+            return dssf.ChannelParameters(gm1=gm1, gm2=gm2, w0=dssf.natural_frequency(gm1, gm2, c1, c2),
+                                          q=dssf.quality_factor(gm1, gm2, c1, c2), gain=c2 / c1)
         return dssf.channel_parameters(vals["I1"], vals["I2"], vals["C1"], vals["C2"], self.gm_model, validate=False)
 
     def _s_coefficients(self, vals):
@@ -309,7 +422,7 @@ class AnalogFilterBank(FrontEnd):
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """Audio ``[B, T]`` (amplitude 1.0 = full scale) -> features ``[B, C, T // hop]``."""
         x, was_1d = feat.check_audio(audio)
-        vals = self.circuit(self.mismatch_factors())
+        vals = self.circuit(self.mismatch_factors(), self.corner_model())
         b, a = discretize(*self._s_coefficients(vals), self.sample_rate, self.discretization)
         # kT/C noise: drawn inside the fused op (one call, nothing of size [B, C, T]);
         # its seed comes from torch's generator, so torch.manual_seed fixes it.  The std is
@@ -338,7 +451,7 @@ class AnalogFilterBank(FrontEnd):
     def to_dict(self) -> dict:
         """The JSON circuit spec (``learnafe-bank/1``, docs/ARCHITECTURE.md); JSON-clean floats."""
         with torch.no_grad():
-            vals = {k: v.detach().cpu().numpy() for k, v in self.circuit().items()}
+            vals = {k: v.detach().cpu().numpy() for k, v in self.circuit().items() if k in KEYS}
             p = dssf.channel_parameters(vals["I1"], vals["I2"], vals["C1"], vals["C2"], self.gm_model)
             pw = cost.channel_power_w(vals["I1"], vals["I2"])
             ar = cost.channel_cap_area_um2(vals["C1"], vals["C2"])
@@ -356,8 +469,10 @@ class AnalogFilterBank(FrontEnd):
             "features": self.features.to_dict(),
             "discretization": self.discretization,
             "bounds": self.bounds.to_dict(),
+            "min_spacing": self.min_spacing,
             "noise": self.noise.to_dict(),
             "mismatch": self.mismatch.to_dict(),
+            "corners": self.corners.to_dict(),
             "channels": channels,
             "total_power_w": float(pw.sum()),
             "total_cap_area_um2": float(ar.sum()),
@@ -373,7 +488,9 @@ class AnalogFilterBank(FrontEnd):
         hand-written spec with channels only (checked by :meth:`BankSpec.from_dict`).
 
         With ``reference`` and ``phi`` present the bank is restored exactly; otherwise the
-        channel values become the reference design with phi = 0.
+        channel values become the reference design with phi = 0.  A spec without
+        ``gm_model`` is read with weak inversion and one without ``min_spacing`` as a free
+        bank, as before those defaults changed, so old specs rebuild unchanged.
         """
         spec = BankSpec.from_dict(spec)
         if spec.reference is not None and spec.phi is not None:
@@ -384,9 +501,10 @@ class AnalogFilterBank(FrontEnd):
             phi = None
         bank = cls(ref["I1"], ref["I2"], ref["C1"], ref["C2"],
                    sample_rate=20000.0 if spec.sample_rate is None else spec.sample_rate,
-                   gm_model=None if spec.gm_model is None else dict(spec.gm_model), features=spec.features,
-                   discretization=spec.discretization or "bilinear", bounds=spec.bounds,
-                   noise=spec.noise, mismatch=spec.mismatch)
+                   gm_model="weak_inversion" if spec.gm_model is None else dict(spec.gm_model),
+                   features=spec.features, discretization=spec.discretization or "bilinear", bounds=spec.bounds,
+                   noise=spec.noise, mismatch=spec.mismatch,
+                   min_spacing=0.0 if spec.min_spacing is None else spec.min_spacing, corners=spec.corners)
         if phi is not None:
             with torch.no_grad():
                 for k in KEYS:
@@ -409,7 +527,8 @@ class AnalogFilterBank(FrontEnd):
         ``q=None`` picks the Q at which neighbouring channels cross at their half-power
         (-3.01 dB) points: ``Q = 1 / (2 sinh(ln(r) / 2))`` with r = (f_hi/f_lo)^(1/(n-1))
         (3.41 for 16 channels over 100 Hz-8 kHz).  Currents from the inverse design
-        (:func:`learnafe.circuits.dssf.design_channel`) with the gm model.
+        (:func:`learnafe.circuits.dssf.design_channel`) with the gm model (default: the shipped
+        SKY130 tt table), so the centres and Q are exact under the model the bank computes with.
         """
         if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 1:
             raise ValueError(f"n_channels must be a positive integer, got {n_channels!r}")
@@ -428,7 +547,7 @@ class AnalogFilterBank(FrontEnd):
 
     def extra_repr(self) -> str:
         return (f"n_channels={self.n_channels}, sample_rate={self.sample_rate}, gm_model={self.gm_model!r}, "
-                f"discretization={self.discretization!r}")
+                f"discretization={self.discretization!r}, min_spacing={self.min_spacing}")
 
 
-__all__ = ["AnalogFilterBank", "Bounds", "NoiseConfig", "MismatchConfig", "SPEC_FORMAT"]
+__all__ = ["AnalogFilterBank", "Bounds", "NoiseConfig", "MismatchConfig", "CornerConfig", "SPEC_FORMAT"]

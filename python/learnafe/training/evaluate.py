@@ -167,7 +167,8 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *,
                  snrs: Sequence[float | None] | None = None, noise: Any = None, split: str = "test",
                  batch_size: int = 128, mismatch_chips: int = 0, sigma_i: float = SIGMA_I,
                  sigma_c: float = SIGMA_C, circuit_noise: str = "as-trained",
-                 progress: bool = True) -> dict:
+                 progress: bool = True, mismatch_source: str | None = None,
+                 corners=(), yield_snrs=None, yield_out=None, seed: int | None = None) -> dict:
     """Evaluate a run directory's best model on the data set folder ``data``.
 
     ``data`` may be in either layout; the 12-class test layout is read whole.
@@ -176,6 +177,15 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *,
     ``circuit_noise``: ``"as-trained"`` (the bank's own noise setting) or ``"off"`` (the
     same bank with its kT/C noise model switched off: how much the classifier leans on
     the noise floor).
+
+    Fab variation: with ``mismatch_source`` (``"sky130"``: per-channel figures of the SKY130
+    model files; ``"uniform"``: ``sigma_i``, ``sigma_c``) and/or ``corners`` (e.g.
+    ``("tt", "ss", "ff")``), ``result["yield"]`` is the
+    :func:`learnafe.training.chips.yield_analysis` over ``mismatch_chips`` chips (seeded by
+    ``seed``, default the run's ``eval_seed``) and the corners, at ``yield_snrs`` (default:
+    the same conditions), journaled and written to ``yield_out``.  Without
+    ``mismatch_source``, ``mismatch_chips`` runs the older uniform Monte Carlo
+    (:func:`mismatch_monte_carlo`, ``result["mismatch"]``).
     """
     from learnafe.training.data import eval_noise_folder, open_split
     from learnafe.training.rundir import load_run
@@ -208,7 +218,16 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *,
                            progress=progress)
     out["run"] = str(run_dir)
     out["circuit_noise"] = circuit_noise
-    if mismatch_chips:
+    if mismatch_source is not None or corners:
+        from learnafe.training.chips import yield_analysis
+
+        out["yield"] = yield_analysis(model, ds, int(mismatch_chips),
+                                      seed=cfg.eval_seed if seed is None else int(seed),
+                                      snrs=snrs if yield_snrs is None else list(yield_snrs), noise=noise,
+                                      source=mismatch_source or "sky130", sigma_i=sigma_i, sigma_c=sigma_c,
+                                      corners=corners, out_dir=yield_out, batch_size=batch_size,
+                                      progress=progress, tag=str(run_dir))
+    elif mismatch_chips:
         out["mismatch"] = mismatch_monte_carlo(model, ds, mismatch_chips, seed=cfg.eval_seed,
                                                snrs=snrs, noise=noise, sigma_i=sigma_i,
                                                sigma_c=sigma_c, batch_size=batch_size,

@@ -91,7 +91,7 @@ def load_run(run_dir, *, checkpoint: str = "best") -> Run:
     if not (run_dir / CONFIG).is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no {CONFIG}); "
                                 "create one with `learnafe train --out DIR`")
-    cfg = TrainConfig.from_file(run_dir / CONFIG)
+    cfg = TrainConfig.from_run_file(run_dir / CONFIG)
     if checkpoint not in ("best", "last"):
         raise ValueError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
     names = [BEST, LAST] if checkpoint == "best" else [LAST]

@@ -1,0 +1,268 @@
+"""Robustness to the fab: accuracy over sampled chips (mismatch) and over process corners.
+
+A trained run is one design; silicon gives many chips.  :func:`yield_analysis`
+evaluates the run's classifier on
+
+* ``n_chips`` sampled chips: the bank's I1, I2, C1, C2 with fixed random relative
+  errors (chip ``k`` drawn from ``seed + k``), by default with the per-channel SKY130
+  figures of :func:`learnafe.circuits.mismatch.sky130_mismatch` (bias-current mirrors:
+  V_th mismatch of the model files times gm/Id; MIM capacitors: the model files'
+  matching constant), at the nominal (tt) process;
+* one nominal chip per process corner (tt, ss, ff): the same currents and capacitors
+  with the corner's SKY130 gm/Id table (the bias currents are taken as forced by ideal
+  references, so a corner moves gm/Id, hence centres and Q);
+
+and reports the accuracy distribution (mean, std, 5th percentile, min, max) per
+evaluation condition and for the mean over conditions, the sigma figures with where
+each comes from, and the measured spread of the drawn factors (RMS of
+``(factor - 1) / sigma``, 1 when the draws have the stated spread).
+
+Every chip's result is appended to a journal (``chips.jsonl``, one JSON line per
+chip, flushed and fsynced) as soon as it is known, so an interrupted analysis resumes
+where it stopped and a larger ``n_chips`` reuses the chips already evaluated; the
+journal's header records the settings and a different setting is refused.  Output
+folder: ``yield.json`` (the result, written atomically), ``yield.png`` (histogram of
+the chips' accuracy with the corners marked), ``yield.log``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from learnafe._jsonio import append_json_line, write_json
+from learnafe.training.evaluate import evaluate_dataset
+from learnafe.training.model import CoDesignModel, frontend_from_dict
+
+__all__ = ["YIELD_FORMAT", "sample_chip", "yield_analysis", "distribution", "plot_yield", "CORNERS"]
+
+log = logging.getLogger(__name__)
+YIELD_FORMAT = "learnafe-yield/1"
+CORNERS = ("tt", "ss", "ff")
+JOURNAL, RESULT, PLOT, LOG = "chips.jsonl", "yield.json", "yield.png", "yield.log"
+
+
+def sample_chip(frontend, *, seed: int | None = None, source: str = "sky130", sigma_i: float = 0.0,
+                sigma_c: float = 0.0, corner: str | None = None):
+    """One chip of the analog bank ``frontend`` (eval mode): mismatch drawn from ``seed`` (None: no
+    mismatch) with the SKY130 figures (``source="sky130"``) or ``sigma_i``/``sigma_c`` for every
+    device (``"uniform"``), at process ``corner`` (None: the bank's own gm model)."""
+    if not hasattr(frontend, "mismatch_sigmas"):
+        raise ValueError(f"sampling chips needs an AnalogFilterBank front end, got {type(frontend).__name__}")
+    spec = frontend.to_dict()
+    if seed is None:
+        spec["mismatch"] = {"mode": "off"}
+    else:
+        spec["mismatch"] = {"mode": "fixed", "seed": int(seed), "source": source,
+                            "sigma_i": float(sigma_i) if source == "uniform" else 0.0,
+                            "sigma_c": float(sigma_c) if source == "uniform" else 0.0}
+    spec["corners"] = {"mode": "fixed", "corners": [corner]} if corner else {"mode": "off"}
+    chip = frontend_from_dict(spec)
+    chip.eval()
+    return chip
+
+
+def distribution(values) -> dict:
+    """``{"n", "mean", "std", "p5", "min", "max"}`` of a list of accuracies (std with ddof=1;
+    p5 the 5th percentile, linear interpolation)."""
+    a = np.asarray(values, dtype=np.float64)
+    return {"n": int(a.size), "mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
+            "p5": float(np.percentile(a, 5)), "min": float(a.min()), "max": float(a.max())}
+
+
+def _with_mean(acc: dict) -> dict:
+    return {**acc, "mean": float(np.mean(list(acc.values())))}
+
+
+def _read_journal(path: Path) -> tuple[dict | None, list[dict]]:
+    header, records = None, []
+    if not path.is_file():
+        return None, []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by a crash: that chip is evaluated again
+            continue
+        if rec.get("kind") == "header":
+            header = rec
+        else:
+            records.append(rec)
+    return header, records
+
+
+def yield_analysis(model, dataset, n_chips: int, *, seed: int = 0, snrs=(5.0, 10.0, 15.0, 20.0), noise=None,
+                   source: str = "sky130", sigma_i: float = 0.0, sigma_c: float = 0.0,
+                   corners=CORNERS, out_dir=None, batch_size: int = 128, progress: bool = True,
+                   tag: str = "") -> dict:
+    """Accuracy of ``model`` (a :class:`~learnafe.training.model.CoDesignModel` with an analog bank)
+    on ``dataset`` over ``n_chips`` sampled chips and the nominal chip of every corner in ``corners``.
+
+    ``out_dir``: where the journal, ``yield.json``, ``yield.png`` and ``yield.log`` go (None: nothing
+    is written and nothing resumed).  ``tag``: free text stored in the header (e.g. the run path).
+    Returns the ``learnafe-yield/1`` result (module docstring).
+    """
+    if isinstance(n_chips, bool) or not isinstance(n_chips, int) or n_chips < 0:
+        raise ValueError(f"n_chips must be an integer >= 0, got {n_chips!r}")
+    if source not in ("sky130", "uniform"):
+        raise ValueError(f"source must be 'sky130' (model-file figures) or 'uniform' (sigma_i, sigma_c), got {source!r}")
+    if source == "uniform" and not (sigma_i > 0 or sigma_c > 0):
+        raise ValueError("source='uniform' needs sigma_i or sigma_c > 0 (relative 1-sigma, e.g. 0.02)")
+    corners = list(corners or [])
+    bad = [c for c in corners if c not in CORNERS]
+    if bad:
+        raise ValueError(f"corners {bad} unknown; the shipped SKY130 gm/Id tables are {CORNERS}")
+    frontend = model.frontend
+    spec = frontend.to_dict()
+    header = {"kind": "header", "format": YIELD_FORMAT, "seed": int(seed), "source": source,
+              "sigma_i": float(sigma_i) if source == "uniform" else 0.0,
+              "sigma_c": float(sigma_c) if source == "uniform" else 0.0,
+              "snrs": [float(s) for s in snrs], "noise": str(noise) if noise else None,
+              "data": str(getattr(dataset, "root", "")), "split": getattr(dataset, "split", None),
+              "n_clips": len(dataset),
+              "bank_sha1": hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest(),
+              "classifier_sha1": hashlib.sha1(b"".join(
+                  t.detach().cpu().numpy().tobytes() for t in model.classifier.state_dict().values())).hexdigest(),
+              "tag": tag}
+    done: dict = {}
+    journal = handler = None
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(out_dir / LOG)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
+        logging.getLogger("learnafe").addHandler(handler)
+        if logging.getLogger("learnafe").level in (logging.NOTSET,) or logging.getLogger("learnafe").level > logging.INFO:
+            logging.getLogger("learnafe").setLevel(logging.INFO)
+        journal = out_dir / JOURNAL
+        old, records = _read_journal(journal)
+        if old is not None:
+            diff = sorted(k for k in header if k != "tag" and old.get(k) != header[k])
+            if diff:
+                if handler is not None:
+                    logging.getLogger("learnafe").removeHandler(handler)
+                    handler.close()
+                raise ValueError(f"{journal} holds chips of another analysis (differs in {diff}); "
+                                 "choose another output folder or delete the journal")
+        else:
+            append_json_line(journal, header)
+        for rec in records:
+            done[(rec["kind"], rec["id"])] = rec
+    try:
+        jobs = [("chip", k) for k in range(n_chips)] + [("corner", c) for c in corners]
+        todo = [j for j in jobs if j not in done]
+        log.info("yield analysis: %d chips (%s mismatch, seed %d) + corners %s on %d clips x %d conditions; "
+                 "%d already in the journal", n_chips, source, seed, corners or "none", len(dataset),
+                 1 + len(snrs), len(jobs) - len(todo))
+        z_sums = np.zeros(4)
+        z_n = 0
+        bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="chips", unit="chip", disable=not progress)
+        for kind, ident in jobs:
+            if kind == "chip":
+                chip = sample_chip(frontend, seed=seed + ident, source=source, sigma_i=sigma_i, sigma_c=sigma_c)
+                with torch.no_grad():
+                    f = chip.mismatch_factors()
+                    s = chip.mismatch_sigmas()
+                z = torch.where(s > 0, (f - 1) / torch.where(s > 0, s, torch.ones_like(s)), torch.zeros_like(s))
+                z_sums += (z ** 2).sum(dim=1).numpy()
+                z_n += z.shape[1]
+            if (kind, ident) in done:
+                continue
+            if kind == "corner":
+                chip = sample_chip(frontend, corner=ident)
+            r = evaluate_dataset(CoDesignModel(chip, model.classifier), dataset, snrs=snrs, noise=noise,
+                                 batch_size=batch_size)
+            with torch.no_grad():
+                f0 = chip.parameters_of(chip.circuit(chip.mismatch_factors(), chip.corner_model())).f0_hz
+            rec = {"kind": kind, "id": ident, "seed": seed + ident if kind == "chip" else None,
+                   "accuracy": _with_mean(r["accuracy"]), "f0_hz": [float(v) for v in f0]}
+            done[(kind, ident)] = rec
+            if journal is not None:
+                append_json_line(journal, rec)
+            bar.update(1)
+            bar.set_postfix(mean=f"{rec['accuracy']['mean']:.3f}")
+            log.info("%s %s: %s", kind, ident, " ".join(f"{k}:{v:.4f}" for k, v in rec["accuracy"].items()))
+        bar.close()
+        chips = [done[("chip", k)] for k in range(n_chips)]
+        keys = list(chips[0]["accuracy"]) if chips else []
+        res = {"format": YIELD_FORMAT, "n_chips": n_chips, "seed": seed, "source": source,
+               "snrs": [float(s) for s in snrs], "data": header["data"], "split": header["split"],
+               "n_clips": len(dataset),
+               "distribution": {k: distribution([c["accuracy"][k] for c in chips]) for k in keys},
+               "corners": {done[("corner", c)]["id"]: done[("corner", c)]["accuracy"] for c in corners},
+               "corner_f0_hz": {c: done[("corner", c)]["f0_hz"] for c in corners},
+               "chips": [{"seed": c["seed"], "accuracy": c["accuracy"]} for c in chips],
+               "mismatch": _mismatch_figures(frontend, source, sigma_i, sigma_c),
+               "measured_spread": {q: float(np.sqrt(z_sums[i] / z_n)) if z_n else None
+                                   for i, q in enumerate(("I1", "I2", "C1", "C2"))},
+               "measured_spread_note": "RMS over chips and channels of (drawn factor - 1) / sigma: 1 when the "
+                                       "draws have the stated spread",
+               "corner_note": "nominal chip at each SKY130 corner: the design's currents and capacitors, gm "
+                              "from the corner's gm/Id table (bias currents forced by ideal references)"}
+        if out_dir is not None:
+            write_json(out_dir / RESULT, res, indent=2, allow_nan=False)
+            if chips or corners:
+                plot_yield(res, out_dir / PLOT)
+            log.info("yield: %s", summary_line(res))
+        return res
+    finally:
+        if handler is not None:
+            logging.getLogger("learnafe").removeHandler(handler)
+            handler.close()
+
+
+def _mismatch_figures(frontend, source, sigma_i, sigma_c) -> dict:
+    if source == "uniform":
+        return {"source": "uniform", "sigma_I": float(sigma_i), "sigma_C": float(sigma_c),
+                "sources": {"I": "given (--sigma-i)", "C": "given (--sigma-c)"}}
+    from learnafe.circuits.mismatch import sky130_mismatch
+
+    with torch.no_grad():
+        v = {k: t.detach().cpu().numpy() for k, t in frontend.circuit().items()}
+    full = sky130_mismatch(v["I1"], v["I2"], v["C1"], v["C2"])
+    return {"source": "sky130", "per_channel": {k: [float(x) for x in full[k]] for k in
+                                                ("sigma_I1", "sigma_I2", "sigma_C1", "sigma_C2")},
+            "sources": full["sources"]}
+
+
+def summary_line(res: dict) -> str:
+    d = res["distribution"].get("mean")
+    parts = []
+    if d:
+        parts.append(f"{d['n']} chips, mean accuracy {100 * d['mean']:.2f} % +- {100 * d['std']:.2f}, "
+                     f"p5 {100 * d['p5']:.2f} %, min {100 * d['min']:.2f} %")
+    if res["corners"]:
+        parts.append("corners " + ", ".join(f"{c}: {100 * a['mean']:.2f} %" for c, a in res["corners"].items()))
+    return "; ".join(parts)
+
+
+def plot_yield(res: dict, path) -> None:
+    """Histogram of the chips' mean accuracy (and clean accuracy), 5th percentile and corners marked."""
+    from matplotlib.figure import Figure  # no pyplot: leaves the user's backend alone
+
+    fig = Figure(figsize=(6.4, 3.8), dpi=110)
+    ax = fig.add_subplot(1, 1, 1)
+    chips = res["chips"]
+    for key, color in (("mean", "C0"), ("clean", "C1")):
+        vals = [100 * c["accuracy"][key] for c in chips if key in c["accuracy"]]
+        if vals:
+            ax.hist(vals, bins=min(30, max(5, len(vals) // 3)), alpha=0.6, color=color,
+                    label=f"{key} ({len(vals)} chips)")
+    d = res["distribution"].get("mean")
+    if d:
+        ax.axvline(100 * d["p5"], color="C0", ls="--", label=f"p5 of mean: {100 * d['p5']:.2f} %")
+    for j, (c, acc) in enumerate(res["corners"].items()):
+        ax.axvline(100 * acc["mean"], color=f"C{j + 2}", ls=":", label=f"corner {c} (mean): {100 * acc['mean']:.2f} %")
+    ax.set_xlabel("accuracy (%)")
+    ax.set_ylabel("chips")
+    ax.set_title(f"accuracy over sampled chips ({res['source']} mismatch)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    from learnafe._jsonio import atomic_write
+
+    atomic_write(path, lambda f: fig.savefig(f, format="png"))

@@ -1,0 +1,281 @@
+"""The bank trained on the circuit that is built: the shipped SKY130 tt gm/Id table as the default
+model, the minimum-spacing projection, process corners and SKY130 mismatch, and the yield analysis."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import learnafe.training.data as tdata
+from learnafe.circuits import GmIdTable, WeakInversion, load_gm_model
+from learnafe.circuits.mismatch import sky130_mismatch
+from learnafe.frontends import AnalogFilterBank, BankSpec
+from learnafe.frontends.features import FeatureConfig
+from learnafe.training.config import TrainConfig
+from learnafe.training.model import build_frontend
+
+DATA = Path(__file__).resolve().parents[1] / "python" / "learnafe" / "circuits" / "data"
+FS = 20000.0
+
+
+def raw():
+    return FeatureConfig(log=False, normalize="none")
+
+
+def _table_gm(corner, dev, i):
+    """gm from the shipped JSON, read here with numpy (linear interpolation of gm/Id in log I)."""
+    d = json.loads((DATA / f"sky130_gmid_{corner}.json").read_text())["devices"][dev]
+    return i * np.interp(np.log(i), np.log(d["id_a"]), d["gm_over_id"])
+
+
+def _ratios(bank):
+    f0 = bank.center_frequencies().detach().numpy()
+    return f0[1:] / f0[:-1]
+
+
+# ------------------------------------------------------------- default model ---
+
+def test_shipped_tt_table_is_the_default_and_the_conventional_bank_hits_its_design():
+    assert isinstance(load_gm_model(None), GmIdTable)
+    assert TrainConfig().gm_model == "sky130-tt"
+    for bank in (AnalogFilterBank.conventional(), build_frontend(TrainConfig())):
+        assert isinstance(bank.gm_model, GmIdTable) and bank.gm_model.source_path == "sky130-tt"
+        assert bank.to_dict()["gm_model"]["path"] == "sky130-tt"
+        v = {k: getattr(bank, f"ref_{k}").numpy() for k in ("I1", "I2", "C1", "C2")}
+        gm1, gm2 = _table_gm("tt", "m1", v["I1"]), _table_gm("tt", "m2", v["I2"])
+        w0 = np.sqrt(gm1 * gm2 / (4 * v["C1"] * v["C2"]))          # textbook formulas
+        q = np.sqrt(gm2 * v["C2"] / (gm1 * v["C1"]))
+        np.testing.assert_allclose(w0 / (2 * np.pi), np.geomspace(100, 8000, 16), rtol=1e-9)
+        np.testing.assert_allclose(q, 1 / (2 * math.sinh(math.log(80) / 30)), rtol=1e-9)
+        # and the bank itself computes the same centres
+        np.testing.assert_allclose(bank.center_frequencies().detach().numpy(), w0 / (2 * np.pi), rtol=1e-12)
+    # the table needs more current than weak inversion n = 1.36 for the same centres (gm/Id is lower)
+    assert AnalogFilterBank.conventional().reference_power() > \
+        AnalogFilterBank.conventional(gm_model="weak_inversion").reference_power()
+    assert isinstance(AnalogFilterBank.conventional(gm_model="weak_inversion").gm_model, WeakInversion)
+
+
+def test_old_specs_and_run_configs_rebuild_as_before(tmp_path):
+    # a spec written before the new defaults: weak inversion recorded, no min_spacing/corners keys
+    old = AnalogFilterBank.conventional(gm_model="weak_inversion", min_spacing=0, features=raw())
+    with torch.no_grad():
+        old.phi_C1[5] = 1.5                          # channel 5 drops below channel 4: centres cross
+        old.phi_C2[5] = 1.5
+    spec = old.to_dict()
+    for k in ("min_spacing", "corners"):
+        del spec[k]
+    again = AnalogFilterBank.from_dict(spec)
+    assert isinstance(again.gm_model, WeakInversion) and again.min_spacing == 0
+    x = 0.1 * torch.randn(2, 4000, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again(x), old(x))
+    assert _ratios(again)[4] < 1                     # still free: the crossing is kept
+    assert BankSpec.from_dict(spec).to_dict() == spec  # and the old file round-trips unchanged
+    # a hand-written spec without gm_model means weak inversion, as it always did
+    hand = {"format": "learnafe-bank/1", "channels": [{"I1": 1e-10, "I2": 1e-9, "C1": 1e-12, "C2": 1e-12}]}
+    assert isinstance(BankSpec.from_dict(hand).gm(), WeakInversion)
+    assert isinstance(AnalogFilterBank.from_dict(hand).gm_model, WeakInversion)
+    # a run's config.json written before the options existed
+    cfg = TrainConfig().to_dict()
+    for k in ("gm_model", "min_spacing", "train_corners", "train_mismatch"):
+        del cfg[k]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    old_cfg = TrainConfig.from_run_file(tmp_path / "config.json")
+    assert old_cfg.gm_model == "weak_inversion" and old_cfg.min_spacing == 0.0
+    bank = build_frontend(old_cfg)
+    assert isinstance(bank.gm_model, WeakInversion) and bank.min_spacing == 0
+
+
+# ------------------------------------------------------------------ spacing ---
+
+def test_ordering_holds_after_many_steps_that_push_centres_to_cross():
+    bank = AnalogFilterBank.conventional(features=raw())
+    opt = torch.optim.Adam(bank.parameters(), lr=0.2)
+    sign = torch.tensor([(-1.0) ** k for k in range(16)], dtype=torch.float64)
+    for step in range(150):
+        f0 = bank.center_frequencies()
+        # odd channels pulled down, even channels pushed up: every pair wants to cross
+        loss = (sign * torch.log(f0)).sum() + 5 * torch.log(f0[9])  # and channel 9 below channel 8
+        opt.zero_grad()
+        loss.backward()
+        assert all(torch.isfinite(p.grad).all() for p in bank.parameters())
+        opt.step()
+        if step % 10 == 9:
+            assert np.all(_ratios(bank) >= 1.1 * (1 - 1e-9)), step
+    r = _ratios(bank)
+    assert np.all(r >= 1.1 * (1 - 1e-9)) and np.any(np.abs(r - 1.1) < 1e-6)  # the constraint is active
+    assert float(bank.center_frequencies().detach().max()) <= 0.45 * FS * (1 + 1e-9)
+    spec = bank.to_dict()
+    f0 = [c["f0_hz"] for c in spec["channels"]]
+    assert all(b >= 1.1 * a * (1 - 1e-9) for a, b in zip(f0, f0[1:]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ordering_and_bounds_hold_for_extreme_parameters(seed):
+    g = torch.Generator().manual_seed(seed)
+    bank = AnalogFilterBank.conventional(features=raw(), min_spacing=1.2)
+    with torch.no_grad():
+        for p in bank.parameters():
+            p.copy_(30 * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    v = {k: t.detach() for k, t in bank.circuit().items()}
+    assert torch.all(v["C1"] >= bank.bounds.c_min * (1 - 1e-12)) and torch.all(v["C2"] >= bank.bounds.c_min * (1 - 1e-12))
+    assert np.all(_ratios(bank) >= 1.2 * (1 - 1e-9))
+    assert float(bank.center_frequencies().detach().max()) <= 0.45 * FS * (1 + 1e-9)
+    y = bank(0.1 * torch.randn(1, 2000, generator=g))
+    assert torch.all(torch.isfinite(y))
+
+
+def test_projection_keeps_q_and_gain_and_spacing_off_is_the_free_bank():
+    free = AnalogFilterBank.conventional(features=raw(), min_spacing=0)
+    held = AnalogFilterBank.conventional(features=raw())
+    x = 0.1 * torch.randn(2, 3000, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(free(x), held(x))             # conventional spacing 1.34 > 1.1: bit-identical
+    with torch.no_grad():
+        for b in (free, held):
+            b.phi_I1[10] = -2.0                      # channel 10 falls below channels 7..9
+            b.phi_I2[10] = -2.0
+    f_free = free.center_frequencies().detach().numpy()
+    # independent reference for the free bank: the table formulas on exp(log ref + phi)
+    i1 = free.ref_I1.numpy() * np.exp(free.phi_I1.detach().numpy())
+    i2 = free.ref_I2.numpy() * np.exp(free.phi_I2.detach().numpy())
+    w0 = np.sqrt(_table_gm("tt", "m1", i1) * _table_gm("tt", "m2", i2)) / (2 * 1e-12)
+    np.testing.assert_allclose(f_free, w0 / (2 * np.pi), rtol=1e-12)
+    assert f_free[10] < f_free[9]                    # free: crossed
+    f_held = held.center_frequencies().detach().numpy()
+    assert np.all(f_held[1:] / f_held[:-1] >= 1.1 * (1 - 1e-9))
+    np.testing.assert_allclose(f_held[10:], f_free[10:], rtol=1e-12)   # the top is anchored
+    np.testing.assert_allclose(f_held[9], f_free[10] / 1.1, rtol=1e-12)  # pinned below it
+    np.testing.assert_allclose(held.q().detach().numpy(), free.q().detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(held.gain().detach().numpy(), free.gain().detach().numpy(), rtol=1e-12)
+
+
+def test_spacing_projection_gradient_matches_finite_differences():
+    bank = AnalogFilterBank.conventional(n_channels=3, f_lo=500, f_hi=600, q=2.0, features=raw())  # ratio 1.095
+    f0 = bank.center_frequencies().detach().numpy()
+    assert np.all(f0[1:] / f0[:-1] >= 1.1 * (1 - 1e-9))
+
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bank = bank
+
+        def forward(self):
+            vals = self.bank.circuit()
+            return torch.cat([self.bank.parameters_of(vals).f0_hz, vals["C1"], self.bank.area()[None]])
+
+    probe = Probe()
+
+    def f(phi_i1, phi_c2):
+        return torch.func.functional_call(probe, {"bank.phi_I1": phi_i1, "bank.phi_C2": phi_c2}, ())
+
+    p1 = torch.tensor([0.0, 0.01, 0.02], dtype=torch.float64, requires_grad=True)
+    p2 = torch.tensor([0.0, 0.03, -0.01], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: f(a, b), (p1, p2), eps=1e-7, atol=1e-5, rtol=1e-6)
+
+
+def test_spacing_is_recorded_in_the_spec_and_round_trips(tmp_path):
+    bank = AnalogFilterBank.conventional(min_spacing=1.15, corners={"mode": "per_batch", "corners": ["ss", "ff"]},
+                                         mismatch={"mode": "per_batch", "source": "sky130"})
+    spec = bank.to_dict()
+    assert spec["min_spacing"] == 1.15 and spec["corners"] == {"mode": "per_batch", "corners": ["ss", "ff"]}
+    assert spec["mismatch"]["source"] == "sky130"
+    bank.save(tmp_path / "b.json")
+    again = AnalogFilterBank.load(tmp_path / "b.json")
+    assert again.min_spacing == 1.15 and again.corners.corners == ("ss", "ff")
+    assert again.to_dict() == spec
+    assert BankSpec.from_dict(spec).to_dict() == spec
+    for bad in (0.5, -1, 10.0, "1.1"):
+        with pytest.raises(ValueError, match="min_spacing"):
+            AnalogFilterBank.conventional(min_spacing=bad)
+    with pytest.raises(ValueError, match="min_spacing"):
+        BankSpec.from_dict(dict(spec, min_spacing=0.9))
+    with pytest.raises(ValueError, match="corners"):
+        AnalogFilterBank.conventional(corners={"mode": "per_batch", "corners": ["xx"]})
+    with pytest.raises(ValueError, match="sigma_i"):
+        AnalogFilterBank.conventional(mismatch={"mode": "per_batch", "source": "sky130", "sigma_i": 0.02})
+
+
+# ------------------------------------------------------------------ the fab ---
+
+def test_corner_per_batch_picks_every_corner_and_uses_its_table():
+    bank = AnalogFilterBank.conventional(corners={"mode": "per_batch"})
+    bank.train()
+    torch.manual_seed(0)
+    picked = {bank.corner_model().source_path for _ in range(60)}
+    assert picked == {"sky130-tt", "sky130-ss", "sky130-ff"}
+    bank.eval()
+    assert bank.corner_model() is None
+    ss = AnalogFilterBank.conventional(corners={"mode": "fixed", "corners": ["ss"]})
+    vals = ss.circuit(None, ss.corner_model())
+    i1, i2 = ss.ref_I1.numpy(), ss.ref_I2.numpy()
+    w0 = np.sqrt(_table_gm("ss", "m1", i1) * _table_gm("ss", "m2", i2)) / (2 * 1e-12)
+    np.testing.assert_allclose(ss.parameters_of(vals).f0_hz.detach().numpy(), w0 / (2 * np.pi), rtol=1e-12)
+    assert not np.allclose(w0 / (2 * np.pi), np.geomspace(100, 8000, 16), rtol=1e-3)  # the corner moves f0
+    x = 0.1 * torch.randn(1, 3000, generator=torch.Generator().manual_seed(2))
+    assert not torch.allclose(ss(x), AnalogFilterBank.conventional()(x))
+    # the nominal design (spec, power) is the tt one
+    assert ss.to_dict()["channels"] == AnalogFilterBank.conventional().to_dict()["channels"]
+
+
+def test_sampled_chips_have_the_stated_sky130_spread():
+    from learnafe.training.chips import sample_chip
+
+    bank = AnalogFilterBank.conventional()
+    nominal = {k: t.detach().numpy() for k, t in bank.circuit().items()}
+    sig = sky130_mismatch(nominal["I1"], nominal["I2"], nominal["C1"], nominal["C2"])  # [C] each
+    n = 150
+    z = {k: [] for k in ("I1", "I2", "C1", "C2")}
+    for s in range(n):
+        chip = sample_chip(bank, seed=s)
+        v = {k: t.detach().numpy() for k, t in chip.circuit(chip.mismatch_factors()).items()}
+        for k in z:
+            z[k].append((v[k] / nominal[k] - 1) / sig[f"sigma_{k}"])
+    for k, zs in z.items():
+        zs = np.asarray(zs)                          # [n, C]: standard normal if the spread is right
+        m = zs.size
+        assert abs(zs.mean()) < 4 / math.sqrt(m), k
+        assert abs(zs.std() - 1) < 4 / math.sqrt(2 * m), k
+    assert np.all(sig["sigma_I1"] > 0.01) and np.all(sig["sigma_C1"] < 0.001)  # mirrors >> MIM caps
+    a, b = sample_chip(bank, seed=3), sample_chip(bank, seed=3)
+    assert torch.equal(a.mismatch_factors(), b.mismatch_factors())
+
+
+def test_yield_analysis_gives_the_requested_chips_and_resumes(tmp_path, monkeypatch):
+    from training_helpers import make_toy_dataset, tiny_config
+
+    from learnafe.training.chips import yield_analysis
+    from learnafe.training.data import open_split
+    from learnafe.training.model import CoDesignModel, build_classifier
+
+    monkeypatch.setattr(tdata, "CACHE_DIR", str(tmp_path / "cache"))
+    toy = make_toy_dataset(tmp_path / "toy", per_word=3)
+    cfg = TrainConfig.from_dict(tiny_config(toy))
+    bank = build_frontend(cfg)
+    torch.manual_seed(0)
+    model = CoDesignModel(bank, build_classifier(cfg, bank.n_channels)).eval()
+    ds = open_split(toy, "validation", cfg)
+    out = tmp_path / "yield"
+    res = yield_analysis(model, ds, 3, seed=5, snrs=(10.0,), corners=("ss",), out_dir=out, progress=False)
+    assert res["n_chips"] == 3 and len(res["chips"]) == 3 and [c["seed"] for c in res["chips"]] == [5, 6, 7]
+    d = res["distribution"]["mean"]
+    vals = [c["accuracy"]["mean"] for c in res["chips"]]
+    assert d["n"] == 3 and d["mean"] == pytest.approx(np.mean(vals)) and d["min"] == min(vals)
+    assert d["p5"] == pytest.approx(np.percentile(vals, 5))
+    assert set(res["corners"]) == {"ss"} and set(res["distribution"]) == {"clean", "10", "mean"}
+    assert "sw_mm_cmim" in res["mismatch"]["sources"]["C"] and "sw_mm_vth0" in res["mismatch"]["sources"]["I1"]
+    assert bank.mismatch.mode == "off"               # the figures come from the model files, not the bank's config
+    assert min(res["mismatch"]["per_channel"]["sigma_I1"]) > 0.01
+    assert 0 < max(res["mismatch"]["per_channel"]["sigma_C1"]) < 0.005
+    for f in ("yield.json", "yield.png", "yield.log", "chips.jsonl"):
+        assert (out / f).stat().st_size > 0, f
+    lines = (out / "chips.jsonl").read_text().splitlines()
+    assert len(lines) == 1 + 3 + 1                    # header, 3 chips, 1 corner
+    res5 = yield_analysis(model, ds, 5, seed=5, snrs=(10.0,), corners=("ss",), out_dir=out, progress=False)
+    assert len((out / "chips.jsonl").read_text().splitlines()) == 1 + 5 + 1  # only 2 more evaluated
+    assert res5["chips"][:3] == res["chips"]
+    with pytest.raises(ValueError, match="seed"):
+        yield_analysis(model, ds, 2, seed=6, snrs=(10.0,), corners=(), out_dir=out, progress=False)
