@@ -438,7 +438,7 @@ inline size_t scratch_backward(int W, int64_t T) {
 }
 inline int64_t noise_rows(int64_t n);
 inline size_t scratch_env_backward(int W, int64_t frames, int64_t hop, bool noisy) {
-    return static_cast<size_t>((2 * frames + (hop + 2) + (noisy ? 2 * noise_rows(hop) : 0)) * W + hop);
+    return static_cast<size_t>((2 * frames + (hop + 2) + (noisy ? noise_rows(hop) : 0)) * W + hop);
 }
 
 // One step of the filter: returns y[n], advances the delay line.
@@ -523,13 +523,10 @@ struct FrameNoise {
     double* buf;
     int64_t j0, jn, jend;
 
-    // Nothing is generated yet: start() before the recursion, or chunk()
-    // calls and finish() ahead of it.
     LAFE_INLINE FrameNoise(const NoiseKey<V>& k, const Unit& un, int64_t t0, int64_t n, double* b)
-        : key(k), u(un), buf(b), j0(t0 / 4), jn(t0 / 4), jend((t0 + n + 3) / 4) {}
-    LAFE_INLINE void start() { upto(j0 + 1); }
-    LAFE_INLINE void chunk() { upto(jn + K); }
-    LAFE_INLINE void finish() { upto(jend); }
+        : key(k), u(un), buf(b), j0(t0 / 4), jn(t0 / 4), jend((t0 + n + 3) / 4) {
+        upto(j0 + 1);
+    }
     // Row of sample t0 of the frame.
     LAFE_INLINE const double* rows(int64_t t0) const { return buf + (t0 - 4 * j0) * W; }
 
@@ -744,7 +741,6 @@ struct EnvForward {
             if constexpr (Noisy) {
                 const int64_t t0 = f * p.hop;
                 FrameNoise<F, V> gen(key, u, t0, p.hop, nbuf);
-                gen.start();
                 const double* nr = gen.rows(t0);
                 for (int64_t t = 0; t < p.hop; ++t) {
                     gen.before(t0 + t);
@@ -779,30 +775,31 @@ struct EnvForward {
 template <class F, class V>
 struct EnvBackward {
     // The recursion over one frame from (c1, c2), storing v at vout (as
-    // `advance`), with channel c's input x + std_c n_c when Noisy: gen is
-    // the frame's noise, generated ahead here as far as it is not yet.
+    // `advance`), with channel c's input x + std_c n_c when Noisy.
     template <bool Noisy>
     static LAFE_INLINE void advance_frame(const Args<F>& p, const Unit& u, const Coef<V>& k,
-                                          const V& sd, FrameNoise<F, V>* gen, int64_t t0, V& c1,
-                                          V& c2, double* vout) {
+                                          const V& sd, const NoiseKey<V>& key, int64_t t0, V& c1,
+                                          V& c2, double* vout, double* nbuf, const double*& nr) {
         constexpr int W = V::kW;
         const F* xs = p.x + u.bi * p.T + t0;
         if constexpr (Noisy) {
-            gen->start();
-            const double* nr = gen->rows(t0);
+            FrameNoise<F, V> gen(key, u, t0, p.hop, nbuf);
+            nr = gen.rows(t0);
             if (vout) {
                 c2.store(vout);
                 c1.store(vout + W);
             }
             for (int64_t t = 0; t < p.hop; ++t) {
-                gen->before(t0 + t);
+                gen.before(t0 + t);
                 const V xin = static_cast<double>(xs[t]) + sd * V::load(nr + t * W);
                 const V v = recurse_in(k, xin, c1, c2);
                 if (vout) v.store(vout + (t + 2) * W);
             }
         } else {
             (void)sd;
-            (void)gen;
+            (void)key;
+            (void)nbuf;
+            (void)nr;
             advance(k, xs, p.hop, c1, c2, vout);
         }
     }
@@ -815,12 +812,11 @@ struct EnvBackward {
         const double alpha = p.alpha, decay = 1.0 - p.alpha;
         double* vbuf = scratch;                       // [hop + 2][W]
         double* sums = vbuf + (hop + 2) * W;          // [hop]
-        // [2][noise_rows(hop)][W] when Noisy: the frame's noise and the next
-        // one's (in reverse time), generated during this frame's adjoint
-        double* nbuf[2] = {sums + hop, sums + hop + noise_rows(hop) * W};
-        double* ck = nbuf[0] + (Noisy ? 2 * noise_rows(hop) * W : 0);  // [nf][2][W] unless given
+        double* nbuf = sums + hop;                    // [noise_rows(hop)][W] when Noisy
+        double* ck = nbuf + (Noisy ? noise_rows(hop) * W : 0);  // [nf][2][W] unless given
         const V sd = Noisy ? V::load(p.noise_std + u.blk * W) : V::zero();
         const NoiseKey<V> key(Noisy ? p.seed : 0);
+        const double* nr = nullptr;
 
         if (p.ck) {
             // frame-start states saved by the forward pass
@@ -830,8 +826,7 @@ struct EnvBackward {
             for (int64_t f = 0; f < nf; ++f) {
                 v1.store(ck + 2 * f * W);
                 v2.store(ck + (2 * f + 1) * W);
-                FrameNoise<F, V> gen(key, u, f * hop, hop, nbuf[0]);
-                advance_frame<Noisy>(p, u, k, sd, &gen, f * hop, v1, v2, nullptr);
+                advance_frame<Noisy>(p, u, k, sd, key, f * hop, v1, v2, nullptr, nbuf, nr);
             }
         }
         // Samples after the last frame do not reach the output.
@@ -842,24 +837,12 @@ struct EnvBackward {
             std::fill(p.gx + u.bi * p.T + nf * hop, p.gx + (u.bi + 1) * p.T, F(0));
 
         Adjoint<V> adj;
-        int64_t ready = 0;  // groups of the next frame's noise generated so far
         V gsd = V::zero();  // d/dstd: sum of lambda * n
         V ge = V::zero();   // dL/de[m + 1]
         for (int64_t f = nf - 1; f >= 0; --f) {
             const int64_t t0 = f * hop;
             V c1 = V::load(ck + 2 * f * W), c2 = V::load(ck + (2 * f + 1) * W);
-            // this frame's noise: generated during the previous (later) frame's
-            // adjoint, except for the last frame
-            FrameNoise<F, V> gen(key, u, t0, hop, nbuf[f & 1]);
-            if (Noisy && f < nf - 1) {
-                gen.jn = ready;
-                gen.finish();
-            }
-            advance_frame<Noisy>(p, u, k, sd, &gen, t0, c1, c2, vbuf);
-            [[maybe_unused]] const double* nr = gen.rows(t0);
-            // the previous frame's noise, a chunk every 4 kNoiseGroups adjoint
-            // steps: the adjoint is a latency-bound chain too
-            FrameNoise<F, V> next(key, u, f > 0 ? t0 - hop : 0, f > 0 ? hop : 0, nbuf[(f + 1) & 1]);
+            advance_frame<Noisy>(p, u, k, sd, key, t0, c1, c2, vbuf, nbuf, nr);
             double gol[W] = {};
             for (int l = 0; l < u.nc; ++l)
                 gol[l] = static_cast<double>(p.gout[(u.bi * p.C + u.c0 + l) * nf + f]);
@@ -870,14 +853,10 @@ struct EnvBackward {
                 const V vm2 = V::load(vbuf + t * W);
                 const V g = rectify_adjoint(fir(k, vm, vm1, vm2), alpha * ge, p.rectify);
                 const V lam = adj.step(k, g, vm, vm1, vm2);
-                if constexpr (Noisy) {
-                    gsd += lam * V::load(nr + t * W);
-                    if (((hop - 1 - t) & (4 * kNoiseGroups - 1)) == 0) next.chunk();
-                }
+                if constexpr (Noisy) gsd += lam * V::load(nr + t * W);
                 sums[t] = hsum(lam);
                 if (t > 0) ge = decay * ge;
             }
-            ready = next.jn;
             store_gx_block(p, u, t0, hop, sums);
         }
         adj.store_coef_grads(p, u);
