@@ -3,9 +3,9 @@
 References: Random123's known-answer vectors for Philox4x32-7 (the noise's generator) and
 Philox4x32-10, an independent NumPy implementation of the generator (Philox in uint64
 arithmetic, Box-Muller with NumPy's float64 log/sin/cos), the standard normal distribution
-(moments, KS test, autocorrelation,
-cross-correlation, with bounds from their sampling distributions), the noiseless op run
-channel by channel on an explicit ``x + std * n``, and finite differences in float64.
+(moments, tails, KS test, autocorrelation, cross-correlation, with bounds from their
+sampling distributions), the noiseless op run channel by channel on an explicit
+``x + std * n``, and finite differences in float64.
 """
 
 import math
