@@ -253,9 +253,10 @@ void gaussian_noise(uint64_t seed, py::array out, int num_threads) {
     learnafe::biquad::gaussian_noise(seed, B, C, T, po, num_threads);
 }
 
-py::tuple philox4x32_10(std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key) {
+py::tuple philox4x32(std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key, int rounds) {
+    if (rounds < 0) throw py::value_error("rounds must be >= 0, got " + std::to_string(rounds));
     uint32_t o[4];
-    learnafe::rng::philox4x32_10(ctr.data(), key.data(), o);
+    learnafe::rng::philox4x32(ctr.data(), key.data(), rounds, o);
     return py::make_tuple(o[0], o[1], o[2], o[3]);
 }
 
@@ -290,8 +291,9 @@ void bind(py::module_& m) {
           "hop"_a, "Doubles per batch item of the envelope op's frame-start state buffer.");
     m.def("gaussian_noise", &gaussian_noise, "seed"_a, "out"_a, "num_threads"_a,
           "Fill float64 out [B, C, T] with the envelope op's noise n[b, c, t] for seed.");
-    m.def("philox4x32_10", &philox4x32_10, "counter"_a, "key"_a,
-          "Philox4x32-10 of a 4-word counter and a 2-word key (4 uint32 words).");
+    m.def("philox4x32", &philox4x32, "counter"_a, "key"_a, "rounds"_a = learnafe::rng::kPhiloxRounds,
+          "Philox4x32-R of a 4-word counter and a 2-word key (4 uint32 words); R defaults to the "
+          "rounds of the envelope op's noise.");
 }
 
 }  // namespace ops_binding

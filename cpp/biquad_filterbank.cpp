@@ -660,6 +660,65 @@ LAFE_INLINE int64_t fill_noise(const Args<F>&, const Unit& u, const NoiseKey<V>&
     return t0 - 4 * j0;
 }
 
+// The noise of one frame (samples t0 .. t0 + n - 1 of a unit's W channels),
+// generated lazily kNoiseGroups groups of 4 samples (one Philox counter per
+// channel and group) at a time, one such chunk ahead of the recursion that
+// consumes it: the recursion is a latency-bound chain that leaves most
+// vector slots idle, and generating the next chunk in between lets the
+// out-of-order core overlap the two instead of running a whole frame's
+// generation and then its recursion.  Rows as fill_noise (row r = sample
+// 4 * (t0 / 4) + r, at most n + 6 rows); the values do not depend on when or
+// in which chunk a group is generated.
+template <class F, class V>
+struct FrameNoise {
+    static constexpr int W = V::kW;
+    static constexpr int NS = noise_lanes<V>();
+    static constexpr int K = kNoiseGroups;
+    const NoiseKey<V>& key;
+    const Unit& u;
+    double* buf;
+    int64_t j0, jn, jend;
+
+    LAFE_INLINE FrameNoise(const NoiseKey<V>& k, const Unit& un, int64_t t0, int64_t n, double* b)
+        : key(k), u(un), buf(b), j0(t0 / 4), jn(t0 / 4), jend((t0 + n + 3) / 4) {
+        upto(j0 + 1);
+    }
+    // Row of sample t0 of the frame.
+    LAFE_INLINE const double* rows(int64_t t0) const { return buf + (t0 - 4 * j0) * W; }
+
+    template <int G>
+    LAFE_INLINE void groups() {
+        typedef typename rng::Lanes<NS>::vf vf;
+        typedef typename VecOf<double, 2 * NS>::V vd;
+        double* row = buf + (jn - j0) * 4 * W;
+        for (int s = 0; s < W / (2 * NS); ++s) {
+            vf o[G][4];
+            rng::normals<NS, G>(key, static_cast<uint64_t>(u.bi), static_cast<uint64_t>(u.c0 + s * 2 * NS),
+                                static_cast<uint64_t>(jn), o);
+            for (int k = 0; k < G; ++k)
+                for (int r = 0; r < 4; ++r) {
+                    const vd d = __builtin_convertvector(o[k][r], vd);
+                    std::memcpy(row + (4 * k + r) * W + s * 2 * NS, &d, sizeof(vd));
+                }
+        }
+        jn += G;
+    }
+    // Generates at least the groups before group j (none past the frame):
+    // whole chunks, single groups at the frame's end.
+    LAFE_INLINE void upto(int64_t j) {
+        const int64_t je = std::min(j, jend);
+        while (jn < je) {
+            if (jend - jn >= K) groups<K>();
+            else groups<1>();
+        }
+    }
+    // Before the recursion consumes sample t: once it enters the last
+    // generated chunk, the next one.
+    LAFE_INLINE void before(int64_t t) {
+        if ((t & 3) == 0 && t / 4 + K >= jn) upto(t / 4 + 2 * K);
+    }
+};
+
 template <class F, class V>
 struct Forward {
     static LAFE_INLINE void unit(const Args<F>& p, int64_t uid, double*) {
@@ -932,8 +991,11 @@ struct EnvForward {
             }
             const F* xs = xb + f * p.hop;
             if constexpr (Noisy) {
-                const double* nr = nbuf + fill_noise<F, V>(p, u, key, f * p.hop, p.hop, nbuf) * W;
+                const int64_t t0 = f * p.hop;
+                FrameNoise<F, V> gen(key, u, t0, p.hop, nbuf);
+                const double* nr = gen.rows(t0);
                 for (int64_t t = 0; t < p.hop; ++t) {
+                    gen.before(t0 + t);
                     const V xin = static_cast<double>(xs[t]) + sd * V::load(nr + t * W);
                     e += alpha * (rectify(filter_step_in(k, xin, v1, v2), R) - e);
                 }
@@ -973,12 +1035,14 @@ struct EnvBackward {
         constexpr int W = V::kW;
         const F* xs = p.x + u.bi * p.T + t0;
         if constexpr (Noisy) {
-            nr = nbuf + fill_noise<F, V>(p, u, key, t0, p.hop, nbuf) * W;
+            FrameNoise<F, V> gen(key, u, t0, p.hop, nbuf);
+            nr = gen.rows(t0);
             if (vout) {
                 c2.store(vout);
                 c1.store(vout + W);
             }
             for (int64_t t = 0; t < p.hop; ++t) {
+                gen.before(t0 + t);
                 const V xin = static_cast<double>(xs[t]) + sd * V::load(nr + t * W);
                 const V v = recurse_in(k, xin, c1, c2);
                 if (vout) v.store(vout + (t + 2) * W);

@@ -85,7 +85,7 @@ void backward(const F* x, int64_t B, int64_t T, const double* b, const double* a
 // Input-referred noise (optional): with noise_std [C] given, channel c
 // filters x[b, t] + noise_std[c] * n[b, c, t] (computed in double) instead of
 // x[b, t], where n is the standard normal noise of `gaussian_noise` for
-// `seed` (Philox4x32-10 + Box-Muller keyed by (seed, b, c, t), see
+// `seed` (Philox4x32-7 + Box-Muller keyed by (seed, b, c, t), see
 // counter_rng.h).  Nothing of size [B, C, T] is stored: the backward pass
 // regenerates the same noise.  noise_std = null: no noise, seed unused.
 //

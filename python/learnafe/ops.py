@@ -63,7 +63,7 @@ values, stable sections) run inside the operators (docs/ops.md).
 Input-referred noise (``noise_std``, ``seed`` of :func:`filterbank_envelope`):
 channel ``c`` filters ``x[b, t] + noise_std[c] * n[b, c, t]`` (in float64),
 where ``n`` is standard normal noise drawn inside the kernel from a
-counter-based generator (Philox4x32-10 + Box-Muller) keyed by
+counter-based generator (Philox4x32-7 + Box-Muller) keyed by
 ``(seed, b, c, t)``; the backward pass regenerates it instead of storing it.
 :func:`gaussian_noise` returns exactly that ``n``.
 """
@@ -577,11 +577,13 @@ def gaussian_noise(seed: int, B: int, C: int, T: int, *, num_threads: int | None
     """The standard normal noise ``n[b, c, t]`` that :func:`filterbank_envelope` adds for ``seed``.
 
     Float64 NumPy array ``[B, C, T]``, bitwise the values the kernel uses:
-    with ``j = t // 4``, Philox4x32-10 of the counter
+    with ``j = t // 4``, Philox4x32-7 of the counter
     ``(j mod 2**32, c, b, j // 2**32)`` and the key ``(seed mod 2**32,
-    seed // 2**32)`` gives four 32-bit words ``w``; ``u = (w + 0.5) / 2**32``;
-    Box-Muller turns ``(u0, u1)`` into samples ``4j, 4j+1`` (``sqrt(-2 ln u0)``
-    times ``cos``, ``sin`` of ``2 pi u1``) and ``(u2, u3)`` into ``4j+2, 4j+3``.
+    seed // 2**32)`` gives four 32-bit words ``w``; ``u0 = float32(((w0 >> 1) | 1)
+    / 2**31)`` in ``(0, 1]``, ``u1 = (w1 >> 8) / 2**24`` in ``[0, 1)``; Box-Muller
+    in float32 turns ``(u0, u1)`` into samples ``4j, 4j+1`` (``sqrt(-2 ln u0)``
+    times ``cos``, ``sin`` of ``2 pi u1``) and ``(w2, w3)`` likewise into
+    ``4j+2, 4j+3`` (docs/ops.md states the exact definition and its accuracy).
     """
     seed = _check_seed(seed)
     dims = []
