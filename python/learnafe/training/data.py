@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from learnafe.data import KeywordDataset
+from learnafe.data.sources import ClipSubset  # noqa: F401  (re-exported: moved to the data layer)
 from learnafe.data.classes import SILENCE_LABEL
 
 __all__ = ["open_split", "Augmenter", "ClipSubset", "eval_noise_folder", "stack_batch",
@@ -155,63 +156,3 @@ def epoch_batches(dataset, batch_size: int, epoch: int, seed: int, stream: int) 
         dataset.set_epoch(epoch)
     perm = np.random.default_rng([int(seed), int(stream), int(epoch)]).permutation(len(dataset))
     return [perm[s * batch_size:(s + 1) * batch_size] for s in range(len(dataset) // batch_size)]
-
-
-class ClipSubset:
-    """A view of some clips of a :class:`~learnafe.data.KeywordDataset`.
-
-    Item ``j`` is the base data set's clip ``indices[j]`` with the base's own
-    per-clip randomness (noise, shifts), so a subset sees exactly the audio the
-    full set would.  Supports what training and evaluation use: ``len``,
-    ``labels``, ``waveform``, ``with_snr``, ``set_epoch``, ``class_counts``,
-    ``name``, ``root``, ``split``, ``length``.
-    """
-
-    def __init__(self, base, indices):
-        self.base = base
-        self.indices = np.asarray(indices, dtype=np.int64)
-        if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= len(base)):
-            raise IndexError("ClipSubset: indices out of range of the base data set")
-        self.labels = base.labels[self.indices]
-
-    @classmethod
-    def stratified(cls, base, n: int, seed: int) -> "ClipSubset":
-        """``n`` clips drawn at random with the class proportions of ``base`` (deterministic)."""
-        rng = np.random.default_rng([int(seed), 202])
-        picked = []
-        labels = base.labels
-        classes = np.unique(labels)
-        for c in classes:
-            idx = np.flatnonzero(labels == c)
-            k = max(1, int(round(n * idx.size / labels.size)))
-            picked.append(rng.permutation(idx)[:k])
-        sel = np.sort(np.concatenate(picked))
-        if sel.size > n:
-            sel = np.sort(rng.permutation(sel)[:n])
-        return cls(base, sel)
-
-    def __len__(self) -> int:
-        return int(self.indices.size)
-
-    def __getattr__(self, name):  # root, split, length, sample_rate, ... of the base
-        if name in ("base", "indices", "labels"):
-            raise AttributeError(name)
-        return getattr(self.base, name)
-
-    def waveform(self, j: int) -> np.ndarray:
-        return self.base.waveform(int(self.indices[j]))
-
-    def name(self, j: int) -> str:
-        return self.base.name(int(self.indices[j]))
-
-    def with_snr(self, snr_db, noise=None) -> "ClipSubset":
-        return ClipSubset(self.base.with_snr(snr_db, noise), self.indices)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.base.set_epoch(epoch)
-
-    def class_counts(self) -> dict[str, int]:
-        from learnafe.data import CLASSES
-
-        counts = np.bincount(self.labels, minlength=len(CLASSES))
-        return {c: int(k) for c, k in zip(CLASSES, counts)}
