@@ -280,7 +280,7 @@ def test_speaker_halves_are_disjoint(runs, toy, tmp_path):
 
 
 def test_finetune_spice_without_verification_is_a_clear_error(runs):
-    from learnafe.training.finetune import finetune_spice
+    from learnafe.spice.finetune import finetune_spice
 
     run_dir, _ = runs["codesign"]
     with pytest.raises(RuntimeError, match="(not been verified|calibrated_frontend)"):
@@ -289,8 +289,7 @@ def test_finetune_spice_without_verification_is_a_clear_error(runs):
 
 # ----------------------------------------------------------------------- report
 def test_report_has_table_plots_and_optional_sections(runs, tmp_path, monkeypatch):
-    import learnafe.spice
-    from learnafe.training.report import write_report
+    from learnafe.reporting import RUN_SECTIONS, write_report
 
     calls = []
 
@@ -298,7 +297,7 @@ def test_report_has_table_plots_and_optional_sections(runs, tmp_path, monkeypatc
         calls.append(Path(run_dir).name)
         return "## SPICE verification\n\nfake section" if Path(run_dir).name == "codesign" else None
 
-    monkeypatch.setattr(learnafe.spice, "report_section", fake_section, raising=False)
+    monkeypatch.setitem(RUN_SECTIONS, "spice", fake_section)
     out = write_report([runs["conventional"][0], runs["codesign"][0]], tmp_path / "r.md")
     md = out.read_text()
     assert "| conventional | conventional |" in md and "| codesign | codesign |" in md

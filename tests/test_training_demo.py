@@ -14,7 +14,7 @@ from test_training import _make_12class_folder
 @pytest.mark.slow
 def test_demo_end_to_end_on_toy_data(tmp_path, monkeypatch):
     import learnafe.training.data as tdata
-    from learnafe.training.demo import run_demo
+    from learnafe.demo import run_demo
 
     monkeypatch.setenv("LEARNAFE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(tdata, "CACHE_DIR", str(tmp_path / "cache"))

@@ -2,7 +2,7 @@
 
 A step is what :class:`learnafe.training.trainer.Trainer` does per batch:
 front end (fused filter-bank envelope op) -> DSCNN -> L_BPF -> backward ->
-AdamW, on random 1 s clips at 20 kHz.  Measured for the conventional mode
+AdamW (:func:`learnafe.training.loop.optimizer_step`), on random 1 s clips at 20 kHz.  Measured for the conventional mode
 (front end frozen) and co-design (front end trained), with and without the
 circuit's kT/C noise, as clips per wall-clock second and clips per CPU-second
 (process CPU time; with one thread, what one free core delivers).  Data loading
@@ -20,6 +20,7 @@ def _step_fn(mode: str, noise: bool, batch: int, seed: int):
     import torch
 
     from learnafe.training.config import TrainConfig
+    from learnafe.training.loop import optimizer_step
     from learnafe.training.loss import BPFLoss
     from learnafe.training.model import CoDesignModel, build_classifier, build_frontend
 
@@ -38,9 +39,7 @@ def _step_fn(mode: str, noise: bool, batch: int, seed: int):
     def step():
         out = model(audio)
         loss, _ = loss_fn(out["logits"], labels, out["power"], out["area"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimizer_step(opt, loss)
         if mode == "codesign":
             fe.project_()
 

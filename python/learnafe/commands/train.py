@@ -161,9 +161,11 @@ def _evaluate(args) -> int:
 
 
 def _finetune(args) -> int:
-    from learnafe.training.finetune import finetune_real, finetune_spice
+    from learnafe.training.finetune import finetune_real
 
     if args.spice:
+        from learnafe.spice.finetune import finetune_spice
+
         res = finetune_spice(args.run, epochs=args.epochs, out_dir=args.out, lr=args.lr, seed=args.seed)
     else:
         res = finetune_real(args.run, args.real, epochs=args.epochs, out_dir=args.out, lr=args.lr,
@@ -175,7 +177,7 @@ def _finetune(args) -> int:
 
 
 def _report(args) -> int:
-    from learnafe.training.report import write_report
+    from learnafe.reporting import write_report
 
     path = write_report(args.runs, args.out, search=args.search)
     print(f"report: {path}")
@@ -183,7 +185,7 @@ def _report(args) -> int:
 
 
 def _demo(args) -> int:
-    from learnafe.training.demo import run_demo
+    from learnafe.demo import run_demo
 
     res = run_demo(out=args.out, size=args.size, data=args.data, real=args.real,
                    epochs=args.epochs, seed=args.seed)

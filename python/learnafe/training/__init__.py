@@ -1,5 +1,10 @@
-"""Co-design training: the L_BPF loss, the trainer with exact resume, evaluation,
-reports, classifier fine-tuning on another front end's features, and the demo.
+"""Co-design training: the L_BPF loss, the one training loop with exact resume
+(:mod:`learnafe.training.loop`), the co-design trainer, evaluation and classifier
+fine-tuning on another front end's features.  SPICE fine-tuning
+(:mod:`learnafe.spice.finetune`) and XyloAudio 3 quantisation-aware training
+(:mod:`learnafe.xylo.qat`) live with their packages in the layer above and run
+the same loop; the report (:mod:`learnafe.reporting`) and the demo
+(:mod:`learnafe.demo`) sit one layer higher still.
 
 Main entry points (see docs/training.md)::
 
@@ -7,7 +12,6 @@ Main entry points (see docs/training.md)::
     load_run(run_dir) -> Run                 # rebuilt front end + classifier
     evaluate_run(run_dir, data) -> dict      # also `learnafe evaluate`
     finetune(run_dir, frontend, epochs=5, out_dir=...) -> dict   # also `learnafe finetune`
-    write_report(run_dirs, out) -> path      # also `learnafe report`
 """
 
 # Only the configuration is imported eagerly: it is torch-free, so the CLI can
@@ -15,7 +19,7 @@ Main entry points (see docs/training.md)::
 from learnafe.training.config import EVAL_SNRS, MODES, TrainConfig, resolve_config
 
 __all__ = ["TrainConfig", "resolve_config", "MODES", "EVAL_SNRS", "BPFLoss", "Run", "load_run",
-           "train", "evaluate_run", "evaluate_dataset", "finetune", "write_report", "run_demo"]
+           "train", "evaluate_run", "evaluate_dataset", "finetune", "TrainingLoop"]
 
 
 def __getattr__(name):  # heavy (torch) modules load on first use
@@ -34,10 +38,7 @@ def __getattr__(name):  # heavy (torch) modules load on first use
     if name == "finetune":
         from learnafe.training.finetune import finetune
         return finetune
-    if name == "write_report":
-        from learnafe.training.report import write_report
-        return write_report
-    if name == "run_demo":
-        from learnafe.training.demo import run_demo
-        return run_demo
+    if name == "TrainingLoop":
+        from learnafe.training.loop import TrainingLoop
+        return TrainingLoop
     raise AttributeError(f"module 'learnafe.training' has no attribute {name!r}")

@@ -4,7 +4,7 @@ Two uses, one loop:
 
 * **Another front end** (stage 2 of the paper): the features come from a
   different model of the same bank -- the SPICE-calibrated bank
-  (``learnafe.spice.calibrated_frontend(run_dir)``), a fixed-point XyloAudio 3
+  (:func:`learnafe.spice.finetune.finetune_spice`), a fixed-point XyloAudio 3
   bank, ... -- any ``nn.Module`` mapping audio ``[B, T]`` at the run's sample
   rate to features ``[B, C, F]`` of the run's shape.  The classifier is
   trained on the run's training split for a few epochs; accuracy on the test
@@ -20,8 +20,10 @@ run's bank, ``checkpoints/best.pt`` with the fine-tuned classifier) plus
 ``finetune.json`` (before/after accuracy, history) -- so ``learnafe
 evaluate OUT`` works on it (with the run's own bank as front end).  Training
 augmentation is the run's (noise at random SNR, gain, shift, speed, masks);
-the front end runs without gradients.  Checkpointed every epoch; a second call
-with the same arguments resumes.
+the front end runs without gradients.  The steps, checkpoints (every epoch,
+``OUT/finetune_state.pt``) and resume are the one
+:class:`~learnafe.training.loop.TrainingLoop`; a second call with the same
+arguments resumes.
 """
 
 from __future__ import annotations
@@ -36,16 +38,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from learnafe.training.data import (Augmenter, ClipSubset, epoch_batches, eval_noise_folder,
                                     open_split, stack_batch)
 from learnafe.training.evaluate import evaluate_dataset
 from learnafe.training.model import CoDesignModel, apply_feature_mask, feature_shape
-from learnafe.training.rundir import (BANK, BEST, CONFIG, atomic_save, load_run, rng_state,
-                                      set_rng_state, write_json)
+from learnafe.training.loop import TrainingLoop
+from learnafe.training.rundir import BANK, BEST, CONFIG, atomic_save, load_run, write_json
 
-__all__ = ["finetune", "finetune_real", "finetune_spice", "speaker_halves", "speaker_of"]
+__all__ = ["finetune", "finetune_real", "speaker_halves", "speaker_of", "classification_sums",
+           "classification_entry", "epoch_logger"]
 
 log = logging.getLogger(__name__)
 _SPEAKER = re.compile(r"([0-9a-f]{8})_nohash", re.IGNORECASE)
@@ -69,6 +71,25 @@ def speaker_halves(dataset) -> tuple[ClipSubset, ClipSubset]:
     if not a or not b:
         raise ValueError("speaker_halves: the data set has too few speakers to split in two")
     return ClipSubset(dataset, a), ClipSubset(dataset, b)
+
+
+def classification_sums(loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    """Per-epoch sums of a classifier-training step: ``[loss x clips, correct, clips]``."""
+    n = len(labels)
+    return np.array([loss.item() * n, float((logits.argmax(1) == labels).sum()), n], dtype=np.float64)
+
+
+def classification_entry(sums) -> tuple[dict, None]:
+    """The history entry of an epoch of :func:`classification_sums` (no per-epoch score)."""
+    return {"loss": sums[0] / sums[2], "train_accuracy": sums[1] / sums[2]}, None
+
+
+def epoch_logger(label: str):
+    """Logs an epoch's loss and training accuracy under ``label``."""
+    def log_epoch(entry: dict, improved: bool) -> None:
+        log.info("%s epoch %d: loss %.4f, train accuracy %.3f", label, entry["epoch"],
+                 entry["loss"], entry["train_accuracy"])
+    return log_epoch
 
 
 def _frozen(frontend: nn.Module) -> nn.Module:
@@ -123,46 +144,35 @@ def finetune(run_dir, frontend: nn.Module | None = None, *, epochs: int = 5, out
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
     out_dir.mkdir(parents=True, exist_ok=True)
-    state_path = out_dir / STATE
     torch.manual_seed(seed)
-    start, history, before = 0, [], None
-    if state_path.is_file():
-        st = torch.load(state_path, map_location="cpu", weights_only=False)
-        if st["epochs"] != epochs or st["lr"] != lr or st["seed"] != seed:
-            raise ValueError(f"{out_dir} holds a fine-tuning with other settings (epochs {st['epochs']}, "
-                             f"lr {st['lr']}, seed {st['seed']}); choose another --out")
-        classifier.load_state_dict(st["classifier"])
-        opt.load_state_dict(st["optimizer"])
-        sched.load_state_dict(st["scheduler"])
-        start, history, before = st["epoch"], st["history"], st["before"]
-        set_rng_state(st["rng"])
-        log.info("resuming fine-tuning in %s at epoch %d", out_dir, start)
+    ce = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+    def step(idx, epoch):
+        classifier.train()
+        audio, labels, mask = stack_batch(train_set, idx, augmenter=aug, epoch=epoch)
+        with torch.no_grad():
+            feats = apply_feature_mask(frontend(audio), mask)
+        logits = classifier(feats.float())
+        loss = ce(logits, labels)
+        return loss, classification_sums(loss, logits, labels), None
+
+    before = None
+    loop = TrainingLoop(
+        modules={"classifier": classifier}, optimizer=opt, scheduler=sched, step=step,
+        batches=lambda epoch: epoch_batches(train_set, bs, epoch, seed, 303),
+        steps_per_epoch=steps_per_epoch, epochs=epochs, checkpoint=out_dir / STATE,
+        n_sums=3, epoch_end=classification_entry, log_epoch=epoch_logger(label),
+        extra_state=lambda: {"before": before}, settings={"epochs": epochs, "lr": lr, "seed": seed},
+        settings_error="holds a fine-tuning with other settings", desc=label, progress=progress,
+        leave_bar=False)
+    st = loop.load_checkpoint()
+    if st is not None:
+        before = st["before"]
     if before is None:
         log.info("%s: accuracy before fine-tuning on %d clips", label, len(eval_set))
         before = evaluate_dataset(model, eval_set, snrs=cfg.eval_snrs, noise=noise, progress=progress)
-    ce = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    for epoch in range(start, epochs):
-        classifier.train()
-        sums = np.zeros(3)
-        for idx in tqdm(epoch_batches(train_set, bs, epoch, seed, 303),
-                        desc=f"{label} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False):
-            audio, labels, mask = stack_batch(train_set, idx, augmenter=aug, epoch=epoch)
-            with torch.no_grad():
-                feats = apply_feature_mask(frontend(audio), mask)
-            logits = classifier(feats.float())
-            loss = ce(logits, labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            sums += [loss.item() * len(idx), float((logits.argmax(1) == labels).sum()), len(idx)]
-        history.append({"epoch": epoch + 1, "loss": sums[0] / sums[2], "train_accuracy": sums[1] / sums[2]})
-        log.info("%s epoch %d: loss %.4f, train accuracy %.3f", label, epoch + 1,
-                 history[-1]["loss"], history[-1]["train_accuracy"])
-        atomic_save({"classifier": classifier.state_dict(), "optimizer": opt.state_dict(),
-                     "scheduler": sched.state_dict(), "epoch": epoch + 1, "history": history,
-                     "before": before, "rng": rng_state(), "epochs": epochs, "lr": lr, "seed": seed},
-                    state_path)
+    loop.run()
+    history = loop.history
     classifier.eval()
     after = evaluate_dataset(model, eval_set, snrs=cfg.eval_snrs, noise=noise, progress=progress)
     # A loadable run directory: the run's bank with the fine-tuned classifier.
@@ -177,22 +187,6 @@ def finetune(run_dir, frontend: nn.Module | None = None, *, epochs: int = 5, out
     write_json(out_dir / "finetune.json", result)
     log.info("%s: mean accuracy %.4f -> %.4f", label, before["mean_accuracy"], after["mean_accuracy"])
     return result
-
-
-def finetune_spice(run_dir, *, epochs: int = 5, out_dir=None, lr: float = 1e-3, seed: int = 0,
-                   progress: bool = True) -> dict:
-    """Fine-tune on the SPICE-calibrated bank of a verified run (``learnafe finetune RUN --spice``)."""
-    try:
-        from learnafe.spice import calibrated_frontend
-    except ImportError as exc:
-        raise RuntimeError(f"SPICE fine-tuning needs learnafe.spice.calibrated_frontend ({exc})") from exc
-    try:
-        frontend = calibrated_frontend(run_dir)
-    except FileNotFoundError as exc:
-        raise RuntimeError(f"{run_dir} has not been verified in SPICE yet ({exc}); run "
-                           f"`learnafe verify {run_dir}` first") from exc
-    return finetune(run_dir, frontend, epochs=epochs, lr=lr, seed=seed, progress=progress,
-                    out_dir=out_dir or Path(run_dir) / "finetune-spice", label="finetune-spice")
 
 
 def finetune_real(run_dir, real_dir, *, epochs: int = 5, out_dir=None, lr: float = 1e-3,

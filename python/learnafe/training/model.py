@@ -99,13 +99,15 @@ def feature_shape(frontend: nn.Module, n_samples: int) -> tuple[int, int]:
     return int(f.shape[1]), int(f.shape[2])
 
 
-def apply_feature_mask(feats: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+def apply_feature_mask(feats: torch.Tensor, mask: torch.Tensor | None, *,
+                       detach_fill: bool = False) -> torch.Tensor:
     """SpecAugment-like masking: cells of ``feats`` ``[B, C, F]`` where ``mask`` is True
-    take the clip's mean feature (the neutral value after the classifier's clip norm)."""
+    take the clip's mean feature (the neutral value after the classifier's clip norm).
+    ``detach_fill``: no gradient flows through the fill value (XyloAudio 3 QAT)."""
     if mask is None:
         return feats
     fill = feats.mean(dim=(1, 2), keepdim=True).expand_as(feats)
-    return torch.where(mask, fill, feats)
+    return torch.where(mask, fill.detach() if detach_fill else fill, feats)
 
 
 class CoDesignModel(nn.Module):

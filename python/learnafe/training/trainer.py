@@ -13,6 +13,8 @@ only (the hardware terms are then constants).  AdamW, linear warm-up then
 cosine decay, gradient clipping, validation at every SNR each epoch, best
 checkpoint by mean validation accuracy, optional early stopping.
 
+The steps, checkpoints, resume, early stopping and progress are the one
+:class:`~learnafe.training.loop.TrainingLoop`; this module configures it.
 Exact resume: ``checkpoints/last.pt`` holds model, optimiser, scheduler, epoch,
 step, position inside the epoch, every rank's python/numpy/torch RNG state,
 the running epoch statistics, the history and the early-stopping state.
@@ -25,24 +27,23 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
-from tqdm.auto import tqdm
 
 from learnafe.training import distributed as dist_util
 from learnafe.training.config import TrainConfig, resolve_config
 from learnafe.training.data import (Augmenter, ClipSubset, eval_noise_folder, open_split,
                                     stack_batch)
 from learnafe.training.evaluate import evaluate_dataset
+from learnafe.training.loop import TrainingLoop
 from learnafe.training.loss import BPFLoss
 from learnafe.training.model import (CoDesignModel, build_classifier, build_frontend,
                                      feature_shape, hardware_cost)
 from learnafe.training.rundir import (BANK, BEST, CONFIG, LAST, LOG, METRICS, atomic_save,
-                                      read_json, rng_state, set_rng_state, write_json)
+                                      read_json, write_json)
 
 __all__ = ["Trainer", "train", "METRICS_FORMAT"]
 
@@ -198,13 +199,15 @@ class Trainer:
             self.ddp = self.model
         # Per-rank RNG stream for dropout etc. (rank 0 of N == the single process).
         torch.manual_seed(cfg.seed * 1000003 + ctx.rank)
-        # Training state.
-        self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
-        self.best_score, self.best_epoch, self.bad_epochs = -1.0, -1, 0
-        self.history: list[dict] = []
-        self.epoch_sums = np.zeros(6)  # loss, ce, power, area, correct, n   (sums over clips)
-        self.train_seconds, self.epoch_seconds, self.finished = 0.0, 0.0, False
-        self.train_cpu_seconds = 0.0  # process CPU time of the training steps (all threads)
+        self.loop = TrainingLoop(
+            modules={"model": self.model}, optimizer=self.optimizer, scheduler=self.scheduler,
+            grad_clip=cfg.grad_clip, clip_parameters=self.model.parameters,
+            step=self._loop_step, batches=self._batches, steps_per_epoch=self.steps_per_epoch,
+            epochs=cfg.epochs, max_steps=cfg.max_steps, checkpoint_every=cfg.checkpoint_every,
+            early_stop=cfg.early_stop, checkpoint=self.run_dir / LAST, n_sums=6,
+            epoch_end=self._epoch_entry, on_best=self._save_best, log_epoch=self._log_epoch,
+            after_epoch=self._after_epoch, ctx=ctx, desc=f"train {cfg.mode}",
+            progress=cfg.progress)
         log.info("run %s: mode %s, %d training clips (%d steps/epoch x %d epochs%s), %d validation "
                  "clips, %d process(es)", self.run_dir, cfg.mode, len(self.train_ds),
                  self.steps_per_epoch, cfg.epochs,
@@ -213,104 +216,84 @@ class Trainer:
         log.info("front end: %d channels x %d frames, P_ref %.4g W, A_ref %.4g um^2; classifier %s",
                  n_ch, n_frames, self.p_ref, self.a_ref, classifier.summary())
 
-    # ---------------------------------------------------------- checkpoints
-    def _state(self) -> dict:
-        rngs = dist_util.all_gather_objects(rng_state(), self.ctx)
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "epoch": self.epoch,
-                "batch_in_epoch": self.batch_in_epoch, "step": self.step, "rng": rngs,
-                "world_size": self.ctx.world_size, "best_score": self.best_score,
-                "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
-                "history": self.history, "epoch_sums": self.epoch_sums.copy(),
-                "train_seconds": self.train_seconds, "epoch_seconds": self.epoch_seconds,
-                "train_cpu_seconds": self.train_cpu_seconds,
-                "finished": self.finished}
+    # The loop's counters, read by the metrics and by programs that drive a Trainer.
+    epoch = property(lambda self: self.loop.epoch)
+    step = property(lambda self: self.loop.step)
+    history = property(lambda self: self.loop.history)
+    best_epoch = property(lambda self: self.loop.best_epoch)
+    finished = property(lambda self: self.loop.finished)
+    train_seconds = property(lambda self: self.loop.train_seconds)
+    train_cpu_seconds = property(lambda self: self.loop.train_cpu_seconds)
 
     def save_checkpoint(self) -> None:
-        state = self._state()  # collective: every rank takes part
-        if self.ctx.is_main:
-            atomic_save(state, self.run_dir / LAST)
-        self.ctx.barrier()
-
-    def _load_checkpoint(self) -> None:
-        st = torch.load(self.run_dir / LAST, map_location="cpu", weights_only=False)
-        if st["world_size"] != self.ctx.world_size:
-            raise ValueError(f"{self.run_dir} was checkpointed with {st['world_size']} process(es); "
-                             f"resume it with the same number (now {self.ctx.world_size})")
-        self.model.load_state_dict(st["model"])
-        self.optimizer.load_state_dict(st["optimizer"])
-        self.scheduler.load_state_dict(st["scheduler"])
-        for k in ("epoch", "batch_in_epoch", "step", "best_score", "best_epoch", "bad_epochs",
-                  "history", "train_seconds", "epoch_seconds", "finished"):
-            setattr(self, k, st[k])
-        self.train_cpu_seconds = st.get("train_cpu_seconds", 0.0)
-        self.epoch_sums = np.asarray(st["epoch_sums"], dtype=np.float64)
-        set_rng_state(st["rng"][self.ctx.rank])
-        log.info("resumed %s at epoch %d, step %d (batch %d of the epoch)", self.run_dir,
-                 self.epoch, self.step, self.batch_in_epoch)
+        self.loop.save_checkpoint()
 
     # -------------------------------------------------------------- training
-    def _train_step(self, audio, labels, mask) -> dict:
+    def _batches(self, epoch: int) -> list:
+        self.sampler.set_epoch(epoch)
+        order = list(self.sampler)
+        lb = self.local_batch
+        return [order[b * lb:(b + 1) * lb] for b in range(self.steps_per_epoch)]
+
+    def _forward(self, audio, labels, mask):
         self.ddp.train()
         out = self.ddp(audio, mask)
         loss, terms = self.loss_fn(out["logits"], labels, out["power"], out["area"])
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        self.optimizer.step()
-        self.scheduler.step()
         terms["correct"] = int((out["logits"].argmax(1) == labels).sum())
+        return loss, terms
+
+    def _train_step(self, audio, labels, mask) -> dict:
+        """One optimiser step on one batch; returns the loss terms."""
+        loss, terms = self._forward(audio, labels, mask)
+        self.loop.optimizer_step(loss)
         return terms
+
+    def _loop_step(self, idx, epoch: int):
+        audio, labels, mask = stack_batch(self.train_ds, idx, augmenter=self.augmenter, epoch=epoch)
+        loss, terms = self._forward(audio, labels, mask)
+        k = len(idx)
+        sums = np.array([terms["total"] * k, terms["ce"] * k, terms["power"] * k,
+                         terms["area"] * k, terms["correct"], k], dtype=np.float64)
+        return loss, sums, {"ce": f"{terms['ce']:.3f}", "P": f"{terms['power']:.3f}",
+                            "A": f"{terms['area']:.3f}"}
 
     def _validate(self) -> dict:
         return evaluate_dataset(self.model, self.val_ds, snrs=self.cfg.eval_snrs, noise=self.noise,
                                 ctx=self.ctx, progress=self.cfg.progress)
 
-    def _end_epoch(self, stop_reason: str | None) -> str | None:
-        cfg = self.cfg
-        sums = dist_util.all_reduce_sum(torch.from_numpy(self.epoch_sums.copy()), self.ctx).numpy()
+    def _epoch_entry(self, sums) -> tuple[dict, float]:
         n = max(sums[5], 1.0)
         val = self._validate()
         score = val["mean_accuracy"]
         with torch.no_grad():
             power, area = (float(v) for v in hardware_cost(self.model.frontend))
         clips = sums[5]
-        entry = {"epoch": self.epoch + 1, "step": self.step,
+        es = self.loop.epoch_seconds
+        entry = {"epoch": self.loop.epoch + 1, "step": self.loop.step,
                  "lr": {g.get("name", str(i)): g["lr"] for i, g in enumerate(self.optimizer.param_groups)},
                  "train": {"loss": sums[0] / n, "ce": sums[1] / n, "power": sums[2] / n,
                            "area": sums[3] / n, "accuracy": sums[4] / n, "clips": int(clips)},
                  "val": {"accuracy": val["accuracy"], "mean_accuracy": score},
                  "power_w": power, "area_um2": area,
-                 "clips_per_s": clips / self.epoch_seconds if self.epoch_seconds > 0 else None}
-        self.history.append(entry)
-        improved = score > self.best_score
-        if improved:
-            self.best_score, self.best_epoch, self.bad_epochs = score, self.epoch + 1, 0
-            if self.ctx.is_main:
-                atomic_save({"model": self.model.state_dict(), "epoch": self.epoch + 1,
-                             "validation": val}, self.run_dir / BEST)
-        else:
-            self.bad_epochs += 1
+                 "clips_per_s": clips / es if es > 0 else None}
+        self._last_validation = val
+        return entry, score
+
+    def _save_best(self, entry: dict) -> None:
+        if self.ctx.is_main:
+            atomic_save({"model": self.model.state_dict(), "epoch": entry["epoch"],
+                         "validation": self._last_validation}, self.run_dir / BEST)
+
+    def _log_epoch(self, entry: dict, improved: bool) -> None:
+        t, val = entry["train"], entry["val"]
         log.info("epoch %d: loss %.4f (CE %.4f, P/Pref %.4f, A/Aref %.4f), train acc %.3f | val %s "
-                 "mean %.4f%s | %.1f clips/s", self.epoch + 1, entry["train"]["loss"],
-                 entry["train"]["ce"], entry["train"]["power"], entry["train"]["area"],
-                 entry["train"]["accuracy"],
-                 " ".join(f"{k}:{v:.3f}" for k, v in val["accuracy"].items()), score,
+                 "mean %.4f%s | %.1f clips/s", entry["epoch"], t["loss"], t["ce"], t["power"],
+                 t["area"], t["accuracy"],
+                 " ".join(f"{k}:{v:.3f}" for k, v in val["accuracy"].items()), val["mean_accuracy"],
                  " (best)" if improved else "", entry["clips_per_s"] or 0.0)
-        if stop_reason is None and cfg.early_stop and self.bad_epochs >= cfg.early_stop:
-            stop_reason = f"early stop: no validation improvement for {cfg.early_stop} epochs"
-        self.epoch += 1
-        self.batch_in_epoch = 0
-        self.epoch_sums[:] = 0.0
-        self.epoch_seconds = 0.0
-        if stop_reason is None and self.epoch >= cfg.epochs:
-            stop_reason = "all epochs done"
-        if stop_reason is not None:
-            self.finished = True
-        self.save_checkpoint()
-        self._write_metrics(status="finished" if self.finished else "running")
-        return stop_reason
+
+    def _after_epoch(self) -> None:
+        self._write_metrics(status="finished" if self.loop.finished else "running")
 
     def fit(self, *, test: bool = True) -> dict:
         """Train (or resume) to the end and return the metrics (also in ``metrics.json``)."""
@@ -321,41 +304,8 @@ class Trainer:
                 write_json(self.run_dir / CONFIG, self.cfg.to_dict())
             self._build()
             if resuming:
-                self._load_checkpoint()
-            stop = "already finished" if self.finished else None
-            cfg = self.cfg
-            bar = tqdm(total=self.total_steps, initial=self.step, desc=f"train {cfg.mode}", unit="step",
-                       disable=not (cfg.progress and self.ctx.is_main), dynamic_ncols=True)
-            while stop is None:
-                self.sampler.set_epoch(self.epoch)
-                order = list(self.sampler)
-                for b in range(self.batch_in_epoch, self.steps_per_epoch):
-                    t0, c0 = time.perf_counter(), time.process_time()
-                    idx = order[b * self.local_batch:(b + 1) * self.local_batch]
-                    audio, labels, mask = stack_batch(self.train_ds, idx, augmenter=self.augmenter,
-                                                      epoch=self.epoch)
-                    terms = self._train_step(audio, labels, mask)
-                    k = len(idx)
-                    self.epoch_sums += np.array([terms["total"] * k, terms["ce"] * k,
-                                                 terms["power"] * k, terms["area"] * k,
-                                                 terms["correct"], k], dtype=np.float64)
-                    dt = time.perf_counter() - t0
-                    self.train_cpu_seconds += time.process_time() - c0
-                    self.train_seconds += dt
-                    self.epoch_seconds += dt
-                    self.step += 1
-                    self.batch_in_epoch = b + 1
-                    bar.update(1)
-                    bar.set_postfix(epoch=self.epoch + 1, ce=f"{terms['ce']:.3f}",
-                                    P=f"{terms['power']:.3f}", A=f"{terms['area']:.3f}")
-                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 \
-                            and self.batch_in_epoch < self.steps_per_epoch:
-                        self.save_checkpoint()
-                    if cfg.max_steps and self.step >= cfg.max_steps:
-                        stop = f"max_steps {cfg.max_steps} reached"
-                        break
-                stop = self._end_epoch(stop)
-            bar.close()
+                self.loop.load_checkpoint()
+            stop = self.loop.run()
             log.info("training stopped: %s", stop)
             return self._finish(test=test)
         finally:

@@ -6,7 +6,9 @@ centres and Q -- on the features of the STE model of the quantised chip bank
 pass uses the chip's integer taps and 14-bit input, the backward pass the float
 design's gradient).  Afterwards the chip bank is designed from the trained
 centres and Q and the classifier is measured with the **bit-exact** bank, before
-and after.  Checkpointed every epoch; an interrupted run resumes.
+and after.  The steps, checkpoints (every epoch, ``OUT/qat_state.pt``) and
+resume are the one :class:`~learnafe.training.loop.TrainingLoop`; an
+interrupted run resumes.
 
 ``learnafe xylo qat RUN --epochs N [--no-learn-bank]``.
 """
@@ -14,13 +16,10 @@ and after.  Checkpointed every epoch; an interrupted run resumes.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +33,13 @@ def quantization_aware_training(run_dir, *, epochs: int = 2, out_dir=None, learn
                                 limit_eval: int = 0, quantization: str = "best",
                                 progress: bool = True) -> dict:
     """Train with the chip's quantisation in the loop; returns (and writes) the result."""
-    from learnafe.training.data import Augmenter, ClipSubset, eval_noise_folder, open_split, stack_batch
+    from learnafe.training.data import (Augmenter, ClipSubset, epoch_batches, eval_noise_folder,
+                                        open_split, stack_batch)
     from learnafe.training.evaluate import evaluate_dataset
-    from learnafe.training.model import CoDesignModel
-    from learnafe.training.rundir import atomic_save, load_run, rng_state, set_rng_state
+    from learnafe.training.finetune import classification_entry, classification_sums, epoch_logger
+    from learnafe.training.loop import TrainingLoop
+    from learnafe.training.model import CoDesignModel, apply_feature_mask
+    from learnafe.training.rundir import atomic_save, load_run, write_json
     from learnafe.xylo.deploy import frontend_for_run, read_bank_spec, xylo_bank_from_spec
     from learnafe.xylo.registers import save_design
 
@@ -81,57 +83,45 @@ def quantization_aware_training(run_dir, *, epochs: int = 2, out_dir=None, learn
         return evaluate_dataset(model.eval(), eval_set, snrs=cfg.eval_snrs, noise=noise,
                                 progress=progress)
 
-    state_path = out / STATE
-    start, history, before = 0, [], None
     torch.manual_seed(seed)
-    if state_path.is_file():
-        st = torch.load(state_path, map_location="cpu", weights_only=False)
-        if (st["epochs"], st["learn_bank"], st["seed"], st["lr"]) != (epochs, learn_bank, seed, lr):
-            raise ValueError(f"{out} holds a quantisation-aware training with other settings; "
-                             "choose another --out")
-        classifier.load_state_dict(st["classifier"])
-        fe.load_state_dict(st["frontend"])
-        opt.load_state_dict(st["optimizer"])
-        start, history, before = st["epoch"], st["history"], st["before"]
-        set_rng_state(st["rng"])
-        log.info("resuming quantisation-aware training in %s at epoch %d", out, start)
+
+    def step(idx, epoch):
+        classifier.train()
+        audio, labels, mask = stack_batch(train_set, idx, augmenter=aug, epoch=epoch)
+        feats = apply_feature_mask(fe(audio), mask, detach_fill=True)
+        logits = classifier(feats.float())
+        loss = ce(logits, labels)
+        return loss, classification_sums(loss, logits, labels), None
+
+    def epoch_end(sums):
+        entry, _ = classification_entry(sums)
+        entry.update(centres_hz=fe.center_frequencies().detach().tolist(),
+                     q=fe.q().detach().tolist())
+        return entry, None
+
+    before = None
+    loop = TrainingLoop(
+        modules={"classifier": classifier, "frontend": fe}, optimizer=opt, step=step,
+        batches=lambda epoch: epoch_batches(train_set, bs, epoch, seed, 404),
+        steps_per_epoch=steps, epochs=epochs, checkpoint=out / STATE, n_sums=3,
+        epoch_end=epoch_end, log_epoch=epoch_logger("xylo qat"),
+        extra_state=lambda: {"before": before},
+        settings={"epochs": epochs, "learn_bank": learn_bank, "seed": seed, "lr": lr},
+        settings_error="holds a quantisation-aware training with other settings",
+        desc="xylo qat", progress=progress, leave_bar=False)
+    st = loop.load_checkpoint()
+    if st is not None:
+        before = st["before"]
     if before is None:
         log.info("bit-exact accuracy before training on %d clips", len(eval_set))
         before = bitexact_eval(bank0, run.classifier)
-    for epoch in range(start, epochs):
-        perm = np.random.default_rng([seed, 404, epoch]).permutation(len(train_set))
-        if hasattr(train_set, "set_epoch"):
-            train_set.set_epoch(epoch)
-        classifier.train()
-        sums = np.zeros(3)
-        for s in tqdm(range(steps), desc=f"xylo qat epoch {epoch + 1}/{epochs}",
-                      disable=not progress, leave=False):
-            idx = perm[s * bs:(s + 1) * bs]
-            audio, labels, mask = stack_batch(train_set, idx, augmenter=aug, epoch=epoch)
-            feats = fe(audio)
-            fill = feats.mean(dim=(1, 2), keepdim=True).expand_as(feats)
-            feats = torch.where(mask, fill.detach(), feats)
-            logits = classifier(feats.float())
-            loss = ce(logits, labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sums += [loss.item() * len(idx), float((logits.argmax(1) == labels).sum()), len(idx)]
-        history.append({"epoch": epoch + 1, "loss": sums[0] / sums[2],
-                        "train_accuracy": sums[1] / sums[2],
-                        "centres_hz": fe.center_frequencies().detach().tolist(),
-                        "q": fe.q().detach().tolist()})
-        log.info("xylo qat epoch %d: loss %.4f, train accuracy %.3f", epoch + 1,
-                 history[-1]["loss"], history[-1]["train_accuracy"])
-        atomic_save({"classifier": classifier.state_dict(), "frontend": fe.state_dict(),
-                     "optimizer": opt.state_dict(), "epoch": epoch + 1, "history": history,
-                     "before": before, "rng": rng_state(), "epochs": epochs,
-                     "learn_bank": learn_bank, "seed": seed, "lr": lr}, state_path)
+    loop.run()
+    history = loop.history
     classifier.eval()
     bank = fe.quantized_bank()
     save_design(bank, out / "xylo_bank.json", run=str(run_dir), trained="quantisation-aware")
     after = bitexact_eval(bank, classifier)
-    torch.save({"classifier": classifier.state_dict()}, out / "classifier.pt")
+    atomic_save({"classifier": classifier.state_dict()}, out / "classifier.pt")
     result = {"run": str(run_dir), "out_dir": str(out), "epochs": epochs,
               "learn_bank": learn_bank, "lr": lr, "lr_bank": lr_bank, "seed": seed,
               "n_train": len(train_set), "n_eval": len(eval_set),
@@ -140,7 +130,7 @@ def quantization_aware_training(run_dir, *, epochs: int = 2, out_dir=None, learn
               "after_bitexact": {"accuracy": after["accuracy"],
                                  "mean_accuracy": after["mean_accuracy"]},
               "history": history}
-    (out / RESULT).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out / RESULT, result)
     log.info("bit-exact mean accuracy %.4f -> %.4f", before["mean_accuracy"],
              after["mean_accuracy"])
     return result

@@ -18,6 +18,8 @@ embedded synthetic data set, in well under 30 minutes on 2 cores.
 5. write ``OUT/report.md`` (+ PNGs) and ``OUT/summary.json``.
 
 Every step is resumable: running the demo again continues where it stopped.
+It uses training (:mod:`learnafe.training`) and the report
+(:mod:`learnafe.reporting`), so it sits in the layer above both.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def _real_child(run_dir: str, real: str, seed: int) -> dict:
 
     from learnafe.training.evaluate import evaluate_run
     from learnafe.training.finetune import finetune_real
-    from learnafe.training.report import EVAL_DIR
+    from learnafe.reporting import EVAL_DIR
 
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {Path(run_dir).name}: %(message)s",
                         datefmt="%H:%M:%S")
@@ -112,7 +114,7 @@ def _train_parallel(cfgs: dict, runs: dict, progress: bool) -> None:
 def run_demo(out="runs/demo", *, size: str = "small", data=None, real=None, epochs: int | None = None,
              seed: int = 0, progress: bool = True, overrides: dict | None = None) -> dict:
     """Run the demo (see the module doc); returns the summary dict (also ``OUT/summary.json``)."""
-    from learnafe.training.report import write_report
+    from learnafe.reporting import write_report
     from learnafe.training.trainer import train
 
     t_start = time.perf_counter()

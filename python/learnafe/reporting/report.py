@@ -12,16 +12,15 @@ writes the report and its PNGs (into ``<report stem>_img/`` next to it):
 5. confusion matrices (clean and the lowest SNR);
 6. evaluations on other data (``RUN/eval/*.json``, e.g. real recordings) and
    fine-tuning results (``RUN/finetune*/finetune.json``);
-7. optional sections from other modules, each a function returning Markdown or
-   None, imported lazily and skipped when absent:
-   ``learnafe.spice.report_section(run_dir, out_dir)``,
-   ``learnafe.xylo.report_section(run_dir, out_dir)``,
-   ``learnafe.search.report_section(path, out_dir)``.
+7. the registered sections (:mod:`learnafe.reporting.sections`), each a function
+   returning Markdown or None: per run the SPICE verification
+   (``learnafe.spice.report_section(run_dir, out_dir)``) and the XyloAudio 3
+   deployment (``learnafe.xylo.report_section(run_dir, out_dir)``), and with
+   ``search=`` the design-space search (``learnafe.search.report_section(path, out_dir)``).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from learnafe.data import CLASSES
+from learnafe.reporting.sections import RUN_SECTIONS, SEARCH_SECTIONS
 from learnafe.training.rundir import BANK, CONFIG, METRICS, read_json
 
 __all__ = ["write_report", "load_summary", "EVAL_DIR"]
@@ -261,19 +261,12 @@ def _eval_tables(runs) -> str | None:
     return "\n".join(lines)
 
 
-def _hook(module: str, *args) -> str | None:
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    fn = getattr(mod, "report_section", None)
-    if fn is None:
-        return None
+def _section(name: str, fn, *args) -> str | None:
     try:
         return fn(*args)
     except Exception as exc:  # a broken optional section must not lose the whole report
-        log.warning("%s.report_section failed: %s", module, exc)
-        return f"_{module}.report_section failed: {exc}_"
+        log.warning("report section %s failed: %s", name, exc)
+        return f"_report section {name} failed: {exc}_"
 
 
 def write_report(run_dirs, out=None, *, search=None, title: str = "LearnAFE co-design report") -> Path:
@@ -324,14 +317,15 @@ def write_report(run_dirs, out=None, *, search=None, title: str = "LearnAFE co-d
     if ev:
         md += ["## Other data and fine-tuning", "", ev, ""]
     for r in runs:
-        for module in ("learnafe.spice", "learnafe.xylo"):
-            sec = _hook(module, r["path"], img_dir)
+        for name, fn in RUN_SECTIONS.items():
+            sec = _section(name, fn, r["path"], img_dir)
             if sec:
                 md += [sec.rstrip(), ""]
     if search is not None:
-        sec = _hook("learnafe.search", search, img_dir)
-        if sec:
-            md += [sec.rstrip(), ""]
+        for name, fn in SEARCH_SECTIONS.items():
+            sec = _section(name, fn, search, img_dir)
+            if sec:
+                md += [sec.rstrip(), ""]
     out.write_text("\n".join(md).rstrip() + "\n")
     log.info("wrote report %s (plots in %s)", out, img_dir)
     return out

@@ -1,0 +1,185 @@
+"""The package's layers point one way (docs/ARCHITECTURE.md, "Layers").
+
+Every import of a ``learnafe`` module anywhere in ``python/learnafe`` -- at the top
+of a file, inside a function, relative (``from . import x``), through
+``importlib.import_module("learnafe...")`` / ``__import__("learnafe...")`` with a
+constant (or f-string with a constant ``learnafe.<package>`` prefix) name, or a
+``"learnafe.module:function"`` reference string that code imports by name -- is read
+with :mod:`ast` and must point to the same layer or one below.  Plug-ins of an upper
+layer register themselves with a lower one instead (see ``learnafe.training.plugins``).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "python" / "learnafe"
+
+#: Bottom to top; a module may import its own layer and the layers below it.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("base", ("circuits", "data", "models", "_core", "_jsonio")),
+    ("ops", ("ops", "_ops_precision", "_buffers")),
+    ("frontends", ("frontends",)),
+    ("training", ("training",)),
+    ("spice/xylo/search", ("spice", "xylo", "search")),
+    ("benchmarks/reporting/demo", ("benchmarks", "reporting", "demo")),
+    ("commands", ("commands",)),
+    ("cli", ("cli", "__main__", "__init__")),
+]
+_RANK = {part: (i, name) for i, (name, parts) in enumerate(LAYERS) for part in parts}
+_REF = re.compile(r"^(learnafe(?:\.[A-Za-z_][A-Za-z0-9_]*)+):[A-Za-z_][A-Za-z0-9_.]*$")
+_NAME = re.compile(r"^learnafe(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+
+def module_name(path: Path, root: Path = PKG) -> str:
+    rel = path.relative_to(root.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__" and len(parts) > 1 and parts != ["learnafe", "__init__"]:
+        parts.pop()
+    return ".".join(parts)
+
+
+def layer_of(module: str) -> tuple[int, str]:
+    """``(rank, layer name)`` of a dotted ``learnafe`` module name."""
+    parts = module.split(".")
+    if parts[0] != "learnafe":
+        raise ValueError(module)
+    key = parts[1] if len(parts) > 1 else "__init__"
+    if key not in _RANK:
+        raise KeyError(f"learnafe.{key} is in no layer; add it to LAYERS here and to "
+                       "docs/ARCHITECTURE.md")
+    return _RANK[key]
+
+
+def _is_package_child(name: str, root: Path) -> bool:
+    """True if ``learnafe.<name>`` is a module or package (not an attribute of learnafe);
+    the compiled ``_core`` counts even before it is built."""
+    return name in _RANK or (root / f"{name}.py").is_file() or (root / name / "__init__.py").is_file() or \
+        any(root.glob(f"{name}.*.so"))
+
+
+def _const_prefix(node) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
+        head = str(node.values[0].value)
+        # only the complete dotted components before the first placeholder count
+        return head.rsplit(".", 1)[0] if "." in head else None
+    return None
+
+
+def imports_of(path: Path, root: Path = PKG) -> list[tuple[int, str, str]]:
+    """``(line, imported learnafe module, how)`` for every import in ``path``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    me = module_name(path, root)
+    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    found, names, dynamic = [], [], False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] == "learnafe":
+                    found.append((node.lineno, a.name, "import"))
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                if node.level > 1:
+                    base = base[:-(node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+                how = "relative import"
+            else:
+                mod, how = node.module or "", "from-import"
+            if mod.split(".")[0] != "learnafe":
+                continue
+            if mod == "learnafe":  # `from learnafe import ops` imports the submodule
+                for a in node.names:
+                    found.append((node.lineno, f"learnafe.{a.name}" if _is_package_child(a.name, root)
+                                  else "learnafe", how))
+            else:
+                found.append((node.lineno, mod, how))
+        elif isinstance(node, ast.Call) and node.args:
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+            if name in ("import_module", "__import__"):
+                target = _const_prefix(node.args[0])
+                if target and target.split(".")[0] == "learnafe":
+                    found.append((node.lineno, target, f"{name}()"))
+                elif not isinstance(node.args[0], (ast.Constant, ast.JoinedStr)):
+                    dynamic = True
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            m = _REF.match(node.value)
+            if m:
+                found.append((node.lineno, m.group(1), "'module:function' reference"))
+            elif _NAME.match(node.value) and _is_package_child(node.value.split(".")[1], root):
+                names.append((node.lineno, node.value, "name given to a computed import"))
+    # A file that imports by a computed name: every learnafe module name it spells is
+    # a candidate for that import.
+    seen, out = set(), []
+    for line, target, how in found + (names if dynamic else []):
+        if (line, target) not in seen:
+            seen.add((line, target))
+            out.append((line, target, how))
+    return out
+
+
+def upward_imports(root: Path = PKG) -> list[str]:
+    bad = []
+    for path in sorted(root.rglob("*.py")):
+        me = module_name(path, root)
+        my_rank, my_layer = layer_of(me)
+        for line, target, how in imports_of(path, root):
+            rank, layer = layer_of(target)
+            if rank > my_rank:
+                bad.append(f"{path.relative_to(root.parent.parent)}:{line}: {me} (layer {my_layer}) "
+                           f"imports {target} (layer {layer}) by {how}; a lower layer must not "
+                           "import an upper one -- register the upper module with the lower one")
+    return bad
+
+
+def test_every_module_has_a_layer():
+    for path in PKG.rglob("*.py"):
+        layer_of(module_name(path))  # raises KeyError naming the module
+
+
+def test_no_import_points_up():
+    bad = upward_imports()
+    assert not bad, "imports that point up the layer order:\n" + "\n".join(bad)
+
+
+def test_checker_sees_every_kind_of_import(tmp_path):
+    """The checker itself: each way of importing an upper module is caught (and a
+    downward import is not)."""
+    pkg = tmp_path / "python" / "learnafe"
+    (pkg / "training").mkdir(parents=True)
+    (pkg / "spice").mkdir()
+    for p in ("__init__.py", "training/__init__.py", "spice/__init__.py", "ops.py"):
+        (pkg / p).write_text("")
+    (pkg / "training" / "bad.py").write_text(
+        "import importlib\n"
+        "import learnafe.spice\n"                                   # 2
+        "from learnafe import spice\n"                              # 3
+        "def f():\n"
+        "    from learnafe.spice import verify\n"                   # 5
+        "    importlib.import_module('learnafe.spice.verify')\n"    # 6
+        "    __import__('learnafe.spice')\n"                        # 7
+        "    return importlib.import_module(f'learnafe.spice.{x}')\n"  # 8
+        "from ..spice import verify\n"                              # 9
+        "TRIAL = 'learnafe.spice.verify:verify_run'\n"              # 10
+        "from learnafe import ops\n"                                # 11: down, fine
+        "from . import bad\n"                                       # 12: same layer, fine
+        "for m in ('learnafe.spice', 'learnafe.ops'):\n"             # 13
+        "    importlib.import_module(m)\n")
+    bad = upward_imports(pkg)
+    lines = sorted(int(b.split(":")[1]) for b in bad)
+    assert lines == [2, 3, 5, 6, 7, 8, 9, 10, 13], bad
+    assert all("(layer training)" in b and "(layer spice/xylo/search)" in b for b in bad)
+
+
+@pytest.mark.parametrize("module,layer", [("learnafe.circuits.dssf", "base"), ("learnafe.ops", "ops"),
+                                          ("learnafe.spice.verify", "spice/xylo/search"),
+                                          ("learnafe", "cli"), ("learnafe.cli", "cli")])
+def test_layer_map(module, layer):
+    assert layer_of(module)[1] == layer
