@@ -17,6 +17,7 @@ def test_demo_end_to_end_on_toy_data(tmp_path, monkeypatch):
     from learnafe.demo import run_demo
 
     monkeypatch.setenv("LEARNAFE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LEARNAFE_SHARED_DATA", str(tmp_path / "no-shared"))  # only the toy folders
     monkeypatch.setattr(tdata, "CACHE_DIR", str(tmp_path / "cache"))
     data = make_toy_dataset(tmp_path / "data", per_word=16)
     real = tmp_path / "real"

@@ -398,18 +398,19 @@ SHARED_SETS = {"real": "gsc-v2-testset-dev", "unknown": "gsc-unknown-words",
 def find_shared(name: str) -> Path | None:
     """The folder ``<shared>/data/<name>`` if it exists, else None.
 
-    Looked for in ``$LEARNAFE_SHARED_DATA/<name>``, then ``../shared/data/<name>``
-    relative to the working directory, then relative to the repository this package
-    lives in (so a fresh clone beside ``shared/`` finds it from anywhere).
+    Looked for in ``$LEARNAFE_SHARED_DATA/<name>`` when that variable is set (and
+    only there), else in ``../shared/data/<name>`` relative to the working directory,
+    then relative to the repository this package lives in (so a fresh clone beside
+    ``shared/`` finds it from anywhere).
     """
-    cands = []
     env = os.environ.get("LEARNAFE_SHARED_DATA")
-    if env:
-        cands.append(Path(env) / name)
-    cands.append(Path("..") / "shared" / "data" / name)
-    repo = Path(__file__).resolve().parents[3]
-    if (repo / "pyproject.toml").is_file():
-        cands.append(repo.parent / "shared" / "data" / name)
+    if env is not None:
+        cands = [Path(env) / name]
+    else:
+        cands = [Path("..") / "shared" / "data" / name]
+        repo = Path(__file__).resolve().parents[3]
+        if (repo / "pyproject.toml").is_file():
+            cands.append(repo.parent / "shared" / "data" / name)
     for c in cands:
         if c.is_dir():
             return c
