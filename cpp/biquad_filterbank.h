@@ -7,7 +7,21 @@
 //   v_c[n] = x[n] - a1_c v_c[n-1] - a2_c v_c[n-2]          (all-pole part)
 //   y_c[n] = b0_c v_c[n] + b1_c v_c[n-1] + b2_c v_c[n-2]   (FIR part)
 //
-// i.e. direct form II.  The state of a section is the delay line
+// i.e. direct form II: v = x / A_c(z), then y = B_c(z) v.  `forward`
+// implements it.
+//
+// Adjoint (`backward`; per channel, one reverse-time recursion, the
+// `Adjoint::step` of biquad_filterbank.cpp), with gy = dL/dy and
+// lambda = dL/dv, which is also the channel's share of dL/dx:
+//
+//   gv[m]     = b0 gy[m] + b1 gy[m+1] + b2 gy[m+2]
+//   lambda[m] = gv[m] - a1 lambda[m+1] - a2 lambda[m+2]      (m = T-1 .. 0)
+//   dL/db_k   =  sum_n gy[n] v[n-k]       (k = 0, 1, 2)
+//   dL/da_k   = -sum_n lambda[n] v[n-k]   (k = 1, 2)
+//   dL/dx[n]  =  sum_c lambda_c[n]
+//
+// v is recomputed from checkpoints of the state, not stored.
+// The state of a section is the delay line
 // (v[n-1], v[n-2]); `zi`/`zf` buffers are [B, C, 2] holding (v[-1], v[-2])
 // before the first sample and (v[T-1], v[T-2]) after the last one.
 //

@@ -6,7 +6,29 @@ with its own coefficients ``b = (b0, b1, b2)`` and ``a = (a1, a2)`` (``a0 = 1``)
     v_c[n] = x[n] - a1_c v_c[n-1] - a2_c v_c[n-2]
     y_c[n] = b0_c v_c[n] + b1_c v_c[n-1] + b2_c v_c[n-2]
 
-(direct form II: all-pole part, then FIR part).  The kernels (C++/OpenMP,
+(direct form II: all-pole part ``v = x / A_c(z)``, then FIR part ``y = B_c(z) v``).
+
+Adjoint (the backward pass; ``gy = dL/dy``), one reverse-time recursion per
+channel, with ``lambda_c = dL/dv_c``, which is also channel c's share of ``dL/dx``::
+
+    gv_c[m]     = b0_c gy_c[m] + b1_c gy_c[m+1] + b2_c gy_c[m+2]
+    lambda_c[m] = gv_c[m] - a1_c lambda_c[m+1] - a2_c lambda_c[m+2]     (m = T-1 .. 0)
+    dL/db_k,c   =  sum_n gy_c[n] v_c[n-k]        (k = 0, 1, 2)
+    dL/da_k,c   = -sum_n lambda_c[n] v_c[n-k]    (k = 1, 2)
+    dL/dx[n]    =  sum_c lambda_c[n]
+
+``v`` is recomputed from checkpoints rather than stored.  Where each piece is:
+
+* forward recursion: C++ ``learnafe::biquad::forward`` (``cpp/biquad_filterbank.cpp``,
+  bound as ``_core.biquad_forward_f32/_f64``), called by :func:`biquad_filterbank`;
+* adjoint recursion: C++ ``learnafe::biquad::backward`` (the ``Adjoint::step`` of
+  ``cpp/biquad_filterbank.cpp``, bound as ``_core.biquad_backward_f32/_f64``),
+  called by the autograd function's ``backward`` (``_torch_functions``);
+* fused envelope forward / adjoint: C++ ``envelope_forward`` / ``envelope_backward``
+  (``_core.envelope_forward_*`` / ``_core.envelope_backward_*``), called by
+  :func:`filterbank_envelope`.
+
+The kernels (C++/OpenMP,
 ``learnafe._core``) keep the recursion, the state and all gradient
 accumulators in float64 whatever the signal dtype.  Signals (``x``, ``zi``,
 outputs) are float32 or float64; the coefficients ``b``, ``a`` are the

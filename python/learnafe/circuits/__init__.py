@@ -4,7 +4,8 @@
 * :mod:`~learnafe.circuits.transconductance` -- :class:`WeakInversion`, :class:`GmIdTable`;
 * :mod:`~learnafe.circuits.dssf` -- (I1, I2, C1, C2) -> gm, w0, Q, gain, H(s), and the inverse design;
 * :mod:`~learnafe.circuits.cost` -- power, capacitor area, kT/C output noise;
-* :mod:`~learnafe.circuits.discretize` -- bilinear (pre-warped), matched-z, impulse invariance.
+* :mod:`~learnafe.circuits.discretize` -- bilinear (pre-warped), matched-z, impulse invariance,
+  magnitude-matched.
 """
 
 from learnafe.circuits import constants

@@ -77,3 +77,13 @@ I_MAX_A = 50e-9
 #: Highest allowed centre frequency as a fraction of the sample rate (below
 #: the Nyquist frequency 0.5 fs with margin for the bilinear warping).
 F0_MAX_FRACTION_OF_FS = 0.45
+
+#: Range (A) a bias current of a bank spec must lie in to be read at all: a
+#: units check (a value in nA or pA typed as a plain number lands outside),
+#: not a design limit.  Much wider than [I_MIN_A, I_MAX_A], the learnable
+#: bank's bounds, so a spec written with other bounds still reads.
+SPEC_I_RANGE_A = (1e-14, 1e-4)
+
+#: Range (F) a capacitor of a bank spec must lie in to be read at all (a units
+#: check, like SPEC_I_RANGE_A; wider than [C_MIN_F, C_MAX_F]).
+SPEC_C_RANGE_F = (1e-16, 1e-9)

@@ -1,6 +1,6 @@
 """Continuous to discrete: the DSSF band-pass ``H(s) = beta s / (s^2 + d1 s + d0)`` -> z-domain biquad.
 
-Three mappings, all differentiable for torch tensors and returning the
+Four mappings, all differentiable for torch tensors and returning the
 ``(b [C, 3], a [C, 2])`` layout that :mod:`learnafe.ops` takes (a0 = 1):
 
 * ``"bilinear"`` (default): bilinear transform pre-warped at each channel's
@@ -51,14 +51,43 @@ def check_below_nyquist(w0, sample_rate: float) -> None:
                          "raise the capacitors or the sample rate")
 
 
-def _bilinear(beta, d1, d0, fs, xp):
-    w0 = xp.sqrt(d0)
-    k = w0 / xp.tan(w0 / (2 * fs))  # pre-warped: exact at w0
+def bilinear_prewarped(n2, n1, n0, d1, d0, w_warp, sample_rate: float):
+    """The bilinear transform pre-warped at ``w_warp`` (rad/s) of a general biquad.
+
+    ``H(s) = (n2 s^2 + n1 s + n0) / (s^2 + d1 s + d0)`` with
+    ``s = K (1 - z^-1) / (1 + z^-1)``, ``K = w_warp / tan(w_warp / (2 fs))``, so the
+    analog frequency ``w_warp`` lands exactly on the digital one.  Returns
+    ``(b [..., 3], a [..., 2])`` (a0 = 1) for NumPy arrays or torch tensors
+    (differentiable)::
+
+        A0 = K^2 + d1 K + d0
+        b  = (n2 K^2 + n1 K + n0, 2 (n0 - n2 K^2), n2 K^2 - n1 K + n0) / A0
+        a  = (2 (d0 - K^2), K^2 - d1 K + d0) / A0
+
+    ``n2 = n0 = None`` is the band-pass ``n1 s`` (no s^2 and no constant term):
+    ``b = n1 K / A0 * (1, 0, -1)``.  The one implementation of the mapping: the
+    learnable bank's ``"bilinear"`` method (band-pass, warped at its w0) and
+    the SPICE-calibrated bank (fitted biquads,
+    :func:`learnafe.spice.calibrated.discretize_fitted`) use it.
+    """
+    xp = namespace(n1, d1, d0, w_warp)
+    k = w_warp / xp.tan(w_warp / (2 * sample_rate))
     a0 = k * k + d1 * k + d0
     a1 = 2 * (d0 - k * k) / a0
     a2 = (k * k - d1 * k + d0) / a0
-    g = beta * k / a0
-    return _stack(xp, [g, 0 * g, -g]), _stack(xp, [a1, a2])
+    if n2 is None and n0 is None:
+        g = n1 * k / a0
+        return _stack(xp, [g, 0 * g, -g]), _stack(xp, [a1, a2])
+    n2 = 0.0 if n2 is None else n2
+    n0 = 0.0 if n0 is None else n0
+    b0 = (n2 * k * k + n1 * k + n0) / a0
+    b1 = 2 * (n0 - n2 * k * k) / a0
+    b2 = (n2 * k * k - n1 * k + n0) / a0
+    return _stack(xp, [b0, b1, b2]), _stack(xp, [a1, a2])
+
+
+def _bilinear(beta, d1, d0, fs, xp):
+    return bilinear_prewarped(None, beta, None, d1, d0, xp.sqrt(d0), fs)  # pre-warped at w0: exact there
 
 
 def _pole_terms(d1, d0, t, xp):
@@ -196,4 +225,4 @@ def noise_gain(b, a):
     return (b0 * b0 + b1 * b1 + b2 * b2) * r0 + 2 * (b0 * b1 + b1 * b2) * r1 + 2 * b0 * b2 * r2
 
 
-__all__ = ["METHODS", "discretize", "digital_response", "noise_gain", "check_below_nyquist"]
+__all__ = ["METHODS", "bilinear_prewarped", "discretize", "digital_response", "noise_gain", "check_below_nyquist"]

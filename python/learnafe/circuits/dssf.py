@@ -56,12 +56,20 @@ def channel_parameters(i1, i2, c1, c2, gm_model: TransconductanceModel | None = 
     if validate:
         check_circuit(i1, i2, c1, c2)
     gm_model = gm_model or WeakInversion()
-    xp = namespace(i1, i2, c1, c2)
     gm1 = gm_model.gm1(i1)
     gm2 = gm_model.gm2(i2)
-    w0 = xp.sqrt(gm1 * gm2 / (4 * c1 * c2))
-    q = xp.sqrt(gm2 * c2 / (gm1 * c1))
-    return ChannelParameters(gm1=gm1, gm2=gm2, w0=w0, q=q, gain=c2 / c1)
+    return ChannelParameters(gm1=gm1, gm2=gm2, w0=natural_frequency(gm1, gm2, c1, c2),
+                             q=quality_factor(gm1, gm2, c1, c2), gain=c2 / c1)
+
+
+def natural_frequency(gm1, gm2, c1, c2):
+    """``w0 = sqrt(gm1 gm2 / (4 C1 C2))`` (rad/s): the centre of the channel (NumPy or torch)."""
+    return namespace(gm1, gm2, c1, c2).sqrt(gm1 * gm2 / (4 * c1 * c2))
+
+
+def quality_factor(gm1, gm2, c1, c2):
+    """``Q = sqrt(gm2 C2 / (gm1 C1))`` of the channel (NumPy or torch)."""
+    return namespace(gm1, gm2, c1, c2).sqrt(gm2 * c2 / (gm1 * c1))
 
 
 def s_coefficients(gm1, gm2, c1, c2):
@@ -139,6 +147,6 @@ def q_for_crossing(ratio: float, crossing_db: float = HALF_POWER_DB) -> float:
     return math.sqrt(10 ** (-crossing_db / 10) - 1) / (x - 1 / x)
 
 
-__all__ = ["ChannelParameters", "check_circuit", "channel_parameters", "s_coefficients",
+__all__ = ["natural_frequency", "quality_factor", "ChannelParameters", "check_circuit", "channel_parameters", "s_coefficients",
            "s_coefficients_from_w0_q", "analog_response", "frequency_response", "design_channel",
            "band_edges", "q_for_crossing"]

@@ -6,10 +6,11 @@ A section may also define ``plot(result, path)``; ``--plot-dir`` then writes its
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
+
+from learnafe._jsonio import write_json
 
 log = logging.getLogger("learnafe.bench")
 
@@ -63,6 +64,6 @@ def _bench(args) -> int:
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(results, indent=2))
+        write_json(path, results, newline=False)
         log.info("wrote %s", path)
     return 0

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from pathlib import Path
+
+from learnafe._jsonio import dumps, write_json
 
 log = logging.getLogger("learnafe.data")
 
@@ -67,11 +68,9 @@ def _dataset_args(parser) -> None:
 
 
 def _write_json(result: dict, path: str | None) -> None:
-    text = json.dumps(result, indent=1)
-    print(text)
+    print(dumps(result, indent=1, newline=False))
     if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text + "\n")
+        write_json(path, result, indent=1)
 
 
 def _synth(args: argparse.Namespace) -> int:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
+
+from learnafe._jsonio import write_json
 
 log = logging.getLogger("learnafe.plot_bank")
 
@@ -42,8 +43,8 @@ def register(subparsers) -> None:
 
 def _load_bank(args):
     from learnafe.frontends import AnalogFilterBank, DigitalFilterBank
-    from learnafe.frontends.analog import SPEC_FORMAT
     from learnafe.frontends.digital import SPEC_FORMAT as DIGITAL_FORMAT
+    from learnafe.frontends.spec import SPEC_FORMAT, BankSpec
 
     if args.conventional:
         if args.spec:
@@ -62,7 +63,7 @@ def _load_bank(args):
     fmt = spec.get("format") if isinstance(spec, dict) else None
     log.info("reading %s (%s)", path, fmt)
     if fmt == SPEC_FORMAT:
-        return AnalogFilterBank.from_dict(spec)
+        return AnalogFilterBank.from_dict(BankSpec.from_dict(spec))
     if fmt == DIGITAL_FORMAT:
         return DigitalFilterBank.from_dict(spec)
     raise ValueError(f"{path}: format {fmt!r} is not {SPEC_FORMAT!r} or {DIGITAL_FORMAT!r}")
@@ -102,8 +103,6 @@ def run(args) -> int:
             bank.save(args.spec_out)
         print("peak frequencies (Hz):", " ".join(f"{v:.1f}" for v in np.asarray(summary["peak_frequencies_hz"])))
     summary_path = Path(args.summary) if args.summary else out.with_name(out.stem + "_summary.json")
-    summary_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(summary_path, "w") as f:
-        json.dump(summary, f, indent=1)
+    write_json(summary_path, summary, indent=1, newline=False)
     log.info("wrote %s and %s", out, summary_path)
     return 0

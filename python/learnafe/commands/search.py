@@ -7,6 +7,8 @@ import json
 import logging
 from pathlib import Path
 
+from learnafe._jsonio import write_json
+
 log = logging.getLogger("learnafe.search")
 
 
@@ -89,5 +91,5 @@ def run(args) -> int:
         print(f"  trial {p['trial']:4d}: error {100 * o['error']:6.2f} %  power {o['power_w']:.4g} W  "
               f"area {o['area_um2']:.4g} um^2{extra}")
     if args.json:
-        Path(args.json).write_text(json.dumps(s, indent=2) + "\n")
+        write_json(args.json, s)
     return 0

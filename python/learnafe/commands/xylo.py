@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
+
+from learnafe._jsonio import write_json
 
 log = logging.getLogger("learnafe.xylo")
 
@@ -113,8 +114,7 @@ def _design(args) -> int:
         centres, qs = list(DEFAULT_CENTRES_HZ), list(DEFAULT_Q)
     elif args.from_run:
         spec = read_bank_spec(args.from_run)
-        centres = [c["f0_hz"] for c in spec["channels"]]
-        qs = [c["q"] for c in spec["channels"]]
+        centres, qs = spec.values("f0_hz"), spec.values("q")
     else:
         if not args.q:
             raise ValueError("--q is required with --centres (one value or one per centre)")
@@ -148,7 +148,7 @@ def _design(args) -> int:
                             for ch, c, q, rc, rq in zip(bank.channels, centres, qv, real_c, real_q)]}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+        write_json(args.json, summary)
     log.info("wrote %s and %s%s", out, plot,
              " (identical to the chip's default table)" if summary["equals_chip_default"] else "")
     return 0
@@ -175,9 +175,9 @@ def _features(args) -> int:
     counts = XyloA3SpikeFeatures(bank, cfg)(audio.astype(np.float64), float(sr))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{wav.stem}_spikes.json").write_text(json.dumps(
-        {"wav": str(wav), "config": cfg.to_dict(), "frame_seconds": cfg.frame_seconds,
-         "counts": counts.tolist()}) + "\n")
+    write_json(out / f"{wav.stem}_spikes.json",
+               {"wav": str(wav), "config": cfg.to_dict(), "frame_seconds": cfg.frame_seconds,
+                "counts": counts.tolist()}, indent=None)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from learnafe._jsonio import write_json
+
 from .audio import AudioError, load_audio
 
 __all__ = ["AudioCache", "cache_key"]
@@ -103,10 +105,10 @@ class AudioCache:
                 else:
                     self._write(map(_decode, jobs), f, offsets, bad, bar)
             np.save(tmp / "offsets.npy", offsets)
-            (tmp / "manifest.json").write_text(json.dumps({
+            write_json(tmp / "manifest.json", {
                 "format": CACHE_FORMAT, "sample_rate": self.sample_rate,
                 "count": len(self.paths), "paths": self.paths,
-                "bad": {str(k): v for k, v in bad.items()}}, indent=1))
+                "bad": {str(k): v for k, v in bad.items()}}, indent=1, newline=False)
             try:
                 os.replace(tmp, self.dir)
             except OSError:  # another process finished the same entry first

@@ -1,7 +1,11 @@
-"""Front ends: the learnable analog DSSF bank, the fixed digital bank, feature config and plots."""
+"""Front ends: the contract (:class:`FrontEnd`), the learnable analog DSSF bank, the fixed digital bank,
+the circuit spec (:class:`BankSpec`), feature config and plots."""
 
 from learnafe.frontends.analog import AnalogFilterBank, Bounds, MismatchConfig, NoiseConfig
+from learnafe.frontends.base import FrontEnd
 from learnafe.frontends.digital import DigitalFilterBank
 from learnafe.frontends.features import FeatureConfig
+from learnafe.frontends.spec import BankSpec, ChannelSpec
 
-__all__ = ["AnalogFilterBank", "Bounds", "MismatchConfig", "NoiseConfig", "DigitalFilterBank", "FeatureConfig"]
+__all__ = ["AnalogFilterBank", "Bounds", "MismatchConfig", "NoiseConfig", "DigitalFilterBank", "FeatureConfig",
+           "FrontEnd", "BankSpec", "ChannelSpec"]

@@ -15,8 +15,11 @@ The physical values always respect :class:`Bounds`, whatever the parameters:
 2. a channel whose centre frequency would exceed ``f0_max_fraction * fs`` gets both
    capacitors scaled up by ``w0 / w0_max`` (exact for any gm model; keeps Q and gain).
 
-``project_()`` clamps the parameters themselves to the box after an optimiser
-step, so they cannot drift far outside; call it after ``optimizer.step()``.
+Step 1 already keeps every forward pass inside the bounds, so ``project_()``
+(which clamps the parameters themselves to the box) is optional: calling it
+after ``optimizer.step()`` stops a parameter from drifting far past a bound,
+so it comes back sooner once the loss wants it back.  The trainer
+(:mod:`learnafe.training`) does not call it.
 
 Circuit -> discrete coefficients (:mod:`learnafe.circuits.discretize`) -> fused
 envelope op (:func:`learnafe.ops.filterbank_envelope`) -> log / normalisation.
@@ -41,87 +44,17 @@ Training-time perturbations (both off by default):
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from learnafe.circuits import constants, cost, dssf
+from learnafe.circuits import cost, dssf
 from learnafe.circuits.discretize import METHODS, digital_response, discretize, noise_gain
 from learnafe.circuits.transconductance import GmIdTable, TransconductanceModel, load_gm_model
 from learnafe.frontends import features as feat
-from learnafe.frontends._config import SpecSection
-
-SPEC_FORMAT = "learnafe-bank/1"
-UNITS = {"I1": "A", "I2": "A", "C1": "F", "C2": "F", "f0_hz": "Hz", "power": "W", "area": "um^2",
-         "output_noise_vrms": "V"}
-KEYS = ("I1", "I2", "C1", "C2")
-NOISE_MODES = ("off", "train", "always")
-MISMATCH_MODES = ("off", "per_batch", "fixed")
-
-
-@dataclass(frozen=True)
-class Bounds(SpecSection):
-    """Physical range of the learnable circuit (defaults: :mod:`learnafe.circuits.constants`)."""
-
-    section = "bounds"
-    i_min: float = constants.I_MIN_A
-    i_max: float = constants.I_MAX_A
-    c_min: float = constants.C_MIN_F
-    c_max: float = constants.C_MAX_F
-    f0_max_fraction: float = constants.F0_MAX_FRACTION_OF_FS
-
-    def __post_init__(self):
-        if not (0 < self.i_min < self.i_max and math.isfinite(self.i_max)):
-            raise ValueError(f"bounds need 0 < i_min < i_max (A), got i_min={self.i_min!r}, i_max={self.i_max!r}")
-        if not (0 < self.c_min < self.c_max and math.isfinite(self.c_max)):
-            raise ValueError(f"bounds need 0 < c_min < c_max (F), got c_min={self.c_min!r}, c_max={self.c_max!r}")
-        if not 0 < self.f0_max_fraction < 0.5:
-            raise ValueError(f"bounds.f0_max_fraction must be in (0, 0.5) (below Nyquist), got {self.f0_max_fraction!r}")
-
-
-@dataclass(frozen=True)
-class NoiseConfig(SpecSection):
-    """kT/C thermal noise: ``mode`` off / train (training mode only) / always; audio 1.0 = ``full_scale_v``."""
-
-    section = "noise"
-    mode: str = "off"
-    full_scale_v: float = 0.1
-
-    def __post_init__(self):
-        if self.mode not in NOISE_MODES:
-            raise ValueError(f"noise.mode must be one of {NOISE_MODES}, got {self.mode!r}")
-        if not (isinstance(self.full_scale_v, (int, float)) and 0 < self.full_scale_v <= constants.VDD_V):
-            raise ValueError(f"noise.full_scale_v (volts that audio amplitude 1.0 maps to) must be in "
-                             f"(0, VDD={constants.VDD_V}], got {self.full_scale_v!r}")
-
-
-@dataclass(frozen=True)
-class MismatchConfig(SpecSection):
-    """Relative Gaussian error on currents (``sigma_i``) and capacitors (``sigma_c``).
-
-    ``mode``: off; per_batch (fresh draw every training forward, from torch's global RNG);
-    fixed (one chip, drawn from ``seed``, applied in training and evaluation).
-    """
-
-    section = "mismatch"
-    mode: str = "off"
-    sigma_i: float = 0.0
-    sigma_c: float = 0.0
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.mode not in MISMATCH_MODES:
-            raise ValueError(f"mismatch.mode must be one of {MISMATCH_MODES}, got {self.mode!r}")
-        for name in ("sigma_i", "sigma_c"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and 0 <= v <= 0.2):
-                raise ValueError(f"mismatch.{name} is a relative standard deviation in [0, 0.2] "
-                                 f"(e.g. 0.02 for 2 %), got {v!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"mismatch.seed must be an integer, got {self.seed!r}")
+from learnafe.frontends.base import FrontEnd
+from learnafe.frontends.spec import KEYS, SPEC_FORMAT, UNITS, BankSpec, Bounds, MismatchConfig, NoiseConfig
 
 
 def _st_clamp(x, lo, hi):
@@ -138,7 +71,7 @@ def _as_channel_vector(name, v, n):
     return arr
 
 
-class AnalogFilterBank(torch.nn.Module):
+class AnalogFilterBank(FrontEnd):
     """A learnable bank of DSSF band-pass filters (see the module docstring).
 
     Args:
@@ -151,7 +84,12 @@ class AnalogFilterBank(torch.nn.Module):
         discretization: ``"bilinear"`` (pre-warped at w0), ``"matched_z"``, ``"impulse_invariance"`` or
             ``"magnitude_matched"`` (:mod:`learnafe.circuits.discretize`).
         bounds, noise, mismatch: :class:`Bounds`, :class:`NoiseConfig`, :class:`MismatchConfig` or dicts.
+
+    A :class:`~learnafe.frontends.base.FrontEnd` with a hardware cost (``power()``, ``area()``).
     """
+
+    spec_format = SPEC_FORMAT
+    has_cost = True
 
     def __init__(self, i1, i2, c1, c2, sample_rate: float = 20000.0, gm_model=None, features=None,
                  discretization: str = "bilinear", bounds=None, noise=None, mismatch=None):
@@ -256,7 +194,7 @@ class AnalogFilterBank(torch.nn.Module):
                 vals[k] = torch.clamp(vals[k] * factors[j].to(torch.float64), math.exp(lo), math.exp(hi))
         gm1 = self.gm_model.gm1(vals["I1"])
         gm2 = self.gm_model.gm2(vals["I2"])
-        w0 = torch.sqrt(gm1 * gm2 / (4 * vals["C1"] * vals["C2"]))
+        w0 = dssf.natural_frequency(gm1, gm2, vals["C1"], vals["C2"])
         w0_max = 2 * math.pi * self.bounds.f0_max_fraction * self.sample_rate
         k = torch.clamp(w0 / w0_max, min=1.0)
         vals["C1"] = vals["C1"] * k
@@ -356,7 +294,7 @@ class AnalogFilterBank(torch.nn.Module):
 
     @torch.no_grad()
     def project_(self):
-        """Clamp the parameters in place so every log value lies inside its bound (call after a step)."""
+        """Clamp the parameters in place so every log value lies inside its bound (optional; see the module doc)."""
         for k in KEYS:
             lo, hi = self._log_box[k]
             log_ref = torch.log(getattr(self, f"ref_{k}"))
@@ -365,6 +303,10 @@ class AnalogFilterBank(torch.nn.Module):
         return self
 
     # ------------------------------------------------------------------ spec ---
+
+    def spec(self) -> BankSpec:
+        """The circuit spec (:class:`~learnafe.frontends.spec.BankSpec`) of the bank as it is now."""
+        return BankSpec.from_dict(self.to_dict())
 
     def to_dict(self) -> dict:
         """The JSON circuit spec (``learnafe-bank/1``, docs/ARCHITECTURE.md); JSON-clean floats."""
@@ -399,49 +341,35 @@ class AnalogFilterBank(torch.nn.Module):
         }
 
     @classmethod
-    def from_dict(cls, spec: dict) -> "AnalogFilterBank":
-        """Rebuild a bank from :meth:`to_dict` output (or a hand-written spec with channels only).
+    def from_dict(cls, spec) -> "AnalogFilterBank":
+        """Rebuild a bank from :meth:`to_dict` output, a :class:`~learnafe.frontends.spec.BankSpec`, or a
+        hand-written spec with channels only (checked by :meth:`BankSpec.from_dict`).
 
         With ``reference`` and ``phi`` present the bank is restored exactly; otherwise the
         channel values become the reference design with phi = 0.
         """
-        if not isinstance(spec, dict) or spec.get("format") != SPEC_FORMAT:
-            got = spec.get("format") if isinstance(spec, dict) else type(spec).__name__
-            raise ValueError(f"bank spec must have format {SPEC_FORMAT!r}, got {got!r}")
-        channels = spec.get("channels")
-        if not isinstance(channels, list) or not channels:
-            raise ValueError("bank spec needs a non-empty 'channels' list")
-        for j, ch in enumerate(channels):
-            missing = [k for k in KEYS if k not in ch]
-            if missing:
-                raise ValueError(f"bank spec channel {j} lacks {missing}")
-        if "reference" in spec and "phi" in spec:
-            ref = {k: spec["reference"][k] for k in KEYS}
-            phi = {k: spec["phi"][k] for k in KEYS}
+        spec = BankSpec.from_dict(spec)
+        if spec.reference is not None and spec.phi is not None:
+            ref = {k: spec.reference[k] for k in KEYS}
+            phi = {k: spec.phi[k] for k in KEYS}
         else:
-            ref = {k: [ch[k] for ch in channels] for k in KEYS}
+            ref = {k: spec.values(k) for k in KEYS}
             phi = None
-        bank = cls(ref["I1"], ref["I2"], ref["C1"], ref["C2"], sample_rate=spec.get("sample_rate", 20000.0),
-                   gm_model=spec.get("gm_model"), features=spec.get("features"),
-                   discretization=spec.get("discretization", "bilinear"), bounds=spec.get("bounds"),
-                   noise=spec.get("noise"), mismatch=spec.get("mismatch"))
+        bank = cls(ref["I1"], ref["I2"], ref["C1"], ref["C2"],
+                   sample_rate=20000.0 if spec.sample_rate is None else spec.sample_rate,
+                   gm_model=None if spec.gm_model is None else dict(spec.gm_model), features=spec.features,
+                   discretization=spec.discretization or "bilinear", bounds=spec.bounds,
+                   noise=spec.noise, mismatch=spec.mismatch)
         if phi is not None:
             with torch.no_grad():
                 for k in KEYS:
-                    v = torch.as_tensor(np.asarray(phi[k], dtype=np.float64))
-                    if v.shape != bank._phi(k).shape:
-                        raise ValueError(f"bank spec phi.{k} must have {bank.n_channels} values")
-                    bank._phi(k).copy_(v)
+                    bank._phi(k).copy_(torch.as_tensor(np.asarray(phi[k], dtype=np.float64)))
         return bank
-
-    def save(self, path) -> None:
-        with open(path, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
 
     @classmethod
     def load(cls, path) -> "AnalogFilterBank":
-        with open(path) as f:
-            return cls.from_dict(json.load(f))
+        """A bank from a spec file written by :meth:`save` (or a run's ``bank.json``)."""
+        return cls.from_dict(BankSpec.load(path))
 
     # ------------------------------------------------------------ baseline ---
 

@@ -8,16 +8,16 @@ SPICE-simulated circuit).  Nothing is learnable; the coefficients are buffers.
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import torch
 
 from learnafe.circuits import dssf
-from learnafe.circuits.discretize import digital_response, discretize
 from learnafe.circuits._array import check_positive
+from learnafe.circuits.discretize import digital_response, discretize
 from learnafe.frontends import features as feat
+from learnafe.frontends.base import FrontEnd
 
 SPEC_FORMAT = "learnafe-digital-bank/1"
 
@@ -53,7 +53,7 @@ def peak_frequencies(b, a, sample_rate: float, n_grid: int = 4096) -> np.ndarray
     return out
 
 
-class DigitalFilterBank(torch.nn.Module):
+class DigitalFilterBank(FrontEnd):
     """Fixed biquad bank ``(b [C, 3], a [C, 2])`` at ``sample_rate`` -> features ``[B, C, F]``.
 
     Args:
@@ -61,7 +61,12 @@ class DigitalFilterBank(torch.nn.Module):
         sample_rate: Hz.
         features: :class:`~learnafe.frontends.features.FeatureConfig` or dict.
         centers_hz, q: the design values, if the bank was designed from them (kept in the spec).
+
+    A :class:`~learnafe.frontends.base.FrontEnd` without a hardware cost and without
+    trainable parameters; :meth:`save` / :meth:`load` go through :meth:`to_dict`.
     """
+
+    spec_format = SPEC_FORMAT
 
     def __init__(self, b, a, sample_rate: float = 20000.0, features=None, centers_hz=None, q=None):
         super().__init__()
@@ -89,14 +94,14 @@ class DigitalFilterBank(torch.nn.Module):
     def from_center_q(cls, centers_hz, q, sample_rate: float = 20000.0, gain=1.0, method: str = "bilinear",
                       features=None) -> "DigitalFilterBank":
         """Band-pass biquads with peak gain ``gain`` at ``centers_hz`` and quality factor ``q``."""
-        centers = np.asarray(centers_hz, dtype=np.float64).reshape(-1)
-        check_positive("centers_hz", centers, "centre frequencies are in Hz")
-        q_arr = np.broadcast_to(np.asarray(q, dtype=np.float64), centers.shape)
+        centres = np.asarray(centers_hz, dtype=np.float64).reshape(-1)
+        check_positive("centers_hz", centres, "centre frequencies are in Hz")
+        q_arr = np.broadcast_to(np.asarray(q, dtype=np.float64), centres.shape)
         check_positive("q", q_arr)
         check_positive("gain", gain)
-        beta, d1, d0 = dssf.s_coefficients_from_w0_q(2 * np.pi * centers, q_arr, np.asarray(gain, dtype=np.float64))
+        beta, d1, d0 = dssf.s_coefficients_from_w0_q(2 * np.pi * centres, q_arr, np.asarray(gain, dtype=np.float64))
         b, a = discretize(-beta, d1, d0, sample_rate, method)
-        return cls(b, a, sample_rate, features=features, centers_hz=centers, q=q_arr)
+        return cls(b, a, sample_rate, features=features, centers_hz=centres, q=q_arr)
 
     @classmethod
     def from_coefficients(cls, b, a, sample_rate: float = 20000.0, features=None) -> "DigitalFilterBank":
@@ -135,12 +140,12 @@ class DigitalFilterBank(torch.nn.Module):
         if not isinstance(spec, dict) or spec.get("format") != SPEC_FORMAT:
             got = spec.get("format") if isinstance(spec, dict) else type(spec).__name__
             raise ValueError(f"digital bank spec must have format {SPEC_FORMAT!r}, got {got!r}")
+        for key in ("b", "a"):
+            if key not in spec:
+                raise ValueError(f"digital bank spec lacks {key!r} (the biquad coefficients, "
+                                 "b [C, 3] and a [C, 2])")
         return cls(spec["b"], spec["a"], spec.get("sample_rate", 20000.0), features=spec.get("features"),
                    centers_hz=spec.get("centers_hz"), q=spec.get("q"))
-
-    def save(self, path) -> None:
-        with open(path, "w") as f:
-            json.dump(self.to_dict(), f, indent=1)
 
     def extra_repr(self) -> str:
         return f"n_channels={self.n_channels}, sample_rate={self.sample_rate}"

@@ -22,6 +22,8 @@ import math
 import os
 from pathlib import Path
 
+from learnafe._jsonio import append_json_line
+
 FORMAT = "learnafe-search-trial/1"
 STATUSES = ("ok", "failed")
 REQUIRED = ("trial", "status", "params", "objectives", "error", "duration_s", "worker")
@@ -73,13 +75,9 @@ class Journal:
         record = _clean(dict(record))
         record.setdefault("format", FORMAT)
         validate_record(record)
-        line = json.dumps(record, sort_keys=True, allow_nan=False) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._drop_torn_tail()
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        append_json_line(self.path, record)
         return record
 
     def _drop_torn_tail(self) -> None:

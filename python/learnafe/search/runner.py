@@ -45,7 +45,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import csv
 import dataclasses
-import json
 import logging
 import shutil
 import time
@@ -53,7 +52,7 @@ import warnings
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from learnafe._jsonio import read_json
+from learnafe._jsonio import read_json, write_json
 from learnafe.search.executor import TrialExecutor
 from learnafe.search.journal import Journal, _clean
 from learnafe.search.pareto import pareto_records
@@ -81,9 +80,7 @@ def _read_json(path: Path):
 
 
 def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=2, sort_keys=False, allow_nan=False) + "\n")
-    tmp.replace(path)
+    write_json(path, _clean(data), allow_nan=False)
 
 
 class _State:

@@ -12,10 +12,27 @@
 - :mod:`~learnafe.spice.transient`: ``.tran`` of the bank on audio clips;
 - :mod:`~learnafe.spice.report`: the report section of a verified run.
 
-Importing this package is cheap: submodules are imported on use.
+Importing this package is cheap: submodules are imported on use (the names
+below load their module on first access, through the module ``__getattr__``).
 """
 
-from learnafe.spice.calibrated import calibrated_frontend  # noqa: E402
-from learnafe.spice.report import report_section  # noqa: E402
+from __future__ import annotations
 
-__all__ = ["calibrated_frontend", "report_section"]
+import importlib
+
+_LAZY = {"calibrated_frontend": "learnafe.spice.calibrated",
+         "SpiceCalibratedBank": "learnafe.spice.calibrated",
+         "report_section": "learnafe.spice.report"}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'learnafe.spice' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

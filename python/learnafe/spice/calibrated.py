@@ -26,7 +26,9 @@ import math
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import bilinear
+
+from learnafe.circuits.discretize import bilinear_prewarped
+from learnafe.frontends.digital import DigitalFilterBank
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +52,10 @@ def discretize_fitted(b_s, a_s, sample_rate: float) -> tuple[np.ndarray, np.ndar
     """Fitted s-domain biquads -> z-domain ``(b [C, 3], a [C, 2])``.
 
     ``b_s[c] = (b2, b1, b0)`` and ``a_s[c] = (a1, a0)`` of
-    ``(b2 s^2 + b1 s + b0) / (s^2 + a1 s + a0)``; bilinear transform with
-    ``s = K (1 - z^-1) / (1 + z^-1)``, ``K = w0 / tan(w0 / (2 fs))``, which maps
-    the analog centre ``w0 = sqrt(a0)`` exactly onto the digital one.
+    ``(b2 s^2 + b1 s + b0) / (s^2 + a1 s + a0)``; the bilinear transform pre-warped
+    at the analog centre ``w0 = sqrt(a0)``
+    (:func:`learnafe.circuits.discretize.bilinear_prewarped`), which maps it
+    exactly onto the digital one.
     """
     b_s = np.asarray(b_s, dtype=np.float64)
     a_s = np.asarray(a_s, dtype=np.float64)
@@ -65,10 +68,7 @@ def discretize_fitted(b_s, a_s, sample_rate: float) -> tuple[np.ndarray, np.ndar
         if not w0 < 0.98 * nyq:
             raise ValueError(f"channel {c}: fitted centre {w0 / (2 * math.pi):.1f} Hz is too close to the "
                              f"Nyquist frequency {sample_rate / 2:g} Hz to discretise")
-        k = w0 / math.tan(w0 / (2 * sample_rate))
-        num, den = bilinear(bs, [1.0, as_[0], as_[1]], fs=k / 2)
-        bz[c] = num / den[0]
-        az[c] = den[1:] / den[0]
+        bz[c], az[c] = bilinear_prewarped(bs[0], bs[1], bs[2], as_[0], as_[1], w0, sample_rate)
     return bz, az
 
 
@@ -101,7 +101,31 @@ def calibrated_coefficients(source, sample_rate: float | None = None, method: st
     return b, a, fs, ac.get("features")
 
 
-def calibrated_frontend(run_dir, sample_rate: float | None = None, method: str = "zfit"):
+class SpiceCalibratedBank(DigitalFilterBank):
+    """The SPICE-calibrated front end: a fixed biquad bank from the simulated circuit.
+
+    A :class:`~learnafe.frontends.DigitalFilterBank` (same features, same file
+    format ``learnafe-digital-bank/1``) that also records how its biquads were
+    obtained (``method``, see the module docstring) under ``"calibration"``.
+    """
+
+    def __init__(self, b, a, sample_rate: float = 20000.0, features=None, method: str = "zfit"):
+        if method not in METHODS:
+            raise ValueError(f"method={method!r}; use one of {', '.join(METHODS)}")
+        super().__init__(b, a, sample_rate, features=features)
+        self.method = method
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "calibration": {"source": "spice", "method": self.method}}
+
+    @classmethod
+    def from_dict(cls, spec: dict) -> "SpiceCalibratedBank":
+        bank = DigitalFilterBank.from_dict(spec)
+        method = (spec.get("calibration") or {}).get("method", "zfit")
+        return cls(bank.b, bank.a, bank.sample_rate, features=bank.features, method=method)
+
+
+def calibrated_frontend(run_dir, sample_rate: float | None = None, method: str = "zfit") -> SpiceCalibratedBank:
     """A fixed front end ([B, T] audio -> [B, C, F] features) built from the SPICE-fitted biquads.
 
     ``run_dir``: a run directory verified by ``learnafe verify`` (reads
@@ -109,7 +133,5 @@ def calibrated_frontend(run_dir, sample_rate: float | None = None, method: str =
     or its loaded dict.  The features (hop, envelope, log, normalisation) are
     those of the verified bank.
     """
-    from learnafe.frontends import DigitalFilterBank
-
     b, a, fs, features = calibrated_coefficients(run_dir, sample_rate, method)
-    return DigitalFilterBank.from_coefficients(b, a, fs, features=features)
+    return SpiceCalibratedBank(b, a, fs, features=features, method=method)

@@ -13,7 +13,6 @@ the real devices instead of one textbook slope factor.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from learnafe._jsonio import write_json
 from learnafe.spice.models import NFET, PFET, check_corner, lib_statement, write_library
 from learnafe.spice.netlist import M1_L_UM, M1_W_UM, M2_L_UM, M2_W_UM, VCM_V, VDD_V
 from learnafe.spice.runner import DEFAULT_TIMEOUT_S, run_many
@@ -134,7 +134,7 @@ def characterize(out: str | Path | None = None, *, work_dir: str | Path, corner:
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(table, indent=1))
+        write_json(out, table, indent=1, newline=False)
         log.info("wrote gm/Id table %s", out)
     return table
 

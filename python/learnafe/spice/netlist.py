@@ -34,12 +34,11 @@ half, ``2 (I1 + I2)`` per differential channel.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from learnafe._jsonio import read_json
+from learnafe.circuits.constants import VDD_V
+from learnafe.frontends.spec import BankSpec, ChannelSpec
 from learnafe.spice.models import MIM_CAP, NFET, PFET, check_corner, lib_statement, mim_side_um
 
 # Device sizes (um) and bias voltages (V) of the transistor-level channel.
@@ -52,7 +51,6 @@ from learnafe.spice.models import MIM_CAP, NFET, PFET, check_corner, lib_stateme
 # gate capacitance.  W=8 keeps the p-channel follower in weak inversion at nA.
 M1_W_UM, M1_L_UM = 8.0, 2.0
 M2_W_UM, M2_L_UM = 1.0, 4.0
-VDD_V = 1.8
 # Input common mode: M1's source sits one V_SG (about 0.4 V at nA) above it and
 # its drain one M2 V_GS (about 0.35 V) above ground, so 0.6 V keeps M1's
 # V_SD (about 0.6 V) and M2's V_DS (about 1 V) well in saturation.
@@ -60,70 +58,26 @@ VCM_V = 0.6
 
 TOPOLOGIES = ("differential", "half")
 CAP_KINDS = ("ideal", "mim")
-# Physical sanity bounds on a spec (refused outside, with the offending value).
-I_MIN_A, I_MAX_A = 1e-14, 1e-4
-C_MIN_F, C_MAX_F = 1e-16, 1e-9
+#: One channel of a spec (index, I1, I2, C1, C2 and the derived f0_hz, q, gain).
+Channel = ChannelSpec
 
 
-@dataclass(frozen=True)
-class Channel:
-    """Bias currents (A) and capacitors (F) of one channel."""
+def load_spec(spec: str | Path | Mapping[str, Any] | BankSpec) -> BankSpec:
+    """Read and check a circuit spec (``learnafe-bank/1``: a path, a dict or a :class:`BankSpec`).
 
-    index: int
-    I1: float
-    I2: float
-    C1: float
-    C2: float
-    f0_hz: float | None = None
-    q: float | None = None
-    gain: float | None = None
-
-
-def _num(value: Any, where: str, lo: float, hi: float, unit: str) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where} must be a number in {unit}, got {value!r}") from None
-    if not math.isfinite(x) or x <= 0:
-        raise ValueError(f"{where} = {value!r} {unit}: must be positive and finite "
-                         "(bias currents and capacitors are magnitudes)")
-    if not lo <= x <= hi:
-        raise ValueError(f"{where} = {x:.3g} {unit} is outside the physical range "
-                         f"[{lo:.0e}, {hi:.0e}] {unit}; check the units (SI: A and F)")
-    return x
+    Parse it once and pass the result on: every function here also takes the
+    :class:`BankSpec`.  A hand-written spec may leave out ``"format"``.
+    """
+    if isinstance(spec, BankSpec):
+        return spec
+    if isinstance(spec, Mapping):
+        return BankSpec.from_dict(spec, require_format=False)
+    return BankSpec.load(spec, require_format=False)
 
 
-def load_spec(spec: str | Path | Mapping[str, Any]) -> dict[str, Any]:
-    """Read and check a circuit spec (``learnafe-bank/1``: a path or a dict)."""
-    if not isinstance(spec, Mapping):
-        spec = read_json(spec, "circuit spec")
-    spec = dict(spec)
-    fmt = spec.get("format")
-    if fmt is not None and not str(fmt).startswith("learnafe-bank/"):
-        raise ValueError(f"spec format {fmt!r} is not a learnafe-bank circuit spec")
-    channels = spec.get("channels")
-    if not isinstance(channels, list) or not channels:
-        raise ValueError("spec['channels'] must be a non-empty list of {I1, I2, C1, C2} dicts")
-    for k, ch in enumerate(channels):
-        for key in ("I1", "I2", "C1", "C2"):
-            if not isinstance(ch, Mapping) or key not in ch:
-                raise ValueError(f"spec['channels'][{k}] lacks {key!r}")
-    return spec
-
-
-def channels_of(spec: Mapping[str, Any]) -> list[Channel]:
-    """The validated channels of a spec."""
-    out = []
-    for k, ch in enumerate(load_spec(spec)["channels"]):
-        where = f"spec['channels'][{k}]"
-        out.append(Channel(
-            index=k,
-            I1=_num(ch["I1"], f"{where}['I1']", I_MIN_A, I_MAX_A, "A"),
-            I2=_num(ch["I2"], f"{where}['I2']", I_MIN_A, I_MAX_A, "A"),
-            C1=_num(ch["C1"], f"{where}['C1']", C_MIN_F, C_MAX_F, "F"),
-            C2=_num(ch["C2"], f"{where}['C2']", C_MIN_F, C_MAX_F, "F"),
-            f0_hz=ch.get("f0_hz"), q=ch.get("q"), gain=ch.get("gain")))
-    return out
+def channels_of(spec: str | Path | Mapping[str, Any] | BankSpec) -> list[Channel]:
+    """The checked channels of a spec (units and ranges: :class:`learnafe.frontends.spec.ChannelSpec`)."""
+    return list(load_spec(spec).channels)
 
 
 def _g(x: float) -> str:

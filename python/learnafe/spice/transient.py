@@ -22,15 +22,15 @@ step (about 0.3 us).
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from learnafe._jsonio import write_json
 from learnafe.spice.models import write_library
-from learnafe.spice.netlist import bank_tran_netlist, channels_of, load_spec
+from learnafe.spice.netlist import bank_tran_netlist, load_spec
 from learnafe.spice.runner import run_with_progress
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,8 @@ def transient_check(spec, ac_results, clips: Sequence[np.ndarray], out_dir: str 
     from learnafe.spice.calibrated import calibrated_coefficients
 
     spec = load_spec(spec)
-    chans = channels_of(spec)
-    b, a, fs, features = calibrated_coefficients(ac_results, spec.get("sample_rate"))
+    chans = list(spec.channels)
+    b, a, fs, features = calibrated_coefficients(ac_results, spec.sample_rate)
     cfg = feat.FeatureConfig.from_dict(features)
     ratio = 1.0 / (t_step * fs)
     up = int(round(ratio))
@@ -192,7 +192,7 @@ def transient_check(spec, ac_results, clips: Sequence[np.ndarray], out_dir: str 
             "mean_feature_rms_error": float(feat_err.mean()),
             "wall_seconds": wall, "sim_seconds": float(sum(r.seconds for r in results))},
     }
-    (out_dir / "transient.json").write_text(json.dumps(result, indent=1))
+    write_json(out_dir / "transient.json", result, indent=1, newline=False)
     log.info("transient done in %.1f s: mean waveform error %.2f %%, envelope error %.2f %%", wall,
              100 * result["summary"]["mean_waveform_rel_rms_error"],
              100 * result["summary"]["mean_envelope_rel_error"])

@@ -24,9 +24,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from learnafe._jsonio import write_json
+from learnafe.frontends.spec import BankSpec
 from learnafe.spice.fit import fit_biquad, fit_digital_biquad
 from learnafe.spice.models import check_corner, write_library
-from learnafe.spice.netlist import VDD_V, ac_netlist, channels_of, load_spec
+from learnafe.spice.netlist import VDD_V, ac_netlist, load_spec
 from learnafe.spice.runner import DEFAULT_TIMEOUT_S, run_with_progress
 
 log = logging.getLogger(__name__)
@@ -38,19 +40,20 @@ FIT_BAND = (0.2, 5.0)
 SAT_MARGIN_V = 0.1
 
 
-def _gm_model(spec: Mapping[str, Any], gm_model):
+def _gm_model(spec: BankSpec, gm_model):
     from learnafe.circuits.transconductance import load_gm_model
 
     if gm_model is not None:
         return load_gm_model(gm_model)
-    return load_gm_model(spec.get("gm_model"))
+    return spec.gm()
 
 
-def ideal_channels(spec: Mapping[str, Any], gm_model=None) -> dict[str, np.ndarray]:
+def ideal_channels(spec, gm_model=None) -> dict[str, np.ndarray]:
     """Ideal f0 (Hz), Q, |gain|, s-domain coefficients and power of each channel."""
     from learnafe.circuits import cost, dssf
 
-    chans = channels_of(spec)
+    spec = load_spec(spec)
+    chans = list(spec.channels)
     i1, i2, c1, c2 = (np.array([getattr(c, k) for c in chans]) for k in ("I1", "I2", "C1", "C2"))
     model = _gm_model(spec, gm_model)
     p = dssf.channel_parameters(i1, i2, c1, c2, model)
@@ -90,7 +93,7 @@ def ac_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt",
 
     check_corner(corner)
     spec = load_spec(spec)
-    chans = channels_of(spec)
+    chans = list(spec.channels)
     out_dir = Path(out_dir)
     sim_dir = out_dir / "ac"
     sim_dir.mkdir(parents=True, exist_ok=True)
@@ -137,7 +140,7 @@ def ac_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt",
                           "gain": _pct(fit["peak_gain"], ideal["gain"][k]),
                           "power": _pct(VDD_V * supply_a, ideal["power_w"][k])},
         }
-        fs = spec.get("sample_rate")
+        fs = spec.sample_rate
         if fs and fit["f0_hz"] < 0.45 * fs:
             # the digital section closest to the circuit over the channel's band at the audio rate
             band = (max(fit["f0_hz"] / 5, float(f[0])), min(fit["f0_hz"] * 5, 0.45 * float(fs)))
@@ -174,11 +177,11 @@ def ac_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt",
     result = {"format": "learnafe-spice-ac/1", "simulator": ngspice_version(str(find_ngspice())),
               "corner": corner, "topology": topology, "caps": caps,
               "temperature_c": temperature_c, "workers": workers,
-              "sample_rate": spec.get("sample_rate"), "features": spec.get("features"),
+              "sample_rate": spec.sample_rate, "features": spec.features and spec.features.to_dict(),
               "gm_model": ideal["gm_model"].to_dict(),
-              "spec_gm_model": (spec.get("gm_model") or {}).get("kind", "weak_inversion"),
+              "spec_gm_model": (spec.gm_model or {}).get("kind", "weak_inversion"),
               "channels": rows, "summary": summary}
-    (out_dir / "ac.json").write_text(json.dumps(result, indent=1))
+    write_json(out_dir / "ac.json", result, indent=1, newline=False)
     np.savez_compressed(out_dir / "ac_response.npz", freqs_hz=np.array(freqs_all),
                         spice=np.array(spice_all), ideal=np.array(ideal_all))
     if plot:
@@ -220,13 +223,13 @@ def plot_overlay(npz_path: str | Path, png_path: str | Path, title: str = "", dp
 
 # --------------------------------------------------------------------------- run ---
 
-def _same_bank(ac: Mapping[str, Any], spec: Mapping[str, Any], corner: str, topology: str,
+def _same_bank(ac: Mapping[str, Any], spec: BankSpec, corner: str, topology: str,
                caps: str) -> bool:
     if (ac.get("corner"), ac.get("topology"), ac.get("caps")) != (corner, topology, caps):
         return False
-    rows, chans = ac.get("channels", []), spec["channels"]
+    rows, chans = ac.get("channels", []), spec.channels
     return len(rows) == len(chans) and all(
-        math.isclose(r[k], c[k], rel_tol=1e-12) for r, c in zip(rows, chans)
+        math.isclose(r[k], getattr(c, k), rel_tol=1e-12) for r, c in zip(rows, chans)
         for k in ("I1", "I2", "C1", "C2"))
 
 
@@ -289,7 +292,7 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
     ac_path = out / "ac.json"
     ac = json.loads(ac_path.read_text()) if ac_path.is_file() and not force else None
     if ac is None or not _same_bank(ac, spec, corner, topology, caps):
-        log.info("[2/5] AC verification of %d channels", len(spec["channels"]))
+        log.info("[2/5] AC verification of %d channels", spec.n_channels)
         ac = ac_verify(spec, out, gm_model=gmid, corner=corner, topology=topology, caps=caps,
                        workers=workers, timeout=timeout, progress=progress)
     else:
@@ -314,7 +317,7 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
             log.info("[4/5] accuracy of the ideal bank")
             ideal = evaluate_run(run_dir, cfg.data, split=cfg.test_split, noise=cfg.noise or None,
                                  progress=progress)
-            ideal_path.write_text(json.dumps(ideal, indent=1))
+            write_json(ideal_path, ideal, indent=1, newline=False)
         log.info("[4/5] fine-tuning the classifier on the calibrated features (%d epochs)", epochs)
         ft = run_finetune(run_dir, frontend, epochs=epochs, out_dir=out / "finetune", seed=seed,
                           progress=progress, label="finetune-spice")
@@ -338,7 +341,7 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
         if (tran is None or tran.get("t_step_s") != tran_step or tran.get("amplitude_v") != tran_amplitude
                 or len(tran.get("clips", [])) != clips or tran.get("clip_data") != data):
             audio, names = pick_clips(data, "test" if clip_data else cfg.test_split,
-                                      int(spec.get("sample_rate") or cfg.sample_rate), clips, seed)
+                                      int(spec.sample_rate or cfg.sample_rate), clips, seed)
             log.info("[5/5] transient check on %d clips of %s", len(audio), data)
             tran = transient_check(spec, ac, audio, out, t_step=tran_step, amplitude_v=tran_amplitude,
                                    duration_s=clip_seconds,
@@ -346,9 +349,9 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
                                    timeout=max(timeout, 3600.0), clip_names=names,
                                    progress=progress)
             tran["clip_data"] = data
-            (out / "transient.json").write_text(json.dumps(tran, indent=1))
+            write_json(out / "transient.json", tran, indent=1, newline=False)
             plot_transient(out / "tran" / "clip0_outputs.npz", out / "transient_features.png",
-                           spec.get("sample_rate") or 20000.0)
+                           spec.sample_rate or 20000.0)
         timings["transient"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_all
 
@@ -360,7 +363,7 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
               "files": {"gmid": "gmid.json", "ac": "ac.json", "overlay": "ac_overlay.png",
                         "calibrated_bank": "calibrated_bank.json",
                         "transient": None if tran is None else "transient.json"}}
-    (out / "verify.json").write_text(json.dumps(result, indent=1))
+    write_json(out / "verify.json", result, indent=1, newline=False)
     log.info("verification of %s written to %s (%.0f s)", run_dir, out, timings["total"])
     return result
 

@@ -5,11 +5,11 @@
 bank's differentiable ``power`` (W) and ``area`` (um^2), so that one
 DistributedDataParallel forward covers every parameter the loss touches.
 
-The front end is any ``nn.Module`` mapping audio ``[B, T]`` to features
-``[B, C, F]``; the learnable one is :class:`learnafe.frontends.AnalogFilterBank`,
-whose ``power()`` and ``area()`` give the hardware cost.  A front end without
-them (e.g. a SPICE-calibrated or fixed-point bank used for fine-tuning) costs
-nothing in the loss.
+The front end is a :class:`learnafe.frontends.FrontEnd` mapping audio ``[B, T]``
+to features ``[B, C, F]``; its ``cost()`` gives the hardware cost (power, area).
+The learnable :class:`learnafe.frontends.AnalogFilterBank` has a circuit cost
+model; the others (a SPICE-calibrated or fixed-point bank used for fine-tuning)
+cost nothing in the loss, and so does any plain ``nn.Module`` front end.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import inspect
 import torch
 from torch import nn
 
+from learnafe.frontends.base import FrontEnd
 from learnafe.models import DSCNN
 
 __all__ = ["CoDesignModel", "build_frontend", "frontend_from_dict", "build_classifier",
@@ -61,7 +62,7 @@ def chip_frontend(frontend: nn.Module, seed: int, sigma_i: float, sigma_c: float
     """One sampled chip of ``frontend``: a copy whose I1, I2 (C1, C2) carry fixed random
     relative errors of standard deviation ``sigma_i`` (``sigma_c``), drawn from ``seed``
     (the bank's ``MismatchConfig`` in ``fixed`` mode)."""
-    if not hasattr(frontend, "to_dict"):
+    if not isinstance(frontend, _bank_class()):
         raise ValueError(f"mismatch sampling needs an AnalogFilterBank, got {type(frontend).__name__}")
     spec = frontend.to_dict()
     spec["mismatch"] = {"mode": "fixed", "sigma_i": float(sigma_i), "sigma_c": float(sigma_c),
@@ -78,8 +79,8 @@ def build_classifier(cfg, n_channels: int, n_classes: int = 12) -> DSCNN:
 
 def hardware_cost(frontend: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """``(power W, area um^2)`` as differentiable scalars; zeros if the front end has no cost model."""
-    if hasattr(frontend, "power") and hasattr(frontend, "area"):
-        return frontend.power(), frontend.area()
+    if isinstance(frontend, FrontEnd):
+        return frontend.cost()
     z = torch.zeros((), dtype=torch.float32)
     return z, z
 

@@ -13,17 +13,16 @@ moment leaves either the old or the new version, never half a file.
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from learnafe._jsonio import atomic_write
 from learnafe._jsonio import read_json as _read_json
+from learnafe._jsonio import write_json as _write_json
 from learnafe.training.config import TrainConfig
 
 __all__ = ["Run", "load_run", "write_json", "read_json", "atomic_save", "rng_state",
@@ -33,25 +32,9 @@ CONFIG, BANK, METRICS, LOG = "config.json", "bank.json", "metrics.json", "log.tx
 LAST, BEST = "checkpoints/last.pt", "checkpoints/best.pt"
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_json(path, obj) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
-    data = (json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n").encode()
-    _atomic(Path(path), lambda f: f.write(data))
+    """Write ``obj`` as indented JSON (no NaN), atomically (:func:`learnafe._jsonio.write_json`)."""
+    _write_json(path, obj, indent=2, allow_nan=False)
 
 
 def read_json(path) -> dict:
@@ -60,7 +43,7 @@ def read_json(path) -> dict:
 
 def atomic_save(obj, path) -> None:
     """``torch.save`` atomically."""
-    _atomic(Path(path), lambda f: torch.save(obj, f))
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def rng_state() -> dict:

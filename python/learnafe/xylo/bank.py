@@ -5,6 +5,21 @@ per channel and filters 14-bit integer audio with the C++ kernel
 (``learnafe._core.xylo_filterbank``: int64, arithmetic shifts, AR stage latched
 one sample, MA stage ``b = (1, 0, -1)``, batched, OpenMP).  Its output equals
 rockpool's ``ChipButterworth`` sample for sample.
+
+The recursion the kernel implements, per channel (all integers, ``>>`` an
+arithmetic right shift; the fields are those of
+:class:`~learnafe.xylo.design.XyloChannel`)::
+
+    w[n] = ((x[n] << B_wf) + ((-a2 w[n-2] - a1 w[n-1]) >> B_af)) >> B_b     (AR stage)
+    y[n] = w[n-1] - w[n-3]                                                  (MA stage b = (1, 0, -1),
+                                                                             AR output latched one sample)
+
+with zero initial state and overflow checks on the input (``B_in`` bits), the
+AR state (``B_w`` bits) and the output (``B_out`` bits) (:class:`XyloOverflowError`);
+``filter(..., scale_out=True)`` multiplies channel c by its ``scale_out``.  The C++
+kernel is ``filterbank`` in ``cpp/xylo_filterbank.cpp`` (scalar reference path
+``run_channel``; bound as ``learnafe._core.xylo_filterbank``); :meth:`XyloA3FilterBank.filter` calls it.
+The coefficients come from the resonator design of :mod:`learnafe.xylo.design`.
 """
 
 from __future__ import annotations
@@ -16,6 +31,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from learnafe._buffers import output_cache
+from learnafe._jsonio import write_json
 from learnafe.xylo.design import (
     B_IN, XYLO_SAMPLE_RATE, XyloChannel, peak_and_q,
 )
@@ -271,7 +287,7 @@ class XyloA3FilterBank:
 
     def save(self, path) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json(path, self.to_dict())
         return path
 
     @classmethod

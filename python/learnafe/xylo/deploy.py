@@ -17,13 +17,14 @@ bit-exact features (the chip's quantisation in the loop).
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
 
 import numpy as np
 
+from learnafe._jsonio import write_json
+from learnafe.frontends.spec import BankSpec
 from learnafe.xylo.bank import XyloA3FilterBank
 from learnafe.xylo.design import XYLO_SAMPLE_RATE, design_bank, peak_and_q
 
@@ -32,7 +33,18 @@ log = logging.getLogger(__name__)
 EXPORT_JSON = "xylo_export.json"
 
 
-def read_bank_spec(run_dir) -> dict:
+#: The channel values a deployment needs from a bank spec.
+NEEDED = ("f0_hz", "q")
+
+
+def bank_spec(spec) -> BankSpec:
+    """``spec`` (a :class:`~learnafe.frontends.spec.BankSpec` or its dict) checked for deployment:
+    every channel has a centre ``f0_hz`` and a ``q``.  A dict may leave out ``"format"`` (a list
+    of design targets); a file read by :func:`read_bank_spec` must carry it."""
+    return BankSpec.from_dict(spec, required=NEEDED, require_format=False)
+
+
+def read_bank_spec(run_dir) -> BankSpec:
     """The run's ``bank.json`` (or a bank spec file given directly).  A run still in
     training has no ``bank.json`` yet: its best checkpoint's bank is used."""
     path = Path(run_dir)
@@ -40,29 +52,22 @@ def read_bank_spec(run_dir) -> dict:
         from learnafe.training import load_run
 
         log.info("%s has no bank.json yet; using the bank of its best checkpoint", path)
-        return load_run(path).bank
+        return bank_spec(load_run(path).bank)
     path = path / "bank.json" if path.is_dir() else path
     if not path.is_file():
         raise FileNotFoundError(f"no bank spec at {path}; give a run directory written by "
                                 "`learnafe train` (RUN/bank.json) or a learnafe-bank/1 JSON file")
-    spec = json.loads(path.read_text())
-    if spec.get("format") != "learnafe-bank/1":
-        raise ValueError(f"{path} is not a learnafe-bank/1 spec (format={spec.get('format')!r})")
-    for i, ch in enumerate(spec.get("channels", [])):
-        for key in ("f0_hz", "q"):
-            if key not in ch:
-                raise ValueError(f"{path}: channel {i} has no {key!r}")
-    if not spec.get("channels"):
-        raise ValueError(f"{path} has no channels")
-    return spec
+    return BankSpec.load(path, required=NEEDED)
 
 
-def xylo_bank_from_spec(spec: dict, chip_rate: float = XYLO_SAMPLE_RATE, *,
+def xylo_bank_from_spec(spec, chip_rate: float = XYLO_SAMPLE_RATE, *,
                         quantization: str = "best"):
     """(bank, per-channel report) realising the spec's centres and Q on the chip
-    (``quantization``: see :func:`learnafe.xylo.design.design_channel`)."""
-    centres = np.array([float(c["f0_hz"]) for c in spec["channels"]])
-    qs = np.array([float(c["q"]) for c in spec["channels"]])
+    (``quantization``: see :func:`learnafe.xylo.design.design_channel`; ``spec``: a
+    :class:`~learnafe.frontends.spec.BankSpec` or its dict)."""
+    spec = bank_spec(spec)
+    centres = np.array(spec.values("f0_hz"), dtype=np.float64)
+    qs = np.array(spec.values("q"), dtype=np.float64)
     if len(centres) > 16:
         raise ValueError(f"the bank has {len(centres)} channels; XyloAudio 3 has 16")
     bank = XyloA3FilterBank(design_bank(centres, qs, chip_rate, quantization=quantization),
@@ -73,29 +78,33 @@ def xylo_bank_from_spec(spec: dict, chip_rate: float = XYLO_SAMPLE_RATE, *,
         rows.append({"channel": i, "target_f0_hz": float(f), "target_q": float(q),
                      "realised_f0_hz": rf, "realised_q": rq,
                      "f0_error": rf / f - 1.0, "q_error": rq / q - 1.0,
-                     "gain": float(spec["channels"][i].get("gain", 1.0))})
+                     "gain": float(_gain(spec.channels[i]))})
     return bank, rows
 
 
+def _gain(ch) -> float:
+    return 1.0 if ch.gain is None else ch.gain
+
+
 def frontend_for_run(run_dir, mode: str = "bitexact", *, bank: XyloA3FilterBank | None = None,
-                     spec: dict | None = None, learn_bank: bool = False,
+                     spec=None, learn_bank: bool = False,
                      quantization: str = "best"):
     """A :class:`~learnafe.xylo.quantized.XyloA3Frontend` producing the run's features
     (``bank``: the chip bank designed with ``quantization``; designed here if None)."""
     from learnafe.xylo.quantized import XyloA3Frontend
 
-    spec = spec or read_bank_spec(run_dir)
+    spec = read_bank_spec(run_dir) if spec is None else bank_spec(spec)
     if bank is None:
         bank, _ = xylo_bank_from_spec(spec, quantization=quantization)
-    centres = [float(c["f0_hz"]) for c in spec["channels"]]
-    qs = [float(c["q"]) for c in spec["channels"]]
-    gains = [float(c.get("gain", 1.0)) for c in spec["channels"]]
-    return XyloA3Frontend(bank, sample_rate=float(spec.get("sample_rate", 20000.0)),
-                          features=spec.get("features"), centres_hz=centres, q=qs, gains=gains,
+    centres = [float(v) for v in spec.values("f0_hz")]
+    qs = [float(v) for v in spec.values("q")]
+    gains = [float(_gain(c)) for c in spec.channels]
+    return XyloA3Frontend(bank, sample_rate=float(20000.0 if spec.sample_rate is None else spec.sample_rate),
+                          features=spec.features, centres_hz=centres, q=qs, gains=gains,
                           mode=mode, learn_bank=learn_bank, quantization=quantization)
 
 
-def plot_responses(spec: dict, bank: XyloA3FilterBank, path,
+def plot_responses(spec, bank: XyloA3FilterBank, path,
                    target: str = "co-designed target") -> Path:
     """Target responses (dashed: the analog band-pass with each channel's centre and
     Q) and the quantised chip channels (solid)."""
@@ -108,9 +117,9 @@ def plot_responses(spec: dict, bank: XyloA3FilterBank, path,
     H = np.abs(bank.frequency_response(f))
     fig, ax = plt.subplots(figsize=(9, 4.5))
     s = 2j * np.pi * f
-    for i, ch in enumerate(spec["channels"]):
-        w0 = 2 * np.pi * float(ch["f0_hz"])
-        bw = w0 / float(ch["q"])
+    for i, ch in enumerate(bank_spec(spec).channels):
+        w0 = 2 * np.pi * float(ch.f0_hz)
+        bw = w0 / float(ch.q)
         ha = np.abs(bw * s / (s * s + bw * s + w0 * w0))  # unit-peak analog band-pass
         ax.semilogx(f, 20 * np.log10(ha + 1e-12), "--", color=f"C{i % 10}", lw=0.8)
         ax.semilogx(f, 20 * np.log10(H[i] + 1e-12), "-", color=f"C{i % 10}", lw=1.2)
@@ -143,12 +152,12 @@ def export_xylo(run_dir, out_dir=None, *, data=None, evaluate: bool = True,
     out = Path(out_dir) if out_dir is not None else run_dir / "xylo"
     out.mkdir(parents=True, exist_ok=True)
     bank, rows = xylo_bank_from_spec(spec, quantization=quantization)
-    meta = {"run": str(run_dir), "source_sample_rate": spec.get("sample_rate"),
+    meta = {"run": str(run_dir), "source_sample_rate": spec.sample_rate,
             "quantization": quantization}
     save_design(bank, out / "xylo_bank.json", **meta)
     save_design(bank, out / "xylo_bank.toml", **meta)
     regs = register_config(bank)
-    (out / "registers.json").write_text(json.dumps(regs, indent=2) + "\n")
+    write_json(out / "registers.json", regs)
     plot_responses(spec, bank, out / "xylo_responses.png")
     log.info("designed %d XyloAudio 3 channels; max |f0 error| %.2f %%, max |Q error| %.2f %%",
              len(bank), 100 * max(abs(r["f0_error"]) for r in rows),
@@ -172,7 +181,7 @@ def export_xylo(run_dir, out_dir=None, *, data=None, evaluate: bool = True,
                                        "before": ft["before"]["accuracy"],
                                        "after": ft["after"]["accuracy"],
                                        "out_dir": str(out / "finetune-bitexact")}
-    (out / EXPORT_JSON).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out / EXPORT_JSON, result)
     return result
 
 

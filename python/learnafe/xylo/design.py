@@ -139,9 +139,25 @@ def float_design(centre_hz: float, q: float, sample_rate: float = XYLO_SAMPLE_RA
     if bandwidth >= nyq:
         raise ValueError(f"Q={q} at {centre_hz} Hz gives a bandwidth {bandwidth:g} Hz above "
                          f"Nyquist; raise Q")
-    beta = math.tan(math.pi * bandwidth / sample_rate)
+    return resonator(centre_hz, q, sample_rate)
+
+
+def resonator(centre_hz, q, sample_rate: float):
+    """The one implementation of the resonator design: ``(b0, a1, a2)`` for floats (``math``)
+    or torch tensors (``torch``, differentiable), unchecked::
+
+        beta = tan(pi (centre / Q) / fs),  a2 = (1 - beta) / (1 + beta),
+        a1 = -(1 + a2) cos(2 pi centre / fs),  b0 = (1 - a2) / 2
+
+    :func:`float_design` checks its arguments and calls it;
+    :func:`learnafe.xylo.quantized.torch_design` calls it with tensors.
+    """
+    xp = math
+    if type(centre_hz).__module__.startswith("torch") or type(q).__module__.startswith("torch"):
+        import torch as xp
+    beta = xp.tan(math.pi * (centre_hz / q) / sample_rate)
     a2 = (1.0 - beta) / (1.0 + beta)
-    a1 = -(1.0 + a2) * math.cos(2.0 * math.pi * centre_hz / sample_rate)
+    a1 = -(1.0 + a2) * xp.cos(2.0 * math.pi * centre_hz / sample_rate)
     b0 = (1.0 - a2) / 2.0
     return b0, a1, a2
 

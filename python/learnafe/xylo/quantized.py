@@ -27,14 +27,14 @@ chip outputs so features without normalisation keep the run's levels.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 
+from learnafe.frontends.base import FrontEnd
 from learnafe.frontends.features import FeatureConfig, check_audio, post_process
 from learnafe.xylo.bank import XyloA3FilterBank, quantize_audio, resample_to_chip
-from learnafe.xylo.design import B_IN, quantized_taps
+from learnafe.xylo.design import B_IN, quantized_taps, resonator
 
 MODES = ("bitexact", "float", "ste")
 FULL_SCALE = (1 << (B_IN - 1)) - 1
@@ -46,13 +46,10 @@ def _round_ste(x: torch.Tensor) -> torch.Tensor:
 
 def torch_design(centre_hz: torch.Tensor, q: torch.Tensor, sample_rate: float):
     """Differentiable (b0, a1, a2) per channel, as :func:`learnafe.xylo.design.float_design`."""
-    beta = torch.tan(math.pi * (centre_hz / q) / sample_rate)
-    a2 = (1 - beta) / (1 + beta)
-    a1 = -(1 + a2) * torch.cos(2 * math.pi * centre_hz / sample_rate)
-    return (1 - a2) / 2, a1, a2
+    return resonator(centre_hz, q, sample_rate)
 
 
-class XyloA3Frontend(torch.nn.Module):
+class XyloA3Frontend(FrontEnd):
     """Audio ``[B, T]`` -> features ``[B, C, F]`` through a XyloAudio 3 bank.
 
     Args:
@@ -71,6 +68,7 @@ class XyloA3Frontend(torch.nn.Module):
     """
 
     CHUNK = 8  # clips filtered at once in bit-exact mode
+    spec_format = "learnafe-xylo-frontend/1"
 
     def __init__(self, bank: XyloA3FilterBank, *, sample_rate: float, features=None,
                  centres_hz=None, q=None, gains=None, mode: str = "bitexact",
@@ -91,6 +89,7 @@ class XyloA3Frontend(torch.nn.Module):
         self.features = FeatureConfig.from_dict(features)
         self.input_scale = float(input_scale)
         self.quantization = quantization
+        self.trainable_bank = bool(learn_bank)
         C = len(bank)
         if centres_hz is None or q is None:
             ro = np.array([read_off(ch, bank.sample_rate) for ch in bank.channels])
@@ -187,6 +186,34 @@ class XyloA3Frontend(torch.nn.Module):
                                           rectify=cfg.rectify)
         out = post_process(self._frames(env, n_frames), cfg).to(audio.dtype)
         return out[0] if was_1d else out
+
+    def to_dict(self) -> dict:
+        """The front end as JSON: the chip bank, the feature configuration and the (possibly
+        trained) log centres and log Q, so :meth:`from_dict` restores it exactly."""
+        return {"format": self.spec_format, "bank": self.bank.to_dict(), "sample_rate": self.sample_rate,
+                "features": self.features.to_dict(), "mode": self.mode, "learn_bank": self.trainable_bank,
+                "input_scale": self.input_scale, "quantization": self.quantization,
+                "log_centre": self.log_centre.detach().cpu().tolist(),
+                "log_q": self.log_q.detach().cpu().tolist(), "gains": self.gains.cpu().tolist()}
+
+    @classmethod
+    def from_dict(cls, spec: dict) -> "XyloA3Frontend":
+        if not isinstance(spec, dict) or spec.get("format") != cls.spec_format:
+            got = spec.get("format") if isinstance(spec, dict) else type(spec).__name__
+            raise ValueError(f"XyloAudio 3 front-end spec must have format {cls.spec_format!r}, got {got!r}; "
+                             "write it with XyloA3Frontend.to_dict()")
+        missing = [k for k in ("bank", "sample_rate", "log_centre", "log_q") if k not in spec]
+        if missing:
+            raise ValueError(f"XyloAudio 3 front-end spec lacks {missing}")
+        fe = cls(XyloA3FilterBank.from_dict(spec["bank"]), sample_rate=spec["sample_rate"],
+                 features=spec.get("features"), centres_hz=np.exp(spec["log_centre"]), q=np.exp(spec["log_q"]),
+                 gains=spec.get("gains"), mode=spec.get("mode", "bitexact"),
+                 learn_bank=bool(spec.get("learn_bank", False)), input_scale=spec.get("input_scale", 1.0),
+                 quantization=spec.get("quantization", "round"))
+        with torch.no_grad():  # the logs themselves: exp then log would not round-trip bit for bit
+            fe.log_centre.copy_(torch.as_tensor(spec["log_centre"], dtype=torch.float64))
+            fe.log_q.copy_(torch.as_tensor(spec["log_q"], dtype=torch.float64))
+        return fe
 
     def quantized_bank(self) -> XyloA3FilterBank:
         """The chip bank of the current (possibly trained) centres and Q."""

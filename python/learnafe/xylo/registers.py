@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from learnafe._jsonio import write_json
 from learnafe.xylo.bank import XyloA3FilterBank
 from learnafe.xylo.design import NUM_FILTERS, XyloChannel
 
@@ -139,7 +140,7 @@ def save_design(bank: XyloA3FilterBank, path, **meta) -> Path:
     path = Path(path)
     doc = design_document(bank, **meta)
     if path.suffix == ".json":
-        path.write_text(json.dumps(doc, indent=2) + "\n")
+        write_json(path, doc)
     elif path.suffix == ".toml":
         path.write_text(to_toml(doc))
     else:

@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from learnafe._jsonio import write_json
+
 from ..audio import AudioError, fix_length, read_wav_header, resample, write_wav
 from ..classes import KEYWORDS, UNKNOWN_WORDS, label_of
 from ..noise import mix_at_snr
@@ -268,7 +270,7 @@ def _check_manifest(out: Path, manifest: dict) -> None:
             raise ValueError(
                 f"--out {out} was synthesised from a different clip plan (another LearnAFE "
                 "version); its files cannot be resumed: choose another --out or delete the folder")
-    path.write_text(json.dumps(manifest, indent=1))
+    write_json(path, manifest, indent=1, newline=False)
 
 
 def synthesize(out, size: str | SynthSize = "small", seed: int = 0, workers: int = 1,
@@ -358,7 +360,7 @@ def synthesize(out, size: str | SynthSize = "small", seed: int = 0, workers: int
                "noise_recordings": list(NOISE_TYPES), **status, "failed_items": failed,
                "seconds": round(elapsed, 2),
                "items_per_second": round(len(tasks) / elapsed, 2) if elapsed > 0 else None}
-    (out / "synth_summary.json").write_text(json.dumps(summary, indent=1))
+    write_json(out / "synth_summary.json", summary, indent=1, newline=False)
     return summary
 
 
