@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from learnafe._jsonio import read_json
-from learnafe.data.sources import normalise_sources
 
 __all__ = ["TrainConfig", "MODES", "EVAL_SNRS", "DEFAULT_DATA", "resolve_config"]
 
@@ -158,6 +157,8 @@ class TrainConfig:
                  "must be a sampling weight >= 0")
         need(0.0 < self.real_val_fraction < 1.0, "real_val_fraction",
              "must be in (0, 1): the share of every class held out as validation speakers")
+        from learnafe.data.sources import normalise_sources  # here: `learnafe.data` loads torch
+
         try:
             self.sources = normalise_sources(self.sources)
         except ValueError as exc:
