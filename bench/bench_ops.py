@@ -1,9 +1,14 @@
 """pytest-benchmark timings of the biquad filter-bank op and its baselines.
 
 Run with ``pytest bench/bench_ops.py`` (``--benchmark-json PATH`` to keep the
-numbers).  Sizes: B=16, T=20000, C=16 float32 (a quarter of the
-``learnafe bench`` batch, so the file runs in well under a minute).  Every
-benchmark also checks its result, so a broken op cannot produce a timing.
+numbers).  Sizes: B=16, T=20000, C=16 float32 (half of the ``learnafe
+bench`` batch, so the file runs in well under a minute).  The alternatives a
+user would pick are timed alongside: scipy ``sosfilt``, a plain PyTorch loop
+over time (first 1000 samples), torchlpc's all-pole filter (skipped when
+torchlpc is not installed), and the memory limit: filling a preallocated
+output of the op's size.  Every benchmark also checks its result, so a
+broken op cannot produce a timing.  ``learnafe bench --only ops`` prints the
+same comparisons as ratios from one run.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import scipy.signal as ss
 import torch
 
 from learnafe import ops
-from learnafe.benchmarks.ops import SAMPLE_RATE, bank, unfused_envelope
+from learnafe.benchmarks.ops import SAMPLE_RATE, _torch_loop, bank, torchlpc_allpole, unfused_envelope
 
 B, T, C, HOP, TAU = 16, 20000, 16, 200, 0.01
 
@@ -44,6 +49,48 @@ def test_scipy_sosfilt_forward(benchmark, data):
     sos = [np.r_[b[c], 1.0, a[c]][None] for c in range(C)]
     ys = benchmark(lambda: [ss.sosfilt(s, x, axis=-1) for s in sos])
     assert len(ys) == C and ys[0].shape == (B, T)
+
+
+def test_fill_output(benchmark, data):
+    """The memory limit: writing an output of the op's size once."""
+    y = torch.empty(B, C, T)
+    benchmark(y.fill_, 1.0)
+    assert float(y[3, 5, 7]) == 1.0
+
+
+def test_torch_loop_forward(benchmark, data):
+    x, b, a = data
+    xt, bt, at = torch.tensor(x[:, :1000]), torch.tensor(b).float(), torch.tensor(a).float()
+    with torch.no_grad():
+        y = benchmark(_torch_loop, xt, bt, at)
+    ref = ops.biquad_filterbank(x[:, :1000], b, a)
+    np.testing.assert_allclose(y.numpy(), ref, rtol=0, atol=1e-4 * np.abs(ref).max())
+
+
+def test_torchlpc_allpole_forward(benchmark, data):
+    pytest.importorskip("torchlpc", reason="torchlpc is optional (pip install torchlpc)")
+    x, b, a = data
+    xt, at = torch.tensor(x), torch.tensor(a).float()
+    with torch.no_grad():
+        v = benchmark(torchlpc_allpole, xt, at)
+    # the all-pole part is the op with b = (1, 0, 0)
+    ref = ops.biquad_filterbank(x, np.tile([1.0, 0.0, 0.0], (C, 1)), a)
+    np.testing.assert_allclose(v.numpy(), ref, rtol=0, atol=1e-3 * np.abs(ref).max())
+
+
+def test_torchlpc_allpole_forward_backward(benchmark, data):
+    pytest.importorskip("torchlpc", reason="torchlpc is optional (pip install torchlpc)")
+    x, b, a = data
+    xt, at = torch.tensor(x, requires_grad=True), torch.tensor(a).float().requires_grad_(True)
+    g = torch.randn(B, C, T, generator=torch.Generator().manual_seed(1))
+
+    def step():
+        xt.grad = at.grad = None
+        torchlpc_allpole(xt, at).backward(g)
+        return xt.grad
+
+    gx = benchmark(step)
+    assert gx.shape == (B, T) and torch.isfinite(gx).all()
 
 
 def test_op_forward_backward(benchmark, data):

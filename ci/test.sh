@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything and run the whole test suite (slow end-to-end tests
-# included).  Extra arguments go to pytest.
+# included), then build the wheel once and smoke-test it in a fresh
+# environment without compiler or CMake (ci/wheel-smoke.sh).  Extra arguments
+# go to pytest.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 . "$ROOT/ci/setup.sh"
@@ -12,4 +14,12 @@ python -m pytest -p no:cacheprovider --benchmark-disable "$@" tests
 rc=$?
 set -e
 if [ $rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi
+# The wheel a user installs: built once, installed without compiler/CMake.
+smoke_dir="$(mktemp -d -t learnafe-wheel-XXXXXX)"
+set +e
+bash "$ROOT/ci/wheel-smoke.sh" "$smoke_dir"
+smoke_rc=$?
+set -e
+rm -rf "$smoke_dir"
+if [ $smoke_rc -ne 0 ]; then echo "wheel smoke test failed" >&2; [ $rc -ne 0 ] || rc=$smoke_rc; fi
 exit $rc

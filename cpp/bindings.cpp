@@ -3,8 +3,12 @@
 // arguments, releases the GIL and forwards.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
 
 #include "biquad_filterbank.h"
+#include "counter_rng.h"
 #include "parallel.h"
 #include "xylo_filterbank.h"
 
@@ -76,6 +80,41 @@ py::array_t<int64_t> xylo_spike_raster_py(I64Array y, I64Array rate_shift1, I64A
     }
     return counts;
 }
+py::tuple xylo_spike_features_py(I64Array x, I64Array a1, I64Array a2, I64Array B_b, I64Array B_af,
+                                  I64Array B_wf, I64Array B_in, I64Array B_w, I64Array B_out,
+                                  I64Array rate_shift1, I64Array rate_shift2,
+                                  I64Array low_pass_shift, I64Array eps, I64Array fixed_threshold,
+                                  py::array_t<uint8_t, py::array::c_style | py::array::forcecast> adaptive,
+                                  bool joint_normalization, int64_t raster_factor,
+                                  int64_t max_spikes, bool prepend_reversed, int num_threads) {
+    if (x.ndim() != 2) throw std::invalid_argument("x must be [B, T]");
+    if (raster_factor < 1) throw std::invalid_argument("raster_factor must be >= 1");
+    const int64_t B = x.shape(0), T = x.shape(1), C = a1.size();
+    for (const I64Array* p : {&a2, &B_b, &B_af, &B_wf, &B_in, &B_w, &B_out, &rate_shift1,
+                              &rate_shift2, &low_pass_shift, &eps, &fixed_threshold})
+        if (p->size() != C) throw std::invalid_argument("channel parameter arrays differ in length");
+    if (adaptive.size() != C) throw std::invalid_argument("adaptive must have one entry per channel");
+    std::vector<learnafe::xylo::Channel> ch(C);
+    for (int64_t c = 0; c < C; ++c)
+        ch[c] = {a1.data()[c], a2.data()[c], int32_t(B_b.data()[c]), int32_t(B_af.data()[c]),
+                 int32_t(B_wf.data()[c]), int32_t(B_in.data()[c]), int32_t(B_w.data()[c]),
+                 int32_t(B_out.data()[c])};
+    const learnafe::xylo::SpikeConfig cfg{rate_shift1.data(), rate_shift2.data(),
+                                          low_pass_shift.data(), eps.data(),
+                                          fixed_threshold.data(), adaptive.data(),
+                                          joint_normalization, raster_factor, max_spikes};
+    const int64_t F = learnafe::xylo::raster_frames(T, raster_factor);
+    py::array_t<int64_t> counts({B, F, C});
+    py::array_t<int32_t> kind({B, C});
+    py::array_t<int64_t> where({B, C});
+    {
+        py::gil_scoped_release nogil;
+        learnafe::xylo::spike_features(x.data(), B, T, ch.data(), C, cfg, prepend_reversed,
+                                       counts.mutable_data(), kind.mutable_data(),
+                                       where.mutable_data(), num_threads);
+    }
+    return py::make_tuple(counts, kind, where);
+}
 }  // namespace
 
 // --- ops: biquad filter bank + fused envelope --------------------------------
@@ -111,9 +150,15 @@ F* buffer(const py::object& obj, const char* name, std::initializer_list<py::ssi
     return static_cast<F*>(arr.mutable_data());
 }
 
+// Optional checkpoint buffer (float64, biquad_checkpoint_size(B, T, C) values).
+inline double* checkpoints(const py::object& obj, int64_t B, int64_t T, int64_t C) {
+    if (obj.is_none()) return nullptr;
+    return buffer<double>(obj, "checkpoints", {learnafe::biquad::checkpoint_doubles(B, T, C)});
+}
+
 template <class F>
 void forward(py::array x, py::array b, py::array a, py::object zi, py::array y, py::object zf,
-             int num_threads) {
+             int num_threads, py::object ck) {
     const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
     const F* px = buffer<F>(x, "x", {B, T});
     const double* pb = buffer<double>(b, "b", {C, 3});
@@ -121,13 +166,15 @@ void forward(py::array x, py::array b, py::array a, py::object zi, py::array y, 
     const F* pzi = buffer<F>(zi, "zi", {B, C, 2}, true);
     F* py_ = buffer<F>(y, "y", {B, C, T});
     F* pzf = buffer<F>(zf, "zf", {B, C, 2}, true);
+    double* pck = checkpoints(ck, B, T, C);
     py::gil_scoped_release nogil;
-    learnafe::biquad::forward<F>(px, B, T, pb, pa, C, pzi, py_, pzf, num_threads);
+    learnafe::biquad::forward<F>(px, B, T, pb, pa, C, pzi, py_, pzf, num_threads, pck);
 }
 
 template <class F>
 void backward(py::array x, py::array b, py::array a, py::object zi, py::array gy, py::object gzf,
-              py::array gx, py::array gb, py::array ga, py::object gzi, int num_threads) {
+              py::array gx, py::array gb, py::array ga, py::object gzi, int num_threads,
+              py::object ck) {
     const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
     const F* px = buffer<F>(x, "x", {B, T});
     const double* pb = buffer<double>(b, "b", {C, 3});
@@ -139,9 +186,10 @@ void backward(py::array x, py::array b, py::array a, py::object zi, py::array gy
     double* pgb = buffer<double>(gb, "grad_b", {C, 3});
     double* pga = buffer<double>(ga, "grad_a", {C, 2});
     F* pgzi = buffer<F>(gzi, "grad_zi", {B, C, 2}, true);
+    const double* pck = checkpoints(ck, B, T, C);
     py::gil_scoped_release nogil;
     learnafe::biquad::backward<F>(px, B, T, pb, pa, C, pzi, pgy, pgzf, pgx, pgb, pga, pgzi,
-                                  num_threads);
+                                  num_threads, pck);
 }
 
 inline Rectify rectify_of(const std::string& r) {
@@ -150,59 +198,100 @@ inline Rectify rectify_of(const std::string& r) {
     throw py::value_error("rectify must be 'abs' or 'square', got '" + r + "'");
 }
 
+// ck: None or float64 [B, envelope_checkpoint_size(C, T, hop)].
+inline double* checkpoint_buffer(const py::object& ck, py::ssize_t B, py::ssize_t C, py::ssize_t T,
+                                 py::ssize_t hop) {
+    return buffer<double>(ck, "ck", {B, learnafe::biquad::envelope_checkpoint_size(C, T, hop)}, true);
+}
+
 template <class F>
 void envelope_forward(py::array x, py::array b, py::array a, py::ssize_t hop, double alpha,
-                      const std::string& rectify, py::array out, int num_threads) {
+                      const std::string& rectify, py::array out, int num_threads, py::object noise_std,
+                      uint64_t seed, py::object ck) {
     const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
     if (hop < 1) throw py::value_error("hop must be >= 1");
     const F* px = buffer<F>(x, "x", {B, T});
     const double* pb = buffer<double>(b, "b", {C, 3});
     const double* pa = buffer<double>(a, "a", {C, 2});
+    const double* ps = buffer<double>(noise_std, "noise_std", {C}, true);
     F* po = buffer<F>(out, "out", {B, C, T / hop});
+    double* pck = checkpoint_buffer(ck, B, C, T, hop);
     const Rectify r = rectify_of(rectify);
     py::gil_scoped_release nogil;
-    learnafe::biquad::envelope_forward<F>(px, B, T, pb, pa, C, hop, alpha, r, po, num_threads);
+    learnafe::biquad::envelope_forward<F>(px, B, T, pb, pa, C, hop, alpha, r, ps, seed, po, pck,
+                                          num_threads);
 }
 
 template <class F>
 void envelope_backward(py::array x, py::array b, py::array a, py::ssize_t hop, double alpha,
                        const std::string& rectify, py::array gout, py::array gx, py::array gb,
-                       py::array ga, int num_threads) {
+                       py::array ga, int num_threads, py::object noise_std, uint64_t seed,
+                       py::object gstd, py::object ck) {
     const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
     if (hop < 1) throw py::value_error("hop must be >= 1");
     const F* px = buffer<F>(x, "x", {B, T});
     const double* pb = buffer<double>(b, "b", {C, 3});
     const double* pa = buffer<double>(a, "a", {C, 2});
+    const double* ps = buffer<double>(noise_std, "noise_std", {C}, true);
     const F* pgo = buffer<F>(gout, "grad_out", {B, C, T / hop});
     F* pgx = buffer<F>(gx, "grad_x", {B, T});
     double* pgb = buffer<double>(gb, "grad_b", {C, 3});
     double* pga = buffer<double>(ga, "grad_a", {C, 2});
+    double* pgs = buffer<double>(gstd, "grad_noise_std", {C}, true);
+    const double* pck = checkpoint_buffer(ck, B, C, T, hop);
     const Rectify r = rectify_of(rectify);
     py::gil_scoped_release nogil;
-    learnafe::biquad::envelope_backward<F>(px, B, T, pb, pa, C, hop, alpha, r, pgo, pgx, pgb, pga,
-                                           num_threads);
+    learnafe::biquad::envelope_backward<F>(px, B, T, pb, pa, C, hop, alpha, r, ps, seed, pck, pgo,
+                                           pgx, pgb, pga, pgs, num_threads);
+}
+
+void gaussian_noise(uint64_t seed, py::array out, int num_threads) {
+    if (out.ndim() != 3) throw py::value_error("out must be [B, C, T]");
+    const auto B = out.shape(0), C = out.shape(1), T = out.shape(2);
+    double* po = buffer<double>(out, "out", {B, C, T});
+    py::gil_scoped_release nogil;
+    learnafe::biquad::gaussian_noise(seed, B, C, T, po, num_threads);
+}
+
+py::tuple philox4x32_10(std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key) {
+    uint32_t o[4];
+    learnafe::rng::philox4x32_10(ctr.data(), key.data(), o);
+    return py::make_tuple(o[0], o[1], o[2], o[3]);
 }
 
 void bind(py::module_& m) {
     using namespace pybind11::literals;
     m.def("biquad_isa", &learnafe::biquad::isa_name,
           "Instruction set the biquad kernels use on this machine.");
+    m.def("biquad_checkpoint_size", &learnafe::biquad::checkpoint_doubles, "B"_a, "T"_a, "C"_a,
+          "float64 values of the checkpoint buffer the forward pass can fill for the backward.");
     m.def("biquad_forward_f32", &forward<float>, "x"_a, "b"_a, "a"_a, "zi"_a, "y"_a, "zf"_a,
-          "num_threads"_a);
+          "num_threads"_a, "checkpoints"_a = py::none());
     m.def("biquad_forward_f64", &forward<double>, "x"_a, "b"_a, "a"_a, "zi"_a, "y"_a, "zf"_a,
-          "num_threads"_a);
+          "num_threads"_a, "checkpoints"_a = py::none());
     m.def("biquad_backward_f32", &backward<float>, "x"_a, "b"_a, "a"_a, "zi"_a, "gy"_a, "gzf"_a,
-          "gx"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a);
+          "gx"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a, "checkpoints"_a = py::none());
     m.def("biquad_backward_f64", &backward<double>, "x"_a, "b"_a, "a"_a, "zi"_a, "gy"_a, "gzf"_a,
-          "gx"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a);
+          "gx"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a, "checkpoints"_a = py::none());
+    const auto none = py::none();
     m.def("envelope_forward_f32", &envelope_forward<float>, "x"_a, "b"_a, "a"_a, "hop"_a,
-          "alpha"_a, "rectify"_a, "out"_a, "num_threads"_a);
+          "alpha"_a, "rectify"_a, "out"_a, "num_threads"_a, "noise_std"_a = none, "seed"_a = 0,
+          "ck"_a = none);
     m.def("envelope_forward_f64", &envelope_forward<double>, "x"_a, "b"_a, "a"_a, "hop"_a,
-          "alpha"_a, "rectify"_a, "out"_a, "num_threads"_a);
+          "alpha"_a, "rectify"_a, "out"_a, "num_threads"_a, "noise_std"_a = none, "seed"_a = 0,
+          "ck"_a = none);
     m.def("envelope_backward_f32", &envelope_backward<float>, "x"_a, "b"_a, "a"_a, "hop"_a,
-          "alpha"_a, "rectify"_a, "gout"_a, "gx"_a, "gb"_a, "ga"_a, "num_threads"_a);
+          "alpha"_a, "rectify"_a, "gout"_a, "gx"_a, "gb"_a, "ga"_a, "num_threads"_a,
+          "noise_std"_a = none, "seed"_a = 0, "gstd"_a = none, "ck"_a = none);
     m.def("envelope_backward_f64", &envelope_backward<double>, "x"_a, "b"_a, "a"_a, "hop"_a,
-          "alpha"_a, "rectify"_a, "gout"_a, "gx"_a, "gb"_a, "ga"_a, "num_threads"_a);
+          "alpha"_a, "rectify"_a, "gout"_a, "gx"_a, "gb"_a, "ga"_a, "num_threads"_a,
+          "noise_std"_a = none, "seed"_a = 0, "gstd"_a = none, "ck"_a = none);
+    m.def("envelope_checkpoint_size", &learnafe::biquad::envelope_checkpoint_size, "C"_a, "T"_a,
+          "hop"_a, "Doubles per batch item of the envelope op's frame-start state buffer.");
+    m.def("gaussian_noise", &gaussian_noise, "seed"_a, "out"_a, "num_threads"_a,
+          "Fill float64 out [B, C, T] with the envelope op's noise n[b, c, t] for seed.");
+    m.def("philox4x32_10", &philox4x32_10, "counter"_a, "key"_a,
+          "Philox4x32-10 of a 4-word counter and a 2-word key (4 uint32 words).");
 }
 
 }  // namespace ops_binding
@@ -220,6 +309,10 @@ PYBIND11_MODULE(_core, m) {
           py::arg("x"), py::arg("a1"), py::arg("a2"), py::arg("B_b"), py::arg("B_af"),
           py::arg("B_wf"), py::arg("B_in"), py::arg("B_w"), py::arg("B_out"),
           py::arg("prepend_reversed"), py::arg("num_threads"), py::arg("out") = py::none());
+    m.def("xylo_spike_features", &xylo_spike_features_py,
+          "XyloAudio 3 audio -> spike counts in one pass (filter bank + divisive-normalisation "
+          "spikes + raster, fused): x int64 [B, T] -> (counts int64 [B, F, C], overflow kind "
+          "int32 [B, C], first overflow sample int64 [B, C]).");
     m.def("xylo_spike_raster", &xylo_spike_raster_py,
           "XyloAudio 3 divisive-normalisation spikes, rastered: y int64 [B, C, T] -> counts "
           "int64 [B, F, C].");

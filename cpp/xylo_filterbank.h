@@ -73,5 +73,17 @@ int64_t raster_frames(int64_t T, int64_t factor);
 void spike_raster(const int64_t* y, int64_t B, int64_t C, int64_t T, const SpikeConfig& cfg,
                   bool prepend_reversed, int64_t* counts, int num_threads);
 
+// Audio -> spike counts in one call (rockpool's AFESim chain): the filter bank
+// (as `filterbank`) and the spike generator and raster (as `spike_raster`),
+// fused per signal.  Each thread filters one signal at a time into its own
+// [C, T] buffer, which the vectorised spike generator consumes while it is
+// still in the caches; the [B, C, T] filter output is never formed.
+// counts [B, F, C]; overflow_kind / overflow_sample [B, C] as in `filterbank`
+// (a signal's counts are computed from the filter output whatever its
+// overflow status; the caller decides whether an overflow is an error).
+void spike_features(const int64_t* x, int64_t B, int64_t T, const Channel* ch, int64_t C,
+                    const SpikeConfig& cfg, bool prepend_reversed, int64_t* counts,
+                    int32_t* overflow_kind, int64_t* overflow_sample, int num_threads);
+
 }  // namespace xylo
 }  // namespace learnafe

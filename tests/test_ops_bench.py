@@ -69,6 +69,11 @@ def test_quick_ops_bench_end_to_end(tmp_path):
                  "fused_envelope_forward_backward", "unfused_envelope_forward_backward"):
         assert t[name]["best_s"] > 0 and t[name]["sample_channels_per_s"] > 0
     assert res["fused_vs_unfused_max_rel_diff"] < 1e-5
+    assert t["fill_output"]["best_s"] > 0
+    lim = res["memory_limit"]
+    assert lim["forward_over_fill"] == t["op_forward"]["best_s"] / t["fill_output"]["best_s"]
+    assert {"forward_over_fill", "forward_backward_over_fill"} <= set(res["targets"])
+    assert "torchlpc" in res
     mem = res["peak_memory"]
     # the unfused path stores [B, C, T] signals: it must need more memory than the fused one
     assert mem["unfused"]["peak_bytes"] > mem["fused"]["peak_bytes"]

@@ -99,3 +99,81 @@ def test_spike_errors():
         spike_raster(np.zeros((2, 10)))
     with pytest.raises(ValueError, match=r"SpikeConfig.eps must be one integer or one per channel \(2\)"):
         spike_raster(np.zeros((2, 10), dtype=np.int64), SpikeConfig(eps=(1, 2, 3)))
+
+
+# --- audio -> counts in one pass (filter bank fused with the spike generator) ---
+
+_FUSED_CONFIGS = [
+    SpikeConfig(),
+    SpikeConfig(rate_scale_bitshift=(5, 2), low_pass_bitshift=8, eps=32, down_sampling_factor=37),
+    SpikeConfig(mode="threshold", fixed_threshold=1 << 22, down_sampling_factor=64, max_spikes=7),
+    SpikeConfig(joint_normalization=False, low_pass_bitshift=6, down_sampling_factor=1),
+]
+
+
+@pytest.mark.parametrize("cfg", _FUSED_CONFIGS)
+def test_fused_features_match_rockpool(cfg):
+    """Audio -> counts in one call equals rockpool's filter bank -> spike generator -> Raster."""
+    from learnafe.xylo.features import spike_features
+
+    rng = np.random.default_rng(3)
+    x = _speechlike(rng, 2777)
+    ref_y = ref_mod.reference_filter(ref_mod.reference_filterbank(), x)
+    ref = _reference_raster(ref_y, cfg)
+    ours = spike_features(x, XyloA3FilterBank.default(), cfg)
+    assert ours.shape == ref.shape == (16, -(-2777 // cfg.down_sampling_factor))
+    np.testing.assert_array_equal(ours, ref)
+    assert ours.sum() > 0
+
+
+@pytest.mark.parametrize("batch,T", [(1, 1), (1, 63), (2, 64), (3, 1000), (5, 4111)])
+@pytest.mark.parametrize("cfg", _FUSED_CONFIGS)
+def test_fused_features_equal_two_step_path(batch, T, cfg):
+    """The fused path equals filter -> spike_raster for every batch size and length
+    (block boundaries of the kernel: 64 samples), 1 to 3 threads, and banks of
+    fewer channels."""
+    from learnafe.xylo.features import spike_features
+
+    rng = np.random.default_rng(batch * 1000 + T)
+    x = np.stack([_speechlike(rng, T) if T > 1 else quantize_audio(rng.uniform(-1, 1, T))
+                  for _ in range(batch)])
+    x[-1] = quantize_audio(0.5 * rng.standard_normal(T).clip(-2, 2) / 2)
+    for bank in (XyloA3FilterBank.default(), XyloA3FilterBank.default().select([0, 5, 9, 15, 3])):
+        two_step = spike_raster(bank.filter(x, prepend_reversed=True), cfg)
+        for threads in (1, 2, 3):
+            fused = spike_features(x, bank, cfg, num_threads=threads)
+            np.testing.assert_array_equal(fused, two_step)
+        np.testing.assert_array_equal(spike_features(x[0], bank, cfg), two_step[0])
+    feats = XyloA3SpikeFeatures(config=cfg)
+    np.testing.assert_array_equal(feats.from_quantized(x), spike_raster(
+        feats.bank.filter(x, prepend_reversed=True), cfg))
+
+
+def test_fused_features_overflow_and_errors():
+    from learnafe.xylo.bank import XyloOverflowError
+    from learnafe.xylo.design import XyloChannel
+    from learnafe.xylo.features import spike_features
+
+    bank = XyloA3FilterBank.default()
+    # |x| >= 2^13 is an input overflow: raised like bank.filter, or reported
+    x = np.zeros((2, 500), dtype=np.int64)
+    x[1, 100] = 1 << 13
+    with pytest.raises(XyloOverflowError, match="input overflow in signal 1"):
+        spike_features(x, bank)
+    with pytest.raises(XyloOverflowError, match="input overflow in signal 1"):
+        bank.filter(x, prepend_reversed=True)
+    counts = spike_features(x, bank, overflow="report")
+    np.testing.assert_array_equal(counts, spike_raster(
+        bank.filter(x, prepend_reversed=True, overflow="report"), SpikeConfig()))
+    # an AR-state overflow (B_worst_case too small for a loud tone)
+    tight = XyloA3FilterBank([XyloChannel(0, *row[1:]) for row in
+                              [(7, 8, 6, -32694, 16313, 0.5573)]])
+    tone = quantize_audio(0.99 * np.sin(2 * np.pi * 100 * np.arange(3000) / XYLO_SAMPLE_RATE))
+    with pytest.raises(XyloOverflowError):
+        tight.filter(tone, prepend_reversed=True)
+    with pytest.raises(XyloOverflowError):
+        spike_features(tone, tight)
+    with pytest.raises(ValueError, match="integer array"):
+        spike_features(np.zeros(10), bank)
+    with pytest.raises(ValueError, match="overflow must be"):
+        spike_features(np.zeros(10, dtype=np.int64), bank, overflow="x")

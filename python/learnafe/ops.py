@@ -23,7 +23,8 @@ channel, with ``lambda_c = dL/dv_c``, which is also channel c's share of ``dL/dx
   bound as ``_core.biquad_forward_f32/_f64``), called by :func:`biquad_filterbank`;
 * adjoint recursion: C++ ``learnafe::biquad::backward`` (the ``Adjoint::step`` of
   ``cpp/biquad_filterbank.cpp``, bound as ``_core.biquad_backward_f32/_f64``),
-  called by the autograd function's ``backward`` (``_torch_functions``);
+  called by the backward operator ``learnafe::biquad_filterbank_backward``
+  (:mod:`learnafe.torch_ops`);
 * fused envelope forward / adjoint: C++ ``envelope_forward`` / ``envelope_backward``
   (``_core.envelope_forward_*`` / ``_core.envelope_backward_*``), called by
   :func:`filterbank_envelope`.
@@ -52,16 +53,31 @@ Samples after ``F * hop`` do not affect the output (their gradient is zero).
 The fused op never stores the ``[B, C, T]`` signal: its backward pass
 recomputes the filter state frame by frame from checkpoints at frame
 boundaries.
+
+NumPy in, NumPy out (torch is not imported).  Torch tensors go through the
+PyTorch custom operators of :mod:`learnafe.torch_ops` (``torch.ops.learnafe.*``),
+so ``torch.compile(fullgraph=True)``, ``torch.export`` and
+``torch.library.opcheck`` work; for tensors the data-dependent checks (finite
+values, stable sections) run inside the operators (docs/ops.md).
+
+Input-referred noise (``noise_std``, ``seed`` of :func:`filterbank_envelope`):
+channel ``c`` filters ``x[b, t] + noise_std[c] * n[b, c, t]`` (in float64),
+where ``n`` is standard normal noise drawn inside the kernel from a
+counter-based generator (Philox4x32-10 + Box-Muller) keyed by
+``(seed, b, c, t)``; the backward pass regenerates it instead of storing it.
+:func:`gaussian_noise` returns exactly that ``n``.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 from learnafe import _core
 # The bounded cache of large outputs is shared with the XyloAudio 3 bank.
@@ -71,6 +87,7 @@ from learnafe._buffers import output_cache as _output_cache
 __all__ = [
     "biquad_filterbank",
     "filterbank_envelope",
+    "gaussian_noise",
     "envelope_alpha",
     "set_num_threads",
     "get_num_threads",
@@ -79,6 +96,9 @@ __all__ = [
     "set_output_cache_limit",
     "empty_output_cache",
 ]
+
+#: NumPy arrays or torch tensors (all arguments of one call the same kind).
+ArrayLike = Union[np.ndarray, "torch.Tensor"]
 
 _RECTIFY = ("abs", "square")
 _num_threads: int | None = None
@@ -121,8 +141,9 @@ def _check_threads(n: Any, name: str) -> int:
     return int(n)
 
 
-def _threads(num_threads: int | None) -> int:
-    return get_num_threads() if num_threads is None else _check_threads(num_threads, "num_threads")
+def _op_threads(num_threads: int | None) -> int:
+    """``num_threads`` as the torch operators take it: 0 = the default at call time."""
+    return 0 if num_threads is None else _check_threads(num_threads, "num_threads")
 
 
 # ------------------------------------------------------------ validation ---
@@ -202,15 +223,7 @@ def check_stable(a: Any) -> None:
             f"|a2| < 1 and |a1| < 1 + a2")
 
 
-def _validate_bank(x: Any, b: Any, a: Any) -> tuple[bool, int, int]:
-    """Validate x, b, a; return (is_torch, C, ndim of x)."""
-    is_torch = _check_kind({"x": x, "b": b, "a": a})
-    _check_dtypes(x, b, a)
-    if x.ndim not in (1, 2):
-        raise ValueError(f"x must be [T] or [B, T] (one mono signal per batch item), got shape "
-                         f"{tuple(x.shape)}")
-    if x.ndim == 2 and x.shape[0] < 1:
-        raise ValueError(f"x has an empty batch dimension (shape {tuple(x.shape)})")
+def _check_coefficients(b: Any, a: Any) -> None:
     if b.ndim != 2 or b.shape[1] != 3:
         raise ValueError(f"b must be [C, 3] (b0, b1, b2 per channel), got shape {tuple(b.shape)}")
     if a.ndim != 2 or a.shape[1] != 2:
@@ -221,10 +234,34 @@ def _validate_bank(x: Any, b: Any, a: Any) -> tuple[bool, int, int]:
                          f"and a {tuple(a.shape)}")
     if b.shape[0] < 1:
         raise ValueError("b and a have no channels (C = 0)")
+
+
+def _check_bank_data(x: Any, b: Any, a: Any) -> None:
+    """The data-dependent checks: finite values and stable sections (eager data only)."""
     _check_finite("b", b)
     _check_finite("a", a)
     _check_finite("x", x)
     check_stable(a)
+
+
+def _validate_bank(x: Any, b: Any, a: Any) -> tuple[bool, int, int]:
+    """Validate x, b, a; return (is_torch, C, ndim of x).
+
+    For NumPy input every check runs here.  For torch tensors the
+    data-dependent checks (finite values, stability) run inside the custom
+    operator's CPU implementation (:mod:`learnafe.torch_ops`), so that they
+    also hold in compiled and exported graphs, with the same messages.
+    """
+    is_torch = _check_kind({"x": x, "b": b, "a": a})
+    _check_dtypes(x, b, a)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"x must be [T] or [B, T] (one mono signal per batch item), got shape "
+                         f"{tuple(x.shape)}")
+    if x.ndim == 2 and x.shape[0] < 1:
+        raise ValueError(f"x has an empty batch dimension (shape {tuple(x.shape)})")
+    _check_coefficients(b, a)
+    if not is_torch:
+        _check_bank_data(x, b, a)
     return is_torch, int(b.shape[0]), x.ndim
 
 
@@ -249,7 +286,9 @@ def _suffix(dtype_name: str) -> str:
 
 # -------------------------------------------------------- filter bank op ---
 
-def biquad_filterbank(x, b, a, *, zi=None, return_state=False, num_threads=None, out=None):
+def biquad_filterbank(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, zi: ArrayLike | None = None,
+                      return_state: bool = False, num_threads: int | None = None,
+                      out: ArrayLike | None = None) -> Any:
     """Filter each signal of ``x`` by every section of the bank.
 
     Args:
@@ -275,8 +314,8 @@ def biquad_filterbank(x, b, a, *, zi=None, return_state=False, num_threads=None,
         returned final state).
     """
     is_torch, C, ndim = _validate_bank(x, b, a)
-    nt = _threads(num_threads)
-    B = 1 if ndim == 1 else int(x.shape[0])
+    op_threads = _op_threads(num_threads)
+    B = 1 if ndim == 1 else x.shape[0]
     state_shape = (C, 2) if ndim == 1 else (B, C, 2)
     if zi is not None:
         _check_kind({"x": x, "zi": zi})
@@ -284,14 +323,20 @@ def biquad_filterbank(x, b, a, *, zi=None, return_state=False, num_threads=None,
         if tuple(zi.shape) != state_shape:
             raise ValueError(f"zi must have shape {state_shape} (channels x (v[-1], v[-2])"
                              f"{'' if ndim == 1 else ' per batch item'}), got {tuple(zi.shape)}")
-        _check_finite("zi", zi)
+        if not is_torch:
+            _check_finite("zi", zi)
     x2 = x.reshape(1, -1) if ndim == 1 else x
     zi3 = None if zi is None else zi.reshape(B, C, 2)
     if out is not None:
-        y_shape = (C, int(x.shape[-1])) if ndim == 1 else (B, C, int(x.shape[-1]))
+        if is_torch:  # eager only (out= writes in place): check the data here
+            _check_bank_data(x, b, a)
+            if zi is not None:
+                _check_finite("zi", zi)
+        B, T = int(B), int(x.shape[-1])
+        y_shape = (C, T) if ndim == 1 else (B, C, T)
         _check_out(out, y_shape, x, is_torch, b, a, zi)
-        y, zf = _forward_numpy(_as_numpy(x2), b, a, None if zi3 is None else _as_numpy(zi3), nt,
-                               y=_as_numpy(out).reshape(B, C, int(x.shape[-1])))
+        y, zf = _forward_numpy(_as_numpy(x2), b, a, None if zi3 is None else _as_numpy(zi3),
+                               op_threads or get_num_threads(), y=_as_numpy(out).reshape(B, C, T))
         if is_torch:
             import torch
 
@@ -301,9 +346,15 @@ def biquad_filterbank(x, b, a, *, zi=None, return_state=False, num_threads=None,
             zf = zf[0]
         return (y, zf) if return_state else y
     if is_torch:
-        y, zf = _BiquadFunction.apply(x2, b, a, zi3, nt)
+        import torch
+
+        from learnafe import torch_ops  # noqa: F401 - registers torch.ops.learnafe
+
+        # The forward keeps its checkpoints for the backward when a gradient will be needed.
+        save = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, b, a, zi))
+        y, zf, _ = torch.ops.learnafe.biquad_filterbank(x2, b, a, zi3, op_threads, save)
     else:
-        y, zf = _forward_numpy(x2, b, a, zi3, nt)
+        y, zf = _forward_numpy(x2, b, a, zi3, op_threads or get_num_threads())
     if ndim == 1:
         y = y[0]
         zf = zf[0]
@@ -329,7 +380,20 @@ def _check_out(out, y_shape, x, is_torch, b, a, zi) -> None:
                              "torch.no_grad()) when gradients are needed")
 
 
-def _forward_numpy(x2, b, a, zi3, nt, y=None):
+# ---------------------------------------------------------- kernel calls ---
+# The one place that calls the bindings, on NumPy buffers: the NumPy path and
+# the torch operators (learnafe.torch_ops) both go through these functions.
+# x2 is a [B, T] array; b, a arrays or tensors (taken as float64).
+
+def _biquad_checkpoint_size(B: Any, T: Any, C: int) -> Any:
+    """float64 values of the filter-bank checkpoints (the state every ``kTimeBlock`` = 128
+    samples) that the forward kernel can keep for the backward one (``B``, ``T`` may be symbolic)."""
+    return B * ((T + 127) // 128) * _core.biquad_checkpoint_size(1, 128, C)
+
+
+def _forward_numpy(x2, b, a, zi3, nt, y=None, ck=None):
+    """``(y [B, C, T], zf [B, C, 2])``; ``y`` from the output cache unless given; ``ck`` (float64,
+    :func:`_biquad_checkpoint_size` values) receives the checkpoints for the backward pass."""
     x2 = np.ascontiguousarray(x2)
     B, T = x2.shape
     C = b.shape[0]
@@ -337,13 +401,63 @@ def _forward_numpy(x2, b, a, zi3, nt, y=None):
         y = _output_cache.empty((B, C, T), x2.dtype)
     zf = np.empty((B, C, 2), dtype=x2.dtype)
     fn = getattr(_core, "biquad_forward_" + _suffix(str(x2.dtype)))
-    fn(x2, _coef(b), _coef(a), None if zi3 is None else np.ascontiguousarray(zi3), y, zf, nt)
+    fn(x2, _coef(b), _coef(a), None if zi3 is None else np.ascontiguousarray(zi3), y, zf, nt, ck)
     return y, zf
+
+
+def _backward_numpy(x2, b, a, zi3, gy, gzf, nt, ck=None):
+    """Gradients ``(x [B, T], b [C, 3] float64, a [C, 2] float64, zi [B, C, 2])`` of the filter bank
+    (the ``zi`` gradient is that of a zero initial state when ``zi3`` is None); ``ck``: the
+    forward's checkpoints, which spare the backward one recursion over ``x``."""
+    x2 = np.ascontiguousarray(x2)
+    B, T = x2.shape
+    C = b.shape[0]
+    gx = np.empty((B, T), dtype=x2.dtype)
+    gb = np.empty((C, 3))
+    ga = np.empty((C, 2))
+    gzi = np.empty((B, C, 2), dtype=x2.dtype)
+    fn = getattr(_core, "biquad_backward_" + _suffix(str(x2.dtype)))
+    fn(x2, _coef(b), _coef(a), None if zi3 is None else np.ascontiguousarray(zi3),
+       np.ascontiguousarray(gy, dtype=x2.dtype), np.ascontiguousarray(gzf, dtype=x2.dtype),
+       gx, gb, ga, gzi, nt, ck)
+    return gx, gb, ga, gzi
+
+
+def _envelope_checkpoint_size(C: int, T: Any, hop: int) -> Any:
+    """Doubles per batch item of the envelope checkpoints (``T`` may be symbolic)."""
+    return (T // hop) * _core.envelope_checkpoint_size(C, hop, hop)
+
+
+def _envelope_forward_numpy(x2, b, a, hop, alpha, rectify, nt, noise_std=None, seed=0, ck=None):
+    """Envelope frames ``[B, C, T // hop]``; ``ck`` (float64 ``[B, K]``) receives the checkpoints."""
+    x2 = np.ascontiguousarray(x2)
+    out = np.empty((x2.shape[0], b.shape[0], x2.shape[1] // hop), dtype=x2.dtype)
+    fn = getattr(_core, "envelope_forward_" + _suffix(str(x2.dtype)))
+    fn(x2, _coef(b), _coef(a), hop, alpha, rectify, out, nt,
+       noise_std=None if noise_std is None else _coef(noise_std), seed=seed, ck=ck)
+    return out
+
+
+def _envelope_backward_numpy(x2, b, a, hop, alpha, rectify, gout, nt, noise_std=None, seed=0, ck=None):
+    """Gradients ``(x [B, T], b [C, 3], a [C, 2], noise_std [C] or None)`` (coefficients float64)."""
+    x2 = np.ascontiguousarray(x2)
+    B, T = x2.shape
+    C = b.shape[0]
+    gx = np.empty((B, T), dtype=x2.dtype)
+    gb = np.empty((C, 3))
+    ga = np.empty((C, 2))
+    gs = None if noise_std is None else np.empty(C)
+    fn = getattr(_core, "envelope_backward_" + _suffix(str(x2.dtype)))
+    fn(x2, _coef(b), _coef(a), hop, alpha, rectify, np.ascontiguousarray(gout, dtype=x2.dtype),
+       gx, gb, ga, nt, noise_std=None if noise_std is None else _coef(noise_std), seed=seed, gstd=gs, ck=ck)
+    return gx, gb, ga, gs
 
 
 # ----------------------------------------------------------- envelope op ---
 
-def filterbank_envelope(x, b, a, *, hop, tau, sample_rate, rectify="abs", num_threads=None):
+def filterbank_envelope(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, hop: int, tau: float,
+                        sample_rate: float, rectify: str = "abs", noise_std: ArrayLike | None = None,
+                        seed: int | None = None, num_threads: int | None = None) -> Any:
     """Fused filter bank -> rectify -> first-order low-pass -> decimation.
 
     Equals ``biquad_filterbank`` followed by ``abs`` (or square), the low-pass
@@ -360,117 +474,121 @@ def filterbank_envelope(x, b, a, *, hop, tau, sample_rate, rectify="abs", num_th
         tau: low-pass time constant in seconds.
         sample_rate: sample rate of ``x`` in Hz.
         rectify: ``"abs"`` or ``"square"``.
+        noise_std: optional ``[C]`` input-referred noise standard deviation
+            per channel (same kind as ``x``, float32 or float64, finite,
+            ``>= 0``): channel ``c`` filters ``x[b, t] + noise_std[c] *
+            n[b, c, t]`` (computed in float64) with ``n = gaussian_noise(seed,
+            B, C, T)``, generated inside the kernel (nothing of size
+            ``[B, C, T]`` is stored; the backward pass regenerates it).  With
+            torch, ``noise_std`` may require grad (``d/dstd[c] = sum_{b,t}
+            dL/d(input of channel c)[b, t] * n[b, c, t]``).  ``None``: no noise.
+        seed: integer in ``[0, 2**64)`` keying the noise.  ``None`` with
+            torch tensors: drawn from torch's default generator (two 32-bit
+            words of ``torch.randint``), so ``torch.manual_seed`` makes a run
+            reproducible; with NumPy arrays a seed is required when
+            ``noise_std`` is given.  Ignored (but checked) without noise.
         num_threads: kernel threads (default :func:`get_num_threads`).
 
     Returns:
         ``[B, C, T // hop]`` (``[C, T // hop]`` for 1-D ``x``); torch in, torch
-        out with gradients for ``x``, ``b`` and ``a``.
+        out with gradients for ``x``, ``b``, ``a`` and ``noise_std``.  The
+        result does not depend on the thread count or the instruction set.
     """
     is_torch, C, ndim = _validate_bank(x, b, a)
-    nt = _threads(num_threads)
+    op_threads = _op_threads(num_threads)
     if rectify not in _RECTIFY:
         raise ValueError(f"rectify must be one of {_RECTIFY}, got {rectify!r}")
-    T = int(x.shape[-1])
+    T = x.shape[-1]
     if isinstance(hop, bool) or not isinstance(hop, (int, np.integer)) or not 1 <= int(hop) <= T:
         raise ValueError(f"hop must be an integer number of samples in [1, T={T}], got {hop!r}")
     alpha = envelope_alpha(tau, sample_rate)
+    if seed is not None:
+        seed = _check_seed(seed)
+    if noise_std is not None:
+        # torch: the data checks of noise_std run inside the operator (as those of x, b, a)
+        _check_noise_std(noise_std, x, C, is_torch, data=not is_torch)
+        if seed is None and not is_torch:
+            raise ValueError("seed is required with noise_std on NumPy arrays (an integer in "
+                             "[0, 2**64)); with torch tensors it is drawn from torch's generator")
     x2 = x.reshape(1, -1) if ndim == 1 else x
     if is_torch:
-        out = _EnvelopeFunction.apply(x2, b, a, int(hop), alpha, rectify, nt)
+        import torch
+
+        from learnafe import torch_ops  # registers torch.ops.learnafe
+
+        # seed None: the operator draws it from torch's default generator when it runs
+        # (so eager and compiled graphs consume the generator alike).
+        save = torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in (x, b, a, noise_std))
+        out, _, _ = torch.ops.learnafe.filterbank_envelope(
+            x2, b, a, noise_std, None if seed is None else torch_ops.seed_to_op(seed), int(hop), alpha,
+            rectify, save, op_threads)
     else:
-        x2 = np.ascontiguousarray(x2)
-        out = np.empty((x2.shape[0], C, T // int(hop)), dtype=x2.dtype)
-        fn = getattr(_core, "envelope_forward_" + _suffix(str(x2.dtype)))
-        fn(x2, _coef(b), _coef(a), int(hop), alpha, rectify, out, nt)
+        out = _envelope_forward_numpy(x2, b, a, int(hop), alpha, rectify, op_threads or get_num_threads(),
+                                      noise_std=noise_std, seed=0 if seed is None else seed)
     return out[0] if ndim == 1 else out
 
 
-# ------------------------------------------------------ autograd (torch) ---
+_SEED_LIMIT = 2 ** 64
 
-@functools.lru_cache(maxsize=None)
-def _torch_functions():
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < _SEED_LIMIT:
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+    return int(seed)
+
+
+def _torch_seed() -> int:
+    """A 64-bit seed from torch's default generator (so torch.manual_seed fixes it)."""
     import torch
-    from torch.autograd.function import once_differentiable
 
-    def np_in(t):
-        return None if t is None else t.detach().contiguous().numpy()
-
-    class BiquadFunction(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x2, b, a, zi3, nt):
-            x2, b, a = x2.contiguous(), b.contiguous(), a.contiguous()
-            zi3 = None if zi3 is None else zi3.contiguous()
-            B, T = x2.shape
-            C = b.shape[0]
-            y = torch.from_numpy(_output_cache.empty((B, C, T), _dtype_name(x2)))
-            zf = torch.empty((B, C, 2), dtype=x2.dtype)
-            fn = getattr(_core, "biquad_forward_" + _suffix(_dtype_name(x2)))
-            fn(np_in(x2), _coef(b), _coef(a), np_in(zi3), y.numpy(), zf.numpy(), nt)
-            ctx.save_for_backward(x2, b, a, zi3)
-            ctx.nt = nt
-            ctx.set_materialize_grads(False)
-            return y, zf
-
-        @staticmethod
-        @once_differentiable
-        def backward(ctx, gy, gzf):
-            x2, b, a, zi3 = ctx.saved_tensors
-            B, T = x2.shape
-            C = b.shape[0]
-            if gy is None:
-                gy = torch.zeros((B, C, T), dtype=x2.dtype)
-            gx = torch.empty((B, T), dtype=x2.dtype)
-            gb = torch.empty((C, 3), dtype=torch.float64)
-            ga = torch.empty((C, 2), dtype=torch.float64)
-            gzi = None if zi3 is None else torch.empty((B, C, 2), dtype=x2.dtype)
-            fn = getattr(_core, "biquad_backward_" + _suffix(_dtype_name(x2)))
-            fn(np_in(x2), _coef(b), _coef(a), np_in(zi3), np_in(gy), np_in(gzf),
-               gx.numpy(), gb.numpy(), ga.numpy(), None if gzi is None else gzi.numpy(), ctx.nt)
-            return gx, gb.to(b.dtype), ga.to(a.dtype), gzi, None
-
-    class EnvelopeFunction(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x2, b, a, hop, alpha, rectify, nt):
-            x2, b, a = x2.contiguous(), b.contiguous(), a.contiguous()
-            B, T = x2.shape
-            C = b.shape[0]
-            out = torch.empty((B, C, T // hop), dtype=x2.dtype)
-            fn = getattr(_core, "envelope_forward_" + _suffix(_dtype_name(x2)))
-            fn(np_in(x2), _coef(b), _coef(a), hop, alpha, rectify, out.numpy(), nt)
-            ctx.save_for_backward(x2, b, a)
-            ctx.params = (hop, alpha, rectify, nt)
-            return out
-
-        @staticmethod
-        @once_differentiable
-        def backward(ctx, gout):
-            x2, b, a = ctx.saved_tensors
-            hop, alpha, rectify, nt = ctx.params
-            B, T = x2.shape
-            C = b.shape[0]
-            gx = torch.empty((B, T), dtype=x2.dtype)
-            gb = torch.empty((C, 3), dtype=torch.float64)
-            ga = torch.empty((C, 2), dtype=torch.float64)
-            fn = getattr(_core, "envelope_backward_" + _suffix(_dtype_name(x2)))
-            fn(np_in(x2), _coef(b), _coef(a), hop, alpha, rectify, np_in(gout),
-               gx.numpy(), gb.numpy(), ga.numpy(), nt)
-            return gx, gb.to(b.dtype), ga.to(a.dtype), None, None, None, None
-
-    return BiquadFunction, EnvelopeFunction
+    lo, hi = (int(v) for v in torch.randint(0, 2 ** 32, (2,), dtype=torch.int64))
+    return (hi << 32) | lo
 
 
-class _LazyFunction:
-    """Resolves the torch autograd Functions on first use (the op works without torch)."""
+def _check_noise_std(noise_std: Any, x: Any, C: int, is_torch: bool, data: bool = True) -> None:
+    """Kind, dtype, device, shape; with ``data`` also finite and ``>= 0`` (eager data only)."""
+    if _is_tensor(noise_std) != is_torch or not (is_torch or isinstance(noise_std, np.ndarray)):
+        kind = "a torch tensor" if is_torch else "a NumPy array"
+        raise TypeError(f"noise_std must be {kind} like x (one standard deviation per channel), got "
+                        f"{type(noise_std).__name__}")
+    if _dtype_name(noise_std) not in ("float32", "float64"):
+        raise TypeError(f"noise_std must be float32 or float64, got {_dtype_name(noise_std)}")
+    if is_torch and noise_std.device.type != "cpu":
+        raise ValueError(f"noise_std is on device {noise_std.device}; the kernels run on the CPU: "
+                         f"pass noise_std.cpu()")
+    if tuple(noise_std.shape) != (C,):
+        raise ValueError(f"noise_std must have shape ({C},) (one standard deviation per channel), got "
+                         f"{tuple(noise_std.shape)}")
+    if not data:
+        return
+    arr = _as_numpy(noise_std)
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ValueError(f"noise_std[{int(bad[0])}] is {float(arr[bad[0]])!r}; every standard deviation must be "
+                         f"finite and >= 0")
+    bad = np.flatnonzero(arr < 0)
+    if bad.size:
+        raise ValueError(f"noise_std[{int(bad[0])}] = {float(arr[bad[0]])!r} is negative; every standard "
+                         f"deviation must be >= 0 (pass its absolute value)")
 
-    def __init__(self, index: int):
-        self._index = index
-        self._fn = None
 
-    def apply(self, *args):
-        if self._fn is None:
-            self._fn = _torch_functions()[self._index]
-        return self._fn.apply(*args)
+def gaussian_noise(seed: int, B: int, C: int, T: int, *, num_threads: int | None = None) -> np.ndarray:
+    """The standard normal noise ``n[b, c, t]`` that :func:`filterbank_envelope` adds for ``seed``.
 
-
-_BiquadFunction = _LazyFunction(0)
-_EnvelopeFunction = _LazyFunction(1)
+    Float64 NumPy array ``[B, C, T]``, bitwise the values the kernel uses:
+    with ``j = t // 4``, Philox4x32-10 of the counter
+    ``(j mod 2**32, c, b, j // 2**32)`` and the key ``(seed mod 2**32,
+    seed // 2**32)`` gives four 32-bit words ``w``; ``u = (w + 0.5) / 2**32``;
+    Box-Muller turns ``(u0, u1)`` into samples ``4j, 4j+1`` (``sqrt(-2 ln u0)``
+    times ``cos``, ``sin`` of ``2 pi u1``) and ``(u2, u3)`` into ``4j+2, 4j+3``.
+    """
+    seed = _check_seed(seed)
+    dims = []
+    for name, v in (("B", B), ("C", C), ("T", T)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+        dims.append(int(v))
+    out = np.empty(dims, dtype=np.float64)
+    _core.gaussian_noise(seed, out, _op_threads(num_threads) or get_num_threads())
+    return out

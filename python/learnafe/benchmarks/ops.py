@@ -18,6 +18,10 @@ Paths (float32 signal, float64 coefficients, ``B x T`` input, C channels):
   ``[B, C, T]`` array (the kernel's own speed);
 * ``op forward+backward``: the same with ``requires_grad`` on x, b and a and
   ``y.backward(g)`` with a fixed random ``g``;
+* ``fill output``: ``Tensor.fill_`` of a preallocated float32 tensor of the
+  output's size ``[B, C, T]`` with the same threads: the time to write the
+  output once, the memory-bandwidth limit the op is measured against
+  (``forward_over_fill``, ``forward_backward_over_fill``);
 * ``scipy sosfilt``: ``scipy.signal.sosfilt`` over the time axis of the
   ``[B, T]`` batch, one call per channel (scipy has no gradients);
 * ``scipy lfilter``: the same with ``scipy.signal.lfilter``;
@@ -25,6 +29,12 @@ Paths (float32 signal, float64 coefficients, ``B x T`` input, C channels):
   ``[B, C]`` tensors (autograd through it for forward+backward), measured on
   the first ``torch_loop_samples`` samples (its cost per sample does not
   depend on T);
+* ``torchlpc``: the all-pole part only (``v = x / A(z)``, what
+  ``torchlpc.sample_wise_lpc`` computes, with its own gradients) on the
+  ``[B * C, T]`` rows of the input repeated per channel, coefficients
+  ``[B * C, T, 2]`` (time-invariant, expanded); forward and
+  forward+backward.  Optional (``pip install torchlpc``); skipped with a
+  note when it is not installed;
 * ``fused envelope``: :func:`learnafe.ops.filterbank_envelope` forward +
   backward;
 * ``unfused envelope``: the same features composed from the op:
@@ -56,11 +66,11 @@ from typing import Callable
 
 import numpy as np
 
-TITLE = "biquad filter-bank op (forward, adjoint, fused envelope) vs scipy and PyTorch"
+TITLE = "biquad filter-bank op (forward, adjoint, fused envelope) vs scipy, PyTorch and torchlpc"
 
 log = logging.getLogger("learnafe.bench.ops")
 
-FULL = dict(batch=64, samples=20000, channels=16, hop=200, repeats=5, torch_loop_samples=1000)
+FULL = dict(batch=32, samples=20000, channels=16, hop=200, repeats=5, torch_loop_samples=1000)
 QUICK = dict(batch=8, samples=4000, channels=16, hop=200, repeats=2, torch_loop_samples=400)
 SAMPLE_RATE = 20000.0
 TAU_S = 0.01
@@ -69,6 +79,11 @@ TARGETS = {
     "forward_backward_vs_sosfilt": 5.0,    # op fwd+bwd >= 5x faster than sosfilt forward
     "fused_vs_unfused_speed": 2.0,         # fused env fwd+bwd >= 2x faster than unfused
     "fused_vs_unfused_memory": 8.0,        # fused peak memory <= 1/8 of unfused
+}
+# Upper bounds: the op against the time to fill its output once (the memory limit).
+LIMITS = {
+    "forward_over_fill": 1.6,              # op forward <= 1.6x the fill time
+    "forward_backward_over_fill": 5.0,     # op fwd+bwd (y.backward(g)) <= 5x the fill time
 }
 
 
@@ -98,6 +113,27 @@ def _torch_loop(x, b, a):
         out.append(b0 * v + b1 * v1 + b2 * v2)
         v1, v2 = v, v1
     return torch.stack(out, dim=-1)
+
+
+def torchlpc_allpole(x, a):
+    """The all-pole part ``v = x / A(z)`` of every channel with torchlpc: x ``[B, T]``,
+    a ``[C, 2]`` -> ``[B, C, T]`` (``torchlpc.sample_wise_lpc`` on the ``[B * C, T]``
+    rows, time-invariant coefficients expanded to ``[B * C, T, 2]``)."""
+    import torchlpc
+
+    B, T = x.shape
+    C = a.shape[0]
+    rows = x.unsqueeze(1).expand(B, C, T).reshape(B * C, T)
+    coef = a.to(x.dtype).unsqueeze(0).unsqueeze(2).expand(B, C, T, 2).reshape(B * C, T, 2)
+    return torchlpc.sample_wise_lpc(rows, coef).reshape(B, C, T)
+
+
+def _torchlpc_available() -> tuple[bool, str]:
+    try:
+        import torchlpc  # noqa: F401
+    except ImportError as exc:
+        return False, f"torchlpc not installed ({exc}; pip install torchlpc to measure it)"
+    return True, ""
 
 
 def unfused_envelope(x, b, a, *, hop: int, tau: float, sample_rate: float, rectify: str = "abs"):
@@ -246,6 +282,11 @@ def run(args) -> dict:
         xg.grad = bg.grad = ag.grad = None
         ops.biquad_filterbank(xg, bg, ag).backward(gy)
 
+    y_fill = torch.empty((B, C, T), dtype=torch.float32)
+
+    def fill():
+        y_fill.fill_(1.0)
+
     def loop_fwd():
         with torch.no_grad():
             _torch_loop(xl, bt.float(), at.float())
@@ -257,7 +298,23 @@ def run(args) -> dict:
         xlg.grad = blg.grad = alg.grad = None
         _torch_loop(xlg, blg, alg).backward(gl)
 
+    lpc_ok, lpc_note = _torchlpc_available()
+    if lpc_ok:
+        xq, aq = xt.detach().clone(), at.detach().clone().float()
+        xqg, aqg = xq.clone().requires_grad_(True), aq.clone().requires_grad_(True)
+
+        def lpc_fwd():
+            with torch.no_grad():
+                torchlpc_allpole(xq, aq)
+
+        def lpc_fwd_bwd():
+            xqg.grad = aqg.grad = None
+            torchlpc_allpole(xqg, aqg).backward(gy)
+    else:
+        log.info("%s", lpc_note)
+
     paths = [
+        ("fill_output", fill, B * C * T),
         ("op_forward", op_fwd, B * C * T),
         ("op_forward_no_cache", op_fwd_no_cache, B * C * T),
         ("op_forward_into_out", op_fwd_out, B * C * T),
@@ -267,6 +324,8 @@ def run(args) -> dict:
                                            for c in range(C)], B * C * T),
         ("torch_loop_forward", loop_fwd, B * C * TL),
         ("torch_loop_forward_backward", loop_fwd_bwd, B * C * TL),
+        *([("torchlpc_allpole_forward", lpc_fwd, B * C * T),
+           ("torchlpc_allpole_forward_backward", lpc_fwd_bwd, B * C * T)] if lpc_ok else []),
         ("fused_envelope_forward_backward", _envelope_step("fused", cfg, seed), B * C * T),
         ("unfused_envelope_forward_backward", _envelope_step("unfused", cfg, seed), B * C * T),
     ]
@@ -305,6 +364,14 @@ def run(args) -> dict:
     precision = float32_precision(seed)
 
     rate = {k: v["sample_channels_per_s"] for k, v in timings.items()}
+    best = {k: v["best_s"] for k, v in timings.items()}
+    limits = {
+        "forward_over_fill": best["op_forward"] / best["fill_output"],
+        "forward_into_out_over_fill": best["op_forward_into_out"] / best["fill_output"],
+        "forward_backward_over_fill": best["op_forward_backward"] / best["fill_output"],
+        "fused_envelope_forward_backward_over_fill":
+            best["fused_envelope_forward_backward"] / best["fill_output"],
+    }
     ratios = {
         "forward_vs_sosfilt": rate["op_forward"] / rate["scipy_sosfilt_forward"],
         "forward_no_cache_vs_sosfilt": rate["op_forward_no_cache"] / rate["scipy_sosfilt_forward"],
@@ -316,7 +383,13 @@ def run(args) -> dict:
         "fused_vs_unfused_speed": rate["fused_envelope_forward_backward"]
         / rate["unfused_envelope_forward_backward"],
         "fused_vs_unfused_memory": memory["unfused"]["peak_bytes"] / max(memory["fused"]["peak_bytes"], 1),
+        "fused_envelope_vs_op_forward_backward": rate["fused_envelope_forward_backward"]
+        / rate["op_forward_backward"],
     }
+    if lpc_ok:
+        ratios["forward_vs_torchlpc"] = rate["op_forward"] / rate["torchlpc_allpole_forward"]
+        ratios["forward_backward_vs_torchlpc"] = (rate["op_forward_backward"]
+                                                  / rate["torchlpc_allpole_forward_backward"])
     return {
         "config": {**cfg, "threads": threads, "dtype": "float32 signal, float64 coefficients",
                    "sample_rate": SAMPLE_RATE, "tau_s": TAU_S, "seed": seed,
@@ -327,8 +400,12 @@ def run(args) -> dict:
         "timings": timings,
         "peak_memory": memory,
         "ratios": ratios,
-        "targets": {k: {"target": v, "measured": ratios[k], "met": bool(ratios[k] >= v)}
-                    for k, v in TARGETS.items()},
+        "memory_limit": limits,
+        "torchlpc": "measured (all-pole part only)" if lpc_ok else lpc_note,
+        "targets": {**{k: {"target": v, "measured": ratios[k], "met": bool(ratios[k] >= v)}
+                       for k, v in TARGETS.items()},
+                    **{k: {"target": v, "measured": limits[k], "met": bool(limits[k] <= v), "upper": True}
+                       for k, v in LIMITS.items()}},
         "fused_vs_unfused_max_rel_diff": fused_err,
         "float32_precision": precision,
     }
@@ -416,8 +493,15 @@ def format(result: dict) -> str:  # noqa: A001 - the section interface
               "ratios:"]
     for k, v in r.items():
         lines.append(f"  {k:34s} {v:8.2f}x")
+    if "memory_limit" in result:
+        lines += ["", "memory limit (time / time to fill a preallocated output of [B, C, T] float32):"]
+        for k, v in result["memory_limit"].items():
+            lines.append(f"  {k:42s} {v:6.2f}x")
+    if "torchlpc" in result:
+        lines.append(f"torchlpc: {result['torchlpc']}")
     lines += ["", format_precision(result["float32_precision"]), "", "targets:"]
     for k, v in result["targets"].items():
-        lines.append(f"  {k:34s} {v['measured']:8.2f}x  (target >= {v['target']:g}x)  "
+        rel = "<=" if v.get("upper") else ">="
+        lines.append(f"  {k:34s} {v['measured']:8.2f}x  (target {rel} {v['target']:g}x)  "
                      f"{'met' if v['met'] else 'NOT met'}")
     return "\n".join(lines)

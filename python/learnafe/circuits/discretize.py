@@ -27,6 +27,7 @@ import math
 
 import numpy as np
 
+from learnafe._tracing import is_tracing
 from learnafe.circuits._array import namespace, to_numpy
 
 METHODS = ("bilinear", "matched_z", "impulse_invariance", "magnitude_matched")
@@ -170,15 +171,18 @@ def discretize(beta, d1, d0, sample_rate: float, method: str = "bilinear"):
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     sample_rate = float(sample_rate)
-    if not (np.isfinite(sample_rate) and sample_rate > 0):
+    if not (math.isfinite(sample_rate) and sample_rate > 0):
         raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
     xp = namespace(beta, d1, d0)
     if xp is np:
         beta, d1, d0 = (np.asarray(v, dtype=np.float64) for v in (beta, d1, d0))
-    for name, v in (("d1", d1), ("d0", d0)):
-        if np.any(~(to_numpy(v) > 0)):
-            raise ValueError(f"{name} of the denominator s^2 + d1 s + d0 must be > 0 (a stable band-pass)")
-    check_below_nyquist(xp.sqrt(d0), sample_rate)
+    # Data-dependent checks: skipped while torch.compile/torch.export trace (the
+    # filter-bank operator then checks the stability of the result inside).
+    if xp is np or not is_tracing(beta, d1, d0):
+        for name, v in (("d1", d1), ("d0", d0)):
+            if np.any(~(to_numpy(v) > 0)):
+                raise ValueError(f"{name} of the denominator s^2 + d1 s + d0 must be > 0 (a stable band-pass)")
+        check_below_nyquist(xp.sqrt(d0), sample_rate)
     fn = {"bilinear": _bilinear, "matched_z": _matched_z, "impulse_invariance": _impulse_invariance,
           "magnitude_matched": _magnitude_matched}[method]
     return fn(beta, d1, d0, sample_rate, xp)
@@ -216,7 +220,8 @@ def noise_gain(b, a):
         b = np.asarray(b, dtype=np.float64)
         a = np.asarray(a, dtype=np.float64)
     a1, a2 = a[..., 0], a[..., 1]
-    if np.any(~((np.abs(to_numpy(a2)) < 1) & (np.abs(to_numpy(a1)) < 1 + to_numpy(a2)))):
+    if (xp is np or not is_tracing(a)) and \
+            np.any(~((np.abs(to_numpy(a2)) < 1) & (np.abs(to_numpy(a1)) < 1 + to_numpy(a2)))):
         raise ValueError("noise_gain needs stable biquads (|a2| < 1 and |a1| < 1 + a2)")
     b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
     r0 = (1 + a2) / ((1 - a2) * ((1 + a2) ** 2 - a1 * a1))

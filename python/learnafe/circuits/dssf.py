@@ -72,9 +72,21 @@ def quality_factor(gm1, gm2, c1, c2):
     return namespace(gm1, gm2, c1, c2).sqrt(gm2 * c2 / (gm1 * c1))
 
 
-def s_coefficients(gm1, gm2, c1, c2):
-    """H(s) = beta * s / (s^2 + d1 s + d0): returns (beta, d1, d0) (beta < 0)."""
-    return -gm1 / (2 * c1), gm1 / (2 * c2), gm1 * gm2 / (4 * c1 * c2)
+def s_coefficients(gm1, gm2, c1, c2, gds1=None, gds2=None):
+    """H(s) = beta * s / (s^2 + d1 s + d0): returns (beta, d1, d0) (beta < 0).
+
+    With the output conductances ``gds1`` (M1) and ``gds2`` (M2) the half-circuit nodes give
+    the denominator ``s^2 + ((gm1 + gds1 + gds2) / (2 C2) + gds1 / (2 C1)) s +
+    ((gm1 + gds1) gm2 + gds1 gds2) / (4 C1 C2)`` (and a numerator zero at -gds2 / (2 C2)
+    instead of 0, dropped here); they lower Q by about (2 gds1 + gds2) / gm1.  Without
+    them (default) the expressions are the ideal ones above.
+    """
+    if gds1 is None and gds2 is None:
+        return -gm1 / (2 * c1), gm1 / (2 * c2), gm1 * gm2 / (4 * c1 * c2)
+    gds1 = 0.0 if gds1 is None else gds1
+    gds2 = 0.0 if gds2 is None else gds2
+    return (-gm1 / (2 * c1), (gm1 + gds1 + gds2) / (2 * c2) + gds1 / (2 * c1),
+            ((gm1 + gds1) * gm2 + gds1 * gds2) / (4 * c1 * c2))
 
 
 def s_coefficients_from_w0_q(w0, q, gain):

@@ -13,6 +13,13 @@ and back (for design).  Two models:
   devices, whose gm/Id falls at both ends of the weak-inversion range.
 
 Both serialise to a small dict (the ``gm_model`` entry of a bank spec).
+
+Characterised SKY130 tables of the filter's devices ship with the package
+(``learnafe/circuits/data/sky130_gmid_<corner>.json``, corners tt, ss, ff, made
+by ``learnafe spice characterize``; each file records its command, device sizes,
+simulator and model-file fingerprint): :func:`sky130_table` loads one, and
+:func:`load_gm_model` accepts their names ``"sky130-tt"``, ``"sky130-ss"``,
+``"sky130-ff"``.
 """
 
 from __future__ import annotations
@@ -27,6 +34,29 @@ from learnafe.circuits._array import as_array, check_positive, namespace, to_num
 
 DEVICES = ("m1", "m2")
 GMID_FORMAT = "learnafe-gmid/1"
+#: Process corners of the shipped SKY130 gm/Id tables.
+SKY130_CORNERS = ("tt", "ss", "ff")
+_DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+def sky130_table_path(corner: str = "tt") -> Path:
+    """Path of the shipped SKY130 gm/Id table of ``corner`` (tt, ss or ff)."""
+    if corner not in SKY130_CORNERS:
+        raise ValueError(f"corner={corner!r}: the shipped SKY130 gm/Id tables are "
+                         f"{', '.join(SKY130_CORNERS)}; characterise other corners with "
+                         "`learnafe spice characterize --corner ...`")
+    path = _DATA_DIR / f"sky130_gmid_{corner}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"shipped gm/Id table {path.name} is missing from the installed "
+                                "package; reinstall learnafe")
+    return path
+
+
+def _shipped_corner(name) -> str | None:
+    """``"tt"`` for ``"sky130-tt"`` (a shipped table's name), else None."""
+    if isinstance(name, str) and name.startswith("sky130-") and not Path(name).is_file():
+        return name[len("sky130-"):]
+    return None
 
 
 class TransconductanceModel:
@@ -45,6 +75,17 @@ class TransconductanceModel:
 
     def gm2(self, i2):
         return self.gm("m2", i2)
+
+    def gds(self, device: str, current):
+        """Output conductance (S) at ``current``; zero unless the model knows it (a gm/Id
+        table with ``gds_over_id``)."""
+        _check_device(device)
+        return current * 0.0
+
+    @property
+    def has_gds(self) -> bool:
+        """Whether :meth:`gds` comes from data (False: it is zero)."""
+        return False
 
     def current_range(self, device: str) -> tuple[float, float]:
         """Currents (A) over which the model is valid."""
@@ -148,10 +189,21 @@ class GmIdTable(TransconductanceModel):
                                  "(check the sweep: the device left saturation or the data is noisy)")
             self._log_i[dev] = np.log(i)
             self._gmid[dev] = g
+        self._gdsid: dict[str, np.ndarray] = {}
+        if all("gds_over_id" in devices[dev] for dev in DEVICES):
+            for dev in DEVICES:
+                r = np.asarray(devices[dev]["gds_over_id"], dtype=np.float64)
+                if r.shape != self._gmid[dev].shape or not np.all(np.isfinite(r) & (r >= 0)):
+                    raise ValueError(f"gm/Id table device {dev}: gds_over_id must be finite, >= 0 and "
+                                     "as long as id_a")
+                self._gdsid[dev] = r
 
     @classmethod
     def load(cls, path) -> "GmIdTable":
-        """Read a ``learnafe-gmid/1`` JSON file."""
+        """Read a ``learnafe-gmid/1`` JSON file (or a shipped table by name, ``"sky130-tt"``)."""
+        corner = _shipped_corner(path)
+        if corner is not None:
+            return sky130_table(corner)
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"gm/Id table {path} not found (write one with `learnafe spice characterize`)")
@@ -165,6 +217,10 @@ class GmIdTable(TransconductanceModel):
 
     def gm_over_id(self, device: str, current):
         """gm/Id (1/V) at ``current`` (A), linear in log(I) between table points."""
+        return self._interp(device, current, self._gmid[device])
+
+    def _interp(self, device: str, current, values: np.ndarray):
+        """``values`` of a device's table at ``current``, linear in log(I) (NumPy or torch)."""
         _check_device(device)
         lo, hi = self.current_range(device)
         v = to_numpy(current)
@@ -174,7 +230,7 @@ class GmIdTable(TransconductanceModel):
                              f"[{lo:.3g}, {hi:.3g}] A; characterise a wider range or keep the bias inside it")
         xp = namespace(current)
         xs = as_array(self._log_i[device], like=current)
-        ys = as_array(self._gmid[device], like=current)
+        ys = as_array(values, like=current)
         xq = xp.log(current)
         if xp is np:
             return np.interp(xq, xs, ys)
@@ -189,6 +245,18 @@ class GmIdTable(TransconductanceModel):
 
     def gm(self, device: str, current):
         return current * self.gm_over_id(device, current)
+
+    @property
+    def has_gds(self) -> bool:
+        return bool(self._gdsid)
+
+    def gds(self, device: str, current):
+        """Output conductance (S): ``current * gds/Id``, linear in log(I) like gm/Id (NumPy or
+        torch, differentiable); zero when the table has no ``gds_over_id``."""
+        _check_device(device)
+        if not self._gdsid:
+            return current * 0.0
+        return current * self._interp(device, current, self._gdsid[device])
 
     def current(self, device: str, gm) -> np.ndarray:
         """Invert gm(I) by bisection in log(I) (gm is increasing, checked at load)."""
@@ -221,8 +289,23 @@ class GmIdTable(TransconductanceModel):
         return f"GmIdTable({ranges})"
 
 
+def sky130_table(corner: str = "tt") -> GmIdTable:
+    """The shipped, characterised SKY130 gm/Id table of the filter's devices at ``corner``.
+
+    M1 ``pfet_01v8`` W=8 L=2 um (bulk = source) and M2 ``nfet_01v8`` W=1 L=4 um, 27 degC,
+    from about 1 pA (the devices' junction-leakage floor) to 1 uA.  ``to_dict()`` keeps
+    the name ``"sky130-<corner>"`` as its path, so a bank spec names the table it used.
+    """
+    path = sky130_table_path(corner)
+    with open(path) as f:
+        table = json.load(f)
+    return GmIdTable(table, source_path=f"sky130-{corner}")
+
+
 def load_gm_model(spec) -> TransconductanceModel:
-    """A model from a model instance, a ``gm_model`` dict, a gm/Id JSON path, or None (weak inversion default)."""
+    """A model from a model instance, a ``gm_model`` dict, a gm/Id JSON path, a shipped
+    table's name (``"sky130-tt"``, ``"sky130-ss"``, ``"sky130-ff"``), or None (weak
+    inversion default)."""
     if spec is None:
         return WeakInversion()
     if isinstance(spec, TransconductanceModel):
@@ -236,4 +319,5 @@ def load_gm_model(spec) -> TransconductanceModel:
     raise ValueError(f"gm_model must be a TransconductanceModel, a dict, a gm/Id JSON path or None, got {type(spec).__name__}")
 
 
-__all__ = ["TransconductanceModel", "WeakInversion", "GmIdTable", "load_gm_model", "DEVICES", "GMID_FORMAT"]
+__all__ = ["TransconductanceModel", "WeakInversion", "GmIdTable", "load_gm_model", "sky130_table",
+           "sky130_table_path", "SKY130_CORNERS", "DEVICES", "GMID_FORMAT"]

@@ -37,6 +37,28 @@ def _characterize(args) -> int:
     return 0
 
 
+def _mismatch(args) -> int:
+    from learnafe.spice.mismatch import write_mismatch_file
+
+    out = Path(args.out)
+    d = write_mismatch_file(out, work_dir=Path(args.work_dir or out.with_suffix("")),
+                            n=args.samples, seed=args.seed)
+    mc = d["monte_carlo_check"]
+    for dev in ("m1", "m2"):
+        x = d["devices"][dev]
+        print(f"{dev} {x['model']} W={x['W_um']:g} L={x['L_um']:g}: sigma_Vth "
+              f"{x['sigma_vth_v'] * 1e3:.3f} mV ({x['source']['parameter']} = "
+              f"{x['matching_constant_v_um'] * 1e3:g} mV um, geometry factor "
+              f"{x['geometry_factor']:.4f}); Monte Carlo ({mc['n']} samples): "
+              f"{mc[dev]['sigma_vth_v'] * 1e3:.3f} mV")
+    m = d["mim"]
+    print(f"MIM {m['model']}: sw_mm_cmim = {m['matching_constant_um']:g} um; 5x5 um sigma_C/C "
+          f"{100 * mc['mim']['expected_sigma_rel']:.4f} %, Monte Carlo "
+          f"{100 * mc['mim']['sigma_rel']:.4f} %")
+    print(f"wrote {out}")
+    return 0
+
+
 def _netlist(args) -> int:
     from learnafe.spice.models import write_library
     from learnafe.spice.netlist import ac_netlist, bank_tran_netlist, channels_of, op_netlist
@@ -82,7 +104,21 @@ def _ac(args) -> int:
     return 0
 
 
+def _noise(args) -> int:
+    from learnafe.spice.noise import noise_verify
+    from learnafe.spice.report import noise_table
+
+    r = noise_verify(args.spec, args.out, gm_model=args.gmid, corner=args.corner,
+                     topology=args.topology, caps=args.caps, workers=args.workers,
+                     timeout=args.timeout, progress=not args.quiet,
+                     band=None if args.band is None else tuple(args.band))
+    print(noise_table(r))
+    print(f"wrote {Path(args.out) / 'noise.json'}")
+    return 0
+
+
 def _verify(args) -> int:
+    from learnafe.gate import markdown, thresholds_from_args
     from learnafe.spice.report import ac_table
     from learnafe.spice.verify import verify_run
 
@@ -90,22 +126,33 @@ def _verify(args) -> int:
                    workers=args.workers, timeout=args.timeout, finetune=not args.no_finetune,
                    epochs=args.epochs, transient=not args.no_transient, clips=args.clips,
                    clip_seconds=args.clip_seconds, tran_step=args.tran_step,
-                   tran_amplitude=args.tran_amplitude,
+                   tran_amplitude=args.tran_amplitude, noise=not args.no_noise,
                    clip_data=args.clip_data, seed=args.seed, force=args.force,
-                   progress=not args.quiet)
+                   gate=thresholds_from_args(args), progress=not args.quiet)
     out = Path(r["out_dir"])
     print(ac_table(json.loads((out / "ac.json").read_text())))
+    vc = r["vs_characterised"]
+    print(f"against the characterised gm/Id table: max |f0 error| {vc['max_abs_f0_error_pct']:.2f} %, "
+          f"max |Q error| {vc['max_abs_q_error_pct']:.2f} %")
+    if r["noise_summary"]:
+        n = r["noise_summary"]
+        print(f"noise: SPICE / kT/C model (rms) {n['min_ratio_spice_to_model']:.2f} ... "
+              f"{n['max_ratio_spice_to_model']:.2f}")
     acc = r["accuracy"]
     if acc:
         m = acc["mean"]
+        after = ("" if m["spice_after"] is None
+                 else f", after {acc['epochs']} epochs {m['spice_after']:.4f}")
         print(f"mean accuracy: ideal {m['ideal']:.4f}, SPICE before fine-tuning "
-              f"{m['spice_before']:.4f}, after {acc['epochs']} epochs {m['spice_after']:.4f}")
+              f"{m['spice_before']:.4f}{after}")
     if r["transient_summary"]:
         t = r["transient_summary"]
-        print(f"transient: waveform error {100 * t['mean_waveform_rel_rms_error']:.2f} %, "
+        print(f"transient: vs its continuous model (fitted) {100 * t['mean_vs_fitted_continuous']:.2f} %, "
+              f"vs the calibrated bank {100 * t['mean_waveform_rel_rms_error']:.2f} %, "
               f"envelope error {100 * t['mean_envelope_rel_error']:.2f} %")
+    print(markdown(r["gate"], "SPICE-calibrated bank").rstrip())
     print(f"wrote {out / 'verify.json'} ({r['seconds']['total']:.0f} s)")
-    return 0
+    return 3 if (args.strict_gate and not r["gate"]["passed"]) else 0
 
 
 def register(subparsers) -> None:
@@ -122,6 +169,17 @@ def register(subparsers) -> None:
     c.add_argument("--temp", type=float, default=27.0, help="temperature in degC [27]")
     _sim_options(c, circuit=False)
     c.set_defaults(func=_characterize)
+
+    m = sub.add_parser("mismatch", help="SKY130 mismatch of the filter's devices and MIM capacitors",
+                       description="Read the V_th mismatch of M1 and M2 and the MIM capacitor "
+                                   "matching constant from the SKY130 model files, check them with "
+                                   "an ngspice Monte Carlo run, and write the learnafe-mismatch/1 "
+                                   "file that learnafe.circuits.mismatch.sky130_mismatch reads.")
+    m.add_argument("--out", default="sky130_mismatch.json", help="output JSON [sky130_mismatch.json]")
+    m.add_argument("--work-dir", help="where the Monte Carlo netlist goes [OUT without .json]")
+    m.add_argument("--samples", type=int, default=1000, help="Monte Carlo instances per device [1000]")
+    m.add_argument("--seed", type=int, default=1, help="simulator random seed [1]")
+    m.set_defaults(func=_mismatch)
 
     n = sub.add_parser("netlist", help="write the transistor-level netlists of a circuit spec",
                        description="Write per-channel .ac/.op netlists or the whole-bank .tran "
@@ -152,25 +210,48 @@ def register(subparsers) -> None:
     _sim_options(a)
     a.set_defaults(func=_ac)
 
+    z = sub.add_parser("noise", help="ngspice .noise of every channel against the kT/C model",
+                       description="Simulate each channel's output noise (.noise, all device noise "
+                                   "sources of the SKY130 models), integrate it over the band the "
+                                   "classifier sees and compare it with the kT/C model; writes "
+                                   "noise.json and the netlists / raw files.")
+    z.add_argument("spec", help="circuit spec JSON")
+    z.add_argument("--out", required=True, help="output directory")
+    z.add_argument("--gmid", help="gm model of the kT/C reference [the spec's gm_model]")
+    z.add_argument("--band", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                   help="integration band in Hz [20 Hz to half the spec's sample rate]")
+    _sim_options(z)
+    z.set_defaults(func=_noise)
+
     v = subparsers.add_parser(
-        "verify", help="SPICE-verify a trained run: AC, calibrated bank, fine-tuning, transient",
-        description="Characterise the devices, AC-verify the run's bank, build the SPICE-calibrated "
-                    "front end, fine-tune the classifier on its features, and run the transient "
-                    "check on a few clips.  Writes RUN/spice/verify.json and plots; finished "
-                    "steps are reused on a re-run (--force redoes them).")
+        "verify", help="SPICE-verify a trained run: AC, noise, calibrated bank, accuracy, transient, gate",
+        description="Characterise the devices, AC-verify the run's bank against its own model, "
+                    "simulate each channel's noise, build the SPICE-calibrated front end (with the "
+                    "circuit's noise), measure the accuracy before and after fine-tuning the "
+                    "classifier on its features, run the transient check on a few clips, and "
+                    "judge the deployment gate (f0, Q, accuracy before fine-tuning).  Writes "
+                    "RUN/spice/verify.json and plots; finished steps are reused on a re-run "
+                    "(--force redoes them).")
     v.add_argument("run", help="run directory (written by learnafe train)")
     v.add_argument("--out", help="output directory [RUN/spice]")
-    v.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs [5]")
+    v.add_argument("--epochs", type=int, default=5,
+                   help="fine-tuning epochs; 0: only the accuracy before fine-tuning [5]")
     v.add_argument("--no-finetune", action="store_true", help="skip accuracy and fine-tuning")
     v.add_argument("--no-transient", action="store_true", help="skip the transient check")
     v.add_argument("--clips", type=int, default=3, help="clips for the transient check [3]")
     v.add_argument("--clip-seconds", type=float, default=0.3,
                    help="simulated seconds per clip (loudest window) [0.3]")
     v.add_argument("--clip-data", help="data set for the transient clips [the run's data]")
-    v.add_argument("--tran-step", type=float, default=5e-6, help="transient max step (s) [5e-6]")
+    v.add_argument("--tran-step", type=float, default=2e-6,
+                   help="transient max step (s); must divide the audio sample period [2e-6]")
     v.add_argument("--tran-amplitude", type=float, default=1e-3,
                    help="transient input, volts differential peak [1e-3]")
     v.add_argument("--seed", type=int, default=0, help="clip choice and fine-tuning seed [0]")
+    v.add_argument("--no-noise", action="store_true",
+                   help="skip the .noise analysis (the calibrated bank is then noiseless)")
     v.add_argument("--force", action="store_true", help="redo finished steps")
+    from learnafe.gate import add_arguments as add_gate_arguments
+
+    add_gate_arguments(v)
     _sim_options(v)
     v.set_defaults(func=_verify)

@@ -107,6 +107,8 @@ def register(sub) -> None:
                    help="relative 1-sigma mismatch of the bias currents (default 0.02)")
     p.add_argument("--sigma-c", type=float, default=0.01,
                    help="relative 1-sigma mismatch of the capacitors (default 0.01)")
+    p.add_argument("--circuit-noise", choices=("as-trained", "off"), default="as-trained",
+                   help="the bank's kT/C noise model as trained (default) or switched off")
     p.add_argument("--batch-size", type=int, default=128)
     p.set_defaults(func=_evaluate)
 
@@ -189,7 +191,8 @@ def _evaluate(args) -> int:
 
     res = evaluate_run(args.run, args.data, snrs=args.snrs, noise=args.noise, split=args.split,
                        batch_size=args.batch_size, mismatch_chips=args.mismatch,
-                       sigma_i=args.sigma_i, sigma_c=args.sigma_c, progress=True)
+                       sigma_i=args.sigma_i, sigma_c=args.sigma_c,
+                       circuit_noise=args.circuit_noise, progress=True)
     _print_eval(res)
     if "mismatch" in res:
         mm = res["mismatch"]

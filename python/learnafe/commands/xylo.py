@@ -96,6 +96,9 @@ def register(subparsers) -> None:
     e.add_argument("--seed", type=int, default=0, help="fine-tuning seed")
     e.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="tqdm progress bars")
+    from learnafe.gate import add_arguments as add_gate_arguments
+
+    add_gate_arguments(e, show_defaults=False)
     e.set_defaults(func=_export)
 
 
@@ -212,15 +215,18 @@ def _qat(args) -> int:
 
 
 def _export(args) -> int:
+    from learnafe.gate import markdown, thresholds_from_args
     from learnafe.xylo.deploy import export_xylo
 
     res = export_xylo(args.run, args.out, data=args.data, evaluate=not args.no_eval,
                       finetune_epochs=args.finetune_epochs, limit=args.limit, seed=args.seed,
-                      quantization=args.quantization, progress=args.progress)
+                      quantization=args.quantization, progress=args.progress,
+                      gate=thresholds_from_args(args))
     acc = res.get("accuracy")
     if acc:
         for k in ("run", "xylo_float", "xylo_bitexact"):
             print(f"{k:14s} mean accuracy {acc[k]['mean_accuracy']:.4f}  " +
                   "  ".join(f"{c}:{v:.3f}" for c, v in acc[k]["accuracy"].items()))
+    print(markdown(res["gate"], "XyloAudio 3 bit-exact bank").rstrip())
     print(f"wrote {Path(res['out_dir']) / 'xylo_export.json'}")
-    return 0
+    return 3 if (args.strict_gate and not res["gate"]["passed"]) else 0

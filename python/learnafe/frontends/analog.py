@@ -31,10 +31,17 @@ Training-time perturbations (both off by default):
 * thermal noise (:class:`NoiseConfig`): each channel's integrated output noise
   ``var = q I1 C2 / (2 C1^2 gm1) + q I2 / (2 C1 gm2)`` (= n k T (1 + C2/C1) / (2 C1) in
   weak inversion; :func:`learnafe.circuits.cost.output_noise_variance`) is
-  referred to the filter input as white noise, independent per channel, whose
-  per-sample variance makes the discrete filter's output variance equal that
-  value; audio amplitude 1.0 is ``full_scale_v`` volts (differential peak), so the
-  noise in audio units is divided by ``full_scale_v``.  Smaller capacitors cost SNR.
+  referred to the filter input as white Gaussian noise, independent per channel,
+  batch item and sample, whose per-sample variance makes the discrete filter's
+  output variance equal that value; audio amplitude 1.0 is ``full_scale_v`` volts
+  (differential peak), so the noise in audio units is divided by ``full_scale_v``.
+  Smaller capacitors cost SNR.  The noise is drawn inside the fused envelope op
+  (``noise_std`` of :func:`learnafe.ops.filterbank_envelope`, a counter-based
+  generator seeded from torch's default generator) and regenerated in its
+  backward pass; the gradient reaches the circuit through the std as well.
+  Optionally the level is drawn per training batch (``train_scale_min``,
+  ``train_scale_max``, ``train_p_zero``: a scale on the std, exactly 0 on a fraction
+  of batches), so the classifier does not come to depend on the noise floor.
 * mismatch (:class:`MismatchConfig`): I1, I2, C1, C2 are multiplied by
   ``1 + sigma * N(0, 1)`` (relative Gaussian error), drawn per batch in training
   or fixed per chip from a seed.
@@ -45,6 +52,8 @@ Training-time perturbations (both off by default):
 from __future__ import annotations
 
 import math
+import os
+from typing import Any, Sequence, Union
 
 import numpy as np
 import torch
@@ -55,6 +64,12 @@ from learnafe.circuits.transconductance import GmIdTable, TransconductanceModel,
 from learnafe.frontends import features as feat
 from learnafe.frontends.base import FrontEnd
 from learnafe.frontends.spec import KEYS, SPEC_FORMAT, UNITS, BankSpec, Bounds, MismatchConfig, NoiseConfig
+from learnafe.frontends.features import FeatureConfig
+
+#: Per-channel values: a sequence, a NumPy array or a tensor (a scalar is broadcast where allowed).
+ArrayLike = Union[Sequence[float], np.ndarray, torch.Tensor, float]
+#: A transconductance model, a gm/Id table JSON path or ``gm_model`` dict, or None (weak inversion).
+GmModelLike = Union[TransconductanceModel, str, os.PathLike, dict, None]
 
 
 def _st_clamp(x, lo, hi):
@@ -91,8 +106,10 @@ class AnalogFilterBank(FrontEnd):
     spec_format = SPEC_FORMAT
     has_cost = True
 
-    def __init__(self, i1, i2, c1, c2, sample_rate: float = 20000.0, gm_model=None, features=None,
-                 discretization: str = "bilinear", bounds=None, noise=None, mismatch=None):
+    def __init__(self, i1: ArrayLike, i2: ArrayLike, c1: ArrayLike, c2: ArrayLike, sample_rate: float = 20000.0,
+                 gm_model: GmModelLike = None, features: FeatureConfig | dict | None = None,
+                 discretization: str = "bilinear", bounds: Bounds | dict | None = None,
+                 noise: NoiseConfig | dict | None = None, mismatch: MismatchConfig | dict | None = None) -> None:
         super().__init__()
         i1 = np.asarray(i1, dtype=np.float64).reshape(-1)
         n = i1.size
@@ -166,7 +183,7 @@ class AnalogFilterBank(FrontEnd):
         sig = torch.tensor([m.sigma_i, m.sigma_i, m.sigma_c, m.sigma_c], dtype=torch.float64).unsqueeze(1)
         return torch.clamp(1 + sig * eps, min=0.05)
 
-    def mismatch_factors(self):
+    def mismatch_factors(self) -> torch.Tensor | None:
         """The multiplicative factors [4, C] (I1, I2, C1, C2) a forward pass uses now, or None."""
         mode = self.mismatch.mode
         if mode == "fixed":
@@ -177,7 +194,7 @@ class AnalogFilterBank(FrontEnd):
 
     # --------------------------------------------------------------- circuit ---
 
-    def circuit(self, factors=None) -> dict:
+    def circuit(self, factors: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Physical per-channel values (float64 tensors [C], differentiable in phi) after bounds.
 
         ``factors`` ([4, C], optional): mismatch multipliers for I1, I2, C1, C2.
@@ -208,24 +225,24 @@ class AnalogFilterBank(FrontEnd):
         p = self.parameters_of(vals)
         return dssf.s_coefficients(p.gm1, p.gm2, vals["C1"], vals["C2"])
 
-    def coefficients(self, factors=None):
+    def coefficients(self, factors: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Discrete biquads ``(b [C, 3], a [C, 2])`` (float64 tensors, differentiable) of the nominal bank."""
         return discretize(*self._s_coefficients(self.circuit(factors)), self.sample_rate, self.discretization)
 
-    def center_frequencies(self):
+    def center_frequencies(self) -> torch.Tensor:
         """Centre frequencies f0 (Hz), tensor [C]."""
         return self.parameters_of(self.circuit()).f0_hz
 
-    def q(self):
+    def q(self) -> torch.Tensor:
         """Quality factors, tensor [C]."""
         return self.parameters_of(self.circuit()).q
 
-    def gain(self):
+    def gain(self) -> torch.Tensor:
         """Peak gain magnitudes C2/C1, tensor [C]."""
         vals = self.circuit()
         return vals["C2"] / vals["C1"]
 
-    def frequency_response(self, freqs_hz, discrete: bool = False):
+    def frequency_response(self, freqs_hz: ArrayLike, discrete: bool = False) -> torch.Tensor:
         """Complex response [C, F] at ``freqs_hz``: the analog H(j 2 pi f), or the discretised biquads."""
         vals = self.circuit()
         if discrete:
@@ -236,12 +253,12 @@ class AnalogFilterBank(FrontEnd):
 
     # ------------------------------------------------------------------ cost ---
 
-    def power(self):
+    def power(self) -> torch.Tensor:
         """Supply power (W) of the bank, differentiable scalar tensor (float64)."""
         vals = self.circuit()
         return cost.power_w(vals["I1"], vals["I2"])
 
-    def area(self):
+    def area(self) -> torch.Tensor:
         """Capacitor area (um^2) of the bank, differentiable scalar tensor (float64)."""
         vals = self.circuit()
         return cost.cap_area_um2(vals["C1"], vals["C2"])
@@ -254,17 +271,18 @@ class AnalogFilterBank(FrontEnd):
         """Capacitor area (um^2) of the reference design (phi = 0): A_ref."""
         return float(cost.cap_area_um2(self.ref_C1, self.ref_C2))
 
-    def cost_ratios(self):
+    def cost_ratios(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(P / P_ref, A / A_ref)`` as differentiable tensors, for ``lambda_I * P/P_ref + lambda_C * A/A_ref``."""
         return self.power() / self.reference_power(), self.area() / self.reference_area()
 
-    def output_noise_rms(self, vals=None):
+    def output_noise_rms(self, vals: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Integrated differential output noise (V rms) per channel, tensor [C]."""
         vals = self.circuit() if vals is None else vals
         p = self.parameters_of(vals)
         return torch.sqrt(cost.output_noise_variance(vals["I1"], vals["I2"], vals["C1"], vals["C2"], p.gm1, p.gm2))
 
-    def input_noise_std(self, vals=None, b=None, a=None):
+    def input_noise_std(self, vals: dict[str, torch.Tensor] | None = None, b: torch.Tensor | None = None,
+                        a: torch.Tensor | None = None) -> torch.Tensor:
         """Per-sample std (audio units) of the white input-referred noise of each channel, tensor [C]."""
         vals = self.circuit() if vals is None else vals
         if b is None:
@@ -277,23 +295,32 @@ class AnalogFilterBank(FrontEnd):
     def noise_active(self) -> bool:
         return self.noise.mode == "always" or (self.noise.mode == "train" and self.training)
 
-    def forward(self, audio):
+    def noise_scale(self) -> "float | torch.Tensor":
+        """The factor on the nominal noise std of this forward pass: drawn per call in training
+        mode when the noise config asks for it (:class:`NoiseConfig`, from torch's global RNG; a
+        0-dim tensor, so a compiled graph draws it too), else 1."""
+        cfg = self.noise
+        if not (self.training and cfg.draws_scale):
+            return 1.0
+        u = torch.rand(2, dtype=torch.float64)
+        drawn = cfg.train_scale_min + (cfg.train_scale_max - cfg.train_scale_min) * u[1]
+        return torch.where(u[0] < cfg.train_p_zero, torch.zeros_like(drawn), drawn)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """Audio ``[B, T]`` (amplitude 1.0 = full scale) -> features ``[B, C, T // hop]``."""
         x, was_1d = feat.check_audio(audio)
         vals = self.circuit(self.mismatch_factors())
         b, a = discretize(*self._s_coefficients(vals), self.sample_rate, self.discretization)
-        if self.noise_active():
-            std = self.input_noise_std(vals, b, a).to(x.dtype)
-            env = torch.cat([
-                feat.envelopes(x + std[c] * torch.randn_like(x), b[c:c + 1], a[c:c + 1], self.sample_rate, self.features)
-                for c in range(self.n_channels)], dim=1)
-        else:
-            env = feat.envelopes(x, b, a, self.sample_rate, self.features)
+        # kT/C noise: drawn inside the fused op (one call, nothing of size [B, C, T]);
+        # its seed comes from torch's generator, so torch.manual_seed fixes it.  The std is
+        # scaled by the level drawn for this batch (exactly 0 gives the noise-free features).
+        std = self.input_noise_std(vals, b, a) * self.noise_scale() if self.noise_active() else None
+        env = feat.envelopes(x, b, a, self.sample_rate, self.features, noise_std=std)
         out = feat.post_process(env, self.features)
         return out[0] if was_1d else out
 
     @torch.no_grad()
-    def project_(self):
+    def project_(self) -> "AnalogFilterBank":
         """Clamp the parameters in place so every log value lies inside its bound (optional; see the module doc)."""
         for k in KEYS:
             lo, hi = self._log_box[k]
@@ -341,7 +368,7 @@ class AnalogFilterBank(FrontEnd):
         }
 
     @classmethod
-    def from_dict(cls, spec) -> "AnalogFilterBank":
+    def from_dict(cls, spec: dict | BankSpec) -> "AnalogFilterBank":
         """Rebuild a bank from :meth:`to_dict` output, a :class:`~learnafe.frontends.spec.BankSpec`, or a
         hand-written spec with channels only (checked by :meth:`BankSpec.from_dict`).
 
@@ -367,7 +394,7 @@ class AnalogFilterBank(FrontEnd):
         return bank
 
     @classmethod
-    def load(cls, path) -> "AnalogFilterBank":
+    def load(cls, path: str | os.PathLike) -> "AnalogFilterBank":
         """A bank from a spec file written by :meth:`save` (or a run's ``bank.json``)."""
         return cls.from_dict(BankSpec.load(path))
 
@@ -375,8 +402,8 @@ class AnalogFilterBank(FrontEnd):
 
     @classmethod
     def conventional(cls, n_channels: int = 16, f_lo: float = 100.0, f_hi: float = 8000.0, q: float | None = None,
-                     sample_rate: float = 20000.0, c_unit: float = 1e-12, gain: float = 1.0, gm_model=None,
-                     **kwargs) -> "AnalogFilterBank":
+                     sample_rate: float = 20000.0, c_unit: float = 1e-12, gain: float = 1.0,
+                     gm_model: GmModelLike = None, **kwargs: Any) -> "AnalogFilterBank":
         """The hand-designed baseline: log-spaced centres f_lo..f_hi, constant Q, C1 = c_unit, C2 = gain * c_unit.
 
         ``q=None`` picks the Q at which neighbouring channels cross at their half-power

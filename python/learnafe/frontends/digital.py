@@ -9,6 +9,7 @@ SPICE-simulated circuit).  Nothing is learnable; the coefficients are buffers.
 from __future__ import annotations
 
 import math
+from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -18,11 +19,15 @@ from learnafe.circuits._array import check_positive
 from learnafe.circuits.discretize import digital_response, discretize
 from learnafe.frontends import features as feat
 from learnafe.frontends.base import FrontEnd
+from learnafe.frontends.features import FeatureConfig
+
+#: Coefficients or per-channel values: a sequence, a NumPy array or a tensor.
+ArrayLike = Union[Sequence[float], Sequence[Sequence[float]], np.ndarray, torch.Tensor, float]
 
 SPEC_FORMAT = "learnafe-digital-bank/1"
 
 
-def peak_frequencies(b, a, sample_rate: float, n_grid: int = 4096) -> np.ndarray:
+def peak_frequencies(b: np.ndarray, a: np.ndarray, sample_rate: float, n_grid: int = 4096) -> np.ndarray:
     """Frequency (Hz) of the largest |H| of each biquad, on a log grid refined by golden-section search."""
     b = np.asarray(b, dtype=np.float64)
     a = np.asarray(a, dtype=np.float64)
@@ -68,7 +73,9 @@ class DigitalFilterBank(FrontEnd):
 
     spec_format = SPEC_FORMAT
 
-    def __init__(self, b, a, sample_rate: float = 20000.0, features=None, centers_hz=None, q=None):
+    def __init__(self, b: ArrayLike, a: ArrayLike, sample_rate: float = 20000.0,
+                 features: FeatureConfig | dict | None = None, centers_hz: ArrayLike | None = None,
+                 q: ArrayLike | None = None) -> None:
         super().__init__()
         from learnafe import ops
 
@@ -91,7 +98,8 @@ class DigitalFilterBank(FrontEnd):
         self.register_buffer("a", torch.as_tensor(a))
 
     @classmethod
-    def from_center_q(cls, centers_hz, q, sample_rate: float = 20000.0, gain=1.0, method: str = "bilinear",
+    def from_center_q(cls, centers_hz: ArrayLike, q: ArrayLike, sample_rate: float = 20000.0,
+                      gain: ArrayLike = 1.0, method: str = "bilinear",
                       features=None) -> "DigitalFilterBank":
         """Band-pass biquads with peak gain ``gain`` at ``centers_hz`` and quality factor ``q``."""
         centres = np.asarray(centers_hz, dtype=np.float64).reshape(-1)
@@ -104,7 +112,8 @@ class DigitalFilterBank(FrontEnd):
         return cls(b, a, sample_rate, features=features, centers_hz=centres, q=q_arr)
 
     @classmethod
-    def from_coefficients(cls, b, a, sample_rate: float = 20000.0, features=None) -> "DigitalFilterBank":
+    def from_coefficients(cls, b: ArrayLike, a: ArrayLike, sample_rate: float = 20000.0,
+                          features: FeatureConfig | dict | None = None) -> "DigitalFilterBank":
         """A bank from explicit biquads, e.g. fitted to a circuit simulation."""
         return cls(b, a, sample_rate, features=features)
 
@@ -112,14 +121,14 @@ class DigitalFilterBank(FrontEnd):
     def n_channels(self) -> int:
         return int(self.b.shape[0])
 
-    def coefficients(self):
+    def coefficients(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.b, self.a
 
-    def forward(self, audio):
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """Audio ``[B, T]`` -> features ``[B, C, T // hop]``."""
         return feat.features(audio, self.b, self.a, self.sample_rate, self.features)
 
-    def frequency_response(self, freqs_hz):
+    def frequency_response(self, freqs_hz: ArrayLike) -> torch.Tensor:
         """Complex response [C, F] at ``freqs_hz`` (float64 tensor)."""
         return digital_response(freqs_hz, self.b, self.a, self.sample_rate)
 

@@ -13,8 +13,13 @@ Configuration (stored in a bank spec under ``"features"``):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from learnafe._tracing import is_tracing
 from learnafe.frontends._config import SpecSection
+
+if TYPE_CHECKING:
+    import torch
 
 RECTIFY = ("abs", "square")
 NORMALIZE = ("none", "instance")
@@ -49,7 +54,7 @@ class FeatureConfig(SpecSection):
             raise ValueError(f"features.norm_eps must be > 0, got {self.norm_eps!r}")
 
 
-def check_audio(x, name: str = "audio"):
+def check_audio(x: torch.Tensor, name: str = "audio") -> tuple[torch.Tensor, bool]:
     """``x`` as a ``[B, T]`` floating tensor (``[T]`` gets a batch axis); returns (x2, was_1d)."""
     import torch
 
@@ -59,26 +64,34 @@ def check_audio(x, name: str = "audio"):
         raise ValueError(f"{name} must have shape [B, T] or [T], got {tuple(x.shape)}")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be float32 or float64, got {x.dtype}")
-    if not bool(torch.isfinite(x).all()):
+    # Data-dependent: skipped while torch.compile/torch.export trace; the
+    # filter-bank operator checks its input inside (docs/ops.md).
+    if not is_tracing(x) and not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or inf samples")
     return (x.unsqueeze(0), True) if x.dim() == 1 else (x, False)
 
 
-def envelopes(x, b, a, sample_rate: float, cfg: FeatureConfig):
+def envelopes(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, sample_rate: float, cfg: FeatureConfig,
+              noise_std: torch.Tensor | None = None, seed: int | None = None) -> torch.Tensor:
     """Raw envelopes ``[B, C, F]`` through :func:`learnafe.ops.filterbank_envelope`.
 
     The coefficients go to the op in float64 whatever the audio dtype: rounding them to
     float32 would move the poles of low, narrow channels (radius 1 - 1e-4 and closer).
+    ``noise_std`` (``[C]``, optional) adds white Gaussian input-referred noise per channel
+    inside the op (``seed``: None draws it from torch's generator).
     """
     import torch
 
     from learnafe import ops
 
+    if noise_std is not None:
+        noise_std = noise_std.to(torch.float64)
     return ops.filterbank_envelope(x, b.to(torch.float64), a.to(torch.float64), hop=cfg.hop, tau=cfg.tau,
-                                   sample_rate=float(sample_rate), rectify=cfg.rectify)
+                                   sample_rate=float(sample_rate), rectify=cfg.rectify, noise_std=noise_std,
+                                   seed=seed)
 
 
-def post_process(env, cfg: FeatureConfig):
+def post_process(env: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
     """Log compression and per-channel normalisation of envelopes ``[B, C, F]``."""
     import torch
 
@@ -90,7 +103,8 @@ def post_process(env, cfg: FeatureConfig):
     return out
 
 
-def features(x, b, a, sample_rate: float, cfg: FeatureConfig):
+def features(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, sample_rate: float,
+             cfg: FeatureConfig) -> torch.Tensor:
     """Audio ``[B, T]`` (or ``[T]``) -> features ``[B, C, F]`` (or ``[C, F]``)."""
     x2, was_1d = check_audio(x)
     out = post_process(envelopes(x2, b, a, sample_rate, cfg), cfg)

@@ -62,11 +62,22 @@ class Bounds(SpecSection):
 
 @dataclass(frozen=True)
 class NoiseConfig(SpecSection):
-    """kT/C thermal noise: ``mode`` off / train (training mode only) / always; audio 1.0 = ``full_scale_v``."""
+    """kT/C thermal noise: ``mode`` off / train (training mode only) / always; audio 1.0 = ``full_scale_v``.
+
+    Noise level drawn per batch (training mode only; evaluation always uses the nominal
+    level): each training forward multiplies the noise standard deviation of every channel
+    by one scale, 0 with probability ``train_p_zero``, else uniform in
+    [``train_scale_min``, ``train_scale_max``].  The defaults (1, 1, 0) keep the nominal
+    level and draw nothing.  A classifier trained over a range of noise levels including
+    none does not depend on the noise floor of the front end it was trained with.
+    """
 
     section = "noise"
     mode: str = "off"
     full_scale_v: float = 0.1
+    train_scale_min: float = 1.0
+    train_scale_max: float = 1.0
+    train_p_zero: float = 0.0
 
     def __post_init__(self):
         if self.mode not in NOISE_MODES:
@@ -74,6 +85,20 @@ class NoiseConfig(SpecSection):
         if not (isinstance(self.full_scale_v, (int, float)) and 0 < self.full_scale_v <= constants.VDD_V):
             raise ValueError(f"noise.full_scale_v (volts that audio amplitude 1.0 maps to) must be in "
                              f"(0, VDD={constants.VDD_V}], got {self.full_scale_v!r}")
+        lo, hi = self.train_scale_min, self.train_scale_max
+        if not (all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (lo, hi))
+                and 0 <= lo <= hi <= 10):
+            raise ValueError(f"noise.train_scale_min/train_scale_max (range of the per-batch noise scale) need "
+                             f"0 <= min <= max <= 10, got {lo!r}, {hi!r} (1, 1 = nominal noise only)")
+        p = self.train_p_zero
+        if not (isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 1):
+            raise ValueError(f"noise.train_p_zero (fraction of training batches without noise) must be in "
+                             f"[0, 1], got {p!r}")
+
+    @property
+    def draws_scale(self) -> bool:
+        """True when training draws a noise scale per batch (not the nominal level only)."""
+        return not (self.train_scale_min == self.train_scale_max == 1.0 and self.train_p_zero == 0.0)
 
 
 @dataclass(frozen=True)

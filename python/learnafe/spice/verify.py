@@ -179,6 +179,7 @@ def ac_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt",
               "temperature_c": temperature_c, "workers": workers,
               "sample_rate": spec.sample_rate, "features": spec.features and spec.features.to_dict(),
               "gm_model": ideal["gm_model"].to_dict(),
+              "reference": "spec" if gm_model is None else "given",
               "spec_gm_model": (spec.gm_model or {}).get("kind", "weak_inversion"),
               "channels": rows, "summary": summary}
     write_json(out_dir / "ac.json", result, indent=1, newline=False)
@@ -227,10 +228,74 @@ def _same_bank(ac: Mapping[str, Any], spec: BankSpec, corner: str, topology: str
                caps: str) -> bool:
     if (ac.get("corner"), ac.get("topology"), ac.get("caps")) != (corner, topology, caps):
         return False
+    if ac.get("reference") != "spec":
+        return False  # an ideal model other than the bank's own (older results)
     rows, chans = ac.get("channels", []), spec.channels
     return len(rows) == len(chans) and all(
         math.isclose(r[k], getattr(c, k), rel_tol=1e-12) for r, c in zip(rows, chans)
         for k in ("I1", "I2", "C1", "C2"))
+
+
+def errors_against(ac: Mapping[str, Any], spec, gm_model) -> dict[str, Any]:
+    """f0 / Q errors (%) of the simulated channels against the ideal model with ``gm_model``."""
+    ideal = ideal_channels(spec, gm_model)
+    f0 = [_pct(r["spice"]["f0_hz"], ideal["f0_hz"][k]) for k, r in enumerate(ac["channels"])]
+    q = [_pct(r["spice"]["q"], ideal["q"][k]) for k, r in enumerate(ac["channels"])]
+    return {"gm_model": ideal["gm_model"].to_dict() if not hasattr(ideal["gm_model"], "table")
+            else {"kind": "gmid_table", "path": getattr(ideal["gm_model"], "source_path", None)},
+            "f0_error_pct": f0, "q_error_pct": q,
+            "max_abs_f0_error_pct": float(np.abs(f0).max()), "max_abs_q_error_pct": float(np.abs(q).max())}
+
+
+def errors_with_output_conductance(ac: Mapping[str, Any], spec, gds_table) -> dict[str, Any] | None:
+    """f0 / Q errors (%) of the simulated channels against the bank's own model with the
+    devices' output conductance added (gds of ``gds_table``, a gm/Id table with
+    ``gds_over_id``; :func:`learnafe.circuits.dssf.s_coefficients`).  None without gds data."""
+    from learnafe.circuits import dssf
+    from learnafe.circuits.transconductance import load_gm_model
+
+    table = load_gm_model(gds_table)
+    if not table.has_gds:
+        return None
+    spec = load_spec(spec)
+    i1, i2, c1, c2 = (np.array(spec.values(k)) for k in ("I1", "I2", "C1", "C2"))
+    own = spec.gm()
+    _, d1, d0 = dssf.s_coefficients(np.asarray(own.gm1(i1)), np.asarray(own.gm2(i2)), c1, c2,
+                                    table.gds("m1", i1), table.gds("m2", i2))
+    f0 = np.sqrt(d0) / (2 * math.pi)
+    q = np.sqrt(d0) / d1
+    f0_err = [_pct(r["spice"]["f0_hz"], f0[k]) for k, r in enumerate(ac["channels"])]
+    q_err = [_pct(r["spice"]["q"], q[k]) for k, r in enumerate(ac["channels"])]
+    return {"f0_hz": f0.tolist(), "q": q.tolist(), "f0_error_pct": f0_err, "q_error_pct": q_err,
+            "max_abs_f0_error_pct": float(np.abs(f0_err).max()),
+            "max_abs_q_error_pct": float(np.abs(q_err).max())}
+
+
+def spec_errors(ac: Mapping[str, Any]) -> tuple[list[float], list[float]]:
+    """Per-channel f0 and Q errors (%) against the bank's own spec (its stored f0 and Q;
+    the ideal model with the bank's gm model where the spec stores none)."""
+    f0, q = [], []
+    for r in ac["channels"]:
+        vs = r.get("error_vs_spec_pct") or {}
+        f0.append(vs.get("f0", r["error_pct"]["f0"]))
+        q.append(vs.get("q", r["error_pct"]["q"]))
+    return f0, q
+
+
+def _evaluate_frontend(run_dir, frontend, progress: bool = True) -> dict:
+    """The run's classifier on ``frontend``'s features: its test split and conditions, as
+    :func:`learnafe.training.evaluate_run` evaluates the run's own bank."""
+    from learnafe.training import load_run
+    from learnafe.training.data import eval_noise_folder, open_split
+    from learnafe.training.evaluate import evaluate_dataset
+    from learnafe.training.model import CoDesignModel
+
+    run = load_run(run_dir)
+    cfg = run.config
+    ds = open_split(cfg.data, cfg.test_split, cfg, progress=progress)
+    noise = cfg.noise or eval_noise_folder(Path(cfg.data), cfg.data)
+    model = CoDesignModel(frontend, run.classifier).eval()
+    return evaluate_dataset(model, ds, snrs=cfg.eval_snrs, noise=noise, progress=progress)
 
 
 def pick_clips(data: str | Path, split: str, sample_rate: int, n: int, seed: int = 0):
@@ -256,14 +321,21 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
                topology: str = "differential", caps: str = "ideal", workers: int = 2,
                timeout: float = DEFAULT_TIMEOUT_S, finetune: bool = True, epochs: int = 5,
                transient: bool = True, clips: int = 3, clip_seconds: float = 0.3,
-               tran_step: float = 5e-6, tran_amplitude: float = 1e-3,
-               clip_data: str | Path | None = None, seed: int = 0,
-               force: bool = False, progress: bool = True) -> dict[str, Any]:
-    """SPICE verification of a trained run: characterisation, AC, calibrated bank,
-    fine-tuning and the transient check, written under ``out_dir`` (default
-    ``RUN/spice``).  Finished steps are reused when their inputs are unchanged
-    (``force`` redoes them), so an interrupted verification resumes.
+               tran_step: float = 2e-6, tran_amplitude: float = 1e-3,
+               clip_data: str | Path | None = None, seed: int = 0, noise: bool = True,
+               gate=None, force: bool = False, progress: bool = True) -> dict[str, Any]:
+    """SPICE verification of a trained run: characterisation, AC, noise, calibrated bank,
+    accuracy and fine-tuning, the transient check and the deployment gate, written under
+    ``out_dir`` (default ``RUN/spice``).  Finished steps are reused when their inputs are
+    unchanged (``force`` redoes them), so an interrupted verification resumes.
+
+    The ideal reference is the bank's own model (its ``gm_model``); the errors against
+    the freshly characterised gm/Id table are reported beside it.  ``noise``: run the
+    ``.noise`` analysis and give the calibrated bank the circuit's noise.  ``gate``:
+    :class:`learnafe.gate.GateThresholds` (default 2 % f0, 5 % Q, 1 point of accuracy),
+    judged before any fine-tuning.
     """
+    from learnafe import gate as gate_mod
     from learnafe.spice.calibrated import calibrated_frontend
     from learnafe.spice.characterize import characterize
     from learnafe.spice.transient import transient_check
@@ -283,7 +355,7 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
     gmid_path = out / "gmid.json"
     gmid = (json.loads(gmid_path.read_text()) if gmid_path.is_file() and not force else None)
     if gmid is None or gmid.get("corner") != corner:
-        log.info("[1/5] characterising the devices (%s)", corner)
+        log.info("[1/6] characterising the devices (%s)", corner)
         gmid = characterize(gmid_path, work_dir=out / "gmid", corner=corner, workers=workers,
                             timeout=timeout)
     timings["characterize"] = time.perf_counter() - t0
@@ -291,17 +363,49 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
     t0 = time.perf_counter()
     ac_path = out / "ac.json"
     ac = json.loads(ac_path.read_text()) if ac_path.is_file() and not force else None
-    if ac is None or not _same_bank(ac, spec, corner, topology, caps):
-        log.info("[2/5] AC verification of %d channels", spec.n_channels)
-        ac = ac_verify(spec, out, gm_model=gmid, corner=corner, topology=topology, caps=caps,
+    fresh_ac = ac is None or not _same_bank(ac, spec, corner, topology, caps)
+    if fresh_ac:
+        log.info("[2/6] AC verification of %d channels against the bank's own model",
+                 spec.n_channels)
+        ac = ac_verify(spec, out, corner=corner, topology=topology, caps=caps,
                        workers=workers, timeout=timeout, progress=progress)
     else:
-        log.info("[2/5] AC results in %s are up to date", ac_path)
+        log.info("[2/6] AC results in %s are up to date", ac_path)
+    characterised = errors_against(ac, spec, gmid)
+    with_gds = errors_with_output_conductance(ac, spec, gmid)
+    if with_gds is not None:
+        log.info("against the bank's own model with the devices' output conductance: max |f0 error| "
+                 "%.2f %%, max |Q error| %.2f %%", with_gds["max_abs_f0_error_pct"],
+                 with_gds["max_abs_q_error_pct"])
     timings["ac"] = time.perf_counter() - t0
 
-    log.info("[3/5] calibrated front end from the fitted biquads")
-    frontend = calibrated_frontend(ac)
+    noise_res = None
+    if noise:
+        from learnafe.spice.noise import noise_verify
+
+        t0 = time.perf_counter()
+        noise_path = out / "noise.json"
+        noise_res = json.loads(noise_path.read_text()) if noise_path.is_file() and not force else None
+        if (noise_res is None or fresh_ac or (noise_res.get("corner"), noise_res.get("topology"),
+                                              noise_res.get("caps")) != (corner, topology, caps)):
+            log.info("[3/6] noise of %d channels (.noise)", spec.n_channels)
+            noise_res = noise_verify(spec, out, corner=corner, topology=topology, caps=caps,
+                                     workers=workers, timeout=timeout, progress=progress)
+        else:
+            log.info("[3/6] noise results in %s are up to date", noise_path)
+        timings["noise"] = time.perf_counter() - t0
+
+    log.info("[4/6] calibrated front end from the fitted biquads%s",
+             " with the circuit's noise" if noise_res else "")
+    frontend = calibrated_frontend(ac, noise=noise_res)
     frontend.save(out / "calibrated_bank.json")
+    if noise_res is not None:
+        std = frontend.input_noise_std()
+        for r, v in zip(noise_res["channels"], std.tolist()):
+            r["input_noise_std"] = v
+        noise_res["full_scale_v"] = float((noise_res.get("noise_config") or {}).get("full_scale_v", 0.1))
+        noise_res["frontend_noise_mode"] = frontend.noise_mode
+        write_json(out / "noise.json", noise_res, indent=1, newline=False)
 
     accuracy = None
     if finetune:
@@ -314,19 +418,24 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
         if ideal_path.is_file() and not force:
             ideal = json.loads(ideal_path.read_text())
         else:
-            log.info("[4/5] accuracy of the ideal bank")
+            log.info("[5/6] accuracy of the ideal bank")
             ideal = evaluate_run(run_dir, cfg.data, split=cfg.test_split, noise=cfg.noise or None,
                                  progress=progress)
             write_json(ideal_path, ideal, indent=1, newline=False)
-        log.info("[4/5] fine-tuning the classifier on the calibrated features (%d epochs)", epochs)
-        ft = run_finetune(run_dir, frontend, epochs=epochs, out_dir=out / "finetune", seed=seed,
-                          progress=progress, label="finetune-spice")
+        if epochs > 0:
+            log.info("[5/6] accuracy on the calibrated features and fine-tuning (%d epochs)", epochs)
+            ft = run_finetune(run_dir, frontend, epochs=epochs, out_dir=out / "finetune", seed=seed,
+                              progress=progress, label="finetune-spice")
+            before, after = ft["before"], ft["after"]
+        else:
+            log.info("[5/6] accuracy on the calibrated features (no fine-tuning)")
+            before, after = _evaluate_frontend(run_dir, frontend, progress), None
         accuracy = {
-            "ideal": ideal["accuracy"], "spice_before": ft["before"]["accuracy"],
-            "spice_after": ft["after"]["accuracy"],
-            "mean": {"ideal": ideal["mean_accuracy"], "spice_before": ft["before"]["mean_accuracy"],
-                     "spice_after": ft["after"]["mean_accuracy"]},
-            "epochs": epochs, "finetune_dir": str(out / "finetune")}
+            "ideal": ideal["accuracy"], "spice_before": before["accuracy"],
+            "spice_after": None if after is None else after["accuracy"],
+            "mean": {"ideal": ideal["mean_accuracy"], "spice_before": before["mean_accuracy"],
+                     "spice_after": None if after is None else after["mean_accuracy"]},
+            "epochs": epochs, "finetune_dir": str(out / "finetune") if epochs > 0 else None}
         timings["finetune"] = time.perf_counter() - t0
 
     tran = None
@@ -342,7 +451,7 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
                 or len(tran.get("clips", [])) != clips or tran.get("clip_data") != data):
             audio, names = pick_clips(data, "test" if clip_data else cfg.test_split,
                                       int(spec.sample_rate or cfg.sample_rate), clips, seed)
-            log.info("[5/5] transient check on %d clips of %s", len(audio), data)
+            log.info("[6/6] transient check on %d clips of %s", len(audio), data)
             tran = transient_check(spec, ac, audio, out, t_step=tran_step, amplitude_v=tran_amplitude,
                                    duration_s=clip_seconds,
                                    corner=corner, topology=topology, caps=caps, workers=workers,
@@ -355,12 +464,26 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
         timings["transient"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - t_all
 
+    f0_err, q_err = spec_errors(ac)
+    gate_res = gate_mod.check(
+        f0_error_pct=f0_err, q_error_pct=q_err,
+        reference_accuracy=accuracy["ideal"] if accuracy else None,
+        deployed_accuracy=accuracy["spice_before"] if accuracy else None,
+        reference_mean=accuracy["mean"]["ideal"] if accuracy else None,
+        deployed_mean=accuracy["mean"]["spice_before"] if accuracy else None,
+        thresholds=gate, what="SPICE-calibrated bank")
     result = {"format": "learnafe-spice-verify/1", "run": str(run_dir), "out_dir": str(out),
               "corner": corner, "topology": topology, "caps": caps, "workers": workers,
-              "ac_summary": ac["summary"], "accuracy": accuracy,
+              "gate": gate_res,
+              "spec_errors": {"f0_error_pct": f0_err, "q_error_pct": q_err},
+              "ac_summary": ac["summary"], "vs_characterised": characterised,
+              "vs_model_with_output_conductance": with_gds,
+              "noise_summary": None if noise_res is None else noise_res["summary"],
+              "accuracy": accuracy,
               "transient_summary": None if tran is None else tran["summary"],
               "seconds": timings,
               "files": {"gmid": "gmid.json", "ac": "ac.json", "overlay": "ac_overlay.png",
+                        "noise": None if noise_res is None else "noise.json",
                         "calibrated_bank": "calibrated_bank.json",
                         "transient": None if tran is None else "transient.json"}}
     write_json(out / "verify.json", result, indent=1, newline=False)

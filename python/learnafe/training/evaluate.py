@@ -25,11 +25,14 @@ test portion, 90-100 % of every recording); without any noise source only
 from __future__ import annotations
 
 import logging
+import os
 import warnings
+from typing import Any, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from learnafe.data import CLASSES
@@ -41,13 +44,13 @@ __all__ = ["confusion_matrix", "evaluate_dataset", "evaluate_run", "snr_key", "m
 log = logging.getLogger(__name__)
 
 
-def snr_key(snr) -> str:
+def snr_key(snr: float | None) -> str:
     """JSON key of an evaluation condition: ``"clean"`` or the dB value (``"5"``, ``"12.5"``)."""
     return "clean" if snr is None else f"{float(snr):g}"
 
 
 @torch.no_grad()
-def confusion_matrix(model, dataset, *, batch_size: int = 128, ctx: DistContext | None = None,
+def confusion_matrix(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 128, ctx: DistContext | None = None,
                      progress: bool = False, desc: str = "eval") -> np.ndarray:
     """``[K, K]`` int64 counts (rows true, columns predicted) of ``model`` on ``dataset``.
 
@@ -103,7 +106,8 @@ def _summary(cms: dict, class_counts: dict) -> dict:
             "class_counts": class_counts}
 
 
-def evaluate_dataset(model, dataset, *, snrs=(5.0, 10.0, 15.0, 20.0), noise=None,
+def evaluate_dataset(model: torch.nn.Module, dataset: Dataset, *,
+                     snrs: Sequence[float | None] = (5.0, 10.0, 15.0, 20.0), noise: Any = None,
                      batch_size: int = 128, ctx: DistContext | None = None,
                      progress: bool = False) -> dict:
     """Accuracy of ``model`` on ``dataset`` (a :class:`~learnafe.data.KeywordDataset`)
@@ -135,8 +139,9 @@ def evaluate_dataset(model, dataset, *, snrs=(5.0, 10.0, 15.0, 20.0), noise=None
 SIGMA_I, SIGMA_C = 0.02, 0.01
 
 
-def mismatch_monte_carlo(model, dataset, n_chips: int, *, seed: int = 0, snrs=(5.0, 10.0, 15.0, 20.0),
-                         noise=None, sigma_i: float = SIGMA_I, sigma_c: float = SIGMA_C,
+def mismatch_monte_carlo(model: torch.nn.Module, dataset: Dataset, n_chips: int, *, seed: int = 0,
+                         snrs: Sequence[float | None] = (5.0, 10.0, 15.0, 20.0), noise: Any = None,
+                         sigma_i: float = SIGMA_I, sigma_c: float = SIGMA_C,
                          batch_size: int = 128, progress: bool = False) -> dict:
     """Accuracy over ``n_chips`` sampled chips: the bank's currents and capacitors get
     fixed random relative errors (``sigma_i``, ``sigma_c``; chip k drawn from
@@ -158,20 +163,34 @@ def mismatch_monte_carlo(model, dataset, n_chips: int, *, seed: int = 0, snrs=(5
             "chips": chips}
 
 
-def evaluate_run(run_dir, data, *, snrs=None, noise=None, split: str = "test",
+def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *,
+                 snrs: Sequence[float | None] | None = None, noise: Any = None, split: str = "test",
                  batch_size: int = 128, mismatch_chips: int = 0, sigma_i: float = SIGMA_I,
-                 sigma_c: float = SIGMA_C, progress: bool = True) -> dict:
+                 sigma_c: float = SIGMA_C, circuit_noise: str = "as-trained",
+                 progress: bool = True) -> dict:
     """Evaluate a run directory's best model on the data set folder ``data``.
 
     ``data`` may be in either layout; the 12-class test layout is read whole.
     ``noise``: a noise folder; default: ``data``'s own ``_background_noise_``,
     else the training data set's (see the module doc).
+    ``circuit_noise``: ``"as-trained"`` (the bank's own noise setting) or ``"off"`` (the
+    same bank with its kT/C noise model switched off: how much the classifier leans on
+    the noise floor).
     """
     from learnafe.training.data import eval_noise_folder, open_split
     from learnafe.training.rundir import load_run
 
+    if circuit_noise not in ("as-trained", "off"):
+        raise ValueError(f"circuit_noise must be 'as-trained' or 'off', got {circuit_noise!r}")
     run = load_run(run_dir)
     cfg = run.config
+    model = run.model
+    if circuit_noise == "off":
+        from learnafe.training.model import CoDesignModel, frontend_from_dict
+
+        spec = dict(run.model.frontend.to_dict())
+        spec["noise"] = dict(spec["noise"], mode="off")
+        model = CoDesignModel(frontend_from_dict(spec), run.classifier).eval()
     data = Path(data)
     if not data.is_dir():
         raise FileNotFoundError(f"--data {data} is not a folder")
@@ -185,11 +204,12 @@ def evaluate_run(run_dir, data, *, snrs=None, noise=None, split: str = "test",
     ds = open_split(data, split, cfg, progress=progress)
     log.info("evaluating %s on %s (%s split, %d clips, noise %s)", run_dir, data, split, len(ds),
              noise or "none")
-    out = evaluate_dataset(run.model, ds, snrs=snrs, noise=noise, batch_size=batch_size,
+    out = evaluate_dataset(model, ds, snrs=snrs, noise=noise, batch_size=batch_size,
                            progress=progress)
     out["run"] = str(run_dir)
+    out["circuit_noise"] = circuit_noise
     if mismatch_chips:
-        out["mismatch"] = mismatch_monte_carlo(run.model, ds, mismatch_chips, seed=cfg.eval_seed,
+        out["mismatch"] = mismatch_monte_carlo(model, ds, mismatch_chips, seed=cfg.eval_seed,
                                                snrs=snrs, noise=noise, sigma_i=sigma_i,
                                                sigma_c=sigma_c, batch_size=batch_size,
                                                progress=progress)

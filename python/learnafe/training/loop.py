@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +47,9 @@ __all__ = ["TrainingLoop", "optimizer_step"]
 log = logging.getLogger(__name__)
 
 
-def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, *, scheduler=None,
-                   grad_clip: float = 0.0, parameters=None) -> None:
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, *,
+                   scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+                   grad_clip: float = 0.0, parameters: Iterable[torch.Tensor] | None = None) -> None:
     """One optimiser step on ``loss``: zero the gradients, backward, clip the gradient
     norm of ``parameters`` (default: the optimiser's) to ``grad_clip`` if > 0, step
     the optimiser, then the scheduler if given."""
@@ -75,7 +76,8 @@ class TrainingLoop:
     def __init__(self, *, modules: dict[str, nn.Module], optimizer: torch.optim.Optimizer,
                  step: Callable, batches: Callable[[int], list], steps_per_epoch: int,
                  epochs: int, checkpoint: Path, n_sums: int,
-                 scheduler=None, grad_clip: float = 0.0, clip_parameters: Callable | None = None,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, grad_clip: float = 0.0,
+                 clip_parameters: Callable | None = None,
                  epoch_end: Callable | None = None, on_best: Callable | None = None,
                  log_epoch: Callable | None = None, after_epoch: Callable | None = None,
                  extra_state: Callable[[], dict] | None = None, settings: dict | None = None,

@@ -21,6 +21,7 @@ from torch import nn
 
 from learnafe.frontends.base import FrontEnd
 from learnafe.models import DSCNN
+from learnafe.training.config import TrainConfig
 
 __all__ = ["CoDesignModel", "build_frontend", "frontend_from_dict", "build_classifier",
            "feature_shape", "hardware_cost", "chip_frontend", "apply_feature_mask"]
@@ -34,7 +35,7 @@ def _bank_class():
     return AnalogFilterBank
 
 
-def build_frontend(cfg) -> nn.Module:
+def build_frontend(cfg: TrainConfig) -> nn.Module:
     """The conventional (hand-designed) bank of the configuration: ``n_channels``
     centres log-spaced from ``f_low`` to ``f_high`` at constant ``q``, plus the
     extra ``cfg.frontend`` options (noise, mismatch, features ...).  Co-design
@@ -72,7 +73,7 @@ def chip_frontend(frontend: nn.Module, seed: int, sigma_i: float, sigma_c: float
     return chip
 
 
-def build_classifier(cfg, n_channels: int, n_classes: int = 12) -> DSCNN:
+def build_classifier(cfg: TrainConfig, n_channels: int, n_classes: int = 12) -> DSCNN:
     return DSCNN(n_channels, n_classes, width=cfg.width, depth=cfg.depth, dropout=cfg.dropout,
                  input_norm=cfg.input_norm)
 

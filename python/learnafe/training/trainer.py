@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,11 +77,54 @@ def _set_threads(n: int) -> None:
         pass
 
 
+class _BatchPrefetcher:
+    """Loads the next training batch in a background thread while the current step runs.
+
+    A batch is a function of the seed, the epoch and the clip indices only (the data set
+    and the augmenter draw from per-clip seeded streams), so the prefetched batch is exactly
+    the one the step would load itself: only the wall time changes.  The data set is never
+    read by two threads at once (a load in the calling thread waits for the pending one).
+    """
+
+    def __init__(self, load):
+        self._load = load
+        self._pool: ThreadPoolExecutor | None = None
+        self._key = None
+        self._future = None
+
+    @staticmethod
+    def _key_of(idx, epoch):
+        return int(epoch), tuple(int(i) for i in idx)
+
+    def get(self, idx, epoch: int, next_idx=None):
+        pending, self._future = self._future, None
+        if pending is not None and self._key == self._key_of(idx, epoch):
+            batch = pending.result()
+        else:
+            if pending is not None:
+                pending.result()
+            batch = self._load(idx, epoch)
+        if next_idx is not None:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="learnafe-batch")
+            self._key = self._key_of(next_idx, epoch)
+            self._future = self._pool.submit(self._load, next_idx, epoch)
+        return batch
+
+    def close(self) -> None:
+        if self._future is not None:
+            self._future.cancel()
+            self._future = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
 class Trainer:
     """One training run in ``run_dir`` (created if needed).  Use :meth:`fit`."""
 
-    def __init__(self, cfg: TrainConfig, run_dir, *, resume: bool = True,
-                 ctx: dist_util.DistContext | None = None):
+    def __init__(self, cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True,
+                 ctx: dist_util.DistContext | None = None) -> None:
         self.cfg = cfg.validate()
         self.run_dir = Path(run_dir)
         self.ctx = ctx or dist_util.DistContext()
@@ -256,8 +302,19 @@ class Trainer:
         self.loop.optimizer_step(loss)
         return terms
 
+    def _load_batch(self, idx, epoch: int):
+        return stack_batch(self.train_ds, idx, augmenter=self.augmenter, epoch=epoch)
+
     def _loop_step(self, idx, epoch: int):
-        audio, labels, mask = stack_batch(self.train_ds, idx, augmenter=self.augmenter, epoch=epoch)
+        # The next batch of the epoch is loaded in the background while this step runs.
+        if getattr(self, "_epoch_order", (None,))[0] != epoch:
+            self._epoch_order = (epoch, self._batches(epoch))
+        order = self._epoch_order[1]
+        b = self.loop.batch_in_epoch  # position of idx in the epoch
+        nxt = order[b + 1] if b + 1 < len(order) else None
+        if not hasattr(self, "_prefetch"):
+            self._prefetch = _BatchPrefetcher(self._load_batch)
+        audio, labels, mask = self._prefetch.get(idx, epoch, nxt)
         loss, terms = self._forward(audio, labels, mask)
         k = len(idx)
         sums = np.array([terms["total"] * k, terms["ce"] * k, terms["power"] * k,
@@ -313,7 +370,11 @@ class Trainer:
             self._build()
             if resuming:
                 self.loop.load_checkpoint()
-            stop = self.loop.run()
+            try:
+                stop = self.loop.run()
+            finally:
+                if hasattr(self, "_prefetch"):
+                    self._prefetch.close()
             log.info("training stopped: %s", stop)
             return self._finish(test=test)
         finally:
@@ -414,7 +475,9 @@ def _limit(ds, n: int, seed: int):
     return ClipSubset.stratified(ds, n, seed)
 
 
-def train(config=None, run_dir=None, *, resume: bool = True, test: bool = True, **overrides) -> dict:
+def train(config: TrainConfig | dict | str | os.PathLike | None = None,
+          run_dir: str | os.PathLike | None = None, *, resume: bool = True, test: bool = True,
+          **overrides: Any) -> dict:
     """Train one run and return its metrics (the content of ``RUN/metrics.json``).
 
     ``config``: a :class:`TrainConfig`, a dict of options (missing ones take their

@@ -60,6 +60,9 @@ DEFAULT_TABLE: tuple[tuple[int, int, int, int, int, float], ...] = (
 
 OVERFLOW_KINDS = {1: "input", 2: "AR state", 3: "output"}
 
+#: The integer fields of a channel, in the order of :meth:`XyloA3FilterBank.table` rows.
+TABLE_FIELDS = ("B_worst_case", "B_b", "B_af", "a1", "a2", "B_in", "B_a", "B_wf")
+
 
 class XyloOverflowError(ValueError):
     """A value left its register range, where the reference simulator raises."""
@@ -176,6 +179,11 @@ class XyloA3FilterBank:
     def scale_out(self) -> np.ndarray:
         return self.field("scale_out").astype(np.float64)
 
+    def table(self) -> tuple[tuple[int, ...], ...]:
+        """The integer configuration, one row of :data:`TABLE_FIELDS` per channel (the
+        ``table`` argument of ``torch.ops.learnafe.xylo_filterbank``)."""
+        return tuple(tuple(getattr(ch, f) for f in TABLE_FIELDS) for ch in self.channels)
+
     # -- filtering ---------------------------------------------------------
     def filter(self, x, prepend_reversed: bool = False, *, scale_out: bool = False,
                overflow: str = "raise", num_threads: int | None = None,
@@ -183,7 +191,11 @@ class XyloA3FilterBank:
         """Filter integer audio through the bank.
 
         Args:
-            x: int array ``[T]`` or ``[B, T]`` of 14-bit samples (|x| < 2^13).
+            x: int array ``[T]`` or ``[B, T]`` of 14-bit samples (|x| < 2^13), or
+                an integer torch tensor: then the outputs are tensors, computed by
+                the custom operator ``torch.ops.learnafe.xylo_filterbank``
+                (:mod:`learnafe.xylo.torch_ops`; works under ``torch.compile``
+                and ``torch.export``, overflow raised inside the operator).
             prepend_reversed: filter ``(x reversed, x)`` and keep the last T
                 outputs, as rockpool's ``ChipButterworth.evolve`` does.
             scale_out: multiply each channel by its ``scale_out`` (float64 result,
@@ -203,6 +215,9 @@ class XyloA3FilterBank:
 
         if overflow not in ("raise", "report"):
             raise ValueError(f"overflow must be 'raise' or 'report', got {overflow!r}")
+        if type(x).__module__.startswith("torch"):
+            return self._filter_tensor(x, prepend_reversed, scale_out, overflow, num_threads,
+                                       return_overflow)
         xb, _ = _as_int_signal(x)
         cols = {name: np.ascontiguousarray(self.field(name), dtype=np.int64)
                 for name in ("a1", "a2", "B_b", "B_af", "B_wf", "B_in", "B_w", "B_out")}
@@ -218,6 +233,33 @@ class XyloA3FilterBank:
             raise XyloOverflowError(self._overflow_message(kind, where))
         if scale_out:
             y = y * self.scale_out[None, :, None]
+        return (y, kind, where) if return_overflow else y
+
+    def _filter_tensor(self, x, prepend_reversed, scale_out, overflow, num_threads, return_overflow):
+        import torch
+
+        from learnafe.xylo import torch_ops  # noqa: F401 - registers torch.ops.learnafe.xylo_filterbank
+
+        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+            raise ValueError(
+                f"x must be an integer tensor (14-bit audio samples, |x| < 2^13), got dtype "
+                f"{x.dtype}; quantise float audio first with learnafe.xylo.quantize_audio(x)")
+        if x.dim() not in (1, 2):
+            raise ValueError(f"x must have shape [T] or [B, T], got {tuple(x.shape)}")
+        if x.shape[-1] == 0:
+            raise ValueError("x is empty (T = 0)")
+        if x.device.type != "cpu":
+            raise ValueError(f"x is on device {x.device}; the kernels run on the CPU: pass x.cpu()")
+        if num_threads is not None and (isinstance(num_threads, bool) or int(num_threads) < 1):
+            raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+        single = x.dim() == 1
+        xb = x.reshape(1, -1) if single else x
+        table = torch.tensor(self.table(), dtype=torch.int64)
+        y, kind, where = torch.ops.learnafe.xylo_filterbank(
+            xb.to(torch.int64), table, bool(prepend_reversed), overflow == "raise",
+            0 if num_threads is None else int(num_threads))
+        if scale_out:
+            y = y * torch.tensor([ch.scale_out for ch in self.channels], dtype=torch.float64)[None, :, None]
         return (y, kind, where) if return_overflow else y
 
     def _overflow_message(self, kind: np.ndarray, where: np.ndarray) -> str:

@@ -13,6 +13,11 @@ registers and measures the run's classifier on the test split with three
 front ends: the run's own (float, 20 kHz), the float XyloAudio 3 design, and
 the bit-exact chip bank; optionally it fine-tunes the classifier on the
 bit-exact features (the chip's quantisation in the loop).
+
+The deployment gate (:mod:`learnafe.gate`) judges the bit-exact chip bank
+before any fine-tuning: each channel's realised f0 and Q against the bank's
+spec, and its mean and clean accuracy against the run's own front end
+(``result["gate"] = {"passed": ..., "failures": [...]}``).
 """
 
 from __future__ import annotations
@@ -138,8 +143,11 @@ def plot_responses(spec, bank: XyloA3FilterBank, path,
 
 def export_xylo(run_dir, out_dir=None, *, data=None, evaluate: bool = True,
                 finetune_epochs: int = 0, limit: int = 0, seed: int = 0,
-                quantization: str = "best", progress: bool = True) -> dict:
+                quantization: str = "best", progress: bool = True, gate=None) -> dict:
     """Design, write and measure the XyloAudio 3 deployment of a run (see module doc).
+
+    ``gate``: :class:`learnafe.gate.GateThresholds` of the deployment gate (default
+    2 % f0, 5 % Q, 1 point of mean and clean accuracy).
 
     ``limit``: evaluate on ``limit`` test clips drawn with the class proportions
     (deterministic; 0 = all).
@@ -170,6 +178,17 @@ def export_xylo(run_dir, out_dir=None, *, data=None, evaluate: bool = True,
     if evaluate:
         result["accuracy"] = _evaluate(run_dir, spec, bank, data=data, limit=limit,
                                        quantization=quantization, progress=progress)
+    from learnafe import gate as gate_mod
+
+    acc = result.get("accuracy") or {}
+    result["gate"] = gate_mod.check(
+        f0_error_pct=[100 * r["f0_error"] for r in rows],
+        q_error_pct=[100 * r["q_error"] for r in rows],
+        reference_accuracy=acc["run"]["accuracy"] if acc else None,
+        deployed_accuracy=acc["xylo_bitexact"]["accuracy"] if acc else None,
+        reference_mean=acc["run"]["mean_accuracy"] if acc else None,
+        deployed_mean=acc["xylo_bitexact"]["mean_accuracy"] if acc else None,
+        thresholds=gate, what="XyloAudio 3 bit-exact bank")
     if finetune_epochs:
         from learnafe.training.finetune import finetune
 

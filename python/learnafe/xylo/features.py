@@ -16,7 +16,10 @@ spike generator and a rasteriser.  Per channel and sample (all int64):
 
 :func:`spike_raster` runs all of it fused in C++ (the per-sample spikes are
 never stored) and equals rockpool's python spike generator and ``Raster``
-(tested).  Layout: counts ``[B, C, F]`` (rockpool's raster is ``[F, C]``).
+(tested).  :func:`spike_features` goes from audio to counts in one pass, the
+filter bank fused with the spike generator (the ``[B, C, T]`` filter output
+is never formed), with the same result.  Layout: counts ``[B, C, F]``
+(rockpool's raster is ``[F, C]``).
 """
 
 from __future__ import annotations
@@ -97,14 +100,48 @@ def spike_raster(y, cfg: SpikeConfig = SpikeConfig(), *, prepend_reversed: bool 
     single = arr.ndim == 2
     arr = np.ascontiguousarray(arr[None] if single else arr, dtype=np.int64)
     C = arr.shape[1]
+    counts = _core.xylo_spike_raster(
+        arr, *_spike_args(cfg, C), bool(prepend_reversed), 0 if num_threads is None else int(num_threads))
+    out = np.ascontiguousarray(counts.transpose(0, 2, 1))
+    return out[0] if single else out
+
+
+def _spike_args(cfg: SpikeConfig, C: int) -> tuple:
     b1, b2 = cfg.rate_scale_bitshift
     adaptive = np.full(C, 1 if cfg.mode == "divisive_norm" else 0, dtype=np.uint8)
-    counts = _core.xylo_spike_raster(
-        arr, _per_channel(b1, C, "b1"), _per_channel(b2, C, "b2"),
-        _per_channel(cfg.low_pass_bitshift, C, "low_pass_bitshift"), _per_channel(cfg.eps, C, "eps"),
-        _per_channel(cfg.fixed_threshold, C, "fixed_threshold"), adaptive,
-        bool(cfg.joint_normalization), int(cfg.down_sampling_factor), int(cfg.max_spikes),
-        bool(prepend_reversed), 0 if num_threads is None else int(num_threads))
+    return (_per_channel(b1, C, "b1"), _per_channel(b2, C, "b2"),
+            _per_channel(cfg.low_pass_bitshift, C, "low_pass_bitshift"), _per_channel(cfg.eps, C, "eps"),
+            _per_channel(cfg.fixed_threshold, C, "fixed_threshold"), adaptive,
+            bool(cfg.joint_normalization), int(cfg.down_sampling_factor), int(cfg.max_spikes))
+
+
+def spike_features(x, bank: XyloA3FilterBank | None = None, cfg: SpikeConfig = SpikeConfig(), *,
+                   prepend_reversed: bool = True, overflow: str = "raise",
+                   num_threads: int | None = None) -> np.ndarray:
+    """14-bit integer audio ``[T]`` or ``[B, T]`` -> spike counts int64 ``[C, F]`` / ``[B, C, F]``.
+
+    The filter bank and the spike generator fused in C++ (one pass per
+    signal; the ``[B, C, T]`` filter output is never formed): equal to
+    ``spike_raster(bank.filter(x, prepend_reversed=True), cfg)``, and so to
+    rockpool's ``AFESim`` chain (tested).  ``overflow`` as in
+    :meth:`XyloA3FilterBank.filter` (``"raise"`` or ``"report"``, the counts
+    are those of the overflowing filter output then).
+    """
+    from learnafe import _core
+    from learnafe.xylo.bank import XyloOverflowError, _as_int_signal
+
+    bank = bank or XyloA3FilterBank.default()
+    if overflow not in ("raise", "report"):
+        raise ValueError(f"overflow must be 'raise' or 'report', got {overflow!r}")
+    xb, single = _as_int_signal(x)
+    C = len(bank)
+    cols = [np.ascontiguousarray(bank.field(name), dtype=np.int64)
+            for name in ("a1", "a2", "B_b", "B_af", "B_wf", "B_in", "B_w", "B_out")]
+    counts, kind, where = _core.xylo_spike_features(
+        xb, *cols, *_spike_args(cfg, C), bool(prepend_reversed),
+        0 if num_threads is None else int(num_threads))
+    if overflow == "raise" and kind.any():
+        raise XyloOverflowError(bank._overflow_message(kind, where))
     out = np.ascontiguousarray(counts.transpose(0, 2, 1))
     return out[0] if single else out
 
@@ -121,9 +158,8 @@ class XyloA3SpikeFeatures:
         self.input_scale = float(input_scale)
 
     def from_quantized(self, x, num_threads: int | None = None) -> np.ndarray:
-        y = self.bank.filter(x, prepend_reversed=True, num_threads=num_threads)
-        out = spike_raster(y, self.config, num_threads=num_threads)
-        return out[0] if np.ndim(x) == 1 else out
+        """14-bit audio at the chip rate -> counts (fused bank + spikes: :func:`spike_features`)."""
+        return spike_features(x, self.bank, self.config, num_threads=num_threads)
 
     def __call__(self, audio, sample_rate: float, num_threads: int | None = None) -> np.ndarray:
         q = quantize_audio(resample_to_chip(audio, sample_rate), scale=self.input_scale)

@@ -21,8 +21,6 @@ from pathlib import Path
 
 import torch
 
-from learnafe._jsonio import write_json
-
 log = logging.getLogger(__name__)
 
 STATE = "qat_state.pt"

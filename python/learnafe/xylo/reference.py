@@ -148,3 +148,46 @@ def import_table_from_rockpool(select_filters=None):
                         a1=int(bd.a1), a2=int(bd.a2), scale_out=float(bd.scale_out),
                         B_in=int(bd.B_in), B_a=int(bd.B_a), B_wf=int(bd.B_wf))
             for bd in ref.bd_list]
+
+
+def reference_spike_raster(y, cfg):
+    """rockpool's divisive-normalisation spike generator (python path) and ``Raster`` on
+    one filter output ``y [C, T]`` (as :meth:`XyloA3FilterBank.filter` returns it, with
+    the reverse-and-prepend trick): spike counts ``[C, F]``.
+
+    rockpool 3.1's ``DivisiveNormalization.evolve`` casts integer input to float
+    (``_auto_batch``), after which its own integer shifts fail; this performs the
+    steps of its python branch (reverse-and-prepend, ``py_spike_gen``, trim) and then
+    ``Raster.evolve``.  ``cfg`` is a :class:`learnafe.xylo.features.SpikeConfig`.
+    """
+    import numpy as np
+
+    from learnafe.xylo.design import XYLO_SAMPLE_RATE
+
+    dn = load_module("afe.divisive_normalization")
+    raster = load_module("afe.raster")
+    y = np.asarray(y, dtype=np.int64)
+    C, T = y.shape
+    sig = np.concatenate((np.flip(y.T, axis=0), y.T), axis=0)
+
+    def full(v):
+        return np.broadcast_to(np.asarray(v, dtype=np.int64), (C,)).copy()
+
+    mode = np.full(C, 1 if cfg.mode == "divisive_norm" else 0, dtype=np.int64)
+    spikes, _ = dn.py_spike_gen(sig_in=sig, mode_vec=mode,
+                                spike_rate_scale_bitshift1=full(cfg.rate_scale_bitshift[0]),
+                                spike_rate_scale_bitshift2=full(cfg.rate_scale_bitshift[1]),
+                                low_pass_bitshift=full(cfg.low_pass_bitshift), EPS_vec=full(cfg.eps),
+                                fixed_threshold_vec=full(cfg.fixed_threshold),
+                                joint_normalization=cfg.joint_normalization)
+    r = raster.Raster(shape=(C, C), fs=XYLO_SAMPLE_RATE,
+                      rate_downsample_factor=cfg.down_sampling_factor, max_num_spikes=cfg.max_spikes)
+    out, _, _ = r.evolve(spikes[T:, :])
+    return np.asarray(out).reshape(-1, C).T
+
+
+def reference_features(ref, x, cfg):
+    """rockpool's AFESim chain on one 14-bit signal ``x [T]``, python paths throughout:
+    ``ChipButterworth`` (:func:`reference_filter`), then :func:`reference_spike_raster`.
+    Spike counts ``[C, F]``."""
+    return reference_spike_raster(reference_filter(ref, x), cfg)

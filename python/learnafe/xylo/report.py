@@ -53,6 +53,10 @@ def report_section(run_dir, out_dir) -> str | None:
                 a = acc[k]
                 lines.append(f"| {label} | " + " | ".join(_pct(a["accuracy"][c]) for c in keys)
                              + f" | {_pct(a['mean_accuracy'])} |")
+    if res.get("gate"):
+        from learnafe.gate import markdown
+
+        lines += ["", markdown(res["gate"], "XyloAudio 3 bit-exact bank").rstrip()]
     ft = res.get("finetune_bitexact")
     if ft:
         lines += ["", f"Fine-tuning the classifier on the bit-exact features for {ft['epochs']} "

@@ -1,0 +1,291 @@
+"""The kernels as PyTorch custom operators (``torch.ops.learnafe.*``).
+
+Importing this module registers, with :mod:`torch.library`, operators that
+``torch.compile`` (``fullgraph=True``), ``torch.export`` and
+``torch.library.opcheck`` understand::
+
+    learnafe::biquad_filterbank(Tensor x, Tensor b, Tensor a, Tensor? zi, int num_threads,
+        bool save_checkpoints=False) -> (Tensor y, Tensor zf, Tensor checkpoints)
+    learnafe::biquad_filterbank_backward(Tensor x, Tensor b, Tensor a, Tensor? zi,
+        Tensor grad_y, Tensor grad_zf, int num_threads, Tensor? checkpoints=None)
+        -> (Tensor grad_x, Tensor grad_b, Tensor grad_a, Tensor grad_zi)
+    learnafe::filterbank_envelope(Tensor x, Tensor b, Tensor a, Tensor? noise_std, int? seed,
+        int hop, float alpha, str rectify, bool save_checkpoints, int num_threads)
+        -> (Tensor out, Tensor checkpoints, Tensor seed)
+    learnafe::filterbank_envelope_backward(Tensor x, Tensor b, Tensor a, Tensor? noise_std,
+        Tensor seed, Tensor checkpoints, int hop, float alpha, str rectify, Tensor grad_out,
+        int num_threads) -> (Tensor grad_x, Tensor grad_b, Tensor grad_a, Tensor grad_noise_std)
+
+``x`` is ``[B, T]``, ``b`` ``[C, 3]``, ``a`` ``[C, 2]``, ``zi`` ``[B, C, 2]``
+(the layouts of :func:`learnafe.ops.biquad_filterbank` for 2-D input; the
+public functions reshape 1-D input and route torch tensors here).
+``num_threads`` 0 means :func:`learnafe.ops.get_num_threads` at call time, so
+a compiled graph follows later ``set_num_threads`` calls.  The filter bank's
+``checkpoints`` (float64, empty unless ``save_checkpoints``) are the filter
+states every 128 samples, which the backward kernel starts from instead of
+running the forward recursion again; the public function asks for them when a
+gradient will be needed.  ``alpha`` is
+:func:`learnafe.ops.envelope_alpha` of ``tau`` and ``sample_rate``.
+
+Noise of the envelope operator: ``noise_std [C]`` (or None) and ``seed``, a
+64-bit seed as a signed ``int`` (:func:`seed_to_op`).  ``seed`` None with
+noise: the operator draws the seed from torch's default generator when it
+runs (:func:`learnafe.ops._torch_seed`), so a compiled graph consumes the
+generator exactly as eager mode does and ``torch.manual_seed`` reproduces both;
+the seed used is the third output (int64 ``[1]``), which the backward operator
+takes to regenerate the same noise.  ``checkpoints`` (float64 ``[B, K]``, K = 0
+unless ``save_checkpoints``) are the frame-start filter states the forward
+kernel keeps for the backward kernel; the public function asks for them when a
+gradient will be needed.  The second and third outputs are not differentiable.
+
+Each operator has a CPU implementation (the pybind11 binding on the tensors'
+buffers, through the kernel calls of :mod:`learnafe.ops` that the NumPy path
+uses too: the compiled extension does not link libtorch), a fake
+implementation (output shapes and dtypes, for tracing), and the forward
+operators an autograd formula whose backward is the ``*_backward`` operator
+(itself an operator, so the backward graph is traceable too; it is not
+differentiable again).
+
+Checks.  Shapes, dtypes, devices and scalar arguments are checked by the
+public functions before the operator and again by the fake and CPU
+implementations (static: they hold under tracing).  The data-dependent checks
+(finite ``x``, ``b``, ``a``, ``zi``; poles of every section inside the unit
+circle) run inside the CPU implementation, on every call, with the messages of
+:mod:`learnafe.ops`: in eager mode and in a compiled or exported graph alike.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from learnafe import ops
+
+__all__ = ["biquad_filterbank", "biquad_filterbank_backward", "filterbank_envelope", "seed_to_op", "seed_from_op",
+           "filterbank_envelope_backward", "OPS"]
+
+#: The operators this module registers (``torch.ops.learnafe.<name>``).
+OPS = ("biquad_filterbank", "biquad_filterbank_backward", "filterbank_envelope",
+       "filterbank_envelope_backward")
+
+
+def _threads(num_threads: int) -> int:
+    if num_threads == 0:
+        return ops.get_num_threads()
+    if num_threads < 0:
+        raise ValueError(f"num_threads must be a positive integer number of threads (0: the "
+                         f"default), got {num_threads!r}")
+    return num_threads
+
+
+def _np(t: Optional[Tensor]):
+    return None if t is None else t.detach().contiguous().numpy()
+
+
+def _check_static(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor] = None) -> None:
+    """The shape/dtype/device checks of :mod:`learnafe.ops` for the operators' 2-D layout."""
+    ops._check_kind({"x": x, "b": b, "a": a})
+    ops._check_dtypes(x, b, a, zi)
+    if x.dim() != 2:
+        raise ValueError(f"x must be [B, T] for the learnafe operators (the public functions "
+                         f"take [T] too), got shape {tuple(x.shape)}")
+    ops._check_coefficients(b, a)
+    if zi is not None:
+        ops._check_kind({"x": x, "zi": zi})
+        shape = (x.shape[0], b.shape[0], 2)
+        if tuple(zi.shape) != tuple(shape):
+            raise ValueError(f"zi must have shape {tuple(shape)} (channels x (v[-1], v[-2]) per "
+                             f"batch item), got {tuple(zi.shape)}")
+
+
+def _check_data(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor] = None) -> None:
+    """The data-dependent checks (real tensors only), with the messages of :mod:`learnafe.ops`."""
+    ops._check_bank_data(x, b, a)
+    if zi is not None:
+        ops._check_finite("zi", zi)
+
+
+def _check_envelope_args(x: Tensor, hop: int, alpha: float, rectify: str) -> None:
+    if rectify not in ops._RECTIFY:
+        raise ValueError(f"rectify must be one of {ops._RECTIFY}, got {rectify!r}")
+    T = x.shape[-1]
+    if not 1 <= hop <= T:
+        raise ValueError(f"hop must be an integer number of samples in [1, T={T}], got {hop!r}")
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"alpha must be in (0, 1] (learnafe.ops.envelope_alpha(tau, sample_rate)), "
+                         f"got {alpha!r}")
+
+
+# ----------------------------------------------------------- filter bank ---
+
+def _biquad_checkpoints(x: Tensor, b: Tensor, save: bool) -> Tensor:
+    n = ops._biquad_checkpoint_size(x.shape[0], x.shape[1], b.shape[0]) if save else 0
+    return x.new_empty((n,), dtype=torch.float64)
+
+
+@torch.library.custom_op("learnafe::biquad_filterbank", mutates_args=(), device_types="cpu")
+def biquad_filterbank(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor],
+                      num_threads: int, save_checkpoints: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """``y [B, C, T]``, the final state ``zf [B, C, 2]`` and the checkpoints (see the module doc and
+    :func:`learnafe.ops.biquad_filterbank`)."""
+    _check_static(x, b, a, zi)
+    _check_data(x, b, a, zi)
+    ck = _biquad_checkpoints(x, b, save_checkpoints)
+    y, zf = ops._forward_numpy(_np(x), b, a, _np(zi), _threads(num_threads),
+                               ck=ck.numpy() if save_checkpoints else None)
+    return torch.from_numpy(y), torch.from_numpy(zf), ck
+
+
+@biquad_filterbank.register_fake
+def _biquad_filterbank_fake(x, b, a, zi, num_threads, save_checkpoints=False):
+    _check_static(x, b, a, zi)
+    B, T = x.shape
+    C = b.shape[0]
+    return x.new_empty((B, C, T)), x.new_empty((B, C, 2)), _biquad_checkpoints(x, b, save_checkpoints)
+
+
+@torch.library.custom_op("learnafe::biquad_filterbank_backward", mutates_args=(), device_types="cpu")
+def biquad_filterbank_backward(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor], grad_y: Tensor,
+                               grad_zf: Tensor, num_threads: int,
+                               checkpoints: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gradients ``(x [B, T], b [C, 3], a [C, 2], zi [B, C, 2])`` of the filter bank
+    (the ``zi`` gradient is that of a zero initial state when ``zi`` is None)."""
+    _check_static(x, b, a, zi)
+    ck = None if checkpoints is None or checkpoints.numel() == 0 else _np(checkpoints)
+    gx, gb, ga, gzi = ops._backward_numpy(_np(x), b, a, _np(zi), _np(grad_y), _np(grad_zf),
+                                          _threads(num_threads), ck=ck)
+    return (torch.from_numpy(gx), torch.from_numpy(gb).to(b.dtype), torch.from_numpy(ga).to(a.dtype),
+            torch.from_numpy(gzi))
+
+
+@biquad_filterbank_backward.register_fake
+def _biquad_filterbank_backward_fake(x, b, a, zi, grad_y, grad_zf, num_threads, checkpoints=None):
+    B, T = x.shape
+    C = b.shape[0]
+    return x.new_empty((B, T)), b.new_empty((C, 3)), a.new_empty((C, 2)), x.new_empty((B, C, 2))
+
+
+def _biquad_setup_context(ctx, inputs, output):
+    x, b, a, zi, num_threads = inputs[:5]
+    ctx.save_for_backward(x, b, a, zi, output[2])
+    ctx.has_zi = zi is not None
+    ctx.num_threads = num_threads
+    ctx.mark_non_differentiable(output[2])
+
+
+def _biquad_backward(ctx, grad_y, grad_zf, grad_checkpoints):
+    x, b, a, zi, ck = ctx.saved_tensors
+    gx, gb, ga, gzi = torch.ops.learnafe.biquad_filterbank_backward(
+        x, b, a, zi, grad_y, grad_zf, ctx.num_threads, ck)
+    return gx, gb, ga, (gzi if ctx.has_zi else None), None, None
+
+
+biquad_filterbank.register_autograd(_biquad_backward, setup_context=_biquad_setup_context)
+
+
+# -------------------------------------------------------------- envelope ---
+
+_SEED_BITS = 64
+
+
+def seed_to_op(seed: int) -> int:
+    """A seed in [0, 2**64) as the operators' ``int`` (signed 64-bit, two's complement)."""
+    return seed - (1 << _SEED_BITS) if seed >= 1 << (_SEED_BITS - 1) else seed
+
+
+def seed_from_op(seed: int) -> int:
+    return seed & ((1 << _SEED_BITS) - 1)
+
+
+def _checkpoint_length(C: int, T, hop: int):
+    """Doubles per batch item of the envelope checkpoints (frame-start filter states)."""
+    return ops._envelope_checkpoint_size(C, T, hop)
+
+
+def _check_noise(x: Tensor, b: Tensor, noise_std: Optional[Tensor]) -> None:
+    if noise_std is not None:
+        ops._check_noise_std(noise_std, x, b.shape[0], True, data=False)
+
+
+@torch.library.custom_op("learnafe::filterbank_envelope", mutates_args=(), device_types="cpu")
+def filterbank_envelope(x: Tensor, b: Tensor, a: Tensor, noise_std: Optional[Tensor], seed: Optional[int],
+                        hop: int, alpha: float, rectify: str, save_checkpoints: bool,
+                        num_threads: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``(out [B, C, T // hop], checkpoints float64 [B, K], seed int64 [1])``; see the module doc."""
+    _check_static(x, b, a)
+    _check_envelope_args(x, hop, alpha, rectify)
+    _check_noise(x, b, noise_std)
+    _check_data(x, b, a)
+    if noise_std is not None:
+        ops._check_noise_std(noise_std, x, b.shape[0], True)
+    nt = _threads(num_threads)
+    B, T = x.shape
+    C = b.shape[0]
+    if seed is not None:
+        s = seed_from_op(seed)
+    elif noise_std is not None:
+        s = ops._torch_seed()  # torch's default generator, at run time (eager and compiled alike)
+    else:
+        s = 0
+    ck = torch.empty((B, _checkpoint_length(C, T, hop) if save_checkpoints else 0), dtype=torch.float64)
+    out = ops._envelope_forward_numpy(_np(x), b, a, hop, alpha, rectify, nt, noise_std=noise_std, seed=s,
+                                      ck=ck.numpy() if save_checkpoints else None)
+    return torch.from_numpy(out), ck, torch.tensor([seed_to_op(s)], dtype=torch.int64)
+
+
+@filterbank_envelope.register_fake
+def _filterbank_envelope_fake(x, b, a, noise_std, seed, hop, alpha, rectify, save_checkpoints, num_threads):
+    _check_static(x, b, a)
+    _check_envelope_args(x, hop, alpha, rectify)
+    _check_noise(x, b, noise_std)
+    B, T = x.shape
+    C = b.shape[0]
+    K = _checkpoint_length(C, T, hop) if save_checkpoints else 0
+    return (x.new_empty((B, C, T // hop)), x.new_empty((B, K), dtype=torch.float64),
+            x.new_empty((1,), dtype=torch.int64))
+
+
+@torch.library.custom_op("learnafe::filterbank_envelope_backward", mutates_args=(), device_types="cpu")
+def filterbank_envelope_backward(x: Tensor, b: Tensor, a: Tensor, noise_std: Optional[Tensor], seed: Tensor,
+                                 checkpoints: Tensor, hop: int, alpha: float, rectify: str, grad_out: Tensor,
+                                 num_threads: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gradients ``(x [B, T], b [C, 3], a [C, 2], noise_std [C] (or [0] without noise))``."""
+    _check_static(x, b, a)
+    _check_envelope_args(x, hop, alpha, rectify)
+    _check_noise(x, b, noise_std)
+    ck = None if checkpoints.shape[-1] == 0 else _np(checkpoints)
+    gx, gb, ga, gs = ops._envelope_backward_numpy(
+        _np(x), b, a, hop, alpha, rectify, _np(grad_out), _threads(num_threads), noise_std=noise_std,
+        seed=seed_from_op(int(seed[0])), ck=ck)
+    gs = torch.empty((0,), dtype=torch.float64) if gs is None else torch.from_numpy(gs).to(noise_std.dtype)
+    return torch.from_numpy(gx), torch.from_numpy(gb).to(b.dtype), torch.from_numpy(ga).to(a.dtype), gs
+
+
+@filterbank_envelope_backward.register_fake
+def _filterbank_envelope_backward_fake(x, b, a, noise_std, seed, checkpoints, hop, alpha, rectify, grad_out,
+                                       num_threads):
+    B, T = x.shape
+    C = b.shape[0]
+    gs = b.new_empty((0,), dtype=torch.float64) if noise_std is None else noise_std.new_empty((C,))
+    return x.new_empty((B, T)), b.new_empty((C, 3)), a.new_empty((C, 2)), gs
+
+
+def _envelope_setup_context(ctx, inputs, output):
+    x, b, a, noise_std, seed, hop, alpha, rectify, save_checkpoints, num_threads = inputs
+    _, checkpoints, seed_used = output
+    ctx.mark_non_differentiable(checkpoints, seed_used)
+    ctx.save_for_backward(x, b, a, noise_std, seed_used, checkpoints)
+    ctx.params = (hop, alpha, rectify, num_threads)
+
+
+def _envelope_backward(ctx, grad_out, _grad_checkpoints, _grad_seed):
+    x, b, a, noise_std, seed_used, checkpoints = ctx.saved_tensors
+    hop, alpha, rectify, num_threads = ctx.params
+    gx, gb, ga, gs = torch.ops.learnafe.filterbank_envelope_backward(
+        x, b, a, noise_std, seed_used, checkpoints, hop, alpha, rectify, grad_out, num_threads)
+    return gx, gb, ga, (None if noise_std is None else gs), None, None, None, None, None, None
+
+
+filterbank_envelope.register_autograd(_envelope_backward, setup_context=_envelope_setup_context)
