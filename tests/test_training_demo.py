@@ -17,6 +17,7 @@ def test_demo_end_to_end_on_toy_data(tmp_path, monkeypatch):
     from learnafe.demo import run_demo
 
     monkeypatch.setenv("LEARNAFE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LEARNAFE_SHARED_DATA", str(tmp_path / "no-shared"))  # only the toy folders
     monkeypatch.setattr(tdata, "CACHE_DIR", str(tmp_path / "cache"))
     data = make_toy_dataset(tmp_path / "data", per_word=16)
     real = tmp_path / "real"
@@ -38,3 +39,10 @@ def test_demo_end_to_end_on_toy_data(tmp_path, monkeypatch):
     assert s["codesign"]["power_w"] < s["conventional"]["power_w"]   # lambda_i > 0 at work
     md = (out / "report.md").read_text()
     assert "finetune-real (after)" in md and "real" in md
+    # with a labelled real folder the models train on its training speakers too, and the
+    # report opens with the held-out real speakers and names the training data
+    assert s["data_mode"] == "synthetic + real" and str(real) in s["trained_on"]
+    assert md.index("## Real speakers") < md.index("## Power, area and accuracy")
+    assert "Trained on:" in md and "training speakers" in md
+    for mode in ("conventional", "codesign"):
+        assert set(s[mode]["real_validation_accuracy"]) == {"clean", "10"}

@@ -22,6 +22,12 @@ def _field_flag(parser: argparse.ArgumentParser, f, default) -> None:
     if t is bool:
         parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
                             default=argparse.SUPPRESS, help=help_)
+    elif f.name == "sources":
+        parser.add_argument(flag, dest=f.name, nargs="+", type=_source_spec, default=argparse.SUPPRESS,
+                            metavar="PATH[:WEIGHT[:USE]]",
+                            help="extra training sources, each a folder with an optional sampling "
+                                 "weight and use (auto, train, all, speaker-train), or a JSON object "
+                                 f"{{\"path\", \"weight\", \"use\"}} {help_}")
     elif t is list:
         parser.add_argument(flag, dest=f.name, nargs="+", type=float, default=argparse.SUPPRESS,
                             metavar="DB", help=help_)
@@ -30,6 +36,32 @@ def _field_flag(parser: argparse.ArgumentParser, f, default) -> None:
                             metavar="JSON", help=f"JSON object {help_}")
     else:
         parser.add_argument(flag, dest=f.name, type=t, default=argparse.SUPPRESS, help=help_)
+
+
+_USES = ("auto", "train", "all", "speaker-train", "speaker-val")
+
+
+def _source_spec(s: str) -> dict:
+    """``PATH[:WEIGHT[:USE]]`` or a JSON object -> a source spec dict."""
+    if s.lstrip().startswith("{"):
+        return _json_object(s)
+    parts = s.split(":")
+    use = parts.pop() if len(parts) >= 2 and parts[-1] in _USES else None
+    weight = float(parts.pop()) if len(parts) >= 2 and _is_number(parts[-1]) else None
+    spec = {"path": ":".join(parts)}
+    if weight is not None:
+        spec["weight"] = weight
+    if use is not None:
+        spec["use"] = use
+    return spec
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
 
 
 def _json_object(s: str) -> dict:
@@ -124,8 +156,17 @@ def register(sub) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--size", default="small", help="synthetic data set size (default small)")
     p.add_argument("--data", help="use this data folder instead of synthesising one")
-    p.add_argument("--real", help="12-class folder of real recordings (default "
+    p.add_argument("--real", help="labelled folder of real recordings, split by speaker into "
+                                  "training and validation speakers (default "
                                   "../shared/data/gsc-v2-testset-dev when it exists)")
+    p.add_argument("--unknown", help="folder of extra real `unknown` words (default "
+                                     "../shared/data/gsc-unknown-words when it exists)")
+    p.add_argument("--noise", help="folder of real background-noise recordings for training and the "
+                                   "fixed-SNR evaluation (default ../shared/data/gsc-background-noise "
+                                   "when it exists)")
+    p.add_argument("--synthetic-only", action="store_true",
+                   help="train on the synthetic set alone even when real folders exist (a --real "
+                        "folder given explicitly then only validates)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the demo's setting)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_demo)
@@ -217,6 +258,7 @@ def _demo(args) -> int:
     from learnafe.demo import run_demo
 
     res = run_demo(out=args.out, size=args.size, data=args.data, real=args.real,
+                   unknown=args.unknown, noise=args.noise, synthetic_only=args.synthetic_only,
                    epochs=args.epochs, seed=args.seed)
     print(f"report: {res['report']}")
     return 0

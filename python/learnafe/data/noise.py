@@ -150,6 +150,7 @@ class BackgroundNoise:
         self.sample_rate = int(sample_rate)
         self.portion = (start, stop)
         self.names: list[str] = []
+        self.folder = str(source) if isinstance(source, (str, os.PathLike)) else None
         recordings: list[np.ndarray] = []
         bad: list[str] = []
         if isinstance(source, (str, os.PathLike)):
@@ -186,6 +187,10 @@ class BackgroundNoise:
 
     def __len__(self) -> int:
         return len(self.recordings)
+
+    def __repr__(self) -> str:
+        where = self.folder if self.folder is not None else f"{len(self.recordings)} recordings"
+        return f"{where} [{self.portion[0]:g}-{self.portion[1]:g}]"
 
     @property
     def total_seconds(self) -> float:

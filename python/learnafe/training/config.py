@@ -45,7 +45,18 @@ class TrainConfig:
     test_split: str = "test"
     limit_train: int = 0                # use only the first N training clips (0: all)
     limit_val: int = 0                  # use only the first N validation/test clips (0: all)
-    noise: str = ""                     # noise folder; "" = the data set's _background_noise_
+    noise: str = ""                     # noise folder for training mixing and the fixed-SNR
+                                        # evaluation sets; "" = the data set's _background_noise_
+    # --- several sources (docs/training.md, "Training on several sources") --
+    data_weight: float = 1.0            # sampling weight of `data`'s training split (0: not used)
+    real: str = ""                      # labelled real speech (12-class or Speech Commands layout),
+                                        # split by speaker: one part trains, the other validates
+    real_weight: float = 1.0            # sampling weight of the real training speakers (0: validate only)
+    real_val_fraction: float = 0.5      # share of every class of `real` on the validation side
+    real_split_seed: int = 0            # seed of the speaker split
+    sources: list = field(default_factory=list)   # more training sources:
+                                        # [{"path": DIR, "weight": W, "use": "auto|train|all|speaker-train"}]
+    epoch_clips: int = 0                # clips per epoch drawn from the sources (0: their total)
     # --- augmentation (training only) ---------------------------------------
     snr_low_db: float = 5.0             # SNR-aware training: noise mixed at U(low, high) dB
     snr_high_db: float = 20.0
@@ -158,9 +169,25 @@ class TrainConfig:
         need(0.05 <= self.clip_seconds <= 10.0, "clip_seconds", "use 0.05 to 10 s")
         for name in ("limit_train", "limit_val", "max_steps", "warmup_steps", "early_stop",
                      "checkpoint_every", "threads", "time_masks", "freq_masks",
-                     "time_mask_frames", "freq_mask_channels"):
+                     "time_mask_frames", "freq_mask_channels", "epoch_clips", "real_split_seed"):
             need(isinstance(getattr(self, name), int) and getattr(self, name) >= 0, name,
                  "must be an integer >= 0")
+        need(isinstance(self.noise, str), "noise", "give a folder of noise wavs (or \"\")")
+        need(isinstance(self.real, str), "real", "give a folder of labelled real speech (or \"\")")
+        for name in ("data_weight", "real_weight"):
+            need(isinstance(getattr(self, name), float) and getattr(self, name) >= 0, name,
+                 "must be a sampling weight >= 0")
+        need(0.0 < self.real_val_fraction < 1.0, "real_val_fraction",
+             "must be in (0, 1): the share of every class held out as validation speakers")
+        from learnafe.data.sources import normalise_sources  # here: `learnafe.data` loads torch
+
+        try:
+            self.sources = normalise_sources(self.sources)
+        except ValueError as exc:
+            raise ValueError(f"training option sources={self.sources!r} is invalid: {exc}") from None
+        n_weighted = (self.data_weight > 0) + (bool(self.real) and self.real_weight > 0) + sum(
+            s["weight"] > 0 for s in self.sources)
+        need(n_weighted >= 1, "data_weight", "at least one training source needs a weight > 0")
         need(self.snr_low_db <= self.snr_high_db, "snr_low_db", "must not exceed snr_high_db")
         need(0.0 <= self.p_noise <= 1.0, "p_noise", "must be a probability in [0, 1]")
         need(self.gain_db >= 0, "gain_db", "must be >= 0 dB")

@@ -32,11 +32,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from learnafe.data import KeywordDataset
+from learnafe.data import BackgroundNoise, KeywordDataset
+from learnafe.data.sources import MixedDataset, open_source
+from learnafe.data.sources import ClipSubset  # noqa: F401  (re-exported: moved to the data layer)
 from learnafe.data.classes import SILENCE_LABEL
 
 __all__ = ["open_split", "Augmenter", "ClipSubset", "eval_noise_folder", "stack_batch",
-           "epoch_batches", "CACHE_DIR"]
+           "epoch_batches", "CACHE_DIR", "uses_sources", "noise_folder", "training_set",
+           "real_validation_set", "describe_training_data"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,90 @@ def eval_noise_folder(data_root, train_root=None) -> str | None:
         if bg.is_dir() and any(bg.glob("*.wav")):
             return str(bg)
     return None
+
+
+def uses_sources(cfg) -> bool:
+    """True when the run trains on more than ``data``'s training split (``real``,
+    ``sources`` or a fixed ``epoch_clips``); otherwise training reads ``data`` alone,
+    exactly as a single-folder run always has."""
+    return bool(cfg.real) or bool(cfg.sources) or bool(cfg.epoch_clips)
+
+
+def noise_folder(cfg) -> str | None:
+    """The run's noise recordings: ``cfg.noise``, else ``data``'s ``_background_noise_``."""
+    if cfg.noise:
+        if not Path(cfg.noise).is_dir():
+            raise FileNotFoundError(f"training option noise={cfg.noise!r} is not a folder; give a "
+                                    "folder of noise wavs (e.g. ../shared/data/gsc-background-noise)")
+        return str(cfg.noise)
+    return eval_noise_folder(cfg.data)
+
+
+def training_set(cfg, *, progress: bool = False, workers: int = 1):
+    """The run's training set.
+
+    Without ``real``/``sources``/``epoch_clips``: ``data``'s training split (SNR-aware
+    noise from ``noise`` or the data set's own recordings), as :func:`open_split`.
+    Otherwise a :class:`~learnafe.data.sources.MixedDataset` of ``data``'s training
+    split (weight ``data_weight``), the training speakers of ``real`` (``real_weight``)
+    and every entry of ``sources``, all mixed with the same noise (the first 80 % of
+    every recording, :data:`learnafe.data.noise.NOISE_PORTIONS`).
+    """
+    if not uses_sources(cfg):
+        return open_split(cfg.data, cfg.train_split, cfg, snr="train", noise=cfg.noise or None,
+                          progress=progress, workers=workers)
+    folder = noise_folder(cfg)
+    noise = BackgroundNoise(folder, cfg.sample_rate, portion="train") if folder else None
+    snr = (cfg.snr_low_db, cfg.snr_high_db) if noise is not None else None
+    kw = dict(sample_rate=cfg.sample_rate, clip_seconds=cfg.clip_seconds, seed=cfg.seed,
+              snr_db=snr, noise=noise, noise_prob=cfg.p_noise, val_fraction=cfg.real_val_fraction,
+              split_seed=cfg.real_split_seed, cache_dir=CACHE_DIR, progress=progress, workers=workers)
+    parts = []
+    if cfg.data_weight > 0:
+        parts.append((open_split(cfg.data, cfg.train_split, cfg, snr="train" if noise else None,
+                                 noise=noise, progress=progress, workers=workers),
+                      cfg.data_weight, "data"))
+    if cfg.real and cfg.real_weight > 0:
+        parts.append((open_source(cfg.real, "speaker-train", **kw), cfg.real_weight, "real"))
+    for src in cfg.sources:
+        if src["weight"] > 0:
+            parts.append((open_source(src["path"], src["use"], **kw), src["weight"], src["name"]))
+    mix = MixedDataset(parts, epoch_clips=cfg.epoch_clips or None, seed=cfg.seed)
+    log.info("training set: %s", "; ".join(
+        f"{d['name']} {d['clips']} clips, weight {d['weight']:g}, {d['clips_per_epoch']} per epoch"
+        for d in mix.describe()))
+    return mix
+
+
+def real_validation_set(cfg, portion: str = "validation", *, progress: bool = False):
+    """``(clips, noise)``: the validation speakers of ``cfg.real`` (clean clips, ``eval_seed``)
+    and the noise for their fixed-SNR views, from the ``portion`` of the run's noise
+    recordings (``"validation"``: 80-90 %, used to choose the best epoch; ``"test"``:
+    90-100 %, the final report, the protocol of ``learnafe evaluate``).  Identical on
+    every run."""
+    clips = open_source(cfg.real, "speaker-val", sample_rate=cfg.sample_rate,
+                        clip_seconds=cfg.clip_seconds, seed=cfg.eval_seed,
+                        val_fraction=cfg.real_val_fraction, split_seed=cfg.real_split_seed,
+                        cache_dir=CACHE_DIR, progress=progress)
+    folder = noise_folder(cfg)
+    noise = BackgroundNoise(folder, cfg.sample_rate, portion=portion) if folder else None
+    return clips, noise
+
+
+def describe_training_data(cfg) -> str:
+    """One line naming the data a run trained on (for logs and reports)."""
+    parts = [f"{cfg.data} (training split, weight {cfg.data_weight:g})"] if cfg.data_weight > 0 else []
+    if cfg.real and cfg.real_weight > 0:
+        parts.append(f"{cfg.real} (training speakers, {100 * (1 - cfg.real_val_fraction):.0f} % of "
+                     f"every class, weight {cfg.real_weight:g})")
+    for s in cfg.sources:
+        if s["weight"] > 0:
+            parts.append(f"{s['path']} ({s['use']}, weight {s['weight']:g})")
+    text = " + ".join(parts)
+    text += f"; noise {noise_folder(cfg) or 'none'}"
+    if cfg.real:
+        text += f"; validation: the other speakers of {cfg.real}"
+    return text
 
 
 class Augmenter:
@@ -155,63 +242,3 @@ def epoch_batches(dataset, batch_size: int, epoch: int, seed: int, stream: int) 
         dataset.set_epoch(epoch)
     perm = np.random.default_rng([int(seed), int(stream), int(epoch)]).permutation(len(dataset))
     return [perm[s * batch_size:(s + 1) * batch_size] for s in range(len(dataset) // batch_size)]
-
-
-class ClipSubset:
-    """A view of some clips of a :class:`~learnafe.data.KeywordDataset`.
-
-    Item ``j`` is the base data set's clip ``indices[j]`` with the base's own
-    per-clip randomness (noise, shifts), so a subset sees exactly the audio the
-    full set would.  Supports what training and evaluation use: ``len``,
-    ``labels``, ``waveform``, ``with_snr``, ``set_epoch``, ``class_counts``,
-    ``name``, ``root``, ``split``, ``length``.
-    """
-
-    def __init__(self, base, indices):
-        self.base = base
-        self.indices = np.asarray(indices, dtype=np.int64)
-        if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= len(base)):
-            raise IndexError("ClipSubset: indices out of range of the base data set")
-        self.labels = base.labels[self.indices]
-
-    @classmethod
-    def stratified(cls, base, n: int, seed: int) -> "ClipSubset":
-        """``n`` clips drawn at random with the class proportions of ``base`` (deterministic)."""
-        rng = np.random.default_rng([int(seed), 202])
-        picked = []
-        labels = base.labels
-        classes = np.unique(labels)
-        for c in classes:
-            idx = np.flatnonzero(labels == c)
-            k = max(1, int(round(n * idx.size / labels.size)))
-            picked.append(rng.permutation(idx)[:k])
-        sel = np.sort(np.concatenate(picked))
-        if sel.size > n:
-            sel = np.sort(rng.permutation(sel)[:n])
-        return cls(base, sel)
-
-    def __len__(self) -> int:
-        return int(self.indices.size)
-
-    def __getattr__(self, name):  # root, split, length, sample_rate, ... of the base
-        if name in ("base", "indices", "labels"):
-            raise AttributeError(name)
-        return getattr(self.base, name)
-
-    def waveform(self, j: int) -> np.ndarray:
-        return self.base.waveform(int(self.indices[j]))
-
-    def name(self, j: int) -> str:
-        return self.base.name(int(self.indices[j]))
-
-    def with_snr(self, snr_db, noise=None) -> "ClipSubset":
-        return ClipSubset(self.base.with_snr(snr_db, noise), self.indices)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.base.set_epoch(epoch)
-
-    def class_counts(self) -> dict[str, int]:
-        from learnafe.data import CLASSES
-
-        counts = np.bincount(self.labels, minlength=len(CLASSES))
-        return {c: int(k) for c, k in zip(CLASSES, counts)}

@@ -205,7 +205,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *,
     if not data.is_dir():
         raise FileNotFoundError(f"--data {data} is not a folder")
     snrs = cfg.eval_snrs if snrs is None else list(snrs)
-    noise = noise or eval_noise_folder(data, cfg.data)
+    noise = noise or cfg.noise or eval_noise_folder(data, cfg.data)
     from learnafe.data import detect_layout
 
     if detect_layout(data) == "test12" and not ((data / "validation_list.txt").is_file()

@@ -10,10 +10,13 @@ Two uses, one loop:
   trained on the run's training split for a few epochs; accuracy on the test
   split before and after is reported per SNR.
 * **Real recordings** (:func:`finetune_real`): a 12-class folder of real
-  speech is split by speaker into two disjoint halves (SHA-1 of the speaker
-  id; clips without a speaker id, e.g. ``_silence_``, by file name); the
-  classifier is fine-tuned on half ``A`` and evaluated on half ``B`` before
-  and after, so no speaker of the reported number was seen in training.
+  speech is split by speaker into two disjoint parts with the one speaker
+  split of the library (:func:`learnafe.data.sources.speaker_split`: stratified,
+  deterministic; the run's own ``real_val_fraction``/``real_split_seed`` when it
+  trained on the same folder, else halves with seed 0); the classifier is
+  fine-tuned on the training part ``A`` and evaluated on the validation part
+  ``B`` before and after, so no speaker of the reported number was seen in
+  training.
 
 The output directory is a run directory (``config.json``, ``bank.json`` of the
 run's bank, ``checkpoints/best.pt`` with the fine-tuned classifier) plus
@@ -29,16 +32,15 @@ arguments resumes.
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from learnafe.data.sources import speaker_halves, speaker_of  # noqa: F401  (re-exported)
 from learnafe.training.data import (Augmenter, ClipSubset, epoch_batches, eval_noise_folder,
                                     open_split, stack_batch)
 from learnafe.training.evaluate import evaluate_dataset
@@ -50,27 +52,7 @@ __all__ = ["finetune", "finetune_real", "speaker_halves", "speaker_of", "classif
            "classification_entry", "epoch_logger"]
 
 log = logging.getLogger(__name__)
-_SPEAKER = re.compile(r"([0-9a-f]{8})_nohash", re.IGNORECASE)
 STATE = "finetune_state.pt"
-
-
-def speaker_of(name: str) -> str | None:
-    """Speaker id of a Speech Commands file name (``<spk>_nohash_N.wav``), or None."""
-    m = _SPEAKER.search(Path(name).name)
-    return m.group(1).lower() if m else None
-
-
-def speaker_halves(dataset) -> tuple[ClipSubset, ClipSubset]:
-    """Split a data set into two speaker-disjoint halves ``(A, B)`` (deterministic:
-    SHA-1 of the speaker id, or of the file name for clips without one)."""
-    a, b = [], []
-    for i in range(len(dataset)):
-        name = dataset.name(i)
-        key = speaker_of(name) or name
-        (a if int(hashlib.sha1(key.encode()).hexdigest(), 16) % 2 == 0 else b).append(i)
-    if not a or not b:
-        raise ValueError("speaker_halves: the data set has too few speakers to split in two")
-    return ClipSubset(dataset, a), ClipSubset(dataset, b)
 
 
 def classification_sums(loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
@@ -200,14 +182,16 @@ def finetune_real(run_dir, real_dir, *, epochs: int = 5, out_dir=None, lr: float
     real_dir = Path(real_dir)
     if not real_dir.is_dir():
         raise FileNotFoundError(f"--real {real_dir} is not a folder")
-    noise_dir = eval_noise_folder(real_dir, cfg.data)
+    noise_dir = cfg.noise or eval_noise_folder(real_dir, cfg.data)
     if noise_dir is None:
         raise FileNotFoundError(f"no background noise for {real_dir}: neither it nor the run's data "
                                 f"{cfg.data} has _background_noise_/")
     base = open_split(real_dir, "test", cfg, progress=progress)
     train_base = open_split(real_dir, "test", cfg, progress=progress, snr="train",
                             noise=BackgroundNoise(noise_dir, cfg.sample_rate, portion="train"))
-    half_a, half_b = speaker_halves(base)
+    same = bool(cfg.real) and Path(cfg.real).resolve() == real_dir.resolve()
+    fraction, split_seed = (cfg.real_val_fraction, cfg.real_split_seed) if same else (0.5, 0)
+    half_a, half_b = speaker_halves(base, val_fraction=fraction, seed=split_seed)
     train_a = ClipSubset(train_base, half_a.indices)
     log.info("real fine-tuning: %d clips (speaker half A) for training, %d (half B) for evaluation",
              len(train_a), len(half_b))

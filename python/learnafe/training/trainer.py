@@ -38,7 +38,8 @@ from torch.utils.data import DistributedSampler
 
 from learnafe.training import distributed as dist_util
 from learnafe.training.config import LEGACY_DEFAULTS, TrainConfig, resolve_config
-from learnafe.training.data import (Augmenter, ClipSubset, eval_noise_folder, open_split,
+from learnafe.training.data import (Augmenter, ClipSubset, describe_training_data,
+                                    eval_noise_folder, open_split, real_validation_set, training_set,
                                     stack_batch)
 from learnafe.training.evaluate import evaluate_dataset
 from learnafe.training.loop import TrainingLoop
@@ -170,7 +171,8 @@ class Trainer:
         if adopt:
             log.info("%s predates options %s: resuming with their earlier values", self.run_dir, adopt)
             self.cfg = self.cfg.replace(**adopt)
-        old = {**LEGACY_DEFAULTS, **old}
+        # other options an older config.json lacks took their defaults
+        old = {**fresh.to_dict(), **LEGACY_DEFAULTS, **old}
         new = self.cfg.to_dict()
         diff = sorted(k for k in set(old) | set(new)
                       if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
@@ -187,14 +189,18 @@ class Trainer:
 
         random.seed(cfg.seed)
         progress = cfg.progress and ctx.is_main
-        self.train_ds = open_split(cfg.data, cfg.train_split, cfg, snr="train",
-                                   noise=cfg.noise or None, progress=progress)
-        self.val_ds = open_split(cfg.data, cfg.val_split, cfg, progress=progress)
+        self.train_ds = training_set(cfg, progress=progress)
+        self.noise = cfg.noise or eval_noise_folder(cfg.data)
+        if cfg.real:  # validation on the held-out real speakers (noise: 80-90 % portion)
+            self.val_ds, self.val_noise = real_validation_set(cfg, "validation", progress=progress)
+        else:
+            self.val_ds = open_split(cfg.data, cfg.val_split, cfg, progress=progress)
+            self.val_noise = self.noise
         if cfg.limit_train:
             self.train_ds = _limit(self.train_ds, cfg.limit_train, cfg.seed)
         if cfg.limit_val:
             self.val_ds = _limit(self.val_ds, cfg.limit_val, cfg.eval_seed)
-        self.noise = cfg.noise or eval_noise_folder(cfg.data)
+        log.info("training data: %s", describe_training_data(cfg))
         frontend = build_frontend(cfg)
         self.initial_bank = frontend.to_dict()
         n_samples = self.train_ds.length
@@ -285,6 +291,8 @@ class Trainer:
 
     # -------------------------------------------------------------- training
     def _batches(self, epoch: int) -> list:
+        # the data set's crop offsets and training noise (and a mixed set's clips) follow the epoch
+        self.train_ds.set_epoch(epoch)
         self.sampler.set_epoch(epoch)
         order = list(self.sampler)
         lb = self.local_batch
@@ -324,8 +332,8 @@ class Trainer:
                             "A": f"{terms['area']:.3f}"}
 
     def _validate(self) -> dict:
-        return evaluate_dataset(self.model, self.val_ds, snrs=self.cfg.eval_snrs, noise=self.noise,
-                                ctx=self.ctx, progress=self.cfg.progress)
+        return evaluate_dataset(self.model, self.val_ds, snrs=self.cfg.eval_snrs,
+                                noise=self.val_noise, ctx=self.ctx, progress=self.cfg.progress)
 
     def _epoch_entry(self, sums) -> tuple[dict, float]:
         n = max(sums[5], 1.0)
@@ -392,14 +400,31 @@ class Trainer:
                 best_state = torch.load(best, map_location="cpu", weights_only=False)["model"]
             metrics = read_json(self.run_dir / METRICS) if (self.run_dir / METRICS).is_file() else {}
         if self.ctx.distributed:
-            box = [best_state, metrics.get("test")]
+            box = [best_state, metrics.get("test"), metrics.get("real_validation")]
             dist_util.broadcast_objects(box, self.ctx)
-            best_state, metrics = box[0], ({"test": box[1]} if box[1] is not None else {})
+            best_state, metrics = box[0], {k: v for k, v in (("test", box[1]),
+                                                               ("real_validation", box[2])) if v is not None}
         if best_state is not None:
             self.model.load_state_dict(best_state)
         self.model.eval()
         if self.ctx.is_main:
             write_json(self.run_dir / BANK, self.model.frontend.to_dict())
+        self._real_validation = metrics.get("real_validation")
+        if self.cfg.real and self._real_validation is None:
+            # the report on the validation speakers: noise from the 90-100 % portion of the
+            # recordings (the protocol of `learnafe evaluate`), never seen in training or selection
+            clips, noise = real_validation_set(self.cfg, "test")
+            log.info("real validation speakers: %d clips of %s, noise %s", len(clips), self.cfg.real,
+                     noise)
+            self._real_validation = evaluate_dataset(self.model, clips, snrs=self.cfg.eval_snrs,
+                                                     noise=noise, ctx=self.ctx,
+                                                     progress=self.cfg.progress)
+            self._real_validation["protocol"] = (
+                f"speaker-disjoint validation part ({100 * self.cfg.real_val_fraction:g} % of every "
+                f"class, split seed {self.cfg.real_split_seed}) of {self.cfg.real}; noise from the "
+                "last 10 % of every recording")
+            log.info("real validation accuracy: %s", " ".join(
+                f"{k}:{v:.4f}" for k, v in self._real_validation["accuracy"].items()))
         if test and metrics.get("test") is None:
             ds = open_split(self.cfg.data, self.cfg.test_split, self.cfg,
                             progress=self.cfg.progress and self.ctx.is_main)
@@ -436,7 +461,14 @@ class Trainer:
              # per CPU-second: what one free core delivers with threads=1 (wall-clock
              # throughput on a shared machine depends on the load)
              "clips_per_cpu_second": clips / self.train_cpu_seconds if self.train_cpu_seconds > 0 else None,
-             "train_cpu_seconds": self.train_cpu_seconds, "history": self.history}
+             "train_cpu_seconds": self.train_cpu_seconds,
+             "training_data": describe_training_data(self.cfg), "history": self.history}
+        if hasattr(self.train_ds, "describe"):
+            m["training_sources"] = self.train_ds.describe()
+        real_val = getattr(self, "_real_validation", None)
+        if real_val is not None:
+            m["real_validation"] = real_val
+            m["real_validation_accuracy"] = real_val["mean_accuracy"]
         if test is not None:
             m["test"] = test
             m["test_accuracy"] = test["mean_accuracy"]

@@ -1,0 +1,108 @@
+"""Training on several sources: options, config round trip, a run on toy folders with a
+speaker split of a labelled "real" folder, extra unknown words and a separate noise folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from learnafe.data import CLASSES, write_wav
+from learnafe.data.sources import group_of
+from learnafe.training.config import TrainConfig
+from training_helpers import make_toy_dataset, tiny_config
+
+
+def test_config_round_trip_with_sources(tmp_path):
+    cfg = TrainConfig.from_dict({"real": "r", "real_weight": 2, "real_val_fraction": 0.4,
+                                 "sources": ["u", {"path": "w", "weight": 0.5, "use": "all"}],
+                                 "noise": "n", "epoch_clips": 300, "data_weight": 0.5})
+    assert cfg.sources == [{"path": "u", "weight": 1.0, "use": "auto", "name": "u"},
+                           {"path": "w", "weight": 0.5, "use": "all", "name": "w"}]
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(cfg.to_dict()))
+    assert TrainConfig.from_file(p) == cfg
+    # an old config.json without the new options still loads, with their defaults
+    old = {k: v for k, v in TrainConfig().to_dict().items()
+           if k not in ("real", "real_weight", "real_val_fraction", "real_split_seed", "sources",
+                        "epoch_clips", "data_weight")}
+    assert TrainConfig.from_dict(old) == TrainConfig()
+    for bad, match in (({"real_val_fraction": 1.0}, "real_val_fraction"),
+                       ({"real_weight": -1.0}, "real_weight"),
+                       ({"data_weight": 0.0}, "at least one training source"),
+                       ({"sources": [{"path": "x", "use": "some"}]}, "sources")):
+        with pytest.raises(ValueError, match=match):
+            TrainConfig.from_dict(bad)
+
+
+def test_cli_source_specs():
+    from learnafe.commands.train import _source_spec
+
+    assert _source_spec("a/b") == {"path": "a/b"}
+    assert _source_spec("a/b:0.3") == {"path": "a/b", "weight": 0.3}
+    assert _source_spec("a/b:0.3:all") == {"path": "a/b", "weight": 0.3, "use": "all"}
+    assert _source_spec('{"path": "x", "weight": 2}') == {"path": "x", "weight": 2}
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sources")
+    toy = make_toy_dataset(root / "toy", per_word=10)
+    # a labelled 12-class folder of 6 fake speakers (copies of toy clips)
+    real = root / "real"
+    rng = np.random.default_rng(3)
+    for cls in CLASSES:
+        folder = {"unknown": "_unknown_", "silence": "_silence_"}.get(cls, cls)
+        (real / folder).mkdir(parents=True)
+        src = sorted((toy / (cls if cls not in ("unknown", "silence") else "bed")).glob("*.wav"))
+        for s in range(6):
+            if cls == "silence":
+                write_wav(real / folder / f"{s}.wav", (0.05 * rng.standard_normal(4800)).astype(np.float32), 16000)
+            else:
+                prefix = "bed_" if cls == "unknown" else ""
+                shutil.copy(src[s], real / folder / f"{prefix}{s:08x}_nohash_0.wav")
+    unk = root / "unk"
+    (unk / "cat").mkdir(parents=True)
+    for k, p in enumerate(sorted((toy / "cat").glob("*.wav"))):
+        shutil.copy(p, unk / "cat" / f"{k + 100:08x}_nohash_0.wav")
+    noise = root / "noise"
+    noise.mkdir()
+    write_wav(noise / "hum.wav", (0.1 * np.sin(np.arange(16000 * 5) * 0.05)).astype(np.float32), 16000)
+    return toy, real, unk, noise
+
+
+def test_training_on_several_sources(folders, tmp_path, monkeypatch):
+    import learnafe.training.data as tdata
+    from learnafe.training.trainer import Trainer, train
+
+    monkeypatch.setattr(tdata, "CACHE_DIR", str(tmp_path / "cache"))
+    toy, real, unk, noise = folders
+    opts = tiny_config(toy, epochs=2, real=str(real), noise=str(noise), real_weight=2.0,
+                       sources=[{"path": str(unk), "weight": 1.0, "use": "all"}], epoch_clips=64)
+    m = train(opts, tmp_path / "run")
+    assert m["status"] == "finished"
+    # the recorded configuration holds the sources; the run resumes with it (no retraining)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["real"] == str(real) and saved["sources"][0]["path"] == str(unk)
+    assert TrainConfig.from_dict(saved) == TrainConfig.from_dict(opts)
+    # clips per epoch follow the weights (data 1 : real 2 : unknown words 1 of 64)
+    assert [d["clips_per_epoch"] for d in m["training_sources"]] == [16, 32, 16]
+    assert m["n_train"] == 64
+    # validation on the held-out real speakers; the report uses the last 10 % of the noise
+    rv = m["real_validation"]
+    assert rv["noise"].endswith("[0.9-1]") and str(noise) in rv["noise"]
+    t = Trainer(TrainConfig.from_dict(opts), tmp_path / "probe")
+    t._build()
+    val_groups = {group_of(t.val_ds.name(i)) for i in range(len(t.val_ds))}
+    mix = t.train_ds
+    train_groups = {group_of(mix.sources[1].name(j)) for j in range(len(mix.sources[1]))}
+    assert val_groups and train_groups and not val_groups & train_groups
+    assert rv["n"] == len(t.val_ds)
+    assert "training speakers" in m["training_data"] and str(unk) in m["training_data"]
+    # training noise: the first 80 % of the given recordings, for every source
+    assert all(getattr(s, "noise", None) is None or s.noise.portion == (0.0, 0.8)
+               for s in (mix.sources[0], mix.sources[1].base, mix.sources[2]))
+    m2 = train(opts, tmp_path / "run")
+    assert m2["real_validation"] == rv
