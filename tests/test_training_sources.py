@@ -106,3 +106,28 @@ def test_training_on_several_sources(folders, tmp_path, monkeypatch):
                for s in (mix.sources[0], mix.sources[1].base, mix.sources[2]))
     m2 = train(opts, tmp_path / "run")
     assert m2["real_validation"] == rv
+
+
+def test_real_report_leaves_out_the_clips_that_chose_the_epoch(folders, tmp_path, monkeypatch):
+    """With ``limit_val`` the best epoch is chosen on a subset of the validation speakers' clips;
+    the reported accuracy is on the others only, and ``learnafe evaluate RUN`` repeats it."""
+    import learnafe.training.data as tdata
+    from learnafe.training.evaluate import evaluate_run
+    from learnafe.training.trainer import Trainer, train
+
+    monkeypatch.setattr(tdata, "CACHE_DIR", str(tmp_path / "cache"))
+    toy, real, unk, noise = folders
+    opts = tiny_config(toy, epochs=1, real=str(real), noise=str(noise), epoch_clips=32)
+    all_clips, _ = tdata.real_validation_set(TrainConfig.from_dict(opts), "test")
+    opts["limit_val"] = len(all_clips) // 2
+    m = train(opts, tmp_path / "run")
+    t = Trainer(TrainConfig.from_dict(opts), tmp_path / "probe")
+    t._build()
+    chosen = {t.val_ds.name(i) for i in range(len(t.val_ds))}
+    report, _ = tdata.real_report_set(TrainConfig.from_dict(opts))
+    reported = {report.name(i) for i in range(len(report))}
+    assert len(chosen) == opts["limit_val"] and reported and not chosen & reported
+    assert chosen | reported == {all_clips.name(i) for i in range(len(all_clips))}
+    assert m["real_validation"]["n"] == len(report)
+    again = evaluate_run(tmp_path / "run", None, progress=False)
+    assert again["n"] == len(report) and again["accuracy"] == m["real_validation"]["accuracy"]

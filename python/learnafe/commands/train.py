@@ -95,7 +95,8 @@ def register(sub) -> None:
                        description="Evaluate a run's best model clean and at fixed SNRs on a data "
                                    "folder in either layout (Speech Commands or 12-class test).")
     p.add_argument("run", help="run directory")
-    p.add_argument("--data", required=True, help="data folder")
+    p.add_argument("--data", help="data folder (default: the run's own real validation speakers, "
+                                  "less the clips that chose its best epoch, for a run trained with --real)")
     p.add_argument("--json", help="write the result to this JSON file")
     p.add_argument("--split", default="test", help="split of a Speech Commands folder (default test)")
     p.add_argument("--noise", help="noise folder (default: the folder's _background_noise_, "

@@ -34,12 +34,12 @@ import torch
 
 from learnafe.data import BackgroundNoise, KeywordDataset
 from learnafe.data.sources import MixedDataset, open_source
-from learnafe.data.sources import ClipSubset  # noqa: F401  (re-exported: moved to the data layer)
+from learnafe.data.sources import ClipSubset  # (also re-exported: moved to the data layer)
 from learnafe.data.classes import SILENCE_LABEL
 
 __all__ = ["open_split", "Augmenter", "ClipSubset", "eval_noise_folder", "stack_batch",
            "epoch_batches", "CACHE_DIR", "uses_sources", "noise_folder", "training_set",
-           "real_validation_set", "describe_training_data"]
+           "real_validation_set", "real_report_set", "describe_training_data"]
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,18 @@ def real_validation_set(cfg, portion: str = "validation", *, progress: bool = Fa
                         cache_dir=CACHE_DIR, progress=progress)
     folder = noise_folder(cfg)
     noise = BackgroundNoise(folder, cfg.sample_rate, portion=portion) if folder else None
+    return clips, noise
+
+
+def real_report_set(cfg, *, progress: bool = False):
+    """``(clips, noise)`` of the final report on the real validation speakers: their clips that
+    did not choose the best epoch (with ``limit_val``, the trainer chooses it on a stratified
+    subset; the report takes the complement, so no reported clip informed a choice), with noise
+    from the 90-100 % portion of the recordings.  Without ``limit_val``: all of them."""
+    clips, noise = real_validation_set(cfg, "test", progress=progress)
+    if cfg.limit_val and cfg.limit_val < len(clips):
+        chosen = ClipSubset.stratified(clips, cfg.limit_val, cfg.eval_seed).indices
+        clips = ClipSubset(clips, np.setdiff1d(np.arange(len(clips)), chosen))
     return clips, noise
 
 

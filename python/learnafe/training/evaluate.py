@@ -163,7 +163,7 @@ def mismatch_monte_carlo(model: torch.nn.Module, dataset: Dataset, n_chips: int,
             "chips": chips}
 
 
-def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *,
+def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike | None, *,
                  snrs: Sequence[float | None] | None = None, noise: Any = None, split: str = "test",
                  batch_size: int = 128, mismatch_chips: int = 0, sigma_i: float = SIGMA_I,
                  sigma_c: float = SIGMA_C, circuit_noise: str = "as-trained",
@@ -171,7 +171,9 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *,
                  corners=(), yield_snrs=None, yield_out=None, seed: int | None = None) -> dict:
     """Evaluate a run directory's best model on the data set folder ``data``.
 
-    ``data`` may be in either layout; the 12-class test layout is read whole.
+    ``data`` may be in either layout; the 12-class test layout is read whole.  ``None``: the
+    run's own real validation speakers less the clips that chose its best epoch
+    (:func:`learnafe.training.data.real_report_set`, for a run trained with ``real``).
     ``noise``: a noise folder; default: ``data``'s own ``_background_noise_``,
     else the training data set's (see the module doc).
     ``circuit_noise``: ``"as-trained"`` (the bank's own noise setting) or ``"off"`` (the
@@ -201,17 +203,27 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike, *,
         spec = dict(run.model.frontend.to_dict())
         spec["noise"] = dict(spec["noise"], mode="off")
         model = CoDesignModel(frontend_from_dict(spec), run.classifier).eval()
-    data = Path(data)
-    if not data.is_dir():
-        raise FileNotFoundError(f"--data {data} is not a folder")
     snrs = cfg.eval_snrs if snrs is None else list(snrs)
-    noise = noise or cfg.noise or eval_noise_folder(data, cfg.data)
-    from learnafe.data import detect_layout
+    if data is None:  # the run's own real validation speakers, as its metrics report them
+        if not cfg.real:
+            raise ValueError(f"{run_dir} was not trained with real validation speakers (--real): "
+                             "give a data folder (--data DIR)")
+        from learnafe.training.data import real_report_set
 
-    if detect_layout(data) == "test12" and not ((data / "validation_list.txt").is_file()
-                                                  or (data / "testing_list.txt").is_file()):
-        split = "test"  # the whole folder is one evaluation set
-    ds = open_split(data, split, cfg, progress=progress)
+        ds, real_noise = real_report_set(cfg, progress=progress)
+        data, split = cfg.real, "validation speakers (clips that did not choose the epoch)"
+        noise = noise or real_noise
+    else:
+        data = Path(data)
+        if not data.is_dir():
+            raise FileNotFoundError(f"--data {data} is not a folder")
+        noise = noise or cfg.noise or eval_noise_folder(data, cfg.data)
+        from learnafe.data import detect_layout
+
+        if detect_layout(data) == "test12" and not ((data / "validation_list.txt").is_file()
+                                                      or (data / "testing_list.txt").is_file()):
+            split = "test"  # the whole folder is one evaluation set
+        ds = open_split(data, split, cfg, progress=progress)
     log.info("evaluating %s on %s (%s split, %d clips, noise %s)", run_dir, data, split, len(ds),
              noise or "none")
     out = evaluate_dataset(model, ds, snrs=snrs, noise=noise, batch_size=batch_size,

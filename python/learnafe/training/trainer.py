@@ -39,8 +39,8 @@ from torch.utils.data import DistributedSampler
 from learnafe.training import distributed as dist_util
 from learnafe.training.config import LEGACY_DEFAULTS, TrainConfig, resolve_config
 from learnafe.training.data import (Augmenter, ClipSubset, describe_training_data,
-                                    eval_noise_folder, open_split, real_validation_set, training_set,
-                                    stack_batch)
+                                    eval_noise_folder, open_split, real_report_set,
+                                    real_validation_set, stack_batch, training_set)
 from learnafe.training.evaluate import evaluate_dataset
 from learnafe.training.loop import TrainingLoop
 from learnafe.training.loss import BPFLoss
@@ -411,9 +411,9 @@ class Trainer:
             write_json(self.run_dir / BANK, self.model.frontend.to_dict())
         self._real_validation = metrics.get("real_validation")
         if self.cfg.real and self._real_validation is None:
-            # the report on the validation speakers: noise from the 90-100 % portion of the
-            # recordings (the protocol of `learnafe evaluate`), never seen in training or selection
-            clips, noise = real_validation_set(self.cfg, "test")
+            # the report on the validation speakers: the clips that did not choose the epoch,
+            # noise from the 90-100 % portion of the recordings, never seen in training or selection
+            clips, noise = real_report_set(self.cfg)
             log.info("real validation speakers: %d clips of %s, noise %s", len(clips), self.cfg.real,
                      noise)
             self._real_validation = evaluate_dataset(self.model, clips, snrs=self.cfg.eval_snrs,
@@ -421,7 +421,8 @@ class Trainer:
                                                      progress=self.cfg.progress)
             self._real_validation["protocol"] = (
                 f"speaker-disjoint validation part ({100 * self.cfg.real_val_fraction:g} % of every "
-                f"class, split seed {self.cfg.real_split_seed}) of {self.cfg.real}; noise from the "
+                f"class, split seed {self.cfg.real_split_seed}) of {self.cfg.real}, less the "
+                f"{self.cfg.limit_val or 0} clips that chose the best epoch; noise from the "
                 "last 10 % of every recording")
             log.info("real validation accuracy: %s", " ".join(
                 f"{k}:{v:.4f}" for k, v in self._real_validation["accuracy"].items()))
