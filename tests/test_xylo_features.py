@@ -13,29 +13,8 @@ if not ref_mod.rockpool_available():
 
 
 def _reference_raster(y, cfg):
-    """rockpool's DivisiveNormalization.evolve steps (python branch) and Raster.evolve.
-
-    rockpool 3.1's DivisiveNormalization.evolve casts integer input to float
-    (``_auto_batch``), after which its own integer shifts fail; this performs the
-    same steps around its ``py_spike_gen``."""
-    dn = ref_mod.load_module("afe.divisive_normalization")
-    raster = ref_mod.load_module("afe.raster")
-    C, T = y.shape
-    sig = y.T
-    sig = np.concatenate((np.flip(sig, axis=0), sig), axis=0)
-    full = lambda v: np.broadcast_to(np.asarray(v, dtype=np.int64), (C,)).copy()
-    mode = np.full(C, 1 if cfg.mode == "divisive_norm" else 0, dtype=np.int64)
-    spikes, _ = dn.py_spike_gen(sig_in=sig, mode_vec=mode,
-                                spike_rate_scale_bitshift1=full(cfg.rate_scale_bitshift[0]),
-                                spike_rate_scale_bitshift2=full(cfg.rate_scale_bitshift[1]),
-                                low_pass_bitshift=full(cfg.low_pass_bitshift), EPS_vec=full(cfg.eps),
-                                fixed_threshold_vec=full(cfg.fixed_threshold),
-                                joint_normalization=cfg.joint_normalization)
-    spikes = spikes[T:, :]
-    r = raster.Raster(shape=(C, C), fs=XYLO_SAMPLE_RATE,
-                      rate_downsample_factor=cfg.down_sampling_factor, max_num_spikes=cfg.max_spikes)
-    out, _, _ = r.evolve(spikes)
-    return np.asarray(out).reshape(-1, C).T
+    """rockpool's spike generator (python branch) and Raster, as the reference module runs them."""
+    return ref_mod.reference_spike_raster(y, cfg)
 
 
 def _speechlike(rng, T):
