@@ -54,6 +54,21 @@ py::tuple xylo_filterbank_py(I64Array x, I64Array a1, I64Array a2, I64Array B_b,
     return py::make_tuple(y, kind, where);
 }
 
+// The spike generator's settings, checked: one value per channel for every array.  The
+// config points into the arrays, which outlive it (they are the caller's arguments).
+learnafe::xylo::SpikeConfig spike_config(
+        int64_t C, const I64Array& rate_shift1, const I64Array& rate_shift2,
+        const I64Array& low_pass_shift, const I64Array& eps, const I64Array& fixed_threshold,
+        const py::array_t<uint8_t, py::array::c_style | py::array::forcecast>& adaptive,
+        bool joint_normalization, int64_t raster_factor, int64_t max_spikes) {
+    if (raster_factor < 1) throw std::invalid_argument("raster_factor must be >= 1");
+    for (const I64Array* p : {&rate_shift1, &rate_shift2, &low_pass_shift, &eps, &fixed_threshold})
+        if (p->size() != C) throw std::invalid_argument("channel parameter arrays differ in length");
+    if (adaptive.size() != C) throw std::invalid_argument("adaptive must have one entry per channel");
+    return {rate_shift1.data(), rate_shift2.data(), low_pass_shift.data(), eps.data(),
+            fixed_threshold.data(), adaptive.data(), joint_normalization, raster_factor, max_spikes};
+}
+
 py::array_t<int64_t> xylo_spike_raster_py(I64Array y, I64Array rate_shift1, I64Array rate_shift2,
                                           I64Array low_pass_shift, I64Array eps,
                                           I64Array fixed_threshold,
@@ -62,15 +77,9 @@ py::array_t<int64_t> xylo_spike_raster_py(I64Array y, I64Array rate_shift1, I64A
                                           int64_t max_spikes, bool prepend_reversed,
                                           int num_threads) {
     if (y.ndim() != 3) throw std::invalid_argument("y must be [B, C, T]");
-    if (raster_factor < 1) throw std::invalid_argument("raster_factor must be >= 1");
     const int64_t B = y.shape(0), C = y.shape(1), T = y.shape(2);
-    for (const I64Array* p : {&rate_shift1, &rate_shift2, &low_pass_shift, &eps, &fixed_threshold})
-        if (p->size() != C) throw std::invalid_argument("channel parameter arrays differ in length");
-    if (adaptive.size() != C) throw std::invalid_argument("adaptive must have one entry per channel");
-    const learnafe::xylo::SpikeConfig cfg{rate_shift1.data(), rate_shift2.data(),
-                                          low_pass_shift.data(), eps.data(),
-                                          fixed_threshold.data(), adaptive.data(),
-                                          joint_normalization, raster_factor, max_spikes};
+    const auto cfg = spike_config(C, rate_shift1, rate_shift2, low_pass_shift, eps, fixed_threshold,
+                                  adaptive, joint_normalization, raster_factor, max_spikes);
     const int64_t F = learnafe::xylo::raster_frames(T, raster_factor);
     py::array_t<int64_t> counts({B, F, C});
     {
@@ -88,21 +97,16 @@ py::tuple xylo_spike_features_py(I64Array x, I64Array a1, I64Array a2, I64Array 
                                   bool joint_normalization, int64_t raster_factor,
                                   int64_t max_spikes, bool prepend_reversed, int num_threads) {
     if (x.ndim() != 2) throw std::invalid_argument("x must be [B, T]");
-    if (raster_factor < 1) throw std::invalid_argument("raster_factor must be >= 1");
     const int64_t B = x.shape(0), T = x.shape(1), C = a1.size();
-    for (const I64Array* p : {&a2, &B_b, &B_af, &B_wf, &B_in, &B_w, &B_out, &rate_shift1,
-                              &rate_shift2, &low_pass_shift, &eps, &fixed_threshold})
+    const auto cfg = spike_config(C, rate_shift1, rate_shift2, low_pass_shift, eps, fixed_threshold,
+                                  adaptive, joint_normalization, raster_factor, max_spikes);
+    for (const I64Array* p : {&a2, &B_b, &B_af, &B_wf, &B_in, &B_w, &B_out})
         if (p->size() != C) throw std::invalid_argument("channel parameter arrays differ in length");
-    if (adaptive.size() != C) throw std::invalid_argument("adaptive must have one entry per channel");
     std::vector<learnafe::xylo::Channel> ch(C);
     for (int64_t c = 0; c < C; ++c)
         ch[c] = {a1.data()[c], a2.data()[c], int32_t(B_b.data()[c]), int32_t(B_af.data()[c]),
                  int32_t(B_wf.data()[c]), int32_t(B_in.data()[c]), int32_t(B_w.data()[c]),
                  int32_t(B_out.data()[c])};
-    const learnafe::xylo::SpikeConfig cfg{rate_shift1.data(), rate_shift2.data(),
-                                          low_pass_shift.data(), eps.data(),
-                                          fixed_threshold.data(), adaptive.data(),
-                                          joint_normalization, raster_factor, max_spikes};
     const int64_t F = learnafe::xylo::raster_frames(T, raster_factor);
     py::array_t<int64_t> counts({B, F, C});
     py::array_t<int32_t> kind({B, C});
