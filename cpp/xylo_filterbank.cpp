@@ -494,6 +494,15 @@ namespace {
 constexpr int kLanes = 16;
 constexpr int64_t kSpikeBlock = 64;
 
+// |y[c, t0 + i]| for i < n into the sample-major block buffer (both spike paths).
+inline void load_abs_block(const int64_t* y, int64_t C, int64_t T, int64_t t0, int64_t n,
+                           int64_t (*buf)[kLanes]) {
+    for (int64_t c = 0; c < C; ++c) {
+        const int64_t* row = y + c * T + t0;
+        for (int64_t i = 0; i < n; ++i) buf[i][c] = row[i] < 0 ? -row[i] : row[i];
+    }
+}
+
 struct SpikeLanes {
     alignas(64) int64_t lps[kLanes], eps[kLanes], mul1[kLanes], mul2[kLanes], fixed[kLanes];
     alignas(64) int64_t use_joint[kLanes], use_own[kLanes], use_fixed[kLanes];  // 0 / -1 masks
@@ -547,12 +556,7 @@ inline __attribute__((always_inline)) void spike_signal_impl(const int64_t* y, i
     alignas(64) int64_t buf[kSpikeBlock][kLanes];
     for (int64_t i = 0; i < kSpikeBlock; ++i)
         for (int c = 0; c < kLanes; ++c) buf[i][c] = 0;
-    auto load = [&](int64_t t0, int64_t n) {
-        for (int64_t c = 0; c < C; ++c) {
-            const int64_t* row = y + c * T + t0;
-            for (int64_t i = 0; i < n; ++i) buf[i][c] = row[i] < 0 ? -row[i] : row[i];
-        }
-    };
+    auto load = [&](int64_t t0, int64_t n) { load_abs_block(y, C, T, t0, n, buf); };
     if (rev) {
         for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
             const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
@@ -650,12 +654,7 @@ XYLO_T512 void spike_signal_avx512(
     alignas(64) int64_t buf[kSpikeBlock][kLanes];
     for (int64_t i = 0; i < kSpikeBlock; ++i)
         for (int c = 0; c < kLanes; ++c) buf[i][c] = 0;
-    auto load = [&](int64_t t0, int64_t n) {
-        for (int64_t c = 0; c < C; ++c) {
-            const int64_t* row = y + c * T + t0;
-            for (int64_t i = 0; i < n; ++i) buf[i][c] = row[i] < 0 ? -row[i] : row[i];
-        }
-    };
+    auto load = [&](int64_t t0, int64_t n) { load_abs_block(y, C, T, t0, n, buf); };
     if (rev) {
         for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
             const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
