@@ -27,10 +27,19 @@ def raw():
     return FeatureConfig(log=False, normalize="none")
 
 
-def _table_gm(corner, dev, i):
-    """gm from the shipped JSON, read here with numpy (linear interpolation of gm/Id in log I)."""
+def _table_gm(corner, dev, i, key="gm_over_id"):
+    """gm (or gds with key="gds_over_id") from the shipped JSON, read here with numpy (linear
+    interpolation of gm/Id in log I)."""
     d = json.loads((DATA / f"sky130_gmid_{corner}.json").read_text())["devices"][dev]
-    return i * np.interp(np.log(i), np.log(d["id_a"]), d["gm_over_id"])
+    return i * np.interp(np.log(i), np.log(d["id_a"]), d[key])
+
+
+def _table_w0(corner, i1, i2, c1, c2):
+    """w0 (rad/s) of the half-circuit with gds from the shipped JSON: sqrt of
+    ((gm1 + gds1) gm2 + gds1 gds2) / (4 C1 C2)."""
+    gm1, gm2 = _table_gm(corner, "m1", i1), _table_gm(corner, "m2", i2)
+    g1, g2 = _table_gm(corner, "m1", i1, "gds_over_id"), _table_gm(corner, "m2", i2, "gds_over_id")
+    return np.sqrt(((gm1 + g1) * gm2 + g1 * g2) / (4 * c1 * c2))
 
 
 def _ratios(bank):
@@ -42,22 +51,58 @@ def _ratios(bank):
 
 def test_shipped_tt_table_is_the_default_and_the_conventional_bank_hits_its_design():
     assert isinstance(load_gm_model(None), GmIdTable)
-    assert TrainConfig().gm_model == "sky130-tt"
+    assert TrainConfig().gm_model == "sky130-tt" and TrainConfig().output_conductance
+    q_design = 1 / (2 * math.sinh(math.log(80) / 30))
     for bank in (AnalogFilterBank.conventional(), build_frontend(TrainConfig())):
         assert isinstance(bank.gm_model, GmIdTable) and bank.gm_model.source_path == "sky130-tt"
-        assert bank.to_dict()["gm_model"]["path"] == "sky130-tt"
+        assert bank.to_dict()["gm_model"]["path"] == "sky130-tt" and bank.to_dict()["output_conductance"]
         v = {k: getattr(bank, f"ref_{k}").numpy() for k in ("I1", "I2", "C1", "C2")}
         gm1, gm2 = _table_gm("tt", "m1", v["I1"]), _table_gm("tt", "m2", v["I2"])
-        w0 = np.sqrt(gm1 * gm2 / (4 * v["C1"] * v["C2"]))          # textbook formulas
-        q = np.sqrt(gm2 * v["C2"] / (gm1 * v["C1"]))
-        np.testing.assert_allclose(w0 / (2 * np.pi), np.geomspace(100, 8000, 16), rtol=1e-9)
-        np.testing.assert_allclose(q, 1 / (2 * math.sinh(math.log(80) / 30)), rtol=1e-9)
-        # and the bank itself computes the same centres
-        np.testing.assert_allclose(bank.center_frequencies().detach().numpy(), w0 / (2 * np.pi), rtol=1e-12)
+        g1, g2 = _table_gm("tt", "m1", v["I1"], "gds_over_id"), _table_gm("tt", "m2", v["I2"], "gds_over_id")
+        # nodal analysis of the half circuit with gds: -gm1/(2 C1) s / (s^2 + d1 s + d0) (docs/circuits.md)
+        c1, c2 = v["C1"], v["C2"]
+        d1 = (gm1 + g1 + g2) / (2 * c2) + g1 / (2 * c1)
+        d0 = ((gm1 + g1) * gm2 + g1 * g2) / (4 * c1 * c2)
+        np.testing.assert_allclose(np.sqrt(d0) / (2 * np.pi), np.geomspace(100, 8000, 16), rtol=1e-9)
+        np.testing.assert_allclose(np.sqrt(d0) / d1, q_design, rtol=1e-9)
+        np.testing.assert_allclose(gm1 / (2 * c1 * d1), 1.0, rtol=1e-9)     # unit peak gain
+        # gds matters: C2 grows by 5-7 % to keep Q and the gain, and the textbook Q would be off
+        assert np.all((c2 / c1 > 1.05) & (c2 / c1 < 1.07))
+        assert np.all(np.sqrt(gm2 * c2 / (gm1 * c1)) > 1.02 * q_design)
+        # and the bank itself computes the same centres and Q
+        np.testing.assert_allclose(bank.center_frequencies().detach().numpy(), np.sqrt(d0) / (2 * np.pi),
+                                   rtol=1e-12)
+        np.testing.assert_allclose(bank.q().detach().numpy(), np.sqrt(d0) / d1, rtol=1e-12)
+    # ideal devices (output_conductance=False): the textbook formulas
+    ideal = AnalogFilterBank.conventional(output_conductance=False)
+    v = {k: getattr(ideal, f"ref_{k}").numpy() for k in ("I1", "I2", "C1", "C2")}
+    gm1, gm2 = _table_gm("tt", "m1", v["I1"]), _table_gm("tt", "m2", v["I2"])
+    w0 = np.sqrt(gm1 * gm2 / (4 * v["C1"] * v["C2"]))
+    np.testing.assert_allclose(w0 / (2 * np.pi), np.geomspace(100, 8000, 16), rtol=1e-9)
+    np.testing.assert_allclose(np.sqrt(gm2 * v["C2"] / (gm1 * v["C1"])), q_design, rtol=1e-9)
+    # gds damps the filter: the same Q needs a larger gm2/gm1, so more current in M2
+    assert AnalogFilterBank.conventional().reference_power() > ideal.reference_power()
     # the table needs more current than weak inversion n = 1.36 for the same centres (gm/Id is lower)
-    assert AnalogFilterBank.conventional().reference_power() > \
-        AnalogFilterBank.conventional(gm_model="weak_inversion").reference_power()
+    assert ideal.reference_power() > AnalogFilterBank.conventional(gm_model="weak_inversion").reference_power()
     assert isinstance(AnalogFilterBank.conventional(gm_model="weak_inversion").gm_model, WeakInversion)
+
+
+def test_inverse_design_with_output_conductance_refuses_a_gain_above_the_intrinsic_gain():
+    from learnafe.circuits import dssf
+
+    # devices with gds = 1.5 gm: an intrinsic gain gm1/gds1 of 2/3, below the asked peak gain 1
+    table = json.loads((DATA / "sky130_gmid_tt.json").read_text())
+    for dev in table["devices"].values():
+        dev["gds_over_id"] = [1.5 * r for r in dev["gm_over_id"]]
+    leaky = GmIdTable(table)
+    with pytest.raises(ValueError, match="channel 0 .*peak gain of 1 is above M1's intrinsic gain"):
+        dssf.design_channel(1000.0, 3.0, 1.0, 1e-12, leaky, output_conductance=True)
+    # the same Q is possible for ideal devices, and with the real table
+    for model, oc in ((leaky, False), (load_gm_model("sky130-tt"), True)):
+        d = dssf.design_channel(1000.0, 3.0, 1.0, 1e-12, model, output_conductance=oc)
+        p = dssf.channel_parameters(d["I1"], d["I2"], d["C1"], d["C2"], model, output_conductance=oc)
+        assert float(p.f0_hz) == pytest.approx(1000.0, rel=1e-9) and float(p.q) == pytest.approx(3.0, rel=1e-9)
+        assert float(p.gain) == pytest.approx(1.0, rel=1e-9)
 
 
 def test_old_specs_and_run_configs_rebuild_as_before(tmp_path):
@@ -67,7 +112,7 @@ def test_old_specs_and_run_configs_rebuild_as_before(tmp_path):
         old.phi_C1[5] = 1.5                          # channel 5 drops below channel 4: centres cross
         old.phi_C2[5] = 1.5
     spec = old.to_dict()
-    for k in ("min_spacing", "corners"):
+    for k in ("min_spacing", "corners", "output_conductance"):
         del spec[k]
     again = AnalogFilterBank.from_dict(spec)
     assert isinstance(again.gm_model, WeakInversion) and again.min_spacing == 0
@@ -79,15 +124,25 @@ def test_old_specs_and_run_configs_rebuild_as_before(tmp_path):
     hand = {"format": "learnafe-bank/1", "channels": [{"I1": 1e-10, "I2": 1e-9, "C1": 1e-12, "C2": 1e-12}]}
     assert isinstance(BankSpec.from_dict(hand).gm(), WeakInversion)
     assert isinstance(AnalogFilterBank.from_dict(hand).gm_model, WeakInversion)
+    # a tt-table spec written before the output conductance existed: ideal devices, as trained
+    tt = AnalogFilterBank.conventional(output_conductance=False, features=raw())
+    spec = tt.to_dict()
+    del spec["output_conductance"]
+    again = AnalogFilterBank.from_dict(spec)
+    assert again.output_conductance is False and not BankSpec.from_dict(spec).uses_output_conductance
+    assert torch.equal(again(x), tt(x))
+    assert not torch.equal(AnalogFilterBank.from_dict({**spec, "output_conductance": True})(x), tt(x))
     # a run's config.json written before the options existed
     cfg = TrainConfig().to_dict()
-    for k in ("gm_model", "min_spacing", "train_corners", "train_mismatch"):
+    for k in ("gm_model", "min_spacing", "train_corners", "train_mismatch", "output_conductance"):
         del cfg[k]
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     old_cfg = TrainConfig.from_run_file(tmp_path / "config.json")
     assert old_cfg.gm_model == "weak_inversion" and old_cfg.min_spacing == 0.0
+    assert old_cfg.output_conductance is False
     bank = build_frontend(old_cfg)
     assert isinstance(bank.gm_model, WeakInversion) and bank.min_spacing == 0
+    assert bank.output_conductance is False
 
 
 # ------------------------------------------------------------------ spacing ---
@@ -142,7 +197,7 @@ def test_projection_keeps_q_and_gain_and_spacing_off_is_the_free_bank():
     # independent reference for the free bank: the table formulas on exp(log ref + phi)
     i1 = free.ref_I1.numpy() * np.exp(free.phi_I1.detach().numpy())
     i2 = free.ref_I2.numpy() * np.exp(free.phi_I2.detach().numpy())
-    w0 = np.sqrt(_table_gm("tt", "m1", i1) * _table_gm("tt", "m2", i2)) / (2 * 1e-12)
+    w0 = _table_w0("tt", i1, i2, free.ref_C1.numpy(), free.ref_C2.numpy())
     np.testing.assert_allclose(f_free, w0 / (2 * np.pi), rtol=1e-12)
     assert f_free[10] < f_free[9]                    # free: crossed
     f_held = held.center_frequencies().detach().numpy()
@@ -212,7 +267,7 @@ def test_corner_per_batch_picks_every_corner_and_uses_its_table():
     ss = AnalogFilterBank.conventional(corners={"mode": "fixed", "corners": ["ss"]})
     vals = ss.circuit(None, ss.corner_model())
     i1, i2 = ss.ref_I1.numpy(), ss.ref_I2.numpy()
-    w0 = np.sqrt(_table_gm("ss", "m1", i1) * _table_gm("ss", "m2", i2)) / (2 * 1e-12)
+    w0 = _table_w0("ss", i1, i2, ss.ref_C1.numpy(), ss.ref_C2.numpy())
     np.testing.assert_allclose(ss.parameters_of(vals).f0_hz.detach().numpy(), w0 / (2 * np.pi), rtol=1e-12)
     assert not np.allclose(w0 / (2 * np.pi), np.geomspace(100, 8000, 16), rtol=1e-3)  # the corner moves f0
     x = 0.1 * torch.randn(1, 3000, generator=torch.Generator().manual_seed(2))

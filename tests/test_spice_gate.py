@@ -78,10 +78,9 @@ def test_verify_run_reports_the_gate_before_fine_tuning(tmp_path, monkeypatch):
     assert g["passed"] == (not g["failures"])
     # f0 / Q against the bank's own spec; the ideal reference is the bank's own model
     assert len(r["spec_errors"]["f0_error_pct"]) == 4 and "mean_accuracy" in g
-    assert g["max_abs_f0_error_pct"] < 3.0
-    # with the devices' output conductance the model stays within 2 % in f0 and Q
-    assert r["vs_model_with_output_conductance"]["max_abs_q_error_pct"] < 2.0
-    assert r["vs_model_with_output_conductance"]["max_abs_f0_error_pct"] < 2.0
+    # the bank computes with its devices' output conductance, so its own spec is within 2 %
+    assert g["max_abs_f0_error_pct"] < 2.0 and g["max_abs_q_error_pct"] < 2.0
+    assert r["vs_model_with_output_conductance"] is None
     assert r["accuracy"]["spice_after"] is None and r["noise_summary"]["min_ratio_spice_to_model"] > 1
     bank = SpiceCalibratedBank.load(tmp_path / "run" / "spice" / "calibrated_bank.json")
     assert bank.noise_mode == "always" and bank.input_noise_std().shape == (4,)

@@ -150,7 +150,8 @@ class AnalogFilterBank(FrontEnd):
                  gm_model: GmModelLike = None, features: FeatureConfig | dict | None = None,
                  discretization: str = "bilinear", bounds: Bounds | dict | None = None,
                  noise: NoiseConfig | dict | None = None, mismatch: MismatchConfig | dict | None = None,
-                 min_spacing: float = DEFAULT_MIN_SPACING, corners: CornerConfig | dict | None = None) -> None:
+                 min_spacing: float = DEFAULT_MIN_SPACING, corners: CornerConfig | dict | None = None,
+                 output_conductance: bool = True) -> None:
         super().__init__()
         i1 = np.asarray(i1, dtype=np.float64).reshape(-1)
         n = i1.size
@@ -172,6 +173,9 @@ class AnalogFilterBank(FrontEnd):
         self.mismatch = MismatchConfig.from_dict(mismatch)
         self.min_spacing = check_min_spacing(min_spacing)
         self.corners = CornerConfig.from_dict(corners)
+        if not isinstance(output_conductance, bool):
+            raise ValueError(f"output_conductance must be True or False, got {output_conductance!r}")
+        self.output_conductance = output_conductance
         self._log_box = self._make_box()
         ref = {"I1": i1, "I2": i2, "C1": c1, "C2": c2}
         for k, (lo, hi) in self._log_box.items():
@@ -180,7 +184,7 @@ class AnalogFilterBank(FrontEnd):
                 bad = ref[k][(v < lo - 1e-9) | (v > hi + 1e-9)][0]
                 raise ValueError(f"reference {k}={bad:.4g} is outside its bounds "
                                  f"[{math.exp(lo):.4g}, {math.exp(hi):.4g}]; change the design or the bounds")
-        p = dssf.channel_parameters(i1, i2, c1, c2, self.gm_model)
+        p = dssf.channel_parameters(i1, i2, c1, c2, self.gm_model, output_conductance=output_conductance)
         f0_max = self.bounds.f0_max_fraction * sample_rate
         if np.any(p.f0_hz > f0_max * (1 + 1e-9)):
             raise ValueError(f"reference centre frequency {p.f0_hz.max():.6g} Hz is above "
@@ -238,7 +242,7 @@ class AnalogFilterBank(FrontEnd):
             from learnafe.circuits.mismatch import sky130_mismatch
 
             with torch.no_grad():
-                v = {k: t.detach().cpu().numpy() for k, t in self.circuit().items()}
+                v = {k: t.detach().cpu().numpy() for k, t in self.circuit().items() if k in KEYS}
             sig = sky130_mismatch(v["I1"], v["I2"], v["C1"], v["C2"])
             return torch.as_tensor(np.stack([sig[f"sigma_{k}"] for k in KEYS]), dtype=torch.float64,
                                    device=self.ref_I1.device)
@@ -272,21 +276,28 @@ class AnalogFilterBank(FrontEnd):
 
     # --------------------------------------------------------------- circuit ---
 
-    def _nyquist_guard(self, vals, gm_model):
-        """Scale both capacitors of every channel above f0_max up to it (in place); returns (gm1, gm2)."""
-        gm1 = gm_model.gm1(vals["I1"])
-        gm2 = gm_model.gm2(vals["I2"])
-        w0 = dssf.natural_frequency(gm1, gm2, vals["C1"], vals["C2"])
+    def _device_conductances(self, vals, gm_model) -> None:
+        """Add ``gm1, gm2, gds1, gds2`` of the currents in ``vals`` under ``gm_model`` (in place;
+        gds is None unless the bank uses the output conductance and the model knows it)."""
+        vals["gm1"], vals["gm2"] = gm_model.gm1(vals["I1"]), gm_model.gm2(vals["I2"])
+        vals["gds1"], vals["gds2"] = dssf.output_conductances(gm_model, vals["I1"], vals["I2"],
+                                                              self.output_conductance)
+
+    def _nyquist_guard(self, vals, gm_model) -> None:
+        """Scale both capacitors of every channel above f0_max up to it, and add the device
+        conductances (:meth:`_device_conductances`), in place.  Scaling C1 and C2 by k divides
+        w0 by k exactly and keeps Q and the gain, with or without gds."""
+        self._device_conductances(vals, gm_model)
+        w0 = self.parameters_of(vals).w0
         w0_max = 2 * math.pi * self.bounds.f0_max_fraction * self.sample_rate
         k = torch.clamp(w0 / w0_max, min=1.0)
         vals["C1"] = vals["C1"] * k
         vals["C2"] = vals["C2"] * k
-        return gm1, gm2
 
     def _space_centres(self, vals) -> None:
         """The spacing projection (module docstring, step 2), in place on the nominal values."""
-        gm1, gm2 = self._nyquist_guard(vals, self.gm_model)
-        w0 = dssf.natural_frequency(gm1, gm2, vals["C1"], vals["C2"])
+        self._nyquist_guard(vals, self.gm_model)
+        w0 = self.parameters_of(vals).w0
         n = w0.numel()
         if n < 2:
             return
@@ -306,7 +317,8 @@ class AnalogFilterBank(FrontEnd):
                 gm_model: TransconductanceModel | None = None) -> dict[str, torch.Tensor]:
         """Physical per-channel values (float64 tensors [C], differentiable in phi) after bounds.
 
-        Returns ``I1, I2, C1, C2`` and the transconductances ``gm1, gm2`` they give.
+        Returns ``I1, I2, C1, C2``, the transconductances ``gm1, gm2`` they give and the
+        output conductances ``gds1, gds2`` (None without :attr:`output_conductance`).
         ``factors`` ([4, C], optional): mismatch multipliers for I1, I2, C1, C2.
         ``gm_model`` (optional): the model of the chip's process corner (default: the bank's own);
         the design map (bounds, spacing) always uses the bank's own model.
@@ -323,20 +335,21 @@ class AnalogFilterBank(FrontEnd):
             for j, k in enumerate(KEYS):
                 lo, hi = self._log_box[k]
                 vals[k] = torch.clamp(vals[k] * factors[j].to(torch.float64), math.exp(lo), math.exp(hi))
-        vals["gm1"], vals["gm2"] = self._nyquist_guard(vals, self.gm_model if gm_model is None else gm_model)
+        self._nyquist_guard(vals, self.gm_model if gm_model is None else gm_model)
         return vals
 
     def parameters_of(self, vals: dict) -> dssf.ChannelParameters:
-        """gm1, gm2, w0, Q, gain of ``vals`` (its ``gm1``, ``gm2`` when present, else the bank's model)."""
+        """gm1, gm2, w0, Q, gain of ``vals`` (its ``gm1``, ``gm2``, ``gds1``, ``gds2`` when present,
+        else the bank's model)."""
         if "gm1" in vals and "gm2" in vals:
-            gm1, gm2, c1, c2 = vals["gm1"], vals["gm2"], vals["C1"], vals["C2"]
-            return dssf.ChannelParameters(gm1=gm1, gm2=gm2, w0=dssf.natural_frequency(gm1, gm2, c1, c2),
-                                          q=dssf.quality_factor(gm1, gm2, c1, c2), gain=c2 / c1)
-        return dssf.channel_parameters(vals["I1"], vals["I2"], vals["C1"], vals["C2"], self.gm_model, validate=False)
+            return dssf.parameters_from_gm(vals["gm1"], vals["gm2"], vals["C1"], vals["C2"],
+                                           vals.get("gds1"), vals.get("gds2"))
+        return dssf.channel_parameters(vals["I1"], vals["I2"], vals["C1"], vals["C2"], self.gm_model, validate=False,
+                                       output_conductance=self.output_conductance)
 
     def _s_coefficients(self, vals):
         p = self.parameters_of(vals)
-        return dssf.s_coefficients(p.gm1, p.gm2, vals["C1"], vals["C2"])
+        return dssf.s_coefficients(p.gm1, p.gm2, vals["C1"], vals["C2"], p.gds1, p.gds2)
 
     def coefficients(self, factors: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Discrete biquads ``(b [C, 3], a [C, 2])`` (float64 tensors, differentiable) of the nominal bank."""
@@ -351,9 +364,9 @@ class AnalogFilterBank(FrontEnd):
         return self.parameters_of(self.circuit()).q
 
     def gain(self) -> torch.Tensor:
-        """Peak gain magnitudes C2/C1, tensor [C]."""
-        vals = self.circuit()
-        return vals["C2"] / vals["C1"]
+        """Peak gain magnitudes, tensor [C]: C2/C1 for ideal devices, slightly less with the
+        output conductance (:func:`learnafe.circuits.dssf.parameters_from_gm`)."""
+        return self.parameters_of(self.circuit()).gain
 
     def frequency_response(self, freqs_hz: ArrayLike, discrete: bool = False) -> torch.Tensor:
         """Complex response [C, F] at ``freqs_hz``: the analog H(j 2 pi f), or the discretised biquads."""
@@ -452,7 +465,8 @@ class AnalogFilterBank(FrontEnd):
         """The JSON circuit spec (``learnafe-bank/1``, docs/ARCHITECTURE.md); JSON-clean floats."""
         with torch.no_grad():
             vals = {k: v.detach().cpu().numpy() for k, v in self.circuit().items() if k in KEYS}
-            p = dssf.channel_parameters(vals["I1"], vals["I2"], vals["C1"], vals["C2"], self.gm_model)
+            p = dssf.channel_parameters(vals["I1"], vals["I2"], vals["C1"], vals["C2"], self.gm_model,
+                                        output_conductance=self.output_conductance)
             pw = cost.channel_power_w(vals["I1"], vals["I2"])
             ar = cost.channel_cap_area_um2(vals["C1"], vals["C2"])
             noise = np.sqrt(cost.output_noise_variance(vals["I1"], vals["I2"], vals["C1"], vals["C2"], p.gm1, p.gm2))
@@ -466,6 +480,7 @@ class AnalogFilterBank(FrontEnd):
             "units": dict(UNITS),
             "sample_rate": self.sample_rate,
             "gm_model": self.gm_model.to_dict(),
+            "output_conductance": self.output_conductance,
             "features": self.features.to_dict(),
             "discretization": self.discretization,
             "bounds": self.bounds.to_dict(),
@@ -504,7 +519,8 @@ class AnalogFilterBank(FrontEnd):
                    gm_model="weak_inversion" if spec.gm_model is None else dict(spec.gm_model),
                    features=spec.features, discretization=spec.discretization or "bilinear", bounds=spec.bounds,
                    noise=spec.noise, mismatch=spec.mismatch,
-                   min_spacing=0.0 if spec.min_spacing is None else spec.min_spacing, corners=spec.corners)
+                   min_spacing=0.0 if spec.min_spacing is None else spec.min_spacing, corners=spec.corners,
+                   output_conductance=bool(spec.output_conductance))
         if phi is not None:
             with torch.no_grad():
                 for k in KEYS:
@@ -521,14 +537,16 @@ class AnalogFilterBank(FrontEnd):
     @classmethod
     def conventional(cls, n_channels: int = 16, f_lo: float = 100.0, f_hi: float = 8000.0, q: float | None = None,
                      sample_rate: float = 20000.0, c_unit: float = 1e-12, gain: float = 1.0,
-                     gm_model: GmModelLike = None, **kwargs: Any) -> "AnalogFilterBank":
+                     gm_model: GmModelLike = None, output_conductance: bool = True,
+                     **kwargs: Any) -> "AnalogFilterBank":
         """The hand-designed baseline: log-spaced centres f_lo..f_hi, constant Q, C1 = c_unit, C2 = gain * c_unit.
 
         ``q=None`` picks the Q at which neighbouring channels cross at their half-power
         (-3.01 dB) points: ``Q = 1 / (2 sinh(ln(r) / 2))`` with r = (f_hi/f_lo)^(1/(n-1))
         (3.41 for 16 channels over 100 Hz-8 kHz).  Currents from the inverse design
         (:func:`learnafe.circuits.dssf.design_channel`) with the gm model (default: the shipped
-        SKY130 tt table), so the centres and Q are exact under the model the bank computes with.
+        SKY130 tt table) and, with ``output_conductance`` (default), the devices' gds, so the
+        centres and Q are exact under the model the bank computes with.
         """
         if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 1:
             raise ValueError(f"n_channels must be a positive integer, got {n_channels!r}")
@@ -542,12 +560,14 @@ class AnalogFilterBank(FrontEnd):
                 raise ValueError("q must be given for a one-channel bank (no neighbours to cross)")
             q = dssf.q_for_crossing((f_hi / f_lo) ** (1.0 / (n_channels - 1)))
         gm = load_gm_model(gm_model)
-        d = dssf.design_channel(centres, q, gain, c_unit, gm)
-        return cls(d["I1"], d["I2"], d["C1"], d["C2"], sample_rate=sample_rate, gm_model=gm, **kwargs)
+        d = dssf.design_channel(centres, q, gain, c_unit, gm, output_conductance=output_conductance)
+        return cls(d["I1"], d["I2"], d["C1"], d["C2"], sample_rate=sample_rate, gm_model=gm,
+                   output_conductance=output_conductance, **kwargs)
 
     def extra_repr(self) -> str:
         return (f"n_channels={self.n_channels}, sample_rate={self.sample_rate}, gm_model={self.gm_model!r}, "
-                f"discretization={self.discretization!r}, min_spacing={self.min_spacing}")
+                f"discretization={self.discretization!r}, min_spacing={self.min_spacing}, "
+                f"output_conductance={self.output_conductance}")
 
 
 __all__ = ["AnalogFilterBank", "Bounds", "NoiseConfig", "MismatchConfig", "CornerConfig", "SPEC_FORMAT"]

@@ -11,6 +11,8 @@ keys, same order).
 Sections: ``channels`` (I1, I2 in A, C1, C2 in F, plus the derived f0_hz, q,
 gain, power_w, area_um2, output_noise_vrms when present), ``sample_rate`` (Hz),
 ``gm_model`` (kept as its dict; :meth:`BankSpec.gm` builds the model),
+``output_conductance`` (whether f0, Q and the bank's filters include the devices' gds
+from the gm/Id table; a spec without it -- written before it existed -- does not),
 ``features`` (:class:`~learnafe.frontends.features.FeatureConfig`),
 ``discretization``, ``bounds``/``noise``/``mismatch``/``corners`` (:class:`Bounds`,
 :class:`NoiseConfig`, :class:`MismatchConfig`, :class:`CornerConfig`), ``min_spacing``
@@ -255,7 +257,7 @@ class ChannelSpec:
 
 
 # Top-level keys in file order, after "format" and "units".
-_ORDER = ("sample_rate", "gm_model", "features", "discretization", "bounds", "min_spacing", "noise", "mismatch",
+_ORDER = ("sample_rate", "gm_model", "output_conductance", "features", "discretization", "bounds", "min_spacing", "noise", "mismatch",
           "corners", "channels",
           "total_power_w", "total_cap_area_um2", "reference", "phi", "reference_power_w", "reference_cap_area_um2")
 
@@ -271,6 +273,7 @@ class BankSpec:
     channels: tuple[ChannelSpec, ...]
     sample_rate: float | None = None
     gm_model: Mapping[str, Any] | None = None
+    output_conductance: bool | None = None
     features: FeatureConfig | None = None
     discretization: str | None = None
     bounds: Bounds | None = None
@@ -322,6 +325,9 @@ class BankSpec:
         if gm is not None and not isinstance(gm, Mapping):
             raise ValueError(f"spec['gm_model'] must be a dict (GmIdTable/WeakInversion.to_dict()), "
                              f"got {type(gm).__name__}")
+        oc = d.get("output_conductance")
+        if oc is not None and not isinstance(oc, bool):
+            raise ValueError(f"spec['output_conductance'] must be true or false, got {oc!r}")
         disc = d.get("discretization")
         if disc is not None and disc not in METHODS:
             raise ValueError(f"spec['discretization'] must be one of {METHODS}, got {disc!r}")
@@ -341,7 +347,7 @@ class BankSpec:
             state[name] = v
         known = {"format", "units", *_ORDER}
         return cls(
-            channels=chans, sample_rate=sr, gm_model=gm,
+            channels=chans, sample_rate=sr, gm_model=gm, output_conductance=oc,
             features=None if d.get("features") is None else FeatureConfig.from_dict(d["features"]),
             discretization=disc,
             bounds=None if d.get("bounds") is None else Bounds.from_dict(d["bounds"]),
@@ -407,6 +413,12 @@ class BankSpec:
         from learnafe.circuits.transconductance import load_gm_model
 
         return load_gm_model("weak_inversion" if self.gm_model is None else dict(self.gm_model))
+
+    @property
+    def uses_output_conductance(self) -> bool:
+        """Whether the spec's own f0 and Q include the devices' output conductance (a spec
+        without the key was written before it existed and does not)."""
+        return bool(self.output_conductance) and self.gm().has_gds
 
 
 __all__ = ["BankSpec", "ChannelSpec", "Bounds", "NoiseConfig", "MismatchConfig", "CornerConfig", "SPEC_FORMAT",

@@ -49,15 +49,16 @@ def _gm_model(spec: BankSpec, gm_model):
 
 
 def ideal_channels(spec, gm_model=None) -> dict[str, np.ndarray]:
-    """Ideal f0 (Hz), Q, |gain|, s-domain coefficients and power of each channel."""
+    """Ideal f0 (Hz), Q, |gain|, s-domain coefficients and power of each channel (with the
+    devices' output conductance when the spec's bank uses it)."""
     from learnafe.circuits import cost, dssf
 
     spec = load_spec(spec)
     chans = list(spec.channels)
     i1, i2, c1, c2 = (np.array([getattr(c, k) for c in chans]) for k in ("I1", "I2", "C1", "C2"))
     model = _gm_model(spec, gm_model)
-    p = dssf.channel_parameters(i1, i2, c1, c2, model)
-    beta, d1, d0 = dssf.s_coefficients(p.gm1, p.gm2, c1, c2)
+    p = dssf.channel_parameters(i1, i2, c1, c2, model, output_conductance=bool(spec.output_conductance))
+    beta, d1, d0 = dssf.s_coefficients(p.gm1, p.gm2, c1, c2, p.gds1, p.gds2)
     return {"f0_hz": np.asarray(p.f0_hz), "q": np.asarray(p.q), "gain": np.asarray(p.gain),
             "beta": np.asarray(beta), "d1": np.asarray(d1), "d0": np.asarray(d0),
             "power_w": np.asarray(cost.channel_power_w(i1, i2)), "gm_model": model}
@@ -250,7 +251,9 @@ def errors_against(ac: Mapping[str, Any], spec, gm_model) -> dict[str, Any]:
 def errors_with_output_conductance(ac: Mapping[str, Any], spec, gds_table) -> dict[str, Any] | None:
     """f0 / Q errors (%) of the simulated channels against the bank's own model with the
     devices' output conductance added (gds of ``gds_table``, a gm/Id table with
-    ``gds_over_id``; :func:`learnafe.circuits.dssf.s_coefficients`).  None without gds data."""
+    ``gds_over_id``; :func:`learnafe.circuits.dssf.s_coefficients`).  None without gds data,
+    and None when the bank itself already computes with its devices' gds (the errors against
+    its own spec are then these)."""
     from learnafe.circuits import dssf
     from learnafe.circuits.transconductance import load_gm_model
 
@@ -258,6 +261,8 @@ def errors_with_output_conductance(ac: Mapping[str, Any], spec, gds_table) -> di
     if not table.has_gds:
         return None
     spec = load_spec(spec)
+    if spec.uses_output_conductance:
+        return None
     i1, i2, c1, c2 = (np.array(spec.values(k)) for k in ("I1", "I2", "C1", "C2"))
     own = spec.gm()
     _, d1, d0 = dssf.s_coefficients(np.asarray(own.gm1(i1)), np.asarray(own.gm2(i2)), c1, c2,

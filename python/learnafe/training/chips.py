@@ -223,7 +223,7 @@ def _mismatch_figures(frontend, source, sigma_i, sigma_c) -> dict:
     from learnafe.circuits.mismatch import sky130_mismatch
 
     with torch.no_grad():
-        v = {k: t.detach().cpu().numpy() for k, t in frontend.circuit().items()}
+        v = {k: t.detach().cpu().numpy() for k, t in frontend.circuit().items() if k in ("I1", "I2", "C1", "C2")}
     full = sky130_mismatch(v["I1"], v["I2"], v["C1"], v["C2"])
     return {"source": "sky130", "per_channel": {k: [float(x) for x in full[k]] for k in
                                                 ("sigma_I1", "sigma_I2", "sigma_C1", "sigma_C2")},

@@ -27,7 +27,7 @@ DEFAULT_DATA = "data/synth-small"
 #: written before them meant (:meth:`TrainConfig.from_run_file`): such runs used the
 #: weak-inversion gm model and a free bank, and still load and resume that way.
 LEGACY_DEFAULTS = {"gm_model": "weak_inversion", "min_spacing": 0.0, "train_corners": "",
-                   "train_mismatch": ""}
+                   "train_mismatch": "", "output_conductance": False}
 #: Process corners ``train_corners`` may list.
 CORNER_NAMES = ("tt", "ss", "ff")
 
@@ -77,6 +77,8 @@ class TrainConfig:
                                         # cross at their -3 dB points, 3.41 for 16 x 100 Hz-8 kHz)
     gm_model: str = "sky130-tt"         # transconductance model: shipped SKY130 table sky130-tt/-ss/-ff,
                                         # "weak_inversion", or a gm/Id JSON file
+    output_conductance: bool = True     # the devices' gds from the gm/Id table in design and training
+                                        # (false: ideal devices, as before it existed)
     min_spacing: float = 1.1            # each centre >= min_spacing x its lower neighbour (0: free bank)
     train_corners: str = ""             # "tt,ss,ff": a process corner drawn per training batch ("": off)
     train_mismatch: str = ""            # "sky130": SKY130 mismatch drawn per training batch ("": off)
@@ -199,6 +201,7 @@ class TrainConfig:
         need(self.q >= 0, "q", "must be > 0 (or 0 for the -3 dB crossing Q)")
         need(isinstance(self.gm_model, str) and self.gm_model != "", "gm_model",
              "use sky130-tt, sky130-ss, sky130-ff, weak_inversion or a gm/Id JSON file")
+        need(isinstance(self.output_conductance, bool), "output_conductance", "must be true or false")
         need(isinstance(self.min_spacing, float) and (self.min_spacing == 0 or 1.0 <= self.min_spacing <= 4.0),
              "min_spacing", "use 0 (a free bank) or a ratio in [1, 4] (1.1: centres at least 10 % apart)")
         corners = [c for c in self.train_corners.split(",") if c.strip()] if isinstance(self.train_corners, str) else None

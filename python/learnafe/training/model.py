@@ -38,7 +38,8 @@ def _bank_class():
 def build_frontend(cfg: TrainConfig) -> nn.Module:
     """The conventional (hand-designed) bank of the configuration: ``n_channels``
     centres log-spaced from ``f_low`` to ``f_high`` at constant ``q``, designed with
-    ``gm_model`` (the same model the bank then computes with), ``min_spacing``,
+    ``gm_model`` (the same model the bank then computes with) and ``output_conductance``,
+    ``min_spacing``,
     corner-per-batch (``train_corners``) and SKY130 mismatch (``train_mismatch``)
     training, plus the extra ``cfg.frontend`` options (noise, mismatch, features ...),
     which override the former.  Co-design starts from it; conventional training keeps
@@ -46,7 +47,8 @@ def build_frontend(cfg: TrainConfig) -> nn.Module:
     bank_cls = _bank_class()
     kwargs = dict(n_channels=cfg.n_channels, f_lo=cfg.f_low, f_hi=cfg.f_high,
                   q=cfg.q if cfg.q > 0 else None, sample_rate=float(cfg.sample_rate),
-                  gm_model=cfg.gm_model, min_spacing=cfg.min_spacing)
+                  gm_model=cfg.gm_model, output_conductance=cfg.output_conductance,
+                  min_spacing=cfg.min_spacing)
     corners = [c.strip() for c in cfg.train_corners.split(",") if c.strip()]
     if corners:
         kwargs["corners"] = {"mode": "per_batch", "corners": corners}
