@@ -44,6 +44,10 @@ def test_export_xylo_reports_the_gate(tmp_path):
     assert g["max_abs_f0_error_pct"] == pytest.approx(worst)
     assert g["passed"] == (not g["failures"])
     assert json.loads((tmp_path / "x" / "xylo_export.json").read_text())["gate"] == g
+    # the 100 Hz channel misses f0 on the chip, and no tap pair could do better: said so
+    assert 0 in g["f0_failing_channels"] and 0 in g["grid_limited_channels"]
+    assert set(g["grid_limited_channels"]) <= set(g["f0_failing_channels"]) | set(g.get("q_failing_channels", []))
+    assert any(n.startswith("channel 0 (100.0 Hz") and "a limit of the chip" in n for n in g["notes"])
     # a threshold the chip cannot meet fails the gate; --strict-gate turns that into exit status 3
     args = ["export-xylo", str(spec), "--out", str(tmp_path / "y"), "--no-eval", "--no-progress",
             "--gate-f0-pct", "0"]

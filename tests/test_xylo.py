@@ -389,3 +389,31 @@ def test_filter_outputs_from_the_shared_cache_are_never_overwritten_while_refere
     finally:
         ops.set_output_cache_limit(prev)
         ops.empty_output_cache()
+
+
+def _peak_and_q_scipy(a1, a2, fs):
+    """Peak and -3 dB Q of (1 - z^-2) / (1 + a1 z^-1 + a2 z^-2) from a dense scipy response."""
+    f = np.linspace(1.0, fs / 2 - 1, 2_000_001)
+    _, h = scipy.signal.freqz([1.0, 0.0, -1.0], [1.0, a1, a2], worN=f, fs=fs)
+    m = np.abs(h)
+    k = int(np.argmax(m))
+    above = np.nonzero(m >= m[k] / np.sqrt(2))[0]
+    return f[k], f[k] / (f[above[-1]] - f[above[0]])
+
+
+@pytest.mark.parametrize("centre, q, within", [(100.0, 3.41, False), (156.8, 2.90, False),
+                                               (172.4, 3.10, True), (1000.0, 3.41, True)])
+def test_grid_limit_finds_the_closest_chip_taps(centre, q, within):
+    g = D.grid_limit(centre, q)
+    assert g["within"] is within
+    # the reported errors are those of the reported taps (scipy, dense grid)
+    _, _, frac = D.round_taps(*D.float_design(centre, q)[1:])
+    f, qq = _peak_and_q_scipy(g["a1"] / 2 ** frac, g["a2"] / 2 ** frac, D.XYLO_SAMPLE_RATE)
+    assert 100 * (f / centre - 1) == pytest.approx(g["f0_error_pct"], abs=0.01)
+    assert 100 * (qq / q - 1) == pytest.approx(g["q_error_pct"], abs=0.05)
+    assert (abs(g["f0_error_pct"]) <= 2 and abs(g["q_error_pct"]) <= 5) is within
+    # no pair in the searched window does better: the "best" design is never inside the limits when this says no
+    ch = D.design_channel(centre, q, quantization="best")
+    rf, rq = D.peak_and_q(ch)
+    if not within:
+        assert abs(rf / centre - 1) > 0.02 or abs(rq / q - 1) > 0.05

@@ -128,6 +128,7 @@ def markdown(gate: Mapping | None, what: str = "deployed bank") -> str:
         facts.append(f"clean accuracy drop {gate['clean_accuracy']['drop_points']:+.2f} points")
     lines = [head + (": " + ", ".join(facts) + "." if facts else ".")]
     lines += [f"- {f}" for f in gate["failures"]]
+    lines += [f"- note: {n}" for n in gate.get("notes", [])]
     return "\n".join(lines) + "\n"
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from learnafe._jsonio import write_json
 from learnafe.frontends.spec import BankSpec
 from learnafe.xylo.bank import XyloA3FilterBank
-from learnafe.xylo.design import XYLO_SAMPLE_RATE, design_bank, peak_and_q
+from learnafe.xylo.design import XYLO_SAMPLE_RATE, design_bank, grid_limit, peak_and_q
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,26 @@ def plot_responses(spec, bank: XyloA3FilterBank, path,
     return path
 
 
+def _explain_grid_limits(verdict: dict, rows: list, chip_rate: float) -> None:
+    """Say which failing channels no chip configuration could meet (in place on the gate's
+    verdict: ``grid_limited_channels`` and a note per channel)."""
+    th = verdict["thresholds"]
+    failing = sorted(set(verdict.get("f0_failing_channels", [])) | set(verdict.get("q_failing_channels", [])))
+    limited = []
+    for i in failing:
+        g = grid_limit(rows[i]["target_f0_hz"], rows[i]["target_q"], chip_rate,
+                       f0_pct=th["f0_pct"], q_pct=th["q_pct"])
+        if not g["within"]:
+            limited.append(i)
+            note = (f"channel {i} ({rows[i]['target_f0_hz']:.1f} Hz, Q {rows[i]['target_q']:.2f}): no tap pair "
+                    f"of the chip's 16-bit grid at {chip_rate / 1000:.1f} kHz is within both limits (closest: "
+                    f"f0 {g['f0_error_pct']:+.2f} %, Q {g['q_error_pct']:+.2f} %), a limit of the chip, not "
+                    "of the rounding")
+            verdict.setdefault("notes", []).append(note)
+            log.warning("%s", note)
+    verdict["grid_limited_channels"] = limited
+
+
 def export_xylo(run_dir, out_dir=None, *, data=None, evaluate: bool = True,
                 finetune_epochs: int = 0, limit: int = 0, seed: int = 0,
                 quantization: str = "best", progress: bool = True, gate=None) -> dict:
@@ -189,6 +209,7 @@ def export_xylo(run_dir, out_dir=None, *, data=None, evaluate: bool = True,
         reference_mean=acc["run"]["mean_accuracy"] if acc else None,
         deployed_mean=acc["xylo_bitexact"]["mean_accuracy"] if acc else None,
         thresholds=gate, what="XyloAudio 3 bit-exact bank")
+    _explain_grid_limits(result["gate"], rows, bank.sample_rate)
     if finetune_epochs:
         from learnafe.training.finetune import finetune
 

@@ -229,6 +229,22 @@ def _realised(a1: float, a2: float, sample_rate: float) -> tuple[float, float]:
 QUANTIZATION = ("round", "best")
 
 
+def _nearby_taps(q1: int, q2: int, frac: int, sample_rate: float, search: int, B_a: int = B_A):
+    """Yield ``(a1_int, a2_int, realised f0, realised Q)`` for the stable band-pass taps
+    within ``search`` integer steps of ``(q1, q2)`` (scale 2^-frac) that fit in ``B_a`` bits."""
+    scale, lim = 2.0 ** frac, 1 << (B_a - 1)
+    for d1 in range(-search, search + 1):
+        for d2 in range(-search, search + 1):
+            i1, i2 = q1 + d1, q2 + d2
+            if not (-lim <= i1 < lim and -lim <= i2 < lim):
+                continue
+            fa1, fa2 = i1 / scale, i2 / scale
+            if not (abs(fa1) < 1 + fa2 and fa2 < 1):  # unstable or not a band-pass
+                continue
+            f, qq = _realised(fa1, fa2, sample_rate)
+            yield i1, i2, f, qq
+
+
 def quantized_taps(centre_hz: float, q: float, sample_rate: float = XYLO_SAMPLE_RATE, *,
                    quantization: str = "round", search: int = 2) -> tuple[float, int, int, int]:
     """(b0, a1_int, a2_int, F) of a channel (see :func:`design_channel`), without
@@ -239,18 +255,45 @@ def quantized_taps(centre_hz: float, q: float, sample_rate: float = XYLO_SAMPLE_
     q1, q2, frac = round_taps(a1, a2)
     if quantization == "round":
         return b0, q1, q2, frac
-    scale = 2.0 ** frac
     best, best_err = (q1, q2), math.inf
-    for d1 in range(-search, search + 1):
-        for d2 in range(-search, search + 1):
-            fa1, fa2 = (q1 + d1) / scale, (q2 + d2) / scale
-            if not (abs(fa1) < 1 + fa2 and fa2 < 1):  # unstable or not a band-pass
-                continue
-            f, qq = _realised(fa1, fa2, sample_rate)
-            err = math.log(f / centre_hz) ** 2 + math.log(qq / q) ** 2
-            if err < best_err:
-                best, best_err = (q1 + d1, q2 + d2), err
-    return (1.0 - best[1] / scale) / 2.0, best[0], best[1], frac
+    for i1, i2, f, qq in _nearby_taps(q1, q2, frac, sample_rate, search):
+        err = math.log(f / centre_hz) ** 2 + math.log(qq / q) ** 2
+        if err < best_err:
+            best, best_err = (i1, i2), err
+    return (1.0 - best[1] / 2.0 ** frac) / 2.0, best[0], best[1], frac
+
+
+def _over(error_pct: float, limit_pct: float) -> float:
+    """|error| in units of the limit (a zero limit: 0 for an exact hit, else inf)."""
+    if limit_pct > 0:
+        return abs(error_pct) / limit_pct
+    return 0.0 if error_pct == 0 else math.inf
+
+
+def grid_limit(centre_hz: float, q: float, sample_rate: float = XYLO_SAMPLE_RATE, *,
+               f0_pct: float = 2.0, q_pct: float = 5.0, search: int = 8) -> dict:
+    """How close the chip's integer taps can come to a channel's centre and Q.
+
+    Searches the tap pairs within ``search`` steps of the rounded design (the
+    chip's ``B_a``-bit taps at the most fractional bits that fit) for the one
+    with the smallest ``max(|f0 error| / f0_pct, |Q error| / q_pct)``.  Returns
+    ``{"within": bool, "f0_error_pct", "q_error_pct", "a1", "a2"}`` of that pair:
+    ``within`` False means no chip configuration meets both limits, whatever the
+    rounding (at low centres one step of a1 moves f0 by several per cent).
+    """
+    _, a1, a2 = float_design(centre_hz, q, sample_rate)
+    q1, q2, frac = round_taps(a1, a2)
+    best = None
+    for i1, i2, f, qq in _nearby_taps(q1, q2, frac, sample_rate, search):
+        ef, eq = 100 * (f / centre_hz - 1), 100 * (qq / q - 1)
+        rf, rq = _over(ef, f0_pct), _over(eq, q_pct)
+        score = (max(rf, rq), rf * rf + rq * rq)
+        if best is None or score < best[0]:
+            best = (score, ef, eq, i1, i2)
+    if best is None:
+        raise ValueError(f"no stable chip taps near centre {centre_hz:g} Hz, Q {q:g}")
+    return {"within": best[0][0] <= 1.0, "f0_error_pct": best[1], "q_error_pct": best[2],
+            "a1": best[3], "a2": best[4]}
 
 
 def design_channel(centre_hz: float, q: float, sample_rate: float = XYLO_SAMPLE_RATE, *,
