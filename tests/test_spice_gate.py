@@ -85,6 +85,9 @@ def test_verify_run_reports_the_gate_before_fine_tuning(tmp_path, monkeypatch):
     # the bank computes with its devices' output conductance, so its own spec is within 2 %
     assert g["max_abs_f0_error_pct"] < 2.0 and g["max_abs_q_error_pct"] < 2.0
     assert r["vs_model_with_output_conductance"] is None
+    held = r["accuracy"]["held_out"]
+    assert set(held["sets"]) == {"test"} and g["accuracy_clips"] == held["pooled"]["n"]
+    assert g["mean_accuracy"]["deployed"] == held["pooled"]["spice_before"]["mean_accuracy"]
     assert r["accuracy"]["spice_after"] is None and r["noise_summary"]["min_ratio_spice_to_model"] > 1
     bank = SpiceCalibratedBank.load(tmp_path / "run" / "spice" / "calibrated_bank.json")
     assert bank.noise_mode == "always" and bank.input_noise_std().shape == (4,)

@@ -222,5 +222,33 @@ def test_export_xylo_on_a_trained_run(toy_run, tmp_path):
         assert set(acc[k]["accuracy"]) == {"clean", "10"}
         assert 0 <= acc[k]["mean_accuracy"] <= 1
     assert set(res["finetune_bitexact"]["after"]) == {"clean", "10"}
+    # one held-out set (no real speakers): the pooled numbers are the test split's
+    assert set(acc["held_out"]["sets"]) == {"test"} and acc["n"] == acc["held_out"]["sets"]["test"]["n"]
+    assert acc["xylo_bitexact"] == acc["held_out"]["sets"]["test"]["xylo_bitexact"]
     md = report_section(tmp_path / "x", tmp_path / "rep")
-    assert "Test accuracy" in md and "bit-exact" in md and "Fine-tuning" in md
+    assert "held-out sets" in md and "bit-exact" in md and "Fine-tuning" in md
+
+
+@pytest.mark.slow
+def test_held_out_comparison_pools_the_sets_clip_weighted(toy_run):
+    from learnafe.training import load_run
+    from learnafe.training.data import ClipSubset
+    from learnafe.training.evaluate import compare_frontends, evaluate_dataset, heldout_sets, heldout_markdown
+    from learnafe.training.model import CoDesignModel
+
+    run_dir, mp = toy_run
+    mp.setattr("learnafe.training.data.CACHE_DIR", str(run_dir.parent / "cache"))
+    run = load_run(run_dir)
+    (ds, noise), = heldout_sets(run.config).values()
+    part = ClipSubset(ds, list(range(5)))
+    held = compare_frontends(run.classifier, {"own": run.frontend}, {"all": (ds, noise), "five": (part, noise)},
+                             snrs=run.config.eval_snrs)
+    five = evaluate_dataset(CoDesignModel(run.frontend, run.classifier).eval(), part,
+                            snrs=run.config.eval_snrs, noise=noise)
+    assert held["sets"]["five"]["own"]["accuracy"] == five["accuracy"]
+    n = len(ds) + 5
+    for k, v in held["pooled"]["own"]["accuracy"].items():
+        expect = (len(ds) * held["sets"]["all"]["own"]["accuracy"][k] + 5 * five["accuracy"][k]) / n
+        assert v == pytest.approx(expect, abs=1e-12)
+    assert held["pooled"]["n"] == n
+    assert "| pooled (%d) | own |" % n in heldout_markdown(held, {"own": "own"})

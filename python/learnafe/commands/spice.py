@@ -143,8 +143,13 @@ def _verify(args) -> int:
         m = acc["mean"]
         after = ("" if m["spice_after"] is None
                  else f", after {acc['epochs']} epochs {m['spice_after']:.4f}")
-        print(f"mean accuracy: ideal {m['ideal']:.4f}, SPICE before fine-tuning "
+        print(f"mean accuracy (test split): ideal {m['ideal']:.4f}, SPICE before fine-tuning "
               f"{m['spice_before']:.4f}{after}")
+        held = acc.get("held_out")
+        if held and len(held["sets"]) > 1:
+            p = held["pooled"]
+            print(f"mean accuracy (pooled held-out sets, {p['n']} clips): ideal {p['ideal']['mean_accuracy']:.4f}, "
+                  f"SPICE before fine-tuning {p['spice_before']['mean_accuracy']:.4f}")
     if r["transient_summary"]:
         t = r["transient_summary"]
         print(f"transient: vs its continuous model (fitted) {100 * t['mean_vs_fitted_continuous']:.2f} %, "

@@ -111,9 +111,17 @@ def report_section(run_dir, out_dir) -> str | None:
         shutil.copy(spice / "ac_overlay.png", out_dir / "spice_ac_overlay.png")
         parts += [f"![ideal vs SPICE]({out_dir.name}/spice_ac_overlay.png)", ""]
     acc = v.get("accuracy")
+    if acc and acc.get("held_out"):
+        from learnafe.training.evaluate import heldout_markdown
+
+        parts += ["Accuracy (%) of the run's classifier before fine-tuning, on its held-out sets (the "
+                  "gate judges the pooled clips):", "",
+                  heldout_markdown(acc["held_out"], {"ideal": "ideal bank",
+                                                      "spice_before": "SPICE-calibrated bank"}), ""]
     if acc:
         keys = list(acc["ideal"])
-        parts += ["| accuracy | " + " | ".join(keys) + " | mean |",
+        parts += ["Test split, with fine-tuning on the calibrated features:", "",
+                  "| accuracy | " + " | ".join(keys) + " | mean |",
                   "| --- | " + " | ".join("---:" for _ in keys) + " | ---: |"]
         for name, label in (("ideal", "ideal bank"), ("spice_before", "SPICE, before fine-tuning"),
                             ("spice_after", f"SPICE, after {acc['epochs']} epochs")):

@@ -287,22 +287,6 @@ def spec_errors(ac: Mapping[str, Any]) -> tuple[list[float], list[float]]:
     return f0, q
 
 
-def _evaluate_frontend(run_dir, frontend, progress: bool = True) -> dict:
-    """The run's classifier on ``frontend``'s features: its test split and conditions, as
-    :func:`learnafe.training.evaluate_run` evaluates the run's own bank."""
-    from learnafe.training import load_run
-    from learnafe.training.data import eval_noise_folder, open_split
-    from learnafe.training.evaluate import evaluate_dataset
-    from learnafe.training.model import CoDesignModel
-
-    run = load_run(run_dir)
-    cfg = run.config
-    ds = open_split(cfg.data, cfg.test_split, cfg, progress=progress)
-    noise = cfg.noise or eval_noise_folder(Path(cfg.data), cfg.data)
-    model = CoDesignModel(frontend, run.classifier).eval()
-    return evaluate_dataset(model, ds, snrs=cfg.eval_snrs, noise=noise, progress=progress)
-
-
 def pick_clips(data: str | Path, split: str, sample_rate: int, n: int, seed: int = 0):
     """``n`` keyword clips (no silence/unknown) of a data set split, chosen by ``seed``."""
     from learnafe.data import CLASSES, KeywordDataset
@@ -414,33 +398,32 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
 
     accuracy = None
     if finetune:
-        from learnafe.training import evaluate_run, load_run
+        from learnafe.training import load_run
+        from learnafe.training.evaluate import compare_frontends, heldout_sets
         from learnafe.training.finetune import finetune as run_finetune
 
         t0 = time.perf_counter()
-        cfg = load_run(run_dir).config
-        ideal_path = out / "ideal_eval.json"
-        if ideal_path.is_file() and not force:
-            ideal = json.loads(ideal_path.read_text())
-        else:
-            log.info("[5/6] accuracy of the ideal bank")
-            ideal = evaluate_run(run_dir, cfg.data, split=cfg.test_split, noise=cfg.noise or None,
-                                 progress=progress)
-            write_json(ideal_path, ideal, indent=1, newline=False)
+        run = load_run(run_dir)
+        cfg = run.config
+        sets = heldout_sets(cfg, progress=progress)
+        log.info("[5/6] accuracy of the ideal and the SPICE-calibrated bank before fine-tuning, same "
+                 "classifier, on %s", " + ".join(f"{k} ({len(d)} clips)" for k, (d, _) in sets.items()))
+        held = compare_frontends(run.classifier, {"ideal": run.frontend, "spice_before": frontend}, sets,
+                                 snrs=cfg.eval_snrs, progress=progress)
+        write_json(out / "heldout_eval.json", held, indent=1, newline=False)
+        after = None
         if epochs > 0:
-            log.info("[5/6] accuracy on the calibrated features and fine-tuning (%d epochs)", epochs)
-            ft = run_finetune(run_dir, frontend, epochs=epochs, out_dir=out / "finetune", seed=seed,
-                              progress=progress, label="finetune-spice")
-            before, after = ft["before"], ft["after"]
-        else:
-            log.info("[5/6] accuracy on the calibrated features (no fine-tuning)")
-            before, after = _evaluate_frontend(run_dir, frontend, progress), None
+            log.info("[5/6] fine-tuning the classifier on the calibrated features (%d epochs)", epochs)
+            after = run_finetune(run_dir, frontend, epochs=epochs, out_dir=out / "finetune", seed=seed,
+                                 progress=progress, label="finetune-spice")["after"]
+        test = held["sets"]["test"]
         accuracy = {
-            "ideal": ideal["accuracy"], "spice_before": before["accuracy"],
+            "ideal": test["ideal"]["accuracy"], "spice_before": test["spice_before"]["accuracy"],
             "spice_after": None if after is None else after["accuracy"],
-            "mean": {"ideal": ideal["mean_accuracy"], "spice_before": before["mean_accuracy"],
+            "mean": {"ideal": test["ideal"]["mean_accuracy"], "spice_before": test["spice_before"]["mean_accuracy"],
                      "spice_after": None if after is None else after["mean_accuracy"]},
-            "epochs": epochs, "finetune_dir": str(out / "finetune") if epochs > 0 else None}
+            "epochs": epochs, "finetune_dir": str(out / "finetune") if epochs > 0 else None,
+            "held_out": held}
         timings["finetune"] = time.perf_counter() - t0
 
     tran = None
@@ -470,13 +453,17 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
     timings["total"] = time.perf_counter() - t_all
 
     f0_err, q_err = spec_errors(ac)
+    pooled = accuracy["held_out"]["pooled"] if accuracy else None
     gate_res = gate_mod.check(
         f0_error_pct=f0_err, q_error_pct=q_err,
-        reference_accuracy=accuracy["ideal"] if accuracy else None,
-        deployed_accuracy=accuracy["spice_before"] if accuracy else None,
-        reference_mean=accuracy["mean"]["ideal"] if accuracy else None,
-        deployed_mean=accuracy["mean"]["spice_before"] if accuracy else None,
+        reference_accuracy=pooled["ideal"]["accuracy"] if pooled else None,
+        deployed_accuracy=pooled["spice_before"]["accuracy"] if pooled else None,
+        reference_mean=pooled["ideal"]["mean_accuracy"] if pooled else None,
+        deployed_mean=pooled["spice_before"]["mean_accuracy"] if pooled else None,
         thresholds=gate, what="SPICE-calibrated bank")
+    if pooled:
+        gate_res["accuracy_clips"] = pooled["n"]
+        gate_res["accuracy_sets"] = {k: v["n"] for k, v in accuracy["held_out"]["sets"].items()}
     result = {"format": "learnafe-spice-verify/1", "run": str(run_dir), "out_dir": str(out),
               "corner": corner, "topology": topology, "caps": caps, "workers": workers,
               "gate": gate_res,

@@ -39,7 +39,8 @@ from learnafe.data import CLASSES
 from learnafe.training.distributed import DistContext, all_reduce_sum
 from learnafe.training.model import hardware_cost
 
-__all__ = ["confusion_matrix", "evaluate_dataset", "evaluate_run", "snr_key", "mismatch_monte_carlo"]
+__all__ = ["confusion_matrix", "evaluate_dataset", "evaluate_run", "snr_key", "mismatch_monte_carlo",
+           "heldout_sets", "compare_frontends", "heldout_markdown"]
 
 log = logging.getLogger(__name__)
 
@@ -245,3 +246,84 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike | None, *,
                                                sigma_c=sigma_c, batch_size=batch_size,
                                                progress=progress)
     return out
+
+
+def heldout_sets(cfg, *, data: str | os.PathLike | None = None, limit: int = 0,
+                 progress: bool = False) -> dict:
+    """The held-out sets a deployed front end is judged on, as ``{name: (dataset, noise)}``.
+
+    ``"test"``: the run's test split (or ``data``'s ``test`` split), mixed with the run's
+    noise folder (or the data set's own, see the module doc).  ``"real_validation"``: for a
+    run trained with real speakers (and no ``data`` given), its real validation speakers
+    less the clips that chose the best epoch (:func:`learnafe.training.data.real_report_set`),
+    the set its headline numbers come from.  Neither set informed any choice of the run.
+    ``limit``: at most that many clips per set, stratified by class (``cfg.eval_seed``).
+    """
+    from learnafe.training.data import ClipSubset, eval_noise_folder, open_split
+
+    root = Path(data) if data is not None else Path(cfg.data)
+    ds = open_split(root, cfg.test_split if data is None else "test", cfg, progress=progress)
+    sets = {"test": (ds, cfg.noise or eval_noise_folder(ds.root, cfg.data))}
+    if data is None and cfg.real:
+        from learnafe.training.data import real_report_set
+
+        sets["real_validation"] = real_report_set(cfg, progress=progress)
+    if limit:
+        sets = {k: (ClipSubset.stratified(d, limit, seed=cfg.eval_seed) if limit < len(d) else d, n)
+                for k, (d, n) in sets.items()}
+    return sets
+
+
+def compare_frontends(classifier: torch.nn.Module, frontends: dict, sets: dict, *,
+                      snrs: Sequence[float | None], progress: bool = False) -> dict:
+    """The same classifier on several front ends (``{name: module}``) over the held-out
+    ``sets`` (:func:`heldout_sets`).
+
+    Returns ``{"sets": {set: {"n": .., front end: {"accuracy": {..}, "mean_accuracy": ..}}},
+    "pooled": {"n": .., front end: {...}}}``; the pooled accuracy of a condition counts every
+    clip of every set once (clip-weighted), its mean is over the conditions.  A deployment
+    gate judged on the pooled clips is less at the mercy of a few borderline clips than one
+    judged on a small test split.
+    """
+    from learnafe.training.model import CoDesignModel
+
+    out: dict = {"sets": {}, "pooled": {}}
+    for set_name, (ds, noise) in sets.items():
+        row: dict = {"n": len(ds)}
+        for name, fe in frontends.items():
+            r = evaluate_dataset(CoDesignModel(fe, classifier).eval(), ds, snrs=snrs, noise=noise,
+                                 progress=progress)
+            row[name] = {"accuracy": r["accuracy"], "mean_accuracy": r["mean_accuracy"]}
+            log.info("%s on %s (%d clips): mean accuracy %.4f (%s)", name, set_name, len(ds),
+                     r["mean_accuracy"], ", ".join(f"{k} {v:.3f}" for k, v in r["accuracy"].items()))
+        out["sets"][set_name] = row
+    rows = list(out["sets"].values())
+    total = sum(r["n"] for r in rows)
+    out["pooled"]["n"] = total
+    for name in frontends:
+        keys = [k for k in rows[0][name]["accuracy"] if all(k in r[name]["accuracy"] for r in rows)]
+        acc = {k: sum(r["n"] * r[name]["accuracy"][k] for r in rows) / total for k in keys}
+        out["pooled"][name] = {"accuracy": acc, "mean_accuracy": float(np.mean(list(acc.values())))}
+    return out
+
+
+def heldout_markdown(held: dict, labels: dict) -> str:
+    """A markdown table of :func:`compare_frontends`: one row per set and front end
+    (``labels``: front-end key -> row label), then the pooled rows; accuracies in %."""
+    sets = held["sets"]
+    first = next(iter(sets.values()))
+    name0 = next(k for k in labels if k in first)
+    keys = list(first[name0]["accuracy"])
+    lines = ["| set (clips) | front end | " + " | ".join(keys) + " | mean |",
+             "| --- | --- | " + " | ".join("---:" for _ in keys) + " | ---: |"]
+    rows = [(f"{k} ({v['n']})", v) for k, v in sets.items()]
+    if len(sets) > 1:
+        rows.append((f"pooled ({held['pooled']['n']})", held["pooled"]))
+    for set_label, row in rows:
+        for key, label in labels.items():
+            if key not in row:
+                continue
+            a = row[key]
+            lines.append(f"| {set_label} | {label} | " + " | ".join(f"{100 * a['accuracy'][c]:.2f}" for c in keys)
+                         + f" | {100 * a['mean_accuracy']:.2f} |")
+    return "\n".join(lines) + "\n"

@@ -227,30 +227,25 @@ def export_xylo(run_dir, out_dir=None, *, data=None, evaluate: bool = True,
 
 def _evaluate(run_dir, spec, bank, *, data=None, limit: int = 0, quantization: str = "best",
               progress: bool = True) -> dict:
+    """The run's classifier on its own bank and on the chip bank (float design and bit-exact),
+    over the held-out sets (:func:`learnafe.training.evaluate.heldout_sets`: the test split
+    and, for a run trained with real speakers, its real validation speakers); the top-level
+    accuracies are the pooled ones, per set under ``held_out``."""
     from learnafe.training import load_run
-    from learnafe.training.data import ClipSubset, eval_noise_folder, open_split
-    from learnafe.training.evaluate import evaluate_dataset
-    from learnafe.training.model import CoDesignModel
+    from learnafe.training.evaluate import compare_frontends, heldout_sets
 
     run = load_run(run_dir)
     cfg = run.config
-    root = Path(data) if data else Path(cfg.data)
-    ds = open_split(root, cfg.test_split if data is None else "test", cfg, progress=progress)
-    noise = eval_noise_folder(ds.root, cfg.data)
-    if limit and limit < len(ds):
-        ds = ClipSubset.stratified(ds, limit, seed=cfg.eval_seed)
-    out = {"data": str(root), "n": len(ds), "snrs": list(cfg.eval_snrs)}
+    sets = heldout_sets(cfg, data=data, limit=limit, progress=progress)
     fronts = {"run": run.frontend,
               "xylo_float": frontend_for_run(run_dir, "float", bank=bank, spec=spec,
                                              quantization=quantization),
               "xylo_bitexact": frontend_for_run(run_dir, "bitexact", bank=bank, spec=spec,
                                                 quantization=quantization)}
-    for name, fe in fronts.items():
-        t0 = time.perf_counter()
-        model = CoDesignModel(fe, run.classifier).eval()
-        r = evaluate_dataset(model, ds, snrs=cfg.eval_snrs, noise=noise, progress=progress)
-        out[name] = {"accuracy": r["accuracy"], "mean_accuracy": r["mean_accuracy"],
-                     "seconds": time.perf_counter() - t0}
-        log.info("%s front end: mean accuracy %.4f (%s)", name, r["mean_accuracy"],
-                 ", ".join(f"{k} {v:.3f}" for k, v in r["accuracy"].items()))
+    t0 = time.perf_counter()
+    held = compare_frontends(run.classifier, fronts, sets, snrs=cfg.eval_snrs, progress=progress)
+    out = {"data": str(Path(data) if data else Path(cfg.data)), "n": held["pooled"]["n"],
+           "sets": {k: v["n"] for k, v in held["sets"].items()}, "snrs": list(cfg.eval_snrs),
+           "seconds": time.perf_counter() - t0, "held_out": held}
+    out.update({k: held["pooled"][k] for k in fronts})
     return out

@@ -42,17 +42,23 @@ def report_section(run_dir, out_dir) -> str | None:
         lines += ["", f"![XyloAudio 3 responses]({out_dir.name}/{name})"]
     acc = res.get("accuracy")
     if acc:
-        keys = list(acc["run"]["accuracy"])
-        lines += ["", f"Test accuracy of the run's classifier ({acc['n']} clips of `{acc['data']}`):",
-                  "", "| front end | " + " | ".join(keys) + " | mean |",
-                  "| --- |" + " --- |" * (len(keys) + 1)]
+        from learnafe.training.evaluate import heldout_markdown
+
         names = {"run": "run's own bank (float, 20 kHz)", "xylo_float": "XyloAudio 3, float design",
                  "xylo_bitexact": "XyloAudio 3, bit-exact"}
-        for k, label in names.items():
-            if k in acc:
-                a = acc[k]
-                lines.append(f"| {label} | " + " | ".join(_pct(a["accuracy"][c]) for c in keys)
-                             + f" | {_pct(a['mean_accuracy'])} |")
+        sets = " + ".join(f"{k} ({n} clips)" for k, n in acc.get("sets", {"test": acc["n"]}).items())
+        lines += ["", f"Accuracy of the run's classifier (%) on its held-out sets, {sets}; the gate "
+                      "judges the pooled clips:", ""]
+        if "held_out" in acc:
+            lines.append(heldout_markdown(acc["held_out"], names).rstrip())
+        else:  # results written before the held-out sets
+            keys = list(acc["run"]["accuracy"])
+            lines += ["| front end | " + " | ".join(keys) + " | mean |", "| --- |" + " --- |" * (len(keys) + 1)]
+            for k, label in names.items():
+                if k in acc:
+                    a = acc[k]
+                    lines.append(f"| {label} | " + " | ".join(_pct(a["accuracy"][c]) for c in keys)
+                                 + f" | {_pct(a['mean_accuracy'])} |")
     if res.get("gate"):
         from learnafe.gate import markdown
 
