@@ -225,6 +225,7 @@ def test_export_xylo_on_a_trained_run(toy_run, tmp_path):
     # one held-out set (no real speakers): the pooled numbers are the test split's
     assert set(acc["held_out"]["sets"]) == {"test"} and acc["n"] == acc["held_out"]["sets"]["test"]["n"]
     assert acc["xylo_bitexact"] == acc["held_out"]["sets"]["test"]["xylo_bitexact"]
+    assert res["gate"]["accuracy_clips"] == acc["n"] and res["gate"]["accuracy_sets"] == {"test": acc["n"]}
     md = report_section(tmp_path / "x", tmp_path / "rep")
     assert "held-out sets" in md and "bit-exact" in md and "Fine-tuning" in md
 

@@ -10,7 +10,11 @@ passes when, before any fine-tuning:
 - every channel's Q is within ``q_pct`` (default 5 %) of the spec,
 - the mean accuracy over the evaluation conditions drops by at most
   ``accuracy_points`` (default 1 point, i.e. 0.01), and so does the clean accuracy
-  (``clean_points``, default the same; None: not checked).
+  (``clean_points``, default the same; None: not checked).  Both commands measure it
+  with the run's classifier on all of the run's held-out clips, pooled
+  (:func:`learnafe.training.evaluate.heldout_sets`: the test split, and the real
+  validation speakers of a run trained with them), and record their number as
+  ``accuracy_clips``.
 
 :func:`check` returns the JSON-ready verdict ``{"passed": bool, "failures": [...],
 ...}`` that both commands write into their result files and reports.
@@ -123,7 +127,8 @@ def markdown(gate: Mapping | None, what: str = "deployed bank") -> str:
     if "max_abs_q_error_pct" in gate:
         facts.append(f"max |Q error| {gate['max_abs_q_error_pct']:.2f} %")
     if "mean_accuracy" in gate:
-        facts.append(f"mean accuracy drop {gate['mean_accuracy']['drop_points']:+.2f} points")
+        clips = f" over {gate['accuracy_clips']} held-out clips" if "accuracy_clips" in gate else ""
+        facts.append(f"mean accuracy drop {gate['mean_accuracy']['drop_points']:+.2f} points{clips}")
     if "clean_accuracy" in gate:
         facts.append(f"clean accuracy drop {gate['clean_accuracy']['drop_points']:+.2f} points")
     lines = [head + (": " + ", ".join(facts) + "." if facts else ".")]

@@ -209,6 +209,9 @@ def export_xylo(run_dir, out_dir=None, *, data=None, evaluate: bool = True,
         reference_mean=acc["run"]["mean_accuracy"] if acc else None,
         deployed_mean=acc["xylo_bitexact"]["mean_accuracy"] if acc else None,
         thresholds=gate, what="XyloAudio 3 bit-exact bank")
+    if acc:
+        result["gate"]["accuracy_clips"] = acc["n"]
+        result["gate"]["accuracy_sets"] = dict(acc["sets"])
     _explain_grid_limits(result["gate"], rows, bank.sample_rate)
     if finetune_epochs:
         from learnafe.training.finetune import finetune
