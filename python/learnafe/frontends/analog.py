@@ -48,10 +48,13 @@ All circuit arithmetic is float64 (whatever the module dtype); the op runs in
 the audio's dtype.
 
 The default transconductance model is the shipped SKY130 tt gm/Id table
-(:func:`learnafe.circuits.sky130_table`), the circuit that is built; pass
-``gm_model="weak_inversion"`` for the textbook model.  Specs record their model, and
-a spec without one (or without ``min_spacing``) rebuilds as it did before these
-defaults (weak inversion, a free bank).
+(:func:`learnafe.circuits.sky130_table`), the circuit that is built, with the devices'
+output conductance from the same table (``output_conductance=True``: gds1, gds2 enter the
+filters, the projections of steps 2 and 3, the spec's f0/Q/gain; differentiable); pass
+``gm_model="weak_inversion"`` for the textbook model, ``output_conductance=False`` for
+ideal devices.  Specs record their model, and
+a spec without one (or without ``min_spacing`` or ``output_conductance``) rebuilds as it
+did before these defaults (weak inversion, a free bank, ideal devices).
 
 Training-time perturbations (all off by default):
 
