@@ -3,7 +3,6 @@ differences through torch.autograd.gradcheck, a plain per-sample envelope)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -14,6 +13,7 @@ import torch
 
 from learnafe import ops
 from learnafe._ops_precision import STRUCTURES, float32_errors
+from isa_helpers import assert_same_on_every_isa
 
 
 def random_bank(rng, C, radius=(0.3, 0.995)):
@@ -425,22 +425,7 @@ def test_numpy_path_does_not_import_torch_and_isa_paths_bitwise_equal(tmp_path):
         "assert yl.ctypes.data % 64 == 0\n"
         "np.savez(sys.argv[1], y=y, e=e, gx=gx, gb=gb, ga=ga, hx=hx, hb=hb, ha=ha, yl=yl)\n"
         "print(ops.kernel_isa())\n")
-    outs = {}
-    for isa in ("generic", "avx2", "default"):
-        env = dict(os.environ)
-        env.pop("LEARNAFE_ISA", None)
-        if isa != "default":
-            env["LEARNAFE_ISA"] = isa
-        path = tmp_path / f"{isa}.npz"
-        proc = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True,
-                              text=True)
-        assert proc.returncode == 0, proc.stderr
-        if isa == "generic":
-            assert proc.stdout.strip() == "generic"
-        outs[isa] = np.load(path)
-    for isa in ("avx2", "default"):
-        for key in ("y", "e", "gx", "gb", "ga", "hx", "hb", "ha", "yl"):
-            np.testing.assert_array_equal(outs[isa][key], outs["generic"][key], err_msg=key)
+    assert_same_on_every_isa(code, tmp_path, ("y", "e", "gx", "gb", "ga", "hx", "hb", "ha", "yl"))
 
 
 # ---------------------------------------------- streaming stores, output cache ---

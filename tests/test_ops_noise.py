@@ -9,9 +9,6 @@ sampling distributions), the noiseless op run channel by channel on an explicit
 """
 
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -20,6 +17,7 @@ import torch
 
 from learnafe import _core, ops
 from learnafe.benchmarks.ops import bank
+from isa_helpers import assert_same_on_every_isa
 
 FS = 8000.0
 TAU = 0.004
@@ -326,19 +324,7 @@ def test_isa_paths_bitwise_equal(tmp_path):
         "n = ops.gaussian_noise(2**63 + 5, 2, 37, 103)\n"
         "np.savez(sys.argv[1], e=e, e4=e4, hx=hx, hb=hb, ha=ha, hs=hs, n=n)\n"
         "print(ops.kernel_isa())\n")
-    outs = {}
-    for isa in ("generic", "avx2", "default"):
-        env = dict(os.environ)
-        env.pop("LEARNAFE_ISA", None)
-        if isa != "default":
-            env["LEARNAFE_ISA"] = isa
-        path = tmp_path / f"{isa}.npz"
-        proc = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
-        outs[isa] = np.load(path)
-    for isa in ("avx2", "default"):
-        for key in ("e", "e4", "hx", "hb", "ha", "hs", "n"):
-            np.testing.assert_array_equal(outs[isa][key], outs["generic"][key], err_msg=f"{isa} {key}")
+    assert_same_on_every_isa(code, tmp_path, ("e", "e4", "hx", "hb", "ha", "hs", "n"))
 
 
 def test_seed_from_torch_generator():
