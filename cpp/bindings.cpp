@@ -18,11 +18,11 @@ namespace py = pybind11;
 namespace {
 using I64Array = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
 
-py::tuple xylo_filterbank_py(I64Array x, I64Array a1, I64Array a2, I64Array B_b, I64Array B_af,
-                             I64Array B_wf, I64Array B_in, I64Array B_w, I64Array B_out,
-                             bool prepend_reversed, int num_threads, py::object out) {
-    if (x.ndim() != 2) throw std::invalid_argument("x must be [B, T]");
-    const int64_t B = x.shape(0), T = x.shape(1), C = a1.size();
+// The per-channel register arrays as kernel channels, checked for equal length.
+std::vector<learnafe::xylo::Channel> channels(const I64Array& a1, const I64Array& a2, const I64Array& B_b,
+                                              const I64Array& B_af, const I64Array& B_wf, const I64Array& B_in,
+                                              const I64Array& B_w, const I64Array& B_out) {
+    const int64_t C = a1.size();
     for (const I64Array* p : {&a2, &B_b, &B_af, &B_wf, &B_in, &B_w, &B_out})
         if (p->size() != C) throw std::invalid_argument("channel parameter arrays differ in length");
     std::vector<learnafe::xylo::Channel> ch(C);
@@ -30,6 +30,15 @@ py::tuple xylo_filterbank_py(I64Array x, I64Array a1, I64Array a2, I64Array B_b,
         ch[c] = {a1.data()[c], a2.data()[c], int32_t(B_b.data()[c]), int32_t(B_af.data()[c]),
                  int32_t(B_wf.data()[c]), int32_t(B_in.data()[c]), int32_t(B_w.data()[c]),
                  int32_t(B_out.data()[c])};
+    return ch;
+}
+
+py::tuple xylo_filterbank_py(I64Array x, I64Array a1, I64Array a2, I64Array B_b, I64Array B_af,
+                             I64Array B_wf, I64Array B_in, I64Array B_w, I64Array B_out,
+                             bool prepend_reversed, int num_threads, py::object out) {
+    if (x.ndim() != 2) throw std::invalid_argument("x must be [B, T]");
+    const int64_t B = x.shape(0), T = x.shape(1), C = a1.size();
+    const auto ch = channels(a1, a2, B_b, B_af, B_wf, B_in, B_w, B_out);
     // `out`: None, or a writeable C-contiguous int64 [B, C, T] array to fill.
     py::array_t<int64_t> y;
     if (out.is_none()) {
@@ -100,13 +109,7 @@ py::tuple xylo_spike_features_py(I64Array x, I64Array a1, I64Array a2, I64Array 
     const int64_t B = x.shape(0), T = x.shape(1), C = a1.size();
     const auto cfg = spike_config(C, rate_shift1, rate_shift2, low_pass_shift, eps, fixed_threshold,
                                   adaptive, joint_normalization, raster_factor, max_spikes);
-    for (const I64Array* p : {&a2, &B_b, &B_af, &B_wf, &B_in, &B_w, &B_out})
-        if (p->size() != C) throw std::invalid_argument("channel parameter arrays differ in length");
-    std::vector<learnafe::xylo::Channel> ch(C);
-    for (int64_t c = 0; c < C; ++c)
-        ch[c] = {a1.data()[c], a2.data()[c], int32_t(B_b.data()[c]), int32_t(B_af.data()[c]),
-                 int32_t(B_wf.data()[c]), int32_t(B_in.data()[c]), int32_t(B_w.data()[c]),
-                 int32_t(B_out.data()[c])};
+    const auto ch = channels(a1, a2, B_b, B_af, B_wf, B_in, B_w, B_out);
     const int64_t F = learnafe::xylo::raster_frames(T, raster_factor);
     py::array_t<int64_t> counts({B, F, C});
     py::array_t<int32_t> kind({B, C});
