@@ -29,6 +29,25 @@ def test_gate_passes_within_the_limits_and_names_every_failure():
         GateThresholds(f0_pct=-1)
 
 
+def test_held_out_gate_judges_the_pooled_clips():
+    from learnafe.gate import check_held_out
+
+    def acc(clean, noisy):
+        return {"accuracy": {"clean": clean, "5": noisy}, "mean_accuracy": (clean + noisy) / 2}
+
+    held = {"sets": {"test": {"n": 200, "ideal": acc(0.90, 0.70), "chip": acc(0.87, 0.70)},
+                     "real": {"n": 600, "ideal": acc(0.80, 0.70), "chip": acc(0.81, 0.70)}},
+            "pooled": {"n": 800, "ideal": acc(0.825, 0.70), "chip": acc(0.825, 0.70)}}
+    g = check_held_out(f0_error_pct=[1.0], held_out=held, reference="ideal", deployed="chip")
+    # the test set alone loses 3 points clean; the pooled clips decide, and they lose none
+    assert g["passed"] and g["clean_accuracy"]["drop_points"] == pytest.approx(0.0)
+    assert g["accuracy_clips"] == 800 and g["accuracy_sets"] == {"test": 200, "real": 600}
+    held["pooled"]["chip"] = acc(0.80, 0.70)
+    bad = check_held_out(held_out=held, reference="ideal", deployed="chip")
+    assert not bad["passed"] and bad["clean_accuracy"]["drop_points"] == pytest.approx(2.5)
+    assert "mean_accuracy" not in check_held_out(f0_error_pct=[1.0], held_out=None)
+
+
 def test_export_xylo_reports_the_gate(tmp_path):
     import json
 

@@ -113,6 +113,26 @@ def check(*, f0_error_pct: Sequence[float] | None = None, q_error_pct: Sequence[
     return out
 
 
+def check_held_out(*, f0_error_pct: Sequence[float] | None = None, q_error_pct: Sequence[float] | None = None,
+                   held_out: Mapping | None = None, reference: str = "", deployed: str = "",
+                   thresholds: GateThresholds | None = None, what: str = "deployed bank") -> dict:
+    """:func:`check` with the accuracies of the ``reference`` and ``deployed`` front ends on the
+    pooled clips of a held-out comparison (``held_out``: the result of
+    :func:`learnafe.training.evaluate.compare_frontends`; None: no accuracy check).  The verdict
+    also records ``accuracy_clips`` (pooled) and ``accuracy_sets`` (clips per set)."""
+    pooled = held_out["pooled"] if held_out else None
+    out = check(f0_error_pct=f0_error_pct, q_error_pct=q_error_pct,
+                reference_accuracy=pooled[reference]["accuracy"] if pooled else None,
+                deployed_accuracy=pooled[deployed]["accuracy"] if pooled else None,
+                reference_mean=pooled[reference]["mean_accuracy"] if pooled else None,
+                deployed_mean=pooled[deployed]["mean_accuracy"] if pooled else None,
+                thresholds=thresholds, what=what)
+    if pooled:
+        out["accuracy_clips"] = pooled["n"]
+        out["accuracy_sets"] = {k: v["n"] for k, v in held_out["sets"].items()}
+    return out
+
+
 def markdown(gate: Mapping | None, what: str = "deployed bank") -> str:
     """One paragraph for a report: PASSED / FAILED with the reasons."""
     if not gate:
@@ -163,4 +183,4 @@ def thresholds_from_args(args) -> GateThresholds:
                           clean_points=args.gate_accuracy_points)
 
 
-__all__ = ["GateThresholds", "check", "markdown", "add_arguments", "thresholds_from_args"]
+__all__ = ["GateThresholds", "check", "check_held_out", "markdown", "add_arguments", "thresholds_from_args"]

@@ -453,17 +453,9 @@ def verify_run(run_dir: str | Path, out_dir: str | Path | None = None, *, corner
     timings["total"] = time.perf_counter() - t_all
 
     f0_err, q_err = spec_errors(ac)
-    pooled = accuracy["held_out"]["pooled"] if accuracy else None
-    gate_res = gate_mod.check(
-        f0_error_pct=f0_err, q_error_pct=q_err,
-        reference_accuracy=pooled["ideal"]["accuracy"] if pooled else None,
-        deployed_accuracy=pooled["spice_before"]["accuracy"] if pooled else None,
-        reference_mean=pooled["ideal"]["mean_accuracy"] if pooled else None,
-        deployed_mean=pooled["spice_before"]["mean_accuracy"] if pooled else None,
-        thresholds=gate, what="SPICE-calibrated bank")
-    if pooled:
-        gate_res["accuracy_clips"] = pooled["n"]
-        gate_res["accuracy_sets"] = {k: v["n"] for k, v in accuracy["held_out"]["sets"].items()}
+    gate_res = gate_mod.check_held_out(
+        f0_error_pct=f0_err, q_error_pct=q_err, held_out=accuracy["held_out"] if accuracy else None,
+        reference="ideal", deployed="spice_before", thresholds=gate, what="SPICE-calibrated bank")
     result = {"format": "learnafe-spice-verify/1", "run": str(run_dir), "out_dir": str(out),
               "corner": corner, "topology": topology, "caps": caps, "workers": workers,
               "gate": gate_res,

@@ -201,17 +201,11 @@ def export_xylo(run_dir, out_dir=None, *, data=None, evaluate: bool = True,
     from learnafe import gate as gate_mod
 
     acc = result.get("accuracy") or {}
-    result["gate"] = gate_mod.check(
+    result["gate"] = gate_mod.check_held_out(
         f0_error_pct=[100 * r["f0_error"] for r in rows],
         q_error_pct=[100 * r["q_error"] for r in rows],
-        reference_accuracy=acc["run"]["accuracy"] if acc else None,
-        deployed_accuracy=acc["xylo_bitexact"]["accuracy"] if acc else None,
-        reference_mean=acc["run"]["mean_accuracy"] if acc else None,
-        deployed_mean=acc["xylo_bitexact"]["mean_accuracy"] if acc else None,
+        held_out=acc.get("held_out"), reference="run", deployed="xylo_bitexact",
         thresholds=gate, what="XyloAudio 3 bit-exact bank")
-    if acc:
-        result["gate"]["accuracy_clips"] = acc["n"]
-        result["gate"]["accuracy_sets"] = dict(acc["sets"])
     _explain_grid_limits(result["gate"], rows, bank.sample_rate)
     if finetune_epochs:
         from learnafe.training.finetune import finetune
