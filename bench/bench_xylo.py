@@ -61,20 +61,23 @@ def test_xylo_spike_features_two_step(benchmark, signals):
     _record_rate(benchmark, signals.size * 16)
 
 
-def test_rockpool_python_path(benchmark, signals):
-    ref_mod = pytest.importorskip("learnafe.xylo.reference")
-    if not ref_mod.rockpool_available():
+@pytest.fixture(scope="module")
+def ref_mod():
+    """The rockpool reference module (skips when rockpool is not installed)."""
+    mod = pytest.importorskip("learnafe.xylo.reference")
+    if not mod.rockpool_available():
         pytest.skip("rockpool is not installed")
+    return mod
+
+
+def test_rockpool_python_path(benchmark, signals, ref_mod):
     ref = ref_mod.reference_filterbank()
     x = signals[0, :10000]
     benchmark.pedantic(ref_mod.reference_filter, args=(ref, x), rounds=2, iterations=1)
     _record_rate(benchmark, x.size * 16)
 
 
-def test_rockpool_afesim_python_path(benchmark, signals):
-    ref_mod = pytest.importorskip("learnafe.xylo.reference")
-    if not ref_mod.rockpool_available():
-        pytest.skip("rockpool is not installed")
+def test_rockpool_afesim_python_path(benchmark, signals, ref_mod):
     from learnafe.xylo.features import SpikeConfig, spike_features
 
     ref = ref_mod.reference_filterbank()
