@@ -108,11 +108,14 @@ def test_bpf_loss_matches_an_independent_formula_and_gradient():
 
 # --------------------------------------------------------------------- training
 def test_one_training_step_decreases_the_loss_on_a_fixed_batch(toy, tmp_path):
+    # no augmentation: the loop's first step trains on exactly the batch measured here
     cfg = TrainConfig.from_dict(tiny_config(toy, dropout=0.0, warmup_steps=0, lr_classifier=0.01,
-                                            frontend={}))
+                                            frontend={}, epochs=1, max_steps=1, p_noise=0.0,
+                                            gain_db=0.0, time_shift_ms=0.0, speed=0.0, time_masks=0,
+                                            freq_masks=0))
     tr = Trainer(cfg, tmp_path / "run")
     tr._build()
-    idx = list(range(0, len(tr.train_ds), max(1, len(tr.train_ds) // 32)))[:32]
+    idx = tr._batches(0)[0]
     audio, labels, _ = tdata.stack_batch(tr.train_ds, idx)
 
     def loss_now():
@@ -124,7 +127,8 @@ def test_one_training_step_decreases_the_loss_on_a_fixed_batch(toy, tmp_path):
     before = loss_now()
     for g in tr.optimizer.param_groups:
         assert g["lr"] > 0
-    tr._train_step(audio, labels, None)
+    assert tr.loop.run() == "max_steps 1 reached"
+    assert tr.step == 1
     after = loss_now()
     assert after < before - 1e-3, (before, after)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from learnafe.training.loop import TrainingLoop
+from learnafe.training.loop import LoopHooks, LoopOptions, TrainingLoop
 
 N, BS, EPOCHS = 40, 8, 3
 
@@ -41,11 +41,12 @@ def _make(tmp_path, *, kill_at=None, scores=None, early_stop=0, settings=None, s
     def epoch_end(sums):
         return {"loss": sums[0] / sums[1]}, (None if scores is None else scores[len(loop.history)])
 
-    loop = TrainingLoop(modules={"model": model}, optimizer=opt, scheduler=sched, step=step,
-                        batches=batches, steps_per_epoch=N // BS, epochs=EPOCHS,
-                        checkpoint=tmp_path / "state.pt", n_sums=2, epoch_end=epoch_end,
-                        grad_clip=0.5, checkpoint_every=2, early_stop=early_stop,
-                        settings=settings, progress=False)
+    loop = TrainingLoop(modules={"model": model}, optimizer=opt, scheduler=sched,
+                        hooks=LoopHooks(step=step, batches=batches, epoch_end=epoch_end),
+                        options=LoopOptions(steps_per_epoch=N // BS, epochs=EPOCHS,
+                                            checkpoint=tmp_path / "state.pt", n_sums=2, grad_clip=0.5,
+                                            checkpoint_every=2, early_stop=early_stop,
+                                            settings=settings or {}, progress=False))
     return loop, model
 
 

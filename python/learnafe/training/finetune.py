@@ -45,7 +45,7 @@ from learnafe.training.data import (Augmenter, ClipSubset, epoch_batches, eval_n
                                     open_split, stack_batch)
 from learnafe.training.evaluate import evaluate_dataset
 from learnafe.training.model import CoDesignModel, apply_feature_mask, feature_shape
-from learnafe.training.loop import TrainingLoop
+from learnafe.training.loop import LoopHooks, LoopOptions, TrainingLoop
 from learnafe.training.rundir import BANK, BEST, CONFIG, atomic_save, load_run, write_json
 
 __all__ = ["finetune", "finetune_real", "speaker_halves", "speaker_of", "classification_sums",
@@ -140,13 +140,14 @@ def finetune(run_dir, frontend: nn.Module | None = None, *, epochs: int = 5, out
 
     before = None
     loop = TrainingLoop(
-        modules={"classifier": classifier}, optimizer=opt, scheduler=sched, step=step,
-        batches=lambda epoch: epoch_batches(train_set, bs, epoch, seed, 303),
-        steps_per_epoch=steps_per_epoch, epochs=epochs, checkpoint=out_dir / STATE,
-        n_sums=3, epoch_end=classification_entry, log_epoch=epoch_logger(label),
-        extra_state=lambda: {"before": before}, settings={"epochs": epochs, "lr": lr, "seed": seed},
-        settings_error="holds a fine-tuning with other settings", desc=label, progress=progress,
-        leave_bar=False)
+        modules={"classifier": classifier}, optimizer=opt, scheduler=sched,
+        hooks=LoopHooks(step=step, batches=lambda epoch: epoch_batches(train_set, bs, epoch, seed, 303),
+                        epoch_end=classification_entry, log_epoch=epoch_logger(label),
+                        extra_state=lambda: {"before": before}),
+        options=LoopOptions(steps_per_epoch=steps_per_epoch, epochs=epochs, checkpoint=out_dir / STATE,
+                            n_sums=3, settings={"epochs": epochs, "lr": lr, "seed": seed},
+                            settings_error="holds a fine-tuning with other settings", desc=label,
+                            progress=progress, leave_bar=False))
     st = loop.load_checkpoint()
     if st is not None:
         before = st["before"]

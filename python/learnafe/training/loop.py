@@ -6,7 +6,8 @@ training (:mod:`learnafe.training.trainer`), classifier fine-tuning
 (:mod:`learnafe.training.finetune`, also on the SPICE-calibrated bank through
 :func:`learnafe.spice.finetune.finetune_spice`) and XyloAudio 3
 quantisation-aware training (:mod:`learnafe.xylo.qat`).  What differs between
-them is configuration given to the loop:
+them is configuration given to the loop: the modules and the optimiser, the
+:class:`LoopHooks` (callbacks) and the :class:`LoopOptions` (settings):
 
 * ``modules``: the modules whose weights are checkpointed (by state-dict key);
   the optimiser's parameter groups say which parameters train;
@@ -31,8 +32,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,7 +45,7 @@ from tqdm.auto import tqdm
 from learnafe.training import distributed as dist_util
 from learnafe.training.rundir import atomic_save, rng_state, set_rng_state
 
-__all__ = ["TrainingLoop", "optimizer_step"]
+__all__ = ["TrainingLoop", "LoopHooks", "LoopOptions", "optimizer_step"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,61 @@ def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, *,
         scheduler.step()
 
 
+@dataclass(frozen=True)
+class LoopHooks:
+    """The callbacks that make a :class:`TrainingLoop` one particular training (see the
+    module docstring)."""
+
+    #: ``step(idx, epoch) -> (loss, sums, postfix)``: one forward pass and its loss.
+    step: Callable
+    #: ``batches(epoch) -> list``: the batches (clip indices) of one epoch.
+    batches: Callable[[int], list]
+    #: ``epoch_end(sums) -> (history entry, score or None)``: the per-epoch evaluation.
+    epoch_end: Callable | None = None
+    #: ``on_best(entry)``: called when the epoch's score is the best so far.
+    on_best: Callable | None = None
+    #: ``log_epoch(entry, improved)``: the per-epoch log line.
+    log_epoch: Callable | None = None
+    #: ``after_epoch()``: called after the epoch's checkpoint is written.
+    after_epoch: Callable | None = None
+    #: ``extra_state() -> dict``: what else the checkpoint holds.
+    extra_state: Callable[[], dict] | None = None
+    #: ``clip_parameters() -> parameters`` whose gradient norm is clipped (default: the optimiser's).
+    clip_parameters: Callable | None = None
+
+
+@dataclass(frozen=True)
+class LoopOptions:
+    """The settings of a :class:`TrainingLoop`: length, checkpointing, stopping and display."""
+
+    #: optimiser steps in one epoch
+    steps_per_epoch: int
+    #: epochs to train
+    epochs: int
+    #: the checkpoint file (written atomically; resumed from when it exists)
+    checkpoint: Path
+    #: length of the per-epoch sums vector the step returns
+    n_sums: int
+    #: max gradient norm (0: off)
+    grad_clip: float = 0.0
+    #: stop after this many optimiser steps (0: no limit)
+    max_steps: int = 0
+    #: also checkpoint every N steps inside an epoch (0: once per epoch)
+    checkpoint_every: int = 0
+    #: stop after N epochs without a better score (0: off)
+    early_stop: int = 0
+    #: options a resumed run must share with the interrupted one (kept in the checkpoint)
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    #: what the error says when a checkpoint holds other ``settings``
+    settings_error: str = "holds a training with other settings"
+    #: progress bar label
+    desc: str = "train"
+    #: show the progress bar
+    progress: bool = True
+    #: keep the progress bar on screen when it ends
+    leave_bar: bool = True
+
+
 class TrainingLoop:
     """One resumable training loop (see the module docstring for the callbacks).
 
@@ -74,36 +132,30 @@ class TrainingLoop:
     """
 
     def __init__(self, *, modules: dict[str, nn.Module], optimizer: torch.optim.Optimizer,
-                 step: Callable, batches: Callable[[int], list], steps_per_epoch: int,
-                 epochs: int, checkpoint: Path, n_sums: int,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None, grad_clip: float = 0.0,
-                 clip_parameters: Callable | None = None,
-                 epoch_end: Callable | None = None, on_best: Callable | None = None,
-                 log_epoch: Callable | None = None, after_epoch: Callable | None = None,
-                 extra_state: Callable[[], dict] | None = None, settings: dict | None = None,
-                 settings_error: str = "holds a training with other settings",
-                 max_steps: int = 0, checkpoint_every: int = 0, early_stop: int = 0,
-                 ctx: dist_util.DistContext | None = None, desc: str = "train",
-                 progress: bool = True, leave_bar: bool = True):
+                 hooks: LoopHooks, options: LoopOptions,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+                 ctx: dist_util.DistContext | None = None):
         self.modules, self.optimizer, self.scheduler = modules, optimizer, scheduler
-        self._step_fn, self._batches = step, batches
-        self.steps_per_epoch, self.epochs = int(steps_per_epoch), int(epochs)
-        self.checkpoint = Path(checkpoint)
-        self.grad_clip, self._clip_parameters = float(grad_clip), clip_parameters
-        self._epoch_end, self._on_best, self._log_epoch = epoch_end, on_best, log_epoch
-        self._after_epoch, self._extra_state = after_epoch, extra_state
-        self.settings, self.settings_error = dict(settings or {}), settings_error
-        self.max_steps, self.checkpoint_every, self.early_stop = max_steps, checkpoint_every, early_stop
+        self.hooks, self.options = hooks, options
+        self._step_fn, self._batches = hooks.step, hooks.batches
+        self.steps_per_epoch, self.epochs = int(options.steps_per_epoch), int(options.epochs)
+        self.checkpoint = Path(options.checkpoint)
+        self.grad_clip, self._clip_parameters = float(options.grad_clip), hooks.clip_parameters
+        self._epoch_end, self._on_best, self._log_epoch = hooks.epoch_end, hooks.on_best, hooks.log_epoch
+        self._after_epoch, self._extra_state = hooks.after_epoch, hooks.extra_state
+        self.settings, self.settings_error = dict(options.settings), options.settings_error
+        self.max_steps, self.checkpoint_every = options.max_steps, options.checkpoint_every
+        self.early_stop = options.early_stop
         self.ctx = ctx or dist_util.DistContext()
-        self.desc, self.progress, self.leave_bar = desc, progress, leave_bar
+        self.desc, self.progress, self.leave_bar = options.desc, options.progress, options.leave_bar
         self.total_steps = self.steps_per_epoch * self.epochs
-        if max_steps:
-            self.total_steps = min(self.total_steps, max_steps)
+        if self.max_steps:
+            self.total_steps = min(self.total_steps, self.max_steps)
         # State (saved in every checkpoint).
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0
         self.best_score, self.best_epoch, self.bad_epochs = -1.0, -1, 0
         self.history: list[dict] = []
-        self.epoch_sums = np.zeros(int(n_sums))
+        self.epoch_sums = np.zeros(int(options.n_sums))
         self.train_seconds, self.epoch_seconds, self.finished = 0.0, 0.0, False
         self.train_cpu_seconds = 0.0  # process CPU time of the training steps (all threads)
 

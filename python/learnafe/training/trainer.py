@@ -42,7 +42,7 @@ from learnafe.training.data import (Augmenter, ClipSubset, describe_training_dat
                                     eval_noise_folder, open_split, real_report_set,
                                     real_validation_set, stack_batch, training_set)
 from learnafe.training.evaluate import evaluate_dataset
-from learnafe.training.loop import TrainingLoop
+from learnafe.training.loop import LoopHooks, LoopOptions, TrainingLoop
 from learnafe.training.loss import BPFLoss
 from learnafe.training.model import (CoDesignModel, build_classifier, build_frontend,
                                      feature_shape, hardware_cost)
@@ -262,13 +262,15 @@ class Trainer:
         torch.manual_seed(cfg.seed * 1000003 + ctx.rank)
         self.loop = TrainingLoop(
             modules={"model": self.model}, optimizer=self.optimizer, scheduler=self.scheduler,
-            grad_clip=cfg.grad_clip, clip_parameters=self.model.parameters,
-            step=self._loop_step, batches=self._batches, steps_per_epoch=self.steps_per_epoch,
-            epochs=cfg.epochs, max_steps=cfg.max_steps, checkpoint_every=cfg.checkpoint_every,
-            early_stop=cfg.early_stop, checkpoint=self.run_dir / LAST, n_sums=6,
-            epoch_end=self._epoch_entry, on_best=self._save_best, log_epoch=self._log_epoch,
-            after_epoch=self._after_epoch, ctx=ctx, desc=f"train {cfg.mode}",
-            progress=cfg.progress)
+            hooks=LoopHooks(step=self._loop_step, batches=self._batches, epoch_end=self._epoch_entry,
+                            on_best=self._save_best, log_epoch=self._log_epoch,
+                            after_epoch=self._after_epoch, clip_parameters=self.model.parameters),
+            options=LoopOptions(steps_per_epoch=self.steps_per_epoch, epochs=cfg.epochs,
+                                checkpoint=self.run_dir / LAST, n_sums=6, grad_clip=cfg.grad_clip,
+                                max_steps=cfg.max_steps, checkpoint_every=cfg.checkpoint_every,
+                                early_stop=cfg.early_stop, desc=f"train {cfg.mode}",
+                                progress=cfg.progress),
+            ctx=ctx)
         log.info("run %s: mode %s, %d training clips (%d steps/epoch x %d epochs%s), %d validation "
                  "clips, %d process(es)", self.run_dir, cfg.mode, len(self.train_ds),
                  self.steps_per_epoch, cfg.epochs,
@@ -304,12 +306,6 @@ class Trainer:
         loss, terms = self.loss_fn(out["logits"], labels, out["power"], out["area"])
         terms["correct"] = int((out["logits"].argmax(1) == labels).sum())
         return loss, terms
-
-    def _train_step(self, audio, labels, mask) -> dict:
-        """One optimiser step on one batch; returns the loss terms."""
-        loss, terms = self._forward(audio, labels, mask)
-        self.loop.optimizer_step(loss)
-        return terms
 
     def _load_batch(self, idx, epoch: int):
         return stack_batch(self.train_ds, idx, augmenter=self.augmenter, epoch=epoch)

@@ -37,7 +37,7 @@ def quantization_aware_training(run_dir, *, epochs: int = 2, out_dir=None, learn
                                         open_split, stack_batch)
     from learnafe.training.evaluate import evaluate_dataset
     from learnafe.training.finetune import classification_entry, classification_sums, epoch_logger
-    from learnafe.training.loop import TrainingLoop
+    from learnafe.training.loop import LoopHooks, LoopOptions, TrainingLoop
     from learnafe.training.model import CoDesignModel, apply_feature_mask
     from learnafe.training.rundir import atomic_save, load_run, write_json
     from learnafe.xylo.deploy import frontend_for_run, read_bank_spec, xylo_bank_from_spec
@@ -101,14 +101,14 @@ def quantization_aware_training(run_dir, *, epochs: int = 2, out_dir=None, learn
 
     before = None
     loop = TrainingLoop(
-        modules={"classifier": classifier, "frontend": fe}, optimizer=opt, step=step,
-        batches=lambda epoch: epoch_batches(train_set, bs, epoch, seed, 404),
-        steps_per_epoch=steps, epochs=epochs, checkpoint=out / STATE, n_sums=3,
-        epoch_end=epoch_end, log_epoch=epoch_logger("xylo qat"),
-        extra_state=lambda: {"before": before},
-        settings={"epochs": epochs, "learn_bank": learn_bank, "seed": seed, "lr": lr},
-        settings_error="holds a quantisation-aware training with other settings",
-        desc="xylo qat", progress=progress, leave_bar=False)
+        modules={"classifier": classifier, "frontend": fe}, optimizer=opt,
+        hooks=LoopHooks(step=step, batches=lambda epoch: epoch_batches(train_set, bs, epoch, seed, 404),
+                        epoch_end=epoch_end, log_epoch=epoch_logger("xylo qat"),
+                        extra_state=lambda: {"before": before}),
+        options=LoopOptions(steps_per_epoch=steps, epochs=epochs, checkpoint=out / STATE, n_sums=3,
+                            settings={"epochs": epochs, "learn_bank": learn_bank, "seed": seed, "lr": lr},
+                            settings_error="holds a quantisation-aware training with other settings",
+                            desc="xylo qat", progress=progress, leave_bar=False))
     st = loop.load_checkpoint()
     if st is not None:
         before = st["before"]
