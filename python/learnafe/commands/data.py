@@ -63,7 +63,7 @@ def register(subparsers) -> None:
 
 def _dataset_args(parser) -> None:
     parser.add_argument("root", help="data set folder (Speech Commands v2 or 12-class layout)")
-    parser.add_argument("--sample-rate", type=int, default=20000, help="Hz [20000]")
+    parser.add_argument("--sample-rate", type=int, default=20000, help="sample rate in Hz the clips are resampled to [20000]")
     parser.add_argument("--json", default=None, help="also write the result JSON here")
 
 

@@ -191,7 +191,7 @@ def register(subparsers) -> None:
                                    "netlist of a learnafe-bank/1 spec (with the model library).")
     n.add_argument("spec", help="circuit spec JSON (a run's bank.json)")
     n.add_argument("--out", required=True, help="output directory")
-    n.add_argument("--analysis", choices=("ac", "op", "tran"), default="ac", help="[ac]")
+    n.add_argument("--analysis", choices=("ac", "op", "tran"), default="ac", help="analysis the netlist is written for [ac]")
     n.add_argument("--channel", type=int, help="only this channel (ac/op)")
     n.add_argument("--f-start", type=float, default=1.0, help="AC start (Hz) [1]")
     n.add_argument("--f-stop", type=float, default=1e6, help="AC stop (Hz) [1e6]")
@@ -211,7 +211,7 @@ def register(subparsers) -> None:
     a.add_argument("spec", help="circuit spec JSON")
     a.add_argument("--out", required=True, help="output directory")
     a.add_argument("--gmid", help="gm/Id table for the ideal model [the spec's gm_model]")
-    a.add_argument("--points-per-decade", type=int, default=100, help="[100]")
+    a.add_argument("--points-per-decade", type=int, default=100, help="AC frequency points per decade [100]")
     _sim_options(a)
     a.set_defaults(func=_ac)
 

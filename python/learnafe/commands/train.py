@@ -18,22 +18,19 @@ def _field_flag(parser: argparse.ArgumentParser, f, default) -> None:
     flag = "--" + f.name.replace("_", "-")
     t = f.type if not isinstance(f.type, str) else {"int": int, "float": float, "str": str,
                                                     "bool": bool, "list": list, "dict": dict}[f.type]
-    help_ = f"(default: {json.dumps(default)})"
+    help_ = f"{f.metadata['help']} (default: {json.dumps(default)})"
     if t is bool:
         parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
                             default=argparse.SUPPRESS, help=help_)
     elif f.name == "sources":
         parser.add_argument(flag, dest=f.name, nargs="+", type=_source_spec, default=argparse.SUPPRESS,
-                            metavar="PATH[:WEIGHT[:USE]]",
-                            help="extra training sources, each a folder with an optional sampling "
-                                 "weight and use (auto, train, all, speaker-train), or a JSON object "
-                                 f"{{\"path\", \"weight\", \"use\"}} {help_}")
+                            metavar="PATH[:WEIGHT[:USE]]", help=help_)
     elif t is list:
         parser.add_argument(flag, dest=f.name, nargs="+", type=float, default=argparse.SUPPRESS,
                             metavar="DB", help=help_)
     elif t is dict:
         parser.add_argument(flag, dest=f.name, type=_json_object, default=argparse.SUPPRESS,
-                            metavar="JSON", help=f"JSON object {help_}")
+                            metavar="JSON", help=help_)
     else:
         parser.add_argument(flag, dest=f.name, type=t, default=argparse.SUPPRESS, help=help_)
 
@@ -121,7 +118,7 @@ def register(sub) -> None:
                    help="SNRs of the chip evaluations (default: those of --snrs; give none for clean only); clean is always included")
     p.add_argument("--yield-out", help="folder of the yield analysis (default RUN/yield)")
     p.add_argument("--seed", type=int, default=None, help="seed of chip 0 (default: the run's eval_seed)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128, help="clips per evaluation batch (default 128)")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("finetune", help="fine-tune the classifier on another front end's features",
@@ -135,10 +132,10 @@ def register(sub) -> None:
                      help="use learnafe.spice.calibrated_frontend(RUN) (run `learnafe verify RUN` first)")
     src.add_argument("--real", metavar="DIR", help="12-class folder of real recordings: fine-tune on "
                                                   "one speaker half, evaluate on the other")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs (default 5)")
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate of the classifier (default 0.001)")
     p.add_argument("--out", help="output directory (default RUN/finetune-spice or RUN/finetune-real)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of data order and augmentation (default 0)")
     p.set_defaults(func=_finetune)
 
     p = sub.add_parser("report", help="Markdown report with plots for one or more runs",
@@ -169,7 +166,7 @@ def register(sub) -> None:
                    help="train on the synthetic set alone even when real folders exist (a --real "
                         "folder given explicitly then only validates)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the demo's setting)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of both trainings and the real-speech fine-tuning (default 0)")
     p.set_defaults(func=_demo)
 
 

@@ -48,7 +48,8 @@ def register(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     f.add_argument("wav", help="audio file (WAV)")
     f.add_argument("--bank", default=None, help="design file (default: the chip's default bank)")
-    f.add_argument("--mode", choices=("divisive_norm", "threshold"), default="divisive_norm")
+    f.add_argument("--mode", choices=("divisive_norm", "threshold"), default="divisive_norm",
+                   help="spike generation: adaptive divisive normalisation or a fixed threshold")
     f.add_argument("--down-sampling-factor", type=int, default=50, help="samples per raster frame")
     f.add_argument("--out", default="runs/xylo/features", help="output folder")
     f.set_defaults(func=_features)
@@ -63,16 +64,17 @@ def register(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     q.add_argument("run", help="run directory (learnafe train --out RUN)")
     q.add_argument("--out", default=None, help="output folder (default: RUN/xylo-qat)")
-    q.add_argument("--epochs", type=int, default=2)
+    q.add_argument("--epochs", type=int, default=2, help="quantisation-aware training epochs")
     q.add_argument("--learn-bank", action=argparse.BooleanOptionalAction, default=True,
                    help="also train the chip channels' centres and Q")
     q.add_argument("--lr", type=float, default=1e-3, help="classifier learning rate")
     q.add_argument("--lr-bank", type=float, default=3e-3, help="log centre / log Q learning rate")
-    q.add_argument("--batch-size", type=int, default=None, help="default: the run's")
+    q.add_argument("--batch-size", type=int, default=None, help="clips per optimiser step (default: the run's)")
     q.add_argument("--limit-train", type=int, default=0, help="train on N clips (0 = all)")
     q.add_argument("--limit-eval", type=int, default=0, help="evaluate on N test clips (0 = all)")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    q.add_argument("--seed", type=int, default=0, help="seed of data order and augmentation")
+    q.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="tqdm progress bars")
     q.set_defaults(func=_qat)
 
     e = subparsers.add_parser(

@@ -3,7 +3,8 @@
 Every field is a plain number, string, list or dict so that a configuration
 round-trips through ``config.json``, a search trial can be described by a
 dict of overrides, and every field is also a ``learnafe train`` flag
-(``lr_frontend`` -> ``--lr-frontend``).  :meth:`TrainConfig.validate` checks
+(``lr_frontend`` -> ``--lr-frontend``) whose help text is the field's one-line
+documentation (``metadata["help"]``, :meth:`TrainConfig.help`).  :meth:`TrainConfig.validate` checks
 ranges and raises a :class:`ValueError` naming the field and the fix.
 """
 
@@ -32,91 +33,107 @@ LEGACY_DEFAULTS = {"gm_model": "weak_inversion", "min_spacing": 0.0, "train_corn
 CORNER_NAMES = ("tt", "ss", "ff")
 
 
+def _opt(default: Any, help: str) -> Any:
+    """A :class:`TrainConfig` field with its one-line documentation (``learnafe train``'s
+    help text for the option); list and dict defaults are copied per instance."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: _copy(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class TrainConfig:
     """All settings of one training run (see docs/training.md for the meaning of each)."""
 
     # --- data ---------------------------------------------------------------
-    data: str = DEFAULT_DATA            # data set root (Speech Commands layout)
-    sample_rate: int = 20000            # Hz; audio is resampled to it
-    clip_seconds: float = 1.0           # clips are padded/cropped to this length
-    train_split: str = "train"
-    val_split: str = "validation"
-    test_split: str = "test"
-    limit_train: int = 0                # use only the first N training clips (0: all)
-    limit_val: int = 0                  # use only the first N validation/test clips (0: all)
-    noise: str = ""                     # noise folder for training mixing and the fixed-SNR
-                                        # evaluation sets; "" = the data set's _background_noise_
+    data: str = _opt(DEFAULT_DATA, "data set root (Speech Commands layout)")
+    sample_rate: int = _opt(20000, "sample rate in Hz; audio is resampled to it")
+    clip_seconds: float = _opt(1.0, "clip length in s; clips are padded or cropped to it")
+    train_split: str = _opt("train", "name of the training split of `data`")
+    val_split: str = _opt("validation", "name of the validation split of `data`")
+    test_split: str = _opt("test", "name of the test split of `data`")
+    limit_train: int = _opt(0, "use only the first N training clips (0: all)")
+    limit_val: int = _opt(0, "use only the first N validation/test clips (0: all)")
+    noise: str = _opt("", "noise folder for training mixing and the fixed-SNR evaluation sets "
+                          "(\"\": the data set's _background_noise_)")
     # --- several sources (docs/training.md, "Training on several sources") --
-    data_weight: float = 1.0            # sampling weight of `data`'s training split (0: not used)
-    real: str = ""                      # labelled real speech (12-class or Speech Commands layout),
-                                        # split by speaker: one part trains, the other validates
-    real_weight: float = 1.0            # sampling weight of the real training speakers (0: validate only)
-    real_val_fraction: float = 0.5      # share of every class of `real` on the validation side
-    real_split_seed: int = 0            # seed of the speaker split
-    sources: list = field(default_factory=list)   # more training sources:
-                                        # [{"path": DIR, "weight": W, "use": "auto|train|all|speaker-train"}]
-    epoch_clips: int = 0                # clips per epoch drawn from the sources (0: their total)
+    data_weight: float = _opt(1.0, "sampling weight of the training split of `data` (0: not used)")
+    real: str = _opt("", "labelled real speech (12-class or Speech Commands layout), split by "
+                         "speaker: one part trains, the other validates")
+    real_weight: float = _opt(1.0, "sampling weight of the real training speakers (0: validate only)")
+    real_val_fraction: float = _opt(0.5, "share of every class of `real` on the validation side")
+    real_split_seed: int = _opt(0, "seed of the speaker split of `real`")
+    sources: list = _opt([], "more training sources, each a folder with an optional sampling weight "
+                             "and use (auto, train, all, speaker-train), or a JSON object "
+                             "{\"path\", \"weight\", \"use\"}")
+    epoch_clips: int = _opt(0, "clips per epoch drawn from the sources (0: their total)")
     # --- augmentation (training only) ---------------------------------------
-    snr_low_db: float = 5.0             # SNR-aware training: noise mixed at U(low, high) dB
-    snr_high_db: float = 20.0
-    p_noise: float = 0.85               # fraction of training clips that get noise
-    gain_db: float = 10.0               # random level change, uniform in +-gain_db
-    time_shift_ms: float = 100.0        # random circular-free shift, uniform in +-time_shift_ms
-    speed: float = 0.10                 # speed/pitch perturbation: resample by U(1-s, 1+s)
-    time_masks: int = 2                 # SpecAugment-like masks on the feature map
-    time_mask_frames: int = 10
-    freq_masks: int = 1
-    freq_mask_channels: int = 2
+    snr_low_db: float = _opt(5.0, "lowest SNR in dB of the noise mixed into training clips")
+    snr_high_db: float = _opt(20.0, "highest SNR in dB of the noise mixed into training clips")
+    p_noise: float = _opt(0.85, "fraction of training clips that get noise")
+    gain_db: float = _opt(10.0, "random level change in dB, uniform in +-gain_db")
+    time_shift_ms: float = _opt(100.0, "random shift in ms, uniform in +-time_shift_ms")
+    speed: float = _opt(0.10, "speed/pitch perturbation: resample by U(1-s, 1+s)")
+    time_masks: int = _opt(2, "SpecAugment-like time masks per feature map")
+    time_mask_frames: int = _opt(10, "maximum width of a time mask in frames")
+    freq_masks: int = _opt(1, "SpecAugment-like channel masks per feature map")
+    freq_mask_channels: int = _opt(2, "maximum width of a channel mask in channels")
     # --- front end ----------------------------------------------------------
-    mode: str = "codesign"              # "codesign" (trainable bank) or "conventional" (frozen)
-    n_channels: int = 16
-    f_low: float = 100.0                # Hz, centre of the lowest conventional channel
-    f_high: float = 8000.0              # Hz, centre of the highest conventional channel
-    q: float = 0.0                      # constant Q of the conventional design (0: neighbours
-                                        # cross at their -3 dB points, 3.41 for 16 x 100 Hz-8 kHz)
-    gm_model: str = "sky130-tt"         # transconductance model: shipped SKY130 table sky130-tt/-ss/-ff,
-                                        # "weak_inversion", or a gm/Id JSON file
-    output_conductance: bool = True     # the devices' gds from the gm/Id table in design and training
-                                        # (false: ideal devices, as before it existed)
-    min_spacing: float = 1.1            # each centre >= min_spacing x its lower neighbour (0: free bank)
-    train_corners: str = ""             # "tt,ss,ff": a process corner drawn per training batch ("": off)
-    train_mismatch: str = ""            # "sky130": SKY130 mismatch drawn per training batch ("": off)
-    frontend: dict = field(default_factory=dict)   # extra AnalogFilterBank options (override the above)
+    mode: str = _opt("codesign", "codesign (trainable bank) or conventional (frozen)")
+    n_channels: int = _opt(16, "number of band-pass channels of the bank")
+    f_low: float = _opt(100.0, "centre in Hz of the lowest conventional channel")
+    f_high: float = _opt(8000.0, "centre in Hz of the highest conventional channel")
+    q: float = _opt(0.0, "constant Q of the conventional design (0: neighbours cross at their "
+                         "-3 dB points, 3.41 for 16 x 100 Hz-8 kHz)")
+    gm_model: str = _opt("sky130-tt", "transconductance model: shipped SKY130 table sky130-tt/-ss/-ff, "
+                                      "weak_inversion, or a gm/Id JSON file")
+    output_conductance: bool = _opt(True, "the devices' gds from the gm/Id table in design and "
+                                          "training (false: ideal devices)")
+    min_spacing: float = _opt(1.1, "each centre >= min_spacing x its lower neighbour (0: free bank)")
+    train_corners: str = _opt("", "comma-separated process corners, one drawn per training batch "
+                                  "(e.g. tt,ss,ff; \"\": off)")
+    train_mismatch: str = _opt("", "sky130: SKY130 mismatch drawn per training batch (\"\": off)")
+    frontend: dict = _opt({}, "extra AnalogFilterBank options as a JSON object (override the above)")
     # --- classifier ---------------------------------------------------------
-    width: int = 64
-    depth: int = 4
-    dropout: float = 0.1
-    input_norm: str = "clip"
+    width: int = _opt(64, "channels of every DSCNN layer")
+    depth: int = _opt(4, "number of depthwise-separable DSCNN blocks")
+    dropout: float = _opt(0.1, "dropout probability of the classifier")
+    input_norm: str = _opt("clip", "feature normalisation before the classifier: clip, batch or none")
     # --- loss L_BPF = lambda_ce CE + lambda_i P/P_ref + lambda_c A/A_ref -----
-    lambda_ce: float = 1.0
-    lambda_i: float = 0.05
-    lambda_c: float = 0.05
-    label_smoothing: float = 0.05
+    lambda_ce: float = _opt(1.0, "weight of the cross-entropy term of L_BPF")
+    lambda_i: float = _opt(0.05, "weight of the power term P/P_ref of L_BPF")
+    lambda_c: float = _opt(0.05, "weight of the area term A/A_ref of L_BPF")
+    label_smoothing: float = _opt(0.05, "label smoothing of the cross-entropy")
     # --- optimisation -------------------------------------------------------
-    lr_frontend: float = 0.01
-    lr_classifier: float = 0.003
-    weight_decay: float = 0.01          # classifier only; the bank's log-scale factors get none
-    batch_size: int = 64
-    epochs: int = 12
-    max_steps: int = 0                  # stop after this many optimiser steps (0: no limit)
-    warmup_steps: int = 100
-    scheduler: str = "cosine"           # "cosine" or "constant" (after warm-up)
-    grad_clip: float = 5.0              # max gradient norm (0: off)
-    early_stop: int = 0                 # stop after N epochs without validation improvement (0: off)
+    lr_frontend: float = _opt(0.01, "AdamW learning rate of the bank's parameters")
+    lr_classifier: float = _opt(0.003, "AdamW learning rate of the classifier")
+    weight_decay: float = _opt(0.01, "weight decay of the classifier (the bank's log-scale factors "
+                                     "get none)")
+    batch_size: int = _opt(64, "clips per optimiser step (over all processes)")
+    epochs: int = _opt(12, "training epochs")
+    max_steps: int = _opt(0, "stop after this many optimiser steps (0: no limit)")
+    warmup_steps: int = _opt(100, "steps of linear learning-rate warm-up")
+    scheduler: str = _opt("cosine", "learning-rate schedule after warm-up: cosine or constant")
+    grad_clip: float = _opt(5.0, "max gradient norm (0: off)")
+    early_stop: int = _opt(0, "stop after N epochs without validation improvement (0: off)")
     # --- evaluation ---------------------------------------------------------
-    eval_snrs: list = field(default_factory=lambda: list(EVAL_SNRS))
-    eval_seed: int = 20250700
+    eval_snrs: list = _opt(list(EVAL_SNRS), "SNRs in dB of the fixed-SNR evaluation sets")
+    eval_seed: int = _opt(20250700, "seed of the noise mixed into the fixed-SNR evaluation sets")
     # --- bookkeeping --------------------------------------------------------
-    seed: int = 0
-    checkpoint_every: int = 0           # also checkpoint every N steps (0: once per epoch)
-    threads: int = 0                    # torch/OpenMP threads per process (0: library default)
-    progress: bool = True               # tqdm bars
+    seed: int = _opt(0, "seed of initialisation, data order and augmentation")
+    checkpoint_every: int = _opt(0, "also checkpoint every N steps (0: once per epoch)")
+    threads: int = _opt(0, "torch/OpenMP threads per process (0: library default)")
+    progress: bool = _opt(True, "show progress bars")
 
     # ------------------------------------------------------------------------
     @classmethod
     def fields(cls) -> list[dataclasses.Field]:
         return list(dataclasses.fields(cls))
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        """The one-line documentation of field ``name``."""
+        return next(f for f in cls.fields() if f.name == name).metadata["help"]
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
