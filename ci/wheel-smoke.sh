@@ -32,7 +32,7 @@ import re, sys, zipfile
 whl = zipfile.ZipFile(sys.argv[1])
 names = whl.namelist()
 assert "learnafe/py.typed" in names, "py.typed missing from the wheel"
-assert "learnafe/torch_ops.py" in names, "learnafe/torch_ops.py missing from the wheel"
+assert "learnafe/ops/operators.py" in names, "learnafe/ops/operators.py missing from the wheel"
 assert any(re.fullmatch(r"learnafe/_core\..*\.so", n) for n in names), "compiled extension missing"
 meta = whl.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
 torch_reqs = [l for l in meta.splitlines() if l.startswith("Requires-Dist: torch")]
@@ -108,7 +108,7 @@ vpip torch==2.13.0
 log "torch path"
 PATH="$CLEAN_PATH" "$VENV/bin/python" - <<'PYEOF'
 import numpy as np, torch
-import learnafe.torch_ops as torch_ops
+import learnafe.ops.operators as torch_ops
 from learnafe import ops
 from learnafe.frontends import AnalogFilterBank
 from learnafe.models import DSCNN

@@ -22,7 +22,7 @@ PKG = Path(__file__).resolve().parents[1] / "python" / "learnafe"
 #: Bottom to top; a module may import its own layer and the layers below it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("circuits", "data", "models", "_core", "_jsonio", "gate", "_tracing")),
-    ("ops", ("ops", "_ops_precision", "_buffers", "torch_ops")),
+    ("ops", ("ops",)),
     ("frontends", ("frontends",)),
     ("training", ("training",)),
     ("spice/xylo/search", ("spice", "xylo", "search")),

@@ -12,7 +12,8 @@ import scipy.signal as ss
 import torch
 
 from learnafe import ops
-from learnafe._ops_precision import STRUCTURES, float32_errors
+from learnafe.ops.buffers import output_cache
+from learnafe.ops.precision import STRUCTURES, float32_errors
 from isa_helpers import assert_same_on_every_isa
 
 
@@ -522,24 +523,24 @@ def test_output_cache_bounded_disabled_and_emptied(cache_limit):
     x, b, a = _big_inputs(6)  # 5.12 MB -> a 6 MiB bucket
     ops.set_output_cache_limit(13 << 20)
     ys = [ops.biquad_filterbank(x, b, a) for _ in range(3)]  # the third does not fit: uncached
-    assert ops._output_cache.held_bytes() == 12 << 20
+    assert output_cache.held_bytes() == 12 << 20
     assert ys[2].base is None or ys[2].base.nbytes < (6 << 20)
     for y in ys[1:]:
         np.testing.assert_array_equal(y, ys[0])
     del ys
     ops.empty_output_cache()
-    assert ops._output_cache.held_bytes() == 0
+    assert output_cache.held_bytes() == 0
     ops.set_output_cache_limit(0)
     y = ops.biquad_filterbank(x, b, a)
-    assert ops._output_cache.held_bytes() == 0 and y.base is None
+    assert output_cache.held_bytes() == 0 and y.base is None
     small = ops.biquad_filterbank(x[:, :100], b, a)  # below 1 MiB: never cached
     ops.set_output_cache_limit(1 << 30)
     small = ops.biquad_filterbank(x[:, :100], b, a)
-    assert ops._output_cache.held_bytes() == 0 and small.base is None
+    assert output_cache.held_bytes() == 0 and small.base is None
     with pytest.raises(ValueError, match="non-negative"):
         ops.set_output_cache_limit(-1)
     code = ("import os; os.environ['LEARNAFE_OUTPUT_CACHE_MB'] = '0'\n"
-            "from learnafe import ops\nassert ops._output_cache.limit == 0\n")
+            "from learnafe.ops.buffers import output_cache\nassert output_cache.limit == 0\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 

@@ -1,4 +1,4 @@
-"""The torch custom operators (learnafe.torch_ops) under torch.library.opcheck,
+"""The torch custom operators (learnafe.ops.operators) under torch.library.opcheck,
 torch.compile(fullgraph=True) and torch.export, against eager mode and the
 independent references of tests/test_ops.py (scipy lfilter in float64)."""
 
@@ -11,7 +11,7 @@ import pytest
 import scipy.signal as ss
 import torch
 
-import learnafe.torch_ops as torch_ops
+import learnafe.ops.operators as torch_ops
 from learnafe import ops
 from learnafe.frontends import AnalogFilterBank
 from learnafe.models import DSCNN
@@ -336,7 +336,7 @@ def test_compiled_graph_follows_set_num_threads():
     thread-count independent, so the check is on which count reaches the kernel)."""
     b, a = stable_bank(10, 3)
     seen = []
-    orig = ops.get_num_threads
+    orig = torch_ops.get_num_threads
 
     def spy():
         n = orig()
@@ -348,13 +348,13 @@ def test_compiled_graph_follows_set_num_threads():
     x = torch.randn(2, 100, dtype=torch.float64)
     f(x)
     try:
-        ops.get_num_threads = spy
+        torch_ops.get_num_threads = spy
         ops.set_num_threads(3)
         f(x)
         ops.set_num_threads(1)
         f(x)
     finally:
-        ops.get_num_threads = orig
+        torch_ops.get_num_threads = orig
         ops.set_num_threads(None)
     assert seen == [3, 1]
 
@@ -441,7 +441,7 @@ def test_noise_seed_drawn_inside_the_operator_compiled_equals_eager_bitwise():
     assert torch.equal(c_next, e_next)  # the generator advanced alike
     # against the explicit seed (the same draw) and different draws differ
     torch.manual_seed(123)
-    s = ops._torch_seed()
+    s = torch_ops.torch_seed()
     explicit = ops.filterbank_envelope(args[0], b, a, hop=20, tau=2e-3, sample_rate=8000.0,
                                        noise_std=args[3], seed=s)
     assert torch.equal(explicit, e_out)

@@ -2,7 +2,7 @@
 
 Data-dependent checks (``bool(tensor)``, conversion to NumPy) cannot run on
 traced tensors.  Code that guards on data asks :func:`is_tracing` and skips
-such a check while tracing; the custom operators (:mod:`learnafe.torch_ops`)
+such a check while tracing; the custom operators (:mod:`learnafe.ops.operators`)
 repeat the checks that protect the kernels inside their CPU implementation,
 which runs on real data in compiled and exported graphs too.
 """

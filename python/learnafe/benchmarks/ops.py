@@ -242,7 +242,8 @@ def run(args) -> dict:
     import torch
     from tqdm import tqdm
 
-    from learnafe import _buffers, ops
+    from learnafe import ops
+    from learnafe.ops.buffers import output_cache_disabled
 
     cfg = dict(QUICK if getattr(args, "quick", False) else FULL)
     seed = int(getattr(args, "seed", 0) or 0)
@@ -265,12 +266,8 @@ def run(args) -> dict:
             ops.biquad_filterbank(xt, bt, at)
 
     def op_fwd_no_cache():
-        cache, ops._output_cache = ops._output_cache, _buffers._OutputCache(0)
-        try:
-            with torch.no_grad():
-                ops.biquad_filterbank(xt, bt, at)
-        finally:
-            ops._output_cache = cache
+        with output_cache_disabled(), torch.no_grad():
+            ops.biquad_filterbank(xt, bt, at)
 
     y_out = torch.empty((B, C, T), dtype=torch.float32)
 
@@ -412,9 +409,9 @@ def run(args) -> dict:
 
 
 def float32_precision(seed: int = 0) -> dict:
-    """Per-channel float32 error of the section structures (learnafe._ops_precision) for the
+    """Per-channel float32 error of the section structures (learnafe.ops.precision) for the
     16-channel 100 Hz - 8 kHz bank at 20 kHz and a 100 Hz channel at 48.8 kHz (1 s of noise)."""
-    from learnafe._ops_precision import float32_errors
+    from learnafe.ops.precision import float32_errors
 
     out = {}
     for name, fs, lo, hi, C in (("bank_20k", SAMPLE_RATE, 100.0, 8000.0, 16),

@@ -62,7 +62,7 @@ def run(args=None) -> dict:
                                repeat)
     # The same call with the shared output cache switched off: every call then
     # pays for fresh output pages (shown so that the cache's share is visible).
-    from learnafe._buffers import set_output_cache_limit
+    from learnafe.ops import set_output_cache_limit
 
     prev = set_output_cache_limit(0)
     try:

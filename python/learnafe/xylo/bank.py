@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from learnafe._buffers import output_cache
+from learnafe.ops.buffers import output_cache
 from learnafe._jsonio import write_json
 from learnafe.xylo.design import (
     B_IN, XYLO_SAMPLE_RATE, XyloChannel, peak_and_q,

@@ -30,7 +30,7 @@ gradient will be needed.  ``alpha`` is
 Noise of the envelope operator: ``noise_std [C]`` (or None) and ``seed``, a
 64-bit seed as a signed ``int`` (:func:`seed_to_op`).  ``seed`` None with
 noise: the operator draws the seed from torch's default generator when it
-runs (:func:`learnafe.ops._torch_seed`), so a compiled graph consumes the
+runs (:func:`torch_seed`), so a compiled graph consumes the
 generator exactly as eager mode does and ``torch.manual_seed`` reproduces both;
 the seed used is the third output (int64 ``[1]``), which the backward operator
 takes to regenerate the same noise.  ``checkpoints`` (float64 ``[B, K]``, K = 0
@@ -39,7 +39,7 @@ kernel keeps for the backward kernel; the public function asks for them when a
 gradient will be needed.  The second and third outputs are not differentiable.
 
 Each operator has a CPU implementation (the pybind11 binding on the tensors'
-buffers, through the kernel calls of :mod:`learnafe.ops` that the NumPy path
+buffers, through the kernel calls of :mod:`learnafe.ops.kernels` that the NumPy path
 uses too: the compiled extension does not link libtorch), a fake
 implementation (output shapes and dtypes, for tracing), and the forward
 operators an autograd formula whose backward is the ``*_backward`` operator
@@ -51,7 +51,7 @@ public functions before the operator and again by the fake and CPU
 implementations (static: they hold under tracing).  The data-dependent checks
 (finite ``x``, ``b``, ``a``, ``zi``; poles of every section inside the unit
 circle) run inside the CPU implementation, on every call, with the messages of
-:mod:`learnafe.ops`: in eager mode and in a compiled or exported graph alike.
+:mod:`learnafe.ops.checks`: in eager mode and in a compiled or exported graph alike.
 """
 
 from __future__ import annotations
@@ -61,10 +61,20 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from learnafe import ops
+from learnafe.ops import kernels
+from learnafe.ops.checks import (
+    check_bank_data,
+    check_coefficients,
+    check_dtypes,
+    check_envelope_args,
+    check_finite,
+    check_kind,
+    check_noise_std,
+)
+from learnafe.ops.extension import get_num_threads
 
 __all__ = ["biquad_filterbank", "biquad_filterbank_backward", "filterbank_envelope", "seed_to_op", "seed_from_op",
-           "filterbank_envelope_backward", "OPS"]
+           "filterbank_envelope_backward", "torch_seed", "OPS"]
 
 #: The operators this module registers (``torch.ops.learnafe.<name>``).
 OPS = ("biquad_filterbank", "biquad_filterbank_backward", "filterbank_envelope",
@@ -73,7 +83,7 @@ OPS = ("biquad_filterbank", "biquad_filterbank_backward", "filterbank_envelope",
 
 def _threads(num_threads: int) -> int:
     if num_threads == 0:
-        return ops.get_num_threads()
+        return get_num_threads()
     if num_threads < 0:
         raise ValueError(f"num_threads must be a positive integer number of threads (0: the "
                          f"default), got {num_threads!r}")
@@ -85,15 +95,15 @@ def _np(t: Optional[Tensor]):
 
 
 def _check_static(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor] = None) -> None:
-    """The shape/dtype/device checks of :mod:`learnafe.ops` for the operators' 2-D layout."""
-    ops._check_kind({"x": x, "b": b, "a": a})
-    ops._check_dtypes(x, b, a, zi)
+    """The shape/dtype/device checks of :mod:`learnafe.ops.checks` for the operators' 2-D layout."""
+    check_kind({"x": x, "b": b, "a": a})
+    check_dtypes(x, b, a, zi)
     if x.dim() != 2:
         raise ValueError(f"x must be [B, T] for the learnafe operators (the public functions "
                          f"take [T] too), got shape {tuple(x.shape)}")
-    ops._check_coefficients(b, a)
+    check_coefficients(b, a)
     if zi is not None:
-        ops._check_kind({"x": x, "zi": zi})
+        check_kind({"x": x, "zi": zi})
         shape = (x.shape[0], b.shape[0], 2)
         if tuple(zi.shape) != tuple(shape):
             raise ValueError(f"zi must have shape {tuple(shape)} (channels x (v[-1], v[-2]) per "
@@ -101,27 +111,16 @@ def _check_static(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor] = None) 
 
 
 def _check_data(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor] = None) -> None:
-    """The data-dependent checks (real tensors only), with the messages of :mod:`learnafe.ops`."""
-    ops._check_bank_data(x, b, a)
+    """The data-dependent checks (real tensors only), with the messages of :mod:`learnafe.ops.checks`."""
+    check_bank_data(x, b, a)
     if zi is not None:
-        ops._check_finite("zi", zi)
-
-
-def _check_envelope_args(x: Tensor, hop: int, alpha: float, rectify: str) -> None:
-    if rectify not in ops._RECTIFY:
-        raise ValueError(f"rectify must be one of {ops._RECTIFY}, got {rectify!r}")
-    T = x.shape[-1]
-    if not 1 <= hop <= T:
-        raise ValueError(f"hop must be an integer number of samples in [1, T={T}], got {hop!r}")
-    if not 0.0 < alpha <= 1.0:
-        raise ValueError(f"alpha must be in (0, 1] (learnafe.ops.envelope_alpha(tau, sample_rate)), "
-                         f"got {alpha!r}")
+        check_finite("zi", zi)
 
 
 # ----------------------------------------------------------- filter bank ---
 
 def _biquad_checkpoints(x: Tensor, b: Tensor, save: bool) -> Tensor:
-    n = ops._biquad_checkpoint_size(x.shape[0], x.shape[1], b.shape[0]) if save else 0
+    n = kernels.biquad_checkpoint_size(x.shape[0], x.shape[1], b.shape[0]) if save else 0
     return x.new_empty((n,), dtype=torch.float64)
 
 
@@ -133,8 +132,8 @@ def biquad_filterbank(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor],
     _check_static(x, b, a, zi)
     _check_data(x, b, a, zi)
     ck = _biquad_checkpoints(x, b, save_checkpoints)
-    y, zf = ops._forward_numpy(_np(x), b, a, _np(zi), _threads(num_threads),
-                               ck=ck.numpy() if save_checkpoints else None)
+    y, zf = kernels.biquad_forward(_np(x), b, a, _np(zi), _threads(num_threads),
+                               checkpoints=ck.numpy() if save_checkpoints else None)
     return torch.from_numpy(y), torch.from_numpy(zf), ck
 
 
@@ -154,8 +153,8 @@ def biquad_filterbank_backward(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Ten
     (the ``zi`` gradient is that of a zero initial state when ``zi`` is None)."""
     _check_static(x, b, a, zi)
     ck = None if checkpoints is None or checkpoints.numel() == 0 else _np(checkpoints)
-    gx, gb, ga, gzi = ops._backward_numpy(_np(x), b, a, _np(zi), _np(grad_y), _np(grad_zf),
-                                          _threads(num_threads), ck=ck)
+    gx, gb, ga, gzi = kernels.biquad_backward(_np(x), b, a, _np(zi), _np(grad_y), _np(grad_zf),
+                                          _threads(num_threads), checkpoints=ck)
     return (torch.from_numpy(gx), torch.from_numpy(gb).to(b.dtype), torch.from_numpy(ga).to(a.dtype),
             torch.from_numpy(gzi))
 
@@ -199,14 +198,20 @@ def seed_from_op(seed: int) -> int:
     return seed & ((1 << _SEED_BITS) - 1)
 
 
+def torch_seed() -> int:
+    """A 64-bit seed from torch's default generator (so torch.manual_seed fixes it)."""
+    lo, hi = (int(v) for v in torch.randint(0, 2 ** 32, (2,), dtype=torch.int64))
+    return (hi << 32) | lo
+
+
 def _checkpoint_length(C: int, T, hop: int):
     """Doubles per batch item of the envelope checkpoints (frame-start filter states)."""
-    return ops._envelope_checkpoint_size(C, T, hop)
+    return kernels.envelope_checkpoint_size(C, T, hop)
 
 
 def _check_noise(x: Tensor, b: Tensor, noise_std: Optional[Tensor]) -> None:
     if noise_std is not None:
-        ops._check_noise_std(noise_std, x, b.shape[0], True, data=False)
+        check_noise_std(noise_std, x, b.shape[0], True, data=False)
 
 
 @torch.library.custom_op("learnafe::filterbank_envelope", mutates_args=(), device_types="cpu")
@@ -215,30 +220,30 @@ def filterbank_envelope(x: Tensor, b: Tensor, a: Tensor, noise_std: Optional[Ten
                         num_threads: int) -> tuple[Tensor, Tensor, Tensor]:
     """``(out [B, C, T // hop], checkpoints float64 [B, K], seed int64 [1])``; see the module doc."""
     _check_static(x, b, a)
-    _check_envelope_args(x, hop, alpha, rectify)
+    check_envelope_args(x.shape[-1], hop, rectify, alpha)
     _check_noise(x, b, noise_std)
     _check_data(x, b, a)
     if noise_std is not None:
-        ops._check_noise_std(noise_std, x, b.shape[0], True)
+        check_noise_std(noise_std, x, b.shape[0], True)
     nt = _threads(num_threads)
     B, T = x.shape
     C = b.shape[0]
     if seed is not None:
         s = seed_from_op(seed)
     elif noise_std is not None:
-        s = ops._torch_seed()  # torch's default generator, at run time (eager and compiled alike)
+        s = torch_seed()  # torch's default generator, at run time (eager and compiled alike)
     else:
         s = 0
     ck = torch.empty((B, _checkpoint_length(C, T, hop) if save_checkpoints else 0), dtype=torch.float64)
-    out = ops._envelope_forward_numpy(_np(x), b, a, hop, alpha, rectify, nt, noise_std=noise_std, seed=s,
-                                      ck=ck.numpy() if save_checkpoints else None)
+    out = kernels.envelope_forward(_np(x), b, a, hop, alpha, rectify, nt, noise_std=noise_std, seed=s,
+                                      checkpoints=ck.numpy() if save_checkpoints else None)
     return torch.from_numpy(out), ck, torch.tensor([seed_to_op(s)], dtype=torch.int64)
 
 
 @filterbank_envelope.register_fake
 def _filterbank_envelope_fake(x, b, a, noise_std, seed, hop, alpha, rectify, save_checkpoints, num_threads):
     _check_static(x, b, a)
-    _check_envelope_args(x, hop, alpha, rectify)
+    check_envelope_args(x.shape[-1], hop, rectify, alpha)
     _check_noise(x, b, noise_std)
     B, T = x.shape
     C = b.shape[0]
@@ -253,12 +258,12 @@ def filterbank_envelope_backward(x: Tensor, b: Tensor, a: Tensor, noise_std: Opt
                                  num_threads: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Gradients ``(x [B, T], b [C, 3], a [C, 2], noise_std [C] (or [0] without noise))``."""
     _check_static(x, b, a)
-    _check_envelope_args(x, hop, alpha, rectify)
+    check_envelope_args(x.shape[-1], hop, rectify, alpha)
     _check_noise(x, b, noise_std)
     ck = None if checkpoints.shape[-1] == 0 else _np(checkpoints)
-    gx, gb, ga, gs = ops._envelope_backward_numpy(
+    gx, gb, ga, gs = kernels.envelope_backward(
         _np(x), b, a, hop, alpha, rectify, _np(grad_out), _threads(num_threads), noise_std=noise_std,
-        seed=seed_from_op(int(seed[0])), ck=ck)
+        seed=seed_from_op(int(seed[0])), checkpoints=ck)
     gs = torch.empty((0,), dtype=torch.float64) if gs is None else torch.from_numpy(gs).to(noise_std.dtype)
     return torch.from_numpy(gx), torch.from_numpy(gb).to(b.dtype), torch.from_numpy(ga).to(a.dtype), gs
 

@@ -1,20 +1,20 @@
 """Bounded cache of large kernel output buffers, shared by the filter-bank op
-(:mod:`learnafe.ops`) and the XyloAudio 3 bank (:mod:`learnafe.xylo`).
+(:mod:`learnafe.ops.kernels`) and the XyloAudio 3 bank (:mod:`learnafe.xylo.bank`).
 
-The functions are re-exported as ``learnafe.ops.set_output_cache_limit`` and
-``learnafe.ops.empty_output_cache``.
+``learnafe.ops`` exports :func:`set_output_cache_limit` and :func:`empty_output_cache`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
-class _OutputCache:
+class OutputCache:
     """Bounded cache of large output buffers (like PyTorch's CUDA caching allocator).
 
     A fresh ``[B, C, T]`` output of tens of MB costs as much as the kernel
@@ -98,7 +98,7 @@ def _env_cache_limit() -> int:
     return max(0, int(mb * (1 << 20)))
 
 
-output_cache = _OutputCache(_env_cache_limit())
+output_cache = OutputCache(_env_cache_limit())
 
 
 def set_output_cache_limit(nbytes: int) -> int:
@@ -125,3 +125,16 @@ def set_output_cache_limit(nbytes: int) -> int:
 def empty_output_cache() -> None:
     """Release every cached output buffer (buffers still in use stay valid)."""
     output_cache.clear()
+
+
+@contextlib.contextmanager
+def output_cache_disabled() -> Iterator[None]:
+    """Outputs inside the block are fresh allocations; the held buffers stay for afterwards."""
+    c = output_cache
+    with c._lock:
+        prev, c.limit = c.limit, 0
+    try:
+        yield
+    finally:
+        with c._lock:
+            c.limit = prev

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from learnafe.ops.api import biquad_filterbank
+
 STRUCTURES = ("op_f64_state_f64_coef", "op_f64_state_f32_coef", "df2_f32", "df1_f32", "tdf2_f32")
 
 
@@ -63,8 +65,6 @@ def float32_errors(b: np.ndarray, a: np.ndarray, sample_rate: float, seconds: fl
     """Per-channel relative float32 error (see module docstring) for each structure."""
     import scipy.signal as ss
 
-    from learnafe import ops
-
     b = np.asarray(b, dtype=np.float64)
     a = np.asarray(a, dtype=np.float64)
     x = np.random.default_rng(seed).standard_normal(int(round(seconds * sample_rate))).astype(np.float32)
@@ -74,9 +74,9 @@ def float32_errors(b: np.ndarray, a: np.ndarray, sample_rate: float, seconds: fl
     out = {}
     for s in structures:
         if s == "op_f64_state_f64_coef":
-            y = ops.biquad_filterbank(x, b, a)
+            y = biquad_filterbank(x, b, a)
         elif s == "op_f64_state_f32_coef":
-            y = ops.biquad_filterbank(x, b.astype(np.float32), a.astype(np.float32))
+            y = biquad_filterbank(x, b.astype(np.float32), a.astype(np.float32))
         else:
             y = _emulate_f32(x, b, a, s)
         out[s] = (np.abs(y.astype(np.float64) - ref).max(axis=-1) / peak).tolist()

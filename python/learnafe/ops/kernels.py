@@ -1,0 +1,99 @@
+"""The calls of the compiled kernels on NumPy buffers.
+
+The one place that calls the ``_core`` bindings of the filter bank and the
+fused envelope: the NumPy API (:mod:`learnafe.ops.api`) and the torch operators
+(:mod:`learnafe.ops.operators`) both go through these functions.  ``x`` is a
+``[B, T]`` array; ``b``, ``a`` are arrays or tensors, passed to the kernels as
+float64; ``threads`` is a positive thread count; ``checkpoints`` a float64
+buffer of the size the ``*_checkpoint_size`` functions give (or None).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from learnafe.ops import buffers
+from learnafe.ops.checks import as_numpy
+from learnafe.ops.extension import core as _core
+
+__all__ = ["coefficients64", "biquad_checkpoint_size", "biquad_forward", "biquad_backward",
+           "envelope_checkpoint_size", "envelope_forward", "envelope_backward"]
+
+
+def coefficients64(v: Any) -> np.ndarray:
+    """Coefficients as the kernels take them: C-contiguous float64 (exact for float32 input)."""
+    return np.ascontiguousarray(as_numpy(v), dtype=np.float64)
+
+
+def _suffix(dtype_name: str) -> str:
+    return "f32" if dtype_name == "float32" else "f64"
+
+
+def biquad_checkpoint_size(B: Any, T: Any, C: int) -> Any:
+    """float64 values of the filter-bank checkpoints (the state every ``kTimeBlock`` = 128
+    samples) that the forward kernel can keep for the backward one (``B``, ``T`` may be symbolic)."""
+    return B * ((T + 127) // 128) * _core.biquad_checkpoint_size(1, 128, C)
+
+
+def biquad_forward(x, b, a, zi, threads, y=None, checkpoints=None):
+    """``(y [B, C, T], zf [B, C, 2])``; ``y`` from the output cache unless given; ``checkpoints`` (float64,
+    :func:`biquad_checkpoint_size` values) receives the checkpoints for the backward pass."""
+    x = np.ascontiguousarray(x)
+    B, T = x.shape
+    C = b.shape[0]
+    if y is None:
+        y = buffers.output_cache.empty((B, C, T), x.dtype)
+    zf = np.empty((B, C, 2), dtype=x.dtype)
+    fn = getattr(_core, "biquad_forward_" + _suffix(str(x.dtype)))
+    fn(x, coefficients64(b), coefficients64(a), None if zi is None else np.ascontiguousarray(zi), y, zf, threads, checkpoints)
+    return y, zf
+
+
+def biquad_backward(x, b, a, zi, grad_y, grad_zf, threads, checkpoints=None):
+    """Gradients ``(x [B, T], b [C, 3] float64, a [C, 2] float64, zi [B, C, 2])`` of the filter bank
+    (the ``zi`` gradient is that of a zero initial state when ``zi`` is None); ``checkpoints``: the
+    forward's checkpoints, which spare the backward one recursion over ``x``."""
+    x = np.ascontiguousarray(x)
+    B, T = x.shape
+    C = b.shape[0]
+    grad_x = np.empty((B, T), dtype=x.dtype)
+    grad_b = np.empty((C, 3))
+    grad_a = np.empty((C, 2))
+    grad_zi = np.empty((B, C, 2), dtype=x.dtype)
+    fn = getattr(_core, "biquad_backward_" + _suffix(str(x.dtype)))
+    fn(x, coefficients64(b), coefficients64(a), None if zi is None else np.ascontiguousarray(zi),
+       np.ascontiguousarray(grad_y, dtype=x.dtype), np.ascontiguousarray(grad_zf, dtype=x.dtype),
+       grad_x, grad_b, grad_a, grad_zi, threads, checkpoints)
+    return grad_x, grad_b, grad_a, grad_zi
+
+
+def envelope_checkpoint_size(C: int, T: Any, hop: int) -> Any:
+    """Doubles per batch item of the envelope checkpoints (``T`` may be symbolic)."""
+    return (T // hop) * _core.envelope_checkpoint_size(C, hop, hop)
+
+
+def envelope_forward(x, b, a, hop, alpha, rectify, threads, noise_std=None, seed=0, checkpoints=None):
+    """Envelope frames ``[B, C, T // hop]``; ``checkpoints`` (float64 ``[B, K]``) receives the checkpoints."""
+    x = np.ascontiguousarray(x)
+    out = np.empty((x.shape[0], b.shape[0], x.shape[1] // hop), dtype=x.dtype)
+    fn = getattr(_core, "envelope_forward_" + _suffix(str(x.dtype)))
+    fn(x, coefficients64(b), coefficients64(a), hop, alpha, rectify, out, threads,
+       noise_std=None if noise_std is None else coefficients64(noise_std), seed=seed, ck=checkpoints)
+    return out
+
+
+def envelope_backward(x, b, a, hop, alpha, rectify, grad_out, threads, noise_std=None, seed=0, checkpoints=None):
+    """Gradients ``(x [B, T], b [C, 3], a [C, 2], noise_std [C] or None)`` (coefficients float64)."""
+    x = np.ascontiguousarray(x)
+    B, T = x.shape
+    C = b.shape[0]
+    grad_x = np.empty((B, T), dtype=x.dtype)
+    grad_b = np.empty((C, 3))
+    grad_a = np.empty((C, 2))
+    grad_std = None if noise_std is None else np.empty(C)
+    fn = getattr(_core, "envelope_backward_" + _suffix(str(x.dtype)))
+    fn(x, coefficients64(b), coefficients64(a), hop, alpha, rectify, np.ascontiguousarray(grad_out, dtype=x.dtype),
+       grad_x, grad_b, grad_a, threads, noise_std=None if noise_std is None else coefficients64(noise_std), seed=seed, gstd=grad_std, ck=checkpoints)
+    return grad_x, grad_b, grad_a, grad_std
