@@ -7,6 +7,10 @@ constant (or f-string with a constant ``learnafe.<package>`` prefix) name, or a
 ``"learnafe.module:function"`` reference string that code imports by name -- is read
 with :mod:`ast` and must point to the same layer or one below.  Plug-ins of an upper
 layer register themselves with a lower one instead (see ``learnafe.training.plugins``).
+
+No two modules import each other, directly or through others, in any layer
+(:func:`import_circles`: every import counts, at the top of a file or inside a function;
+a package's ``__init__`` importing its own submodules is not an edge back).
 """
 
 from __future__ import annotations
@@ -137,6 +141,108 @@ def upward_imports(root: Path = PKG) -> list[str]:
                            f"imports {target} (layer {layer}) by {how}; a lower layer must not "
                            "import an upper one -- register the upper module with the lower one")
     return bad
+
+
+def _module_files(root: Path) -> dict[str, Path]:
+    return {module_name(p, root): p for p in sorted(root.rglob("*.py"))}
+
+
+def import_graph(root: Path = PKG) -> dict[str, set[str]]:
+    """``module -> modules it imports`` (existing ``learnafe`` modules; ``from pkg import sub``
+    points to ``pkg.sub`` when that is a module, and to ``pkg``)."""
+    modules = _module_files(root)
+
+    def existing(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for me, path in modules.items():
+        edges = graph.setdefault(me, set())
+        package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                    mod = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    mod = node.module or ""
+                targets = [mod] + [f"{mod}.{a.name}" for a in node.names]
+            for t in targets:
+                if t.split(".")[0] != "learnafe":
+                    continue
+                t = existing(t)
+                own_child = path.name == "__init__.py" and t is not None and t.startswith(me + ".")
+                if t and t != me and not own_child:
+                    edges.add(t)
+        for _, t, _how in imports_of(path, root):  # importlib calls and "module:function" references
+            t = existing(t)
+            if t and t != me and not (path.name == "__init__.py" and t.startswith(me + ".")):
+                edges.add(t)
+    return graph
+
+
+def import_circles(root: Path = PKG) -> list[list[str]]:
+    """The strongly connected groups of more than one module in :func:`import_graph` (Tarjan)."""
+    graph = import_graph(root)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return circles
+
+
+def test_no_import_circle():
+    circles = import_circles()
+    assert not circles, "modules that import each other (move the shared piece to a module both import):\n" + \
+        "\n".join(" <-> ".join(c) for c in circles)
+
+
+def test_circle_checker_finds_circles(tmp_path):
+    """The checker itself: a circle through a function-level import, and one through three
+    modules, are found and named; a package importing its own submodule is not a circle."""
+    pkg = tmp_path / "python" / "learnafe"
+    (pkg / "ops").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "ops" / "__init__.py").write_text("from learnafe.ops.api import f\n")
+    (pkg / "ops" / "api.py").write_text("from learnafe.ops import kernels\ndef f():\n    pass\n")
+    (pkg / "ops" / "kernels.py").write_text("def g():\n    from learnafe.ops.api import f\n")
+    (pkg / "a.py").write_text("import learnafe.b\n")
+    (pkg / "b.py").write_text("from . import c\n")
+    (pkg / "c.py").write_text("from learnafe import a\n")
+    (pkg / "d.py").write_text("from learnafe import a\n")
+    assert import_circles(pkg) == [["learnafe.a", "learnafe.b", "learnafe.c"],
+                                   ["learnafe.ops.api", "learnafe.ops.kernels"]]
 
 
 def test_every_module_has_a_layer():

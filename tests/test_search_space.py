@@ -10,7 +10,7 @@ import pytest
 
 from learnafe.search import Journal, Parameter, SearchSpace, load_config
 from learnafe.search.pareto import dominates, front_2d, non_dominated, pareto_records
-from learnafe.search.space import set_path
+from learnafe.search.trial_context import set_path
 
 TOML = """
 [search]

@@ -57,7 +57,7 @@ def test_training_search_two_workers(toy, tmp_path):
 
 
 def test_training_settings_that_the_search_owns_are_refused(toy, tmp_path):
-    from learnafe.search.executor import TrialContext
+    from learnafe.search.trial_context import TrialContext
     from learnafe.search.trials import training_trial
 
     ctx = TrialContext(trial=0, seed=0, run_dir=tmp_path / "t", settings={**_settings(toy), "mode": "conventional"},

@@ -245,11 +245,11 @@ def test_evaluate_mismatch_cli_writes_the_yield_analysis(runs, toy, tmp_path):
 
 
 def test_evaluation_is_reproducible(runs, toy):
-    from learnafe.training.evaluate import evaluate_run
+    from learnafe.training.run_evaluation import EvaluateOptions, evaluate_run
 
     run_dir, _ = runs["codesign"]
-    a = evaluate_run(run_dir, toy, progress=False)
-    b = evaluate_run(run_dir, toy, progress=False)
+    a = evaluate_run(run_dir, toy, EvaluateOptions(progress=False))
+    b = evaluate_run(run_dir, toy, EvaluateOptions(progress=False))
     assert a["confusion"] == b["confusion"]
 
 

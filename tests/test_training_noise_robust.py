@@ -17,7 +17,7 @@ from training_helpers import make_toy_dataset, tiny_config
 import learnafe.training.data as tdata
 from learnafe.frontends import AnalogFilterBank, FeatureConfig
 from learnafe.frontends.spec import NoiseConfig
-from learnafe.training import evaluate_run, load_run, train
+from learnafe.training import EvaluateOptions, evaluate_run, load_run, train
 from learnafe.training.data import open_split
 from learnafe.training.model import CoDesignModel, frontend_from_dict
 
@@ -157,7 +157,7 @@ def test_short_training_with_floor_and_noise_scale_predicts_the_same_without_noi
                                       "features": {"log_eps": 0.05, "norm_eps": 0.3}}, **common), tmp_path / "robust")
     plain, n, acc_off = _clean_disagreement(tmp_path / "plain")
     robust, _, _ = _clean_disagreement(tmp_path / "robust")
-    res = evaluate_run(tmp_path / "plain", data, snrs=[], circuit_noise="off", progress=False)
+    res = evaluate_run(tmp_path / "plain", data, EvaluateOptions(snrs=[], circuit_noise="off", progress=False))
     assert res["circuit_noise"] == "off" and res["accuracy"]["clean"] == pytest.approx(acc_off, abs=1e-12)
     # measured: plain 0.86, robust 0.10 of the 144 clips (a loud noise model and 16 channels of
     # which one or two carry a toy clip's tone: the instance normalisation of the empty channels

@@ -112,7 +112,7 @@ def test_real_report_leaves_out_the_clips_that_chose_the_epoch(folders, tmp_path
     """With ``limit_val`` the best epoch is chosen on a subset of the validation speakers' clips;
     the reported accuracy is on the others only, and ``learnafe evaluate RUN`` repeats it."""
     import learnafe.training.data as tdata
-    from learnafe.training.evaluate import evaluate_run
+    from learnafe.training.run_evaluation import EvaluateOptions, evaluate_run
     from learnafe.training.trainer import Trainer, train
 
     monkeypatch.setattr(tdata, "CACHE_DIR", str(tmp_path / "cache"))
@@ -129,5 +129,5 @@ def test_real_report_leaves_out_the_clips_that_chose_the_epoch(folders, tmp_path
     assert len(chosen) == opts["limit_val"] and reported and not chosen & reported
     assert chosen | reported == {all_clips.name(i) for i in range(len(all_clips))}
     assert m["real_validation"]["n"] == len(report)
-    again = evaluate_run(tmp_path / "run", None, progress=False)
+    again = evaluate_run(tmp_path / "run", None, EvaluateOptions(progress=False))
     assert again["n"] == len(report) and again["accuracy"] == m["real_validation"]["accuracy"]

@@ -120,7 +120,7 @@ def _real_child(run_dir: str, real: str, seed: int) -> dict:
     speaker half A and evaluate on half B (RUN/finetune-real/)."""
     import torch
 
-    from learnafe.training.evaluate import evaluate_run
+    from learnafe.training.run_evaluation import EvaluateOptions, evaluate_run
     from learnafe.training.finetune import finetune_real
     from learnafe.reporting import EVAL_DIR
 
@@ -131,7 +131,7 @@ def _real_child(run_dir: str, real: str, seed: int) -> dict:
     if target.is_file():
         res = read_json(target)
     else:
-        res = evaluate_run(run_dir, real, progress=False)
+        res = evaluate_run(run_dir, real, EvaluateOptions(progress=False))
         write_json(target, res)
     ft = finetune_real(run_dir, real, epochs=5, seed=seed, progress=False)
     return {"all": res["accuracy"], "all_mean": res["mean_accuracy"],

@@ -195,20 +195,19 @@ def _print_eval(res: dict) -> None:
 
 
 def _evaluate(args) -> int:
-    from learnafe.training.evaluate import evaluate_run
+    from learnafe.training.run_evaluation import EvaluateOptions, FabOptions, evaluate_run
     from learnafe.training.rundir import write_json
 
     from pathlib import Path
 
     fab = args.mismatch > 0
     corners = (["tt", "ss", "ff"] if args.corners is None else args.corners) if fab else []
-    res = evaluate_run(args.run, args.data, snrs=args.snrs, noise=args.noise, split=args.split,
-                       batch_size=args.batch_size, mismatch_chips=args.mismatch,
-                       sigma_i=args.sigma_i, sigma_c=args.sigma_c, progress=True,
-                       circuit_noise=args.circuit_noise,
-                       mismatch_source=args.mismatch_source if fab else None, corners=corners,
-                       yield_snrs=args.yield_snrs, seed=args.seed,
-                       yield_out=(args.yield_out or Path(args.run) / "yield") if fab else None)
+    options = EvaluateOptions(snrs=args.snrs, noise=args.noise, split=args.split, batch_size=args.batch_size,
+                              circuit_noise=args.circuit_noise, progress=True)
+    fab_options = FabOptions(chips=args.mismatch, source=args.mismatch_source if fab else None,
+                             sigma_i=args.sigma_i, sigma_c=args.sigma_c, corners=corners, snrs=args.yield_snrs,
+                             out_dir=(args.yield_out or Path(args.run) / "yield") if fab else None, seed=args.seed)
+    res = evaluate_run(args.run, args.data, options, fab_options)
     _print_eval(res)
     if "yield" in res:
         from learnafe.training.chips import summary_line

@@ -192,10 +192,6 @@ class BackgroundNoise:
         where = self.folder if self.folder is not None else f"{len(self.recordings)} recordings"
         return f"{where} [{self.portion[0]:g}-{self.portion[1]:g}]"
 
-    @property
-    def total_seconds(self) -> float:
-        return sum(r.shape[0] for r in self.recordings) / self.sample_rate
-
     def segment(self, rng: np.random.Generator, length: int) -> np.ndarray:
         """A ``length``-sample float32 segment from a random recording at a random offset.
 

@@ -400,10 +400,6 @@ class AnalogFilterBank(FrontEnd):
         """Capacitor area (um^2) of the reference design (phi = 0): A_ref."""
         return float(cost.cap_area_um2(self.ref_C1, self.ref_C2))
 
-    def cost_ratios(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(P / P_ref, A / A_ref)`` as differentiable tensors, for ``lambda_I * P/P_ref + lambda_C * A/A_ref``."""
-        return self.power() / self.reference_power(), self.area() / self.reference_area()
-
     def output_noise_rms(self, vals: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Integrated differential output noise (V rms) per channel, tensor [C]."""
         vals = self.circuit() if vals is None else vals

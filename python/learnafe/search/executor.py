@@ -35,21 +35,13 @@ import time
 import traceback
 from pathlib import Path
 
+from learnafe.search.journal import json_safe
+from learnafe.search.space import OBJECTIVES, load_callable
+from learnafe.search.trial_context import TrialContext
+
 log = logging.getLogger(__name__)
 
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-
-
-@dataclasses.dataclass
-class TrialContext:
-    """What a trial function gets besides its parameters."""
-
-    trial: int              #: trial id (the reference design uses -1)
-    seed: int               #: seed for everything random in the trial
-    run_dir: Path           #: a fresh directory for the trial's files
-    settings: dict          #: ``[trial.settings]`` of the search config
-    threads: int            #: cores this trial may use
-    kind: str = "trial"     #: "trial" or "reference"
 
 
 def cpu_count() -> int:
@@ -97,9 +89,6 @@ def _now() -> str:
 
 def _objectives(result) -> tuple[dict, dict]:
     """Split a trial function's result into (objectives, other metrics); raise on bad values."""
-    from learnafe.search.journal import _clean
-    from learnafe.search.space import OBJECTIVES
-
     if not isinstance(result, dict):
         raise TypeError(f"a trial function must return a dict with {', '.join(OBJECTIVES)}, "
                         f"got {type(result).__name__}")
@@ -122,7 +111,7 @@ def _objectives(result) -> tuple[dict, dict]:
     for key, value in result.items():
         if key in OBJECTIVES:
             continue
-        value = _clean(value)
+        value = json_safe(value)
         if value is None or isinstance(value, (bool, int, float, str)):
             metrics[key] = value
         elif isinstance(value, (list, dict)) and len(repr(value)) <= 20000:
@@ -136,8 +125,6 @@ def execute_trial(spec: dict) -> dict:
     ``spec`` holds ``function`` ("module:callable"), ``params``, ``trial``,
     ``seed``, ``run_dir``, ``settings``, ``threads`` and ``kind``.
     """
-    from learnafe.search.space import load_callable
-
     started = time.time()
     record = {"trial": spec["trial"], "kind": spec.get("kind", "trial"), "params": spec["params"],
               "seed": spec["seed"], "started_at": _now(), "worker": _worker_name(),

@@ -31,17 +31,17 @@ REQUIRED = ("trial", "status", "params", "objectives", "error", "duration_s", "w
 log = logging.getLogger(__name__)
 
 
-def _clean(value):
+def json_safe(value):
     """JSON-safe copy: non-finite floats become None (JSON has no NaN)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
         try:
-            return _clean(value.item())
+            return json_safe(value.item())
         except (TypeError, ValueError):
             pass
     return value
@@ -72,7 +72,7 @@ class Journal:
         return self.path.is_file()
 
     def append(self, record: dict) -> dict:
-        record = _clean(dict(record))
+        record = json_safe(dict(record))
         record.setdefault("format", FORMAT)
         validate_record(record)
         self.path.parent.mkdir(parents=True, exist_ok=True)

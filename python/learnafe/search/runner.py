@@ -54,7 +54,7 @@ from pathlib import Path
 
 from learnafe._jsonio import read_json, write_json
 from learnafe.search.executor import TrialExecutor
-from learnafe.search.journal import Journal, _clean
+from learnafe.search.journal import Journal, json_safe
 from learnafe.search.pareto import pareto_records
 from learnafe.search.space import OBJECTIVES, SearchConfig, load_callable
 
@@ -80,7 +80,7 @@ def _read_json(path: Path):
 
 
 def _write_json(path: Path, data) -> None:
-    write_json(path, _clean(data), allow_nan=False)
+    write_json(path, json_safe(data), allow_nan=False)
 
 
 class _State:

@@ -249,19 +249,6 @@ class SearchSpace:
         return out
 
 
-def set_path(config: dict, dotted: str, value) -> dict:
-    """Set ``config["a"]["b"] = value`` for ``dotted = "a.b"``, creating tables as needed."""
-    node = config
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ValueError(f"cannot set {dotted!r}: {part!r} is a {type(child).__name__}, not a table")
-        node = child
-    node[parts[-1]] = value
-    return config
-
-
 def load_callable(path: str, what: str = "trial function") -> Callable:
     """Import ``"package.module:function"``; clear errors for the usual mistakes."""
     if not isinstance(path, str) or path.count(":") != 1:

@@ -1,7 +1,7 @@
 """Trial functions for the search.
 
 A trial function is any module-level callable ``fn(params: dict, ctx: TrialContext) -> dict``
-(see :class:`learnafe.search.executor.TrialContext`) that returns at least
+(see :class:`learnafe.search.trial_context.TrialContext`) that returns at least
 ``error`` (a fraction, lower is better), ``power_w`` (W) and ``area_um2`` (um^2);
 any other numbers it returns are kept in the journal as metrics.  A search
 config names it as ``[trial] function = "package.module:name"``, and optionally a
@@ -25,8 +25,7 @@ import math
 import os
 import time
 
-from learnafe.search.executor import TrialContext
-from learnafe.search.space import set_path
+from learnafe.search.trial_context import TrialContext, set_path
 
 #: Defaults of the analytic stand-in; override any of them in ``[trial.settings]``.
 ANALYTIC_DEFAULTS = {

@@ -37,6 +37,7 @@ import numpy as np
 from learnafe._jsonio import write_json
 from learnafe.spice.models import check_corner, lib_statement, write_library
 from learnafe.spice.netlist import VCM_V, VDD_V, Channel, channel_block, load_spec
+from learnafe.spice.ideal import spec_gm_model
 from learnafe.spice.runner import DEFAULT_TIMEOUT_S, run_with_progress
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,6 @@ def noise_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt"
     ``band``: (low, high) Hz of the integration (default 20 Hz to fs/2 of the spec).
     """
     from learnafe.circuits import cost
-    from learnafe.circuits.transconductance import load_gm_model
 
     check_corner(corner)
     spec = load_spec(spec)
@@ -128,7 +128,7 @@ def noise_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt"
     if not F_START_HZ <= lo < hi <= F_STOP_HZ:
         raise ValueError(f"band=({lo}, {hi}) Hz must lie inside the simulated "
                          f"[{F_START_HZ:g}, {F_STOP_HZ:g}] Hz with low < high")
-    model = load_gm_model(gm_model) if gm_model is not None else spec.gm()
+    model = spec_gm_model(spec, gm_model)
     out_dir = Path(out_dir)
     sim_dir = out_dir / "noise"
     sim_dir.mkdir(parents=True, exist_ok=True)

@@ -132,7 +132,7 @@ def transient_check(spec, ac_results, clips: Sequence[np.ndarray], out_dir: str 
 
     from learnafe import ops
     from learnafe.circuits.discretize import discretize
-    from learnafe.spice.verify import ideal_channels
+    from learnafe.spice.ideal import ideal_channels
     from learnafe.frontends import features as feat
     from learnafe.spice.calibrated import calibrated_coefficients
 

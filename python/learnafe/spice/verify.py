@@ -27,6 +27,7 @@ import numpy as np
 from learnafe._jsonio import write_json
 from learnafe.frontends.spec import BankSpec
 from learnafe.spice.fit import fit_biquad, fit_digital_biquad
+from learnafe.spice.ideal import ideal_channels
 from learnafe.spice.models import check_corner, write_library
 from learnafe.spice.netlist import VDD_V, ac_netlist, load_spec
 from learnafe.spice.runner import DEFAULT_TIMEOUT_S, run_with_progress
@@ -38,30 +39,6 @@ SPAN = 30.0
 FIT_BAND = (0.2, 5.0)
 # Saturation margin: V_DS above 4 U_T keeps a weak-inversion device saturated.
 SAT_MARGIN_V = 0.1
-
-
-def _gm_model(spec: BankSpec, gm_model):
-    from learnafe.circuits.transconductance import load_gm_model
-
-    if gm_model is not None:
-        return load_gm_model(gm_model)
-    return spec.gm()
-
-
-def ideal_channels(spec, gm_model=None) -> dict[str, np.ndarray]:
-    """Ideal f0 (Hz), Q, |gain|, s-domain coefficients and power of each channel (with the
-    devices' output conductance when the spec's bank uses it)."""
-    from learnafe.circuits import cost, dssf
-
-    spec = load_spec(spec)
-    chans = list(spec.channels)
-    i1, i2, c1, c2 = (np.array([getattr(c, k) for c in chans]) for k in ("I1", "I2", "C1", "C2"))
-    model = _gm_model(spec, gm_model)
-    p = dssf.channel_parameters(i1, i2, c1, c2, model, output_conductance=bool(spec.output_conductance))
-    beta, d1, d0 = dssf.s_coefficients(p.gm1, p.gm2, c1, c2, p.gds1, p.gds2)
-    return {"f0_hz": np.asarray(p.f0_hz), "q": np.asarray(p.q), "gain": np.asarray(p.gain),
-            "beta": np.asarray(beta), "d1": np.asarray(d1), "d0": np.asarray(d0),
-            "power_w": np.asarray(cost.channel_power_w(i1, i2)), "gm_model": model}
 
 
 def _bilinear_error(fit: dict, f: np.ndarray, h: np.ndarray, fs: float, band) -> float:

@@ -10,7 +10,7 @@ Main entry points (see docs/training.md)::
 
     train(config, run_dir) -> metrics        # also `learnafe train`
     load_run(run_dir) -> Run                 # rebuilt front end + classifier
-    evaluate_run(run_dir, data) -> dict      # also `learnafe evaluate`
+    evaluate_run(run_dir, data, EvaluateOptions(), FabOptions()) -> dict   # also `learnafe evaluate`
     finetune(run_dir, frontend, epochs=5, out_dir=...) -> dict   # also `learnafe finetune`
 """
 
@@ -19,7 +19,7 @@ Main entry points (see docs/training.md)::
 from learnafe.training.config import EVAL_SNRS, MODES, TrainConfig, resolve_config
 
 __all__ = ["TrainConfig", "resolve_config", "MODES", "EVAL_SNRS", "BPFLoss", "Run", "load_run",
-           "train", "evaluate_run", "evaluate_dataset", "finetune", "TrainingLoop"]
+           "train", "evaluate_run", "EvaluateOptions", "FabOptions", "evaluate_dataset", "finetune", "TrainingLoop"]
 
 
 def __getattr__(name):  # heavy (torch) modules load on first use
@@ -32,9 +32,12 @@ def __getattr__(name):  # heavy (torch) modules load on first use
     if name == "train":
         from learnafe.training.trainer import train
         return train
-    if name in ("evaluate_run", "evaluate_dataset"):
-        from learnafe.training import evaluate
-        return getattr(evaluate, name)
+    if name == "evaluate_dataset":
+        from learnafe.training.evaluate import evaluate_dataset
+        return evaluate_dataset
+    if name in ("evaluate_run", "EvaluateOptions", "FabOptions"):
+        from learnafe.training import run_evaluation
+        return getattr(run_evaluation, name)
     if name == "finetune":
         from learnafe.training.finetune import finetune
         return finetune

@@ -6,7 +6,8 @@ part SNR, see :mod:`learnafe.data.noise`); the noise segment of a clip is
 chosen from the data set's seed and the clip index only, so it is the same on
 every run and at every SNR.  ``silence`` clips are never mixed.
 
-The result (also what ``learnafe evaluate --json`` writes)::
+The result (the core of what ``learnafe evaluate --json`` writes,
+:mod:`learnafe.training.run_evaluation`)::
 
     {"n": 2224, "data": "...", "noise": "...",
      "accuracy": {"clean": 0.93, "5": 0.81, "10": 0.86, "15": 0.89, "20": 0.91},
@@ -39,7 +40,7 @@ from learnafe.data import CLASSES
 from learnafe.training.distributed import DistContext, all_reduce_sum
 from learnafe.training.model import hardware_cost
 
-__all__ = ["confusion_matrix", "evaluate_dataset", "evaluate_run", "snr_key", "mismatch_monte_carlo",
+__all__ = ["confusion_matrix", "evaluate_dataset", "snr_key", "mismatch_monte_carlo",
            "heldout_sets", "compare_frontends", "heldout_markdown"]
 
 log = logging.getLogger(__name__)
@@ -162,90 +163,6 @@ def mismatch_monte_carlo(model: torch.nn.Module, dataset: Dataset, n_chips: int,
             "mean": {k: float(np.mean([c[k] for c in chips])) for k in keys},
             "std": {k: float(np.std([c[k] for c in chips], ddof=1)) if n_chips > 1 else 0.0 for k in keys},
             "chips": chips}
-
-
-def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike | None, *,
-                 snrs: Sequence[float | None] | None = None, noise: Any = None, split: str = "test",
-                 batch_size: int = 128, mismatch_chips: int = 0, sigma_i: float = SIGMA_I,
-                 sigma_c: float = SIGMA_C, circuit_noise: str = "as-trained",
-                 progress: bool = True, mismatch_source: str | None = None,
-                 corners=(), yield_snrs=None, yield_out=None, seed: int | None = None) -> dict:
-    """Evaluate a run directory's best model on the data set folder ``data``.
-
-    ``data`` may be in either layout; the 12-class test layout is read whole.  ``None``: the
-    run's own real validation speakers less the clips that chose its best epoch
-    (:func:`learnafe.training.data.real_report_set`, for a run trained with ``real``).
-    ``noise``: a noise folder; default: ``data``'s own ``_background_noise_``,
-    else the training data set's (see the module doc).
-    ``circuit_noise``: ``"as-trained"`` (the bank's own noise setting) or ``"off"`` (the
-    same bank with its kT/C noise model switched off: how much the classifier leans on
-    the noise floor).
-
-    Fab variation: with ``mismatch_source`` (``"sky130"``: per-channel figures of the SKY130
-    model files; ``"uniform"``: ``sigma_i``, ``sigma_c``) and/or ``corners`` (e.g.
-    ``("tt", "ss", "ff")``), ``result["yield"]`` is the
-    :func:`learnafe.training.chips.yield_analysis` over ``mismatch_chips`` chips (seeded by
-    ``seed``, default the run's ``eval_seed``) and the corners, at ``yield_snrs`` (default:
-    the same conditions), journaled and written to ``yield_out``.  Without
-    ``mismatch_source``, ``mismatch_chips`` runs the older uniform Monte Carlo
-    (:func:`mismatch_monte_carlo`, ``result["mismatch"]``).
-    """
-    from learnafe.training.data import eval_noise_folder, open_split
-    from learnafe.training.rundir import load_run
-
-    if circuit_noise not in ("as-trained", "off"):
-        raise ValueError(f"circuit_noise must be 'as-trained' or 'off', got {circuit_noise!r}")
-    run = load_run(run_dir)
-    cfg = run.config
-    model = run.model
-    if circuit_noise == "off":
-        from learnafe.training.model import CoDesignModel, frontend_from_dict
-
-        spec = dict(run.model.frontend.to_dict())
-        spec["noise"] = dict(spec["noise"], mode="off")
-        model = CoDesignModel(frontend_from_dict(spec), run.classifier).eval()
-    snrs = cfg.eval_snrs if snrs is None else list(snrs)
-    if data is None:  # the run's own real validation speakers, as its metrics report them
-        if not cfg.real:
-            raise ValueError(f"{run_dir} was not trained with real validation speakers (--real): "
-                             "give a data folder (--data DIR)")
-        from learnafe.training.data import real_report_set
-
-        ds, real_noise = real_report_set(cfg, progress=progress)
-        data, split = cfg.real, "validation speakers (clips that did not choose the epoch)"
-        noise = noise or real_noise
-    else:
-        data = Path(data)
-        if not data.is_dir():
-            raise FileNotFoundError(f"--data {data} is not a folder")
-        noise = noise or cfg.noise or eval_noise_folder(data, cfg.data)
-        from learnafe.data import detect_layout
-
-        if detect_layout(data) == "test12" and not ((data / "validation_list.txt").is_file()
-                                                      or (data / "testing_list.txt").is_file()):
-            split = "test"  # the whole folder is one evaluation set
-        ds = open_split(data, split, cfg, progress=progress)
-    log.info("evaluating %s on %s (%s split, %d clips, noise %s)", run_dir, data, split, len(ds),
-             noise or "none")
-    out = evaluate_dataset(model, ds, snrs=snrs, noise=noise, batch_size=batch_size,
-                           progress=progress)
-    out["run"] = str(run_dir)
-    out["circuit_noise"] = circuit_noise
-    if mismatch_source is not None or corners:
-        from learnafe.training.chips import yield_analysis
-
-        out["yield"] = yield_analysis(model, ds, int(mismatch_chips),
-                                      seed=cfg.eval_seed if seed is None else int(seed),
-                                      snrs=snrs if yield_snrs is None else list(yield_snrs), noise=noise,
-                                      source=mismatch_source or "sky130", sigma_i=sigma_i, sigma_c=sigma_c,
-                                      corners=corners, out_dir=yield_out, batch_size=batch_size,
-                                      progress=progress, tag=str(run_dir))
-    elif mismatch_chips:
-        out["mismatch"] = mismatch_monte_carlo(model, ds, mismatch_chips, seed=cfg.eval_seed,
-                                               snrs=snrs, noise=noise, sigma_i=sigma_i,
-                                               sigma_c=sigma_c, batch_size=batch_size,
-                                               progress=progress)
-    return out
 
 
 def heldout_sets(cfg, *, data: str | os.PathLike | None = None, limit: int = 0,

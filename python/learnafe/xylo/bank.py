@@ -30,11 +30,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from learnafe.ops.buffers import output_cache
 from learnafe._jsonio import write_json
 from learnafe.xylo.design import (
     B_IN, XYLO_SAMPLE_RATE, XyloChannel, peak_and_q,
 )
+from learnafe.xylo.kernel import TABLE_FIELDS, XyloOverflowError, as_int_signal, filter_channels
 
 #: The chip's default filter table, as shipped in rockpool 3.1's
 #: ``ChipButterworth`` (``BlockDiagram`` fields B_worst_case, B_b, B_af, a1, a2,
@@ -57,34 +57,6 @@ DEFAULT_TABLE: tuple[tuple[int, int, int, int, int, float], ...] = (
     (2, 2, 13, -4180, 19488, 0.8105),
     (2, 1, 14, 25566, 15280, 0.5337),
 )
-
-OVERFLOW_KINDS = {1: "input", 2: "AR state", 3: "output"}
-
-#: The integer fields of a channel, in the order of :meth:`XyloA3FilterBank.table` rows.
-TABLE_FIELDS = ("B_worst_case", "B_b", "B_af", "a1", "a2", "B_in", "B_a", "B_wf")
-
-
-class XyloOverflowError(ValueError):
-    """A value left its register range, where the reference simulator raises."""
-
-
-def _as_int_signal(x, name: str = "x") -> tuple[np.ndarray, bool]:
-    arr = np.asarray(x)
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.bool_):
-            raise ValueError(f"{name} must hold integers (14-bit audio samples), got booleans")
-        raise ValueError(
-            f"{name} must be an integer array (14-bit audio samples, |x| < 2^13), got dtype "
-            f"{arr.dtype}; quantise float audio first with learnafe.xylo.quantize_audio(x)")
-    if arr.ndim not in (1, 2):
-        raise ValueError(f"{name} must have shape [T] or [B, T], got {arr.shape}")
-    if arr.shape[-1] == 0:
-        raise ValueError(f"{name} is empty (T = 0)")
-    single = arr.ndim == 1
-    if np.issubdtype(arr.dtype, np.unsignedinteger) and arr.size and arr.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"{name} has values beyond int64")
-    return np.ascontiguousarray(arr.reshape(1, -1) if single else arr, dtype=np.int64), single
-
 
 def quantize_audio(x, num_bits: int = B_IN, scale: float = 1.0) -> np.ndarray:
     """Float audio in [-1, 1] -> int64 samples of ``num_bits`` bits (|q| < 2^(num_bits-1)).
@@ -211,26 +183,14 @@ class XyloA3FilterBank:
             int64 ``[B, C, T]`` (float64 with ``scale_out``); with
             ``return_overflow`` a tuple ``(y, kind, sample)``.
         """
-        from learnafe import _core
-
         if overflow not in ("raise", "report"):
             raise ValueError(f"overflow must be 'raise' or 'report', got {overflow!r}")
         if type(x).__module__.startswith("torch"):
             return self._filter_tensor(x, prepend_reversed, scale_out, overflow, num_threads,
                                        return_overflow)
-        xb, _ = _as_int_signal(x)
-        cols = {name: np.ascontiguousarray(self.field(name), dtype=np.int64)
-                for name in ("a1", "a2", "B_b", "B_af", "B_wf", "B_in", "B_w", "B_out")}
+        xb, _ = as_int_signal(x)
         threads = 0 if num_threads is None else int(num_threads)
-        # Large outputs come from the bounded cache shared with learnafe.ops
-        # (see learnafe.ops.set_output_cache_limit): a reused buffer saves the
-        # page faults and zeroing of fresh memory, about half of a call.
-        out = output_cache.empty((xb.shape[0], len(self.channels), xb.shape[1]), np.int64)
-        y, kind, where = _core.xylo_filterbank(
-            xb, cols["a1"], cols["a2"], cols["B_b"], cols["B_af"], cols["B_wf"], cols["B_in"],
-            cols["B_w"], cols["B_out"], bool(prepend_reversed), threads, out)
-        if overflow == "raise" and kind.any():
-            raise XyloOverflowError(self._overflow_message(kind, where))
+        y, kind, where = filter_channels(self.channels, xb, prepend_reversed, threads, overflow)
         if scale_out:
             y = y * self.scale_out[None, :, None]
         return (y, kind, where) if return_overflow else y
@@ -261,18 +221,6 @@ class XyloA3FilterBank:
         if scale_out:
             y = y * torch.tensor([ch.scale_out for ch in self.channels], dtype=torch.float64)[None, :, None]
         return (y, kind, where) if return_overflow else y
-
-    def _overflow_message(self, kind: np.ndarray, where: np.ndarray) -> str:
-        b, c = map(int, np.argwhere(kind)[0])
-        k = int(kind[b, c])
-        ch = self.channels[c]
-        bits = {1: ch.B_in, 2: ch.B_w, 3: ch.B_out}[k]
-        n_bad = int((kind != 0).sum())
-        hint = ("scale the input down (quantize_audio(x, scale=...))" if k == 1 else
-                "raise B_worst_case of the channel or scale the input down")
-        return (f"{OVERFLOW_KINDS[k]} overflow in signal {b}, channel {c}, sample "
-                f"{int(where[b, c])}: |value| >= 2^{bits - 1} ({n_bad} signal-channel pair(s) "
-                f"overflow); {hint}, or pass overflow='report'")
 
     # -- float model ---------------------------------------------------------
     def float_coefficients(self) -> tuple[np.ndarray, np.ndarray]:

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from learnafe.xylo.bank import XyloA3FilterBank, quantize_audio, resample_to_chip
+from learnafe.xylo import kernel
 
 MODES = ("divisive_norm", "threshold")
 
@@ -127,21 +128,12 @@ def spike_features(x, bank: XyloA3FilterBank | None = None, cfg: SpikeConfig = S
     :meth:`XyloA3FilterBank.filter` (``"raise"`` or ``"report"``, the counts
     are those of the overflowing filter output then).
     """
-    from learnafe import _core
-    from learnafe.xylo.bank import XyloOverflowError, _as_int_signal
-
     bank = bank or XyloA3FilterBank.default()
     if overflow not in ("raise", "report"):
         raise ValueError(f"overflow must be 'raise' or 'report', got {overflow!r}")
-    xb, single = _as_int_signal(x)
-    C = len(bank)
-    cols = [np.ascontiguousarray(bank.field(name), dtype=np.int64)
-            for name in ("a1", "a2", "B_b", "B_af", "B_wf", "B_in", "B_w", "B_out")]
-    counts, kind, where = _core.xylo_spike_features(
-        xb, *cols, *_spike_args(cfg, C), bool(prepend_reversed),
-        0 if num_threads is None else int(num_threads))
-    if overflow == "raise" and kind.any():
-        raise XyloOverflowError(bank._overflow_message(kind, where))
+    xb, single = kernel.as_int_signal(x)
+    counts = kernel.spike_features(bank.channels, xb, _spike_args(cfg, len(bank)), prepend_reversed,
+                                   0 if num_threads is None else int(num_threads), overflow)
     out = np.ascontiguousarray(counts.transpose(0, 2, 1))
     return out[0] if single else out
 

@@ -166,9 +166,3 @@ def load_design(path) -> XyloA3FilterBank:
                          "was edited by hand -- regenerate it with `learnafe xylo design`")
     return bank
 
-
-def import_rockpool_table(select_filters=None) -> XyloA3FilterBank:
-    """The default table read from the installed rockpool (see :mod:`.reference`)."""
-    from learnafe.xylo.reference import import_table_from_rockpool
-
-    return XyloA3FilterBank(import_table_from_rockpool(select_filters))

@@ -15,7 +15,7 @@ message of :meth:`XyloA3FilterBank.filter` (inside the CPU implementation, so
 also in compiled and exported graphs).  ``num_threads`` 0: the default.
 
 Integer in, integer out: the operator has no gradient.  The CPU
-implementation is :meth:`XyloA3FilterBank.filter` on the tensors' buffers; the
+implementation is :func:`learnafe.xylo.kernel.filter_channels` on the tensors' buffers; the
 fake implementation gives the shapes and dtypes.
 """
 
@@ -24,8 +24,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from learnafe.xylo.bank import TABLE_FIELDS, XyloA3FilterBank
-from learnafe.xylo.design import XyloChannel
+from learnafe.xylo.kernel import TABLE_FIELDS, channels_from_table, filter_channels
 
 __all__ = ["xylo_filterbank", "OPS"]
 
@@ -50,12 +49,8 @@ def xylo_filterbank(x: Tensor, table: Tensor, prepend_reversed: bool, raise_over
                     num_threads: int) -> tuple[Tensor, Tensor, Tensor]:
     """``(y int64 [B, C, T], kind int32 [B, C], where int64 [B, C])``: see the module doc."""
     _check(x, table, num_threads)
-    rows = table.tolist()
-    # scale_out does not enter the integer filter (it scales the output afterwards).
-    bank = XyloA3FilterBank([XyloChannel(*r[:5], 1.0, *r[5:]) for r in rows])
-    y, kind, where = bank.filter(x.detach().contiguous().numpy(), prepend_reversed,
-                                 overflow="raise" if raise_overflow else "report",
-                                 num_threads=num_threads or None, return_overflow=True)
+    y, kind, where = filter_channels(channels_from_table(table.tolist()), x.detach().contiguous().numpy(),
+                                     prepend_reversed, num_threads, "raise" if raise_overflow else "report")
     return torch.from_numpy(y), torch.from_numpy(kind), torch.from_numpy(where)
 
 
