@@ -31,6 +31,7 @@ from typing import Any, Mapping
 from learnafe._jsonio import read_json, write_json
 from learnafe.circuits import constants
 from learnafe.circuits.discretize import METHODS
+from learnafe.circuits.transconductance import SKY130_CORNERS
 from learnafe.frontends._config import SpecSection
 from learnafe.frontends.features import FeatureConfig
 
@@ -47,8 +48,9 @@ MISMATCH_MODES = ("off", "per_batch", "fixed")
 #: (:func:`learnafe.circuits.mismatch.sky130_mismatch`, ``sky130``).
 MISMATCH_SOURCES = ("uniform", "sky130")
 CORNER_MODES = ("off", "per_batch", "fixed")
-#: Process corners with a shipped gm/Id table (:func:`learnafe.circuits.sky130_table`).
-CORNERS = ("tt", "ss", "ff")
+#: Process corners with a shipped gm/Id table (:func:`learnafe.circuits.sky130_table`), the one
+#: list every corner option checks against.
+CORNERS = SKY130_CORNERS
 #: Default minimum ratio of neighbouring centre frequencies of a new bank (each centre
 #: at least 10 % above its lower neighbour); 0 switches the constraint off.
 DEFAULT_MIN_SPACING = 1.1

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from learnafe._jsonio import read_json
+from learnafe.circuits.transconductance import SKY130_CORNERS
 
 __all__ = ["TrainConfig", "MODES", "EVAL_SNRS", "DEFAULT_DATA", "resolve_config", "LEGACY_DEFAULTS"]
 
@@ -29,8 +30,8 @@ DEFAULT_DATA = "data/synth-small"
 #: weak-inversion gm model and a free bank, and still load and resume that way.
 LEGACY_DEFAULTS = {"gm_model": "weak_inversion", "min_spacing": 0.0, "train_corners": "",
                    "train_mismatch": "", "output_conductance": False}
-#: Process corners ``train_corners`` may list.
-CORNER_NAMES = ("tt", "ss", "ff")
+#: Process corners ``train_corners`` may list (the shipped SKY130 gm/Id tables).
+CORNER_NAMES = SKY130_CORNERS
 
 
 def _opt(default: Any, help: str) -> Any:
