@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from learnafe._jsonio import read_json, write_json
+from learnafe._migrate import SPEC_GM_MODEL
 from learnafe.circuits import constants
 from learnafe.circuits.discretize import METHODS
 from learnafe.circuits.transconductance import SKY130_CORNERS
@@ -410,11 +411,11 @@ class BankSpec:
         return [getattr(ch, key) for ch in self.channels]
 
     def gm(self):
-        """The transconductance model of the spec.  A spec that names none is read with the
-        weak-inversion model, as it always was (``AnalogFilterBank.to_dict`` always names it)."""
+        """The transconductance model of the spec; one that names none is read with the model
+        such specs were written with (:data:`learnafe._migrate.SPEC_GM_MODEL`)."""
         from learnafe.circuits.transconductance import load_gm_model
 
-        return load_gm_model("weak_inversion" if self.gm_model is None else dict(self.gm_model))
+        return load_gm_model(SPEC_GM_MODEL if self.gm_model is None else dict(self.gm_model))
 
     @property
     def uses_output_conductance(self) -> bool:
