@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from learnafe._jsonio import read_json, write_json
+from learnafe._migrate import SPEC_GM_MODEL
 from learnafe.circuits import constants
 from learnafe.circuits.discretize import METHODS
+from learnafe.circuits.transconductance import SKY130_CORNERS
 from learnafe.frontends._config import SpecSection
 from learnafe.frontends.features import FeatureConfig
 
@@ -47,8 +49,9 @@ MISMATCH_MODES = ("off", "per_batch", "fixed")
 #: (:func:`learnafe.circuits.mismatch.sky130_mismatch`, ``sky130``).
 MISMATCH_SOURCES = ("uniform", "sky130")
 CORNER_MODES = ("off", "per_batch", "fixed")
-#: Process corners with a shipped gm/Id table (:func:`learnafe.circuits.sky130_table`).
-CORNERS = ("tt", "ss", "ff")
+#: Process corners with a shipped gm/Id table (:func:`learnafe.circuits.sky130_table`), the one
+#: list every corner option checks against.
+CORNERS = SKY130_CORNERS
 #: Default minimum ratio of neighbouring centre frequencies of a new bank (each centre
 #: at least 10 % above its lower neighbour); 0 switches the constraint off.
 DEFAULT_MIN_SPACING = 1.1
@@ -408,11 +411,11 @@ class BankSpec:
         return [getattr(ch, key) for ch in self.channels]
 
     def gm(self):
-        """The transconductance model of the spec.  A spec that names none is read with the
-        weak-inversion model, as it always was (``AnalogFilterBank.to_dict`` always names it)."""
+        """The transconductance model of the spec; one that names none is read with the model
+        such specs were written with (:data:`learnafe._migrate.SPEC_GM_MODEL`)."""
         from learnafe.circuits.transconductance import load_gm_model
 
-        return load_gm_model("weak_inversion" if self.gm_model is None else dict(self.gm_model))
+        return load_gm_model(SPEC_GM_MODEL if self.gm_model is None else dict(self.gm_model))
 
     @property
     def uses_output_conductance(self) -> bool:

@@ -16,21 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from learnafe._jsonio import read_json
+from learnafe._migrate import run_config
+from learnafe.circuits.transconductance import SKY130_CORNERS
 
-__all__ = ["TrainConfig", "MODES", "EVAL_SNRS", "DEFAULT_DATA", "resolve_config", "LEGACY_DEFAULTS"]
+__all__ = ["TrainConfig", "MODES", "EVAL_SNRS", "DEFAULT_DATA", "resolve_config"]
 
 MODES = ("codesign", "conventional")
 #: Fixed evaluation SNRs in dB (plus "clean"), the paper's protocol.
 EVAL_SNRS = (5.0, 10.0, 15.0, 20.0)
 #: Where ``learnafe data synth --size small`` writes the embedded default data set.
 DEFAULT_DATA = "data/synth-small"
-#: Options added after runs were first written, with the value a run's ``config.json``
-#: written before them meant (:meth:`TrainConfig.from_run_file`): such runs used the
-#: weak-inversion gm model and a free bank, and still load and resume that way.
-LEGACY_DEFAULTS = {"gm_model": "weak_inversion", "min_spacing": 0.0, "train_corners": "",
-                   "train_mismatch": "", "output_conductance": False}
-#: Process corners ``train_corners`` may list.
-CORNER_NAMES = ("tt", "ss", "ff")
+#: Process corners ``train_corners`` may list (the shipped SKY130 gm/Id tables).
+CORNER_NAMES = SKY130_CORNERS
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -155,12 +152,12 @@ class TrainConfig:
     @classmethod
     def from_run_file(cls, path: str | os.PathLike) -> "TrainConfig":
         """The configuration of a run directory (its ``config.json``, which the trainer writes
-        whole): an option the file lacks predates the file and takes its
-        :data:`LEGACY_DEFAULTS` value, so an old run rebuilds exactly as it was trained."""
+        whole): an option the file lacks predates the file and takes the value it meant then
+        (:func:`learnafe._migrate.run_config`), so an old run rebuilds exactly as it was trained."""
         d = read_json(path, "run config", "the run directory is damaged")
         if not isinstance(d, Mapping):
             raise ValueError(f"{path}: a run's config.json must hold a JSON object")
-        return cls.from_dict({**LEGACY_DEFAULTS, **d})
+        return cls.from_dict(run_config(d))
 
     def to_dict(self) -> dict:
         return {f.name: _copy(getattr(self, f.name)) for f in self.fields()}

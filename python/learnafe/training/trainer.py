@@ -36,8 +36,9 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
+from learnafe._migrate import resume_adoptions, run_config
 from learnafe.training import distributed as dist_util
-from learnafe.training.config import LEGACY_DEFAULTS, TrainConfig, resolve_config
+from learnafe.training.config import TrainConfig, resolve_config
 from learnafe.training.data import (Augmenter, ClipSubset, describe_training_data,
                                     eval_noise_folder, open_split, real_report_set,
                                     real_validation_set, stack_batch, training_set)
@@ -163,16 +164,15 @@ class Trainer:
             raise ValueError(f"{self.run_dir} already holds a run; resume it (drop --no-resume) "
                              "or choose another --out directory")
         old = read_json(cfg_path)
-        # A run written before an option existed keeps the option's old meaning (LEGACY_DEFAULTS)
-        # when it is resumed with that option at its (new) default.
+        # A run written before an option existed keeps the option's old meaning when it is
+        # resumed with that option at its (new) default.
         fresh = TrainConfig()
-        adopt = {k: v for k, v in LEGACY_DEFAULTS.items()
-                 if k not in old and getattr(self.cfg, k) == getattr(fresh, k)}
+        adopt = resume_adoptions(old, self.cfg.to_dict(), fresh.to_dict())
         if adopt:
             log.info("%s predates options %s: resuming with their earlier values", self.run_dir, adopt)
             self.cfg = self.cfg.replace(**adopt)
         # other options an older config.json lacks took their defaults
-        old = {**fresh.to_dict(), **LEGACY_DEFAULTS, **old}
+        old = {**fresh.to_dict(), **run_config(old)}
         new = self.cfg.to_dict()
         diff = sorted(k for k in set(old) | set(new)
                       if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
