@@ -307,6 +307,17 @@ void bind(py::module_& m) {
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "LearnAFE compiled kernels (raw buffers in, raw buffers out; no libtorch).";
+    m.def("build_info", [] {
+        py::dict info;
+        info["compiler_id"] = LEARNAFE_CXX_COMPILER_ID;
+        info["compiler_version"] = LEARNAFE_CXX_COMPILER_VERSION;
+        info["compiler_banner"] = __VERSION__;
+        info["build_type"] = LEARNAFE_BUILD_TYPE;
+        info["kernel_flags"] = LEARNAFE_KERNEL_FLAGS;
+        info["openmp_version"] = LEARNAFE_OPENMP_VERSION;
+        return info;
+    }, "How the extension was built: compiler id, version and banner, CMake build type, the "
+       "kernels' compile flags and the OpenMP version (a dict of str).");
     m.def("omp_default_threads", &learnafe::omp_default_threads,
           "Threads an OpenMP region uses by default in this process.");
     // --- biquad filter bank + fused envelope (ops) ---
