@@ -31,6 +31,11 @@ def _suffix(dtype_name: str) -> str:
     return "f32" if dtype_name == "float32" else "f64"
 
 
+def _bank_gradients(x: np.ndarray, C: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Empty gradient buffers of a backward kernel: ``x [B, T]`` (x's dtype), ``b [C, 3]``, ``a [C, 2]`` (float64)."""
+    return np.empty(x.shape, dtype=x.dtype), np.empty((C, 3)), np.empty((C, 2))
+
+
 def biquad_checkpoint_size(B: Any, T: Any, C: int) -> Any:
     """float64 values of the filter-bank checkpoints (the state every ``kTimeBlock`` = 128
     samples) that the forward kernel can keep for the backward one (``B``, ``T`` may be symbolic)."""
@@ -47,7 +52,8 @@ def biquad_forward(x, b, a, zi, threads, y=None, checkpoints=None):
         y = buffers.output_cache.empty((B, C, T), x.dtype)
     zf = np.empty((B, C, 2), dtype=x.dtype)
     fn = getattr(_core, "biquad_forward_" + _suffix(str(x.dtype)))
-    fn(x, coefficients64(b), coefficients64(a), None if zi is None else np.ascontiguousarray(zi), y, zf, threads, checkpoints)
+    fn(x, coefficients64(b), coefficients64(a), None if zi is None else np.ascontiguousarray(zi), y, zf, threads,
+       checkpoints)
     return y, zf
 
 
@@ -56,12 +62,9 @@ def biquad_backward(x, b, a, zi, grad_y, grad_zf, threads, checkpoints=None):
     (the ``zi`` gradient is that of a zero initial state when ``zi`` is None); ``checkpoints``: the
     forward's checkpoints, which spare the backward one recursion over ``x``."""
     x = np.ascontiguousarray(x)
-    B, T = x.shape
     C = b.shape[0]
-    grad_x = np.empty((B, T), dtype=x.dtype)
-    grad_b = np.empty((C, 3))
-    grad_a = np.empty((C, 2))
-    grad_zi = np.empty((B, C, 2), dtype=x.dtype)
+    grad_x, grad_b, grad_a = _bank_gradients(x, C)
+    grad_zi = np.empty((x.shape[0], C, 2), dtype=x.dtype)
     fn = getattr(_core, "biquad_backward_" + _suffix(str(x.dtype)))
     fn(x, coefficients64(b), coefficients64(a), None if zi is None else np.ascontiguousarray(zi),
        np.ascontiguousarray(grad_y, dtype=x.dtype), np.ascontiguousarray(grad_zf, dtype=x.dtype),
@@ -87,13 +90,11 @@ def envelope_forward(x, b, a, hop, alpha, rectify, threads, noise_std=None, seed
 def envelope_backward(x, b, a, hop, alpha, rectify, grad_out, threads, noise_std=None, seed=0, checkpoints=None):
     """Gradients ``(x [B, T], b [C, 3], a [C, 2], noise_std [C] or None)`` (coefficients float64)."""
     x = np.ascontiguousarray(x)
-    B, T = x.shape
     C = b.shape[0]
-    grad_x = np.empty((B, T), dtype=x.dtype)
-    grad_b = np.empty((C, 3))
-    grad_a = np.empty((C, 2))
+    grad_x, grad_b, grad_a = _bank_gradients(x, C)
     grad_std = None if noise_std is None else np.empty(C)
     fn = getattr(_core, "envelope_backward_" + _suffix(str(x.dtype)))
     fn(x, coefficients64(b), coefficients64(a), hop, alpha, rectify, np.ascontiguousarray(grad_out, dtype=x.dtype),
-       grad_x, grad_b, grad_a, threads, noise_std=None if noise_std is None else coefficients64(noise_std), seed=seed, gstd=grad_std, ck=checkpoints)
+       grad_x, grad_b, grad_a, threads, noise_std=None if noise_std is None else coefficients64(noise_std),
+       seed=seed, gstd=grad_std, ck=checkpoints)
     return grad_x, grad_b, grad_a, grad_std

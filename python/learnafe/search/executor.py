@@ -22,7 +22,6 @@ trial that raises comes back as a ``failed`` record with the traceback.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import dataclasses
 import datetime as _dt
 import logging
 import math

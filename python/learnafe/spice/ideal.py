@@ -18,7 +18,8 @@ __all__ = ["spec_gm_model", "ideal_channels"]
 
 
 def spec_gm_model(spec: BankSpec, gm_model=None):
-    """The transconductance model ``gm_model`` names (anything :func:`~learnafe.circuits.load_gm_model` takes), or the spec's own."""
+    """The transconductance model ``gm_model`` names (anything :func:`~learnafe.circuits.load_gm_model`
+    takes), or the spec's own."""
     if gm_model is not None:
         return load_gm_model(gm_model)
     return spec.gm()
