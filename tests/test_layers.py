@@ -25,7 +25,7 @@ PKG = Path(__file__).resolve().parents[1] / "python" / "learnafe"
 
 #: Bottom to top; a module may import its own layer and the layers below it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("circuits", "data", "models", "_core", "_jsonio", "_migrate", "gate", "_tracing")),
+    ("base", ("circuits", "data", "models", "_core", "_jsonio", "_migrate", "gate", "_tracing", "_progress")),
     ("ops", ("ops",)),
     ("frontends", ("frontends",)),
     ("training", ("training",)),

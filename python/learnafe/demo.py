@@ -150,12 +150,12 @@ def _epochs_done(run_dir: Path) -> int:
 def _train_parallel(cfgs: dict, runs: dict, progress: bool) -> None:
     import multiprocessing
 
-    from tqdm.auto import tqdm
+    from learnafe._progress import progress as progress_bar
 
     total = sum(c.epochs for c in cfgs.values())
     with ProcessPoolExecutor(max_workers=len(runs), mp_context=multiprocessing.get_context("spawn")) as ex:
         futs = [ex.submit(_train_child, cfgs[m].to_dict(), str(runs[m])) for m in runs]
-        with tqdm(total=total, desc="training (both runs)", unit="epoch", disable=not progress) as bar:
+        with progress_bar(total=total, desc="training (both runs)", unit="epoch", disable=not progress) as bar:
             while not all(f.done() for f in futs):
                 time.sleep(2.0)
                 done = min(total, sum(_epochs_done(r) for r in runs.values()))

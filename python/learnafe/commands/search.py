@@ -72,14 +72,11 @@ def run(args) -> int:
         raise ValueError(f"--threads-per-trial must be at least 1, got {args.threads_per_trial}")
     out = Path(args.out) if args.out else Path("runs") / "search" / Path(args.config).stem
 
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
     from learnafe.search.runner import run_search
 
-    with logging_redirect_tqdm():  # log lines above the progress bar, not through it
-        result = run_search(config, out, budget=args.budget, workers=args.workers, dask_address=args.dask,
-                            threads_per_trial=args.threads_per_trial, progress=not args.no_progress,
-                            plot=not args.no_plot)
+    result = run_search(config, out, budget=args.budget, workers=args.workers, dask_address=args.dask,
+                        threads_per_trial=args.threads_per_trial, progress=not args.no_progress,
+                        plot=not args.no_plot)
     s = result.summary
     print(f"{s['trials']} trials ({s['ok']} ok, {s['failed']} failed), {len(s['pareto'])} on the Pareto front; "
           f"results in {out}")

@@ -74,7 +74,7 @@ def register(subparsers) -> None:
     q.add_argument("--limit-eval", type=int, default=0, help="evaluate on N test clips (0 = all)")
     q.add_argument("--seed", type=int, default=0, help="seed of data order and augmentation")
     q.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="tqdm progress bars")
+                   help="progress bars on a terminal, progress log lines otherwise")
     q.set_defaults(func=_qat)
 
     e = subparsers.add_parser(
@@ -97,7 +97,7 @@ def register(subparsers) -> None:
                    help="tap quantisation (see `learnafe xylo design --help`)")
     e.add_argument("--seed", type=int, default=0, help="fine-tuning seed")
     e.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="tqdm progress bars")
+                   help="progress bars on a terminal, progress log lines otherwise")
     from learnafe.gate import add_arguments as add_gate_arguments
 
     add_gate_arguments(e, show_defaults=False)

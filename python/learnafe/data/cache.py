@@ -85,7 +85,7 @@ class AudioCache:
 
     # -- building -----------------------------------------------------------
     def _build(self, workers: int, progress: bool) -> None:
-        from tqdm.auto import tqdm
+        from learnafe._progress import progress as progress_bar
 
         parent = self.dir.parent
         parent.mkdir(parents=True, exist_ok=True)
@@ -95,9 +95,9 @@ class AudioCache:
         bad: dict[int, str] = {}
         jobs = [(p, self.sample_rate) for p in self.paths]
         try:
-            with open(tmp / "audio.f32", "wb") as f, tqdm(total=len(jobs), unit="clip",
-                                                          desc="decoding audio",
-                                                          disable=not progress) as bar:
+            with open(tmp / "audio.f32", "wb") as f, progress_bar(total=len(jobs), unit="clip",
+                                                                  desc="decoding audio",
+                                                                  disable=not progress) as bar:
                 if workers > 1 and len(jobs) > 64:
                     with ProcessPoolExecutor(workers) as pool:
                         results = pool.map(_decode, jobs, chunksize=32)

@@ -282,10 +282,9 @@ def run_search(config: SearchConfig, out_dir, *, budget: int | None = None, work
         if records:
             log.info("resumed %d finished trial(s) from %s", len(records), journal.path)
         if progress:
-            from tqdm.auto import tqdm
+            from learnafe._progress import progress as progress_bar
 
-            bar = tqdm(total=budget, initial=min(len(records), budget), desc="search", unit="trial",
-                       dynamic_ncols=True)
+            bar = progress_bar(total=budget, initial=min(len(records), budget), desc="search", unit="trial")
         _loop(config, out_dir, pool, opt, journal, records, budget, workers, norm, bar)
     except BaseException:
         log.warning("search stopped: %d finished trial(s) are in %s; run the same command again to resume",

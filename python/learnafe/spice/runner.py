@@ -258,11 +258,12 @@ def run_many(netlists: Sequence[str | Path], *, workers: int = 2,
 def run_with_progress(netlists: Sequence[str | Path], *, desc: str, unit: str, workers: int = 2,
                       timeout: float = DEFAULT_TIMEOUT_S, progress: bool = True
                       ) -> tuple[list[SimResult], float]:
-    """:func:`run_many` with a tqdm bar (when ``progress``); returns (results, wall seconds)."""
+    """:func:`run_many` with a progress indicator (when ``progress``; :mod:`learnafe._progress`);
+    returns (results, wall seconds)."""
     bar = None
     if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=len(netlists), desc=desc, unit=unit)
+        from learnafe._progress import progress as progress_bar
+        bar = progress_bar(total=len(netlists), desc=desc, unit=unit)
     t0 = time.perf_counter()
     try:
         results = run_many(netlists, workers=workers, timeout=timeout,

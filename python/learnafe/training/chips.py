@@ -34,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from learnafe._jsonio import append_json_line, write_json
+from learnafe._progress import progress as progress_bar
 from learnafe.training.evaluate import evaluate_dataset
 from learnafe.training.model import CoDesignModel, frontend_from_dict
 
@@ -161,7 +161,8 @@ def yield_analysis(model, dataset, n_chips: int, *, seed: int = 0, snrs=(5.0, 10
                  1 + len(snrs), len(jobs) - len(todo))
         z_sums = np.zeros(4)
         z_n = 0
-        bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="chips", unit="chip", disable=not progress)
+        bar = progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="chips", unit="chip",
+                           disable=not progress)
         for kind, ident in jobs:
             if kind == "chip":
                 chip = sample_chip(frontend, seed=seed + ident, source=source, sigma_i=sigma_i, sigma_c=sigma_c)

@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
+from learnafe._progress import progress as progress_bar
 from learnafe.data import CLASSES
 from learnafe.training.distributed import DistContext, all_reduce_sum
 from learnafe.training.model import hardware_cost
@@ -81,7 +81,7 @@ EVAL_TORCH_SEED = 1234567
 
 
 def _accumulate(model, dataset, idx, cm, batch_size, progress, desc) -> None:
-    bar = tqdm(total=len(idx), desc=desc, unit="clip", disable=not progress, leave=False)
+    bar = progress_bar(total=len(idx), desc=desc, unit="clip", disable=not progress, leave=False)
     for s in range(0, len(idx), batch_size):
         chunk = idx[s:s + batch_size]
         x = torch.from_numpy(np.stack([dataset.waveform(int(i)) for i in chunk]))
@@ -154,7 +154,7 @@ def mismatch_monte_carlo(model: torch.nn.Module, dataset: Dataset, n_chips: int,
     if n_chips < 1:
         raise ValueError(f"n_chips must be >= 1, got {n_chips}")
     chips = []
-    for k in tqdm(range(n_chips), desc="mismatch chips", disable=not progress):
+    for k in progress_bar(range(n_chips), desc="mismatch chips", unit="chip", disable=not progress):
         chip = CoDesignModel(chip_frontend(model.frontend, seed + k, sigma_i, sigma_c), model.classifier)
         r = evaluate_dataset(chip, dataset, snrs=snrs, noise=noise, batch_size=batch_size)
         chips.append(r["accuracy"])

@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from learnafe._progress import progress
 from learnafe.training import distributed as dist_util
 from learnafe.training.rundir import atomic_save, rng_state, set_rng_state
 
@@ -263,9 +263,8 @@ class TrainingLoop:
     def run(self) -> str:
         """Train from the current state to the end; returns why it stopped."""
         stop = "already finished" if self.finished or self.epoch >= self.epochs else None
-        bar = tqdm(total=self.total_steps, initial=self.step, desc=self.desc, unit="step",
-                   disable=not (self.progress and self.ctx.is_main), dynamic_ncols=True,
-                   leave=self.leave_bar)
+        bar = progress(total=self.total_steps, initial=self.step, desc=self.desc, unit="step",
+                       disable=not (self.progress and self.ctx.is_main), leave=self.leave_bar)
         while stop is None:
             batches = self._batches(self.epoch)
             for b in range(self.batch_in_epoch, self.steps_per_epoch):

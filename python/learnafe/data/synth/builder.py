@@ -281,7 +281,7 @@ def synthesize(out, size: str | SynthSize = "small", seed: int = 0, workers: int
     interrupted run continues where it stopped.  Clips an engine fails to
     render are left out (listed in one warning and in the summary).
     """
-    from tqdm.auto import tqdm
+    from learnafe._progress import progress as progress_bar
 
     if isinstance(size, SynthSize):
         spec, size = size, "custom"
@@ -324,7 +324,7 @@ def synthesize(out, size: str | SynthSize = "small", seed: int = 0, workers: int
     status = {"written": 0, "kept": 0, "failed": 0}
     failed: dict[str, str] = {}
     t0 = time.perf_counter()
-    with tqdm(total=len(tasks), unit="clip", desc="synthesising", disable=not progress) as bar:
+    with progress_bar(total=len(tasks), unit="clip", desc="synthesising", disable=not progress) as bar:
         def consume(results):
             for name, st, err in results:
                 status[st] += 1
