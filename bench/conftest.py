@@ -1,4 +1,4 @@
-"""pytest configuration for the pytest-benchmark files in bench/.
+"""pytest configuration for the pytest-benchmark files in bench/ and the environment their JSON records.
 
 ``pytest bench/`` collects ``bench_*.py`` here (as well as ``test_*.py``), so
 benchmark files do not mix with the test suite in tests/.  The same
@@ -17,3 +17,10 @@ def pytest_collect_file(file_path, parent):
             and not parent.session.isinitpath(file_path)):
         return pytest.Module.from_parent(parent, path=file_path)
     return None
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Record where the benchmarks ran (ISA path, CPU, threads, load, torch, compiler) in the JSON."""
+    from learnafe.benchmarks._environment import run_environment
+
+    machine_info["learnafe"] = run_environment()

@@ -79,3 +79,78 @@ def test_quick_ops_bench_end_to_end(tmp_path):
     assert mem["unfused"]["peak_bytes"] > mem["fused"]["peak_bytes"]
     prec = res["float32_precision"]["100hz_48k8"]["errors"]
     assert prec["op_f64_state_f64_coef"][0] < 1e-6 < 1e-4 < prec["df2_f32"][0]
+
+
+def test_build_info_names_the_compiler_and_flags():
+    from learnafe.benchmarks import _environment
+
+    info = _environment.build_info()
+    assert info["compiler_id"] and info["compiler_version"]
+    assert info["compiler_version"].split(".")[0] in info["compiler_banner"]
+    assert "-O3" in info["kernel_flags"]
+
+
+def test_run_environment_records_where_it_ran():
+    from learnafe import ops
+    from learnafe.benchmarks import _environment
+
+    env = _environment.run_environment(threads=1)
+    assert env["kernel_isa"] == ops.kernel_isa()
+    assert env["threads"] == 1 and env["cores_usable"] >= 1
+    assert env["torch"] and env["python"] and env["cpu_model"]
+    assert len(env["load_average"]) == 3
+    json.dumps(env)
+
+
+def test_isa_availability_follows_the_cpu_flags():
+    from learnafe.benchmarks import _environment
+
+    avx2_only = frozenset({"sse2", "avx", "avx2", "fma"})
+    assert _environment.isa_available("generic", frozenset())
+    assert _environment.isa_available("avx2", avx2_only)
+    assert not _environment.isa_available("avx512", avx2_only)
+    assert _environment.isa_available("avx512", avx2_only | {"avx512f", "avx512dq", "avx512vl", "avx512bw"})
+    with pytest.raises(ValueError, match="unknown ISA path 'sse9'"):
+        _environment.isa_available("sse9")
+
+
+def test_bad_isa_is_a_clear_error(capsys):
+    assert cli.main(["bench", "--isa", "sse9", "--only", "xylo"]) == 1
+    assert "--isa must be one of generic, avx2, avx512 or 'all'" in capsys.readouterr().err
+
+
+def test_isa_path_the_cpu_lacks_is_not_available(tmp_path):
+    import argparse
+
+    from learnafe.benchmarks import _isa
+
+    args = argparse.Namespace(quick=True, threads=1, seed=0, json=None, plot_dir=None)
+    run = _isa.run_path(args, "avx512", ["xylo"], flags=frozenset({"avx2", "fma"}))
+    assert not run.available and run.note.startswith("not available")
+    fake = {"environment": {"kernel_isa": "avx2"}, "ratios": {"speed": 3.0}}
+    table = _isa.comparison([_isa.PathRun("avx2", True, {"xylo": fake}), run])
+    assert table["rows"] == {"xylo.speed": {"avx2": 3.0, "avx512": None}}
+    text = _isa.markdown(table)
+    assert "| xylo.speed | 3 | n/a |" in text and "avx512: not available" in text
+    _isa.plot(table, tmp_path / "isa.png")
+    assert (tmp_path / "isa.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_isa_all_runs_each_available_path_in_its_own_process(tmp_path):
+    from learnafe.benchmarks import _environment
+
+    out = tmp_path / "isa.json"
+    proc = subprocess.run([sys.executable, "-m", "learnafe", "-q", "bench", "--quick", "--only", "xylo",
+                           "--threads", "1", "--isa", "all", "--json", str(out), "--plot-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    table = json.loads(out.read_text())
+    assert set(table["paths"]) == set(_environment.ISA_PATHS)
+    for isa, info in table["paths"].items():
+        assert info["available"] == _environment.isa_available(isa)
+        if info["available"]:
+            assert info["environment"]["kernel_isa"] == isa
+            assert info["environment"]["isa_requested"] == isa
+    assert out.with_suffix(".md").read_text().startswith("| measure |")
+    assert (tmp_path / "isa.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

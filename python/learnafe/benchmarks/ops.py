@@ -240,10 +240,10 @@ def run(args) -> dict:
     """Measure every path of the section; returns a JSON-serialisable dict."""
     import scipy.signal as ss
     import torch
-    from tqdm import tqdm
 
     from learnafe import ops
     from learnafe.ops.buffers import output_cache_disabled
+    from learnafe._progress import progress
 
     cfg = dict(QUICK if getattr(args, "quick", False) else FULL)
     seed = int(getattr(args, "seed", 0) or 0)
@@ -329,7 +329,7 @@ def run(args) -> dict:
     # Interleaved rounds: every round times each path once, so load bursts from
     # other processes hit all paths alike; a path's time is its best round.
     times: dict[str, list[float]] = {name: [] for name, _, _ in paths}
-    with tqdm(total=(reps + 1) * len(paths) + 2, desc="bench ops", unit="step", disable=None) as bar:
+    with progress(total=(reps + 1) * len(paths) + 2, desc="bench ops", unit="step") as bar:
         for rnd in range(reps + 1):  # round 0 is the warm-up
             for name, fn, _ in paths:
                 bar.set_postfix_str(f"round {rnd}: {name}")

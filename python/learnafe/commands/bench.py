@@ -32,11 +32,16 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="threads for the kernels and torch (default: torch.get_num_threads())")
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    p.add_argument("--isa", metavar="PATH", default=None,
+                   help="run the sections on this kernel ISA path (generic, avx2, avx512) in a "
+                        "subprocess with LEARNAFE_ISA set, or on every path with 'all', and compare them "
+                        "in one table (Markdown + JSON next to --json, PNG in --plot-dir)")
     p.set_defaults(func=_bench)
 
 
 def _bench(args) -> int:
     from learnafe import benchmarks
+    from learnafe.benchmarks import _environment, _isa
 
     names = benchmarks.section_names()
     if args.list:
@@ -47,12 +52,19 @@ def _bench(args) -> int:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     selected = args.only or names
     sections = {name: benchmarks.load_section(name) for name in selected}  # validates names
+    if args.isa is not None:
+        return _isa.compare(args, _isa.paths_of(args.isa), list(sections))
     results = {}
     for name, module in sections.items():
         log.info("section %s: %s", name, module.TITLE)
+        load_before = _environment.load_average()
         t0 = time.perf_counter()
         result = module.run(args)
         result["wall_s"] = time.perf_counter() - t0
+        environment = _environment.run_environment(args.threads)
+        environment["load_average_before"] = load_before
+        environment["load_average_after"] = environment.pop("load_average")
+        result["environment"] = environment
         results[name] = result
         print(f"\n== {name}: {module.TITLE} ==")
         print(module.format(result))
