@@ -2,7 +2,7 @@
 
 import json
 
-from learnafe._migrate import RUN_CONFIG_DEFAULTS, resume_adoptions, run_config
+from learnafe._migrate import RUN_CONFIG_DEFAULTS, resume_adoptions, resume_checkpoint, run_config
 from learnafe.circuits.transconductance import WeakInversion, load_gm_model
 from learnafe.frontends import AnalogFilterBank, BankSpec
 from learnafe.training.config import TrainConfig
@@ -48,3 +48,14 @@ def test_training_config_holds_no_migration_table():
     import learnafe.training.config as config
 
     assert not hasattr(config, "LEGACY_DEFAULTS")
+
+
+def test_resume_checkpoint_moves_an_old_name_into_place(tmp_path):
+    name = "checkpoints/last.pt"
+    assert resume_checkpoint(tmp_path, name) == tmp_path / name and not (tmp_path / name).exists()
+    (tmp_path / "qat_state.pt").write_bytes(b"old state")
+    path = resume_checkpoint(tmp_path, name)
+    assert path.read_bytes() == b"old state" and not (tmp_path / "qat_state.pt").exists()
+    # a folder with both keeps the current file
+    (tmp_path / "finetune_state.pt").write_bytes(b"older")
+    assert resume_checkpoint(tmp_path, name).read_bytes() == b"old state"

@@ -276,6 +276,12 @@ def test_finetune_on_another_frontend(runs, tmp_path):
     # resuming a finished fine-tuning reproduces it
     res2 = finetune(run_dir, other, epochs=2, out_dir=tmp_path / "ft", progress=False)
     assert res2["after"]["confusion"] == res["after"]["confusion"]
+    # a fine-tuning folder written with the earlier checkpoint name resumes from it
+    last = tmp_path / "ft" / "checkpoints" / "last.pt"
+    assert last.is_file() and not (tmp_path / "ft" / "finetune_state.pt").exists()
+    last.rename(tmp_path / "ft" / "finetune_state.pt")
+    res3 = finetune(run_dir, other, epochs=2, out_dir=tmp_path / "ft", progress=False)
+    assert res3["history"] == res["history"] and last.is_file()
 
     class Wrong(torch.nn.Module):
         def forward(self, x):

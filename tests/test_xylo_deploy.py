@@ -192,7 +192,8 @@ def toy_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_quantization_aware_training_and_resume(toy_run, tmp_path):
-    from learnafe.xylo.qat import STATE, quantization_aware_training
+    from learnafe.training.rundir import LAST
+    from learnafe.xylo.qat import quantization_aware_training
 
     run, mp = toy_run
     mp.setattr("learnafe.training.data.CACHE_DIR", str(run.parent / "cache"))
@@ -200,7 +201,7 @@ def test_quantization_aware_training_and_resume(toy_run, tmp_path):
                                         progress=False)
     assert first["history"][0]["centres_hz"] != pytest.approx(
         [c["f0_hz"] for c in json.loads((run / "bank.json").read_text())["channels"]])
-    assert (tmp_path / "q" / STATE).is_file() and (tmp_path / "q" / "xylo_bank.json").is_file()
+    assert (tmp_path / "q" / LAST).is_file() and (tmp_path / "q" / "xylo_bank.json").is_file()
     # a second call with more epochs resumes after epoch 1 (history kept)
     second = quantization_aware_training(run, epochs=1, out_dir=tmp_path / "q", lr_bank=0.05,
                                          progress=False)

@@ -24,7 +24,7 @@ run's bank, ``checkpoints/best.pt`` with the fine-tuned classifier) plus
 evaluate OUT`` works on it (with the run's own bank as front end).  Training
 augmentation is the run's (noise at random SNR, gain, shift, speed, masks);
 the front end runs without gradients.  The steps, checkpoints (every epoch,
-``OUT/finetune_state.pt``) and resume are the one
+``OUT/checkpoints/last.pt``) and resume are the one
 :class:`~learnafe.training.loop.TrainingLoop`; a second call with the same
 arguments resumes.
 """
@@ -40,19 +40,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from learnafe._migrate import resume_checkpoint
 from learnafe.data.sources import speaker_halves, speaker_of  # noqa: F401  (re-exported)
 from learnafe.training.data import (Augmenter, ClipSubset, epoch_batches, eval_noise_folder,
                                     open_split, stack_batch)
 from learnafe.training.evaluate import evaluate_dataset
 from learnafe.training.model import CoDesignModel, apply_feature_mask, feature_shape
 from learnafe.training.loop import LoopHooks, LoopOptions, TrainingLoop
-from learnafe.training.rundir import BANK, BEST, CONFIG, atomic_save, load_run, write_json
+from learnafe.training.rundir import BANK, BEST, CONFIG, LAST, atomic_save, load_run, write_json
 
 __all__ = ["finetune", "finetune_real", "speaker_halves", "speaker_of", "classification_sums",
            "classification_entry", "epoch_logger"]
 
 log = logging.getLogger(__name__)
-STATE = "finetune_state.pt"
 
 
 def classification_sums(loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
@@ -144,7 +144,7 @@ def finetune(run_dir, frontend: nn.Module | None = None, *, epochs: int = 5, out
         hooks=LoopHooks(step=step, batches=lambda epoch: epoch_batches(train_set, bs, epoch, seed, 303),
                         epoch_end=classification_entry, log_epoch=epoch_logger(label),
                         extra_state=lambda: {"before": before}),
-        options=LoopOptions(steps_per_epoch=steps_per_epoch, epochs=epochs, checkpoint=out_dir / STATE,
+        options=LoopOptions(steps_per_epoch=steps_per_epoch, epochs=epochs, checkpoint=resume_checkpoint(out_dir, LAST),
                             n_sums=3, settings={"epochs": epochs, "lr": lr, "seed": seed},
                             settings_error="holds a fine-tuning with other settings", desc=label,
                             progress=progress, leave_bar=False))

@@ -100,6 +100,9 @@ def load_run(run_dir, *, checkpoint: str = "best") -> Run:
         raise FileNotFoundError(f"{run_dir} has no checkpoint ({' or '.join(names)}); "
                                 "the run has not finished an epoch yet")
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    if "model" not in ckpt:  # the resume state of a fine-tuning that has not finished
+        raise FileNotFoundError(f"{ckpt_path} holds no model weights (an unfinished fine-tuning's "
+                                "state); finish it by running the same command again")
     frontend = build_frontend(cfg)
     initial = frontend.to_dict()
     n_ch, _ = feature_shape(frontend, int(round(cfg.sample_rate * cfg.clip_seconds)))

@@ -6,7 +6,7 @@ centres and Q -- on the features of the STE model of the quantised chip bank
 pass uses the chip's integer taps and 14-bit input, the backward pass the float
 design's gradient).  Afterwards the chip bank is designed from the trained
 centres and Q and the classifier is measured with the **bit-exact** bank, before
-and after.  The steps, checkpoints (every epoch, ``OUT/qat_state.pt``) and
+and after.  The steps, checkpoints (every epoch, ``OUT/checkpoints/last.pt``) and
 resume are the one :class:`~learnafe.training.loop.TrainingLoop`; an
 interrupted run resumes.
 
@@ -23,7 +23,6 @@ import torch
 
 log = logging.getLogger(__name__)
 
-STATE = "qat_state.pt"
 RESULT = "xylo_qat.json"
 
 
@@ -33,13 +32,14 @@ def quantization_aware_training(run_dir, *, epochs: int = 2, out_dir=None, learn
                                 limit_eval: int = 0, quantization: str = "best",
                                 progress: bool = True) -> dict:
     """Train with the chip's quantisation in the loop; returns (and writes) the result."""
+    from learnafe._migrate import resume_checkpoint
     from learnafe.training.data import (Augmenter, ClipSubset, epoch_batches, eval_noise_folder,
                                         open_split, stack_batch)
     from learnafe.training.evaluate import evaluate_dataset
     from learnafe.training.finetune import classification_entry, classification_sums, epoch_logger
     from learnafe.training.loop import LoopHooks, LoopOptions, TrainingLoop
     from learnafe.training.model import CoDesignModel, apply_feature_mask
-    from learnafe.training.rundir import atomic_save, load_run, write_json
+    from learnafe.training.rundir import LAST, atomic_save, load_run, write_json
     from learnafe.xylo.deploy import frontend_for_run, read_bank_spec, xylo_bank_from_spec
     from learnafe.xylo.registers import save_design
 
@@ -105,7 +105,7 @@ def quantization_aware_training(run_dir, *, epochs: int = 2, out_dir=None, learn
         hooks=LoopHooks(step=step, batches=lambda epoch: epoch_batches(train_set, bs, epoch, seed, 404),
                         epoch_end=epoch_end, log_epoch=epoch_logger("xylo qat"),
                         extra_state=lambda: {"before": before}),
-        options=LoopOptions(steps_per_epoch=steps, epochs=epochs, checkpoint=out / STATE, n_sums=3,
+        options=LoopOptions(steps_per_epoch=steps, epochs=epochs, checkpoint=resume_checkpoint(out, LAST), n_sums=3,
                             settings={"epochs": epochs, "learn_bank": learn_bank, "seed": seed, "lr": lr},
                             settings_error="holds a quantisation-aware training with other settings",
                             desc="xylo qat", progress=progress, leave_bar=False))
