@@ -20,6 +20,8 @@ import json
 import sys
 from pathlib import Path
 
+from import_graph import import_circles
+
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "python" / "learnafe"
 
@@ -30,16 +32,6 @@ def module_name(path: Path) -> str:
     if parts[-1] == "__init__":
         parts = parts[:-1]
     return ".".join(parts)
-
-
-def resolve(node: ast.ImportFrom, mod: str, is_pkg: bool) -> str:
-    if node.level == 0:
-        return node.module or ""
-    base = mod.split(".")
-    if not is_pkg:
-        base = base[:-1]
-    base = base[: len(base) - (node.level - 1)]
-    return ".".join(base + ([node.module] if node.module else []))
 
 
 def main() -> int:
@@ -58,15 +50,13 @@ def main() -> int:
             long_files.append((str(p.relative_to(ROOT)), n))
 
     long_funcs, many_params, inner_imports, doc_lines = [], [], 0, 0
-    graph: dict[str, set[str]] = {m: set() for m in modules}
-    for mod, p in modules.items():
+    for p in modules.values():
         tree = ast.parse(p.read_text())
         doc = ast.get_docstring(tree, clean=False)
         if doc:
             doc_lines += len(doc.splitlines())
-        is_pkg = p.name == "__init__.py"
 
-        def visit(node, in_func=False):
+        def visit(node, in_func=False, p=p):
             nonlocal inner_imports
             for child in ast.iter_child_nodes(node):
                 f = in_func
@@ -81,60 +71,13 @@ def main() -> int:
                     if nparams > 10:
                         many_params.append((where, nparams))
                     f = True
-                if isinstance(child, (ast.Import, ast.ImportFrom)):
-                    if in_func:
-                        inner_imports += 1
-                    targets = []
-                    if isinstance(child, ast.Import):
-                        targets = [a.name for a in child.names]
-                    else:
-                        base = resolve(child, mod, is_pkg)
-                        targets = [base] + [f"{base}.{a.name}" for a in child.names]
-                    for t in targets:
-                        while t and t not in modules:
-                            t = t.rpartition(".")[0]
-                        if t and t != mod and t.startswith("learnafe"):
-                            # a package's __init__ importing its own submodule is not a circle edge
-                            graph[mod].add(t)
+                if isinstance(child, (ast.Import, ast.ImportFrom)) and in_func:
+                    inner_imports += 1
                 visit(child, f)
 
         visit(tree)
 
-    # circles: strongly connected components (Tarjan), ignoring package -> own submodule edges
-    def prune(a: str, b: str) -> bool:
-        return b.startswith(a + ".") and modules[a].name == "__init__.py"
-
-    index, low, stack, on, sccs = {}, {}, [], set(), []
-    counter = [0]
-    sys.setrecursionlimit(10000)
-
-    def strong(v):
-        index[v] = low[v] = counter[0]
-        counter[0] += 1
-        stack.append(v)
-        on.add(v)
-        for w in graph[v]:
-            if prune(v, w):
-                continue
-            if w not in index:
-                strong(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                sccs.append(sorted(comp))
-
-    for v in graph:
-        if v not in index:
-            strong(v)
+    sccs = import_circles(PKG)
 
     counts = {
         "files_over_500_lines": len(long_files),

@@ -30,7 +30,7 @@ def _fake_names(n_speakers=40, seed=0):
     words; silence clips carry no speaker id; unknown clips carry their word in front."""
     rng = np.random.default_rng(seed)
     names, labels = [], []
-    for s in range(n_speakers):
+    for _ in range(n_speakers):
         spk = f"{rng.integers(0, 2**32):08x}"
         for c in range(11):
             for k in range(int(rng.integers(0, 3))):

@@ -555,7 +555,7 @@ def test_output_cache_thread_safe(cache_limit):
     def work(k):
         try:
             held = []
-            for i in range(12):
+            for _ in range(12):
                 y = ops.biquad_filterbank(x * (k + 1), b, a, num_threads=1)
                 for h in held:
                     assert not np.shares_memory(h, y)

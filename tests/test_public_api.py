@@ -45,4 +45,4 @@ def test_public_names_resolve_to_their_modules():
         assert getattr(learnafe, name) is not None
     assert set(learnafe.__all__) <= set(dir(learnafe))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        learnafe.nope
+        _ = learnafe.nope

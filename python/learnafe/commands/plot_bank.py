@@ -30,7 +30,8 @@ def register(subparsers) -> None:
     p.add_argument("--sample-rate", type=float, default=20000.0, help="conventional bank: sample rate (Hz)")
     p.add_argument("--c-unit", type=float, default=1e-12, help="conventional bank: C1 = C2 (F)")
     p.add_argument("--gm-table", default=None,
-                   help="conventional bank: gm model: a gm/Id table JSON (learnafe spice characterize), sky130-tt/-ss/-ff or weak_inversion; default sky130-tt (the shipped SKY130 table)")
+                   help="conventional bank: gm model: a gm/Id table JSON (learnafe spice characterize), "
+                        "sky130-tt/-ss/-ff or weak_inversion; default sky130-tt (the shipped SKY130 table)")
     p.add_argument("--discretization", default="bilinear", choices=("bilinear", "matched_z", "impulse_invariance", "magnitude_matched"),
                    help="conventional bank: s->z mapping")
     p.add_argument("--out", default=None, help="PNG path (default: SPEC with .png, or runs/plot-bank/conventional_bank.png)")

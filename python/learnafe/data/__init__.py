@@ -1,5 +1,6 @@
 """Keyword-spotting data: the Speech Commands loader, noise mixing, the audio
-cache, training sets from several sources with speaker-disjoint splits, and synthesis of the embedded default data set (``learnafe data synth``).
+cache, training sets from several sources with speaker-disjoint splits, and
+synthesis of the embedded default data set (``learnafe data synth``).
 
 See ``docs/data.md`` for the layouts, the SNR definition and measured speeds.
 """

@@ -128,7 +128,7 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         if x.ndim == 2:
             x = x.mean(axis=1)
         if x.size == 0:
-            raise AudioError(f"{path}: contains no samples")
+            raise AudioError(f"{path}: contains no samples") from None
         return np.ascontiguousarray(x, dtype=np.float32), rate
     except (EOFError, OSError) as exc:
         raise AudioError(f"{path}: not a readable wav file ({exc or 'empty or truncated'})") from exc

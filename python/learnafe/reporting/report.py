@@ -237,8 +237,8 @@ def _plot_curves(runs, path) -> bool:
         ep = [e["epoch"] for e in h]
         a1.plot(ep, [100 * e["val"]["mean_accuracy"] for e in h], "o-", label=r["name"])
         pref, aref = r["metrics"]["p_ref_w"], r["metrics"]["a_ref_um2"]
-        l, = a2.plot(ep, [e["power_w"] / pref for e in h], "o-", label=f"{r['name']} P/P_ref")
-        a2.plot(ep, [e["area_um2"] / aref for e in h], "s--", color=l.get_color(),
+        line, = a2.plot(ep, [e["power_w"] / pref for e in h], "o-", label=f"{r['name']} P/P_ref")
+        a2.plot(ep, [e["area_um2"] / aref for e in h], "s--", color=line.get_color(),
                 label=f"{r['name']} A/A_ref")
         drawn = True
     if not drawn:

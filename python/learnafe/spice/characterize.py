@@ -154,13 +154,13 @@ def characterize(out: str | Path | None = None, *, work_dir: str | Path, corner:
     sizes = {"m1": (PFET, M1_W_UM, M1_L_UM, M1_VDS_V), "m2": (NFET, M2_W_UM, M2_L_UM, M2_VDS_V)}
     devices = {}
     by_name = dict(zip(nets, results))
-    for name, (model, w, l, vds) in sizes.items():
+    for name, (model, w, length, vds) in sizes.items():
         raw = by_name[name].raw
         ids, gm_id = table_from_sweep(raw.scale.real, raw["i(vd)"].real, grid)
         gds_id = gds_over_id_curve(raw.scale.real, raw["i(vd)"].real,
                                    by_name[f"{name}_lo"].raw["i(vd)"].real,
                                    by_name[f"{name}_hi"].raw["i(vd)"].real, ids)
-        devices[name] = {"model": model, "W_um": w, "L_um": l, "vds_v": vds,
+        devices[name] = {"model": model, "W_um": w, "L_um": length, "vds_v": vds,
                          "leakage_floor_a": float(np.abs(raw["i(vd)"].real).min()),
                          "id_a": ids.tolist(), "gm_over_id": gm_id.tolist(),
                          "gds_over_id": gds_id.tolist(), "gds_delta_v": VDS_DELTA_V}

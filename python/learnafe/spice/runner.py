@@ -223,7 +223,7 @@ def run_netlist(netlist: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S,
             raise SpiceTimeoutError(
                 f"ngspice on {netlist} did not finish within timeout={timeout:g} s and was "
                 f"stopped; raise the timeout or simplify the analysis (log: {log_path})",
-                pid=proc.pid)
+                pid=proc.pid) from None
     seconds = time.perf_counter() - t0
     text = log_path.read_text(errors="replace")
     if rc != 0 or not raw_path.is_file() or raw_path.stat().st_size == 0:

@@ -34,7 +34,9 @@ from learnafe._jsonio import write_json
 from learnafe.xylo.design import (
     B_IN, XYLO_SAMPLE_RATE, XyloChannel, peak_and_q,
 )
-from learnafe.xylo.kernel import TABLE_FIELDS, XyloOverflowError, as_int_signal, filter_channels
+# XyloOverflowError is re-exported: the bank raises it (through the kernel calls).
+from learnafe.xylo.kernel import TABLE_FIELDS, as_int_signal, filter_channels
+from learnafe.xylo.kernel import XyloOverflowError as XyloOverflowError
 
 #: The chip's default filter table, as shipped in rockpool 3.1's
 #: ``ChipButterworth`` (``BlockDiagram`` fields B_worst_case, B_b, B_af, a1, a2,

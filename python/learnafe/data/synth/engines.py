@@ -183,6 +183,26 @@ def _run_to_wav(cmd: list[str], out: str, what: str) -> tuple[np.ndarray, int]:
     return read_wav(out)
 
 
+@functools.cache
+def _flite_voice_words() -> frozenset[str]:
+    """The words of ``flite -lv`` (the installed voices), asked once per process."""
+    proc = subprocess.run(["flite", "-lv"], capture_output=True, text=True)
+    return frozenset(proc.stdout.replace(":", " ").split())
+
+
+@functools.cache
+def _festival_voices() -> tuple[str, ...]:
+    """The voice folders of the installed festival voices, listed once per process."""
+    found = []
+    for base in ("/usr/share/festival/voices", "/usr/lib/festival/voices"):
+        if os.path.isdir(base):
+            for lang in sorted(os.listdir(base)):
+                d = os.path.join(base, lang)
+                if os.path.isdir(d):
+                    found += sorted(os.listdir(d))
+    return tuple(dict.fromkeys(found))
+
+
 class FliteEngine(_Engine):
     name = "flite"
     # kal (8 kHz) and awb_time (a clock voice) are left out; kal16 is the same
@@ -193,11 +213,8 @@ class FliteEngine(_Engine):
     def available(self) -> bool:
         return shutil.which("flite") is not None
 
-    @functools.cache
     def _installed(self) -> tuple[str, ...]:
-        proc = subprocess.run(["flite", "-lv"], capture_output=True, text=True)
-        words = proc.stdout.replace(":", " ").split()
-        return tuple(v for v in self._VOICES if v in words)
+        return tuple(v for v in self._VOICES if v in _flite_voice_words())
 
     def voices(self):
         return [Voice(self.name, f"voice:{self._VOICES[v]}", v) for v in self._installed()]
@@ -218,16 +235,8 @@ class FestivalEngine(_Engine):
     def available(self) -> bool:
         return shutil.which("festival") is not None and bool(self._installed())
 
-    @functools.cache
     def _installed(self) -> tuple[str, ...]:
-        found = []
-        for base in ("/usr/share/festival/voices", "/usr/lib/festival/voices"):
-            if os.path.isdir(base):
-                for lang in sorted(os.listdir(base)):
-                    d = os.path.join(base, lang)
-                    if os.path.isdir(d):
-                        found += sorted(os.listdir(d))
-        return tuple(dict.fromkeys(found))
+        return _festival_voices()
 
     def voices(self):
         out = []
