@@ -382,15 +382,20 @@ class AnalogFilterBank(FrontEnd):
 
     # ------------------------------------------------------------------ cost ---
 
-    def power(self) -> torch.Tensor:
-        """Supply power (W) of the bank, differentiable scalar tensor (float64)."""
-        vals = self.circuit()
+    def power(self, vals: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Supply power (W) of the bank (or of the nominal circuit ``vals``), differentiable scalar (float64)."""
+        vals = self.circuit() if vals is None else vals
         return cost.power_w(vals["I1"], vals["I2"])
 
-    def area(self) -> torch.Tensor:
-        """Capacitor area (um^2) of the bank, differentiable scalar tensor (float64)."""
-        vals = self.circuit()
+    def area(self, vals: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Capacitor area (um^2) of the bank (or of the nominal circuit ``vals``), differentiable scalar (float64)."""
+        vals = self.circuit() if vals is None else vals
         return cost.cap_area_um2(vals["C1"], vals["C2"])
+
+    def cost(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(power W, area um^2)`` of the nominal circuit, from one pass of the design map."""
+        vals = self.circuit()
+        return self.power(vals), self.area(vals)
 
     def reference_power(self) -> float:
         """Power (W) of the reference design (phi = 0): P_ref for a normalised loss term."""
@@ -433,8 +438,24 @@ class AnalogFilterBank(FrontEnd):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """Audio ``[B, T]`` (amplitude 1.0 = full scale) -> features ``[B, C, T // hop]``."""
+        return self._features(audio, self._chip_circuit())
+
+    def forward_with_cost(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(features, power W, area um^2)`` with one pass of the design map phi -> circuit:
+        the nominal circuit gives the power and area, and the features too unless this pass
+        draws mismatch or a process corner (then the chip's circuit is mapped from it)."""
+        nominal = self.circuit()
+        factors, corner = self.mismatch_factors(), self.corner_model()
+        chip = nominal if factors is None and corner is None else self.circuit(factors, corner)
+        return self._features(audio, chip), self.power(nominal), self.area(nominal)
+
+    def _chip_circuit(self) -> dict[str, torch.Tensor]:
+        """The circuit of this forward pass: the nominal one with this pass's mismatch and corner."""
+        return self.circuit(self.mismatch_factors(), self.corner_model())
+
+    def _features(self, audio: torch.Tensor, vals: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Features of ``audio`` through the circuit ``vals`` (with its kT/C noise when active)."""
         x, was_1d = feat.check_audio(audio)
-        vals = self.circuit(self.mismatch_factors(), self.corner_model())
         b, a = discretize(*self._s_coefficients(vals), self.sample_rate, self.discretization)
         # kT/C noise: drawn inside the fused op (one call, nothing of size [B, C, T]);
         # its seed comes from torch's generator, so torch.manual_seed fixes it.  The std is

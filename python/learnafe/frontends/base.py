@@ -14,6 +14,9 @@ checks for each of them):
 * ``forward(audio)`` -> features; :meth:`feature_shape` says their shape;
 * :meth:`cost` -> ``(power W, area um^2)`` scalar tensors; :attr:`has_cost`
   says whether they come from a hardware model (differentiable) or are zero;
+* :meth:`forward_with_cost` -> ``(features, power, area)`` of one pass: what a
+  training step uses (a circuit bank maps its parameters to the circuit once for
+  all three);
 * :attr:`trainable`: whether any parameter requires a gradient;
 * :meth:`to_dict` / :meth:`from_dict` (the JSON spec, format :attr:`spec_format`)
   rebuild a front end giving identical features; :meth:`save` / :meth:`load`
@@ -61,6 +64,11 @@ class FrontEnd(torch.nn.Module):
     def cost(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(power W, area um^2)``: what the loss's hardware term uses."""
         return self.power(), self.area()
+
+    def forward_with_cost(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(features, power W, area um^2)``: :meth:`forward` and :meth:`cost` in one pass."""
+        power, area = self.cost()
+        return self(audio), power, area
 
     def to_dict(self) -> dict:
         raise NotImplementedError

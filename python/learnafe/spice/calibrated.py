@@ -163,11 +163,9 @@ class SpiceCalibratedBank(DigitalFilterBank):
         if not self.noise_active():
             return super().forward(audio)
         x, was_1d = feat.check_audio(audio)
-        std = self.noise_std.to(x.dtype)
-        env = torch.cat([
-            feat.envelopes(x + std[c] * torch.randn_like(x), self.b[c:c + 1], self.a[c:c + 1],
-                           self.sample_rate, self.features)
-            for c in range(self.n_channels)], dim=1)
+        # the white input-referred noise of each channel is drawn inside the fused op (one
+        # call; its seed comes from torch's generator, so torch.manual_seed fixes it)
+        env = feat.envelopes(x, self.b, self.a, self.sample_rate, self.features, noise_std=self.noise_std)
         out = feat.post_process(env, self.features)
         return out[0] if was_1d else out
 

@@ -139,6 +139,9 @@ class CoDesignModel(nn.Module):
         return self.frontend(audio)
 
     def forward(self, audio: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
-        feats = apply_feature_mask(self.frontend(audio), mask)
-        power, area = hardware_cost(self.frontend)
+        if isinstance(self.frontend, FrontEnd):
+            feats, power, area = self.frontend.forward_with_cost(audio)
+        else:
+            feats, (power, area) = self.frontend(audio), hardware_cost(self.frontend)
+        feats = apply_feature_mask(feats, mask)
         return {"logits": self.classifier(feats), "power": power, "area": area}
