@@ -326,6 +326,10 @@ class AnalogFilterBank(FrontEnd):
         ``gm_model`` (optional): the model of the chip's process corner (default: the bank's own);
         the design map (bounds, spacing) always uses the bank's own model.
         """
+        return self._chip(self._design(), factors, gm_model)
+
+    def _design(self) -> dict[str, torch.Tensor]:
+        """The design map's values ``I1, I2, C1, C2`` (bounds and spacing applied) of phi."""
         vals = {}
         for k in KEYS:
             lo, hi = self._log_box[k]
@@ -334,6 +338,13 @@ class AnalogFilterBank(FrontEnd):
             vals[k] = torch.exp(log_v)
         if self.min_spacing:
             self._space_centres(vals)
+        return vals
+
+    def _chip(self, design: dict[str, torch.Tensor], factors: torch.Tensor | None = None,
+              gm_model: TransconductanceModel | None = None) -> dict[str, torch.Tensor]:
+        """The circuit of a chip of ``design`` (a new dict): mismatch ``factors``, the Nyquist
+        guard and the devices' conductances under ``gm_model`` (default the bank's own)."""
+        vals = dict(design)
         if factors is not None:
             for j, k in enumerate(KEYS):
                 lo, hi = self._log_box[k]
@@ -443,10 +454,11 @@ class AnalogFilterBank(FrontEnd):
     def forward_with_cost(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(features, power W, area um^2)`` with one pass of the design map phi -> circuit:
         the nominal circuit gives the power and area, and the features too unless this pass
-        draws mismatch or a process corner (then the chip's circuit is mapped from it)."""
-        nominal = self.circuit()
+        draws mismatch or a process corner (then this pass's chip is made from the same design)."""
+        design = self._design()
+        nominal = self._chip(design)
         factors, corner = self.mismatch_factors(), self.corner_model()
-        chip = nominal if factors is None and corner is None else self.circuit(factors, corner)
+        chip = nominal if factors is None and corner is None else self._chip(design, factors, corner)
         return self._features(audio, chip), self.power(nominal), self.area(nominal)
 
     def _chip_circuit(self) -> dict[str, torch.Tensor]:
