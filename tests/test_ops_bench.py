@@ -154,3 +154,25 @@ def test_isa_all_runs_each_available_path_in_its_own_process(tmp_path):
             assert info["environment"]["isa_requested"] == isa
     assert out.with_suffix(".md").read_text().startswith("| measure |")
     assert (tmp_path / "isa.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_ddp_scaling_runs_one_and_two_processes():
+    """The torchrun scaling row: both runs report their world size and a positive rate,
+    and the speed-up is their ratio (no wall-clock threshold)."""
+    from learnafe.benchmarks._ddp import format_scaling, scaling
+
+    d = scaling(nproc=2, batch=4, steps=1, seed=0, timeout=600)
+    assert d["one_process"]["world_size"] == 1 and d["torchrun"]["world_size"] == 2
+    assert d["one_process"]["clips_per_s"] > 0 and d["torchrun"]["clips_per_s"] > 0
+    assert d["speedup"] == pytest.approx(d["torchrun"]["clips_per_s"] / d["one_process"]["clips_per_s"])
+    assert "torchrun --nproc-per-node 2" in format_scaling(d)
+
+
+def test_ddp_bench_refuses_a_batch_the_processes_cannot_share():
+    from learnafe.benchmarks._ddp import main, scaling
+
+    with pytest.raises(ValueError, match="batch=3 must be a multiple of nproc=2"):
+        scaling(nproc=2, batch=3)
+    with pytest.raises(SystemExit, match="--batch 0 must be a positive multiple"):
+        main(["--batch", "0", "--steps", "1"])

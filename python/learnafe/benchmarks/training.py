@@ -31,6 +31,9 @@ with and without noise and the noise generator alone (process CPU time, best
 of the rounds).  The issue's targets are checked on the co-design rows: front end (fwd + bwd) with noise at most 1.5x without, and at
 most a third of the DSCNN's (fwd + bwd).
 
+The scaling of the step over processes: ``torchrun --nproc-per-node 2`` (gloo,
+one thread each) against one process (:mod:`learnafe.benchmarks._ddp`).
+
 The same co-design step (noise off) eager and with the model under
 ``torch.compile(fullgraph=True)`` (inductor; the filter-bank op is a custom
 operator, docs/ops.md) side by side (:func:`compile_comparison`), with the
@@ -92,17 +95,16 @@ def train_step(s: dict) -> None:
 
 def step_parts(s: dict) -> dict:
     """The same step split into front end / DSCNN / optimiser parts, each timed (seconds)."""
-    from learnafe.training.model import apply_feature_mask, hardware_cost
+    from learnafe.training.model import apply_feature_mask
 
     fe, model, opt = s["fe"], s["model"], s["opt"]
     t = {}
     w = time.perf_counter()
-    feats = fe(s["audio"])
+    feats, power, area = fe.forward_with_cost(s["audio"])  # one design-map pass, as in the step
     t["fe_fwd"] = time.perf_counter() - w
     w = time.perf_counter()
     f = feats.detach().requires_grad_(feats.requires_grad)
     logits = model.classifier(apply_feature_mask(f, s["mask"]))
-    power, area = hardware_cost(fe)
     loss, _ = s["loss_fn"](logits, s["labels"], power, area)
     t["net_fwd"] = time.perf_counter() - w
     w = time.perf_counter()
@@ -318,9 +320,12 @@ def run(args) -> dict:
             kernels.append(noise_kernel_cost(th, rounds, args.seed, batch))
     finally:
         torch.set_num_threads(saved)
+    from learnafe.benchmarks._ddp import scaling
+
     return {"batch": batch, "rounds": rounds, "data": data_note, "rows": rows, "targets": targets(rows),
             "dscnn_layouts": layouts, "noise_kernels": kernels,
-            "compiled": compile_comparison(batch, rounds, args.seed), "load_average": list(os.getloadavg())}
+            "compiled": compile_comparison(batch, rounds, args.seed),
+            "ddp": scaling(2, batch, 3 if args.quick else 10, args.seed), "load_average": list(os.getloadavg())}
 
 
 def compile_comparison(batch: int, steps: int, seed: int) -> dict:
@@ -412,5 +417,9 @@ def format(result: dict) -> str:  # noqa: A001 - the section interface
                      f"{k['generator_ns']:.2f} ns per normal")
     if "compiled" in result:
         lines += _format_compiled(result["compiled"])
+    if "ddp" in result:
+        from learnafe.benchmarks._ddp import format_scaling
+
+        lines.append(format_scaling(result["ddp"]))
     lines.append(f"load average at the end {', '.join(f'{v:.2f}' for v in result['load_average'])}")
     return "\n".join(lines)
