@@ -165,7 +165,16 @@ def register(subparsers) -> None:
                                description="Transistor-level simulation of the DSSF-BPF bank.")
     sub = sp.add_subparsers(dest="spice_command", metavar="SUBCOMMAND")
     sp.set_defaults(func=lambda a: (sp.print_help(), 2)[1])
+    _add_characterize(sub)
+    _add_mismatch(sub)
+    _add_netlist(sub)
+    _add_ac(sub)
+    _add_noise(sub)
+    _add_verify(subparsers)
 
+
+def _add_characterize(sub) -> None:
+    """``learnafe spice characterize``: the gm/Id table of the devices."""
     c = sub.add_parser("characterize", help="gm/Id table of the filter's devices (DC sweeps)",
                        description="Sweep M1 (pfet source follower) and M2 (nfet) and write the "
                                    "learnafe-gmid/1 table that learnafe.circuits.GmIdTable loads.")
@@ -175,6 +184,9 @@ def register(subparsers) -> None:
     _sim_options(c, circuit=False)
     c.set_defaults(func=_characterize)
 
+
+def _add_mismatch(sub) -> None:
+    """``learnafe spice mismatch``: SKY130 device and capacitor mismatch."""
     m = sub.add_parser("mismatch", help="SKY130 mismatch of the filter's devices and MIM capacitors",
                        description="Read the V_th mismatch of M1 and M2 and the MIM capacitor "
                                    "matching constant from the SKY130 model files, check them with "
@@ -186,6 +198,9 @@ def register(subparsers) -> None:
     m.add_argument("--seed", type=int, default=1, help="simulator random seed [1]")
     m.set_defaults(func=_mismatch)
 
+
+def _add_netlist(sub) -> None:
+    """``learnafe spice netlist``: the netlists of a circuit spec."""
     n = sub.add_parser("netlist", help="write the transistor-level netlists of a circuit spec",
                        description="Write per-channel .ac/.op netlists or the whole-bank .tran "
                                    "netlist of a learnafe-bank/1 spec (with the model library).")
@@ -204,6 +219,9 @@ def register(subparsers) -> None:
     _sim_options(n)
     n.set_defaults(func=_netlist)
 
+
+def _add_ac(sub) -> None:
+    """``learnafe spice ac``: AC verification of every channel."""
     a = sub.add_parser("ac", help="AC-verify every channel of a spec against the ideal model",
                        description="Simulate each channel (.op + .ac), fit a biquad, compare f0, Q, "
                                    "gain and power with the ideal model; writes ac.json, "
@@ -215,6 +233,9 @@ def register(subparsers) -> None:
     _sim_options(a)
     a.set_defaults(func=_ac)
 
+
+def _add_noise(sub) -> None:
+    """``learnafe spice noise``: ngspice .noise of every channel."""
     z = sub.add_parser("noise", help="ngspice .noise of every channel against the kT/C model",
                        description="Simulate each channel's output noise (.noise, all device noise "
                                    "sources of the SKY130 models), integrate it over the band the "
@@ -228,6 +249,9 @@ def register(subparsers) -> None:
     _sim_options(z)
     z.set_defaults(func=_noise)
 
+
+def _add_verify(subparsers) -> None:
+    """``learnafe verify``: SPICE verification of a trained run."""
     v = subparsers.add_parser(
         "verify", help="SPICE-verify a trained run: AC, noise, calibrated bank, accuracy, transient, gate",
         description="Characterise the devices, AC-verify the run's bank against its own model, "

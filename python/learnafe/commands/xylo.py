@@ -19,7 +19,14 @@ def register(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sub = p.add_subparsers(dest="xylo_command", metavar="XYLO_COMMAND")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    _add_design(sub)
+    _add_features(sub)
+    _add_qat(sub)
+    _add_export(subparsers)
 
+
+def _add_design(sub) -> None:
+    """``learnafe xylo design``: a bank from (centre, Q), its table and registers."""
     d = sub.add_parser(
         "design", help="design a bank from (centre, Q) and write its table and registers",
         description="Design the chip's integer configuration (B_b, B_af, B_wf, B_worst_case, a1, "
@@ -40,6 +47,9 @@ def register(subparsers) -> None:
     d.add_argument("--json", default=None, help="also write the result summary JSON here")
     d.set_defaults(func=_design)
 
+
+def _add_features(sub) -> None:
+    """``learnafe xylo features``: spike-count rasters of a WAV file."""
     f = sub.add_parser(
         "features", help="spike-count rasters of a WAV file (rockpool AFESim pipeline)",
         description="Resample a WAV file to the chip rate, quantise to 14 bits, filter with a "
@@ -54,6 +64,9 @@ def register(subparsers) -> None:
     f.add_argument("--out", default="runs/xylo/features", help="output folder")
     f.set_defaults(func=_features)
 
+
+def _add_qat(sub) -> None:
+    """``learnafe xylo qat``: quantisation-aware training of a run's classifier and chip bank."""
     q = sub.add_parser(
         "qat", help="train a run's classifier (and chip centres/Q) with the chip's quantisation",
         description="Quantisation-aware training: the classifier, and with --learn-bank the "
@@ -77,6 +90,9 @@ def register(subparsers) -> None:
                    help="progress bars on a terminal, progress log lines otherwise")
     q.set_defaults(func=_qat)
 
+
+def _add_export(subparsers) -> None:
+    """``learnafe export-xylo``: a run's bank on XyloAudio 3, registers and accuracy."""
     e = subparsers.add_parser(
         "export-xylo", help="deploy a co-designed run on XyloAudio 3: registers + accuracy",
         description="Design the XyloAudio 3 bank realising a run's learned centres and Q at the "
