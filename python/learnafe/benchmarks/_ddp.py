@@ -3,7 +3,7 @@
 :func:`scaling` runs the same timed loop (:func:`main`) once as a single process and
 once under ``torch.distributed.run --standalone --nproc-per-node N`` with one
 thread per process, and reports the clips/s of each and their ratio.  Each run
-makes the co-design model of :func:`learnafe.benchmarks.training.make_setup`
+makes the co-design model of :func:`learnafe.benchmarks._step.make_setup`
 (kT/C noise on, batch ``batch`` over all processes, so a rank takes
 ``batch / N`` clips), wraps it in DistributedDataParallel when there are several
 ranks, warms up, then times ``steps`` whole steps (forward, L_BPF, backward with
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from learnafe.benchmarks.training import make_setup, train_step
+    from learnafe.benchmarks._step import make_setup, train_step
     from learnafe.training import distributed
 
     torch.set_num_threads(1)
