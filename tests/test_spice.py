@@ -207,10 +207,10 @@ def test_gmid_table_matches_the_device_gm(gmid, tmp_path):
 @needs_spice
 def test_conventional_channel_matches_ideal_model(gmid, tmp_path):
     """1 kHz conventional channel: f0 within 2 %, Q within 5 %, power exact."""
-    from learnafe.spice.verify import ac_verify
+    from learnafe.spice.verify import AcOptions, ac_verify
 
     spec = conventional_channel(gmid, 1000.0)
-    r = ac_verify(spec, tmp_path, workers=1, progress=False)
+    r = ac_verify(spec, tmp_path, AcOptions(workers=1, progress=False))
     row = r["channels"][0]
     assert abs(row["error_pct"]["f0"]) < 2.0
     assert abs(row["error_pct"]["q"]) < 5.0
@@ -230,7 +230,7 @@ def test_output_conductance_brings_the_model_to_the_circuit(tmp_path):
     bank's own model at 150 Hz, 1 kHz and 6 kHz; designed for ideal devices, Q is 3-5 % low."""
     from learnafe.circuits import dssf
     from learnafe.circuits.transconductance import load_gm_model
-    from learnafe.spice.verify import ac_verify
+    from learnafe.spice.verify import AcOptions, ac_verify
 
     q = dssf.q_for_crossing((8000 / 100) ** (1 / 15))
     errors = {}
@@ -241,7 +241,7 @@ def test_output_conductance_brings_the_model_to_the_circuit(tmp_path):
                 "gm_model": {"kind": "gmid_table", "path": "sky130-tt"}, "output_conductance": oc,
                 "channels": [{"I1": float(d["I1"][k]), "I2": float(d["I2"][k]), "C1": 1e-12, "C2": 1e-12}
                              for k in range(3)]}
-        r = ac_verify(spec, tmp_path / str(oc), workers=2, progress=False, plot=False)
+        r = ac_verify(spec, tmp_path / str(oc), AcOptions(workers=2, progress=False, plot=False))
         errors[oc] = [(row["error_pct"]["f0"], row["error_pct"]["q"]) for row in r["channels"]]
     assert all(abs(f) < 2.0 and abs(qe) < 2.0 for f, qe in errors[True]), errors
     assert all(qe < -3.0 for _, qe in errors[False]), errors
@@ -249,13 +249,13 @@ def test_output_conductance_brings_the_model_to_the_circuit(tmp_path):
 
 @needs_spice
 def test_half_circuit_equals_differential_and_mim_caps_match_ideal(gmid, tmp_path):
-    from learnafe.spice.verify import ac_verify
+    from learnafe.spice.verify import AcOptions, ac_verify
 
     spec = conventional_channel(gmid, 3000.0)
     runs = {}
     for topo, caps in (("differential", "ideal"), ("half", "ideal"), ("differential", "mim")):
-        runs[topo, caps] = ac_verify(spec, tmp_path / f"{topo}_{caps}", topology=topo, caps=caps,
-                                     workers=1, progress=False, plot=False)["channels"][0]["spice"]
+        runs[topo, caps] = ac_verify(spec, tmp_path / f"{topo}_{caps}", AcOptions(
+            topology=topo, caps=caps, workers=1, progress=False, plot=False))["channels"][0]["spice"]
     ref = runs["differential", "ideal"]
     half = runs["half", "ideal"]
     mim = runs["differential", "mim"]
@@ -301,17 +301,17 @@ def test_transient_agrees_with_the_calibrated_model(gmid, tmp_path):
     """A 40 ms .tran of one channel on a noisy chirp vs the AC-fitted, discretised model."""
     from scipy.signal import chirp
 
-    from learnafe.spice.transient import transient_check
-    from learnafe.spice.verify import ac_verify
+    from learnafe.spice.transient import TransientOptions, transient_check
+    from learnafe.spice.verify import AcOptions, ac_verify
 
     spec = conventional_channel(gmid, 1000.0)
     spec["features"] = {"hop": 100, "tau": 0.005, "log": True, "normalize": "none"}
-    ac = ac_verify(spec, tmp_path / "ac", workers=1, progress=False, plot=False)
+    ac = ac_verify(spec, tmp_path / "ac", AcOptions(workers=1, progress=False, plot=False))
     t = np.arange(int(0.04 * 20000)) / 20000
     rng = np.random.default_rng(1)
     clip = chirp(t, 300, t[-1], 3000, method="logarithmic") + 0.1 * rng.standard_normal(t.size)
-    r = transient_check(spec, ac, [clip], tmp_path / "tr", duration_s=0.04, workers=1,
-                        progress=False)
+    r = transient_check(spec, ac, [clip], tmp_path / "tr",
+                        TransientOptions(duration_s=0.04, workers=1, progress=False))
     s = r["summary"]
     # 1 mV input: 1.5 % measured, mostly the bilinear mapping of the model
     assert s["max_waveform_rel_rms_error"] < 0.03

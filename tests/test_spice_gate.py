@@ -87,7 +87,7 @@ def test_verify_run_reports_the_gate_before_fine_tuning(tmp_path, monkeypatch):
 
     import learnafe.training.data as tdata
     from learnafe.spice.calibrated import SpiceCalibratedBank
-    from learnafe.spice.verify import verify_run
+    from learnafe.spice.pipeline import VerifyOptions, verify_run
     from learnafe.training import train
 
     monkeypatch.setattr(tdata, "CACHE_DIR", str(tmp_path / "cache"))
@@ -96,7 +96,7 @@ def test_verify_run_reports_the_gate_before_fine_tuning(tmp_path, monkeypatch):
                       frontend={"noise": {"mode": "always", "full_scale_v": 0.1},
                                 "gm_model": {"kind": "gmid_table", "path": "sky130-tt"}}),
           tmp_path / "run")
-    r = verify_run(tmp_path / "run", epochs=0, transient=False, progress=False)
+    r = verify_run(tmp_path / "run", options=VerifyOptions(epochs=0, transient=False, progress=False))
     g = r["gate"]
     assert g["passed"] == (not g["failures"])
     # f0 / Q against the bank's own spec; the ideal reference is the bank's own model

@@ -57,11 +57,11 @@ def test_input_referred_std_reproduces_the_output_variance():
 
 @needs_spice
 def test_spice_noise_of_a_channel_against_the_kt_c_model(tmp_path):
-    from learnafe.spice.noise import noise_verify
+    from learnafe.spice.noise import NoiseOptions, noise_verify
 
     spec = _channel_spec()
-    diff = noise_verify(spec, tmp_path / "d", progress=False)["channels"][0]
-    half = noise_verify(spec, tmp_path / "h", topology="half", progress=False)["channels"][0]
+    diff = noise_verify(spec, tmp_path / "d", NoiseOptions(progress=False))["channels"][0]
+    half = noise_verify(spec, tmp_path / "h", NoiseOptions(topology="half", progress=False))["channels"][0]
     # the half circuit (2 C1, 2 C2 to ground, doubled) is the differential circuit
     assert half["spice_output_vrms"] == pytest.approx(diff["spice_output_vrms"], rel=0.01)
     # the devices' channel (shot) noise is the model's 2 q I within the BSIM4 model's

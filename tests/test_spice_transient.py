@@ -12,8 +12,8 @@ from spice_helpers import needs_spice
 @needs_spice
 def test_top_channel_is_its_continuous_model_and_the_gap_is_the_discretisation(tmp_path):
     from learnafe.circuits import dssf, sky130_table
-    from learnafe.spice.transient import transient_check
-    from learnafe.spice.verify import ac_verify
+    from learnafe.spice.transient import TransientOptions, transient_check
+    from learnafe.spice.verify import AcOptions, ac_verify
 
     q = dssf.q_for_crossing((8000 / 100) ** (1 / 15))
     d = dssf.design_channel(8000.0, q, 1.0, 1e-12, sky130_table("tt"))
@@ -22,10 +22,10 @@ def test_top_channel_is_its_continuous_model_and_the_gap_is_the_discretisation(t
             "features": {"hop": 100, "tau": 0.005, "log": True, "normalize": "none"},
             "channels": [{"I1": float(d["I1"]), "I2": float(d["I2"]), "C1": 1e-12, "C2": 1e-12,
                           "f0_hz": 8000.0, "q": q, "gain": 1.0}]}
-    ac = ac_verify(spec, tmp_path / "ac", workers=1, progress=False, plot=False)
+    ac = ac_verify(spec, tmp_path / "ac", AcOptions(workers=1, progress=False, plot=False))
     clip = np.random.default_rng(3).standard_normal(600)  # 30 ms of white noise at 20 kHz
-    s = transient_check(spec, ac, [clip], tmp_path / "tr", duration_s=0.03, t_step=2e-6,
-                        workers=1, progress=False)["summary"]
+    s = transient_check(spec, ac, [clip], tmp_path / "tr", TransientOptions(
+        duration_s=0.03, t_step=2e-6, workers=1, progress=False))["summary"]
     # the circuit is the continuous model fitted to its AC response (integration error only)
     assert s["per_channel_vs_fitted_continuous"][0] < 0.03
     # against the bank's own H(s): the circuit's gain / Q deficit (about 5 %) and f0 error

@@ -93,25 +93,25 @@ def _netlist(args) -> int:
 
 def _ac(args) -> int:
     from learnafe.spice.report import ac_table
-    from learnafe.spice.verify import ac_verify
+    from learnafe.spice.verify import AcOptions, ac_verify
 
-    gm = args.gmid
-    r = ac_verify(args.spec, args.out, gm_model=gm, corner=args.corner, topology=args.topology,
-                  caps=args.caps, workers=args.workers, timeout=args.timeout,
-                  points_per_decade=args.points_per_decade, progress=not args.quiet)
+    r = ac_verify(args.spec, args.out, AcOptions(
+        gm_model=args.gmid, corner=args.corner, topology=args.topology, caps=args.caps,
+        workers=args.workers, timeout=args.timeout, points_per_decade=args.points_per_decade,
+        progress=not args.quiet))
     print(ac_table(r))
     print(f"wrote {Path(args.out) / 'ac.json'} and {Path(args.out) / 'ac_overlay.png'}")
     return 0
 
 
 def _noise(args) -> int:
-    from learnafe.spice.noise import noise_verify
+    from learnafe.spice.noise import NoiseOptions, noise_verify
     from learnafe.spice.report import noise_table
 
-    r = noise_verify(args.spec, args.out, gm_model=args.gmid, corner=args.corner,
-                     topology=args.topology, caps=args.caps, workers=args.workers,
-                     timeout=args.timeout, progress=not args.quiet,
-                     band=None if args.band is None else tuple(args.band))
+    r = noise_verify(args.spec, args.out, NoiseOptions(
+        gm_model=args.gmid, corner=args.corner, topology=args.topology, caps=args.caps,
+        workers=args.workers, timeout=args.timeout, progress=not args.quiet,
+        band=None if args.band is None else tuple(args.band)))
     print(noise_table(r))
     print(f"wrote {Path(args.out) / 'noise.json'}")
     return 0
@@ -119,16 +119,16 @@ def _noise(args) -> int:
 
 def _verify(args) -> int:
     from learnafe.gate import markdown, thresholds_from_args
+    from learnafe.spice.pipeline import VerifyOptions, verify_run
     from learnafe.spice.report import ac_table
-    from learnafe.spice.verify import verify_run
 
-    r = verify_run(args.run, args.out, corner=args.corner, topology=args.topology, caps=args.caps,
-                   workers=args.workers, timeout=args.timeout, finetune=not args.no_finetune,
-                   epochs=args.epochs, transient=not args.no_transient, clips=args.clips,
-                   clip_seconds=args.clip_seconds, tran_step=args.tran_step,
-                   tran_amplitude=args.tran_amplitude, noise=not args.no_noise,
-                   clip_data=args.clip_data, seed=args.seed, force=args.force,
-                   gate=thresholds_from_args(args), progress=not args.quiet)
+    r = verify_run(args.run, args.out, VerifyOptions(
+        corner=args.corner, topology=args.topology, caps=args.caps, workers=args.workers,
+        timeout=args.timeout, finetune=not args.no_finetune, epochs=args.epochs,
+        transient=not args.no_transient, clips=args.clips, clip_seconds=args.clip_seconds,
+        tran_step=args.tran_step, tran_amplitude=args.tran_amplitude, noise=not args.no_noise,
+        clip_data=args.clip_data, seed=args.seed, force=args.force,
+        gate=thresholds_from_args(args), progress=not args.quiet))
     out = Path(r["out_dir"])
     print(ac_table(json.loads((out / "ac.json").read_text())))
     vc = r["vs_characterised"]

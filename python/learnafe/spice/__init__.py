@@ -7,6 +7,7 @@
 - :mod:`~learnafe.spice.characterize`: gm/Id tables of the filter's devices;
 - :mod:`~learnafe.spice.fit`: s-domain biquad fit of a simulated response;
 - :mod:`~learnafe.spice.verify`: AC verification of a bank against the ideal model;
+- :mod:`~learnafe.spice.pipeline`: SPICE verification of a trained run, as named steps;
 - :mod:`~learnafe.spice.calibrated`: the SPICE-calibrated front end;
 - :mod:`~learnafe.spice.finetune`: classifier fine-tuning on the SPICE-calibrated bank;
 - :mod:`~learnafe.spice.transient`: ``.tran`` of the bank on audio clips;

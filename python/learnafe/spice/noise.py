@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -109,71 +110,109 @@ def model_output_psd(f: np.ndarray, ch: Channel, gm1: float, gm2: float) -> np.n
     return 2.0 * (2 * q * ch.I1 * np.abs(t1) ** 2 + 2 * q * ch.I2 * np.abs(t2) ** 2)
 
 
-def noise_verify(spec, out_dir: str | Path, *, gm_model=None, corner: str = "tt",
-                 topology: str = "differential", caps: str = "ideal", band=None,
-                 workers: int = 2, timeout: float = DEFAULT_TIMEOUT_S,
-                 temperature_c: float = 27.0, progress: bool = True) -> dict[str, Any]:
-    """``.noise`` of every channel of ``spec`` against the kT/C model; writes ``noise.json``.
+@dataclass(frozen=True)
+class NoiseOptions:
+    """How :func:`noise_verify` simulates and integrates the noise of a bank."""
 
-    ``gm_model``: transconductance of the model (default: the spec's own ``gm_model``);
-    ``band``: (low, high) Hz of the integration (default 20 Hz to fs/2 of the spec).
-    """
-    from learnafe.circuits import cost
+    #: transconductance of the kT/C model (gm/Id JSON path or dict, or a model); None: the spec's own
+    gm_model: Any = None
+    #: process corner of the SKY130 models
+    corner: str = "tt"
+    #: "differential" (the balanced pair) or "half" (one half circuit)
+    topology: str = "differential"
+    #: "ideal" capacitors or the process's MIM capacitors
+    caps: str = "ideal"
+    #: (low, high) Hz of the integration; None: 20 Hz to fs/2 of the spec
+    band: tuple[float, float] | None = None
+    #: simulations run in parallel
+    workers: int = 2
+    #: seconds one simulation may take
+    timeout: float = DEFAULT_TIMEOUT_S
+    #: device temperature (degrees C)
+    temperature_c: float = 27.0
+    #: show a progress bar
+    progress: bool = True
 
-    check_corner(corner)
-    spec = load_spec(spec)
-    chans = list(spec.channels)
-    fs = float(spec.sample_rate or 20000.0)
+
+def _noise_band(band, fs: float) -> tuple[float, float]:
+    """The integration band: ``band`` or 20 Hz to fs/2, checked against the simulated span."""
     lo, hi = band if band is not None else (BAND_LOW_HZ, fs / 2)
     if not F_START_HZ <= lo < hi <= F_STOP_HZ:
         raise ValueError(f"band=({lo}, {hi}) Hz must lie inside the simulated "
                          f"[{F_START_HZ:g}, {F_STOP_HZ:g}] Hz with low < high")
-    model = spec_gm_model(spec, gm_model)
-    out_dir = Path(out_dir)
-    sim_dir = out_dir / "noise"
+    return lo, hi
+
+
+def _write_noise_netlists(chans, sim_dir: Path, options: NoiseOptions) -> list[Path]:
+    """One ``.noise`` netlist per channel under ``sim_dir`` (with the model library)."""
     sim_dir.mkdir(parents=True, exist_ok=True)
     library = write_library(sim_dir)
     paths = []
     for ch in chans:
         p = sim_dir / f"ch{ch.index:02d}.cir"
-        p.write_text(noise_netlist(ch, library=library, corner=corner, topology=topology, caps=caps,
-                                   temperature_c=temperature_c))
+        p.write_text(noise_netlist(ch, library=library, corner=options.corner,
+                                   topology=options.topology, caps=options.caps,
+                                   temperature_c=options.temperature_c))
         paths.append(p)
-    results, wall = run_with_progress(paths, desc="spice noise", unit="ch", workers=workers,
-                                      timeout=timeout, progress=progress)
-    halves = 2.0 if topology == "half" else 1.0  # two independent half circuits
-    rows = []
-    for ch, res in zip(chans, results):
-        sp = res.plot("Noise Spectral")
-        f = sp.scale.real
-        parts = {k: np.zeros_like(f) for k in KINDS}
-        for name in sp.variables[1:]:
-            kind = _kind(name)
-            if kind is not None:
-                parts[kind] += halves * np.abs(sp[name].real) ** 2
-        gm1 = float(model.gm("m1", ch.I1))
-        gm2 = float(model.gm("m2", ch.I2))
-        model_psd = model_output_psd(f, ch, gm1, gm2)
-        var_model_all = float(cost.output_noise_variance(ch.I1, ch.I2, ch.C1, ch.C2, gm1, gm2))
-        var = {k: _band_integral(f, parts[k], lo, hi) for k in KINDS}
-        var_total = sum(var.values())
-        var_model = _band_integral(f, model_psd, lo, hi)
-        shot_all = _band_integral(f, parts["shot"], F_START_HZ, F_STOP_HZ)
-        rows.append({
-            "channel": ch.index, "I1": ch.I1, "I2": ch.I2, "C1": ch.C1, "C2": ch.C2,
-            "spice_output_vrms": math.sqrt(var_total),
-            "spice_output_vrms_by_kind": {k: math.sqrt(v) for k, v in var.items()},
-            "model_output_vrms": math.sqrt(var_model),
-            "model_output_vrms_all_frequencies": math.sqrt(var_model_all),
-            "spice_shot_vrms_all_frequencies": math.sqrt(shot_all),
-            "ratio_spice_to_model": math.sqrt(var_total / var_model),
-            "ratio_shot_to_model": math.sqrt(var["shot"] / var_model),
-            "seconds": res.seconds})
-        np.savez_compressed(sim_dir / f"ch{ch.index:02d}_psd.npz", freqs_hz=f, model=model_psd,
-                            **{k: v for k, v in parts.items()})
+    return paths
+
+
+def _noise_row(ch, res, model, band: tuple[float, float], halves: float, sim_dir: Path) -> dict:
+    """One channel's simulated noise by kind against the kT/C model; writes its PSD file."""
+    from learnafe.circuits import cost
+
+    lo, hi = band
+    sp = res.plot("Noise Spectral")
+    f = sp.scale.real
+    parts = {k: np.zeros_like(f) for k in KINDS}
+    for name in sp.variables[1:]:
+        kind = _kind(name)
+        if kind is not None:
+            parts[kind] += halves * np.abs(sp[name].real) ** 2
+    gm1 = float(model.gm("m1", ch.I1))
+    gm2 = float(model.gm("m2", ch.I2))
+    model_psd = model_output_psd(f, ch, gm1, gm2)
+    var_model_all = float(cost.output_noise_variance(ch.I1, ch.I2, ch.C1, ch.C2, gm1, gm2))
+    var = {k: _band_integral(f, parts[k], lo, hi) for k in KINDS}
+    var_total = sum(var.values())
+    var_model = _band_integral(f, model_psd, lo, hi)
+    shot_all = _band_integral(f, parts["shot"], F_START_HZ, F_STOP_HZ)
+    np.savez_compressed(sim_dir / f"ch{ch.index:02d}_psd.npz", freqs_hz=f, model=model_psd,
+                        **{k: v for k, v in parts.items()})
+    return {
+        "channel": ch.index, "I1": ch.I1, "I2": ch.I2, "C1": ch.C1, "C2": ch.C2,
+        "spice_output_vrms": math.sqrt(var_total),
+        "spice_output_vrms_by_kind": {k: math.sqrt(v) for k, v in var.items()},
+        "model_output_vrms": math.sqrt(var_model),
+        "model_output_vrms_all_frequencies": math.sqrt(var_model_all),
+        "spice_shot_vrms_all_frequencies": math.sqrt(shot_all),
+        "ratio_spice_to_model": math.sqrt(var_total / var_model),
+        "ratio_shot_to_model": math.sqrt(var["shot"] / var_model),
+        "seconds": res.seconds}
+
+
+def noise_verify(spec, out_dir: str | Path, options: NoiseOptions = NoiseOptions()) -> dict[str, Any]:
+    """``.noise`` of every channel of ``spec`` against the kT/C model; writes ``noise.json``.
+
+    ``options``: :class:`NoiseOptions` (the model's transconductance, corner, band, ...).
+    """
+    check_corner(options.corner)
+    spec = load_spec(spec)
+    chans = list(spec.channels)
+    fs = float(spec.sample_rate or 20000.0)
+    lo, hi = _noise_band(options.band, fs)
+    model = spec_gm_model(spec, options.gm_model)
+    out_dir = Path(out_dir)
+    sim_dir = out_dir / "noise"
+    paths = _write_noise_netlists(chans, sim_dir, options)
+    results, wall = run_with_progress(paths, desc="spice noise", unit="ch", workers=options.workers,
+                                      timeout=options.timeout, progress=options.progress)
+    halves = 2.0 if options.topology == "half" else 1.0  # two independent half circuits
+    rows = [_noise_row(ch, res, model, (lo, hi), halves, sim_dir) for ch, res in zip(chans, results)]
     ratios = np.array([r["ratio_spice_to_model"] for r in rows])
-    result = {"format": FORMAT, "corner": corner, "topology": topology, "caps": caps,
-              "temperature_c": temperature_c, "band_hz": [lo, hi], "sample_rate": fs,
+    result = {"format": FORMAT, "corner": options.corner, "topology": options.topology,
+              "caps": options.caps, "temperature_c": options.temperature_c, "band_hz": [lo, hi],
+              "sample_rate": fs,
               "gm_model": model.to_dict() if not hasattr(model, "table") else
               {"kind": "gmid_table", "path": getattr(model, "source_path", None)},
               "noise_config": spec.noise.to_dict() if spec.noise else None, "channels": rows,
@@ -201,5 +240,5 @@ def input_noise_std(noise: Mapping[str, Any], b, a, full_scale_v: float) -> np.n
     return np.sqrt(var / full_scale_v ** 2 / g)
 
 
-__all__ = ["noise_netlist", "noise_verify", "input_noise_std", "model_output_psd", "FORMAT",
+__all__ = ["NoiseOptions", "noise_netlist", "noise_verify", "input_noise_std", "model_output_psd", "FORMAT",
            "BAND_LOW_HZ"]
