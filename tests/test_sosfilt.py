@@ -256,3 +256,20 @@ def test_compile_fullgraph_matches_eager():
     for gc, ge in zip(grads_c, grads_e):
         torch.testing.assert_close(gc, ge)
     torch._dynamo.reset()
+
+
+# ------------------------------------------------------ bench section ---
+
+def test_quick_bench_section_reports_every_path():
+    from types import SimpleNamespace
+
+    from learnafe.benchmarks import load_section
+
+    section = load_section("sosfilt")
+    res = section.run(SimpleNamespace(quick=True, threads=1, seed=0))
+    assert [r["sections"] for r in res["rows"]] == [1, 2, 4]
+    for r in res["rows"]:
+        assert all(t > 0 for t in r["seconds"].values()), r
+        assert r["forward_vs_scipy"] == r["seconds"]["scipy sosfilt"] / r["seconds"]["sosfilt forward"]
+    text = section.format(res)
+    assert "targets at S=4" in text and "fwd/scipy" in text
