@@ -82,6 +82,11 @@ def test_opcheck_every_registered_op(dtype):
         _opcheck(env_bwd, (x.detach(), b.detach(), a.detach(), None, seed_used,
                            torch.empty(3, 0, dtype=torch.float64), 7, 0.2, rectify, g, 0))
     checked |= {"filterbank_envelope", "filterbank_envelope_backward"}
+    # the section operator of learnafe.sosfilt: a shared input (Cu = 1) and an input per channel
+    for u_shape in ((3, 1, 40), (3, 5, 40)):
+        u = torch.randn(u_shape, dtype=dtype, requires_grad=True)
+        _opcheck(torch.ops.learnafe.sosfilt_section.default, (u, b[None], a[None], 0))
+    checked.add("sosfilt_section")
     assert checked == set(torch_ops.OPS)
 
 

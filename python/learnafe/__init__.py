@@ -28,6 +28,7 @@ _LAZY = {
     # kernel ops
     "biquad_filterbank": "learnafe.ops",
     "filterbank_envelope": "learnafe.ops",
+    "sosfilt": "learnafe.ops",
     # data and classifier
     "KeywordDataset": "learnafe.data",
     "CLASSES": "learnafe.data",

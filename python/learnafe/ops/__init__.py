@@ -8,6 +8,7 @@ One job per module, each importing only the ones above it in this list:
 * :mod:`~learnafe.ops.kernels`: the calls of the compiled kernels on NumPy buffers;
 * :mod:`~learnafe.ops.operators`: the torch custom operators (``torch.ops.learnafe.*``; imports torch);
 * :mod:`~learnafe.ops.api`: the public functions (the maths of the ops is written there);
+* :mod:`~learnafe.ops.sosfilt`: ``sosfilt``, cascades of second-order sections (scipy's semantics) on the kernels;
 * :mod:`~learnafe.ops.precision`: the float32 accuracy of section structures (the op's design measurement).
 
 Importing this package does not import torch; the first call with torch tensors
@@ -20,11 +21,13 @@ from learnafe.ops.api import ArrayLike, biquad_filterbank, filterbank_envelope, 
 from learnafe.ops.buffers import empty_output_cache, set_output_cache_limit
 from learnafe.ops.checks import check_stable, envelope_alpha
 from learnafe.ops.extension import get_num_threads, kernel_isa, set_num_threads
+from learnafe.ops.sosfilt import sosfilt
 
 __all__ = [
     "biquad_filterbank",
     "filterbank_envelope",
     "gaussian_noise",
+    "sosfilt",
     "envelope_alpha",
     "set_num_threads",
     "get_num_threads",

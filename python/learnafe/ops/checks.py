@@ -16,7 +16,8 @@ import numpy as np
 
 __all__ = ["RECTIFY", "SEED_LIMIT", "is_tensor", "dtype_name", "as_numpy", "check_kind", "check_dtypes",
            "check_finite", "check_stable", "check_coefficients", "check_bank_data", "check_bank",
-           "check_seed", "check_noise_std", "check_envelope_args", "check_out", "envelope_alpha"]
+           "check_seed", "check_noise_std", "check_envelope_args", "check_out", "envelope_alpha",
+           "check_section_shapes", "check_section_stable", "unstable_sections"]
 
 #: The rectifiers of the envelope op.
 RECTIFY = ("abs", "square")
@@ -219,3 +220,41 @@ def check_envelope_args(T: Any, hop: Any, rectify: Any, alpha: float | None = No
     if alpha is not None and not 0.0 < alpha <= 1.0:
         raise ValueError(f"alpha must be in (0, 1] (learnafe.ops.envelope_alpha(tau, sample_rate)), "
                          f"got {alpha!r}")
+
+
+def check_section_shapes(u: Any, b: Any, a: Any) -> None:
+    """Rows of one section step of a cascade: ``u [B, Cu, T]`` (``Cu`` 1 or ``C``), ``b [G, C, 3]``,
+    ``a [G, C, 2]`` (``G`` 1 or ``B``)."""
+    if u.ndim != 3:
+        raise ValueError(f"u must be [B, Cu, T] (a signal per batch item and channel), got shape {tuple(u.shape)}")
+    if b.ndim != 3 or b.shape[-1] != 3 or a.ndim != 3 or a.shape[-1] != 2 or tuple(b.shape[:2]) != tuple(a.shape[:2]):
+        raise ValueError(f"b must be [G, C, 3] and a [G, C, 2] with the same G and C, got b {tuple(b.shape)} "
+                         f"and a {tuple(a.shape)}")
+    B, Cu, _ = u.shape
+    G, C = b.shape[:2]
+    if G not in (1, B):
+        raise ValueError(f"b and a have {G} coefficient sets: give 1 (shared by the batch) or one per batch "
+                         f"item ({B})")
+    if Cu not in (1, C):
+        raise ValueError(f"u has {Cu} channels: give 1 (filtered by every channel) or one per channel ({C})")
+
+
+def unstable_sections(a: Any) -> np.ndarray:
+    """Indices (``np.argwhere`` rows) of the sections ``a [..., 2]`` (a1, a2) with a pole on or outside the unit
+    circle (``|a2| < 1`` and ``|a1| < 1 + a2`` is stable)."""
+    arr = np.asarray(as_numpy(a), dtype=np.float64)
+    a1, a2 = arr[..., 0], arr[..., 1]
+    return np.argwhere(~((np.abs(a2) < 1.0) & (np.abs(a1) < 1.0 + a2)))
+
+
+def check_section_stable(a: Any) -> None:
+    """Raise ValueError naming the coefficient set and channel if a section of ``a [G, C, 2]`` is unstable."""
+    bad = unstable_sections(a)
+    if len(bad):
+        g, c = (int(i) for i in bad[0])
+        arr = np.asarray(as_numpy(a), dtype=np.float64)
+        a1, a2 = float(arr[g, c, 0]), float(arr[g, c, 1])
+        radius = float(np.max(np.abs(np.roots([1.0, a1, a2]))))
+        raise ValueError(f"a: coefficient set {g}, channel {c} is unstable: the poles of z^2 + a1 z + a2 with "
+                         f"a1={a1!r}, a2={a2!r} have magnitude {radius:.6g} >= 1; every section needs "
+                         f"|a2| < 1 and |a1| < 1 + a2")

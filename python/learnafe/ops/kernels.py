@@ -19,7 +19,7 @@ from learnafe.ops.checks import as_numpy
 from learnafe.ops.extension import core as _core
 
 __all__ = ["coefficients64", "biquad_checkpoint_size", "biquad_forward", "biquad_backward",
-           "envelope_checkpoint_size", "envelope_forward", "envelope_backward"]
+           "envelope_checkpoint_size", "envelope_forward", "envelope_backward", "section_forward"]
 
 
 def coefficients64(v: Any) -> np.ndarray:
@@ -98,3 +98,27 @@ def envelope_backward(x, b, a, hop, alpha, rectify, grad_out, threads, noise_std
        grad_x, grad_b, grad_a, threads, noise_std=None if noise_std is None else coefficients64(noise_std),
        seed=seed, gstd=grad_std, ck=checkpoints)
     return grad_x, grad_b, grad_a, grad_std
+
+
+def section_forward(u, b, a, threads):
+    """One second-order section per row from a zero state: ``y [B, C, T]`` (``u``'s dtype) with
+    ``y[i, c] = (B_gc / A_gc) u[i, c or 0]`` for ``u [B, Cu, T]`` (``Cu`` 1 or ``C``), ``b [G, C, 3]``,
+    ``a [G, C, 2]`` (``G`` 1: one set for every row; ``G = B``: a set per batch item).
+
+    Built on the filter-bank kernel: a shared input (``Cu = 1``) runs as one bank of ``C`` channels
+    per coefficient set; an input per channel runs one single-channel call per channel and set.
+    """
+    u = np.ascontiguousarray(u)
+    b, a = coefficients64(b), coefficients64(a)
+    B, Cu, T = u.shape
+    G, C = b.shape[:2]
+    y = np.empty((B, C, T), dtype=u.dtype)
+    rows = [slice(None)] if G == 1 else [slice(g, g + 1) for g in range(B)]
+    for g, r in enumerate(rows):
+        if Cu == 1:
+            biquad_forward(u[r, 0], b[g], a[g], None, threads, y=y[r])
+        else:
+            for c in range(C):
+                yc, _ = biquad_forward(u[r, c], b[g, c:c + 1], a[g, c:c + 1], None, threads)
+                y[r, c] = yc[:, 0]
+    return y

@@ -70,15 +70,17 @@ from learnafe.ops.checks import (
     check_finite,
     check_kind,
     check_noise_std,
+    check_section_shapes,
+    check_section_stable,
 )
 from learnafe.ops.extension import get_num_threads
 
 __all__ = ["biquad_filterbank", "biquad_filterbank_backward", "filterbank_envelope", "seed_to_op", "seed_from_op",
-           "filterbank_envelope_backward", "torch_seed", "OPS"]
+           "filterbank_envelope_backward", "torch_seed", "sosfilt_section", "OPS"]
 
 #: The operators this module registers (``torch.ops.learnafe.<name>``).
 OPS = ("biquad_filterbank", "biquad_filterbank_backward", "filterbank_envelope",
-       "filterbank_envelope_backward")
+       "filterbank_envelope_backward", "sosfilt_section")
 
 
 def _threads(num_threads: int) -> int:
@@ -294,3 +296,79 @@ def _envelope_backward(ctx, grad_out, _grad_checkpoints, _grad_seed):
 
 
 filterbank_envelope.register_autograd(_envelope_backward, setup_context=_envelope_setup_context)
+
+
+# ------------------------------------------------------ sosfilt section ---
+
+def _check_section_static(u: Tensor, b: Tensor, a: Tensor) -> None:
+    check_kind({"u": u, "b": b, "a": a})
+    check_dtypes(u, b, a)
+    check_section_shapes(u, b, a)
+
+
+@torch.library.custom_op("learnafe::sosfilt_section", mutates_args=(), device_types="cpu")
+def sosfilt_section(u: Tensor, b: Tensor, a: Tensor, num_threads: int) -> Tensor:
+    """One second-order section per row (zero initial state): ``y [B, C, T]`` of ``u [B, Cu, T]``
+    (``Cu`` 1 or ``C``), ``b [G, C, 3]``, ``a [G, C, 2]`` (``G`` 1 or ``B``); see
+    :func:`learnafe.ops.kernels.section_forward`.  Differentiable in ``u``, ``b``, ``a`` to any order:
+    its backward is written with this operator (the adjoint is the time-reversed all-pole filter)
+    and differentiable tensor operations."""
+    _check_section_static(u, b, a)
+    check_finite("u", u)
+    check_finite("b", b)
+    check_section_stable(a)
+    y = kernels.section_forward(_np(u), b, a, _threads(num_threads))
+    return torch.from_numpy(y)
+
+
+@sosfilt_section.register_fake
+def _sosfilt_section_fake(u, b, a, num_threads):
+    _check_section_static(u, b, a)
+    return u.new_empty((u.shape[0], b.shape[1], u.shape[2]))
+
+
+def _shift_back(v: Tensor, k: int) -> Tensor:
+    """``v[..., n - k]`` (zeros before the start)."""
+    T = v.shape[-1]
+    if k >= T:
+        return torch.zeros_like(v)
+    return torch.nn.functional.pad(v[..., :T - k], (k, 0))
+
+
+def _shift_ahead(v: Tensor, k: int) -> Tensor:
+    """``v[..., n + k]`` (zeros past the end)."""
+    T = v.shape[-1]
+    if k >= T:
+        return torch.zeros_like(v)
+    return torch.nn.functional.pad(v[..., k:], (0, k))
+
+
+def _section_setup_context(ctx, inputs, output):
+    u, b, a, num_threads = inputs
+    ctx.save_for_backward(u, b, a, output)
+    ctx.num_threads = num_threads
+
+
+def _section_backward(ctx, grad_y):
+    u, b, a, y = ctx.saved_tensors
+    # lambda = A^-T grad_y: the all-pole filter run backwards in time
+    ones = torch.zeros_like(b)
+    ones[..., 0] = 1.0
+    lam = torch.ops.learnafe.sosfilt_section(grad_y.flip(-1), ones, a, ctx.num_threads).flip(-1)
+    bu = b.to(u.dtype)
+    grad_u = sum(bu[..., k:k + 1] * _shift_ahead(lam, k) for k in range(3))
+    if u.shape[1] == 1:
+        grad_u = grad_u.sum(1, keepdim=True)
+    batch = (0,) if b.shape[0] == 1 else ()
+
+    def corr(v: Tensor, k: int) -> Tensor:
+        # sum_n lam[n] v[n - k], summed over the rows that share the coefficients
+        s = (lam * _shift_back(v, k)).sum(-1)
+        return s.sum(batch, keepdim=True) if batch else s
+
+    grad_b = torch.stack([corr(u, k) for k in range(3)], -1).to(b.dtype)
+    grad_a = -torch.stack([corr(y, k) for k in (1, 2)], -1).to(a.dtype)
+    return grad_u, grad_b, grad_a, None
+
+
+sosfilt_section.register_autograd(_section_backward, setup_context=_section_setup_context)

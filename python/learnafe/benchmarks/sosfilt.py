@@ -1,0 +1,174 @@
+"""``learnafe bench`` section ``sosfilt``: :func:`learnafe.sosfilt` against scipy and a plain torch loop.
+
+A bank of ``C`` cascades (``sos [C, S, 6]``, Butterworth band-passes of order
+``S``, i.e. ``S`` sections each) filters a float32 ``[B, T]`` batch
+(float64 coefficients), for ``S = 1, 2, 4``.  All paths are timed in one run,
+in interleaved rounds (one warm-up round, then ``repeats`` rounds, each timing
+every path once); each path's time is its best round, so load from other
+processes affects all paths alike.
+
+Paths:
+
+* ``sosfilt forward``: :func:`learnafe.sosfilt` on torch tensors without autograd;
+* ``sosfilt forward+backward``: the same with ``requires_grad`` on ``x`` and
+  ``sos`` and ``y.backward(g)`` with a fixed random ``g``;
+* ``scipy sosfilt``: ``scipy.signal.sosfilt`` over the time axis of the
+  ``[B, T]`` batch, one call per channel (scipy has no gradients);
+* ``torch loop``: the cascade as a Python loop over time on ``[B, C]``
+  tensors (direct form II transposed, autograd through it for
+  forward+backward), measured on the first ``torch_loop_samples`` samples and
+  scaled to ``T`` (its cost per sample does not depend on ``T``).
+
+Ratios: ``forward_vs_scipy`` (scipy time / sosfilt forward time) and
+``forward_backward_vs_scipy_forward`` (scipy forward time / sosfilt
+forward+backward time).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+TITLE = "sosfilt: cascaded sections against scipy.signal.sosfilt and a torch loop"
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000.0
+FULL = {"batch": 32, "channels": 16, "samples": 20000, "sections": (1, 2, 4), "repeats": 3,
+        "torch_loop_samples": 500}
+QUICK = {"batch": 4, "channels": 8, "samples": 4000, "sections": (1, 2, 4), "repeats": 2,
+         "torch_loop_samples": 200}
+
+
+def bank(channels: int, sections: int, sample_rate: float = SAMPLE_RATE) -> np.ndarray:
+    """``[C, S, 6]``: Butterworth band-passes of order ``S`` (``S`` sections), centres 150 Hz .. 0.4 fs."""
+    import scipy.signal as ss
+
+    centres = np.geomspace(150.0, 0.4 * sample_rate / 1.25, channels)
+    return np.stack([ss.butter(sections, [f / 1.15, f * 1.15], btype="bandpass", fs=sample_rate, output="sos")
+                     for f in centres])
+
+
+def torch_loop(sos, x):
+    """Plain PyTorch reference: direct form II transposed per section, Python loop over time on ``[B, C]``."""
+    import torch
+
+    sos = sos / sos[..., 3:4]
+    C, S = sos.shape[:2]
+    w = x[:, None, :].expand(x.shape[0], C, x.shape[1])
+    for s in range(S):
+        b0, b1, b2, _, a1, a2 = (sos[:, s, k] for k in range(6))
+        z1 = x.new_zeros(x.shape[0], C)
+        z2 = x.new_zeros(x.shape[0], C)
+        out = []
+        for t in range(x.shape[1]):
+            u = w[:, :, t]
+            y = b0 * u + z1
+            z1 = b1 * u - a1 * y + z2
+            z2 = b2 * u - a2 * y
+            out.append(y)
+        w = torch.stack(out, -1)
+    return w
+
+
+def _best(paths: dict, repeats: int) -> dict:
+    times = {name: [] for name in paths}
+    for r in range(repeats + 1):
+        for name, fn in paths.items():
+            t0 = time.perf_counter()
+            fn()
+            if r:
+                times[name].append(time.perf_counter() - t0)
+    return {name: min(t) for name, t in times.items()}
+
+
+def run(args) -> dict:
+    """Measure every path for every section count; returns a JSON-serialisable dict."""
+    import scipy.signal as ss
+    import torch
+
+    from learnafe import ops
+    from learnafe.benchmarks._environment import run_environment
+
+    cfg = dict(QUICK if getattr(args, "quick", False) else FULL)
+    seed = int(getattr(args, "seed", 0) or 0)
+    threads = int(getattr(args, "threads", None) or ops.get_num_threads())
+    torch.set_num_threads(threads)
+    ops.set_num_threads(threads)
+    B, C, T, reps, TL = cfg["batch"], cfg["channels"], cfg["samples"], cfg["repeats"], cfg["torch_loop_samples"]
+    TL = min(TL, T)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((B, T)).astype(np.float32)
+    xt = torch.from_numpy(x)
+    g = torch.from_numpy(rng.standard_normal((B, C, T)).astype(np.float32))
+    rows = []
+    for S in cfg["sections"]:
+        sos = bank(C, S)
+        st = torch.from_numpy(sos)
+        # every path's result is checked against scipy first (a broken op cannot produce a timing)
+        ref = np.stack([ss.sosfilt(sos[c], x.astype(np.float64)) for c in range(C)], -2)
+        with torch.no_grad():
+            got = ops.sosfilt(st, xt).numpy()
+            loop = torch_loop(st, xt[:, :TL].double()).numpy()
+        scale = float(np.max(np.abs(ref)))
+        if np.max(np.abs(got - ref)) > 1e-4 * scale or np.max(np.abs(loop - ref[..., :TL])) > 1e-9 * scale:
+            raise RuntimeError(f"sosfilt benchmark: a path disagrees with scipy at S={S}")
+        xg, sg = xt.clone().requires_grad_(True), st.clone().requires_grad_(True)
+        xl, sl = xt[:, :TL].clone().requires_grad_(True), st.float().clone().requires_grad_(True)
+
+        def fwd():
+            with torch.no_grad():
+                ops.sosfilt(st, xt)
+
+        def fwd_bwd():
+            xg.grad = sg.grad = None
+            ops.sosfilt(sg, xg).backward(g)
+
+        def scipy_fwd():
+            for c in range(C):
+                ss.sosfilt(sos[c], x)
+
+        def loop_fwd():
+            with torch.no_grad():
+                torch_loop(sl.detach(), xl.detach())
+
+        def loop_fwd_bwd():
+            xl.grad = sl.grad = None
+            torch_loop(sl, xl).backward(g[..., :TL])
+
+        t = _best({"sosfilt forward": fwd, "sosfilt forward+backward": fwd_bwd, "scipy sosfilt": scipy_fwd,
+                   "torch loop forward": loop_fwd, "torch loop forward+backward": loop_fwd_bwd}, reps)
+        for k in ("torch loop forward", "torch loop forward+backward"):
+            t[k] *= T / TL
+        row = {"sections": S, "seconds": t,
+               "forward_vs_scipy": t["scipy sosfilt"] / t["sosfilt forward"],
+               "forward_backward_vs_scipy_forward": t["scipy sosfilt"] / t["sosfilt forward+backward"],
+               "forward_vs_torch_loop": t["torch loop forward"] / t["sosfilt forward"],
+               "forward_backward_vs_torch_loop": t["torch loop forward+backward"] / t["sosfilt forward+backward"]}
+        log.info("sosfilt S=%d: forward %.1fx scipy, forward+backward %.2fx scipy's forward", S,
+                 row["forward_vs_scipy"], row["forward_backward_vs_scipy_forward"])
+        rows.append(row)
+    return {"config": {**cfg, "sections": list(cfg["sections"]), "threads": threads},
+            "environment": run_environment(threads), "rows": rows,
+            "targets": {"forward_vs_scipy": 20.0, "forward_backward_vs_scipy_forward": 5.0, "at_sections": 4}}
+
+
+def format(result: dict) -> str:  # noqa: A001 - the section interface
+    cfg = result["config"]
+    lines = [f"sosfilt, bank [C, S, 6]: B={cfg['batch']} C={cfg['channels']} T={cfg['samples']}, "
+             f"{cfg['threads']} thread(s), float32 signal, float64 sos, best of {cfg['repeats']} "
+             f"(torch loop on {cfg['torch_loop_samples']} samples, scaled)",
+             f"{'S':>2} {'fwd ms':>9} {'fwd+bwd ms':>11} {'scipy ms':>9} {'loop fwd ms':>12} "
+             f"{'fwd/scipy':>10} {'fwd+bwd/scipy fwd':>18} {'fwd/loop':>9}"]
+    for r in result["rows"]:
+        t = r["seconds"]
+        lines.append(f"{r['sections']:>2} {1e3 * t['sosfilt forward']:>9.1f} {1e3 * t['sosfilt forward+backward']:>11.1f} "
+                     f"{1e3 * t['scipy sosfilt']:>9.1f} {1e3 * t['torch loop forward']:>12.1f} "
+                     f"{r['forward_vs_scipy']:>9.2f}x {r['forward_backward_vs_scipy_forward']:>17.2f}x "
+                     f"{r['forward_vs_torch_loop']:>8.1f}x")
+    tg = result["targets"]
+    lines.append(f"targets at S={tg['at_sections']}: forward >= {tg['forward_vs_scipy']:g}x scipy, "
+                 f"forward+backward >= {tg['forward_backward_vs_scipy_forward']:g}x scipy's forward")
+    return "\n".join(lines)

@@ -1,0 +1,275 @@
+"""learnafe.sosfilt against scipy.signal.sosfilt (float64), torch.autograd.gradcheck/gradgradcheck,
+its argument errors, and its operator under torch.library.opcheck and torch.compile(fullgraph=True)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.signal as ss
+import torch
+
+import learnafe
+from learnafe.ops import sosfilt
+
+
+def random_sos(rng, shape, radius=(0.2, 0.95)):
+    """Random stable sections ``shape + (6,)`` with a0 != 1 (complex and real pole pairs)."""
+    r = rng.uniform(*radius, size=shape)
+    th = rng.uniform(0.0, np.pi, size=shape)
+    a0 = rng.uniform(0.5, 2.0, size=shape)
+    a = np.stack([np.ones(shape), -2 * r * np.cos(th), r * r], -1)
+    real = rng.random(shape) < 0.3  # some real pole pairs p1, p2
+    p1, p2 = rng.uniform(-0.9, 0.9, size=shape), rng.uniform(-0.9, 0.9, size=shape)
+    a[..., 1] = np.where(real, -(p1 + p2), a[..., 1])
+    a[..., 2] = np.where(real, p1 * p2, a[..., 2])
+    b = rng.standard_normal(shape + (3,))
+    return np.concatenate([b, a], -1) * a0[..., None]
+
+
+def normalised(sos):
+    """sos with a0 = 1 (scipy.signal.sosfilt requires it; lfilter divides by a0 likewise)."""
+    return sos / sos[..., 3:4]
+
+
+def ref_bank(sos, x, zi=None):
+    """scipy reference of a [C, S, 6] bank on x [..., T] (channel axis before time)."""
+    ys, zfs = [], []
+    sos = normalised(sos)
+    for c in range(sos.shape[0]):
+        if zi is None:
+            ys.append(ss.sosfilt(sos[c], x, axis=-1))
+        else:
+            y, zf = ss.sosfilt(sos[c], x, axis=-1, zi=zi[:, ..., c, :])
+            ys.append(y)
+            zfs.append(zf)
+    y = np.stack(ys, -2)
+    return y if zi is None else (y, np.stack(zfs, -2))
+
+
+def close(got, ref, tol=1e-12):
+    got = np.asarray(got.detach() if isinstance(got, torch.Tensor) else got)
+    scale = max(1.0, float(np.max(np.abs(ref))))
+    err = float(np.max(np.abs(got - ref))) if ref.size else 0.0
+    assert err <= tol * scale, (err, scale)
+
+
+# ------------------------------------------------------------ vs scipy ---
+
+@pytest.mark.parametrize("S", range(1, 9))
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_single_cascade_matches_scipy(S, kind):
+    rng = np.random.default_rng(S)
+    sos = random_sos(rng, (S,))
+    x = rng.standard_normal((2, 3, 300))
+    zi = rng.standard_normal((S, 2, 3, 2))
+    conv = torch.from_numpy if kind == "torch" else (lambda v: v)
+    ref = normalised(sos)
+    close(sosfilt(conv(sos), conv(x)), ss.sosfilt(ref, x))
+    y, zf = sosfilt(conv(sos), conv(x), zi=conv(zi))
+    y_ref, zf_ref = ss.sosfilt(ref, x, zi=zi)
+    close(y, y_ref)
+    close(zf, zf_ref)
+    # another axis: x [T, 2, 3]
+    xt = np.moveaxis(x, -1, 0)
+    zit = rng.standard_normal((S, 2, 2, 3))
+    y, zf = sosfilt(conv(sos), conv(xt), axis=0, zi=conv(zit))
+    y_ref, zf_ref = ss.sosfilt(ref, xt, axis=0, zi=zit)
+    close(y, y_ref)
+    close(zf, zf_ref)
+
+
+@pytest.mark.parametrize("S", range(1, 9))
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_bank_matches_scipy(S, kind):
+    rng = np.random.default_rng(10 + S)
+    C = 5
+    sos = random_sos(rng, (C, S))
+    x = rng.standard_normal((3, 257))
+    conv = torch.from_numpy if kind == "torch" else (lambda v: v)
+    y = sosfilt(conv(sos), conv(x))
+    assert tuple(y.shape) == (3, C, 257)
+    close(y, ref_bank(sos, x))
+    zi = rng.standard_normal((S, 3, C, 2))
+    y, zf = sosfilt(conv(sos), conv(x), zi=conv(zi))
+    y_ref, zf_ref = ref_bank(sos, x, zi)
+    close(y, y_ref)
+    close(zf, zf_ref)
+
+
+@pytest.mark.parametrize("S", range(1, 9))
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_per_batch_banks_match_scipy(S, kind):
+    rng = np.random.default_rng(20 + S)
+    B, C = 3, 4
+    sos = random_sos(rng, (B, C, S))
+    x = rng.standard_normal((B, 200))
+    zi = rng.standard_normal((S, B, C, 2))
+    conv = torch.from_numpy if kind == "torch" else (lambda v: v)
+    y, zf = sosfilt(conv(sos), conv(x), zi=conv(zi))
+    for i in range(B):
+        y_ref, zf_ref = ref_bank(sos[i], x[i], zi[:, i])
+        close(y[i], y_ref)
+        close(zf[:, i], zf_ref)
+    # one signal for every bank
+    y = sosfilt(conv(sos), conv(x[0]))
+    for i in range(B):
+        close(y[i], ref_bank(sos[i], x[0]))
+
+
+def test_float32_and_chunks():
+    rng = np.random.default_rng(3)
+    sos = random_sos(rng, (3,))
+    x = rng.standard_normal((2, 400))
+    y32 = sosfilt(sos, x.astype(np.float32))
+    assert y32.dtype == np.float32
+    close(y32, ss.sosfilt(normalised(sos), x), tol=1e-5)
+    # the final state of one chunk is the initial state of the next (also a 1-sample chunk)
+    z = np.zeros((3, 2, 2))
+    parts = []
+    for lo, hi in ((0, 150), (150, 151), (151, 400)):
+        y, z = sosfilt(sos, x[:, lo:hi], zi=z)
+        parts.append(y)
+    close(np.concatenate(parts, -1), ss.sosfilt(normalised(sos), x))
+
+
+def test_state_singular_in_direct_form_ii():
+    """A first-order section (a2 = 0, b2 = 0) with both scipy state values non-zero."""
+    sos = np.array([[1.0, 0.5, 0.0, 1.0, -0.6, 0.0]])
+    x = np.random.default_rng(0).standard_normal(50)
+    zi = np.array([[0.7, -1.3]])
+    y, zf = sosfilt(sos, x, zi=zi)
+    y_ref, zf_ref = ss.sosfilt(sos, x, zi=zi)
+    close(y, y_ref)
+    close(zf, zf_ref)
+
+
+def test_lazy_public_name():
+    assert learnafe.sosfilt is sosfilt
+
+
+# ------------------------------------------------------------ gradients ---
+
+@pytest.mark.parametrize("shape,x_shape", [((2,), (2, 9)), ((3, 2), (2, 9)), ((2, 3, 2), (2, 9))])
+def test_gradcheck_and_gradgradcheck(shape, x_shape):
+    rng = np.random.default_rng(7)
+    sos = torch.tensor(random_sos(rng, shape, radius=(0.2, 0.8)), requires_grad=True)
+    x = torch.tensor(rng.standard_normal(x_shape), requires_grad=True)
+    S = shape[-1]
+    y_shape = sosfilt(sos.detach(), x.detach()).shape
+    zi = torch.tensor(rng.standard_normal((S,) + tuple(y_shape[:-1]) + (2,)), requires_grad=True)
+
+    def f(sos, x, zi):
+        y, zf = sosfilt(sos, x, zi=zi)
+        return y, zf
+
+    assert torch.autograd.gradcheck(f, (sos, x, zi))
+    assert torch.autograd.gradgradcheck(f, (sos, x, zi))
+    assert torch.autograd.gradcheck(lambda s, v: sosfilt(s, v), (sos, x))
+
+
+# --------------------------------------------------------------- errors ---
+
+def test_errors_name_the_argument():
+    rng = np.random.default_rng(1)
+    sos = random_sos(rng, (2,))
+    x = rng.standard_normal((2, 50))
+    with pytest.raises(ValueError, match="sos must be"):
+        sosfilt(sos[:, :5], x)
+    with pytest.raises(TypeError, match="sos must be float32 or float64"):
+        sosfilt(sos.astype(np.int64), x)
+    with pytest.raises(TypeError, match="x is float64 but sos is float32; sos must be float64"):
+        sosfilt(sos.astype(np.float32), x)
+    with pytest.raises(TypeError, match="x is float32 but zi is float64"):
+        sosfilt(sos, x.astype(np.float32), zi=np.zeros((2, 2, 2)))
+    with pytest.raises(TypeError, match="pass all of"):
+        sosfilt(torch.from_numpy(sos), x)
+    bad = sos.copy()
+    bad[1, 5] = 1.5 * bad[1, 3]
+    with pytest.raises(ValueError, match="section 1 is unstable"):
+        sosfilt(bad, x)
+    bank = random_sos(rng, (3, 2))
+    bank[2, 0, 4:6] = [0.0, bank[2, 0, 3]]  # a2 / a0 = 1: poles on the unit circle
+    with pytest.raises(ValueError, match="channel 2, section 0 is unstable"):
+        sosfilt(bank, x)
+    with pytest.raises(ValueError, match="channel 2, section 0 is unstable"):
+        sosfilt(torch.from_numpy(bank), torch.from_numpy(x))
+    bad = sos.copy()
+    bad[0, 3] = 0.0
+    with pytest.raises(ValueError, match="a0 = 0"):
+        sosfilt(bad, x)
+    bad = sos.copy()
+    bad[0, 1] = np.nan
+    with pytest.raises(ValueError, match="sos contains non-finite"):
+        sosfilt(bad, x)
+    xn = x.copy()
+    xn[1, 3] = np.inf
+    with pytest.raises(ValueError, match="x contains non-finite"):
+        sosfilt(sos, xn)
+    with pytest.raises(ValueError, match="zi must have shape"):
+        sosfilt(sos, x, zi=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="axis must be"):
+        sosfilt(sos, x, axis=2)
+    with pytest.raises(ValueError, match="no samples"):
+        sosfilt(sos, x[:, :0])
+    with pytest.raises(ValueError, match="x must be \\[B, T\\]"):
+        sosfilt(random_sos(rng, (3, 2, 2)), x)
+
+
+# ----------------------------------------------------- operator, compile ---
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_opcheck_section_operator(dtype):
+    from learnafe.ops import operators  # noqa: F401
+
+    rng = np.random.default_rng(2)
+    sos = random_sos(rng, (4, 1), radius=(0.2, 0.8))[:, 0]
+    b = torch.tensor(sos[None, :, :3] / sos[None, :, 3:4], requires_grad=True)
+    a = torch.tensor(sos[None, :, 4:] / sos[None, :, 3:4], requires_grad=True)
+    for u_shape in ((3, 1, 30), (3, 4, 30)):
+        u = torch.randn(u_shape, dtype=dtype, requires_grad=True)
+        result = torch.library.opcheck(torch.ops.learnafe.sosfilt_section.default, (u, b, a, 0))
+        assert all(v == "SUCCESS" for v in result.values()), result
+    per_item = (b.detach().expand(3, 4, 3).clone().requires_grad_(True),
+                a.detach().expand(3, 4, 2).clone().requires_grad_(True))
+    u = torch.randn(3, 4, 30, dtype=dtype, requires_grad=True)
+    result = torch.library.opcheck(torch.ops.learnafe.sosfilt_section.default, (u, *per_item, 1))
+    assert all(v == "SUCCESS" for v in result.values()), result
+
+
+def test_compile_fullgraph_matches_eager():
+    torch._dynamo.reset()
+    rng = np.random.default_rng(4)
+    sos = torch.tensor(random_sos(rng, (3, 2)), requires_grad=True)
+    x = torch.tensor(rng.standard_normal((2, 64)), requires_grad=True)
+    zi = torch.tensor(rng.standard_normal((2, 2, 3, 2)), requires_grad=True)
+
+    def f(sos, x, zi):
+        y, zf = sosfilt(sos, x, zi=zi)
+        return (y ** 2).sum() + zf.sum()
+
+    compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
+    loss_c = compiled(sos, x, zi)
+    grads_c = torch.autograd.grad(loss_c, (sos, x, zi))
+    loss_e = f(sos, x, zi)
+    grads_e = torch.autograd.grad(loss_e, (sos, x, zi))
+    torch.testing.assert_close(loss_c, loss_e)
+    for gc, ge in zip(grads_c, grads_e):
+        torch.testing.assert_close(gc, ge)
+    torch._dynamo.reset()
+
+
+# ------------------------------------------------------ bench section ---
+
+def test_quick_bench_section_reports_every_path():
+    from types import SimpleNamespace
+
+    from learnafe.benchmarks import load_section
+
+    section = load_section("sosfilt")
+    res = section.run(SimpleNamespace(quick=True, threads=1, seed=0))
+    assert [r["sections"] for r in res["rows"]] == [1, 2, 4]
+    for r in res["rows"]:
+        assert all(t > 0 for t in r["seconds"].values()), r
+        assert r["forward_vs_scipy"] == r["seconds"]["scipy sosfilt"] / r["seconds"]["sosfilt forward"]
+    text = section.format(res)
+    assert "targets at S=4" in text and "fwd/scipy" in text
