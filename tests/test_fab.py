@@ -302,7 +302,7 @@ def test_sampled_chips_have_the_stated_sky130_spread():
 def test_yield_analysis_gives_the_requested_chips_and_resumes(tmp_path, monkeypatch):
     from training_helpers import make_toy_dataset, tiny_config
 
-    from learnafe.training.chips import yield_analysis
+    from learnafe.training.chips import YieldOptions, yield_analysis
     from learnafe.training.data import open_split
     from learnafe.training.model import CoDesignModel, build_classifier
 
@@ -314,7 +314,7 @@ def test_yield_analysis_gives_the_requested_chips_and_resumes(tmp_path, monkeypa
     model = CoDesignModel(bank, build_classifier(cfg, bank.n_channels)).eval()
     ds = open_split(toy, "validation", cfg)
     out = tmp_path / "yield"
-    res = yield_analysis(model, ds, 3, seed=5, snrs=(10.0,), corners=("ss",), out_dir=out, progress=False)
+    res = yield_analysis(model, ds, 3, YieldOptions(seed=5, snrs=(10.0,), corners=("ss",)), out_dir=out, progress=False)
     assert res["n_chips"] == 3 and len(res["chips"]) == 3 and [c["seed"] for c in res["chips"]] == [5, 6, 7]
     d = res["distribution"]["mean"]
     vals = [c["accuracy"]["mean"] for c in res["chips"]]
@@ -329,8 +329,8 @@ def test_yield_analysis_gives_the_requested_chips_and_resumes(tmp_path, monkeypa
         assert (out / f).stat().st_size > 0, f
     lines = (out / "chips.jsonl").read_text().splitlines()
     assert len(lines) == 1 + 3 + 1                    # header, 3 chips, 1 corner
-    res5 = yield_analysis(model, ds, 5, seed=5, snrs=(10.0,), corners=("ss",), out_dir=out, progress=False)
+    res5 = yield_analysis(model, ds, 5, YieldOptions(seed=5, snrs=(10.0,), corners=("ss",)), out_dir=out, progress=False)
     assert len((out / "chips.jsonl").read_text().splitlines()) == 1 + 5 + 1  # only 2 more evaluated
     assert res5["chips"][:3] == res["chips"]
     with pytest.raises(ValueError, match="seed"):
-        yield_analysis(model, ds, 2, seed=6, snrs=(10.0,), corners=(), out_dir=out, progress=False)
+        yield_analysis(model, ds, 2, YieldOptions(seed=6, snrs=(10.0,), corners=()), out_dir=out, progress=False)

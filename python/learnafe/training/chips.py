@@ -30,6 +30,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +43,7 @@ from learnafe._progress import progress as progress_bar
 from learnafe.training.evaluate import evaluate_dataset
 from learnafe.training.model import CoDesignModel, frontend_from_dict
 
-__all__ = ["YIELD_FORMAT", "sample_chip", "yield_analysis", "distribution", "plot_yield", "CORNERS"]
+__all__ = ["YIELD_FORMAT", "YieldOptions", "sample_chip", "yield_analysis", "distribution", "plot_yield", "CORNERS"]
 
 log = logging.getLogger(__name__)
 YIELD_FORMAT = "learnafe-yield/1"
@@ -96,125 +99,195 @@ def _read_journal(path: Path) -> tuple[dict | None, list[dict]]:
     return header, records
 
 
-def yield_analysis(model, dataset, n_chips: int, *, seed: int = 0, snrs=(5.0, 10.0, 15.0, 20.0), noise=None,
-                   source: str = "sky130", sigma_i: float = 0.0, sigma_c: float = 0.0,
-                   corners=CORNERS, out_dir=None, batch_size: int = 128, progress: bool = True,
-                   tag: str = "") -> dict:
+@dataclass(frozen=True)
+class YieldOptions:
+    """The settings of one yield analysis (:func:`yield_analysis`); the journal's header records them."""
+
+    #: Seed of chip k (``seed + k``).
+    seed: int = 0
+    #: Fixed SNRs (dB) of the evaluation conditions besides clean.
+    snrs: Sequence[float] = (5.0, 10.0, 15.0, 20.0)
+    #: Background-noise folder of the fixed-SNR conditions (None: as :func:`evaluate_dataset`).
+    noise: str | os.PathLike | None = None
+    #: "sky130" (per-channel figures of the SKY130 model files) or "uniform" (``sigma_i``, ``sigma_c``).
+    source: str = "sky130"
+    #: Relative standard deviation of the bias currents (uniform source).
+    sigma_i: float = 0.0
+    #: Relative standard deviation of the capacitors (uniform source).
+    sigma_c: float = 0.0
+    #: Process corners whose nominal chip is scored.
+    corners: Sequence[str] = CORNERS
+    #: Clips per evaluation batch.
+    batch_size: int = 128
+    #: Free text stored in the journal's header (e.g. the run path).
+    tag: str = ""
+
+
+def yield_analysis(model, dataset, n_chips: int, options: YieldOptions = YieldOptions(), *, out_dir=None,
+                   progress: bool = True) -> dict:
     """Accuracy of ``model`` (a :class:`~learnafe.training.model.CoDesignModel` with an analog bank)
-    on ``dataset`` over ``n_chips`` sampled chips and the nominal chip of every corner in ``corners``.
+    on ``dataset`` over ``n_chips`` sampled chips and the nominal chip of every corner in
+    ``options.corners``.
 
     ``out_dir``: where the journal, ``yield.json``, ``yield.png`` and ``yield.log`` go (None: nothing
-    is written and nothing resumed).  ``tag``: free text stored in the header (e.g. the run path).
-    Returns the ``learnafe-yield/1`` result (module docstring).
+    is written and nothing resumed).  Returns the ``learnafe-yield/1`` result (module docstring).
     """
-    if isinstance(n_chips, bool) or not isinstance(n_chips, int) or n_chips < 0:
-        raise ValueError(f"n_chips must be an integer >= 0, got {n_chips!r}")
-    if source not in ("sky130", "uniform"):
-        raise ValueError(f"source must be 'sky130' (model-file figures) or 'uniform' (sigma_i, sigma_c), got {source!r}")
-    if source == "uniform" and not (sigma_i > 0 or sigma_c > 0):
-        raise ValueError("source='uniform' needs sigma_i or sigma_c > 0 (relative 1-sigma, e.g. 0.02)")
-    corners = list(corners or [])
-    bad = [c for c in corners if c not in CORNERS]
-    if bad:
-        raise ValueError(f"corners {bad} unknown; the shipped SKY130 gm/Id tables are {CORNERS}")
-    frontend = model.frontend
-    spec = frontend.to_dict()
-    header = {"kind": "header", "format": YIELD_FORMAT, "seed": int(seed), "source": source,
-              "sigma_i": float(sigma_i) if source == "uniform" else 0.0,
-              "sigma_c": float(sigma_c) if source == "uniform" else 0.0,
-              "snrs": [float(s) for s in snrs], "noise": str(noise) if noise else None,
-              "data": str(getattr(dataset, "root", "")), "split": getattr(dataset, "split", None),
-              "n_clips": len(dataset),
-              "bank_sha1": hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest(),
-              "classifier_sha1": hashlib.sha1(b"".join(
-                  t.detach().cpu().numpy().tobytes() for t in model.classifier.state_dict().values())).hexdigest(),
-              "tag": tag}
-    done: dict = {}
-    journal = handler = None
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(out_dir / LOG)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
-        logging.getLogger("learnafe").addHandler(handler)
-        if logging.getLogger("learnafe").level in (logging.NOTSET,) or logging.getLogger("learnafe").level > logging.INFO:
-            logging.getLogger("learnafe").setLevel(logging.INFO)
-        journal = out_dir / JOURNAL
-        old, records = _read_journal(journal)
-        if old is not None:
-            diff = sorted(k for k in header if k != "tag" and old.get(k) != header[k])
-            if diff:
-                if handler is not None:
-                    logging.getLogger("learnafe").removeHandler(handler)
-                    handler.close()
-                raise ValueError(f"{journal} holds chips of another analysis (differs in {diff}); "
-                                 "choose another output folder or delete the journal")
-        else:
-            append_json_line(journal, header)
-        for rec in records:
-            done[(rec["kind"], rec["id"])] = rec
+    corners = _checked_corners(n_chips, options)
+    header = _journal_header(model, dataset, options)
+    handler = _attach_log(out_dir)
     try:
-        jobs = [("chip", k) for k in range(n_chips)] + [("corner", c) for c in corners]
-        todo = [j for j in jobs if j not in done]
-        log.info("yield analysis: %d chips (%s mismatch, seed %d) + corners %s on %d clips x %d conditions; "
-                 "%d already in the journal", n_chips, source, seed, corners or "none", len(dataset),
-                 1 + len(snrs), len(jobs) - len(todo))
-        z_sums = np.zeros(4)
-        z_n = 0
-        bar = progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="chips", unit="chip",
-                           disable=not progress)
-        for kind, ident in jobs:
-            if kind == "chip":
-                chip = sample_chip(frontend, seed=seed + ident, source=source, sigma_i=sigma_i, sigma_c=sigma_c)
-                with torch.no_grad():
-                    f = chip.mismatch_factors()
-                    s = chip.mismatch_sigmas()
-                z = torch.where(s > 0, (f - 1) / torch.where(s > 0, s, torch.ones_like(s)), torch.zeros_like(s))
-                z_sums += (z ** 2).sum(dim=1).numpy()
-                z_n += z.shape[1]
-            if (kind, ident) in done:
-                continue
-            if kind == "corner":
-                chip = sample_chip(frontend, corner=ident)
-            r = evaluate_dataset(CoDesignModel(chip, model.classifier), dataset, snrs=snrs, noise=noise,
-                                 batch_size=batch_size)
-            with torch.no_grad():
-                f0 = chip.parameters_of(chip.circuit(chip.mismatch_factors(), chip.corner_model())).f0_hz
-            rec = {"kind": kind, "id": ident, "seed": seed + ident if kind == "chip" else None,
-                   "accuracy": _with_mean(r["accuracy"]), "f0_hz": [float(v) for v in f0]}
-            done[(kind, ident)] = rec
-            if journal is not None:
-                append_json_line(journal, rec)
-            bar.update(1)
-            bar.set_postfix(mean=f"{rec['accuracy']['mean']:.3f}")
-            log.info("%s %s: %s", kind, ident, " ".join(f"{k}:{v:.4f}" for k, v in rec["accuracy"].items()))
-        bar.close()
-        chips = [done[("chip", k)] for k in range(n_chips)]
-        keys = list(chips[0]["accuracy"]) if chips else []
-        res = {"format": YIELD_FORMAT, "n_chips": n_chips, "seed": seed, "source": source,
-               "snrs": [float(s) for s in snrs], "data": header["data"], "split": header["split"],
-               "n_clips": len(dataset),
-               "distribution": {k: distribution([c["accuracy"][k] for c in chips]) for k in keys},
-               "corners": {done[("corner", c)]["id"]: done[("corner", c)]["accuracy"] for c in corners},
-               "corner_f0_hz": {c: done[("corner", c)]["f0_hz"] for c in corners},
-               "chips": [{"seed": c["seed"], "accuracy": c["accuracy"]} for c in chips],
-               "mismatch": _mismatch_figures(frontend, source, sigma_i, sigma_c),
-               "measured_spread": {q: float(np.sqrt(z_sums[i] / z_n)) if z_n else None
-                                   for i, q in enumerate(("I1", "I2", "C1", "C2"))},
-               "measured_spread_note": "RMS over chips and channels of (drawn factor - 1) / sigma: 1 when the "
-                                       "draws have the stated spread",
-               "corner_note": "nominal chip at each SKY130 corner: the design's currents and capacitors, gm "
-                              "from the corner's gm/Id table (bias currents forced by ideal references)"}
+        journal, done = _open_journal(out_dir, header)
+        spread = _evaluate_chips(model, dataset, n_chips, corners, options, done, journal, progress)
+        res = _result(model.frontend, n_chips, corners, options, header, done, spread)
         if out_dir is not None:
-            write_json(out_dir / RESULT, res, indent=2, allow_nan=False)
-            if chips or corners:
-                plot_yield(res, out_dir / PLOT)
+            write_json(Path(out_dir) / RESULT, res, indent=2, allow_nan=False)
+            if res["chips"] or corners:
+                plot_yield(res, Path(out_dir) / PLOT)
             log.info("yield: %s", summary_line(res))
         return res
     finally:
         if handler is not None:
             logging.getLogger("learnafe").removeHandler(handler)
             handler.close()
+
+
+def _checked_corners(n_chips, options: YieldOptions) -> list:
+    """The corners to score, after checking ``n_chips`` and the mismatch source."""
+    if isinstance(n_chips, bool) or not isinstance(n_chips, int) or n_chips < 0:
+        raise ValueError(f"n_chips must be an integer >= 0, got {n_chips!r}")
+    source = options.source
+    if source not in ("sky130", "uniform"):
+        raise ValueError(f"source must be 'sky130' (model-file figures) or 'uniform' (sigma_i, sigma_c), got {source!r}")
+    if source == "uniform" and not (options.sigma_i > 0 or options.sigma_c > 0):
+        raise ValueError("source='uniform' needs sigma_i or sigma_c > 0 (relative 1-sigma, e.g. 0.02)")
+    corners = list(options.corners or [])
+    bad = [c for c in corners if c not in CORNERS]
+    if bad:
+        raise ValueError(f"corners {bad} unknown; the shipped SKY130 gm/Id tables are {CORNERS}")
+    return corners
+
+
+def _journal_header(model, dataset, options: YieldOptions) -> dict:
+    """The journal's header: the settings, the data and fingerprints of the bank and classifier."""
+    uniform = options.source == "uniform"
+    spec = model.frontend.to_dict()
+    return {"kind": "header", "format": YIELD_FORMAT, "seed": int(options.seed), "source": options.source,
+            "sigma_i": float(options.sigma_i) if uniform else 0.0,
+            "sigma_c": float(options.sigma_c) if uniform else 0.0,
+            "snrs": [float(s) for s in options.snrs], "noise": str(options.noise) if options.noise else None,
+            "data": str(getattr(dataset, "root", "")), "split": getattr(dataset, "split", None),
+            "n_clips": len(dataset),
+            "bank_sha1": hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest(),
+            "classifier_sha1": hashlib.sha1(b"".join(
+                t.detach().cpu().numpy().tobytes() for t in model.classifier.state_dict().values())).hexdigest(),
+            "tag": options.tag}
+
+
+def _attach_log(out_dir) -> logging.Handler | None:
+    """A file handler writing the package's log to ``out_dir/yield.log`` (None without ``out_dir``)."""
+    if out_dir is None:
+        return None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(out_dir / LOG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
+    root = logging.getLogger("learnafe")
+    root.addHandler(handler)
+    if root.level in (logging.NOTSET,) or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    return handler
+
+
+def _open_journal(out_dir, header: dict) -> tuple[Path | None, dict]:
+    """The journal path and the chips it already holds, keyed ``(kind, id)``; a journal of other
+    settings is refused, a missing one is started with ``header``."""
+    if out_dir is None:
+        return None, {}
+    journal = Path(out_dir) / JOURNAL
+    old, records = _read_journal(journal)
+    if old is not None:
+        diff = sorted(k for k in header if k != "tag" and old.get(k) != header[k])
+        if diff:
+            raise ValueError(f"{journal} holds chips of another analysis (differs in {diff}); "
+                             "choose another output folder or delete the journal")
+    else:
+        append_json_line(journal, header)
+    return journal, {(rec["kind"], rec["id"]): rec for rec in records}
+
+
+def _evaluate_chips(model, dataset, n_chips, corners, options: YieldOptions, done: dict, journal,
+                    progress: bool) -> tuple[np.ndarray, int]:
+    """Scores every chip and corner not in ``done`` (added there and to the journal); returns the
+    sums of squared normalised draws per quantity (I1, I2, C1, C2) over all chips and their count."""
+    frontend, seed = model.frontend, options.seed
+    jobs = [("chip", k) for k in range(n_chips)] + [("corner", c) for c in corners]
+    todo = [j for j in jobs if j not in done]
+    log.info("yield analysis: %d chips (%s mismatch, seed %d) + corners %s on %d clips x %d conditions; "
+             "%d already in the journal", n_chips, options.source, seed, corners or "none", len(dataset),
+             1 + len(options.snrs), len(jobs) - len(todo))
+    z_sums = np.zeros(4)
+    z_n = 0
+    bar = progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="chips", unit="chip",
+                       disable=not progress)
+    for kind, ident in jobs:
+        if kind == "chip":
+            chip = sample_chip(frontend, seed=seed + ident, source=options.source, sigma_i=options.sigma_i,
+                               sigma_c=options.sigma_c)
+            z = _normalised_draws(chip)
+            z_sums += (z ** 2).sum(dim=1).numpy()
+            z_n += z.shape[1]
+        if (kind, ident) in done:
+            continue
+        if kind == "corner":
+            chip = sample_chip(frontend, corner=ident)
+        rec = _chip_record(chip, model.classifier, dataset, kind, ident, options)
+        done[(kind, ident)] = rec
+        if journal is not None:
+            append_json_line(journal, rec)
+        bar.update(1)
+        bar.set_postfix(mean=f"{rec['accuracy']['mean']:.3f}")
+        log.info("%s %s: %s", kind, ident, " ".join(f"{k}:{v:.4f}" for k, v in rec["accuracy"].items()))
+    bar.close()
+    return z_sums, z_n
+
+
+def _normalised_draws(chip) -> torch.Tensor:
+    """``(factor - 1) / sigma`` of a chip's drawn factors (0 where sigma is 0), [4, C]."""
+    with torch.no_grad():
+        f = chip.mismatch_factors()
+        s = chip.mismatch_sigmas()
+    return torch.where(s > 0, (f - 1) / torch.where(s > 0, s, torch.ones_like(s)), torch.zeros_like(s))
+
+
+def _chip_record(chip, classifier, dataset, kind: str, ident, options: YieldOptions) -> dict:
+    """The journal line of one chip or corner: its accuracy per condition (and mean) and centres."""
+    r = evaluate_dataset(CoDesignModel(chip, classifier), dataset, snrs=options.snrs, noise=options.noise,
+                         batch_size=options.batch_size)
+    with torch.no_grad():
+        f0 = chip.parameters_of(chip.circuit(chip.mismatch_factors(), chip.corner_model())).f0_hz
+    return {"kind": kind, "id": ident, "seed": options.seed + ident if kind == "chip" else None,
+            "accuracy": _with_mean(r["accuracy"]), "f0_hz": [float(v) for v in f0]}
+
+
+def _result(frontend, n_chips, corners, options: YieldOptions, header: dict, done: dict, spread) -> dict:
+    """The ``learnafe-yield/1`` result from the scored chips and corners in ``done``."""
+    z_sums, z_n = spread
+    chips = [done[("chip", k)] for k in range(n_chips)]
+    keys = list(chips[0]["accuracy"]) if chips else []
+    return {"format": YIELD_FORMAT, "n_chips": n_chips, "seed": options.seed, "source": options.source,
+            "snrs": [float(s) for s in options.snrs], "data": header["data"], "split": header["split"],
+            "n_clips": header["n_clips"],
+            "distribution": {k: distribution([c["accuracy"][k] for c in chips]) for k in keys},
+            "corners": {done[("corner", c)]["id"]: done[("corner", c)]["accuracy"] for c in corners},
+            "corner_f0_hz": {c: done[("corner", c)]["f0_hz"] for c in corners},
+            "chips": [{"seed": c["seed"], "accuracy": c["accuracy"]} for c in chips],
+            "mismatch": _mismatch_figures(frontend, options.source, options.sigma_i, options.sigma_c),
+            "measured_spread": {q: float(np.sqrt(z_sums[i] / z_n)) if z_n else None
+                                for i, q in enumerate(("I1", "I2", "C1", "C2"))},
+            "measured_spread_note": "RMS over chips and channels of (drawn factor - 1) / sigma: 1 when the "
+                                    "draws have the stated spread",
+            "corner_note": "nominal chip at each SKY130 corner: the design's currents and capacitors, gm "
+                           "from the corner's gm/Id table (bias currents forced by ideal references)"}
 
 
 def _mismatch_figures(frontend, source, sigma_i, sigma_c) -> dict:

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import torch
 
-from learnafe.training.chips import yield_analysis
+from learnafe.training.chips import YieldOptions, yield_analysis
 from learnafe.training.evaluate import SIGMA_C, SIGMA_I, evaluate_dataset, mismatch_monte_carlo
 
 __all__ = ["EvaluateOptions", "FabOptions", "evaluate_run", "model_to_score", "evaluation_set", "fab_variation"]
@@ -121,11 +121,11 @@ def fab_variation(run, model, ds, snrs, noise, options: EvaluateOptions, fab: Fa
     """``{"yield": ...}`` (with a mismatch source or corners) or ``{"mismatch": ...}`` (uniform Monte Carlo)."""
     seed = run.config.eval_seed if fab.seed is None else int(fab.seed)
     if fab.source is not None or fab.corners:
-        return {"yield": yield_analysis(model, ds, int(fab.chips), seed=seed,
-                                        snrs=snrs if fab.snrs is None else list(fab.snrs), noise=noise,
-                                        source=fab.source or "sky130", sigma_i=fab.sigma_i, sigma_c=fab.sigma_c,
-                                        corners=fab.corners, out_dir=fab.out_dir, batch_size=options.batch_size,
-                                        progress=options.progress, tag=str(run.path))}
+        settings = YieldOptions(seed=seed, snrs=snrs if fab.snrs is None else list(fab.snrs), noise=noise,
+                                source=fab.source or "sky130", sigma_i=fab.sigma_i, sigma_c=fab.sigma_c,
+                                corners=fab.corners, batch_size=options.batch_size, tag=str(run.path))
+        return {"yield": yield_analysis(model, ds, int(fab.chips), settings, out_dir=fab.out_dir,
+                                        progress=options.progress)}
     if fab.chips:
         return {"mismatch": mismatch_monte_carlo(model, ds, fab.chips, seed=run.config.eval_seed, snrs=snrs,
                                                  noise=noise, sigma_i=fab.sigma_i, sigma_c=fab.sigma_c,
