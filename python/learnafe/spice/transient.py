@@ -44,7 +44,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from learnafe import ops
 from learnafe._jsonio import write_json
+from learnafe.frontends import features as feat
 from learnafe.spice.models import write_library
 from learnafe.spice.netlist import bank_tran_netlist, load_spec
 from learnafe.spice.runner import run_with_progress
@@ -97,8 +99,6 @@ def write_filesource(path: Path, x: np.ndarray, rate: float) -> None:
 def _identity_envelopes(y, fs: float, cfg):
     """Envelopes of already-filtered signals ``[C, T]`` -> ``[1, C, F]`` (the bank's envelope op)."""
     import torch
-
-    from learnafe.frontends import features as feat
 
     y = torch.as_tensor(np.ascontiguousarray(y), dtype=torch.float64)
     b = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
@@ -163,7 +163,6 @@ class _Models:
 def _comparison_models(spec, ac_results) -> _Models:
     """The calibrated, continuous-time and discrete models of ``spec`` and its AC results."""
     from learnafe.circuits.discretize import METHODS, discretize
-    from learnafe.frontends import features as feat
     from learnafe.spice.calibrated import calibrated_coefficients
     from learnafe.spice.ideal import ideal_channels
 
@@ -249,8 +248,6 @@ def _compare_models(x, y_up, up: int, models: _Models, t_step: float) -> tuple[d
     and the audio-rate signals (circuit, bank's discrete model, continuous model)."""
     from scipy.signal import resample
 
-    from learnafe import ops
-
     x_up = resample(x, x.size * up)
     y_ct = np.array([_lsim(sys_, x_up, t_step) for sys_ in models.ct_ideal])
     y_cf = np.array([_lsim(sys_, x_up, t_step) for sys_ in models.ct_fit])
@@ -270,9 +267,6 @@ def _compare_models(x, y_up, up: int, models: _Models, t_step: float) -> tuple[d
 def _compare_calibrated(x, y_sp, models: _Models) -> tuple[dict, dict]:
     """Comparison 3 of the module docstring for one clip: waveform, envelope and feature errors
     of the circuit against the calibrated front end, and the signals and features compared."""
-    from learnafe import ops
-    from learnafe.frontends import features as feat
-
     y_m = ops.biquad_filterbank(x, models.b, models.a)  # [C, T]
     m = min(y_sp.shape[1], y_m.shape[1])
     y_sp, y_m = y_sp[:, :m], y_m[:, :m]
