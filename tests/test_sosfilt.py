@@ -273,3 +273,11 @@ def test_quick_bench_section_reports_every_path():
         assert r["forward_vs_scipy"] == r["seconds"]["scipy sosfilt"] / r["seconds"]["sosfilt forward"]
     text = section.format(res)
     assert "targets at S=4" in text and "fwd/scipy" in text
+
+
+def test_result_does_not_depend_on_threads():
+    rng = np.random.default_rng(9)
+    for shape, x_shape in (((4, 3), (3, 500)), ((2, 4, 3), (2, 500))):
+        sos = random_sos(rng, shape)
+        x = rng.standard_normal(x_shape)
+        np.testing.assert_array_equal(sosfilt(sos, x, num_threads=1), sosfilt(sos, x, num_threads=3))

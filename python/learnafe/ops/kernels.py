@@ -10,6 +10,7 @@ buffer of the size the ``*_checkpoint_size`` functions give (or None).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -106,7 +107,9 @@ def section_forward(u, b, a, threads):
     ``a [G, C, 2]`` (``G`` 1: one set for every row; ``G = B``: a set per batch item).
 
     Built on the filter-bank kernel: a shared input (``Cu = 1``) runs as one bank of ``C`` channels
-    per coefficient set; an input per channel runs one single-channel call per channel and set.
+    per coefficient set; an input per channel runs one single-channel call per channel and set,
+    the calls spread over ``threads`` Python threads (the kernel releases the GIL), each call
+    single-threaded.  The result does not depend on ``threads``.
     """
     u = np.ascontiguousarray(u)
     b, a = coefficients64(b), coefficients64(a)
@@ -114,11 +117,22 @@ def section_forward(u, b, a, threads):
     G, C = b.shape[:2]
     y = np.empty((B, C, T), dtype=u.dtype)
     rows = [slice(None)] if G == 1 else [slice(g, g + 1) for g in range(B)]
-    for g, r in enumerate(rows):
-        if Cu == 1:
+    if Cu == 1:
+        for g, r in enumerate(rows):
             biquad_forward(u[r, 0], b[g], a[g], None, threads, y=y[r])
-        else:
-            for c in range(C):
-                yc, _ = biquad_forward(u[r, c], b[g, c:c + 1], a[g, c:c + 1], None, threads)
-                y[r, c] = yc[:, 0]
+        return y
+
+    def one(job: tuple[int, int]) -> None:
+        g, c = job
+        r = rows[g]
+        yc, _ = biquad_forward(u[r, c], b[g, c:c + 1], a[g, c:c + 1], None, 1)
+        y[r, c] = yc[:, 0]
+
+    jobs = [(g, c) for g in range(len(rows)) for c in range(C)]
+    if threads <= 1 or len(jobs) == 1:
+        for job in jobs:
+            one(job)
+    else:
+        with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
+            list(pool.map(one, jobs))
     return y
