@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from learnafe.frontends import AnalogFilterBank, DigitalFilterBank, FrontEnd
+from learnafe.frontends.classic import ClassicFilterBank
 from learnafe.spice.calibrated import SpiceCalibratedBank, calibrated_frontend
 from learnafe.xylo.bank import XyloA3FilterBank
 from learnafe.xylo.design import design_bank
@@ -48,6 +49,10 @@ def _xylo(mode, learn_bank=False):
 MAKERS = {
     "analog": _analog,
     "digital": lambda: DigitalFilterBank.from_center_q(CENTRES, 3.0, FS, features=FEATURES),
+    "gammatone": lambda: ClassicFilterBank("gammatone", 4, 300.0, 6000.0, FS, features=FEATURES),
+    "butterworth": lambda: ClassicFilterBank("butterworth", 4, 300.0, 6000.0, FS, order=3, features=FEATURES),
+    "constant-q": lambda: ClassicFilterBank("constant_q", 4, 300.0, 6000.0, FS, order=2, q=3.0,
+                                            features=FEATURES),
     "spice": lambda: calibrated_frontend(_fake_ac(_analog()), method="bilinear"),
     "xylo-bitexact": lambda: _xylo("bitexact"),
     "xylo-ste-trainable": lambda: _xylo("ste", learn_bank=True),

@@ -60,9 +60,13 @@ def load_summary(run_dir) -> dict:
         raise FileNotFoundError(f"{run_dir} is not a run directory (no {CONFIG})")
     if not (run_dir / METRICS).is_file():
         raise FileNotFoundError(f"{run_dir} has no {METRICS} yet; train it first")
+    from learnafe.frontends.classic import SPEC_FORMAT as CLASSIC_FORMAT
+
+    bank = read_json(run_dir / BANK) if (run_dir / BANK).is_file() else None
     s = {"path": run_dir, "name": run_dir.name, "config": read_json(run_dir / CONFIG),
          "metrics": read_json(run_dir / METRICS),
-         "bank": read_json(run_dir / BANK) if (run_dir / BANK).is_file() else None,
+         # the circuit spec (responses, circuit table); a classic bank has no circuit
+         "bank": None if isinstance(bank, dict) and bank.get("format") == CLASSIC_FORMAT else bank,
          "evals": {}, "finetunes": {}}
     for p in sorted((run_dir / EVAL_DIR).glob("*.json")):
         s["evals"][p.stem] = read_json(p)

@@ -22,6 +22,9 @@ from learnafe.circuits.transconductance import SKY130_CORNERS
 __all__ = ["TrainConfig", "MODES", "EVAL_SNRS", "DEFAULT_DATA", "resolve_config"]
 
 MODES = ("codesign", "conventional")
+#: Front-end kinds of `learnafe train`: the analog circuit bank and the classic banks of
+#: :mod:`learnafe.frontends.classic` (its ``KINDS``).
+FRONTEND_KINDS = ("analog", "gammatone", "butterworth", "constant_q")
 #: Fixed evaluation SNRs in dB (plus "clean"), the paper's protocol.
 EVAL_SNRS = (5.0, 10.0, 15.0, 20.0)
 #: Where ``learnafe data synth --size small`` writes the embedded default data set.
@@ -77,6 +80,10 @@ class TrainConfig:
     freq_mask_channels: int = _opt(2, "maximum width of a channel mask in channels")
     # --- front end ----------------------------------------------------------
     mode: str = _opt("codesign", "codesign (trainable bank) or conventional (frozen)")
+    frontend_kind: str = _opt("analog", "front end: analog (the DSSF circuit bank) or a fixed classic "
+                                        "bank: gammatone, butterworth or constant_q")
+    filter_order: int = _opt(4, "second-order sections per channel of the butterworth and "
+                                "constant_q banks (2-8)")
     n_channels: int = _opt(16, "number of band-pass channels of the bank")
     f_low: float = _opt(100.0, "centre in Hz of the lowest conventional channel")
     f_high: float = _opt(8000.0, "centre in Hz of the highest conventional channel")
@@ -209,6 +216,9 @@ class TrainConfig:
         need(self.gain_db >= 0, "gain_db", "must be >= 0 dB")
         need(self.time_shift_ms >= 0, "time_shift_ms", "must be >= 0")
         need(0.0 <= self.speed < 0.5, "speed", "must be in [0, 0.5)")
+        need(self.frontend_kind in FRONTEND_KINDS, "frontend_kind", f"use one of {FRONTEND_KINDS}")
+        need(isinstance(self.filter_order, int) and not isinstance(self.filter_order, bool)
+             and 2 <= self.filter_order <= 8, "filter_order", "must be an integer in 2..8")
         need(isinstance(self.n_channels, int) and self.n_channels >= 1, "n_channels", "must be >= 1")
         need(0 < self.f_low < self.f_high < self.sample_rate / 2, "f_low",
              f"need 0 < f_low < f_high < sample_rate/2 ({self.sample_rate / 2:g} Hz)")

@@ -43,7 +43,14 @@ def build_frontend(cfg: TrainConfig) -> nn.Module:
     corner-per-batch (``train_corners``) and SKY130 mismatch (``train_mismatch``)
     training, plus the extra ``cfg.frontend`` options (noise, mismatch, features ...),
     which override the former.  Co-design starts from it; conventional training keeps
-    it frozen."""
+    it frozen.
+
+    ``frontend_kind`` other than ``analog`` gives the fixed classic bank of that kind
+    (:class:`learnafe.frontends.classic.ClassicFilterBank`) from ``n_channels``, ``f_low``,
+    ``f_high``, ``q``, ``filter_order`` and ``sample_rate``; ``cfg.frontend`` then holds
+    its feature options (``{"features": {...}}``)."""
+    if cfg.frontend_kind != "analog":
+        return _classic_frontend(cfg)
     bank_cls = _bank_class()
     kwargs = dict(n_channels=cfg.n_channels, f_lo=cfg.f_low, f_hi=cfg.f_high,
                   q=cfg.q if cfg.q > 0 else None, sample_rate=float(cfg.sample_rate),
@@ -65,8 +72,25 @@ def build_frontend(cfg: TrainConfig) -> nn.Module:
     return bank_cls.conventional(**kwargs)
 
 
+def _classic_frontend(cfg: TrainConfig) -> FrontEnd:
+    from learnafe.frontends.classic import ClassicFilterBank
+
+    unknown = sorted(k for k in cfg.frontend if k != "features")
+    if unknown:
+        raise ValueError(f"training option frontend has option(s) {unknown} a {cfg.frontend_kind} "
+                         "bank does not take; it takes only 'features'")
+    return ClassicFilterBank(cfg.frontend_kind, n_channels=cfg.n_channels, f_low=cfg.f_low,
+                             f_high=cfg.f_high, sample_rate=float(cfg.sample_rate),
+                             order=cfg.filter_order, q=cfg.q, features=cfg.frontend.get("features"))
+
+
 def frontend_from_dict(spec: dict) -> nn.Module:
-    """Rebuild a bank from its circuit spec (``bank.json``)."""
+    """Rebuild a bank from its spec (``bank.json``): the circuit spec of the analog bank, or
+    a classic bank's spec (format ``learnafe-classic-bank/1``)."""
+    from learnafe.frontends.classic import SPEC_FORMAT, ClassicFilterBank
+
+    if isinstance(spec, dict) and spec.get("format") == SPEC_FORMAT:
+        return ClassicFilterBank.from_dict(spec)
     return _bank_class().from_dict(spec)
 
 

@@ -213,12 +213,18 @@ class Trainer:
         with torch.no_grad():
             p_ref, a_ref = hardware_cost(frontend)
         self.p_ref, self.a_ref = float(p_ref), float(a_ref)
-        if not (self.p_ref > 0 and self.a_ref > 0):
+        # a front end without a hardware model (a classic bank) costs nothing: the
+        # loss is the cross-entropy alone, against unit references
+        self.has_cost = bool(getattr(frontend, "has_cost", True))
+        if not self.has_cost:
+            self.p_ref = self.a_ref = 1.0
+        elif not (self.p_ref > 0 and self.a_ref > 0):
             raise RuntimeError(f"the front end reports power {self.p_ref} W and area {self.a_ref} "
                                "um^2; L_BPF needs positive references")
+        cost_terms = cfg.mode == "codesign" and self.has_cost
         self.loss_fn = BPFLoss(self.p_ref, self.a_ref, lambda_ce=cfg.lambda_ce,
-                               lambda_i=cfg.lambda_i if cfg.mode == "codesign" else 0.0,
-                               lambda_c=cfg.lambda_c if cfg.mode == "codesign" else 0.0,
+                               lambda_i=cfg.lambda_i if cost_terms else 0.0,
+                               lambda_c=cfg.lambda_c if cost_terms else 0.0,
                                label_smoothing=cfg.label_smoothing)
         self.augmenter = Augmenter(cfg, n_ch, n_frames)
         if ctx.world_size > 1 and cfg.batch_size % ctx.world_size:
@@ -452,7 +458,9 @@ class Trainer:
              "val_accuracy": val["mean_accuracy"] if val else None,
              "val_error": 1.0 - val["mean_accuracy"] if val else None,
              "power_w": power, "area_um2": area, "p_ref_w": self.p_ref, "a_ref_um2": self.a_ref,
-             "power_saving": 1.0 - power / self.p_ref, "area_saving": 1.0 - area / self.a_ref,
+             # a front end without a hardware model: nothing to save (power and area are 0)
+             "power_saving": 1.0 - power / self.p_ref if self.has_cost else 0.0,
+             "area_saving": 1.0 - area / self.a_ref if self.has_cost else 0.0,
              "throughput_clips_per_s": clips / self.train_seconds if self.train_seconds > 0 else None,
              "train_seconds": self.train_seconds,
              # per CPU-second: what one free core delivers with threads=1 (wall-clock
