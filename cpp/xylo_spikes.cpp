@@ -269,12 +269,117 @@ XYLO_T512 void spike_signal_avx512(
         }
     }
 }
+
+// The generator in AVX2 intrinsics: 16 lanes as four registers of 4 int64.
+// AVX2 has no arithmetic 64-bit shift and no 64-bit max: the power estimate is
+// never negative (high >= 0, so the logical shift vpsrlvq equals the
+// arithmetic one), and max is a vpcmpgtq + blend.  vpsllvq by >= 64 gives 0
+// (padded lanes).
+#define XYLO_T256 __attribute__((target("avx2,fma")))
+struct SpikeVec2 {
+    __m256i vlps[4], veps[4], vb1[4], vb2[4], vfix[4], vuj[4], vuo[4], vuf[4], high[4], iaf[4], cnt[4];
+};
+
+XYLO_T256 inline __attribute__((always_inline)) __m256i ld(const int64_t* p) {
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+XYLO_T256 inline __attribute__((always_inline)) __m256i max_epi64_256(__m256i a, __m256i b) {
+    return _mm256_blendv_epi8(a, b, _mm256_cmpgt_epi64(b, a));
+}
+
+template <bool COUNT>
+XYLO_T256 inline __attribute__((always_inline)) void spike_step256(SpikeVec2& q, const int64_t* r_) {
+    __m256i r[4], thr[4];
+    for (int h = 0; h < 4; ++h) {
+        r[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(r_ + 4 * h));
+        const __m256i low = _mm256_srlv_epi64(q.high[h], q.vlps[h]);
+        q.high[h] = _mm256_add_epi64(_mm256_sub_epi64(q.high[h], low), r[h]);
+        const __m256i m = max_epi64_256(low, q.veps[h]);
+        thr[h] = _mm256_sub_epi64(_mm256_sllv_epi64(m, q.vb1[h]), _mm256_sllv_epi64(m, q.vb2[h]));
+    }
+    // joint maximum over the 16 lanes (all >= 0), in every lane
+    __m256i jm = max_epi64_256(max_epi64_256(thr[0], thr[1]), max_epi64_256(thr[2], thr[3]));
+    jm = max_epi64_256(jm, _mm256_permute4x64_epi64(jm, 0x4E));
+    jm = max_epi64_256(jm, _mm256_permute4x64_epi64(jm, 0xB1));
+    const __m256i ones = _mm256_set1_epi64x(-1);
+    for (int h = 0; h < 4; ++h) {
+        const __m256i th = _mm256_or_si256(
+            _mm256_or_si256(_mm256_and_si256(jm, q.vuj[h]), _mm256_and_si256(thr[h], q.vuo[h])),
+            _mm256_and_si256(q.vfix[h], q.vuf[h]));
+        const __m256i v = _mm256_add_epi64(q.iaf[h], r[h]);
+        const __m256i spike = _mm256_xor_si256(_mm256_cmpgt_epi64(th, v), ones);  // v >= th
+        q.iaf[h] = _mm256_sub_epi64(v, _mm256_and_si256(th, spike));
+        if (COUNT) q.cnt[h] = _mm256_sub_epi64(q.cnt[h], spike);
+    }
+}
+
+XYLO_T256 void spike_signal_avx2(const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg,
+                                 bool rev, int64_t* counts) {
+    alignas(64) int64_t lps[kLanes], eps[kLanes], b1[kLanes], b2[kLanes], fixed[kLanes], uj[kLanes],
+        uo[kLanes], uf[kLanes];
+    for (int c = 0; c < kLanes; ++c) {
+        const bool on = c < C;
+        lps[c] = on ? cfg.low_pass_shift[c] : 0;
+        eps[c] = on ? cfg.eps[c] : 0;
+        b1[c] = on ? cfg.rate_shift1[c] : 64;  // shift by >= 64 gives 0: padded lanes
+        b2[c] = on ? cfg.rate_shift2[c] : 64;
+        fixed[c] = on ? cfg.fixed_threshold[c] : 0;
+        const bool adaptive = on && cfg.adaptive[c];
+        uj[c] = adaptive && cfg.joint_normalization ? -1 : 0;
+        uo[c] = adaptive && !cfg.joint_normalization ? -1 : 0;
+        uf[c] = on && !cfg.adaptive[c] ? -1 : 0;
+    }
+    SpikeVec2 q;
+    for (int h = 0; h < 4; ++h) {
+        q.vlps[h] = ld(lps + 4 * h);
+        q.veps[h] = ld(eps + 4 * h);
+        q.vb1[h] = ld(b1 + 4 * h);
+        q.vb2[h] = ld(b2 + 4 * h);
+        q.vfix[h] = ld(fixed + 4 * h);
+        q.vuj[h] = ld(uj + 4 * h);
+        q.vuo[h] = ld(uo + 4 * h);
+        q.vuf[h] = ld(uf + 4 * h);
+        q.high[h] = q.iaf[h] = q.cnt[h] = _mm256_setzero_si256();
+    }
+    alignas(64) int64_t buf[kSpikeBlock][kLanes];
+    for (int64_t i = 0; i < kSpikeBlock; ++i)
+        for (int c = 0; c < kLanes; ++c) buf[i][c] = 0;
+    auto load = [&](int64_t t0, int64_t n) { load_abs_block(y, C, T, t0, n, buf); };
+    if (rev) {
+        for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
+            const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
+            load(t0, t1 - t0);
+            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step256<false>(q, buf[i]);
+        }
+    }
+    const int64_t R = cfg.raster_factor;
+    int64_t f = 0, frame_end = std::min(R, T);
+    for (int64_t t0 = 0; t0 < T; t0 += kSpikeBlock) {
+        const int64_t n = std::min(kSpikeBlock, T - t0);
+        load(t0, n);
+        for (int64_t i = 0; i < n; ++i) {
+            spike_step256<true>(q, buf[i]);
+            if (t0 + i + 1 == frame_end) {
+                alignas(64) int64_t cl[kLanes];
+                for (int h = 0; h < 4; ++h)
+                    _mm256_store_si256(reinterpret_cast<__m256i*>(cl + 4 * h), q.cnt[h]);
+                int64_t* out = counts + f * C;
+                for (int64_t c = 0; c < C; ++c) out[c] = std::min(cl[c], cfg.max_spikes);
+                for (int h = 0; h < 4; ++h) q.cnt[h] = _mm256_setzero_si256();
+                ++f;
+                frame_end = std::min(frame_end + R, T);
+            }
+        }
+    }
+}
 #endif
 
 void spike_signal(const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
                   int64_t* counts) {
 #if XYLO_X86
     if (isa() == Isa::Avx512) return spike_signal_avx512(y, C, T, cfg, rev, counts);
+    if (isa() == Isa::Avx2) return spike_signal_avx2(y, C, T, cfg, rev, counts);
 #endif
     spike_signal_generic(y, C, T, cfg, rev, counts);
 }
