@@ -103,15 +103,8 @@ int64_t first_state_in_block(const Chain& c, int l, int64_t T, bool rev, int64_t
         }                                                                                      \
     }
 
-// Block buffer [i][lane] (W lanes) -> rows dst + lane * T, samples i0..len-1.
-template <int W>
-inline void write_block_scalar(const double* buf, int64_t i0, int64_t len, int lanes,
-                               int64_t* dst, int64_t T) {
-    for (int l = 0; l < lanes; ++l)
-        for (int64_t i = i0; i < len; ++i) dst[l * T + i] = int64_t(buf[i * W + l]);
-}
-
-// Same with 8x8 in-register transposes: contiguous 64-byte row stores instead
+// Block buffer [i][lane] (8 lanes) -> rows dst + lane * T, samples i0..len-1,
+// with 8x8 in-register transposes: contiguous 64-byte row stores instead
 // of one scalar conversion and store per value.
 __attribute__((target("avx512f,avx512dq"))) inline void write_block_avx512(
     const double* buf, int64_t i0, int64_t len, int lanes, int64_t* dst, int64_t T) {
@@ -142,6 +135,34 @@ __attribute__((target("avx512f,avx512dq"))) inline void write_block_avx512(
         for (int64_t j = i; j < len; ++j) dst[l * T + j] = int64_t(buf[j * 8 + l]);
 }
 
+// The AVX2 writer: 4x4 in-register transposes and an exact double -> int64
+// conversion without AVX-512's vcvttpd2qq: for an integer |v| < 2^51,
+// bits(v + 1.5 2^52) - bits(1.5 2^52) = v.  Lanes whose values leave that range
+// have left the vector path's exact range (|w| >= 2^36) and are redone by the
+// int64 path, which overwrites their rows.
+__attribute__((target("avx2,fma"))) inline void write_block_avx2(
+    const double* buf, int64_t i0, int64_t len, int lanes, int64_t* dst, int64_t T) {
+    int64_t i = i0;
+    if (lanes == 4) {
+        const __m256d magic = _mm256_set1_pd(6755399441055744.0);  // 1.5 * 2^52
+        const __m256i magic_bits = _mm256_castpd_si256(magic);
+        for (; i + 4 <= len; i += 4) {
+            const __m256d r0 = _mm256_loadu_pd(buf + (i + 0) * 4), r1 = _mm256_loadu_pd(buf + (i + 1) * 4);
+            const __m256d r2 = _mm256_loadu_pd(buf + (i + 2) * 4), r3 = _mm256_loadu_pd(buf + (i + 3) * 4);
+            const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+            const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+            const __m256d c[4] = {_mm256_permute2f128_pd(t0, t2, 0x20), _mm256_permute2f128_pd(t1, t3, 0x20),
+                                  _mm256_permute2f128_pd(t0, t2, 0x31), _mm256_permute2f128_pd(t1, t3, 0x31)};
+            for (int m = 0; m < 4; ++m)  // c[m]: lane m for samples i..i+3
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + m * T + i),
+                                    _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(c[m], magic)),
+                                                     magic_bits));
+        }
+    }
+    for (int l = 0; l < lanes; ++l)
+        for (int64_t j = i; j < len; ++j) dst[l * T + j] = int64_t(buf[j * 4 + l]);
+}
+
 static inline __attribute__((target("avx2,fma"))) __m256d xylo_abs256(__m256d v) {
     return _mm256_andnot_pd(_mm256_set1_pd(-0.0), v);
 }
@@ -152,7 +173,7 @@ XYLO_DEFINE_UNIT(unit_avx512, __attribute__((target("avx512f,avx512dq,avx2,fma")
 XYLO_DEFINE_UNIT(unit_avx2, __attribute__((target("avx2,fma"))), 4, __m256d, _mm256_set1_pd,
                  _mm256_loadu_pd, _mm256_storeu_pd, _mm256_sub_pd, _mm256_mul_pd,
                  _mm256_fmadd_pd, _mm256_floor_pd, xylo_abs256, _mm256_max_pd,
-                 write_block_scalar<4>)
+                 write_block_avx2)
 #endif
 
 template <int K>
