@@ -83,10 +83,12 @@ def test_int64_path_for_wide_registers_is_bit_exact():
                                   ref_mod.reference_filter(ref_mod.reference_with_table(chans), x))
 
 
-@pytest.mark.parametrize("simd", ["4", "0"])
-def test_avx2_and_int64_paths_agree(tmp_path, simd):
-    """The AVX2 vector path and the pure int64 path (forced with LEARNAFE_XYLO_SIMD)
-    give the same outputs and overflow reports as the default path."""
+@pytest.mark.parametrize("var, simd", [("LEARNAFE_XYLO_SIMD", "4"), ("LEARNAFE_XYLO_SIMD", "0"),
+                                       ("LEARNAFE_ISA", "avx2"), ("LEARNAFE_ISA", "generic")])
+def test_avx2_and_int64_paths_agree(tmp_path, var, simd):
+    """The AVX2 vector path and the pure int64 path (forced with LEARNAFE_XYLO_SIMD, or
+    with LEARNAFE_ISA as for every kernel) give the same outputs and overflow reports
+    as the default path."""
     import os
     import subprocess
     import sys
@@ -98,7 +100,8 @@ def test_avx2_and_int64_paths_agree(tmp_path, simd):
     code = ("import numpy as np, sys; from learnafe.xylo import XyloA3FilterBank as B; "
             "x = np.load(sys.argv[1]); y, k, w = B.default().filter(x, prepend_reversed=True, "
             "overflow='report', return_overflow=True); np.savez(sys.argv[2], y=y, k=k, w=w)")
-    env = dict(os.environ, LEARNAFE_XYLO_SIMD=simd)
+    env = {k: v for k, v in os.environ.items() if k not in ("LEARNAFE_XYLO_SIMD", "LEARNAFE_ISA")}
+    env[var] = simd
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.npy"), str(tmp_path / "o.npz")],
                    check=True, env=env, timeout=120)
     other = np.load(tmp_path / "o.npz")

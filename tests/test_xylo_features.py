@@ -156,3 +156,37 @@ def test_fused_features_overflow_and_errors():
         spike_features(np.zeros(10), bank)
     with pytest.raises(ValueError, match="overflow must be"):
         spike_features(np.zeros(10, dtype=np.int64), bank, overflow="x")
+
+
+@pytest.mark.parametrize("isa", ["avx2", "generic"])
+def test_fused_features_equal_on_every_isa_path(tmp_path, isa):
+    """The fused features on the AVX2 and generic paths (forced with LEARNAFE_ISA, in a
+    subprocess) equal the default path's, for every configuration and a bank of
+    fewer channels."""
+    import os
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(21)
+    x = np.stack([_speechlike(rng, 1500) for _ in range(3)])
+    np.save(tmp_path / "x.npy", x)
+    code = ("import numpy as np, sys; from learnafe.xylo.bank import XyloA3FilterBank as B; "
+            "from learnafe.xylo.features import spike_features; "
+            "from tests.test_xylo_features import _FUSED_CONFIGS as cfgs; x = np.load(sys.argv[1]); "
+            "out = {f'{i}{n}': spike_features(x, b, c) for i, c in enumerate(cfgs) "
+            "for n, b in (('full', B.default()), ('five', B.default().select([0, 5, 9, 15, 3])))}; "
+            "np.savez(sys.argv[2], **out)")
+    env = {k: v for k, v in os.environ.items() if k not in ("LEARNAFE_XYLO_SIMD", "LEARNAFE_ISA")}
+    env["LEARNAFE_ISA"] = isa
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(__file__)),
+                                         env.get("PYTHONPATH", "")])
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.npy"), str(tmp_path / "o.npz")],
+                   check=True, env=env, timeout=120)
+    other = np.load(tmp_path / "o.npz")
+    from learnafe.xylo.features import spike_features
+    for i, cfg in enumerate(_FUSED_CONFIGS):
+        for name, bank in (("full", XyloA3FilterBank.default()),
+                           ("five", XyloA3FilterBank.default().select([0, 5, 9, 15, 3]))):
+            ours = spike_features(x, bank, cfg)
+            assert ours.sum() > 0
+            np.testing.assert_array_equal(other[f"{i}{name}"], ours)

@@ -1,0 +1,412 @@
+// XyloAudio 3 spike features: the divisive-normalisation spike generator and
+// raster (rockpool's AFESim chain after the filter bank), its 16-lane vector
+// forms (generic, AVX2, AVX-512), and the fused audio -> counts kernel.
+#include <omp.h>
+
+#include <algorithm>
+#include <climits>
+#include <vector>
+
+#include "parallel.h"
+#include "xylo_lanes.h"
+
+#if XYLO_X86
+#include <immintrin.h>
+#endif
+
+namespace learnafe {
+namespace xylo {
+
+using namespace detail;
+
+int64_t raster_frames(int64_t T, int64_t factor) { return (T + factor - 1) / factor; }
+
+void spike_raster(const int64_t* y, int64_t B, int64_t C, int64_t T, const SpikeConfig& cfg,
+                  bool prepend_reversed, int64_t* counts, int num_threads) {
+    const int nt = resolve_threads(num_threads);
+    const int64_t F = raster_frames(T, cfg.raster_factor);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t b = 0; b < B; ++b) {
+        const int64_t* yb = y + b * C * T;
+        int64_t* cb = counts + b * F * C;
+        std::fill(cb, cb + F * C, int64_t(0));
+        std::vector<int64_t> high(C, 0), low(C, 0), iaf(C, 0), thr(C, 0), acc(C, 0);
+        const int64_t N = prepend_reversed ? 2 * T : T;
+        const int64_t offset = prepend_reversed ? T : 0;
+        for (int64_t n = 0; n < N; ++n) {
+            const int64_t t = n - offset;  // index in the returned timeline
+            int64_t joint = INT64_MIN;
+            for (int64_t c = 0; c < C; ++c) {
+                const int64_t* yc = yb + c * T;
+                const int64_t r = iabs(prepend_reversed ? (n < T ? yc[T - 1 - n] : yc[n - T])
+                                                        : yc[n]);
+                // Low-pass power estimate (the threshold uses the value before
+                // this sample is added).
+                low[c] = high[c] >> cfg.low_pass_shift[c];
+                high[c] = high[c] - low[c] + r;
+                int64_t m = low[c] < cfg.eps[c] ? cfg.eps[c] : low[c];
+                m = m * (int64_t(1) << cfg.rate_shift1[c]) - m * (int64_t(1) << cfg.rate_shift2[c]);
+                thr[c] = m;
+                if (m > joint) joint = m;
+                acc[c] = r;
+            }
+            for (int64_t c = 0; c < C; ++c) {
+                const int64_t adaptive = cfg.joint_normalization ? joint : thr[c];
+                const int64_t th = cfg.adaptive[c] ? adaptive : cfg.fixed_threshold[c];
+                iaf[c] += acc[c];
+                if (iaf[c] >= th) {
+                    iaf[c] -= th;
+                    if (t >= 0) ++cb[(t / cfg.raster_factor) * C + c];
+                }
+            }
+        }
+        for (int64_t i = 0; i < F * C; ++i) cb[i] = std::min(cb[i], cfg.max_spikes);
+    }
+}
+
+namespace {
+
+// ------------------------------------------------- fused spike features ---
+//
+// The spike generator of `spike_raster` for one signal, with the C <= 16
+// channels held in 16 int64 lanes (padded lanes have y = 0 and parameters 0,
+// so their threshold is 0 and never raises the joint maximum, which is >= 0).
+// Every per-channel operation is written over the 16 lanes without branches,
+// so the compiler vectorises it (AVX-512: variable arithmetic shifts, 64-bit
+// multiplies and compares on two registers).  Samples are consumed in blocks
+// of kSpikeBlock: the block's rows of y [C, T] are copied into a small
+// sample-major buffer first (in L1), forwards or backwards in time.
+
+constexpr int kLanes = 16;
+constexpr int64_t kSpikeBlock = 64;
+
+// |y[c, t0 + i]| for i < n into the sample-major block buffer (both spike paths).
+inline void load_abs_block(const int64_t* y, int64_t C, int64_t T, int64_t t0, int64_t n,
+                           int64_t (*buf)[kLanes]) {
+    for (int64_t c = 0; c < C; ++c) {
+        const int64_t* row = y + c * T + t0;
+        for (int64_t i = 0; i < n; ++i) buf[i][c] = row[i] < 0 ? -row[i] : row[i];
+    }
+}
+
+struct SpikeLanes {
+    alignas(64) int64_t lps[kLanes], eps[kLanes], mul1[kLanes], mul2[kLanes], fixed[kLanes];
+    alignas(64) int64_t use_joint[kLanes], use_own[kLanes], use_fixed[kLanes];  // 0 / -1 masks
+    alignas(64) int64_t high[kLanes], iaf[kLanes], cnt[kLanes];
+};
+
+// One sample: r[] = |y| of the 16 lanes.  COUNT: the sample lies in the
+// returned timeline (its spikes are counted).
+template <bool COUNT>
+inline __attribute__((always_inline)) void spike_step(SpikeLanes& s, const int64_t* r) {
+    alignas(64) int64_t thr[kLanes];
+    int64_t joint = 0;
+    for (int c = 0; c < kLanes; ++c) {
+        // power estimate before this sample; then the update
+        const int64_t low = s.high[c] >> s.lps[c];
+        s.high[c] = s.high[c] - low + r[c];
+        const int64_t m = low < s.eps[c] ? s.eps[c] : low;
+        thr[c] = m * s.mul1[c] - m * s.mul2[c];
+        joint = thr[c] > joint ? thr[c] : joint;
+    }
+    for (int c = 0; c < kLanes; ++c) {
+        const int64_t th = (joint & s.use_joint[c]) | (thr[c] & s.use_own[c]) | (s.fixed[c] & s.use_fixed[c]);
+        const int64_t v = s.iaf[c] + r[c];
+        const int64_t spike = v >= th ? -1 : 0;  // all ones when it fires
+        s.iaf[c] = v - (th & spike);
+        if (COUNT) s.cnt[c] -= spike;
+    }
+}
+
+// The generator over one signal's filter output y [C, T] (rows of length T).
+// prepend_reversed: first over the time-reversed signal (no counts), then
+// over the signal.  counts [F, C].
+template <int Dummy>
+inline __attribute__((always_inline)) void spike_signal_impl(const int64_t* y, int64_t C, int64_t T,
+                                                             const SpikeConfig& cfg, bool rev,
+                                                             int64_t* counts) {
+    SpikeLanes s;
+    for (int c = 0; c < kLanes; ++c) {
+        const bool on = c < C;
+        s.lps[c] = on ? cfg.low_pass_shift[c] : 0;
+        s.eps[c] = on ? cfg.eps[c] : 0;
+        s.mul1[c] = on ? (int64_t(1) << cfg.rate_shift1[c]) : 0;
+        s.mul2[c] = on ? (int64_t(1) << cfg.rate_shift2[c]) : 0;
+        s.fixed[c] = on ? cfg.fixed_threshold[c] : 0;
+        const bool adaptive = on && cfg.adaptive[c];
+        s.use_joint[c] = adaptive && cfg.joint_normalization ? -1 : 0;
+        s.use_own[c] = adaptive && !cfg.joint_normalization ? -1 : 0;
+        s.use_fixed[c] = on && !cfg.adaptive[c] ? -1 : 0;
+        s.high[c] = s.iaf[c] = s.cnt[c] = 0;
+    }
+    alignas(64) int64_t buf[kSpikeBlock][kLanes];
+    for (int64_t i = 0; i < kSpikeBlock; ++i)
+        for (int c = 0; c < kLanes; ++c) buf[i][c] = 0;
+    auto load = [&](int64_t t0, int64_t n) { load_abs_block(y, C, T, t0, n, buf); };
+    if (rev) {
+        for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
+            const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
+            load(t0, t1 - t0);
+            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step<false>(s, buf[i]);
+        }
+    }
+    const int64_t R = cfg.raster_factor;
+    const int64_t F = raster_frames(T, R);
+    int64_t f = 0, frame_end = std::min(R, T);
+    for (int64_t t0 = 0; t0 < T; t0 += kSpikeBlock) {
+        const int64_t n = std::min(kSpikeBlock, T - t0);
+        load(t0, n);
+        for (int64_t i = 0; i < n; ++i) {
+            spike_step<true>(s, buf[i]);
+            if (t0 + i + 1 == frame_end) {
+                int64_t* out = counts + f * C;
+                for (int64_t c = 0; c < C; ++c) out[c] = std::min(s.cnt[c], cfg.max_spikes);
+                for (int c = 0; c < kLanes; ++c) s.cnt[c] = 0;
+                ++f;
+                frame_end = std::min(frame_end + R, T);
+            }
+        }
+    }
+    (void)F;
+}
+
+void spike_signal_generic(const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
+                          int64_t* counts) {
+    spike_signal_impl<0>(y, C, T, cfg, rev, counts);
+}
+#if XYLO_X86
+#define XYLO_T512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
+struct SpikeVec {
+    __m512i vlps[2], veps[2], vb1[2], vb2[2], vfix[2], vuj[2], vuo[2], vuf[2], high[2], iaf[2], cnt[2];
+};
+
+template <bool COUNT>
+XYLO_T512 inline __attribute__((always_inline)) void spike_step512(SpikeVec& q, const int64_t* r_) {
+    __m512i r[2], thr[2];
+    for (int h = 0; h < 2; ++h) {
+        r[h] = _mm512_load_si512(r_ + 8 * h);
+        const __m512i low = _mm512_srav_epi64(q.high[h], q.vlps[h]);
+        q.high[h] = _mm512_add_epi64(_mm512_sub_epi64(q.high[h], low), r[h]);
+        const __m512i m = _mm512_max_epi64(low, q.veps[h]);
+        thr[h] = _mm512_sub_epi64(_mm512_sllv_epi64(m, q.vb1[h]), _mm512_sllv_epi64(m, q.vb2[h]));
+    }
+    // joint maximum over the lanes (all >= 0), in every lane
+    __m512i jm = _mm512_max_epi64(thr[0], thr[1]);
+    jm = _mm512_max_epi64(jm, _mm512_shuffle_i64x2(jm, jm, 0x4E));
+    jm = _mm512_max_epi64(jm, _mm512_shuffle_i64x2(jm, jm, 0xB1));
+    jm = _mm512_max_epi64(jm, _mm512_shuffle_epi32(jm, _MM_PERM_BADC));
+    for (int h = 0; h < 2; ++h) {
+        const __m512i th = _mm512_or_si512(
+            _mm512_or_si512(_mm512_and_si512(jm, q.vuj[h]), _mm512_and_si512(thr[h], q.vuo[h])),
+            _mm512_and_si512(q.vfix[h], q.vuf[h]));
+        const __m512i v = _mm512_add_epi64(q.iaf[h], r[h]);
+        const __mmask8 k = _mm512_cmpge_epi64_mask(v, th);
+        q.iaf[h] = _mm512_mask_sub_epi64(v, k, v, th);
+        if (COUNT) q.cnt[h] = _mm512_mask_add_epi64(q.cnt[h], k, q.cnt[h], _mm512_set1_epi64(1));
+    }
+}
+
+// The same generator in AVX-512 intrinsics (the compiler does not vectorise
+// the lane loops by itself): 16 lanes as two registers of 8 int64; the
+// multiplications by 2^b1 and 2^b2 are shifts (equal in two's complement).
+XYLO_T512 void spike_signal_avx512(
+    const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev, int64_t* counts) {
+    alignas(64) int64_t lps[kLanes], eps[kLanes], b1[kLanes], b2[kLanes], fixed[kLanes], uj[kLanes],
+        uo[kLanes], uf[kLanes];
+    for (int c = 0; c < kLanes; ++c) {
+        const bool on = c < C;
+        lps[c] = on ? cfg.low_pass_shift[c] : 0;
+        eps[c] = on ? cfg.eps[c] : 0;
+        b1[c] = on ? cfg.rate_shift1[c] : 64;  // shift by >= 64 gives 0: padded lanes
+        b2[c] = on ? cfg.rate_shift2[c] : 64;
+        fixed[c] = on ? cfg.fixed_threshold[c] : 0;
+        const bool adaptive = on && cfg.adaptive[c];
+        uj[c] = adaptive && cfg.joint_normalization ? -1 : 0;
+        uo[c] = adaptive && !cfg.joint_normalization ? -1 : 0;
+        uf[c] = on && !cfg.adaptive[c] ? -1 : 0;
+    }
+    SpikeVec q;
+    for (int h = 0; h < 2; ++h) {
+        q.vlps[h] = _mm512_load_si512(lps + 8 * h);
+        q.veps[h] = _mm512_load_si512(eps + 8 * h);
+        q.vb1[h] = _mm512_load_si512(b1 + 8 * h);
+        q.vb2[h] = _mm512_load_si512(b2 + 8 * h);
+        q.vfix[h] = _mm512_load_si512(fixed + 8 * h);
+        q.vuj[h] = _mm512_load_si512(uj + 8 * h);
+        q.vuo[h] = _mm512_load_si512(uo + 8 * h);
+        q.vuf[h] = _mm512_load_si512(uf + 8 * h);
+        q.high[h] = q.iaf[h] = q.cnt[h] = _mm512_setzero_si512();
+    }
+    alignas(64) int64_t buf[kSpikeBlock][kLanes];
+    for (int64_t i = 0; i < kSpikeBlock; ++i)
+        for (int c = 0; c < kLanes; ++c) buf[i][c] = 0;
+    auto load = [&](int64_t t0, int64_t n) { load_abs_block(y, C, T, t0, n, buf); };
+    if (rev) {
+        for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
+            const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
+            load(t0, t1 - t0);
+            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step512<false>(q, buf[i]);
+        }
+    }
+    const int64_t R = cfg.raster_factor;
+    int64_t f = 0, frame_end = std::min(R, T);
+    const __m512i vmax = _mm512_set1_epi64(cfg.max_spikes);
+    for (int64_t t0 = 0; t0 < T; t0 += kSpikeBlock) {
+        const int64_t n = std::min(kSpikeBlock, T - t0);
+        load(t0, n);
+        for (int64_t i = 0; i < n; ++i) {
+            spike_step512<true>(q, buf[i]);
+            if (t0 + i + 1 == frame_end) {
+                alignas(64) int64_t cl[kLanes];
+                _mm512_store_si512(cl, _mm512_min_epi64(q.cnt[0], vmax));
+                _mm512_store_si512(cl + 8, _mm512_min_epi64(q.cnt[1], vmax));
+                int64_t* out = counts + f * C;
+                for (int64_t c = 0; c < C; ++c) out[c] = cl[c];
+                q.cnt[0] = q.cnt[1] = _mm512_setzero_si512();
+                ++f;
+                frame_end = std::min(frame_end + R, T);
+            }
+        }
+    }
+}
+
+// The generator in AVX2 intrinsics: 16 lanes as four registers of 4 int64.
+// AVX2 has no arithmetic 64-bit shift and no 64-bit max: the power estimate is
+// never negative (high >= 0, so the logical shift vpsrlvq equals the
+// arithmetic one), and max is a vpcmpgtq + blend.  vpsllvq by >= 64 gives 0
+// (padded lanes).
+#define XYLO_T256 __attribute__((target("avx2,fma")))
+struct SpikeVec2 {
+    __m256i vlps[4], veps[4], vb1[4], vb2[4], vfix[4], vuj[4], vuo[4], vuf[4], high[4], iaf[4], cnt[4];
+};
+
+XYLO_T256 inline __attribute__((always_inline)) __m256i ld(const int64_t* p) {
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+XYLO_T256 inline __attribute__((always_inline)) __m256i max_epi64_256(__m256i a, __m256i b) {
+    return _mm256_blendv_epi8(a, b, _mm256_cmpgt_epi64(b, a));
+}
+
+template <bool COUNT>
+XYLO_T256 inline __attribute__((always_inline)) void spike_step256(SpikeVec2& q, const int64_t* r_) {
+    __m256i r[4], thr[4];
+    for (int h = 0; h < 4; ++h) {
+        r[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(r_ + 4 * h));
+        const __m256i low = _mm256_srlv_epi64(q.high[h], q.vlps[h]);
+        q.high[h] = _mm256_add_epi64(_mm256_sub_epi64(q.high[h], low), r[h]);
+        const __m256i m = max_epi64_256(low, q.veps[h]);
+        thr[h] = _mm256_sub_epi64(_mm256_sllv_epi64(m, q.vb1[h]), _mm256_sllv_epi64(m, q.vb2[h]));
+    }
+    // joint maximum over the 16 lanes (all >= 0), in every lane
+    __m256i jm = max_epi64_256(max_epi64_256(thr[0], thr[1]), max_epi64_256(thr[2], thr[3]));
+    jm = max_epi64_256(jm, _mm256_permute4x64_epi64(jm, 0x4E));
+    jm = max_epi64_256(jm, _mm256_permute4x64_epi64(jm, 0xB1));
+    const __m256i ones = _mm256_set1_epi64x(-1);
+    for (int h = 0; h < 4; ++h) {
+        const __m256i th = _mm256_or_si256(
+            _mm256_or_si256(_mm256_and_si256(jm, q.vuj[h]), _mm256_and_si256(thr[h], q.vuo[h])),
+            _mm256_and_si256(q.vfix[h], q.vuf[h]));
+        const __m256i v = _mm256_add_epi64(q.iaf[h], r[h]);
+        const __m256i spike = _mm256_xor_si256(_mm256_cmpgt_epi64(th, v), ones);  // v >= th
+        q.iaf[h] = _mm256_sub_epi64(v, _mm256_and_si256(th, spike));
+        if (COUNT) q.cnt[h] = _mm256_sub_epi64(q.cnt[h], spike);
+    }
+}
+
+XYLO_T256 void spike_signal_avx2(const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg,
+                                 bool rev, int64_t* counts) {
+    alignas(64) int64_t lps[kLanes], eps[kLanes], b1[kLanes], b2[kLanes], fixed[kLanes], uj[kLanes],
+        uo[kLanes], uf[kLanes];
+    for (int c = 0; c < kLanes; ++c) {
+        const bool on = c < C;
+        lps[c] = on ? cfg.low_pass_shift[c] : 0;
+        eps[c] = on ? cfg.eps[c] : 0;
+        b1[c] = on ? cfg.rate_shift1[c] : 64;  // shift by >= 64 gives 0: padded lanes
+        b2[c] = on ? cfg.rate_shift2[c] : 64;
+        fixed[c] = on ? cfg.fixed_threshold[c] : 0;
+        const bool adaptive = on && cfg.adaptive[c];
+        uj[c] = adaptive && cfg.joint_normalization ? -1 : 0;
+        uo[c] = adaptive && !cfg.joint_normalization ? -1 : 0;
+        uf[c] = on && !cfg.adaptive[c] ? -1 : 0;
+    }
+    SpikeVec2 q;
+    for (int h = 0; h < 4; ++h) {
+        q.vlps[h] = ld(lps + 4 * h);
+        q.veps[h] = ld(eps + 4 * h);
+        q.vb1[h] = ld(b1 + 4 * h);
+        q.vb2[h] = ld(b2 + 4 * h);
+        q.vfix[h] = ld(fixed + 4 * h);
+        q.vuj[h] = ld(uj + 4 * h);
+        q.vuo[h] = ld(uo + 4 * h);
+        q.vuf[h] = ld(uf + 4 * h);
+        q.high[h] = q.iaf[h] = q.cnt[h] = _mm256_setzero_si256();
+    }
+    alignas(64) int64_t buf[kSpikeBlock][kLanes];
+    for (int64_t i = 0; i < kSpikeBlock; ++i)
+        for (int c = 0; c < kLanes; ++c) buf[i][c] = 0;
+    auto load = [&](int64_t t0, int64_t n) { load_abs_block(y, C, T, t0, n, buf); };
+    if (rev) {
+        for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
+            const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
+            load(t0, t1 - t0);
+            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step256<false>(q, buf[i]);
+        }
+    }
+    const int64_t R = cfg.raster_factor;
+    int64_t f = 0, frame_end = std::min(R, T);
+    for (int64_t t0 = 0; t0 < T; t0 += kSpikeBlock) {
+        const int64_t n = std::min(kSpikeBlock, T - t0);
+        load(t0, n);
+        for (int64_t i = 0; i < n; ++i) {
+            spike_step256<true>(q, buf[i]);
+            if (t0 + i + 1 == frame_end) {
+                alignas(64) int64_t cl[kLanes];
+                for (int h = 0; h < 4; ++h)
+                    _mm256_store_si256(reinterpret_cast<__m256i*>(cl + 4 * h), q.cnt[h]);
+                int64_t* out = counts + f * C;
+                for (int64_t c = 0; c < C; ++c) out[c] = std::min(cl[c], cfg.max_spikes);
+                for (int h = 0; h < 4; ++h) q.cnt[h] = _mm256_setzero_si256();
+                ++f;
+                frame_end = std::min(frame_end + R, T);
+            }
+        }
+    }
+}
+#endif
+
+void spike_signal(const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
+                  int64_t* counts) {
+#if XYLO_X86
+    if (isa() == Isa::Avx512) return spike_signal_avx512(y, C, T, cfg, rev, counts);
+    if (isa() == Isa::Avx2) return spike_signal_avx2(y, C, T, cfg, rev, counts);
+#endif
+    spike_signal_generic(y, C, T, cfg, rev, counts);
+}
+
+}  // namespace
+
+void spike_features(const int64_t* x, int64_t B, int64_t T, const Channel* ch, int64_t C,
+                    const SpikeConfig& cfg, bool prepend_reversed, int64_t* counts,
+                    int32_t* overflow_kind, int64_t* overflow_sample, int num_threads) {
+    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(resolve_threads(num_threads), B)));
+    const int64_t F = raster_frames(T, cfg.raster_factor);
+#pragma omp parallel num_threads(nt)
+    {
+        // One signal's filter output at a time per thread ([C, T]; reused).
+        std::vector<int64_t> y(static_cast<size_t>(C * T));
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t b = 0; b < B; ++b) {
+            filterbank(x + b * T, 1, T, ch, C, prepend_reversed, y.data(), overflow_kind + b * C,
+                       overflow_sample + b * C, 1);
+            if (C <= kLanes) {
+                spike_signal(y.data(), C, T, cfg, prepend_reversed, counts + b * F * C);
+            } else {
+                spike_raster(y.data(), 1, C, T, cfg, prepend_reversed, counts + b * F * C, 1);
+            }
+        }
+    }
+}
+
+}  // namespace xylo
+}  // namespace learnafe
