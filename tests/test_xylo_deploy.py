@@ -193,22 +193,22 @@ def toy_run(tmp_path_factory):
 @pytest.mark.slow
 def test_quantization_aware_training_and_resume(toy_run, tmp_path):
     from learnafe.training.rundir import LAST
-    from learnafe.xylo.qat import quantization_aware_training
+    from learnafe.xylo.qat import QatOptions, quantization_aware_training
 
     run, mp = toy_run
     mp.setattr("learnafe.training.data.CACHE_DIR", str(run.parent / "cache"))
-    first = quantization_aware_training(run, epochs=1, out_dir=tmp_path / "q", lr_bank=0.05,
+    first = quantization_aware_training(run, QatOptions(epochs=1, lr_bank=0.05), out_dir=tmp_path / "q",
                                         progress=False)
     assert first["history"][0]["centres_hz"] != pytest.approx(
         [c["f0_hz"] for c in json.loads((run / "bank.json").read_text())["channels"]])
     assert (tmp_path / "q" / LAST).is_file() and (tmp_path / "q" / "xylo_bank.json").is_file()
     # a second call with more epochs resumes after epoch 1 (history kept)
-    second = quantization_aware_training(run, epochs=1, out_dir=tmp_path / "q", lr_bank=0.05,
+    second = quantization_aware_training(run, QatOptions(epochs=1, lr_bank=0.05), out_dir=tmp_path / "q",
                                          progress=False)
     assert second["history"] == first["history"]
     with pytest.raises(ValueError, match="other settings"):
-        quantization_aware_training(run, epochs=2, out_dir=tmp_path / "q", progress=False,
-                                    learn_bank=False)
+        quantization_aware_training(run, QatOptions(epochs=2, learn_bank=False), out_dir=tmp_path / "q",
+                                    progress=False)
     for key in ("before_bitexact", "after_bitexact"):
         assert set(second[key]["accuracy"]) == {"clean", "10"}
 

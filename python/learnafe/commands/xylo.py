@@ -219,12 +219,12 @@ def _features(args) -> int:
 
 
 def _qat(args) -> int:
-    from learnafe.xylo.qat import RESULT, quantization_aware_training
+    from learnafe.xylo.qat import RESULT, QatOptions, quantization_aware_training
 
     res = quantization_aware_training(
-        args.run, epochs=args.epochs, out_dir=args.out, learn_bank=args.learn_bank, lr=args.lr,
-        lr_bank=args.lr_bank, seed=args.seed, batch_size=args.batch_size,
-        limit_train=args.limit_train, limit_eval=args.limit_eval, progress=args.progress)
+        args.run, QatOptions(epochs=args.epochs, learn_bank=args.learn_bank, lr=args.lr, lr_bank=args.lr_bank,
+                             seed=args.seed, batch_size=args.batch_size, limit_train=args.limit_train,
+                             limit_eval=args.limit_eval), out_dir=args.out, progress=args.progress)
     for k in ("before_bitexact", "after_bitexact"):
         print(f"{k:16s} mean accuracy {res[k]['mean_accuracy']:.4f}  " +
               "  ".join(f"{c}:{v:.3f}" for c, v in res[k]["accuracy"].items()))

@@ -34,11 +34,14 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from learnafe._migrate import resume_checkpoint
 from learnafe.data.sources import speaker_halves, speaker_of  # noqa: F401  (re-exported)
@@ -49,7 +52,7 @@ from learnafe.training.model import CoDesignModel, apply_feature_mask, feature_s
 from learnafe.training.loop import LoopHooks, LoopOptions, TrainingLoop
 from learnafe.training.rundir import BANK, BEST, CONFIG, LAST, atomic_save, load_run, write_json
 
-__all__ = ["finetune", "finetune_real", "speaker_halves", "speaker_of", "classification_sums",
+__all__ = ["FinetuneData", "finetune", "finetune_real", "speaker_halves", "speaker_of", "classification_sums",
            "classification_entry", "epoch_logger"]
 
 log = logging.getLogger(__name__)
@@ -81,16 +84,29 @@ def _frozen(frontend: nn.Module) -> nn.Module:
     return frontend
 
 
+@dataclass(frozen=True)
+class FinetuneData:
+    """The data of a fine-tuning other than the run's own splits (:func:`finetune`)."""
+
+    #: Data set to train on (None: the run's training split with its SNR-aware noise).
+    train_set: Dataset | None = None
+    #: Data set to report on (None: the run's test split).
+    eval_set: Dataset | None = None
+    #: Noise folder of the fixed-SNR evaluation (None: as in ``learnafe evaluate``).
+    noise: str | os.PathLike | None = None
+    #: Clips per batch (None: the run's batch size).
+    batch_size: int | None = None
+
+
 def finetune(run_dir, frontend: nn.Module | None = None, *, epochs: int = 5, out_dir=None,
-             lr: float = 1e-3, batch_size: int | None = None, seed: int = 0, train_set=None,
-             eval_set=None, noise=None, progress: bool = True, label: str = "finetune") -> dict:
+             lr: float = 1e-3, seed: int = 0, progress: bool = True, label: str = "finetune",
+             data: FinetuneData = FinetuneData()) -> dict:
     """Fine-tune the run's classifier on features of ``frontend`` (default: the run's own
     bank), front end frozen.  Returns ``{"before": eval, "after": eval, ...}`` (each
     an evaluation dict as in :mod:`learnafe.training.evaluate`) and writes ``out_dir``.
 
-    ``train_set``/``eval_set``: data sets to train on / report on (default: the run's
-    training split with its SNR-aware noise, and its test split); ``noise``: noise
-    folder for the fixed-SNR evaluation (default as in ``learnafe evaluate``).
+    ``data``: the training and evaluation sets, noise folder and batch size when they are not
+    the run's own (:class:`FinetuneData`).
     """
     if epochs < 1:
         raise ValueError(f"finetune: epochs must be >= 1, got {epochs}")
@@ -100,27 +116,68 @@ def finetune(run_dir, frontend: nn.Module | None = None, *, epochs: int = 5, out
     cfg = run.config
     out_dir = Path(out_dir) if out_dir is not None else Path(run_dir) / label
     own = frontend is None
-    frontend = _frozen(run.frontend if own else frontend)
+    frontend, shape = _frozen_matching(run, frontend)
+    classifier = copy.deepcopy(run.classifier)
+    model = CoDesignModel(frontend, classifier)
+    train_set, eval_set, noise = _finetune_sets(cfg, data, progress)
+    loop, state = _finetune_loop(cfg, frontend, classifier, train_set, shape, out_dir,
+                                 dict(epochs=epochs, lr=lr, seed=seed, batch_size=data.batch_size,
+                                      label=label, progress=progress))
+    st = loop.load_checkpoint()
+    if st is not None:
+        state["before"] = st["before"]
+    if state["before"] is None:
+        log.info("%s: accuracy before fine-tuning on %d clips", label, len(eval_set))
+        state["before"] = evaluate_dataset(model, eval_set, snrs=cfg.eval_snrs, noise=noise, progress=progress)
+    before = state["before"]
+    loop.run()
+    classifier.eval()
+    after = evaluate_dataset(model, eval_set, snrs=cfg.eval_snrs, noise=noise, progress=progress)
+    _write_finetuned_run(out_dir, run, classifier, epochs, run_dir)
+    result = {"run": str(run_dir), "out_dir": str(out_dir), "label": label,
+              "frontend": "run" if own else type(frontend).__name__, "epochs": epochs, "lr": lr,
+              "seed": seed, "n_train": len(train_set), "n_eval": len(eval_set),
+              "before": before, "after": after, "history": loop.history}
+    write_json(out_dir / "finetune.json", result)
+    log.info("%s: mean accuracy %.4f -> %.4f", label, before["mean_accuracy"], after["mean_accuracy"])
+    return result
+
+
+def _frozen_matching(run, frontend: nn.Module | None) -> tuple[nn.Module, tuple[int, int]]:
+    """``frontend`` (None: the run's bank) frozen, and its feature shape ``(C, F)`` of one clip,
+    which must be the run's."""
+    cfg = run.config
+    frontend = _frozen(run.frontend if frontend is None else frontend)
     n = int(round(cfg.sample_rate * cfg.clip_seconds))
     want = feature_shape(run.frontend, n)
     got = feature_shape(frontend, n)
     if got != want:
         raise ValueError(f"finetune: the front end gives features of shape [C, F] = {list(got)} for a "
                          f"{cfg.clip_seconds:g} s clip at {cfg.sample_rate} Hz, the run's classifier expects {list(want)}")
-    classifier = copy.deepcopy(run.classifier)
-    model = CoDesignModel(frontend, classifier)
+    return frontend, got
+
+
+def _finetune_sets(cfg, data: FinetuneData, progress: bool):
+    """The training set, evaluation set and evaluation noise folder: ``data``'s or the run's."""
+    train_set, eval_set = data.train_set, data.eval_set
     if train_set is None:
         train_set = open_split(cfg.data, cfg.train_split, cfg, snr="train", noise=cfg.noise or None,
                                progress=progress)
     if eval_set is None:
         eval_set = open_split(cfg.data, cfg.test_split, cfg, progress=progress)
-    noise = noise or cfg.noise or eval_noise_folder(eval_set.root, cfg.data)
-    bs = int(batch_size or cfg.batch_size)
+    return train_set, eval_set, data.noise or cfg.noise or eval_noise_folder(eval_set.root, cfg.data)
+
+
+def _finetune_loop(cfg, frontend, classifier, train_set, shape, out_dir: Path, settings: dict):
+    """The :class:`~learnafe.training.loop.TrainingLoop` of the classifier on the frozen front end's
+    features (cosine learning rate), and the dict whose ``"before"`` its checkpoints carry.
+    ``settings``: epochs, lr, seed, batch_size, label, progress."""
+    epochs, lr, seed, label = settings["epochs"], settings["lr"], settings["seed"], settings["label"]
+    bs = int(settings["batch_size"] or cfg.batch_size)
     steps_per_epoch = len(train_set) // bs
     if steps_per_epoch < 1:
         raise ValueError(f"finetune: {len(train_set)} training clips are fewer than one batch of {bs}")
-    _, n_frames = got
-    aug = Augmenter(cfg.replace(seed=seed), got[0], n_frames)
+    aug = Augmenter(cfg.replace(seed=seed), shape[0], shape[1])
     opt = torch.optim.AdamW(classifier.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     total = steps_per_epoch * epochs
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -138,38 +195,25 @@ def finetune(run_dir, frontend: nn.Module | None = None, *, epochs: int = 5, out
         loss = ce(logits, labels)
         return loss, classification_sums(loss, logits, labels), None
 
-    before = None
+    state = {"before": None}
     loop = TrainingLoop(
         modules={"classifier": classifier}, optimizer=opt, scheduler=sched,
         hooks=LoopHooks(step=step, batches=lambda epoch: epoch_batches(train_set, bs, epoch, seed, 303),
                         epoch_end=classification_entry, log_epoch=epoch_logger(label),
-                        extra_state=lambda: {"before": before}),
+                        extra_state=lambda: {"before": state["before"]}),
         options=LoopOptions(steps_per_epoch=steps_per_epoch, epochs=epochs, checkpoint=resume_checkpoint(out_dir, LAST),
                             n_sums=3, settings={"epochs": epochs, "lr": lr, "seed": seed},
                             settings_error="holds a fine-tuning with other settings", desc=label,
-                            progress=progress, leave_bar=False))
-    st = loop.load_checkpoint()
-    if st is not None:
-        before = st["before"]
-    if before is None:
-        log.info("%s: accuracy before fine-tuning on %d clips", label, len(eval_set))
-        before = evaluate_dataset(model, eval_set, snrs=cfg.eval_snrs, noise=noise, progress=progress)
-    loop.run()
-    history = loop.history
-    classifier.eval()
-    after = evaluate_dataset(model, eval_set, snrs=cfg.eval_snrs, noise=noise, progress=progress)
-    # A loadable run directory: the run's bank with the fine-tuned classifier.
-    write_json(out_dir / CONFIG, cfg.to_dict())
+                            progress=settings["progress"], leave_bar=False))
+    return loop, state
+
+
+def _write_finetuned_run(out_dir: Path, run, classifier, epochs: int, run_dir) -> None:
+    """A loadable run directory: the run's config and bank with the fine-tuned classifier."""
+    write_json(out_dir / CONFIG, run.config.to_dict())
     write_json(out_dir / BANK, run.bank)
     atomic_save({"model": CoDesignModel(run.frontend, classifier).state_dict(), "epoch": epochs,
                  "finetuned_from": str(run_dir)}, out_dir / BEST)
-    result = {"run": str(run_dir), "out_dir": str(out_dir), "label": label,
-              "frontend": "run" if own else type(frontend).__name__, "epochs": epochs, "lr": lr,
-              "seed": seed, "n_train": len(train_set), "n_eval": len(eval_set),
-              "before": before, "after": after, "history": history}
-    write_json(out_dir / "finetune.json", result)
-    log.info("%s: mean accuracy %.4f -> %.4f", label, before["mean_accuracy"], after["mean_accuracy"])
-    return result
 
 
 def finetune_real(run_dir, real_dir, *, epochs: int = 5, out_dir=None, lr: float = 1e-3,
@@ -197,9 +241,9 @@ def finetune_real(run_dir, real_dir, *, epochs: int = 5, out_dir=None, lr: float
     log.info("real fine-tuning: %d clips (speaker half A) for training, %d (half B) for evaluation",
              len(train_a), len(half_b))
     res = finetune(run_dir, None, epochs=epochs, lr=lr, seed=seed, progress=progress,
-                   out_dir=out_dir or Path(run_dir) / "finetune-real", train_set=train_a,
-                   eval_set=half_b, noise=noise_dir, label="finetune-real",
-                   batch_size=min(cfg.batch_size, max(2, len(train_a) // 8)))
+                   out_dir=out_dir or Path(run_dir) / "finetune-real", label="finetune-real",
+                   data=FinetuneData(train_set=train_a, eval_set=half_b, noise=noise_dir,
+                                     batch_size=min(cfg.batch_size, max(2, len(train_a) // 8))))
     res["protocol"] = (f"fine-tuned on speaker half A ({len(train_a)} clips) of {real_dir}, "
                        f"evaluated on the disjoint half B ({len(half_b)} clips)")
     write_json(Path(res["out_dir"]) / "finetune.json", res)

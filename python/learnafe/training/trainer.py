@@ -182,13 +182,25 @@ class Trainer:
         return True
 
     def _build(self) -> None:
-        cfg, ctx = self.cfg, self.ctx
+        """Seeds the generators and builds the data, model, loss, batching, optimiser and loop."""
+        cfg = self.cfg
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         import random
 
         random.seed(cfg.seed)
-        progress = cfg.progress and ctx.is_main
+        self._build_data()
+        frontend, classifier, (n_ch, n_frames) = self._build_model()
+        self._build_batching()
+        self._build_optimizer(frontend, classifier)
+        self._build_loop()
+        log.info("front end: %d channels x %d frames, P_ref %.4g W, A_ref %.4g um^2; classifier %s",
+                 n_ch, n_frames, self.p_ref, self.a_ref, classifier.summary())
+
+    def _build_data(self) -> None:
+        """The training and validation sets (each limited as the config asks) and their noise."""
+        cfg = self.cfg
+        progress = cfg.progress and self.ctx.is_main
         self.train_ds = training_set(cfg, progress=progress)
         self.noise = cfg.noise or eval_noise_folder(cfg.data)
         if cfg.real:  # validation on the held-out real speakers (noise: 80-90 % portion)
@@ -201,6 +213,11 @@ class Trainer:
         if cfg.limit_val:
             self.val_ds = _limit(self.val_ds, cfg.limit_val, cfg.eval_seed)
         log.info("training data: %s", describe_training_data(cfg))
+
+    def _build_model(self):
+        """The front end, classifier and model, the cost references, the loss and the augmenter;
+        returns the front end, the classifier and the feature shape ``(C, F)`` of a clip."""
+        cfg = self.cfg
         frontend = build_frontend(cfg)
         self.initial_bank = frontend.to_dict()
         n_samples = self.train_ds.length
@@ -227,6 +244,11 @@ class Trainer:
                                lambda_c=cfg.lambda_c if cost_terms else 0.0,
                                label_smoothing=cfg.label_smoothing)
         self.augmenter = Augmenter(cfg, n_ch, n_frames)
+        return frontend, classifier, (n_ch, n_frames)
+
+    def _build_batching(self) -> None:
+        """The per-process batch, the distributed sampler, steps per epoch and total steps."""
+        cfg, ctx = self.cfg, self.ctx
         if ctx.world_size > 1 and cfg.batch_size % ctx.world_size:
             raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the number of "
                              f"processes ({ctx.world_size})")
@@ -240,6 +262,11 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * cfg.epochs
         if cfg.max_steps:
             self.total_steps = min(self.total_steps, cfg.max_steps)
+
+    def _build_optimizer(self, frontend, classifier) -> None:
+        """AdamW over the trainable front-end and the classifier parameters, and the learning-rate
+        schedule (linear warm-up, then constant or cosine)."""
+        cfg = self.cfg
         groups = []
         fe_params = [p for p in frontend.parameters() if p.requires_grad]
         if fe_params:
@@ -259,6 +286,10 @@ class Trainer:
             return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * prog))
 
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
+
+    def _build_loop(self) -> None:
+        """The (distributed) model wrapper, the per-rank RNG stream and the training loop."""
+        cfg, ctx = self.cfg, self.ctx
         if ctx.distributed:
             self.model = dist_util.convert_sync_batchnorm(self.model)
             self.ddp = torch.nn.parallel.DistributedDataParallel(self.model)
@@ -282,8 +313,6 @@ class Trainer:
                  self.steps_per_epoch, cfg.epochs,
                  f", max {cfg.max_steps} steps" if cfg.max_steps else "", len(self.val_ds),
                  ctx.world_size)
-        log.info("front end: %d channels x %d frames, P_ref %.4g W, A_ref %.4g um^2; classifier %s",
-                 n_ch, n_frames, self.p_ref, self.a_ref, classifier.summary())
 
     # The loop's counters, read by the metrics and by programs that drive a Trainer.
     epoch = property(lambda self: self.loop.epoch)

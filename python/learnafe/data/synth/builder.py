@@ -281,8 +281,47 @@ def synthesize(out, size: str | SynthSize = "small", seed: int = 0, workers: int
     interrupted run continues where it stopped.  Clips an engine fails to
     render are left out (listed in one warning and in the summary).
     """
-    from learnafe._progress import progress as progress_bar
+    spec, size, engines = _checked_settings(size, workers, engines)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.rglob("*.wav.tmp*"):  # left by an interrupted write
+        stale.unlink()
+    rows, fam_split = plan_clips(spec, seed, engines)
+    manifest = {"format": FORMAT, "size": size, "seed": seed, "engines": engines,
+                "clips": len(rows), "sample_rate": RATE, "spec": asdict(spec),
+                "plan_sha1": hashlib.sha1(json.dumps(rows, sort_keys=True).encode()).hexdigest(),
+                "family_split": fam_split}
+    _check_manifest(out, manifest)
+    log.info("synthesising %d clips + %d noise recordings with %s into %s (%d workers)",
+             len(rows), len(NOISE_TYPES), ", ".join(engines), out, workers)
+    babble_voices = [v for e in engines if e in ("espeak", "flite")
+                     for v in get_engine(e).voices() if fam_split[v.family] == "train"]
+    tasks = [(_noise_task, (str(out), kind, seed, spec.noise_seconds, babble_voices))
+             for kind in NOISE_TYPES]
+    tasks += [(_clip_task, (str(out), row)) for row in rows]
+    t0 = time.perf_counter()
+    status, failed = _run_tasks(tasks, workers, progress)
+    elapsed = time.perf_counter() - t0
+    present = _write_lists(out, rows, failed)
+    if failed:
+        warnings.warn(f"synthesis: {len(failed)} item(s) failed and were left out: "
+                      + "; ".join(f"{k} ({v})" for k, v in list(failed.items())[:20]),
+                      stacklevel=2)
+    per_split: dict[str, int] = {}
+    for r in present:
+        per_split[r["split"]] = per_split.get(r["split"], 0) + 1
+    summary = {"out": str(out), "size": size, "seed": seed, "engines": engines,
+               "workers": workers, "clips_planned": len(rows), "clips_per_split": per_split,
+               "noise_recordings": list(NOISE_TYPES), **status, "failed_items": failed,
+               "seconds": round(elapsed, 2),
+               "items_per_second": round(len(tasks) / elapsed, 2) if elapsed > 0 else None}
+    write_json(out / "synth_summary.json", summary, indent=1, newline=False)
+    return summary
 
+
+def _checked_settings(size, workers: int, engines) -> tuple[SynthSize, str, list[str]]:
+    """The size's spec and name, and the sorted engines (default: every available one), after
+    checking the size, ``workers`` and that each engine is known and available."""
     if isinstance(size, SynthSize):
         spec, size = size, "custom"
     elif size in SIZES:
@@ -303,27 +342,16 @@ def synthesize(out, size: str | SynthSize = "small", seed: int = 0, workers: int
         if missing:
             raise ValueError(f"--engines: {missing} not available on this system "
                              f"(available: {avail})")
-    engines = sorted(engines)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.rglob("*.wav.tmp*"):  # left by an interrupted write
-        stale.unlink()
-    rows, fam_split = plan_clips(spec, seed, engines)
-    manifest = {"format": FORMAT, "size": size, "seed": seed, "engines": engines,
-                "clips": len(rows), "sample_rate": RATE, "spec": asdict(spec),
-                "plan_sha1": hashlib.sha1(json.dumps(rows, sort_keys=True).encode()).hexdigest(),
-                "family_split": fam_split}
-    _check_manifest(out, manifest)
-    log.info("synthesising %d clips + %d noise recordings with %s into %s (%d workers)",
-             len(rows), len(NOISE_TYPES), ", ".join(engines), out, workers)
-    babble_voices = [v for e in engines if e in ("espeak", "flite")
-                     for v in get_engine(e).voices() if fam_split[v.family] == "train"]
-    tasks = [(_noise_task, (str(out), kind, seed, spec.noise_seconds, babble_voices))
-             for kind in NOISE_TYPES]
-    tasks += [(_clip_task, (str(out), row)) for row in rows]
+    return spec, size, sorted(engines)
+
+
+def _run_tasks(tasks, workers: int, progress: bool) -> tuple[dict, dict[str, str]]:
+    """Runs the noise and clip tasks (in ``workers`` processes when more than one); returns the
+    count per outcome (written, kept, failed) and the error of every failed item."""
+    from learnafe._progress import progress as progress_bar
+
     status = {"written": 0, "kept": 0, "failed": 0}
     failed: dict[str, str] = {}
-    t0 = time.perf_counter()
     with progress_bar(total=len(tasks), unit="clip", desc="synthesising", disable=not progress) as bar:
         def consume(results):
             for name, st, err in results:
@@ -338,7 +366,12 @@ def synthesize(out, size: str | SynthSize = "small", seed: int = 0, workers: int
                 consume(pool.imap_unordered(_run, tasks, chunksize=8))
         else:
             consume(map(_run, tasks))
-    elapsed = time.perf_counter() - t0
+    return status, failed
+
+
+def _write_lists(out: Path, rows: list[dict], failed: dict) -> list[dict]:
+    """Writes the validation and test lists and ``metadata.csv`` (atomically) of the clips that
+    were not failed, and returns those rows."""
     present = [r for r in rows if r["file"] not in failed]
     for name, lst in (("validation", "validation_list.txt"), ("test", "testing_list.txt")):
         (out / lst).write_text("".join(r["file"] + "\n" for r in present if r["split"] == name))
@@ -348,20 +381,7 @@ def synthesize(out, size: str | SynthSize = "small", seed: int = 0, workers: int
         wr.writeheader()
         wr.writerows(present)
     os.replace(out / "metadata.csv.tmp", out / "metadata.csv")
-    if failed:
-        warnings.warn(f"synthesis: {len(failed)} item(s) failed and were left out: "
-                      + "; ".join(f"{k} ({v})" for k, v in list(failed.items())[:20]),
-                      stacklevel=2)
-    per_split: dict[str, int] = {}
-    for r in present:
-        per_split[r["split"]] = per_split.get(r["split"], 0) + 1
-    summary = {"out": str(out), "size": size, "seed": seed, "engines": engines,
-               "workers": workers, "clips_planned": len(rows), "clips_per_split": per_split,
-               "noise_recordings": list(NOISE_TYPES), **status, "failed_items": failed,
-               "seconds": round(elapsed, 2),
-               "items_per_second": round(len(tasks) / elapsed, 2) if elapsed > 0 else None}
-    write_json(out / "synth_summary.json", summary, indent=1, newline=False)
-    return summary
+    return present
 
 
 def _run(task):
