@@ -11,7 +11,7 @@
 // implements it.
 //
 // Adjoint (`backward`; per channel, one reverse-time recursion, the
-// `Adjoint::step` of biquad_filterbank.cpp), with gy = dL/dy and
+// `Adjoint::step` of biquad_recursion.h), with gy = dL/dy and
 // lambda = dL/dv, which is also the channel's share of dL/dx:
 //
 //   gv[m]     = b0 gy[m] + b1 gy[m+1] + b2 gy[m+2]

@@ -19,10 +19,10 @@ channel, with ``lambda_c = dL/dv_c``, which is also channel c's share of ``dL/dx
 
 ``v`` is recomputed from checkpoints rather than stored.  Where each piece is:
 
-* forward recursion: C++ ``learnafe::biquad::forward`` (``cpp/biquad_filterbank.cpp``,
+* forward recursion: C++ ``learnafe::biquad::forward`` (``cpp/biquad_plain_kernels.h``,
   bound as ``_core.biquad_forward_f32/_f64``), called by :func:`biquad_filterbank`;
-* adjoint recursion: C++ ``learnafe::biquad::backward`` (the ``Adjoint::step`` of
-  ``cpp/biquad_filterbank.cpp``, bound as ``_core.biquad_backward_f32/_f64``),
+* adjoint recursion: C++ ``learnafe::biquad::backward`` (``Backward`` in
+  ``cpp/biquad_plain_kernels.h``, ``Adjoint::step`` in ``cpp/biquad_recursion.h``, bound as ``_core.biquad_backward_f32/_f64``),
   called by the backward operator ``learnafe::biquad_filterbank_backward``
   (:mod:`learnafe.ops.operators`);
 * fused envelope forward / adjoint: C++ ``envelope_forward`` / ``envelope_backward``

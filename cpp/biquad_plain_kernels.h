@@ -1,0 +1,304 @@
+// The plain biquad bank kernels: Forward (y and the final state from x and
+// the initial state, optionally keeping block-start states for the backward)
+// and Backward (its adjoint: dL/dx, dL/db, dL/da, dL/dzi from dL/dy and
+// dL/dzf).  One call of `unit` computes one (batch item, channel block).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+#include "biquad_args.h"
+#include "biquad_recursion.h"
+#include "biquad_simd.h"
+
+namespace learnafe {
+namespace biquad {
+namespace detail {
+
+// Forward outputs of at least this size are written with streaming stores.
+constexpr size_t kStreamBytes = size_t(8) << 20;
+
+template <class F, class V>
+struct Forward {
+    static LAFE_INLINE void unit(const ForwardArgs<F>& p, int64_t uid, double*) {
+        constexpr int W = V::kW;
+        typedef typename VecOf<F, W>::V VF;
+        const Unit u = unit_of(p, uid);
+        const Coef<V> k(p.coef + u.blk * 5 * W);
+        const int64_t T = p.T;
+        V v1, v2;
+        load_state(p.zi, u, p.C, v1, v2);
+        const F* xb = p.x + u.bi * T;
+        F* yb = p.y + (u.bi * p.C + u.c0) * T;  // channel l at yb + l * T
+        int64_t t0 = 0;
+        // Large outputs are written with non-temporal (streaming) stores: the
+        // output does not fit in the caches anyway, and a streaming store of a
+        // whole line skips reading it first (which halves the memory traffic).
+        // Only when every block store is aligned to the vector size (each row
+        // starts aligned: aligned base and a row length that keeps it so).
+        const bool stream = p.stream && reinterpret_cast<uintptr_t>(yb) % sizeof(VF) == 0 &&
+                            (T * static_cast<int64_t>(sizeof(F))) % static_cast<int64_t>(sizeof(VF)) == 0;
+        // W samples x W channels at a time, transposed in registers so that
+        // each channel gets one contiguous W-sample store.
+        double* ck = p.ck_out ? p.ck_out + uid * 2 * W * ((T + kTimeBlock - 1) / kTimeBlock) : nullptr;
+        for (; t0 + W <= T; t0 += W) {
+            if (ck && t0 % kTimeBlock == 0) {
+                v1.store(ck + 2 * (t0 / kTimeBlock) * W);
+                v2.store(ck + (2 * (t0 / kTimeBlock) + 1) * W);
+            }
+            VF r[W];
+            for (int s = 0; s < W; ++s)
+                r[s] = pack_to_vec<F>(filter_step(k, static_cast<double>(xb[t0 + s]), v1, v2));
+            transpose<W>(r);
+            if (stream) {
+                for (int l = 0; l < u.nc; ++l) stream_store<V::kS>(yb + l * T + t0, r[l]);
+            } else {
+                for (int l = 0; l < u.nc; ++l) std::memcpy(yb + l * T + t0, &r[l], sizeof(VF));
+            }
+        }
+#if LAFE_X86
+        if (stream) __builtin_ia32_sfence();
+#endif
+        for (; t0 < T; ++t0) {
+            if (ck && t0 % kTimeBlock == 0) {
+                v1.store(ck + 2 * (t0 / kTimeBlock) * W);
+                v2.store(ck + (2 * (t0 / kTimeBlock) + 1) * W);
+            }
+            double yl[W];
+            filter_step(k, static_cast<double>(xb[t0]), v1, v2).store(yl);
+            for (int l = 0; l < u.nc; ++l) yb[l * T + t0] = static_cast<F>(yl[l]);
+        }
+        if (p.zf) store_state(p.zf, u, p.C, v1, v2);
+    }
+};
+
+// dL/dy of a unit for samples t0 .. t0 + n - 1 as n rows of W lanes (double).
+template <class F, class V>
+LAFE_INLINE void load_gy_block(const BackwardArgs<F>& p, const Unit& u, int64_t t0, int64_t n, double* gyb) {
+    constexpr int W = V::kW;
+    typedef typename VecOf<F, W>::V VF;
+    const F* gb = p.gy + (u.bi * p.C + u.c0) * p.T + t0;  // channel l at gb + l * T
+    int64_t t = 0;
+    for (; t + W <= n; t += W) {
+        VF r[W];
+        for (int l = 0; l < u.nc; ++l) std::memcpy(&r[l], gb + l * p.T + t, sizeof(VF));
+        for (int l = u.nc; l < W; ++l) r[l] = VF{};  // padded lanes
+        transpose<W>(r);
+        for (int s = 0; s < W; ++s) pack_from_vec<F, W, V::kS>(r[s]).store(gyb + (t + s) * W);
+    }
+    for (; t < n; ++t) {
+        double* q = gyb + t * W;
+        for (int l = 0; l < W; ++l) q[l] = l < u.nc ? static_cast<double>(gb[l * p.T + t]) : 0.0;
+    }
+}
+
+// Channel sums of lambda for many samples at once (16 lanes as two vectors of
+// 8, the AVX-512 layout): the same halving tree as hsum (lane l + 8, then
+// l + 4, l + 2, l + 1, so bitwise the same sums), but the shuffles of eight
+// samples are shared: 15 additions and 14 shuffles per 8 samples instead of
+// 32 and 24.  lam: [n][16] doubles; sums[t] for t < n.
+template <class V>
+constexpr bool kBatchedSum = V::kW == 16 && V::kS == 8;
+
+template <class V, std::size_t... I>
+LAFE_INLINE typename V::v pick8(typename V::v a, typename V::v b, std::index_sequence<I...>) {
+    return __builtin_shufflevector(a, b, I...);
+}
+
+template <class V>
+LAFE_INLINE void channel_sums(const double* lam, int64_t n, double* sums) {
+    typedef typename V::v v;
+    int64_t t = 0;
+    for (; t + 8 <= n; t += 8) {
+        v a[8];
+        for (int i = 0; i < 8; ++i) {
+            const V l = V::load(lam + (t + i) * 16);
+            a[i] = l.p[0] + l.p[1];  // lane l + lane l + 8
+        }
+        v u[4];
+        for (int i = 0; i < 4; ++i)  // lanes l + l + 4 of samples 2i, 2i + 1
+            u[i] = __builtin_shufflevector(a[2 * i], a[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
+                   __builtin_shufflevector(a[2 * i], a[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15);
+        v w[2];
+        for (int i = 0; i < 2; ++i)  // lanes l + l + 2 of samples 4i .. 4i + 3
+            w[i] = __builtin_shufflevector(u[2 * i], u[2 * i + 1], 0, 1, 4, 5, 8, 9, 12, 13) +
+                   __builtin_shufflevector(u[2 * i], u[2 * i + 1], 2, 3, 6, 7, 10, 11, 14, 15);
+        const v e = __builtin_shufflevector(w[0], w[1], 0, 2, 4, 6, 8, 10, 12, 14) +
+                    __builtin_shufflevector(w[0], w[1], 1, 3, 5, 7, 9, 11, 13, 15);
+        *reinterpret_cast<typename VecOf<double, 8>::U*>(sums + t) = e;
+    }
+    for (; t < n; ++t) sums[t] = hsum(V::load(lam + t * 16));
+}
+
+// Scratch of one backward unit: the delay lines v[t0-2 ..] of the current
+// block j and of block j - 1 ([kTimeBlock + 2][W] each), dL/dy and lambda of
+// the block ([kTimeBlock][W] each), its channel sums ([kTimeBlock]) and,
+// without the forward's checkpoints, the block-start states ([nb][2][W]).
+template <int W>
+struct BackwardScratch {
+    double* vcur;
+    double* vnext;
+    double* gyb;
+    double* lbuf;
+    double* sums;
+    double* own_states;
+    LAFE_INLINE explicit BackwardScratch(double* s)
+        : vcur(s),
+          vnext(vcur + (kTimeBlock + 2) * W),
+          gyb(vnext + (kTimeBlock + 2) * W),
+          lbuf(gyb + kTimeBlock * W),
+          sums(lbuf + kTimeBlock * W),
+          own_states(sums + kTimeBlock) {}
+};
+
+// Prefetch of block j - 1's dL/dy while block j runs in reverse time, one
+// cache line per step (lines of one channel, then the next channel's row),
+// so that the requests do not overflow the line-fill buffers.
+template <class F>
+struct GyPrefetch {
+    static constexpr int64_t kLineElems = 64 / static_cast<int64_t>(sizeof(F));
+    static constexpr int64_t kLines = kTimeBlock / kLineElems;
+    const F* pf;
+    const int64_t T, nlines, per_step;
+    int64_t line = 0, done = 0;
+
+    LAFE_INLINE GyPrefetch(const BackwardArgs<F>& p, const Unit& u, int64_t j, int64_t n)
+        : pf(j > 0 ? p.gy + (u.bi * p.C + u.c0) * p.T + j * kTimeBlock - kTimeBlock : nullptr),
+          T(p.T),
+          nlines(j > 0 ? u.nc * kLines : 0),
+          per_step((nlines + n - 1) / n) {}
+
+    LAFE_INLINE void step() {
+        for (int64_t q = 0; q < per_step && done < nlines; ++q, ++done) {
+            __builtin_prefetch(pf + line * kLineElems, 0, 3);
+            if (++line == kLines) {
+                line = 0;
+                pf += T;
+            }
+        }
+    }
+};
+
+template <class F, class V>
+struct Backward {
+    static constexpr int W = V::kW;
+
+    // Filter state at block starts: from the forward pass when it kept them
+    // (bitwise the same values), else recomputed into `own`.
+    static LAFE_INLINE const double* block_states(const BackwardArgs<F>& p, const Unit& u,
+                                                  const Coef<V>& k, int64_t uid, int64_t nb,
+                                                  double* own) {
+        if (p.ck_in) return p.ck_in + uid * 2 * nb * W;
+        V v1, v2;
+        load_state(p.zi, u, p.C, v1, v2);
+        checkpoint(k, p.x + u.bi * p.T, p.T, kTimeBlock, v1, v2, own);
+        return own;
+    }
+
+    // dL/dv[m] of the last two samples also has the final-state gradient
+    // (v[T-1], v[T-2]); t is m's index in the block.
+    static LAFE_INLINE void add_final_state_gradient(Adjoint<V>& adj, V& lam, bool last, const V& gz0,
+                                                     const V& gz1, const double* vcur, int64_t t) {
+        const V extra = last ? gz0 : gz1;
+        lam += extra;
+        adj.lp1 = lam;
+        adj.ga1 = fnmadd(extra, V::load(vcur + (t + 1) * W), adj.ga1);
+        adj.ga2 = fnmadd(extra, V::load(vcur + t * W), adj.ga2);
+    }
+
+    // Pass A of block j (n samples): the adjoint recursion lambda (backward
+    // in time, a chain of one multiply and one subtraction per sample),
+    // interleaved with the recursion of block j - 1 when kNext (forward in
+    // time, the same kind of chain, into s.vnext): the two are independent,
+    // so each fills the other's pipeline gaps.  Block j - 1 is always
+    // complete (kTimeBlock samples); only the last block can be shorter.
+    // Leaves the channel sums of lambda in s.sums (or lambda in s.lbuf when
+    // they are summed in batches).
+    template <bool kNext>
+    static LAFE_INLINE void adjoint_block(const BackwardArgs<F>& p, const Unit& u, const Coef<V>& k,
+                                          const double* ck, int64_t j, int64_t n,
+                                          BackwardScratch<W>& s, Adjoint<V>& adj, const V& gz0,
+                                          const V& gz1) {
+        const int64_t T = p.T, t0 = j * kTimeBlock;
+        GyPrefetch<F> prefetch(p, u, j, n);
+        V r1 = V::zero(), r2 = V::zero();
+        const F* xr = kNext ? p.x + u.bi * T + t0 - kTimeBlock : p.x + u.bi * T;
+        int64_t i = 0;  // next sample of block j - 1
+        if constexpr (kNext) {
+            r1 = V::load(ck + 2 * (j - 1) * W);
+            r2 = V::load(ck + (2 * j - 1) * W);
+            r2.store(s.vnext);
+            r1.store(s.vnext + W);
+            for (; i < kTimeBlock - n; ++i)
+                recurse(k, static_cast<double>(xr[i]), r1, r2).store(s.vnext + (i + 2) * W);
+        }
+        for (int64_t t = n - 1; t >= 0; --t) {
+            prefetch.step();
+            if constexpr (kNext) {
+                recurse(k, static_cast<double>(xr[i]), r1, r2).store(s.vnext + (i + 2) * W);
+                ++i;
+            }
+            const int64_t m = t0 + t;
+            V lam = adj.step(k, V::load(s.gyb + t * W), V::load(s.vcur + (t + 2) * W),
+                             V::load(s.vcur + (t + 1) * W), V::load(s.vcur + t * W));
+            if (m >= T - 2) add_final_state_gradient(adj, lam, m == T - 1, gz0, gz1, s.vcur, t);
+            if constexpr (kBatchedSum<V>)
+                lam.store(s.lbuf + t * W);
+            else
+                s.sums[t] = hsum(lam);
+        }
+    }
+
+    // dL/d(v[-1], v[-2]) into gzi: v[-1] feeds y[0], y[1], v[0], v[1];
+    // v[-2] feeds y[0], v[0]; the final state aliases them when T < 2.
+    static LAFE_INLINE void store_initial_state_gradient(const BackwardArgs<F>& p, const Unit& u,
+                                                         const Coef<V>& k, const Adjoint<V>& adj,
+                                                         const V& gz0, const V& gz1) {
+        V gm1 = k.b1 * adj.gyp1 + k.b2 * adj.gyp2 - k.a1 * adj.lp1 - k.a2 * adj.lp2;
+        V gm2 = k.b2 * adj.gyp1 - k.a2 * adj.lp1;
+        if (p.T == 0) {
+            gm1 += gz0;
+            gm2 += gz1;
+        } else if (p.T == 1) {
+            gm1 += gz1;
+        }
+        store_state(p.gzi, u, p.C, gm1, gm2);
+    }
+
+    static LAFE_INLINE void unit(const BackwardArgs<F>& p, int64_t uid, double* scratch) {
+        const Unit u = unit_of(p, uid);
+        const Coef<V> k(p.coef + u.blk * 5 * W);
+        const int64_t T = p.T;
+        const int64_t nb = (T + kTimeBlock - 1) / kTimeBlock;
+        BackwardScratch<W> s(scratch);
+        const double* ck = block_states(p, u, k, uid, nb, s.own_states);
+
+        V gz0, gz1;
+        load_state(p.gzf, u, p.C, gz0, gz1);
+        Adjoint<V> adj;
+        if (nb > 0) {
+            V c1 = V::load(ck + 2 * (nb - 1) * W), c2 = V::load(ck + (2 * nb - 1) * W);
+            advance(k, p.x + u.bi * T + (nb - 1) * kTimeBlock, T - (nb - 1) * kTimeBlock, c1, c2, s.vcur);
+        }
+        for (int64_t j = nb - 1; j >= 0; --j) {
+            const int64_t t0 = j * kTimeBlock;
+            const int64_t n = std::min(kTimeBlock, T - t0);
+            load_gy_block<F, V>(p, u, t0, n, s.gyb);
+            if (j > 0)
+                adjoint_block<true>(p, u, k, ck, j, n, s, adj, gz0, gz1);
+            else
+                adjoint_block<false>(p, u, k, ck, j, n, s, adj, gz0, gz1);
+            if constexpr (kBatchedSum<V>) channel_sums<V>(s.lbuf, n, s.sums);
+            store_gx_block(p, p, u, t0, n, s.sums);
+            std::swap(s.vcur, s.vnext);
+        }
+        adj.store_coef_grads(p, p, u);
+        if (p.gzi) store_initial_state_gradient(p, u, k, adj, gz0, gz1);
+    }
+};
+
+}  // namespace detail
+}  // namespace biquad
+}  // namespace learnafe

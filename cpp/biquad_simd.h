@@ -1,0 +1,358 @@
+// SIMD packs of the biquad kernels: Pack<W, S> holds W double lanes (one per
+// channel) as W / S native GCC/Clang vectors of S doubles (8 on AVX-512, 4 on
+// AVX2, 2 otherwise); every per-sample operation of the kernels is written
+// once on packs.  Fused multiply-adds are explicit (fmadd/fnmadd: one
+// instruction on the AVX-512 and AVX2 paths, fma() per lane on the baseline
+// path) and the kernels are compiled with -ffp-contract=off, so every path
+// rounds identically.  Also: conversions to and from the I/O type,
+// in-register transposes, lane sums in a fixed order, streaming stores.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <utility>
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <emmintrin.h>
+#endif
+
+#if defined(__GNUC__)
+#define LAFE_INLINE inline __attribute__((always_inline))
+#else
+#define LAFE_INLINE inline
+#endif
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define LAFE_X86 1
+#if defined(__clang__)
+#define LAFE_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
+#else
+#define LAFE_TARGET_AVX512 \
+    __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,prefer-vector-width=512")))
+#endif
+#define LAFE_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define LAFE_X86 0
+#endif
+
+namespace learnafe {
+namespace biquad {
+namespace detail {
+
+
+// Non-temporal store of a whole vector to an address aligned to its size, as
+// 16-byte SSE2 streaming stores (the baseline of every x86-64 path; the
+// write-combining buffer merges them into whole-line writes).
+//
+// On the AVX-512 path (S = 8 doubles per register) a 64-byte vector is one
+// full-line streaming store (vmovntps/vmovntpd zmm): nothing has to be
+// combined in the write-combining buffers, which matters with 16 output rows
+// written at once.
+template <int S, class F, class VF>
+LAFE_INLINE void stream_store(F* q, const VF& v) {
+#if LAFE_X86
+    if constexpr (S == 8 && sizeof(VF) == 64) {
+        if constexpr (std::is_same<F, double>::value)
+            __asm__("vmovntpd %1, %0" : "=m"(*reinterpret_cast<VF*>(q)) : "v"(v));
+        else
+            __asm__("vmovntps %1, %0" : "=m"(*reinterpret_cast<VF*>(q)) : "v"(v));
+        return;
+    }
+    constexpr int kPer = 16 / sizeof(F);
+    for (int i = 0; i < static_cast<int>(sizeof(VF) / 16); ++i) {
+        if constexpr (std::is_same<F, double>::value) {
+            __m128d h;
+            std::memcpy(&h, reinterpret_cast<const char*>(&v) + 16 * i, 16);
+            _mm_stream_pd(q + kPer * i, h);
+        } else {
+            __m128 h;
+            std::memcpy(&h, reinterpret_cast<const char*>(&v) + 16 * i, 16);
+            _mm_stream_ps(q + kPer * i, h);
+        }
+    }
+#else
+    std::memcpy(q, &v, sizeof(VF));
+#endif
+}
+// ---------------------------------------------------------------- lanes ---
+
+template <class T, int N>
+struct VecOf {
+    typedef T V __attribute__((vector_size(sizeof(T) * N)));
+    // the same vector type with element alignment, for loads/stores by value
+    typedef T U __attribute__((vector_size(sizeof(T) * N), aligned(sizeof(T)), may_alias));
+};
+
+// W double lanes (one per channel) as NV = W / S native vectors of S doubles
+// (S = 8 on AVX-512, 4 on AVX2, 2 on the baseline), so that the state stays
+// in registers.  Arithmetic is lane-wise and identical for every S.
+template <int W, int S>
+struct Pack {
+    static constexpr int kW = W;
+    static constexpr int kS = S;
+    static constexpr int kN = W / S;
+    typedef typename VecOf<double, S>::V v;
+    v p[kN];
+
+    static LAFE_INLINE Pack zero() {
+        Pack r;
+        for (int n = 0; n < kN; ++n) r.p[n] = v{} ;
+        return r;
+    }
+    typedef typename VecOf<double, S>::U u;
+    static LAFE_INLINE Pack load(const double* q) {
+        Pack r;
+        for (int n = 0; n < kN; ++n) r.p[n] = *reinterpret_cast<const u*>(q + n * S);
+        return r;
+    }
+    LAFE_INLINE void store(double* q) const {
+        for (int n = 0; n < kN; ++n) *reinterpret_cast<u*>(q + n * S) = p[n];
+    }
+};
+
+#define LAFE_PACK_OP(OP)                                                        \
+    template <int W, int S>                                                     \
+    LAFE_INLINE Pack<W, S> operator OP(const Pack<W, S>& a, const Pack<W, S>& b) { \
+        Pack<W, S> r;                                                           \
+        for (int n = 0; n < W / S; ++n) r.p[n] = a.p[n] OP b.p[n];             \
+        return r;                                                               \
+    }                                                                           \
+    template <int W, int S>                                                     \
+    LAFE_INLINE Pack<W, S> operator OP(double a, const Pack<W, S>& b) {         \
+        Pack<W, S> r;                                                           \
+        for (int n = 0; n < W / S; ++n) r.p[n] = a OP b.p[n];                  \
+        return r;                                                               \
+    }                                                                           \
+    template <int W, int S>                                                     \
+    LAFE_INLINE Pack<W, S>& operator OP##=(Pack<W, S>& a, const Pack<W, S>& b) { \
+        for (int n = 0; n < W / S; ++n) a.p[n] = a.p[n] OP b.p[n];             \
+        return a;                                                               \
+    }
+LAFE_PACK_OP(+)
+LAFE_PACK_OP(-)
+LAFE_PACK_OP(*)
+#undef LAFE_PACK_OP
+
+template <int W, int S>
+LAFE_INLINE Pack<W, S> operator-(const Pack<W, S>& a) {
+    Pack<W, S> r;
+    for (int n = 0; n < W / S; ++n) r.p[n] = -a.p[n];
+    return r;
+}
+
+// Fused multiply-adds with one rounding, written out explicitly so that every
+// path rounds identically: vfmadd231pd/vfnmadd231pd on the AVX-512 and AVX2
+// paths (S = 8 or 4 doubles per register), fma() per lane on the baseline
+// path (hardware FMA where the CPU has it, exact software emulation
+// otherwise).  The compiler contracts nothing by itself (-ffp-contract=off).
+template <int S, class v>
+LAFE_INLINE v vfmadd(v a, v b, v c) {  // a * b + c
+#if LAFE_X86
+    if constexpr (S == 8 || S == 4) {
+        __asm__("vfmadd231pd %2, %1, %0" : "+v"(c) : "v"(a), "v"(b));
+        return c;
+    }
+#endif
+    v r;
+    for (int i = 0; i < S; ++i) r[i] = __builtin_fma(a[i], b[i], c[i]);
+    return r;
+}
+
+template <int S, class v>
+LAFE_INLINE v vfnmadd(v a, v b, v c) {  // c - a * b
+#if LAFE_X86
+    if constexpr (S == 8 || S == 4) {
+        __asm__("vfnmadd231pd %2, %1, %0" : "+v"(c) : "v"(a), "v"(b));
+        return c;
+    }
+#endif
+    v r;
+    for (int i = 0; i < S; ++i) r[i] = __builtin_fma(-a[i], b[i], c[i]);
+    return r;
+}
+
+template <int W, int S>
+LAFE_INLINE Pack<W, S> fmadd(const Pack<W, S>& a, const Pack<W, S>& b, const Pack<W, S>& c) {
+    Pack<W, S> r;
+    for (int n = 0; n < W / S; ++n) r.p[n] = vfmadd<S>(a.p[n], b.p[n], c.p[n]);
+    return r;
+}
+
+template <int W, int S>
+LAFE_INLINE Pack<W, S> fnmadd(const Pack<W, S>& a, const Pack<W, S>& b, const Pack<W, S>& c) {
+    Pack<W, S> r;
+    for (int n = 0; n < W / S; ++n) r.p[n] = vfnmadd<S>(a.p[n], b.p[n], c.p[n]);
+    return r;
+}
+
+template <int W, int S>
+LAFE_INLINE Pack<W, S> broadcast(double x) {
+    Pack<W, S> r;
+    typename Pack<W, S>::v b;
+#if LAFE_X86
+    if constexpr (S == 8 || S == 4) {
+        // one vbroadcastsd (generic vector code lowers to a chain of inserts)
+        __asm__("vbroadcastsd %1, %0" : "=v"(b) : "v"(x));
+    } else {
+        for (int i = 0; i < S; ++i) b[i] = x;
+    }
+#else
+    for (int i = 0; i < S; ++i) b[i] = x;
+#endif
+    for (int n = 0; n < W / S; ++n) r.p[n] = b;
+    return r;
+}
+
+// Sum of the W lanes in an order that does not depend on S: a halving tree
+// (lane l + W/2 onto lane l, then l + W/4, ...).
+template <int H, int S, class v, std::size_t... I>
+LAFE_INLINE v fold_half(v x, std::index_sequence<I...>) {
+    // lanes [H, 2H) onto [0, H); upper lanes are don't-care
+    return x + __builtin_shufflevector(x, x, ((I + H) % S)...);
+}
+
+template <int S, class v, int H = S / 2>
+LAFE_INLINE double hsum_vec(v x) {
+    if constexpr (H >= 1) {
+        x = fold_half<H, S>(x, std::make_index_sequence<S>());
+        return hsum_vec<S, v, H / 2>(x);
+    } else {
+        return x[0];
+    }
+}
+
+template <int W, int S>
+LAFE_INLINE double hsum(const Pack<W, S>& a) {
+    typename Pack<W, S>::v acc[W / S];
+    for (int n = 0; n < W / S; ++n) acc[n] = a.p[n];
+    for (int m = W / S / 2; m >= 1; m /= 2)
+        for (int n = 0; n < m; ++n) acc[n] = acc[n] + acc[n + m];
+    return hsum_vec<S>(acc[0]);
+}
+
+// Conversions between a Pack and W values of the I/O type F.
+template <class F, int W, int S>
+LAFE_INLINE Pack<W, S> pack_from_io(const F* q) {
+    if constexpr (std::is_same<F, double>::value) {
+        return Pack<W, S>::load(q);
+    } else {
+        Pack<W, S> r;
+        for (int n = 0; n < W / S; ++n) {
+            const typename VecOf<F, S>::V f = *reinterpret_cast<const typename VecOf<F, S>::U*>(q + n * S);
+            r.p[n] = __builtin_convertvector(f, typename Pack<W, S>::v);
+        }
+        return r;
+    }
+}
+
+template <class F, int W, int S>
+LAFE_INLINE void pack_to_io(F* q, const Pack<W, S>& a) {
+    if constexpr (std::is_same<F, double>::value) {
+        a.store(q);
+    } else {
+        for (int n = 0; n < W / S; ++n)
+            *reinterpret_cast<typename VecOf<F, S>::U*>(q + n * S) =
+                __builtin_convertvector(a.p[n], typename VecOf<F, S>::V);
+    }
+}
+
+// Concatenation of two vectors of N elements into one of 2N (in registers).
+template <class V, std::size_t... I>
+LAFE_INLINE auto concat2(V lo, V hi, std::index_sequence<I...>) {
+    return __builtin_shufflevector(lo, hi, I...);
+}
+
+// The first or second half of a vector of 2N elements.
+template <int Off, class V, std::size_t... I>
+LAFE_INLINE auto half_of(V v, std::index_sequence<I...>) {
+    return __builtin_shufflevector(v, v, (I + Off)...);
+}
+
+// N pieces of S elements of type T, concatenated into one vector of N * S.
+template <class T, int S, int N>
+struct Concat {
+    typedef typename VecOf<T, S * N>::V Out;
+    static LAFE_INLINE Out run(const typename VecOf<T, S>::V* v) {
+        if constexpr (N == 1) {
+            return v[0];
+        } else {
+            const auto lo = Concat<T, S, N / 2>::run(v);
+            const auto hi = Concat<T, S, N / 2>::run(v + N / 2);
+            return concat2(lo, hi, std::make_index_sequence<S * N>());
+        }
+    }
+};
+
+// A Pack as one vector of W values of the I/O type F, without a round trip
+// through memory (a store of halves followed by a full-width load defeats
+// store-to-load forwarding).  Rounds exactly as pack_to_io.
+template <class F, int W, int S>
+LAFE_INLINE typename VecOf<F, W>::V pack_to_vec(const Pack<W, S>& a) {
+    if constexpr (S < 8) {
+        // Narrower paths: vectors of W values of F span several registers,
+        // and the generic shuffles of those lower to per-element extracts;
+        // going through memory is cheaper there.
+        F rows[W];
+        pack_to_io<F>(rows, a);
+        typename VecOf<F, W>::V r;
+        std::memcpy(&r, rows, sizeof(r));
+        return r;
+    }
+    typename VecOf<F, S>::V parts[W / S];
+    for (int n = 0; n < W / S; ++n) parts[n] = __builtin_convertvector(a.p[n], typename VecOf<F, S>::V);
+    return Concat<F, S, W / S>::run(parts);
+}
+
+// Inverse of pack_to_vec: W values of F (one vector) as a Pack of doubles.
+template <class F, int W, int S>
+LAFE_INLINE void split_to(typename VecOf<F, W>::V v, typename VecOf<F, S>::V* parts) {
+    if constexpr (W == S) {
+        parts[0] = v;
+    } else {
+        split_to<F, W / 2, S>(half_of<0>(v, std::make_index_sequence<W / 2>()), parts);
+        split_to<F, W / 2, S>(half_of<W / 2>(v, std::make_index_sequence<W / 2>()), parts + W / S / 2);
+    }
+}
+
+template <class F, int W, int S>
+LAFE_INLINE Pack<W, S> pack_from_vec(typename VecOf<F, W>::V v) {
+    if constexpr (S < 8) {
+        F rows[W];
+        std::memcpy(rows, &v, sizeof(rows));
+        return pack_from_io<F, W, S>(rows);
+    }
+    typename VecOf<F, S>::V parts[W / S];
+    split_to<F, W, S>(v, parts);
+    Pack<W, S> r;
+    for (int n = 0; n < W / S; ++n) r.p[n] = __builtin_convertvector(parts[n], typename Pack<W, S>::v);
+    return r;
+}
+
+// In-register transpose of an N x N block held as N vectors of N elements:
+// stage D swaps bit D of the row and column indices, all stages together
+// swap rows and columns.  Shuffles with constant masks (one vpermt2ps per
+// vector and stage on AVX-512).
+template <int D, int N>
+constexpr int keep_index(int c) { return (c & D) ? N + c - D : c; }
+template <int D, int N>
+constexpr int swap_index(int c) { return (c & D) ? N + c : c + D; }
+
+template <int D, int N, class V, std::size_t... I>
+LAFE_INLINE void butterfly(V& ri, V& rj, std::index_sequence<I...>) {
+    const V ni = __builtin_shufflevector(ri, rj, keep_index<D, N>(I)...);
+    const V nj = __builtin_shufflevector(ri, rj, swap_index<D, N>(I)...);
+    ri = ni;
+    rj = nj;
+}
+
+template <int N, class V, int D = 1>
+LAFE_INLINE void transpose(V* r) {
+    for (int i = 0; i < N; ++i)
+        if (!(i & D)) butterfly<D, N>(r[i], r[i + D], std::make_index_sequence<N>());
+    if constexpr (2 * D < N) transpose<N, V, 2 * D>(r);
+}
+
+}  // namespace detail
+}  // namespace biquad
+}  // namespace learnafe
