@@ -358,3 +358,45 @@ def test_mismatch_monte_carlo_samples_distinct_chips(runs, toy):
         vals = [c[k] for c in mc["chips"]]
         assert mc["mean"][k] == pytest.approx(np.mean(vals))
         assert 0.0 <= mc["mean"][k] <= 1.0
+
+
+def test_report_names_its_clips_and_hides_accuracy_on_training_clips(runs, toy, tmp_path):
+    import json
+    import shutil
+
+    from learnafe.reporting import EVAL_DIR, write_report
+
+    dirs = {}
+    for mode in ("conventional", "codesign"):
+        dirs[mode] = tmp_path / mode
+        shutil.copytree(runs[mode][0], dirs[mode])
+    acc = {"clean": 0.987, "20": 0.976, "15": 0.965, "10": 0.954, "5": 0.943}
+    ev = dirs["codesign"] / EVAL_DIR
+    ev.mkdir(exist_ok=True)
+    # an evaluation on the run's own training folder is not an accuracy ...
+    (ev / "own.json").write_text(json.dumps({"n": 50, "data": str(toy), "accuracy": acc,
+                                             "mean_accuracy": 0.9654}))
+    # ... one on other clips is
+    (ev / "other.json").write_text(json.dumps({"n": 40, "data": str(tmp_path / "elsewhere"),
+                                               "accuracy": acc, "mean_accuracy": 0.9654}))
+    md = write_report([dirs["conventional"], dirs["codesign"]], tmp_path / "r.md").read_text()
+    own = next(line for line in md.splitlines() if line.startswith("| codesign | own |"))
+    other = next(line for line in md.splitlines() if line.startswith("| codesign | other |"))
+    assert "not an accuracy" in own and "98.70" not in own
+    assert "98.70" in other and "96.54" in other
+    n_test = runs["codesign"][1]["test"]["n"]
+    assert f"Measured on the {n_test} clips of the test split of {toy}" in md
+    assert "(goal: >= 8 % less power" in md  # no real speakers: the test split judges
+    # with real validation speakers the verdict is judged on them, not on the test split
+    for mode in ("conventional", "codesign"):
+        p = dirs[mode] / "metrics.json"
+        m = json.loads(p.read_text())
+        m["real_validation"] = {"n": 30, "data": "REALDIR", "protocol": "validation speakers of REALDIR",
+                                "noise": None, "accuracy": {"clean": 0.5}, "mean_accuracy": 0.5}
+        p.write_text(json.dumps(m))
+    md = write_report([dirs["conventional"], dirs["codesign"]], tmp_path / "r2.md").read_text()
+    test_line = next(line for line in md.splitlines() if "clips of the test split of" in line
+                     and line.startswith("- **codesign**"))
+    assert "judged on the real validation speakers" in test_line and "met" not in test_line
+    real_line = next(line for line in md.splitlines() if "on the real speakers" in line)
+    assert "(goal: >= 8 % less power" in real_line

@@ -46,3 +46,11 @@ def test_demo_end_to_end_on_toy_data(tmp_path, monkeypatch):
     assert "Trained on:" in md and "training speakers" in md
     for mode in ("conventional", "codesign"):
         assert set(s[mode]["real_validation_accuracy"]) == {"clean", "10"}
+        assert "validation speakers" in s[mode]["real_validation_measured_on"]
+        assert "test split" in s[mode]["test_measured_on"]
+        # all of the real folder includes the training speakers: no accuracy on it
+        assert "all" not in s["real_recordings"][mode] and "all_note" in s["real_recordings"][mode]
+    assert s["savings_verdict"]["judged_on"] == "real validation speakers"
+    assert s["savings_verdict"]["mean_accuracy_change_points"] == s["real_mean_accuracy_change_points"]
+    real_all = next(line for line in md.splitlines() if line.startswith("| codesign | real |"))
+    assert "not an accuracy" in real_all

@@ -74,7 +74,7 @@ VALIDATION_LIST = "validation_list.txt"
 TESTING_LIST = "testing_list.txt"
 _MAX_NUM_WAVS_PER_CLASS = 2 ** 27 - 1
 # Independent random streams (first entries of a clip's seed sequence).
-_STREAM_SHIFT, _STREAM_NOISE, _STREAM_EVAL_NOISE, _STREAM_SILENCE, _STREAM_SUBSAMPLE = range(5)
+_STREAM_SHIFT, _STREAM_NOISE, _STREAM_EVAL_NOISE, _STREAM_SILENCE, _STREAM_SUBSAMPLE, _STREAM_VOICE = range(6)
 _SPLIT_CODE = {s: i for i, s in enumerate(SPLITS)}
 
 
@@ -144,6 +144,9 @@ class KeywordDataset(_Base):
         ``None`` decodes wav files on every access.
     workers: processes used to build the cache.
     progress: show progress bars.
+    augment: a :class:`~learnafe.data.augment.VoiceAugment` applied to every clip but
+        ``silence`` before padding/cropping and noise, from a generator seeded by
+        ``(seed, epoch, clip index)`` (``None``: off).
     """
 
     classes = CLASSES
@@ -152,7 +155,7 @@ class KeywordDataset(_Base):
                  clip_seconds: float = 1.0, snr_db=None, noise=None, noise_prob: float = 1.0,
                  seed: int = 0, random_shift: bool | None = None,
                  unknown_fraction: float | None = 0.1, silence_fraction: float = 0.1,
-                 cache_dir=None, workers: int = 1, progress: bool = True):
+                 cache_dir=None, workers: int = 1, progress: bool = True, augment=None):
         root = Path(root)
         if not root.is_dir():
             raise FileNotFoundError(f"KeywordDataset: root {root} is not a folder; point it at a "
@@ -176,6 +179,7 @@ class KeywordDataset(_Base):
         self.length = int(round(self.clip_seconds * self.sample_rate))
         self.seed = int(seed)
         self.noise_prob = float(noise_prob)
+        self.augment = augment if augment is not None and augment.enabled else None
         self.random_shift = (split == "train") if random_shift is None else bool(random_shift)
         self.unknown_fraction = unknown_fraction
         self.silence_fraction = float(silence_fraction)
@@ -395,6 +399,8 @@ class KeywordDataset(_Base):
         """Item ``i`` as a NumPy float32 array (what ``self[i]`` returns as a tensor)."""
         x = self.raw(i)
         label = int(self.labels[i])
+        if self.augment is not None and label != SILENCE_LABEL:
+            x = self.augment(x, np.random.default_rng([self.seed, _STREAM_VOICE, self.epoch, i]))
         offset = None
         slack = abs(x.shape[0] - self.length)
         if self.random_shift and slack:

@@ -355,14 +355,15 @@ def _auto_use(root: Path) -> str:
 def open_source(path, use: str = "auto", *, sample_rate: int = 20000, clip_seconds: float = 1.0,
                 seed: int = 0, snr_db=None, noise=None, noise_prob: float = 1.0,
                 val_fraction: float = 0.5, split_seed: int = 0, cache_dir=None,
-                progress: bool = False, workers: int = 1):
+                progress: bool = False, workers: int = 1, augment=None):
     """One source as a data set: the clips of folder ``path`` selected by ``use`` (module doc).
 
     ``use="auto"``: ``"train"`` for a Speech Commands tree (it has split lists or
     ``_background_noise_``), else ``"all"``.  ``snr_db``/``noise``/``noise_prob`` as in
     :class:`~learnafe.data.KeywordDataset` (``noise`` may be a folder or a
     :class:`~learnafe.data.noise.BackgroundNoise`); training noise comes from the
-    ``"train"`` portion of the recordings.  Returns a ``KeywordDataset`` or a
+    ``"train"`` portion of the recordings.  ``augment``: a
+    :class:`~learnafe.data.augment.VoiceAugment` for the clips (training uses only).  Returns a ``KeywordDataset`` or a
     :class:`ClipSubset` of one.
     """
     root = Path(path)
@@ -377,7 +378,7 @@ def open_source(path, use: str = "auto", *, sample_rate: int = 20000, clip_secon
         noise = BackgroundNoise(noise, sample_rate, portion=portion)
     kw = dict(sample_rate=sample_rate, clip_seconds=clip_seconds, seed=seed, snr_db=snr_db,
               noise=noise, noise_prob=noise_prob, cache_dir=cache_dir, progress=progress,
-              workers=workers)
+              workers=workers, augment=augment)
     if use == "train":
         return KeywordDataset(root, "train", **kw)
     train_like = use in ("all", "speaker-train")

@@ -78,6 +78,9 @@ class TrainConfig:
     time_mask_frames: int = _opt(10, "maximum width of a time mask in frames")
     freq_masks: int = _opt(1, "SpecAugment-like channel masks per feature map")
     freq_mask_channels: int = _opt(2, "maximum width of a channel mask in channels")
+    voice_augment: dict = _opt({}, "voice/room augmentation of the training clips as a JSON object "
+                                   "of learnafe.data.augment.VoiceAugmentConfig options, e.g. "
+                                   "{\"enabled\": true} for the defaults ({}: off)")
     # --- front end ----------------------------------------------------------
     mode: str = _opt("codesign", "codesign (trainable bank) or conventional (frozen)")
     frontend_kind: str = _opt("analog", "front end: analog (the DSSF circuit bank) or a fixed classic "
@@ -233,6 +236,14 @@ class TrainConfig:
              f"use a comma-separated list of {CORNER_NAMES} (e.g. tt,ss,ff) or '' (off)")
         need(self.train_mismatch in ("", "sky130"), "train_mismatch",
              "use 'sky130' (SKY130 mismatch figures drawn per batch) or '' (off)")
+        from learnafe.data.augment import VoiceAugmentConfig
+
+        need(isinstance(self.voice_augment, dict), "voice_augment",
+             "must be a JSON object of VoiceAugmentConfig options ({} for off)")
+        try:
+            VoiceAugmentConfig.from_dict(self.voice_augment)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"training option voice_augment={self.voice_augment!r} is invalid: {exc}") from None
         need(isinstance(self.frontend, dict), "frontend", "must be a JSON object of AnalogFilterBank options")
         need(isinstance(self.width, int) and self.width >= 1, "width", "must be >= 1")
         need(isinstance(self.depth, int) and self.depth >= 0, "depth", "must be >= 0")

@@ -33,13 +33,14 @@ import numpy as np
 import torch
 
 from learnafe.data import BackgroundNoise, KeywordDataset
+from learnafe.data.augment import VoiceAugment
 from learnafe.data.sources import MixedDataset, open_source
 from learnafe.data.sources import ClipSubset  # (also re-exported: moved to the data layer)
 from learnafe.data.classes import SILENCE_LABEL
 
 __all__ = ["open_split", "Augmenter", "ClipSubset", "eval_noise_folder", "stack_batch",
            "epoch_batches", "CACHE_DIR", "uses_sources", "noise_folder", "training_set",
-           "real_validation_set", "real_report_set", "describe_training_data"]
+           "real_validation_set", "real_report_set", "describe_training_data", "voice_augment"]
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,15 @@ _STREAM_AUG = 101  # first entry of the augmentation seed sequence (distinct fro
 
 
 def open_split(root, split: str, cfg, *, snr=None, noise=None, progress: bool = False,
-               workers: int = 1) -> KeywordDataset:
+               workers: int = 1, augment=None) -> KeywordDataset:
     """The data set of ``split`` with the run's sample rate, seed and noise settings.
 
     ``snr``: ``None`` (clean), a fixed dB value, or ``"train"`` for the run's
     SNR-aware training range with probability ``p_noise``.  The training split
     uses the run's ``seed``; every other split uses ``eval_seed``, so that
     validation and test clips (subsampled ``unknown``, cut ``silence``) and
-    their noise are the same for every run.
+    their noise are the same for every run.  ``augment``: a
+    :class:`~learnafe.data.augment.VoiceAugment` (training only, :func:`voice_augment`).
     """
     root = Path(root)
     if not root.is_dir():
@@ -65,7 +67,7 @@ def open_split(root, split: str, cfg, *, snr=None, noise=None, progress: bool = 
             f"`learnafe data synth --size small --out {root}` or pass --data DIR")
     seed = cfg.seed if split == "train" else cfg.eval_seed
     kw = dict(sample_rate=cfg.sample_rate, clip_seconds=cfg.clip_seconds, seed=seed, cache_dir=CACHE_DIR, progress=progress,
-              workers=workers)
+              workers=workers, augment=augment)
     if noise is not None and noise != "":
         kw["noise"] = noise if not isinstance(noise, (str, os.PathLike)) else str(noise)
     if snr == "train":
@@ -104,6 +106,12 @@ def noise_folder(cfg) -> str | None:
     return eval_noise_folder(cfg.data)
 
 
+def voice_augment(cfg) -> VoiceAugment | None:
+    """The run's voice/room augmentation (``cfg.voice_augment``), None when it is off."""
+    aug = VoiceAugment(cfg.voice_augment, cfg.sample_rate)
+    return aug if aug.enabled else None
+
+
 def training_set(cfg, *, progress: bool = False, workers: int = 1):
     """The run's training set.
 
@@ -112,21 +120,25 @@ def training_set(cfg, *, progress: bool = False, workers: int = 1):
     Otherwise a :class:`~learnafe.data.sources.MixedDataset` of ``data``'s training
     split (weight ``data_weight``), the training speakers of ``real`` (``real_weight``)
     and every entry of ``sources``, all mixed with the same noise (the first 80 % of
-    every recording, :data:`learnafe.data.noise.NOISE_PORTIONS`).
+    every recording, :data:`learnafe.data.noise.NOISE_PORTIONS`).  Every training clip but
+    ``silence`` gets the voice/room augmentation of ``voice_augment`` (:func:`voice_augment`)
+    before its noise.
     """
+    augment = voice_augment(cfg)
     if not uses_sources(cfg):
         return open_split(cfg.data, cfg.train_split, cfg, snr="train", noise=cfg.noise or None,
-                          progress=progress, workers=workers)
+                          progress=progress, workers=workers, augment=augment)
     folder = noise_folder(cfg)
     noise = BackgroundNoise(folder, cfg.sample_rate, portion="train") if folder else None
     snr = (cfg.snr_low_db, cfg.snr_high_db) if noise is not None else None
     kw = dict(sample_rate=cfg.sample_rate, clip_seconds=cfg.clip_seconds, seed=cfg.seed,
               snr_db=snr, noise=noise, noise_prob=cfg.p_noise, val_fraction=cfg.real_val_fraction,
-              split_seed=cfg.real_split_seed, cache_dir=CACHE_DIR, progress=progress, workers=workers)
+              split_seed=cfg.real_split_seed, cache_dir=CACHE_DIR, progress=progress, workers=workers,
+              augment=augment)
     parts = []
     if cfg.data_weight > 0:
         parts.append((open_split(cfg.data, cfg.train_split, cfg, snr="train" if noise else None,
-                                 noise=noise, progress=progress, workers=workers),
+                                 noise=noise, progress=progress, workers=workers, augment=augment),
                       cfg.data_weight, "data"))
     if cfg.real and cfg.real_weight > 0:
         parts.append((open_source(cfg.real, "speaker-train", **kw), cfg.real_weight, "real"))
@@ -178,6 +190,8 @@ def describe_training_data(cfg) -> str:
             parts.append(f"{s['path']} ({s['use']}, weight {s['weight']:g})")
     text = " + ".join(parts)
     text += f"; noise {noise_folder(cfg) or 'none'}"
+    if voice_augment(cfg) is not None:
+        text += "; voice/room augmentation on"
     if cfg.real:
         text += f"; validation: the other speakers of {cfg.real}"
     return text
