@@ -222,6 +222,13 @@ struct Backward {
                                           BackwardScratch<W>& s, Adjoint<V>& adj, const V& gz0,
                                           const V& gz1) {
         const int64_t T = p.T, t0 = j * kTimeBlock;
+        // the buffers as locals: the stores below (may_alias vectors) would
+        // otherwise make every access reload the pointers from `s`
+        double* const vcur = s.vcur;
+        double* const vnext = s.vnext;
+        const double* const gyb = s.gyb;
+        double* const lbuf = s.lbuf;
+        double* const sums = s.sums;
         GyPrefetch<F> prefetch(p, u, j, n);
         V r1 = V::zero(), r2 = V::zero();
         const F* xr = kNext ? p.x + u.bi * T + t0 - kTimeBlock : p.x + u.bi * T;
@@ -229,25 +236,25 @@ struct Backward {
         if constexpr (kNext) {
             r1 = V::load(ck + 2 * (j - 1) * W);
             r2 = V::load(ck + (2 * j - 1) * W);
-            r2.store(s.vnext);
-            r1.store(s.vnext + W);
+            r2.store(vnext);
+            r1.store(vnext + W);
             for (; i < kTimeBlock - n; ++i)
-                recurse(k, static_cast<double>(xr[i]), r1, r2).store(s.vnext + (i + 2) * W);
+                recurse(k, static_cast<double>(xr[i]), r1, r2).store(vnext + (i + 2) * W);
         }
         for (int64_t t = n - 1; t >= 0; --t) {
             prefetch.step();
             if constexpr (kNext) {
-                recurse(k, static_cast<double>(xr[i]), r1, r2).store(s.vnext + (i + 2) * W);
+                recurse(k, static_cast<double>(xr[i]), r1, r2).store(vnext + (i + 2) * W);
                 ++i;
             }
             const int64_t m = t0 + t;
-            V lam = adj.step(k, V::load(s.gyb + t * W), V::load(s.vcur + (t + 2) * W),
-                             V::load(s.vcur + (t + 1) * W), V::load(s.vcur + t * W));
-            if (m >= T - 2) add_final_state_gradient(adj, lam, m == T - 1, gz0, gz1, s.vcur, t);
+            V lam = adj.step(k, V::load(gyb + t * W), V::load(vcur + (t + 2) * W),
+                             V::load(vcur + (t + 1) * W), V::load(vcur + t * W));
+            if (m >= T - 2) add_final_state_gradient(adj, lam, m == T - 1, gz0, gz1, vcur, t);
             if constexpr (kBatchedSum<V>)
-                lam.store(s.lbuf + t * W);
+                lam.store(lbuf + t * W);
             else
-                s.sums[t] = hsum(lam);
+                sums[t] = hsum(lam);
         }
     }
 
