@@ -16,10 +16,26 @@ import scipy.optimize
 import scipy.signal
 import torch
 
-from learnafe.circuits import (METHODS, GmIdTable, WeakInversion, analog_response, band_edges, cap_area_um2,
-                               channel_parameters, constants, design_channel, digital_response, discretize,
-                               load_gm_model, noise_gain, output_noise_variance, power_w, q_for_crossing,
-                               s_coefficients, s_coefficients_from_w0_q)
+from learnafe.circuits import (
+    METHODS,
+    GmIdTable,
+    WeakInversion,
+    analog_response,
+    band_edges,
+    cap_area_um2,
+    channel_parameters,
+    constants,
+    design_channel,
+    digital_response,
+    discretize,
+    load_gm_model,
+    noise_gain,
+    output_noise_variance,
+    power_w,
+    q_for_crossing,
+    s_coefficients,
+    s_coefficients_from_w0_q,
+)
 
 FS = 20000.0
 CENTRES = np.geomspace(100.0, 8000.0, 16)

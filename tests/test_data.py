@@ -16,9 +16,22 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
-from learnafe.data import (CLASSES, SILENCE_LABEL, UNKNOWN_LABEL, BadDataWarning, KeywordDataset,
-                           active_mask, fix_length, gsc_split_of, label_of, mix_at_snr, read_wav,
-                           resample, snr_db, write_wav)
+from learnafe.data import (
+    CLASSES,
+    SILENCE_LABEL,
+    UNKNOWN_LABEL,
+    BadDataWarning,
+    KeywordDataset,
+    active_mask,
+    fix_length,
+    gsc_split_of,
+    label_of,
+    mix_at_snr,
+    read_wav,
+    resample,
+    snr_db,
+    write_wav,
+)
 from learnafe.data.audio import AudioError, read_wav_header
 from learnafe.data.noise import BackgroundNoise
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from learnafe.data.augment import (VoiceAugment, VoiceAugmentConfig, formant_warp, peaking_sos,
-                                   pitch_shift, time_stretch)
+from learnafe.data.augment import VoiceAugment, VoiceAugmentConfig, formant_warp, peaking_sos, pitch_shift, time_stretch
 
 SR = 20000
 

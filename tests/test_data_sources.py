@@ -14,8 +14,16 @@ import pytest
 
 from learnafe.data import CLASSES, KeywordDataset, write_wav
 from learnafe.data.noise import BackgroundNoise
-from learnafe.data.sources import (ClipSubset, MixedDataset, find_shared, group_of,
-                                   normalise_sources, open_source, speaker_of, speaker_split)
+from learnafe.data.sources import (
+    ClipSubset,
+    MixedDataset,
+    find_shared,
+    group_of,
+    normalise_sources,
+    open_source,
+    speaker_of,
+    speaker_split,
+)
 
 SR = 16000
 

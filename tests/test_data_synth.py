@@ -12,9 +12,18 @@ from scipy import signal
 
 from learnafe.data import KEYWORDS, UNKNOWN_WORDS, BadDataWarning, KeywordDataset, read_wav
 from learnafe.data.audio import read_wav_header
-from learnafe.data.synth import (NOISE_TYPES, SIZES, SynthSize, assign_families, available_engines,
-                                 get_engine, make_noise, plan_clips, synthesize)
-from learnafe.data.synth import effects
+from learnafe.data.synth import (
+    NOISE_TYPES,
+    SIZES,
+    SynthSize,
+    assign_families,
+    available_engines,
+    effects,
+    get_engine,
+    make_noise,
+    plan_clips,
+    synthesize,
+)
 
 ENGINES = available_engines()
 needs = {e: pytest.mark.skipif(e not in ENGINES, reason=f"{e} not installed") for e in

@@ -300,11 +300,10 @@ def test_sampled_chips_have_the_stated_sky130_spread():
 
 
 def test_yield_analysis_gives_the_requested_chips_and_resumes(tmp_path, monkeypatch):
-    from training_helpers import make_toy_dataset, tiny_config
-
     from learnafe.training.chips import YieldOptions, yield_analysis
     from learnafe.training.data import open_split
     from learnafe.training.model import CoDesignModel, build_classifier
+    from training_helpers import make_toy_dataset, tiny_config
 
     monkeypatch.setattr(tdata, "CACHE_DIR", str(tmp_path / "cache"))
     toy = make_toy_dataset(tmp_path / "toy", per_word=3)

@@ -11,10 +11,10 @@ import pytest
 import scipy.signal as ss
 import torch
 
+from isa_helpers import assert_same_on_every_isa
 from learnafe import ops
 from learnafe.ops.buffers import output_cache
 from learnafe.ops.precision import STRUCTURES, float32_errors
-from isa_helpers import assert_same_on_every_isa
 
 
 def random_bank(rng, C, radius=(0.3, 0.995)):

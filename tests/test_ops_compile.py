@@ -372,8 +372,8 @@ def _xylo_input(B=2, T=600, amp=3000, seed=11):
 
 
 def test_xylo_operator_opcheck_and_bit_exact_with_numpy_path():
-    from learnafe.xylo import XyloA3FilterBank
     import learnafe.xylo.torch_ops as xylo_ops
+    from learnafe.xylo import XyloA3FilterBank
 
     bank = XyloA3FilterBank.default()
     x = _xylo_input()

@@ -15,9 +15,9 @@ import pytest
 import scipy.stats
 import torch
 
+from isa_helpers import assert_same_on_every_isa
 from learnafe import _core, ops
 from learnafe.benchmarks.ops import bank
-from isa_helpers import assert_same_on_every_isa
 
 FS = 8000.0
 TAU = 0.004

@@ -19,7 +19,6 @@ import pytest
 
 from learnafe import __version__, _progress
 from learnafe.cli import build_parser
-
 from training_helpers import make_toy_dataset
 
 ROOT = Path(__file__).resolve().parents[1]

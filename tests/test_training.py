@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from training_helpers import make_toy_dataset, tiny_config
-
 import learnafe.training.data as tdata
 from learnafe.data import CLASSES, write_wav
 from learnafe.training import TrainConfig, load_run, resolve_config
 from learnafe.training.loss import BPFLoss
 from learnafe.training.model import build_frontend
 from learnafe.training.trainer import Trainer, train
+from training_helpers import make_toy_dataset, tiny_config
 
 VDD, K_BRANCH, C_DENSITY_FF_PER_UM2 = 1.8, 2, 2.0   # independent restatement of the cost model
 
@@ -292,8 +291,8 @@ def test_finetune_on_another_frontend(runs, tmp_path):
 
 
 def test_speaker_halves_are_disjoint(runs, toy, tmp_path):
-    from learnafe.training.finetune import speaker_halves, speaker_of
     from learnafe.training.data import open_split
+    from learnafe.training.finetune import speaker_halves, speaker_of
 
     assert speaker_of("yes/0a1b2c3d_nohash_2.wav") == "0a1b2c3d"
     assert speaker_of("_unknown_/bed_0a1b2c3d_nohash_0.wav.wav") == "0a1b2c3d"
@@ -339,8 +338,8 @@ def test_report_has_table_plots_and_optional_sections(runs, tmp_path, monkeypatc
 
 
 def test_mismatch_monte_carlo_samples_distinct_chips(runs, toy):
-    from learnafe.training.evaluate import mismatch_monte_carlo
     from learnafe.training.data import open_split
+    from learnafe.training.evaluate import mismatch_monte_carlo
     from learnafe.training.model import chip_frontend
 
     run = load_run(runs["codesign"][0])

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from training_helpers import cli_setup
-
 from learnafe.training.distributed import CPUSyncBatchNorm, convert_sync_batchnorm
+from training_helpers import cli_setup
 
 
 def test_convert_sync_batchnorm_keeps_state_and_single_process_behaviour():

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from training_helpers import make_toy_dataset, tiny_config
 from test_training import _make_12class_folder
+from training_helpers import make_toy_dataset, tiny_config
 
 
 @pytest.mark.slow

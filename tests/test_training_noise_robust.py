@@ -12,14 +12,13 @@ import pytest
 import scipy.stats
 import torch
 
-from training_helpers import make_toy_dataset, tiny_config
-
 import learnafe.training.data as tdata
 from learnafe.frontends import AnalogFilterBank, FeatureConfig
 from learnafe.frontends.spec import NoiseConfig
 from learnafe.training import EvaluateOptions, evaluate_run, load_run, train
 from learnafe.training.data import open_split
 from learnafe.training.model import CoDesignModel, frontend_from_dict
+from training_helpers import make_toy_dataset, tiny_config
 
 
 def bank(noise, features=None, **kw):

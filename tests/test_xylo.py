@@ -10,8 +10,7 @@ import scipy.signal
 
 from learnafe.xylo import design as D
 from learnafe.xylo.bank import XyloA3FilterBank, XyloOverflowError, quantize_audio
-from learnafe.xylo.registers import (bank_from_registers, load_design, register_config,
-                                     save_design)
+from learnafe.xylo.registers import bank_from_registers, load_design, register_config, save_design
 
 ref_mod = pytest.importorskip("learnafe.xylo.reference")
 if not ref_mod.rockpool_available():

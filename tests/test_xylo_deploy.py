@@ -174,10 +174,9 @@ def test_bench_section_quick():
 
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
-    from training_helpers import make_toy_dataset, tiny_config
-
     import learnafe.training.data as tdata
     from learnafe.training import train
+    from training_helpers import make_toy_dataset, tiny_config
 
     base = tmp_path_factory.mktemp("xylo_run")
     mp = pytest.MonkeyPatch()
@@ -235,7 +234,7 @@ def test_export_xylo_on_a_trained_run(toy_run, tmp_path):
 def test_held_out_comparison_pools_the_sets_clip_weighted(toy_run):
     from learnafe.training import load_run
     from learnafe.training.data import ClipSubset
-    from learnafe.training.evaluate import compare_frontends, evaluate_dataset, heldout_sets, heldout_markdown
+    from learnafe.training.evaluate import compare_frontends, evaluate_dataset, heldout_markdown, heldout_sets
     from learnafe.training.model import CoDesignModel
 
     run_dir, mp = toy_run

@@ -120,9 +120,9 @@ def _real_child(run_dir: str, real: str, seed: int) -> dict:
     speaker half A and evaluate on half B (RUN/finetune-real/)."""
     import torch
 
-    from learnafe.training.run_evaluation import EvaluateOptions, evaluate_run
-    from learnafe.training.finetune import finetune_real
     from learnafe.reporting import EVAL_DIR
+    from learnafe.training.finetune import finetune_real
+    from learnafe.training.run_evaluation import EvaluateOptions, evaluate_run
 
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {Path(run_dir).name}: %(message)s",
                         datefmt="%H:%M:%S")

@@ -242,8 +242,8 @@ def run(args) -> dict:
     import torch
 
     from learnafe import ops
-    from learnafe.ops.buffers import output_cache_disabled
     from learnafe._progress import progress
+    from learnafe.ops.buffers import output_cache_disabled
 
     cfg = dict(QUICK if getattr(args, "quick", False) else FULL)
     seed = int(getattr(args, "seed", 0) or 0)

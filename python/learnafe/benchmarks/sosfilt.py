@@ -118,23 +118,23 @@ def run(args) -> dict:
         xg, sg = xt.clone().requires_grad_(True), st.clone().requires_grad_(True)
         xl, sl = xt[:, :TL].clone().requires_grad_(True), st.float().clone().requires_grad_(True)
 
-        def fwd():
+        def fwd(st=st):
             with torch.no_grad():
                 ops.sosfilt(st, xt)
 
-        def fwd_bwd():
+        def fwd_bwd(xg=xg, sg=sg):
             xg.grad = sg.grad = None
             ops.sosfilt(sg, xg).backward(g)
 
-        def scipy_fwd():
+        def scipy_fwd(sos=sos):
             for c in range(C):
                 ss.sosfilt(sos[c], x)
 
-        def loop_fwd():
+        def loop_fwd(sl=sl, xl=xl):
             with torch.no_grad():
                 torch_loop(sl.detach(), xl.detach())
 
-        def loop_fwd_bwd():
+        def loop_fwd_bwd(sl=sl, xl=xl):
             xl.grad = sl.grad = None
             torch_loop(sl, xl).backward(g[..., :TL])
 

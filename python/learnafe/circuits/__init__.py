@@ -10,14 +10,26 @@
 """
 
 from learnafe.circuits import constants
-from learnafe.circuits.cost import (cap_area_um2, channel_cap_area_um2, channel_power_w,
-                                    output_noise_variance, power_w)
+from learnafe.circuits.cost import cap_area_um2, channel_cap_area_um2, channel_power_w, output_noise_variance, power_w
 from learnafe.circuits.discretize import METHODS, digital_response, discretize, noise_gain
-from learnafe.circuits.dssf import (ChannelParameters, analog_response, band_edges, channel_parameters,
-                                    design_channel, frequency_response, q_for_crossing, s_coefficients,
-                                    s_coefficients_from_w0_q)
-from learnafe.circuits.transconductance import (GmIdTable, TransconductanceModel, WeakInversion, load_gm_model,
-                                               sky130_table)
+from learnafe.circuits.dssf import (
+                                    ChannelParameters,
+                                    analog_response,
+                                    band_edges,
+                                    channel_parameters,
+                                    design_channel,
+                                    frequency_response,
+                                    q_for_crossing,
+                                    s_coefficients,
+                                    s_coefficients_from_w0_q,
+)
+from learnafe.circuits.transconductance import (
+                                    GmIdTable,
+                                    TransconductanceModel,
+                                    WeakInversion,
+                                    load_gm_model,
+                                    sky130_table,
+)
 
 __all__ = ["constants", "cap_area_um2", "channel_cap_area_um2", "channel_power_w", "output_noise_variance",
            "power_w", "METHODS", "digital_response", "discretize", "noise_gain", "ChannelParameters",

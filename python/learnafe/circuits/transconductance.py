@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from learnafe.circuits import constants
 from learnafe._tracing import is_tracing
+from learnafe.circuits import constants
 from learnafe.circuits._array import as_array, check_positive, namespace, to_numpy
 
 DEVICES = ("m1", "m2")

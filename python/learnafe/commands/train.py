@@ -195,10 +195,10 @@ def _print_eval(res: dict) -> None:
 
 
 def _evaluate(args) -> int:
+    from pathlib import Path
+
     from learnafe.training.run_evaluation import EvaluateOptions, FabOptions, evaluate_run
     from learnafe.training.rundir import write_json
-
-    from pathlib import Path
 
     fab = args.mismatch > 0
     corners = (["tt", "ss", "ff"] if args.corners is None else args.corners) if fab else []

@@ -7,13 +7,19 @@ See ``docs/data.md`` for the layouts, the SNR definition and measured speeds.
 
 from .audio import AudioError, fix_length, load_audio, read_wav, resample, write_wav
 from .cache import AudioCache
-from .classes import (CLASSES, KEYWORDS, SILENCE, SILENCE_LABEL, UNKNOWN, UNKNOWN_LABEL,
-                      UNKNOWN_WORDS, label_of)
-from .dataset import (EVAL_SNRS_DB, SPLITS, BadDataWarning, KeywordDataset, detect_layout,
-                      gsc_split_of, snr_name)
+from .classes import CLASSES, KEYWORDS, SILENCE, SILENCE_LABEL, UNKNOWN, UNKNOWN_LABEL, UNKNOWN_WORDS, label_of
+from .dataset import EVAL_SNRS_DB, SPLITS, BadDataWarning, KeywordDataset, detect_layout, gsc_split_of, snr_name
 from .noise import BackgroundNoise, active_mask, mix_at_snr, snr_db
-from .sources import (ClipSubset, MixedDataset, find_shared, group_of, open_source, speaker_halves,
-                      speaker_of, speaker_split)
+from .sources import (
+                      ClipSubset,
+                      MixedDataset,
+                      find_shared,
+                      group_of,
+                      open_source,
+                      speaker_halves,
+                      speaker_of,
+                      speaker_split,
+)
 
 __all__ = [
     "CLASSES", "KEYWORDS", "UNKNOWN", "SILENCE", "UNKNOWN_LABEL", "SILENCE_LABEL", "UNKNOWN_WORDS",

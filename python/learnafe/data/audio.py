@@ -74,8 +74,9 @@ def _scipy_header(path: str) -> tuple[int, int, int]:
 
 
 def _scipy_read(path: str) -> tuple[np.ndarray, int]:
-    from scipy.io import wavfile
     import warnings
+
+    from scipy.io import wavfile
 
     try:
         with warnings.catch_warnings():

@@ -100,9 +100,19 @@ from learnafe.circuits.discretize import METHODS, digital_response, discretize, 
 from learnafe.circuits.transconductance import GmIdTable, TransconductanceModel, load_gm_model, sky130_table
 from learnafe.frontends import features as feat
 from learnafe.frontends.base import FrontEnd
-from learnafe.frontends.spec import (DEFAULT_MIN_SPACING, KEYS, SPEC_FORMAT, UNITS, BankSpec, Bounds, CornerConfig,
-                                     MismatchConfig, NoiseConfig, check_min_spacing)
 from learnafe.frontends.features import FeatureConfig
+from learnafe.frontends.spec import (
+    DEFAULT_MIN_SPACING,
+    KEYS,
+    SPEC_FORMAT,
+    UNITS,
+    BankSpec,
+    Bounds,
+    CornerConfig,
+    MismatchConfig,
+    NoiseConfig,
+    check_min_spacing,
+)
 
 #: Per-channel values: a sequence, a NumPy array or a tensor (a scalar is broadcast where allowed).
 ArrayLike = Union[Sequence[float], np.ndarray, torch.Tensor, float]

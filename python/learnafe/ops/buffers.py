@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+
 class OutputCache:
     """Bounded cache of large output buffers (like PyTorch's CUDA caching allocator).
 

@@ -36,7 +36,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-
 import torch
 
 from learnafe.circuits.discretize import bilinear_prewarped

@@ -36,7 +36,7 @@ import numpy as np
 
 from learnafe._jsonio import write_json
 from learnafe.spice.locate import sky130_models_dir
-from learnafe.spice.models import MIM_CAP, NFET, PFET, model_files, model_fingerprint, mim_parameters
+from learnafe.spice.models import MIM_CAP, NFET, PFET, mim_parameters, model_files, model_fingerprint
 from learnafe.spice.netlist import M1_L_UM, M1_W_UM, M2_L_UM, M2_W_UM
 
 log = logging.getLogger(__name__)

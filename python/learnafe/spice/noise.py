@@ -36,9 +36,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from learnafe._jsonio import write_json
+from learnafe.spice.ideal import spec_gm_model
 from learnafe.spice.models import check_corner, lib_statement, write_library
 from learnafe.spice.netlist import VCM_V, VDD_V, Channel, channel_block, load_spec
-from learnafe.spice.ideal import spec_gm_model
 from learnafe.spice.runner import DEFAULT_TIMEOUT_S, run_with_progress
 
 log = logging.getLogger(__name__)

@@ -34,9 +34,12 @@ import torch
 
 from learnafe.data import BackgroundNoise, KeywordDataset
 from learnafe.data.augment import VoiceAugment
-from learnafe.data.sources import MixedDataset, open_source
-from learnafe.data.sources import ClipSubset  # (also re-exported: moved to the data layer)
 from learnafe.data.classes import SILENCE_LABEL
+from learnafe.data.sources import (
+    ClipSubset,  # (also re-exported: moved to the data layer)
+    MixedDataset,
+    open_source,
+)
 
 __all__ = ["open_split", "Augmenter", "ClipSubset", "eval_noise_folder", "stack_batch",
            "epoch_batches", "CACHE_DIR", "uses_sources", "noise_folder", "training_set",

@@ -27,8 +27,8 @@ import os
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 import torch.distributed as dist
+from torch import nn
 
 __all__ = ["DistContext", "init", "shutdown", "CPUSyncBatchNorm", "convert_sync_batchnorm",
            "all_reduce_sum", "all_gather_objects", "broadcast_objects"]

@@ -28,8 +28,8 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from typing import Any, Sequence
 from pathlib import Path
+from typing import Any, Sequence
 
 import numpy as np
 import torch

@@ -45,11 +45,10 @@ from torch.utils.data import Dataset
 
 from learnafe._migrate import resume_checkpoint
 from learnafe.data.sources import speaker_halves, speaker_of  # noqa: F401  (re-exported)
-from learnafe.training.data import (Augmenter, ClipSubset, epoch_batches, eval_noise_folder,
-                                    open_split, stack_batch)
+from learnafe.training.data import Augmenter, ClipSubset, epoch_batches, eval_noise_folder, open_split, stack_batch
 from learnafe.training.evaluate import evaluate_dataset
-from learnafe.training.model import CoDesignModel, apply_feature_mask, feature_shape
 from learnafe.training.loop import LoopHooks, LoopOptions, TrainingLoop
+from learnafe.training.model import CoDesignModel, apply_feature_mask, feature_shape
 from learnafe.training.rundir import BANK, BEST, CONFIG, LAST, atomic_save, load_run, write_json
 
 __all__ = ["FinetuneData", "finetune", "finetune_real", "speaker_halves", "speaker_of", "classification_sums",

@@ -84,8 +84,7 @@ def load_run(run_dir, *, checkpoint: str = "best") -> Run:
     ``checkpoint``: ``"best"`` (best validation epoch; falls back to last) or
     ``"last"``.  The model is returned in eval mode on the CPU.
     """
-    from learnafe.training.model import (CoDesignModel, build_classifier, build_frontend,
-                                         feature_shape)
+    from learnafe.training.model import CoDesignModel, build_classifier, build_frontend, feature_shape
 
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).is_file():

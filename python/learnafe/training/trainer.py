@@ -39,16 +39,22 @@ from torch.utils.data import DistributedSampler
 from learnafe._migrate import resume_adoptions, run_config
 from learnafe.training import distributed as dist_util
 from learnafe.training.config import TrainConfig, resolve_config
-from learnafe.training.data import (Augmenter, ClipSubset, describe_training_data,
-                                    eval_noise_folder, open_split, real_report_set,
-                                    real_validation_set, stack_batch, training_set)
+from learnafe.training.data import (
+    Augmenter,
+    ClipSubset,
+    describe_training_data,
+    eval_noise_folder,
+    open_split,
+    real_report_set,
+    real_validation_set,
+    stack_batch,
+    training_set,
+)
 from learnafe.training.evaluate import evaluate_dataset
 from learnafe.training.loop import LoopHooks, LoopOptions, TrainingLoop
 from learnafe.training.loss import BPFLoss
-from learnafe.training.model import (CoDesignModel, build_classifier, build_frontend,
-                                     feature_shape, hardware_cost)
-from learnafe.training.rundir import (BANK, BEST, CONFIG, LAST, LOG, METRICS, atomic_save,
-                                      read_json, write_json)
+from learnafe.training.model import CoDesignModel, build_classifier, build_frontend, feature_shape, hardware_cost
+from learnafe.training.rundir import BANK, BEST, CONFIG, LAST, LOG, METRICS, atomic_save, read_json, write_json
 
 __all__ = ["Trainer", "train", "METRICS_FORMAT"]
 

@@ -32,8 +32,12 @@ import numpy as np
 
 from learnafe._jsonio import write_json
 from learnafe.xylo.design import (
-    B_IN, XYLO_SAMPLE_RATE, XyloChannel, peak_and_q,
+    B_IN,
+    XYLO_SAMPLE_RATE,
+    XyloChannel,
+    peak_and_q,
 )
+
 # XyloOverflowError is re-exported: the bank raises it (through the kernel calls).
 from learnafe.xylo.kernel import TABLE_FIELDS, as_int_signal, filter_channels
 from learnafe.xylo.kernel import XyloOverflowError as XyloOverflowError

@@ -33,7 +33,7 @@ against ``rockpool``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np

@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from learnafe.xylo.bank import XyloA3FilterBank, quantize_audio, resample_to_chip
 from learnafe.xylo import kernel
+from learnafe.xylo.bank import XyloA3FilterBank, quantize_audio, resample_to_chip
 
 MODES = ("divisive_norm", "threshold")
 

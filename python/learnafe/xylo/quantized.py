@@ -27,7 +27,6 @@ chip outputs so features without normalisation keep the run's levels.
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 
