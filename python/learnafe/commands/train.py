@@ -72,6 +72,15 @@ def _json_object(s: str) -> dict:
 
 
 def register(sub) -> None:
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_finetune(sub)
+    _add_report(sub)
+    _add_demo(sub)
+
+
+def _add_train(sub) -> None:
+    """``learnafe train``: every TrainConfig field is an option, with its documentation as help."""
     from learnafe.training.config import TrainConfig
 
     defaults = TrainConfig().to_dict()
@@ -88,6 +97,9 @@ def register(sub) -> None:
         _field_flag(g, f, defaults[f.name])
     p.set_defaults(func=_train, _config_fields=[f.name for f in TrainConfig.fields()])
 
+
+def _add_evaluate(sub) -> None:
+    """``learnafe evaluate``: a run's accuracy per SNR, optionally over mismatched chips."""
     p = sub.add_parser("evaluate", help="accuracy of a run per SNR on any data folder",
                        description="Evaluate a run's best model clean and at fixed SNRs on a data "
                                    "folder in either layout (Speech Commands or 12-class test).")
@@ -121,6 +133,9 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=128, help="clips per evaluation batch (default 128)")
     p.set_defaults(func=_evaluate)
 
+
+def _add_finetune(sub) -> None:
+    """``learnafe finetune``: the classifier on another front end's features."""
     p = sub.add_parser("finetune", help="fine-tune the classifier on another front end's features",
                        description="Freeze the front end and fine-tune the classifier on the "
                                    "features of the SPICE-calibrated bank (--spice) or on a "
@@ -138,6 +153,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of data order and augmentation (default 0)")
     p.set_defaults(func=_finetune)
 
+
+def _add_report(sub) -> None:
+    """``learnafe report``: the Markdown report of runs."""
     p = sub.add_parser("report", help="Markdown report with plots for one or more runs",
                        description="Write a Markdown report (PNG plots next to it): responses "
                                    "before/after, accuracy vs SNR, power/area/accuracy table, "
@@ -147,6 +165,9 @@ def register(sub) -> None:
     p.add_argument("--search", help="search journal/directory to include (learnafe.search.report_section)")
     p.set_defaults(func=_report)
 
+
+def _add_demo(sub) -> None:
+    """``learnafe demo``: the whole story end to end."""
     p = sub.add_parser("demo", help="the whole story end to end on the embedded data set",
                        description="Synthesise the small data set (if missing), train the "
                                    "conventional and the co-designed bank, evaluate both at every "
