@@ -176,6 +176,32 @@ void spike_signal_generic(const int64_t* y, int64_t C, int64_t T, const SpikeCon
 }
 #if XYLO_X86
 #define XYLO_T512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
+// The per-lane settings of the vector spike generators, 16 lanes (channels >= C
+// padded so that they never spike): low-pass shift, eps, the two rate shifts,
+// the fixed threshold, and the masks (-1 / 0) of joint-adaptive, own-adaptive and
+// fixed-threshold lanes.
+struct LaneSettings {
+    alignas(64) int64_t lps[kLanes], eps[kLanes], b1[kLanes], b2[kLanes], fixed[kLanes], uj[kLanes],
+        uo[kLanes], uf[kLanes];
+};
+
+inline LaneSettings lane_settings(const SpikeConfig& cfg, int64_t C) {
+    LaneSettings ls;
+    for (int c = 0; c < kLanes; ++c) {
+        const bool on = c < C;
+        ls.lps[c] = on ? cfg.low_pass_shift[c] : 0;
+        ls.eps[c] = on ? cfg.eps[c] : 0;
+        ls.b1[c] = on ? cfg.rate_shift1[c] : 64;  // shift by >= 64 gives 0: padded lanes
+        ls.b2[c] = on ? cfg.rate_shift2[c] : 64;
+        ls.fixed[c] = on ? cfg.fixed_threshold[c] : 0;
+        const bool adaptive = on && cfg.adaptive[c];
+        ls.uj[c] = adaptive && cfg.joint_normalization ? -1 : 0;
+        ls.uo[c] = adaptive && !cfg.joint_normalization ? -1 : 0;
+        ls.uf[c] = on && !cfg.adaptive[c] ? -1 : 0;
+    }
+    return ls;
+}
+
 struct SpikeVec {
     __m512i vlps[2], veps[2], vb1[2], vb2[2], vfix[2], vuj[2], vuo[2], vuf[2], high[2], iaf[2], cnt[2];
 };
@@ -211,20 +237,9 @@ XYLO_T512 inline __attribute__((always_inline)) void spike_step512(SpikeVec& q, 
 // multiplications by 2^b1 and 2^b2 are shifts (equal in two's complement).
 XYLO_T512 void spike_signal_avx512(
     const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev, int64_t* counts) {
-    alignas(64) int64_t lps[kLanes], eps[kLanes], b1[kLanes], b2[kLanes], fixed[kLanes], uj[kLanes],
-        uo[kLanes], uf[kLanes];
-    for (int c = 0; c < kLanes; ++c) {
-        const bool on = c < C;
-        lps[c] = on ? cfg.low_pass_shift[c] : 0;
-        eps[c] = on ? cfg.eps[c] : 0;
-        b1[c] = on ? cfg.rate_shift1[c] : 64;  // shift by >= 64 gives 0: padded lanes
-        b2[c] = on ? cfg.rate_shift2[c] : 64;
-        fixed[c] = on ? cfg.fixed_threshold[c] : 0;
-        const bool adaptive = on && cfg.adaptive[c];
-        uj[c] = adaptive && cfg.joint_normalization ? -1 : 0;
-        uo[c] = adaptive && !cfg.joint_normalization ? -1 : 0;
-        uf[c] = on && !cfg.adaptive[c] ? -1 : 0;
-    }
+    const LaneSettings ls = lane_settings(cfg, C);
+    const int64_t *lps = ls.lps, *eps = ls.eps, *b1 = ls.b1, *b2 = ls.b2, *fixed = ls.fixed, *uj = ls.uj,
+                  *uo = ls.uo, *uf = ls.uf;
     SpikeVec q;
     for (int h = 0; h < 2; ++h) {
         q.vlps[h] = _mm512_load_si512(lps + 8 * h);
@@ -316,20 +331,9 @@ XYLO_T256 inline __attribute__((always_inline)) void spike_step256(SpikeVec2& q,
 
 XYLO_T256 void spike_signal_avx2(const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg,
                                  bool rev, int64_t* counts) {
-    alignas(64) int64_t lps[kLanes], eps[kLanes], b1[kLanes], b2[kLanes], fixed[kLanes], uj[kLanes],
-        uo[kLanes], uf[kLanes];
-    for (int c = 0; c < kLanes; ++c) {
-        const bool on = c < C;
-        lps[c] = on ? cfg.low_pass_shift[c] : 0;
-        eps[c] = on ? cfg.eps[c] : 0;
-        b1[c] = on ? cfg.rate_shift1[c] : 64;  // shift by >= 64 gives 0: padded lanes
-        b2[c] = on ? cfg.rate_shift2[c] : 64;
-        fixed[c] = on ? cfg.fixed_threshold[c] : 0;
-        const bool adaptive = on && cfg.adaptive[c];
-        uj[c] = adaptive && cfg.joint_normalization ? -1 : 0;
-        uo[c] = adaptive && !cfg.joint_normalization ? -1 : 0;
-        uf[c] = on && !cfg.adaptive[c] ? -1 : 0;
-    }
+    const LaneSettings ls = lane_settings(cfg, C);
+    const int64_t *lps = ls.lps, *eps = ls.eps, *b1 = ls.b1, *b2 = ls.b2, *fixed = ls.fixed, *uj = ls.uj,
+                  *uo = ls.uo, *uf = ls.uf;
     SpikeVec2 q;
     for (int h = 0; h < 4; ++h) {
         q.vlps[h] = ld(lps + 4 * h);
