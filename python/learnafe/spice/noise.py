@@ -39,7 +39,7 @@ from learnafe._jsonio import write_json
 from learnafe.spice.ideal import spec_gm_model
 from learnafe.spice.models import check_corner, lib_statement, write_library
 from learnafe.spice.netlist import VCM_V, VDD_V, Channel, channel_block, load_spec
-from learnafe.spice.runner import DEFAULT_TIMEOUT_S, run_with_progress
+from learnafe.spice.runner import ChannelSimOptions, run_with_progress
 
 log = logging.getLogger(__name__)
 
@@ -111,27 +111,12 @@ def model_output_psd(f: np.ndarray, ch: Channel, gm1: float, gm2: float) -> np.n
 
 
 @dataclass(frozen=True)
-class NoiseOptions:
-    """How :func:`noise_verify` simulates and integrates the noise of a bank."""
+class NoiseOptions(ChannelSimOptions):
+    """How :func:`noise_verify` simulates (:class:`ChannelSimOptions`; ``gm_model`` is the kT/C
+    model's) and integrates the noise of a bank."""
 
-    #: transconductance of the kT/C model (gm/Id JSON path or dict, or a model); None: the spec's own
-    gm_model: Any = None
-    #: process corner of the SKY130 models
-    corner: str = "tt"
-    #: "differential" (the balanced pair) or "half" (one half circuit)
-    topology: str = "differential"
-    #: "ideal" capacitors or the process's MIM capacitors
-    caps: str = "ideal"
     #: (low, high) Hz of the integration; None: 20 Hz to fs/2 of the spec
     band: tuple[float, float] | None = None
-    #: simulations run in parallel
-    workers: int = 2
-    #: seconds one simulation may take
-    timeout: float = DEFAULT_TIMEOUT_S
-    #: device temperature (degrees C)
-    temperature_c: float = 27.0
-    #: show a progress bar
-    progress: bool = True
 
 
 def _noise_band(band, fs: float) -> tuple[float, float]:

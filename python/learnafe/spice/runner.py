@@ -45,6 +45,29 @@ option klu
 DEFAULT_TIMEOUT_S = 120.0
 
 
+@dataclass(frozen=True)
+class ChannelSimOptions:
+    """How the per-channel simulations of a bank run (shared by the AC and the noise checks)."""
+
+    #: transconductance of the model the simulation is compared with (gm/Id JSON path or dict,
+    #: or a model); None: the spec's own
+    gm_model: object = None
+    #: process corner of the SKY130 models
+    corner: str = "tt"
+    #: "differential" (the balanced pair) or "half" (one half circuit)
+    topology: str = "differential"
+    #: "ideal" capacitors or the process's MIM capacitors
+    caps: str = "ideal"
+    #: simulations run in parallel
+    workers: int = 2
+    #: seconds one simulation may take
+    timeout: float = DEFAULT_TIMEOUT_S
+    #: device temperature (degrees C)
+    temperature_c: float = 27.0
+    #: show a progress bar
+    progress: bool = True
+
+
 class SpiceError(RuntimeError):
     """ngspice failed: the message carries the relevant lines of its log."""
 

@@ -28,7 +28,7 @@ from learnafe.spice.fit import fit_biquad, fit_digital_biquad
 from learnafe.spice.ideal import ideal_channels
 from learnafe.spice.models import check_corner, write_library
 from learnafe.spice.netlist import VDD_V, ac_netlist, load_spec
-from learnafe.spice.runner import DEFAULT_TIMEOUT_S, run_with_progress
+from learnafe.spice.runner import ChannelSimOptions, run_with_progress
 
 log = logging.getLogger(__name__)
 
@@ -55,29 +55,14 @@ def _pct(a, b) -> float:
 
 
 @dataclass(frozen=True)
-class AcOptions:
-    """How :func:`ac_verify` simulates the channels and what it compares them with."""
+class AcOptions(ChannelSimOptions):
+    """How :func:`ac_verify` simulates the channels (:class:`ChannelSimOptions`; ``gm_model``
+    is the ideal model's) and what it writes."""
 
-    #: transconductance of the ideal model (gm/Id JSON path or dict, or a model); None: the spec's own
-    gm_model: Any = None
-    #: process corner of the SKY130 models
-    corner: str = "tt"
-    #: "differential" (the balanced pair) or "half" (one half circuit)
-    topology: str = "differential"
-    #: "ideal" capacitors or the process's MIM capacitors
-    caps: str = "ideal"
-    #: simulations run in parallel
-    workers: int = 2
-    #: seconds one simulation may take
-    timeout: float = DEFAULT_TIMEOUT_S
     #: points per decade of the AC sweep
     points_per_decade: int = 100
-    #: device temperature (degrees C)
-    temperature_c: float = 27.0
     #: write ``ac_overlay.png``
     plot: bool = True
-    #: show a progress bar
-    progress: bool = True
 
 
 def _write_ac_netlists(chans, ideal, sim_dir: Path, options: AcOptions) -> list[Path]:
