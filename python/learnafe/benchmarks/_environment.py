@@ -89,3 +89,19 @@ def run_environment(threads: int | None = None) -> dict:
         "build": build_info(),
         "load_average": load_average(),
     }
+
+
+def section_settings(args, quick: dict, full: dict) -> tuple[dict, int, int]:
+    """``(sizes, seed, threads)`` of a kernel section from its ``learnafe bench`` arguments:
+    ``quick`` or ``full`` sizes (a copy), the seed (default 0) and the thread count (default
+    the kernels'), which is set for both torch and the kernels."""
+    import torch
+
+    from learnafe import ops
+
+    cfg = dict(quick if getattr(args, "quick", False) else full)
+    seed = int(getattr(args, "seed", 0) or 0)
+    threads = int(getattr(args, "threads", None) or ops.get_num_threads())
+    torch.set_num_threads(threads)
+    ops.set_num_threads(threads)
+    return cfg, seed, threads

@@ -243,13 +243,10 @@ def run(args) -> dict:
 
     from learnafe import ops
     from learnafe._progress import progress
+    from learnafe.benchmarks._environment import section_settings
     from learnafe.ops.buffers import output_cache_disabled
 
-    cfg = dict(QUICK if getattr(args, "quick", False) else FULL)
-    seed = int(getattr(args, "seed", 0) or 0)
-    threads = int(getattr(args, "threads", None) or ops.get_num_threads())
-    torch.set_num_threads(threads)
-    ops.set_num_threads(threads)
+    cfg, seed, threads = section_settings(args, QUICK, FULL)
     B, T, C, hop, reps = cfg["batch"], cfg["samples"], cfg["channels"], cfg["hop"], cfg["repeats"]
     log.info("ops benchmark: B=%d T=%d C=%d hop=%d, %d thread(s), kernels=%s, best of %d",
              B, T, C, hop, threads, ops.kernel_isa(), reps)

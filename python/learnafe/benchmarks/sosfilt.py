@@ -90,13 +90,9 @@ def run(args) -> dict:
     import torch
 
     from learnafe import ops
-    from learnafe.benchmarks._environment import run_environment
+    from learnafe.benchmarks._environment import run_environment, section_settings
 
-    cfg = dict(QUICK if getattr(args, "quick", False) else FULL)
-    seed = int(getattr(args, "seed", 0) or 0)
-    threads = int(getattr(args, "threads", None) or ops.get_num_threads())
-    torch.set_num_threads(threads)
-    ops.set_num_threads(threads)
+    cfg, seed, threads = section_settings(args, QUICK, FULL)
     B, C, T, reps, TL = cfg["batch"], cfg["channels"], cfg["samples"], cfg["repeats"], cfg["torch_loop_samples"]
     TL = min(TL, T)
     rng = np.random.default_rng(seed)
