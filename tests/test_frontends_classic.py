@@ -170,12 +170,13 @@ def test_learnafe_train_with_each_classic_kind(kind, tmp_path):
     import subprocess
     import sys
 
+    from env_helpers import package_env
     from training_helpers import cli_setup
 
     argv, env = cli_setup(tmp_path, frontend_kind=kind, n_channels=6, f_low=200.0, f_high=6000.0,
                           filter_order=2, epochs=1, mode="conventional")
     out = tmp_path / "run"
-    env["PYTHONPATH"] = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "python")
+    env = package_env(env)
     res = subprocess.run([sys.executable, *argv, str(out)], env=env, capture_output=True, text=True,
                          timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]

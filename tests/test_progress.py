@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from env_helpers import package_env
 from learnafe import __version__, _progress
 from learnafe.cli import build_parser
 from training_helpers import make_toy_dataset
@@ -149,7 +150,7 @@ def test_every_command_takes_quiet_and_verbose():
 
 
 def _learnafe(*args, cwd, stderr_path=None, tty=False, timeout=240):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), OMP_NUM_THREADS="1")
+    env = package_env(OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "learnafe", *args]
     if tty:
         master, slave = pty.openpty()
@@ -231,7 +232,7 @@ def test_quiet_and_verbose_together_are_refused(tmp_path):
 
 def test_version_prints_the_package_version(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "learnafe", "--version"], capture_output=True, text=True,
-                          cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT / "python")))
+                          cwd=tmp_path, env=package_env())
     assert proc.returncode == 0
     assert proc.stdout.strip() == f"learnafe {__version__}"
     pyproject = (ROOT / "pyproject.toml").read_text()

@@ -1,20 +1,17 @@
 """The top-level package offers the public names lazily: importing it (and starting the CLI)
 does not import torch, and each name resolves to the object its module defines."""
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import learnafe
-
-PYTHONPATH = str(Path(learnafe.__file__).resolve().parent.parent)
+from env_helpers import package_env
 
 
 def _run(code: str) -> str:
-    env = dict(os.environ, PYTHONPATH=PYTHONPATH + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = package_env()
     return subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True,
                           text=True).stdout.strip()
 

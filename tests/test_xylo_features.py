@@ -167,6 +167,8 @@ def test_fused_features_equal_on_every_isa_path(tmp_path, isa):
     import subprocess
     import sys
 
+    from env_helpers import package_env
+
     rng = np.random.default_rng(21)
     x = np.stack([_speechlike(rng, 1500) for _ in range(3)])
     np.save(tmp_path / "x.npy", x)
@@ -178,8 +180,8 @@ def test_fused_features_equal_on_every_isa_path(tmp_path, isa):
             "np.savez(sys.argv[2], **out)")
     env = {k: v for k, v in os.environ.items() if k not in ("LEARNAFE_XYLO_SIMD", "LEARNAFE_ISA")}
     env["LEARNAFE_ISA"] = isa
-    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(__file__)),
-                                         env.get("PYTHONPATH", "")])
+    env = package_env(env)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(__file__)), env["PYTHONPATH"]])
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.npy"), str(tmp_path / "o.npz")],
                    check=True, env=env, timeout=120)
     other = np.load(tmp_path / "o.npz")
