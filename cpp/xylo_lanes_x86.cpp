@@ -33,6 +33,16 @@ int64_t first_state_in_block(const Chain& c, int l, int64_t T, bool rev, int64_t
     return -1;
 }
 
+// The block's input samples n0 .. n0+len-1 of the processed sequence ((x
+// reversed, x) or x) as doubles: the reversed part, then the forward part.
+void fill_input(const int64_t* x, int64_t T, bool rev, int64_t n0, int64_t len, double* dst) {
+    int64_t i = 0;
+    if (rev)
+        for (; i < len && n0 + i < T; ++i) dst[i] = double(x[T - 1 - (n0 + i)]);
+    const int64_t base = rev ? n0 - T : n0;
+    for (; i < len; ++i) dst[i] = double(x[base + i]);
+}
+
 #if XYLO_X86
 // Vector unit over K chains (K <= 4) for one ISA.  State per chain:
 // w1 = w_new(n-1) (the latched output v[n]), w2 = w_new(n-2), w3 = w_new(n-3)
@@ -40,6 +50,7 @@ int64_t first_state_in_block(const Chain& c, int l, int64_t T, bool rev, int64_t
 // |w1| + |w3| is bounded by the block's maximum plus the larger of it and the
 // previous block's, and only when that bound reaches the output limit is the
 // block's output scanned for the first overflowing sample.
+// Chains of the same signal share the block's input, converted once.
 #define XYLO_DEFINE_UNIT(NAME, TARGET, W, VEC, SET1, LOADU, STOREU, SUB, MUL, FMA, FLOOR, ABS,  \
                          MAX, WRITER)                                                          \
     template <int K>                                                                           \
@@ -51,21 +62,28 @@ int64_t first_state_in_block(const Chain& c, int l, int64_t T, bool rev, int64_t
         for (int k = 0; k < K; ++k) w1[k] = w2[k] = w3[k] = zero;                              \
         alignas(64) double ybuf[K][kBlock][W];                                                 \
         alignas(64) double tmp[W], s1[K][W], s2[K][W], xin[K][kBlock], pmax[K][W];             \
-        for (int k = 0; k < K; ++k)                                                            \
+        int src[K]; /* chains of the same signal share its converted input */                  \
+        for (int k = 0; k < K; ++k) {                                                          \
             for (int l = 0; l < W; ++l) pmax[k][l] = 0.0;                                      \
+            src[k] = k;                                                                        \
+            for (int j = 0; j < k; ++j)                                                        \
+                if (ch[j].x == ch[k].x) {                                                      \
+                    src[k] = src[j];                                                           \
+                    break;                                                                     \
+                }                                                                              \
+        }                                                                                      \
         for (int64_t n0 = 0; n0 < N; n0 += kBlock) {                                           \
             const int64_t len = std::min<int64_t>(kBlock, N - n0);                             \
             for (int k = 0; k < K; ++k) {                                                      \
                 vmax[k] = zero;                                                                \
                 STOREU(s1[k], w1[k]);                                                          \
                 STOREU(s2[k], w2[k]);                                                          \
-                for (int64_t i = 0; i < len; ++i)                                              \
-                    xin[k][i] = double(sample_at(ch[k].x, T, n0 + i, rev));                    \
+                if (src[k] == k) fill_input(ch[k].x, T, rev, n0, len, xin[k]);                 \
             }                                                                                  \
             for (int64_t i = 0; i < len; ++i) {                                                \
                 for (int k = 0; k < K; ++k) {                                                  \
                     const GroupParams& g = *ch[k].gp;                                          \
-                    const VEC s = SET1(xin[k][i]);                                             \
+                    const VEC s = SET1(xin[src[k]][i]);                                        \
                     const VEC out = SUB(w1[k], w3[k]);                                         \
                     STOREU(ybuf[k][i], out);                                                   \
                     vmax[k] = MAX(vmax[k], ABS(w1[k]));                                        \
