@@ -3,6 +3,7 @@
 // block buffer into the channel rows of y.  See xylo_lanes.h for the layout.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "xylo_lanes.h"
 
@@ -121,6 +122,18 @@ void fill_input(const int64_t* x, int64_t T, bool rev, int64_t n0, int64_t len, 
         }                                                                                      \
     }
 
+// Writes samples i.. of a block's W lanes one by one until the rows' next
+// sample starts on a `bytes` boundary, so that the writers' vector stores are
+// aligned: a misaligned 32- or 64-byte store splits across two cache lines, and
+// the output rows are written at the memory's limit (a NumPy array is only
+// 16-byte aligned; with T a multiple of W every row has the same alignment).
+inline void aligned_head(const double* buf, int64_t& i, int64_t len, int W, int64_t* dst, int64_t T,
+                         uintptr_t bytes) {
+    if (T % W != 0) return;
+    for (; i < len && (reinterpret_cast<uintptr_t>(dst + i) % bytes) != 0; ++i)
+        for (int l = 0; l < W; ++l) dst[l * T + i] = int64_t(buf[i * W + l]);
+}
+
 // Block buffer [i][lane] (8 lanes) -> rows dst + lane * T, samples i0..len-1,
 // with 8x8 in-register transposes: contiguous 64-byte row stores instead
 // of one scalar conversion and store per value.
@@ -128,6 +141,7 @@ __attribute__((target("avx512f,avx512dq"))) inline void write_block_avx512(
     const double* buf, int64_t i0, int64_t len, int lanes, int64_t* dst, int64_t T) {
     int64_t i = i0;
     if (lanes == 8) {
+        aligned_head(buf, i, len, 8, dst, T, 64);
         for (; i + 8 <= len; i += 8) {
             __m512d r[8], t[8];
             for (int j = 0; j < 8; ++j) r[j] = _mm512_loadu_pd(buf + (i + j) * 8);
@@ -164,6 +178,7 @@ __attribute__((target("avx2,fma"))) inline void write_block_avx2(
     if (lanes == 4) {
         const __m256d magic = _mm256_set1_pd(6755399441055744.0);  // 1.5 * 2^52
         const __m256i magic_bits = _mm256_castpd_si256(magic);
+        aligned_head(buf, i, len, 4, dst, T, 32);
         for (; i + 4 <= len; i += 4) {
             const __m256d r0 = _mm256_loadu_pd(buf + (i + 0) * 4), r1 = _mm256_loadu_pd(buf + (i + 1) * 4);
             const __m256d r2 = _mm256_loadu_pd(buf + (i + 2) * 4), r3 = _mm256_loadu_pd(buf + (i + 3) * 4);
