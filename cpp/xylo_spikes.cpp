@@ -202,11 +202,43 @@ inline LaneSettings lane_settings(const SpikeConfig& cfg, int64_t C) {
     return ls;
 }
 
+// load_abs_block with AVX2: 4 x 4 blocks of (channel, sample) transposed in
+// registers (|v| as (v ^ s) - s with s the sign mask), instead of one scalar
+// store per value; channels and samples beyond whole blocks of 4 one by one.
+__attribute__((target("avx2"))) void load_abs_block256(const int64_t* y, int64_t C, int64_t T, int64_t t0, int64_t n,
+                                 int64_t (*buf)[kLanes]) {
+    const __m256i zero = _mm256_setzero_si256();
+    const int64_t C4 = C - C % 4, n4 = n - n % 4;
+    for (int64_t c = 0; c < C4; c += 4) {
+        const int64_t* row = y + c * T + t0;
+        for (int64_t i = 0; i < n4; i += 4) {
+            __m256i r[4];
+            for (int j = 0; j < 4; ++j) {
+                const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + j * T + i));
+                const __m256i sign = _mm256_cmpgt_epi64(zero, v);
+                r[j] = _mm256_sub_epi64(_mm256_xor_si256(v, sign), sign);
+            }
+            const __m256i t0v = _mm256_unpacklo_epi64(r[0], r[1]), t1v = _mm256_unpackhi_epi64(r[0], r[1]);
+            const __m256i t2v = _mm256_unpacklo_epi64(r[2], r[3]), t3v = _mm256_unpackhi_epi64(r[2], r[3]);
+            const __m256i o[4] = {_mm256_permute2x128_si256(t0v, t2v, 0x20), _mm256_permute2x128_si256(t1v, t3v, 0x20),
+                                  _mm256_permute2x128_si256(t0v, t2v, 0x31), _mm256_permute2x128_si256(t1v, t3v, 0x31)};
+            for (int m = 0; m < 4; ++m)  // o[m]: sample i + m of channels c..c+3
+                _mm256_store_si256(reinterpret_cast<__m256i*>(&buf[i + m][c]), o[m]);
+        }
+        for (int64_t j = 0; j < 4; ++j)
+            for (int64_t i = n4; i < n; ++i) buf[i][c + j] = row[j * T + i] < 0 ? -row[j * T + i] : row[j * T + i];
+    }
+    for (int64_t c = C4; c < C; ++c) {
+        const int64_t* row = y + c * T + t0;
+        for (int64_t i = 0; i < n; ++i) buf[i][c] = row[i] < 0 ? -row[i] : row[i];
+    }
+}
+
 struct SpikeVec {
     __m512i vlps[2], veps[2], vb1[2], vb2[2], vfix[2], vuj[2], vuo[2], vuf[2], high[2], iaf[2], cnt[2];
 };
 
-template <bool COUNT>
+template <bool COUNT, bool JOINT>
 XYLO_T512 inline __attribute__((always_inline)) void spike_step512(SpikeVec& q, const int64_t* r_) {
     __m512i r[2], thr[2];
     for (int h = 0; h < 2; ++h) {
@@ -222,7 +254,7 @@ XYLO_T512 inline __attribute__((always_inline)) void spike_step512(SpikeVec& q, 
     jm = _mm512_max_epi64(jm, _mm512_shuffle_i64x2(jm, jm, 0xB1));
     jm = _mm512_max_epi64(jm, _mm512_shuffle_epi32(jm, _MM_PERM_BADC));
     for (int h = 0; h < 2; ++h) {
-        const __m512i th = _mm512_or_si512(
+        const __m512i th = JOINT ? jm : _mm512_or_si512(
             _mm512_or_si512(_mm512_and_si512(jm, q.vuj[h]), _mm512_and_si512(thr[h], q.vuo[h])),
             _mm512_and_si512(q.vfix[h], q.vuf[h]));
         const __m512i v = _mm512_add_epi64(q.iaf[h], r[h]);
@@ -235,6 +267,7 @@ XYLO_T512 inline __attribute__((always_inline)) void spike_step512(SpikeVec& q, 
 // The same generator in AVX-512 intrinsics (the compiler does not vectorise
 // the lane loops by itself): 16 lanes as two registers of 8 int64; the
 // multiplications by 2^b1 and 2^b2 are shifts (equal in two's complement).
+template <bool JOINT>
 XYLO_T512 void spike_signal_avx512(
     const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev, int64_t* counts) {
     const LaneSettings ls = lane_settings(cfg, C);
@@ -255,12 +288,12 @@ XYLO_T512 void spike_signal_avx512(
     alignas(64) int64_t buf[kSpikeBlock][kLanes];
     for (int64_t i = 0; i < kSpikeBlock; ++i)
         for (int c = 0; c < kLanes; ++c) buf[i][c] = 0;
-    auto load = [&](int64_t t0, int64_t n) { load_abs_block(y, C, T, t0, n, buf); };
+    auto load = [&](int64_t t0, int64_t n) { load_abs_block256(y, C, T, t0, n, buf); };
     if (rev) {
         for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
             const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
             load(t0, t1 - t0);
-            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step512<false>(q, buf[i]);
+            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step512<false, JOINT>(q, buf[i]);
         }
     }
     const int64_t R = cfg.raster_factor;
@@ -270,7 +303,7 @@ XYLO_T512 void spike_signal_avx512(
         const int64_t n = std::min(kSpikeBlock, T - t0);
         load(t0, n);
         for (int64_t i = 0; i < n; ++i) {
-            spike_step512<true>(q, buf[i]);
+            spike_step512<true, JOINT>(q, buf[i]);
             if (t0 + i + 1 == frame_end) {
                 alignas(64) int64_t cl[kLanes];
                 _mm512_store_si512(cl, _mm512_min_epi64(q.cnt[0], vmax));
@@ -303,7 +336,7 @@ XYLO_T256 inline __attribute__((always_inline)) __m256i max_epi64_256(__m256i a,
     return _mm256_blendv_epi8(a, b, _mm256_cmpgt_epi64(b, a));
 }
 
-template <bool COUNT>
+template <bool COUNT, bool JOINT>
 XYLO_T256 inline __attribute__((always_inline)) void spike_step256(SpikeVec2& q, const int64_t* r_) {
     __m256i r[4], thr[4];
     for (int h = 0; h < 4; ++h) {
@@ -319,7 +352,7 @@ XYLO_T256 inline __attribute__((always_inline)) void spike_step256(SpikeVec2& q,
     jm = max_epi64_256(jm, _mm256_permute4x64_epi64(jm, 0xB1));
     const __m256i ones = _mm256_set1_epi64x(-1);
     for (int h = 0; h < 4; ++h) {
-        const __m256i th = _mm256_or_si256(
+        const __m256i th = JOINT ? jm : _mm256_or_si256(
             _mm256_or_si256(_mm256_and_si256(jm, q.vuj[h]), _mm256_and_si256(thr[h], q.vuo[h])),
             _mm256_and_si256(q.vfix[h], q.vuf[h]));
         const __m256i v = _mm256_add_epi64(q.iaf[h], r[h]);
@@ -329,6 +362,7 @@ XYLO_T256 inline __attribute__((always_inline)) void spike_step256(SpikeVec2& q,
     }
 }
 
+template <bool JOINT>
 XYLO_T256 void spike_signal_avx2(const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg,
                                  bool rev, int64_t* counts) {
     const LaneSettings ls = lane_settings(cfg, C);
@@ -349,12 +383,12 @@ XYLO_T256 void spike_signal_avx2(const int64_t* y, int64_t C, int64_t T, const S
     alignas(64) int64_t buf[kSpikeBlock][kLanes];
     for (int64_t i = 0; i < kSpikeBlock; ++i)
         for (int c = 0; c < kLanes; ++c) buf[i][c] = 0;
-    auto load = [&](int64_t t0, int64_t n) { load_abs_block(y, C, T, t0, n, buf); };
+    auto load = [&](int64_t t0, int64_t n) { load_abs_block256(y, C, T, t0, n, buf); };
     if (rev) {
         for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
             const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
             load(t0, t1 - t0);
-            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step256<false>(q, buf[i]);
+            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step256<false, JOINT>(q, buf[i]);
         }
     }
     const int64_t R = cfg.raster_factor;
@@ -363,7 +397,7 @@ XYLO_T256 void spike_signal_avx2(const int64_t* y, int64_t C, int64_t T, const S
         const int64_t n = std::min(kSpikeBlock, T - t0);
         load(t0, n);
         for (int64_t i = 0; i < n; ++i) {
-            spike_step256<true>(q, buf[i]);
+            spike_step256<true, JOINT>(q, buf[i]);
             if (t0 + i + 1 == frame_end) {
                 alignas(64) int64_t cl[kLanes];
                 for (int h = 0; h < 4; ++h)
@@ -382,8 +416,17 @@ XYLO_T256 void spike_signal_avx2(const int64_t* y, int64_t C, int64_t T, const S
 void spike_signal(const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
                   int64_t* counts) {
 #if XYLO_X86
-    if (isa() == Isa::Avx512) return spike_signal_avx512(y, C, T, cfg, rev, counts);
-    if (isa() == Isa::Avx2) return spike_signal_avx2(y, C, T, cfg, rev, counts);
+    // Every channel adaptive with one joint threshold (the chip's default): the
+    // threshold of every lane is the joint maximum, without the per-lane select
+    // (lanes >= C are not returned, whatever they do).
+    bool joint = cfg.joint_normalization;
+    for (int64_t c = 0; c < C; ++c) joint = joint && cfg.adaptive[c];
+    if (isa() == Isa::Avx512)
+        return joint ? spike_signal_avx512<true>(y, C, T, cfg, rev, counts)
+                     : spike_signal_avx512<false>(y, C, T, cfg, rev, counts);
+    if (isa() == Isa::Avx2)
+        return joint ? spike_signal_avx2<true>(y, C, T, cfg, rev, counts)
+                     : spike_signal_avx2<false>(y, C, T, cfg, rev, counts);
 #endif
     spike_signal_generic(y, C, T, cfg, rev, counts);
 }
