@@ -75,7 +75,9 @@ def step_parts(s: dict) -> dict:
     t["net_fwd"] = time.perf_counter() - w
     w = time.perf_counter()
     opt.zero_grad(set_to_none=True)
-    loss.backward()
+    # The power and area terms share the design map with the features
+    # (forward_with_cost): keep that graph for the front end's backward below.
+    loss.backward(retain_graph=feats.requires_grad)
     t["net_bwd"] = time.perf_counter() - w
     w = time.perf_counter()
     if feats.requires_grad:
