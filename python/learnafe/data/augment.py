@@ -162,8 +162,8 @@ def _resample_filter(up: int, down: int) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _omega() -> np.ndarray:
-    """The phase advance of every bin over one hop, ``[n_fft/2 + 1, 1]``."""
-    return (2.0 * np.pi * _HOP * np.arange(_N_FFT // 2 + 1) / _N_FFT).astype(np.float32)[:, None]
+    """The phase advance of every bin over one hop, ``[n_fft/2 + 1]``."""
+    return (2.0 * np.pi * _HOP * np.arange(_N_FFT // 2 + 1) / _N_FFT).astype(np.float32)
 
 
 def _overlap_add(frames: np.ndarray) -> np.ndarray:
@@ -178,19 +178,19 @@ def _overlap_add(frames: np.ndarray) -> np.ndarray:
 
 
 def _stft(x: np.ndarray) -> np.ndarray:
-    """``[n_fft/2 + 1, frames]`` complex64 STFT, Hann window, hop ``_HOP``, frames centred (zero padding)."""
+    """``[frames, n_fft/2 + 1]`` complex64 STFT, Hann window, hop ``_HOP``, frames centred (zero padding)."""
     pad = _N_FFT // 2
     xp = np.concatenate([np.zeros(pad, np.float32), np.asarray(x, np.float32),
                          np.zeros(pad + _N_FFT, np.float32)])
     n_frames = 1 + (xp.shape[0] - _N_FFT) // _HOP
     frames = np.lib.stride_tricks.as_strided(
         xp, (n_frames, _N_FFT), (xp.strides[0] * _HOP, xp.strides[0]), writeable=False)
-    return sp_fft.rfft(frames * _window(), axis=1, workers=1).T
+    return sp_fft.rfft(frames * _window(), axis=1, workers=1)
 
 
 def _istft(spec: np.ndarray, length: int) -> np.ndarray:
     """Weighted overlap-add inverse of :func:`_stft`, ``length`` float32 samples."""
-    frames = sp_fft.irfft(np.ascontiguousarray(spec.T), n=_N_FFT, axis=1, workers=1).astype(np.float32)
+    frames = sp_fft.irfft(spec, n=_N_FFT, axis=1, workers=1).astype(np.float32, copy=False)
     frames *= _window()
     out = _overlap_add(frames) * _ola_norm(frames.shape[0])
     pad = _N_FFT // 2
@@ -202,15 +202,15 @@ def _envelope_gain(spec: np.ndarray, sample_rate: int, alpha: float) -> np.ndarr
     """Per bin and frame, ``E(f / alpha) / E(f)``, ``E`` the cepstrally smoothed envelope
     (quefrencies below 2 ms) of the frame's magnitude."""
     logm = np.log(np.abs(spec) + 1e-9)
-    cep = sp_fft.irfft(logm, n=_N_FFT, axis=0, workers=1)
+    cep = sp_fft.irfft(logm, n=_N_FFT, axis=1, workers=1)
     n_lift = max(4, int(0.002 * sample_rate))
-    cep[n_lift:_N_FFT - n_lift + 1] = 0.0
-    log_env = sp_fft.rfft(cep, axis=0, workers=1).real
-    n_bins = spec.shape[0]
+    cep[:, n_lift:_N_FFT - n_lift + 1] = 0.0
+    log_env = sp_fft.rfft(cep, axis=1, workers=1).real
+    n_bins = spec.shape[1]
     pos = np.minimum(np.arange(n_bins) / alpha, n_bins - 1.0)
     i0 = np.minimum(pos.astype(np.int64), n_bins - 2)
-    frac = (pos - i0).astype(np.float32)[:, None]
-    warped = (1.0 - frac) * log_env[i0] + frac * log_env[i0 + 1]
+    frac = (pos - i0).astype(np.float32)
+    warped = (1.0 - frac) * log_env[:, i0] + frac * log_env[:, i0 + 1]
     return np.exp(np.clip(warped - log_env, -12.0, 12.0))
 
 
@@ -222,21 +222,21 @@ def _vocode(x: np.ndarray, sample_rate: int, alpha: float, rate: float, n_out: i
         spec = spec * _envelope_gain(spec, sample_rate, alpha)
     if rate == 1.0:
         return _istft(spec, n_out)
-    n_frames = spec.shape[1]
+    n_frames = spec.shape[0]
     steps = np.arange(0.0, n_frames - 1, rate)
     i0 = steps.astype(np.int64)
-    frac = (steps - i0).astype(np.float32)
+    frac = (steps - i0).astype(np.float32)[:, None]
     mag = np.abs(spec)
     ph = np.angle(spec)
-    out_mag = (1.0 - frac) * mag[:, i0] + frac * mag[:, i0 + 1]
+    out_mag = (1.0 - frac) * mag[i0] + frac * mag[i0 + 1]
     omega = _omega()
-    dphi = ph[:, i0 + 1] - ph[:, i0] - omega
+    dphi = ph[i0 + 1] - ph[i0] - omega
     dphi -= np.float32(2.0 * np.pi) * np.round(dphi / np.float32(2.0 * np.pi))
     dphi += omega
     phase = np.empty_like(dphi)
-    phase[:, 0] = ph[:, 0]
-    np.cumsum(dphi[:, :-1], axis=1, out=phase[:, 1:])
-    phase[:, 1:] += ph[:, :1]
+    phase[0] = ph[0]
+    np.cumsum(dphi[:-1], axis=0, out=phase[1:])
+    phase[1:] += ph[:1]
     out = np.empty(phase.shape, np.complex64)  # out_mag * exp(i phase), without a complex exp
     np.multiply(out_mag, np.cos(phase), out=out.real)
     np.multiply(out_mag, np.sin(phase), out=out.imag)
