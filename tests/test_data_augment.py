@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from learnafe.data.augment import VoiceAugment, VoiceAugmentConfig, formant_warp, peaking_sos, pitch_shift, time_stretch
+from learnafe.data.augment import (
+    VoiceAugment,
+    VoiceAugmentConfig,
+    formant_warp,
+    peaking_sos,
+    pitch_shift,
+    time_stretch,
+    warp_shift_stretch,
+)
 
 SR = 20000
 
@@ -54,6 +62,17 @@ def test_tempo_keeps_f0_and_scales_duration(rate):
     assert y.shape[0] == round(x.shape[0] / rate)
     assert _f0(y) == pytest.approx(_f0(x), rel=0.01)
     assert _duration(y) == pytest.approx(_duration(x) / rate, rel=0.03)
+
+
+@pytest.mark.parametrize("pitch, tempo", [(1.12, 0.85), (0.8, 1.18)])
+def test_one_pass_shifts_f0_by_pitch_and_duration_by_tempo(pitch, tempo):
+    # pitch shift and tempo change in one phase-vocoder pass: F0 moves by the pitch
+    # factor only, the duration by 1/tempo only
+    x = _tone()
+    y = warp_shift_stretch(x, SR, 1.0, pitch, tempo)
+    assert y.shape[0] == round(x.shape[0] / tempo)
+    assert _f0(y) / _f0(x) == pytest.approx(pitch, rel=0.01)
+    assert _duration(y) == pytest.approx(_duration(x) / tempo, rel=0.03)
 
 
 def test_formant_warp_moves_the_envelope_not_the_pitch():

@@ -38,13 +38,14 @@ import logging
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from learnafe.data.sources import SHARED_SETS, find_shared
 from learnafe.training.config import TrainConfig
 from learnafe.training.rundir import METRICS, read_json, write_json
 
-__all__ = ["run_demo", "DEMO_CONFIG", "REAL_RECIPE", "DEFAULT_REAL", "demo_data"]
+__all__ = ["run_demo", "DemoOptions", "DEMO_CONFIG", "REAL_RECIPE", "DEFAULT_REAL", "demo_data"]
 
 log = logging.getLogger(__name__)
 DEFAULT_REAL = "../shared/data/gsc-v2-testset-dev"
@@ -164,23 +165,26 @@ def _train_parallel(cfgs: dict, runs: dict, progress: bool) -> None:
             f.result()  # re-raise a child's error
 
 
-def run_demo(out="runs/demo", *, size: str = "small", data=None, real=None, unknown=None,
-             noise=None, synthetic_only: bool = False, epochs: int | None = None, seed: int = 0,
-             progress: bool = True, overrides: dict | None = None) -> dict:
-    """Run the demo (see the module doc); returns the summary dict (also ``OUT/summary.json``).
+@dataclass(frozen=True)
+class DemoOptions:
+    """The options of one demo run (the parameters of :func:`run_demo`)."""
 
-    ``real``/``unknown``/``noise``: a labelled real folder (split by speaker), a folder
-    of extra ``unknown`` words, a folder of background-noise recordings; default: the
-    shared folders when they exist (``synthetic_only=True``: train on the synthetic set
-    alone; a ``real`` folder given explicitly then only validates).
-    """
-    from learnafe.reporting import write_report
-    from learnafe.training.trainer import train
+    out: Path = Path("runs/demo")
+    size: str = "small"
+    data: Path | None = None
+    real: str | None = None
+    unknown: str | None = None
+    noise: str | None = None
+    synthetic_only: bool = False
+    epochs: int | None = None
+    seed: int = 0
+    progress: bool = True
+    overrides: dict | None = None
 
-    t_start = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    timings = {}
+
+def _demo_data_folder(opts: DemoOptions, timings: dict) -> Path:
+    """Step 1: the training folder, the given one or the synthetic set (synthesised, resumable)."""
+    data, size, progress = opts.data, opts.size, opts.progress
     if data is None:
         data = Path(f"data/synth-{size}")
         t0 = time.perf_counter()
@@ -199,10 +203,16 @@ def run_demo(out="runs/demo", *, size: str = "small", data=None, real=None, unkn
     data = Path(data)
     if not data.is_dir():
         raise FileNotFoundError(f"demo: data folder {data} does not exist")
-    found = demo_data(real=real, unknown=unknown, noise=noise, synthetic_only=synthetic_only)
+    return data
+
+
+def _demo_configs(opts: DemoOptions, data: Path) -> tuple[str, dict, dict, dict]:
+    """The data mode, the real folders found, and the two runs' folders and configurations."""
+    found = demo_data(real=opts.real, unknown=opts.unknown, noise=opts.noise,
+                      synthetic_only=opts.synthetic_only)
     cfg = dict(DEMO_CONFIG)
-    cfg.update(data=str(data), seed=seed, progress=progress)
-    if found["real"] and not synthetic_only:
+    cfg.update(data=str(data), seed=opts.seed, progress=opts.progress)
+    if found["real"] and not opts.synthetic_only:
         mode = "synthetic + real"
         cfg.update(REAL_RECIPE, real=found["real"])
         if found["unknown"]:
@@ -216,15 +226,18 @@ def run_demo(out="runs/demo", *, size: str = "small", data=None, real=None, unkn
             cfg.update(real=found["real"], real_weight=0.0)
             if found["noise"]:
                 cfg["noise"] = found["noise"]
-    if epochs is not None:
-        cfg["epochs"] = int(epochs)
-    cfg.update(overrides or {})
-    runs = {m: out / m for m in ("conventional", "codesign")}
+    if opts.epochs is not None:
+        cfg["epochs"] = int(opts.epochs)
+    cfg.update(opts.overrides or {})
+    runs = {m: Path(opts.out) / m for m in ("conventional", "codesign")}
     cfgs = {m: TrainConfig.from_dict({**TrainConfig().to_dict(), **cfg, "mode": m}) for m in runs}
-    from learnafe.training.data import describe_training_data
+    return mode, found, runs, cfgs
 
-    trained_on = describe_training_data(cfgs["codesign"])
-    log.info("demo data: %s -- training on %s", mode, trained_on)
+
+def _demo_train(runs: dict, cfgs: dict, progress: bool, timings: dict) -> None:
+    """Steps 2-3: train both banks (in parallel with two or more cores)."""
+    from learnafe.training.trainer import train
+
     t0 = time.perf_counter()
     if (os.cpu_count() or 1) >= 2:
         log.info("demo 2-3/5: training the conventional and the co-designed bank in parallel "
@@ -236,6 +249,10 @@ def run_demo(out="runs/demo", *, size: str = "small", data=None, real=None, unkn
             log.info("demo %d/5: training the %s bank into %s", k + 2, m, runs[m])
             train(cfgs[m], runs[m])
     timings["train_s"] = time.perf_counter() - t0
+
+
+def _demo_real(runs: dict, found: dict, seed: int, timings: dict) -> dict:
+    """Step 4: both runs on the real folder (all of it, then fine-tuned on its training speakers)."""
     real_results = {}
     if found["real"]:
         t0 = time.perf_counter()
@@ -254,6 +271,15 @@ def run_demo(out="runs/demo", *, size: str = "small", data=None, real=None, unkn
         timings["real_s"] = time.perf_counter() - t0
     else:
         log.info("demo 4/5: no real recordings (pass --real DIR); skipped")
+    return real_results
+
+
+def _demo_summary(opts: DemoOptions, data: Path, mode: str, found: dict, runs: dict, cfgs: dict,
+                  trained_on: str, real_results: dict, timings: dict, t_start: float) -> dict:
+    """Step 5: the report and ``OUT/summary.json``; returns the summary."""
+    from learnafe.reporting import write_report
+
+    out = Path(opts.out)
     log.info("demo 5/5: writing the report")
     report = write_report([runs["conventional"], runs["codesign"]], out / "report.md")
     mc, mk = (read_json(runs[m] / METRICS) for m in ("conventional", "codesign"))
@@ -312,3 +338,31 @@ def run_demo(out="runs/demo", *, size: str = "small", data=None, real=None, unkn
              "report %s", mode, summary["total_s"], -100 * summary["power_saving"],
              -100 * summary["area_saving"], summary["mean_accuracy_change_points"], real_msg, report)
     return summary
+
+
+def run_demo(out="runs/demo", *, size: str = "small", data=None, real=None, unknown=None,
+             noise=None, synthetic_only: bool = False, epochs: int | None = None, seed: int = 0,
+             progress: bool = True, overrides: dict | None = None) -> dict:
+    """Run the demo (see the module doc); returns the summary dict (also ``OUT/summary.json``).
+
+    ``real``/``unknown``/``noise``: a labelled real folder (split by speaker), a folder
+    of extra ``unknown`` words, a folder of background-noise recordings; default: the
+    shared folders when they exist (``synthetic_only=True``: train on the synthetic set
+    alone; a ``real`` folder given explicitly then only validates).  The steps run with one
+    :class:`DemoOptions`.
+    """
+    opts = DemoOptions(out=Path(out), size=size, data=None if data is None else Path(data), real=real,
+                       unknown=unknown, noise=noise, synthetic_only=synthetic_only, epochs=epochs,
+                       seed=seed, progress=progress, overrides=overrides)
+    t_start = time.perf_counter()
+    opts.out.mkdir(parents=True, exist_ok=True)
+    timings: dict = {}
+    data = _demo_data_folder(opts, timings)
+    mode, found, runs, cfgs = _demo_configs(opts, data)
+    from learnafe.training.data import describe_training_data
+
+    trained_on = describe_training_data(cfgs["codesign"])
+    log.info("demo data: %s -- training on %s", mode, trained_on)
+    _demo_train(runs, cfgs, opts.progress, timings)
+    real_results = _demo_real(runs, found, opts.seed, timings)
+    return _demo_summary(opts, data, mode, found, runs, cfgs, trained_on, real_results, timings, t_start)

@@ -14,6 +14,11 @@ the same output.  Each effect has a switch and a probability in the frozen
   frequency, F0 included, moves by ``p``;
 - **tempo change** at constant pitch: a phase-vocoder time stretch, the
   duration is scaled by ``1/rate``;
+
+  the three share one STFT (:func:`warp_shift_stretch`): the envelope is warped
+  in the analysis spectrum, one phase-vocoder pass stretches by ``rate / p``
+  and one polyphase resampling (filter cached per factor) reads the result
+  ``p`` times faster; the STFT is float32 (Hann 512, hop 128, ``scipy.fft``);
 - **random equalisation**: ``eq_bands`` peaking biquads (RBJ audio-EQ
   cookbook) at log-uniform centres of 150 Hz..0.35 fs, gains uniform in
   +-``eq_gain_db``, Q log-uniform in 0.5..3;
@@ -33,13 +38,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any, Mapping
 
 import numpy as np
+from scipy import fft as sp_fft
 from scipy import signal
 
 __all__ = ["VoiceAugmentConfig", "VoiceAugment", "time_stretch", "pitch_shift", "formant_warp",
-           "peaking_sos", "random_eq_bands"]
+           "warp_shift_stretch", "peaking_sos", "random_eq_bands"]
 
 _N_FFT = 512
 _HOP = 128
@@ -129,37 +136,145 @@ class VoiceAugmentConfig:
 
 
 # --- signal processing ---------------------------------------------------------
+@lru_cache(maxsize=1)
 def _window() -> np.ndarray:
-    return signal.get_window("hann", _N_FFT).astype(np.float64)
+    w = signal.get_window("hann", _N_FFT).astype(np.float32)
+    w.setflags(write=False)
+    return w
+
+
+@lru_cache(maxsize=8)
+def _ola_norm(n_frames: int) -> np.ndarray:
+    """The overlap-added squared window of ``n_frames`` frames (the WOLA normaliser)."""
+    ww = np.broadcast_to(_window() ** 2, (n_frames, _N_FFT))
+    norm = _overlap_add(np.ascontiguousarray(ww))
+    out = (1.0 / np.maximum(norm, 1e-8)).astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
+@lru_cache(maxsize=64)
+def _resample_filter(up: int, down: int) -> np.ndarray:
+    """The low-pass FIR that :func:`scipy.signal.resample_poly` designs for ``up/down``."""
+    max_rate = max(up, down)
+    return signal.firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+
+
+@lru_cache(maxsize=1)
+def _omega() -> np.ndarray:
+    """The phase advance of every bin over one hop, ``[n_fft/2 + 1]``."""
+    return (2.0 * np.pi * _HOP * np.arange(_N_FFT // 2 + 1) / _N_FFT).astype(np.float32)
+
+
+def _overlap_add(frames: np.ndarray) -> np.ndarray:
+    """Overlap-add of ``[frames, n_fft]`` at hop ``_HOP``."""
+    n_t = frames.shape[0]
+    k = _N_FFT // _HOP
+    out = np.zeros(((n_t - 1) + k, _HOP), frames.dtype)
+    blocks = frames.reshape(n_t, k, _HOP)
+    for j in range(k):  # one shifted block column at a time
+        out[j:j + n_t] += blocks[:, j]
+    return out.reshape(-1)
 
 
 def _stft(x: np.ndarray) -> np.ndarray:
-    """``[n_fft/2 + 1, frames]`` STFT, Hann window, hop ``_HOP``, frames centred (zero padding)."""
+    """``[frames, n_fft/2 + 1]`` complex64 STFT, Hann window, hop ``_HOP``, frames centred (zero padding)."""
     pad = _N_FFT // 2
-    xp = np.concatenate([np.zeros(pad), np.asarray(x, np.float64), np.zeros(pad + _N_FFT)])
+    xp = np.concatenate([np.zeros(pad, np.float32), np.asarray(x, np.float32),
+                         np.zeros(pad + _N_FFT, np.float32)])
     n_frames = 1 + (xp.shape[0] - _N_FFT) // _HOP
     frames = np.lib.stride_tricks.as_strided(
         xp, (n_frames, _N_FFT), (xp.strides[0] * _HOP, xp.strides[0]), writeable=False)
-    return np.fft.rfft(frames * _window(), axis=1).T
+    return sp_fft.rfft(frames * _window(), axis=1, workers=1)
 
 
 def _istft(spec: np.ndarray, length: int) -> np.ndarray:
-    """Weighted overlap-add inverse of :func:`_stft`, ``length`` samples."""
-    w = _window()
-    frames = np.fft.irfft(spec.T, n=_N_FFT, axis=1) * w
-    n_t = frames.shape[0]
-    n = (n_t - 1) * _HOP + _N_FFT
-    out = np.zeros(n)
-    norm = np.zeros(n)
-    ww = np.broadcast_to(w * w, frames.shape)
-    for j in range(_N_FFT // _HOP):  # overlap-add, one shifted block column at a time
-        sl = slice(j * _HOP, j * _HOP + n_t * _HOP)
-        out[sl] += frames[:, j * _HOP:(j + 1) * _HOP].reshape(-1)
-        norm[sl] += ww[:, j * _HOP:(j + 1) * _HOP].reshape(-1)
-    out /= np.maximum(norm, 1e-8)
+    """Weighted overlap-add inverse of :func:`_stft`, ``length`` float32 samples."""
+    frames = sp_fft.irfft(spec, n=_N_FFT, axis=1, workers=1).astype(np.float32, copy=False)
+    frames *= _window()
+    out = _overlap_add(frames) * _ola_norm(frames.shape[0])
     pad = _N_FFT // 2
     y = out[pad:pad + length]
     return np.pad(y, (0, max(0, length - y.shape[0])))
+
+
+def _envelope_gain(spec: np.ndarray, sample_rate: int, alpha: float) -> np.ndarray:
+    """Per bin and frame, ``E(f / alpha) / E(f)``, ``E`` the cepstrally smoothed envelope
+    (quefrencies below 2 ms) of the frame's magnitude."""
+    logm = np.log(np.abs(spec) + 1e-9)
+    cep = sp_fft.irfft(logm, n=_N_FFT, axis=1, workers=1)
+    n_lift = max(4, int(0.002 * sample_rate))
+    cep[:, n_lift:_N_FFT - n_lift + 1] = 0.0
+    log_env = sp_fft.rfft(cep, axis=1, workers=1).real
+    n_bins = spec.shape[1]
+    pos = np.minimum(np.arange(n_bins) / alpha, n_bins - 1.0)
+    i0 = np.minimum(pos.astype(np.int64), n_bins - 2)
+    frac = (pos - i0).astype(np.float32)
+    warped = (1.0 - frac) * log_env[:, i0] + frac * log_env[:, i0 + 1]
+    return np.exp(np.clip(warped - log_env, -12.0, 12.0))
+
+
+def _vocode(x: np.ndarray, sample_rate: int, alpha: float, rate: float, n_out: int) -> np.ndarray:
+    """One STFT pass: the spectral envelope warped by ``alpha`` (1: unchanged), then a
+    phase-vocoder time stretch by ``rate`` (1: none), ``n_out`` samples."""
+    spec = _stft(x)
+    if alpha != 1.0:
+        spec = spec * _envelope_gain(spec, sample_rate, alpha)
+    if rate == 1.0:
+        return _istft(spec, n_out)
+    n_frames = spec.shape[0]
+    steps = np.arange(0.0, n_frames - 1, rate)
+    i0 = steps.astype(np.int64)
+    frac = (steps - i0).astype(np.float32)[:, None]
+    mag = np.abs(spec)
+    ph = np.angle(spec)
+    out_mag = (1.0 - frac) * mag[i0] + frac * mag[i0 + 1]
+    omega = _omega()
+    dphi = ph[i0 + 1] - ph[i0] - omega
+    dphi -= np.float32(2.0 * np.pi) * np.round(dphi / np.float32(2.0 * np.pi))
+    dphi += omega
+    phase = np.empty_like(dphi)
+    phase[0] = ph[0]
+    np.cumsum(dphi[:-1], axis=0, out=phase[1:])
+    phase[1:] += ph[:1]
+    out = np.empty(phase.shape, np.complex64)  # out_mag * exp(i phase), without a complex exp
+    np.multiply(out_mag, np.cos(phase), out=out.real)
+    np.multiply(out_mag, np.sin(phase), out=out.imag)
+    return _istft(out, n_out)
+
+
+def _resample(y: np.ndarray, fr: Fraction) -> np.ndarray:
+    """``y`` read ``fr`` times faster (polyphase resampling by ``1/fr``, cached filter)."""
+    return signal.resample_poly(y, fr.denominator, fr.numerator,
+                                window=_resample_filter(fr.denominator, fr.numerator)).astype(np.float32)
+
+
+def _pitch_fraction(factor: float) -> Fraction:
+    return Fraction(factor).limit_denominator(32)
+
+
+def warp_shift_stretch(x: np.ndarray, sample_rate: int, alpha: float = 1.0, pitch: float = 1.0,
+                       tempo: float = 1.0) -> np.ndarray:
+    """Formant warping by ``alpha``, pitch shift by ``pitch`` and tempo change by ``tempo`` in
+    one STFT pass: the envelope is warped in the analysis spectrum, the phase vocoder stretches
+    by ``tempo / pitch`` and one polyphase resampling by ``1 / pitch`` (``pitch`` a fraction
+    with a denominator <= 32) moves every frequency by ``pitch``; ``round(len(x) / tempo)``
+    samples."""
+    for name, v in (("alpha", alpha), ("pitch", pitch), ("tempo", tempo)):
+        if not v > 0:
+            raise ValueError(f"warp_shift_stretch: {name} must be > 0, got {v}")
+    x = np.asarray(x, np.float32)
+    n = x.shape[0]
+    n_out = int(round(n / tempo))
+    fr = _pitch_fraction(pitch)
+    if x.shape[0] < _N_FFT or (alpha == 1.0 and fr == 1 and tempo == 1.0):
+        return x.copy()
+    rate = tempo / float(fr)
+    if fr == 1:
+        return _vocode(x, sample_rate, alpha, rate, n_out)
+    y = _vocode(x, sample_rate, alpha, rate, int(round(n / rate)))
+    y = _resample(y, fr)
+    return np.pad(y[:n_out], (0, max(0, n_out - y.shape[0])))
 
 
 def time_stretch(x: np.ndarray, rate: float) -> np.ndarray:
@@ -170,20 +285,7 @@ def time_stretch(x: np.ndarray, rate: float) -> np.ndarray:
     n_out = int(round(x.shape[0] / rate))
     if rate == 1.0 or x.shape[0] < _N_FFT:
         return np.asarray(x, np.float32)
-    spec = _stft(x)
-    n_frames = spec.shape[1]
-    steps = np.arange(0.0, n_frames - 1, rate)
-    i0 = steps.astype(np.int64)
-    frac = steps - i0
-    mag = np.abs(spec)
-    ph = np.angle(spec)
-    out_mag = (1.0 - frac) * mag[:, i0] + frac * mag[:, i0 + 1]
-    omega = 2.0 * np.pi * _HOP * np.arange(spec.shape[0])[:, None] / _N_FFT
-    dphi = ph[:, i0 + 1] - ph[:, i0] - omega
-    dphi = dphi - 2.0 * np.pi * np.round(dphi / (2.0 * np.pi)) + omega
-    phase = ph[:, :1] + np.concatenate([np.zeros((spec.shape[0], 1)), np.cumsum(dphi[:, :-1], axis=1)],
-                                       axis=1)
-    return _istft(out_mag * np.exp(1j * phase), n_out).astype(np.float32)
+    return _vocode(x, 0, 1.0, rate, n_out)
 
 
 def pitch_shift(x: np.ndarray, factor: float) -> np.ndarray:
@@ -191,13 +293,9 @@ def pitch_shift(x: np.ndarray, factor: float) -> np.ndarray:
     denominator <= 32), duration unchanged."""
     if not factor > 0:
         raise ValueError(f"pitch_shift: factor must be > 0, got {factor}")
-    fr = Fraction(factor).limit_denominator(32)
-    if fr == 1:
+    if _pitch_fraction(factor) == 1:
         return np.asarray(x, np.float32)
-    n = x.shape[0]
-    y = time_stretch(x, 1.0 / float(fr))  # n * fr samples, same pitch
-    y = signal.resample_poly(y, fr.denominator, fr.numerator)  # read fr times faster
-    return np.pad(y[:n], (0, max(0, n - y.shape[0]))).astype(np.float32)
+    return warp_shift_stretch(x, 0, pitch=factor)
 
 
 def formant_warp(x: np.ndarray, sample_rate: int, alpha: float) -> np.ndarray:
@@ -208,19 +306,14 @@ def formant_warp(x: np.ndarray, sample_rate: int, alpha: float) -> np.ndarray:
         raise ValueError(f"formant_warp: alpha must be > 0, got {alpha}")
     if alpha == 1.0 or x.shape[0] < _N_FFT:
         return np.asarray(x, np.float32)
-    spec = _stft(x)
-    logm = np.log(np.abs(spec) + 1e-9)
-    cep = np.fft.irfft(logm, n=_N_FFT, axis=0)
-    n_lift = max(4, int(0.002 * sample_rate))
-    cep[n_lift:_N_FFT - n_lift + 1] = 0.0
-    log_env = np.fft.rfft(cep, axis=0).real
-    n_bins = spec.shape[0]
-    pos = np.minimum(np.arange(n_bins) / alpha, n_bins - 1.0)
-    i0 = np.minimum(pos.astype(np.int64), n_bins - 2)
-    frac = (pos - i0)[:, None]
-    warped = (1.0 - frac) * log_env[i0] + frac * log_env[i0 + 1]
-    gain = np.exp(np.clip(warped - log_env, -12.0, 12.0))
-    return _istft(spec * gain, x.shape[0]).astype(np.float32)
+    return _vocode(x, sample_rate, alpha, 1.0, x.shape[0])
+
+
+def _fft_reverb(y: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """The first ``len(y)`` samples of ``y * h`` (FFT convolution at the next fast length)."""
+    n = sp_fft.next_fast_len(y.shape[0] + h.shape[0] - 1, real=True)
+    spec = sp_fft.rfft(y.astype(np.float32), n, workers=1) * sp_fft.rfft(np.asarray(h, np.float32), n, workers=1)
+    return sp_fft.irfft(spec, n, workers=1)[:y.shape[0]].astype(np.float32)
 
 
 def peaking_sos(bands, sample_rate: int) -> np.ndarray:
@@ -291,22 +384,18 @@ class VoiceAugment:
 
     def apply(self, x: np.ndarray, params: Mapping[str, Any]) -> np.ndarray:
         """``x`` with the effects of ``params`` (from :meth:`draw`)."""
-        y = np.asarray(x, np.float64)
-        n = y.shape[0]
-        if not n:
-            return y.astype(np.float32)
-        if "formant" in params:
-            y = formant_warp(y, self.sample_rate, params["formant"])
-        if "pitch" in params:
-            y = pitch_shift(y, params["pitch"])
-        if "tempo" in params:
-            y = time_stretch(y, params["tempo"])
+        y = np.asarray(x, np.float32)
+        if not y.shape[0]:
+            return y.copy()
+        if "formant" in params or "pitch" in params or "tempo" in params:
+            y = warp_shift_stretch(y, self.sample_rate, params.get("formant", 1.0),
+                                   params.get("pitch", 1.0), params.get("tempo", 1.0))
         if "eq" in params:
             y = signal.sosfilt(peaking_sos(params["eq"], self.sample_rate), y)
         if "reverb" in params:
             h = self.rir(*params["reverb"])
             peak = float(np.max(np.abs(y)))
-            y = signal.fftconvolve(y, h)[:y.shape[0]]
+            y = _fft_reverb(y, h)
             top = float(np.max(np.abs(y)))
             if top > 0:  # keep the level of the dry clip's peak
                 y *= peak / top
