@@ -123,6 +123,16 @@ class TrainConfig:
     scheduler: str = _opt("cosine", "learning-rate schedule after warm-up: cosine or constant")
     grad_clip: float = _opt(5.0, "max gradient norm (0: off)")
     early_stop: int = _opt(0, "stop after N epochs without validation improvement (0: off)")
+    # --- teacher and distillation (docs/training.md, "A teacher") ----------
+    # L = (1 - distill_weight) CE(labels) + distill_weight T^2 KL(teacher_T || student_T),
+    # in place of the CE term of L_BPF (the hardware terms are unchanged).
+    teacher: str = _opt("", "run directory of a trained teacher classifier (same classes, sample "
+                            "rate, clip length and feature shape) whose soft targets the run "
+                            "distils (\"\": no teacher)")
+    distill_weight: float = _opt(0.0, "weight w of the distillation term: (1-w) CE + w T^2 "
+                                      "KL(teacher || student), in [0, 1] (0: off)")
+    distill_temperature: float = _opt(4.0, "temperature T of the teacher's and the student's "
+                                           "softmax in the distillation term (> 0)")
     # --- evaluation ---------------------------------------------------------
     eval_snrs: list = _opt(list(EVAL_SNRS), "SNRs in dB of the fixed-SNR evaluation sets")
     eval_seed: int = _opt(20250700, "seed of the noise mixed into the fixed-SNR evaluation sets")
@@ -258,6 +268,11 @@ class TrainConfig:
         need(isinstance(self.batch_size, int) and self.batch_size >= 2, "batch_size", "must be >= 2")
         need(isinstance(self.epochs, int) and self.epochs >= 1, "epochs", "must be >= 1")
         need(self.scheduler in ("cosine", "constant"), "scheduler", "use cosine or constant")
+        need(isinstance(self.teacher, str), "teacher", "give a teacher run directory (or \"\")")
+        need(0.0 <= self.distill_weight <= 1.0, "distill_weight", "must be in [0, 1]")
+        need(self.distill_weight == 0.0 or self.teacher != "", "distill_weight",
+             "a weight > 0 needs a teacher run directory (--teacher DIR)")
+        need(self.distill_temperature > 0, "distill_temperature", "must be > 0")
         need(isinstance(self.eval_snrs, (list, tuple)) and all(
             isinstance(s, (int, float)) for s in self.eval_snrs), "eval_snrs", "must be a list of dB values")
         self.eval_snrs = [float(s) for s in self.eval_snrs]

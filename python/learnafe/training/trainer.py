@@ -248,7 +248,11 @@ class Trainer:
         self.loss_fn = BPFLoss(self.p_ref, self.a_ref, lambda_ce=cfg.lambda_ce,
                                lambda_i=cfg.lambda_i if cost_terms else 0.0,
                                lambda_c=cfg.lambda_c if cost_terms else 0.0,
-                               label_smoothing=cfg.label_smoothing)
+                               label_smoothing=cfg.label_smoothing,
+                               distill_weight=cfg.distill_weight,
+                               distill_temperature=cfg.distill_temperature)
+        self.teacher = _load_teacher(cfg, classifier.n_classes, (n_ch, n_frames)) \
+            if cfg.distill_weight > 0 else None
         self.augmenter = Augmenter(cfg, n_ch, n_frames)
         return frontend, classifier, (n_ch, n_frames)
 
@@ -344,7 +348,13 @@ class Trainer:
     def _forward(self, audio, labels, mask):
         self.ddp.train()
         out = self.ddp(audio, mask)
-        loss, terms = self.loss_fn(out["logits"], labels, out["power"], out["area"])
+        if self.teacher is None:
+            loss, terms = self.loss_fn(out["logits"], labels, out["power"], out["area"])
+        else:  # the teacher's soft targets of this very (augmented, masked) batch
+            with torch.no_grad():
+                teacher_logits = self.teacher(audio, mask)["logits"]
+            loss, terms = self.loss_fn(out["logits"], labels, out["power"], out["area"],
+                                       teacher_logits=teacher_logits)
         terms["correct"] = int((out["logits"].argmax(1) == labels).sum())
         return loss, terms
 
@@ -515,6 +525,48 @@ class Trainer:
         if self.ctx.is_main:
             write_json(self.run_dir / METRICS, m)
         return m
+
+
+def _load_teacher(cfg: TrainConfig, n_classes: int, shape: tuple[int, int]) -> CoDesignModel:
+    """The frozen teacher model (eval mode, best weights) of ``cfg.teacher``; refused with a
+    ValueError unless it was trained on the same classes, sample rate, clip length and
+    feature shape ``(C, F)`` as the student."""
+    from learnafe.training.rundir import load_run
+
+    path = Path(cfg.teacher)
+    if not (path / CONFIG).is_file():
+        raise ValueError(f"training option teacher={cfg.teacher!r}: no run directory there (no "
+                         f"{CONFIG}); train the teacher first with `learnafe train --out DIR`")
+    try:
+        run = load_run(path)
+    except FileNotFoundError as exc:
+        raise ValueError(f"training option teacher={cfg.teacher!r}: {exc}") from None
+    except RuntimeError as exc:  # weights that do not fit the classifier its config describes
+        raise ValueError(f"training option teacher={cfg.teacher!r}: its weights do not fit its "
+                         f"configuration (another number of classes or layers?): "
+                         f"{str(exc).splitlines()[0]}") from None
+    tcfg = run.config
+    for name in ("sample_rate", "clip_seconds"):
+        if getattr(tcfg, name) != getattr(cfg, name):
+            raise ValueError(f"training option teacher={cfg.teacher!r}: the teacher was trained with "
+                             f"{name}={getattr(tcfg, name)!r}, this run uses {getattr(cfg, name)!r}; "
+                             "train a teacher with the same setting")
+    t_classes = int(getattr(run.classifier, "n_classes", -1))
+    if t_classes != n_classes:
+        raise ValueError(f"training option teacher={cfg.teacher!r}: the teacher has {t_classes} "
+                         f"classes, this run {n_classes}; train a teacher on the same classes")
+    t_shape = feature_shape(run.frontend, int(round(cfg.sample_rate * cfg.clip_seconds)))
+    if t_shape != tuple(shape):
+        raise ValueError(f"training option teacher={cfg.teacher!r}: the teacher's front end makes "
+                         f"features of shape {t_shape} (channels, frames), this run's {tuple(shape)}; "
+                         "train a teacher with the same n_channels and feature settings")
+    log.info("teacher %s: %s (%s bank), distillation weight %g, temperature %g", path,
+             run.classifier.summary() if hasattr(run.classifier, "summary") else "classifier",
+             tcfg.mode, cfg.distill_weight, cfg.distill_temperature)
+    model = run.model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
 
 
 def _limit(ds, n: int, seed: int):
