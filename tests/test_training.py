@@ -56,14 +56,16 @@ def test_config_rejects_unknown_and_bad_values(tmp_path):
         TrainConfig.from_dict({"lr_fronted": 0.1})
     with pytest.raises(ValueError, match="mode"):
         TrainConfig.from_dict({"mode": "joint"})
-    with pytest.raises(ValueError, match="f_low"):
+    with pytest.raises(ValueError, match="bank.f_high.*data.sample_rate"):
         TrainConfig.from_dict({"f_high": 12000.0})
+    with pytest.raises(ValueError, match="bank.f_low"):
+        TrainConfig.from_dict({"bank": {"f_low": 9000.0, "f_high": 8000.0}})
     with pytest.raises(ValueError, match="batch_size"):
         TrainConfig.from_dict({"batch_size": 1})
     p = tmp_path / "c.json"
     p.write_text(json.dumps({"lambda_i": 0.3, "epochs": 3}))
     cfg = resolve_config(p, epochs=5)
-    assert (cfg.lambda_i, cfg.epochs, cfg.lambda_c) == (0.3, 5, TrainConfig().lambda_c)
+    assert (cfg.cost.lambda_i, cfg.schedule.epochs, cfg.cost.lambda_c) == (0.3, 5, TrainConfig().cost.lambda_c)
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     p.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
@@ -72,7 +74,7 @@ def test_config_rejects_unknown_and_bad_values(tmp_path):
 
 def test_frontend_option_errors_name_the_valid_ones():
     with pytest.raises(ValueError, match="unknown AnalogFilterBank option.*noize"):
-        build_frontend(TrainConfig(frontend={"noize": {}}))
+        build_frontend(TrainConfig().replace(**{"bank.options": {"noize": {}}}))
 
 
 # ------------------------------------------------------------------------- loss
@@ -238,7 +240,7 @@ def test_evaluate_mismatch_cli_writes_the_yield_analysis(runs, toy, tmp_path):
     res = json.loads(out.read_text())["yield"]
     assert res["n_chips"] == 2 and len(res["chips"]) == 2 and list(res["corners"]) == ["ff"]
     assert set(res["distribution"]) == {"clean", "mean"}          # --yield-snrs with no value: clean only
-    assert res["seed"] == json.loads((run_dir / "config.json").read_text())["eval_seed"]
+    assert res["seed"] == json.loads((run_dir / "config.json").read_text())["evaluation"]["eval_seed"]
     assert res == json.loads((y / "yield.json").read_text())
     assert (y / "yield.png").stat().st_size > 1000 and "yield:" in (y / "yield.log").read_text()
 

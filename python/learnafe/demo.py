@@ -152,7 +152,7 @@ def _train_parallel(cfgs: dict, runs: dict, progress: bool) -> None:
 
     from learnafe._progress import progress as progress_bar
 
-    total = sum(c.epochs for c in cfgs.values())
+    total = sum(c.schedule.epochs for c in cfgs.values())
     with ProcessPoolExecutor(max_workers=len(runs), mp_context=multiprocessing.get_context("spawn")) as ex:
         futs = [ex.submit(_train_child, cfgs[m].to_dict(), str(runs[m])) for m in runs]
         with progress_bar(total=total, desc="training (both runs)", unit="epoch", disable=not progress) as bar:
@@ -220,7 +220,7 @@ def run_demo(out="runs/demo", *, size: str = "small", data=None, real=None, unkn
         cfg["epochs"] = int(epochs)
     cfg.update(overrides or {})
     runs = {m: out / m for m in ("conventional", "codesign")}
-    cfgs = {m: TrainConfig.from_dict({**TrainConfig().to_dict(), **cfg, "mode": m}) for m in runs}
+    cfgs = {m: TrainConfig.from_dict({**cfg, "mode": m}) for m in runs}
     from learnafe.training.data import describe_training_data
 
     trained_on = describe_training_data(cfgs["codesign"])

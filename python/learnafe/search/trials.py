@@ -25,6 +25,7 @@ import math
 import os
 import time
 
+from learnafe._migrate import FLAT_NAMES, flag_name
 from learnafe.search.trial_context import TrialContext, set_path
 
 #: Defaults of the analytic stand-in; override any of them in ``[trial.settings]``.
@@ -124,12 +125,22 @@ def _training_config(params: dict, ctx: TrialContext, mode: str) -> dict:
                              "(mode: codesign for trials, conventional for the reference; seed: "
                              "[search] seed + trial id; threads: --threads-per-trial)")
     base = settings.pop("config", None)
-    options = TrainConfig.from_file(base).to_dict() if base else {}
-    options.update(settings)
+    options = {flag_name(k): v for k, v in TrainConfig.from_file(base).to_dotted().items()} if base else {}
+    options.update({_flat_path(k): v for k, v in settings.items()})
     for name, value in params.items():
-        set_path(options, name, value)
+        set_path(options, _flat_path(name), value)
     options.update(mode=mode, seed=ctx.seed, threads=ctx.threads, progress=False)
     return options
+
+
+def _flat_path(name: str) -> str:
+    """The path of a searched or set option ``name`` in the flat options of a trial: a dotted
+    option (``optimiser.lr_frontend``, ``bank.options.noise.mode``) by the flat name of its
+    field (``lr_frontend``, ``frontend.noise.mode``); a flat name unchanged."""
+    parts = name.split(".")
+    if len(parts) >= 2 and f"{parts[0]}.{parts[1]}" in FLAT_NAMES.values():
+        return ".".join([flag_name(f"{parts[0]}.{parts[1]}"), *parts[2:]])
+    return name
 
 
 def _training_result(metrics: dict) -> dict:
