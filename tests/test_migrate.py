@@ -104,3 +104,38 @@ def test_resume_checkpoint_moves_an_old_name_into_place(tmp_path):
 
 def test_field_defaults_are_those_of_a_built_config():
     assert TrainConfig.defaults() == TrainConfig().to_dotted()
+
+
+def test_search_overrides_by_flat_and_dotted_name_set_the_same_options(tmp_path):
+    from learnafe.search.trial_context import TrialContext
+    from learnafe.search.trials import _training_config
+    from learnafe.training.config import resolve_config
+
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps({"bank": {"options": {"noise": {"mode": "always", "full_scale_v": 0.1}}}}))
+
+    def trial(settings, params):
+        ctx = TrialContext(trial=1, seed=5, run_dir=tmp_path, settings={"config": str(base), **settings}, threads=1)
+        return resolve_config(_training_config(params, ctx, "codesign"))
+
+    flat = trial({"epochs": 3, "limit_train": 60}, {"lr_frontend": 0.03, "frontend.noise.full_scale_v": 0.2})
+    dotted = trial({"schedule": {"epochs": 3}, "data.limit_train": 60},
+                   {"optimiser.lr_frontend": 0.03, "bank.options.noise.full_scale_v": 0.2})
+    assert flat == dotted
+    assert (dotted.schedule.epochs, dotted.data.limit_train, dotted.optimiser.lr_frontend) == (3, 60, 0.03)
+    # a path into the dict option keeps the rest of the base file's dict
+    assert dotted.bank.options == {"noise": {"mode": "always", "full_scale_v": 0.2}}
+    assert (dotted.output.seed, dotted.output.progress) == (5, False)
+
+
+def test_repository_configs_use_dotted_names_and_load():
+    from learnafe.search.space import load_config
+
+    root = Path(__file__).parent.parent / "configs"
+    cfg = json.loads((root / "train_real_long.json").read_text())
+    assert set(cfg) <= set(TrainConfig().to_dict())  # nested by section
+    TrainConfig.from_dict(cfg)
+    for toml in root.glob("search_*.toml"):
+        load_config(toml)
+    small = load_config(root / "search_small.toml")
+    assert all("." in name for name in small.space.names)
