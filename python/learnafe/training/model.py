@@ -36,18 +36,17 @@ def _bank_class():
 
 
 def build_frontend(cfg: TrainConfig) -> nn.Module:
-    """The conventional (hand-designed) bank of the configuration: ``n_channels``
-    centres log-spaced from ``f_low`` to ``f_high`` at constant ``q``, designed with
-    ``gm_model`` (the same model the bank then computes with) and ``output_conductance``,
-    ``min_spacing``,
-    corner-per-batch (``corners.names``) and SKY130 mismatch (``mismatch.source``)
-    training, plus the extra ``cfg.bank.options`` options (noise, mismatch, features ...),
-    which override the former.  Co-design starts from it; conventional training keeps
-    it frozen.
+    """The conventional (hand-designed) bank of the configuration's ``bank`` section:
+    ``n_channels`` centres log-spaced from ``f_low`` to ``f_high`` at constant ``q``, designed
+    with ``gm_model`` (the same model the bank then computes with), ``output_conductance`` and
+    ``min_spacing``, corner-per-batch (``corners.names``) and SKY130 mismatch
+    (``mismatch.source``) training, plus the extra ``bank.options`` (noise, mismatch,
+    features ...), which override the former.  Co-design starts from it; conventional
+    training keeps it frozen.
 
-    ``frontend_kind`` other than ``analog`` gives the fixed classic bank of that kind
+    ``bank.kind`` other than ``analog`` gives the fixed classic bank of that kind
     (:class:`learnafe.frontends.classic.ClassicFilterBank`) from ``n_channels``, ``f_low``,
-    ``f_high``, ``q``, ``filter_order`` and ``sample_rate``; ``cfg.bank.options`` then holds
+    ``f_high``, ``q``, ``filter_order`` and ``data.sample_rate``; ``bank.options`` then holds
     its feature options (``{"features": {...}}``)."""
     if cfg.bank.kind != "analog":
         return _classic_frontend(cfg)
@@ -67,7 +66,7 @@ def build_frontend(cfg: TrainConfig) -> nn.Module:
     valid -= {"self", "cls", "kwargs", "i1", "i2", "c1", "c2"}
     unknown = sorted(k for k in cfg.bank.options if k not in valid)
     if unknown:
-        raise ValueError(f"training option frontend has unknown AnalogFilterBank option(s) "
+        raise ValueError(f"training option bank.options has unknown AnalogFilterBank option(s) "
                          f"{unknown}; valid: {sorted(valid)}")
     return bank_cls.conventional(**kwargs)
 
@@ -77,7 +76,7 @@ def _classic_frontend(cfg: TrainConfig) -> FrontEnd:
 
     unknown = sorted(k for k in cfg.bank.options if k != "features")
     if unknown:
-        raise ValueError(f"training option frontend has option(s) {unknown} a {cfg.bank.kind} "
+        raise ValueError(f"training option bank.options has option(s) {unknown} a {cfg.bank.kind} "
                          "bank does not take; it takes only 'features'")
     return ClassicFilterBank(cfg.bank.kind, n_channels=cfg.bank.n_channels, f_low=cfg.bank.f_low,
                              f_high=cfg.bank.f_high, sample_rate=float(cfg.data.sample_rate),
