@@ -3,6 +3,7 @@ directory, load_run, evaluation on a 12-class folder, fine-tuning, report."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -70,6 +71,28 @@ def test_config_rejects_unknown_and_bad_values(tmp_path):
     p.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         TrainConfig.from_file(p)
+
+
+def test_config_sections_validate_their_fields_and_share_the_corner_constant():
+    from learnafe.circuits.transconductance import SKY130_CORNERS
+    from learnafe.frontends.spec import CORNERS as SPEC_CORNERS
+    from learnafe.training.chips import CORNERS as YIELD_CORNERS
+    from learnafe.training.config import CornerSection, OptimiserSection
+
+    assert SPEC_CORNERS is SKY130_CORNERS and YIELD_CORNERS is SKY130_CORNERS
+    assert CornerSection(names=["ss", "ff"]).names == ("ss", "ff")
+    with pytest.raises(ValueError, match=r"corners\.names.*\('tt', 'ss', 'ff'\)"):
+        CornerSection(names=("xx",))
+    with pytest.raises(ValueError, match=r"optimiser\.lr_classifier=0\.0 is invalid: must be > 0"):
+        TrainConfig().replace(**{"optimiser.lr_classifier": 0})
+    with pytest.raises(ValueError, match=r"mismatch\.source"):
+        TrainConfig.from_dict({"train_mismatch": "uniform"})
+    cfg = TrainConfig().replace(optimiser=OptimiserSection(lr_frontend=0.5), train_corners="tt,ff")
+    assert cfg.optimiser.lr_frontend == 0.5 and cfg.corners.names == ("tt", "ff")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.optimiser.lr_frontend = 1.0  # type: ignore[misc]
+    # JSON ints of float fields and floats of int fields are coerced once, in the section
+    assert TrainConfig.from_dict({"schedule": {"epochs": 3.0}, "cost": {"lambda_i": 1}}).cost.lambda_i == 1.0
 
 
 def test_frontend_option_errors_name_the_valid_ones():

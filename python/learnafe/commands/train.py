@@ -112,6 +112,8 @@ def _add_train(sub) -> None:
 
 def _add_evaluate(sub) -> None:
     """``learnafe evaluate``: a run's accuracy per SNR, optionally over mismatched chips."""
+    from learnafe.circuits.transconductance import SKY130_CORNERS
+
     p = sub.add_parser("evaluate", help="accuracy of a run per SNR on any data folder",
                        description="Evaluate a run's best model clean and at fixed SNRs on a data "
                                    "folder in either layout (Speech Commands or 12-class test).")
@@ -136,7 +138,7 @@ def _add_evaluate(sub) -> None:
                    help="relative 1-sigma mismatch of the capacitors with --mismatch-source uniform (default 0.01)")
     p.add_argument("--circuit-noise", choices=("as-trained", "off"), default="as-trained",
                    help="the bank's kT/C noise model as trained (default) or switched off")
-    p.add_argument("--corners", nargs="*", default=None, choices=("tt", "ss", "ff"), metavar="CORNER",
+    p.add_argument("--corners", nargs="*", default=None, choices=SKY130_CORNERS, metavar="CORNER",
                    help="process corners evaluated with --mismatch (default: tt ss ff; give none for no corners)")
     p.add_argument("--yield-snrs", nargs="*", type=float, metavar="DB",
                    help="SNRs of the chip evaluations (default: those of --snrs; give none for clean only); clean is always included")
@@ -230,11 +232,12 @@ def _print_eval(res: dict) -> None:
 def _evaluate(args) -> int:
     from pathlib import Path
 
+    from learnafe.circuits.transconductance import SKY130_CORNERS
     from learnafe.training.run_evaluation import EvaluateOptions, FabOptions, evaluate_run
     from learnafe.training.rundir import write_json
 
     fab = args.mismatch > 0
-    corners = (["tt", "ss", "ff"] if args.corners is None else args.corners) if fab else []
+    corners = (list(SKY130_CORNERS) if args.corners is None else args.corners) if fab else []
     options = EvaluateOptions(snrs=args.snrs, noise=args.noise, split=args.split, batch_size=args.batch_size,
                               circuit_noise=args.circuit_noise, progress=True)
     fab_options = FabOptions(chips=args.mismatch, source=args.mismatch_source if fab else None,
