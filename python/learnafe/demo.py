@@ -107,11 +107,11 @@ def demo_data(*, real=None, unknown=None, noise=None, synthetic_only: bool = Fal
 
 
 def _train_child(cfg_dict: dict, run_dir: str) -> dict:
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {cfg_dict['mode']}: %(message)s",
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {cfg_dict['bank']['mode']}: %(message)s",
                         datefmt="%H:%M:%S")
     from learnafe.training.trainer import train
 
-    cfg_dict = dict(cfg_dict, progress=False)
+    cfg_dict = {**cfg_dict, "output": {**cfg_dict["output"], "progress": False}}
     return {k: v for k, v in train(cfg_dict, run_dir).items() if k != "history"}
 
 
@@ -284,7 +284,7 @@ def run_demo(out="runs/demo", *, size: str = "small", data=None, real=None, unkn
     summary = {
         "report": str(report), "data": str(data), "data_mode": mode, "trained_on": trained_on,
         "real": found["real"], "unknown": found["unknown"] if mode != "synthetic only" else None,
-        "noise": cfgs["codesign"].noise or None,
+        "noise": cfgs["codesign"].data.noise or None,
         "conventional": side(mc), "codesign": side(mk),
         "power_saving": 1 - mk["power_w"] / mc["power_w"],
         "area_saving": 1 - mk["area_um2"] / mc["area_um2"],

@@ -103,7 +103,7 @@ def noise_folder(cfg) -> str | None:
     """The run's noise recordings: ``cfg.data.noise``, else ``data``'s ``_background_noise_``."""
     if cfg.data.noise:
         if not Path(cfg.data.noise).is_dir():
-            raise FileNotFoundError(f"training option noise={cfg.data.noise!r} is not a folder; give a "
+            raise FileNotFoundError(f"training option data.noise={cfg.data.noise!r} is not a folder; give a "
                                     "folder of noise wavs (e.g. ../shared/data/gsc-background-noise)")
         return str(cfg.data.noise)
     return eval_noise_folder(cfg.data.root)
