@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from learnafe.data import BackgroundNoise, KeywordDataset
+from learnafe.data import BackgroundNoise, ClipOptions, KeywordDataset, LoadOptions
 from learnafe.data.augment import VoiceAugment
 from learnafe.data.classes import SILENCE_LABEL
 from learnafe.data.sources import (
@@ -134,20 +134,21 @@ def training_set(cfg, *, progress: bool = False, workers: int = 1):
     folder = noise_folder(cfg)
     noise = BackgroundNoise(folder, cfg.data.sample_rate, portion="train") if folder else None
     snr = (cfg.augment.snr_low_db, cfg.augment.snr_high_db) if noise is not None else None
-    kw = dict(sample_rate=cfg.data.sample_rate, clip_seconds=cfg.data.clip_seconds, seed=cfg.output.seed,
-              snr_db=snr, noise=noise, noise_prob=cfg.augment.p_noise, val_fraction=cfg.data.real_val_fraction,
-              split_seed=cfg.data.real_split_seed, cache_dir=CACHE_DIR, progress=progress, workers=workers,
-              augment=augment)
+    clips = ClipOptions(sample_rate=cfg.data.sample_rate, clip_seconds=cfg.data.clip_seconds,
+                        seed=cfg.output.seed, snr_db=snr, noise=noise, noise_prob=cfg.augment.p_noise,
+                        augment=augment)
+    kw = dict(val_fraction=cfg.data.real_val_fraction, split_seed=cfg.data.real_split_seed,
+              loading=LoadOptions(cache_dir=CACHE_DIR, workers=workers, progress=progress))
     parts = []
     if cfg.data.data_weight > 0:
         parts.append((open_split(cfg.data.root, cfg.data.train_split, cfg, snr="train" if noise else None,
                                  noise=noise, progress=progress, workers=workers, augment=augment),
                       cfg.data.data_weight, "data"))
     if cfg.data.real and cfg.data.real_weight > 0:
-        parts.append((open_source(cfg.data.real, "speaker-train", **kw), cfg.data.real_weight, "real"))
+        parts.append((open_source(cfg.data.real, "speaker-train", clips, **kw), cfg.data.real_weight, "real"))
     for src in cfg.data.sources:
         if src["weight"] > 0:
-            parts.append((open_source(src["path"], src["use"], **kw), src["weight"], src["name"]))
+            parts.append((open_source(src["path"], src["use"], clips, **kw), src["weight"], src["name"]))
     mix = MixedDataset(parts, epoch_clips=cfg.data.epoch_clips or None, seed=cfg.output.seed)
     log.info("training set: %s", "; ".join(
         f"{d['name']} {d['clips']} clips, weight {d['weight']:g}, {d['clips_per_epoch']} per epoch"
@@ -161,10 +162,11 @@ def real_validation_set(cfg, portion: str = "validation", *, progress: bool = Fa
     recordings (``"validation"``: 80-90 %, used to choose the best epoch; ``"test"``:
     90-100 %, the final report, the protocol of ``learnafe evaluate``).  Identical on
     every run."""
-    clips = open_source(cfg.data.real, "speaker-val", sample_rate=cfg.data.sample_rate,
-                        clip_seconds=cfg.data.clip_seconds, seed=cfg.evaluation.eval_seed,
+    clips = open_source(cfg.data.real, "speaker-val",
+                        ClipOptions(sample_rate=cfg.data.sample_rate, clip_seconds=cfg.data.clip_seconds,
+                                    seed=cfg.evaluation.eval_seed),
                         val_fraction=cfg.data.real_val_fraction, split_seed=cfg.data.real_split_seed,
-                        cache_dir=CACHE_DIR, progress=progress)
+                        loading=LoadOptions(cache_dir=CACHE_DIR, progress=progress))
     folder = noise_folder(cfg)
     noise = BackgroundNoise(folder, cfg.data.sample_rate, portion=portion) if folder else None
     return clips, noise
