@@ -44,7 +44,7 @@ def test_codesign_training_step(benchmark, clips):
 
     torch.set_num_threads(1)
     cfg = TrainConfig.from_dict({**DEMO_CONFIG, "progress": False})
-    model = CoDesignModel(build_frontend(cfg), build_classifier(cfg, cfg.n_channels))
+    model = CoDesignModel(build_frontend(cfg), build_classifier(cfg, cfg.bank.n_channels))
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
     audio = torch.from_numpy(np.stack(clips))
     labels = torch.arange(BATCH) % 12

@@ -47,6 +47,6 @@ def test_train_options_take_their_text_from_the_config_fields():
     train = next(a for c, flag, a in _options(build_parser()) if c == "learnafe train" and flag == "--lr-frontend")
     assert train.help.startswith(TrainConfig.help("lr_frontend"))
     flags = {a.dest: a.help for c, _, a in _options(build_parser()) if c == "learnafe train"}
-    for f in TrainConfig.fields():
-        assert f.metadata["help"], f.name
-        assert flags[f.name].startswith(f.metadata["help"]), f.name
+    for dotted, f in TrainConfig.fields():
+        assert f.metadata["help"], dotted
+        assert flags[TrainConfig.flag(dotted)].startswith(f.metadata["help"]), dotted

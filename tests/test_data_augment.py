@@ -166,7 +166,7 @@ def test_config_errors_name_the_option():
 
     with pytest.raises(ValueError, match="voice_augment"):
         TrainConfig.from_dict({"voice_augment": {"eq_bands": -1}})
-    assert TrainConfig().voice_augment == {}
+    assert TrainConfig().augment.voice_augment == {}
 
 
 def test_training_set_augments_speech_only_and_reproducibly(tmp_path, monkeypatch):

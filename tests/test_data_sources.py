@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from learnafe.data import CLASSES, KeywordDataset, write_wav
+from learnafe.data import CLASSES, ClipOptions, KeywordDataset, write_wav
 from learnafe.data.noise import BackgroundNoise
 from learnafe.data.sources import (
     ClipSubset,
@@ -219,7 +219,7 @@ def test_open_source_uses(folders):
     u = open_source(unk, "auto")  # no split lists, no noise: every clip, all `unknown`
     assert len(u) == 14 and set(u.labels.tolist()) == {CLASSES.index("unknown")}
     # training noise from the train portion of the recordings
-    trn = open_source(real, "speaker-train", snr_db=(5.0, 20.0), noise=noise, val_fraction=0.5)
+    trn = open_source(real, "speaker-train", ClipOptions(snr_db=(5.0, 20.0), noise=noise), val_fraction=0.5)
     assert isinstance(trn, ClipSubset) and trn.base.noise.portion == (0.0, 0.8)
     x = trn.waveform(0)
     assert x.shape == (20000,) and np.isfinite(x).all()
@@ -281,7 +281,7 @@ def test_real_noise_eval_views_identical_on_real_data():
     real, noise = _shared("gsc-v2-testset-dev"), _shared("gsc-background-noise")
 
     def first_clips():
-        va = open_source(real, "speaker-val", seed=20250700)
+        va = open_source(real, "speaker-val", ClipOptions(seed=20250700))
         view = va.with_snr(10.0, BackgroundNoise(noise, 20000, portion="test"))
         return np.stack([view.waveform(i) for i in range(0, 40, 4)])
 

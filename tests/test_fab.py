@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import learnafe.training.data as tdata
+from learnafe._migrate import flag_name
 from learnafe.circuits import GmIdTable, WeakInversion, load_gm_model
 from learnafe.circuits.mismatch import sky130_mismatch
 from learnafe.frontends import AnalogFilterBank, BankSpec
@@ -51,7 +52,7 @@ def _ratios(bank):
 
 def test_shipped_tt_table_is_the_default_and_the_conventional_bank_hits_its_design():
     assert isinstance(load_gm_model(None), GmIdTable)
-    assert TrainConfig().gm_model == "sky130-tt" and TrainConfig().output_conductance
+    assert TrainConfig().bank.gm_model == "sky130-tt" and TrainConfig().bank.output_conductance
     q_design = 1 / (2 * math.sinh(math.log(80) / 30))
     for bank in (AnalogFilterBank.conventional(), build_frontend(TrainConfig())):
         assert isinstance(bank.gm_model, GmIdTable) and bank.gm_model.source_path == "sky130-tt"
@@ -133,13 +134,13 @@ def test_old_specs_and_run_configs_rebuild_as_before(tmp_path):
     assert torch.equal(again(x), tt(x))
     assert not torch.equal(AnalogFilterBank.from_dict({**spec, "output_conductance": True})(x), tt(x))
     # a run's config.json written before the options existed
-    cfg = TrainConfig().to_dict()
+    cfg = {flag_name(k): v for k, v in TrainConfig().to_dotted().items()}  # the flat layout
     for k in ("gm_model", "min_spacing", "train_corners", "train_mismatch", "output_conductance"):
         del cfg[k]
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     old_cfg = TrainConfig.from_run_file(tmp_path / "config.json")
-    assert old_cfg.gm_model == "weak_inversion" and old_cfg.min_spacing == 0.0
-    assert old_cfg.output_conductance is False
+    assert old_cfg.bank.gm_model == "weak_inversion" and old_cfg.bank.min_spacing == 0.0
+    assert old_cfg.bank.output_conductance is False
     bank = build_frontend(old_cfg)
     assert isinstance(bank.gm_model, WeakInversion) and bank.min_spacing == 0
     assert bank.output_conductance is False

@@ -158,10 +158,12 @@ def test_train_config_kinds():
     from learnafe.training.config import TrainConfig
 
     assert FRONTEND_KINDS == ("analog", *KINDS)
-    with pytest.raises(ValueError, match="frontend_kind"):
-        TrainConfig.from_dict({"frontend_kind": "mel"}).validate()
-    with pytest.raises(ValueError, match="filter_order"):
-        TrainConfig.from_dict({"frontend_kind": "butterworth", "filter_order": 9}).validate()
+    with pytest.raises(ValueError, match="bank.kind"):
+        TrainConfig.from_dict({"frontend_kind": "mel"})
+    with pytest.raises(ValueError, match="bank.filter_order"):
+        TrainConfig.from_dict({"frontend_kind": "butterworth", "filter_order": 9})
+    with pytest.raises(ValueError, match="bank.filter_order"):
+        TrainConfig.from_dict({"bank": {"kind": "butterworth", "filter_order": 1}})
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ import pytest
 from env_helpers import package_env
 from learnafe.data import KEYWORDS, KeywordDataset, write_wav
 from learnafe.demo import DEMO_CONFIG, REAL_RECIPE
+from learnafe.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "train_full_gsc.json"
@@ -50,9 +51,10 @@ def _speech_commands_folder(root: Path, n_speakers: int = 10) -> tuple[set, set]
 
 
 def test_full_scale_config_is_the_demos_recipe():
-    cfg = json.loads(CONFIG.read_text())
-    assert cfg == {**DEMO_CONFIG, "time_masks": REAL_RECIPE["time_masks"],
-                   "freq_masks": REAL_RECIPE["freq_masks"]}
+    cfg = TrainConfig.from_dict(json.loads(CONFIG.read_text()))
+    assert cfg == TrainConfig.from_dict({**DEMO_CONFIG, "augment.time_masks": REAL_RECIPE["augment.time_masks"],
+                                         "augment.freq_masks": REAL_RECIPE["augment.freq_masks"]})
+    assert cfg.augment.time_masks == cfg.augment.freq_masks == 0
 
 
 def test_train_reads_the_speech_commands_split_lists(tmp_path):
@@ -79,7 +81,7 @@ def test_train_with_the_full_scale_config_on_that_layout(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     saved = json.loads((out / "config.json").read_text())
-    assert saved["data"] == str(data) and saved["time_masks"] == 0 and saved["epochs"] == 1
+    assert (saved["data"]["root"], saved["augment"]["time_masks"], saved["schedule"]["epochs"]) == (str(data), 0, 1)
     assert metrics["status"] == "finished" and metrics["epochs_run"] == 1
     assert metrics["training_data"].startswith(f"{data} (training split")
     assert 0 < metrics["n_val"] < metrics["n_train"] and metrics["throughput_clips_per_s"] > 0

@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+from learnafe._migrate import FLAT_NAMES
 from learnafe.search import Parameter, SearchConfig, SearchSpace, run_search
 from learnafe.search.pareto import dominates
+from learnafe.training.config import TrainConfig
 from training_helpers import make_toy_dataset, tiny_config
 
 
@@ -41,11 +43,11 @@ def test_training_search_two_workers(toy, tmp_path):
     for r in result.records:
         run = out / "trials" / f"{r['trial']:04d}"
         metrics = json.loads((run / "metrics.json").read_text())
-        config = json.loads((run / "config.json").read_text())
+        config = TrainConfig.from_run_file(run / "config.json").to_dotted()
         assert metrics["mode"] == "codesign" and (run / "bank.json").is_file()
         for name, value in r["params"].items():
-            assert config[name] == pytest.approx(value)
-        assert config["seed"] == r["seed"] and config["threads"] == 1
+            assert config[FLAT_NAMES.get(name, name)] == pytest.approx(value)
+        assert config["output.seed"] == r["seed"] and config["output.threads"] == 1
         assert r["objectives"]["error"] == pytest.approx(metrics["val_error"])
         assert r["objectives"]["power_w"] == pytest.approx(metrics["power_w"])
         assert r["objectives"]["area_um2"] == pytest.approx(metrics["area_um2"])

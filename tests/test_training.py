@@ -3,6 +3,7 @@ directory, load_run, evaluation on a 12-class folder, fine-tuning, report."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -56,23 +57,47 @@ def test_config_rejects_unknown_and_bad_values(tmp_path):
         TrainConfig.from_dict({"lr_fronted": 0.1})
     with pytest.raises(ValueError, match="mode"):
         TrainConfig.from_dict({"mode": "joint"})
-    with pytest.raises(ValueError, match="f_low"):
+    with pytest.raises(ValueError, match="bank.f_high.*data.sample_rate"):
         TrainConfig.from_dict({"f_high": 12000.0})
+    with pytest.raises(ValueError, match="bank.f_low"):
+        TrainConfig.from_dict({"bank": {"f_low": 9000.0, "f_high": 8000.0}})
     with pytest.raises(ValueError, match="batch_size"):
         TrainConfig.from_dict({"batch_size": 1})
     p = tmp_path / "c.json"
     p.write_text(json.dumps({"lambda_i": 0.3, "epochs": 3}))
     cfg = resolve_config(p, epochs=5)
-    assert (cfg.lambda_i, cfg.epochs, cfg.lambda_c) == (0.3, 5, TrainConfig().lambda_c)
+    assert (cfg.cost.lambda_i, cfg.schedule.epochs, cfg.cost.lambda_c) == (0.3, 5, TrainConfig().cost.lambda_c)
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     p.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         TrainConfig.from_file(p)
 
 
+def test_config_sections_validate_their_fields_and_share_the_corner_constant():
+    from learnafe.circuits.transconductance import SKY130_CORNERS
+    from learnafe.frontends.spec import CORNERS as SPEC_CORNERS
+    from learnafe.training.chips import CORNERS as YIELD_CORNERS
+    from learnafe.training.config import CornerSection, OptimiserSection
+
+    assert SPEC_CORNERS is SKY130_CORNERS and YIELD_CORNERS is SKY130_CORNERS
+    assert CornerSection(names=["ss", "ff"]).names == ("ss", "ff")
+    with pytest.raises(ValueError, match=r"corners\.names.*\('tt', 'ss', 'ff'\)"):
+        CornerSection(names=("xx",))
+    with pytest.raises(ValueError, match=r"optimiser\.lr_classifier=0\.0 is invalid: must be > 0"):
+        TrainConfig().replace(**{"optimiser.lr_classifier": 0})
+    with pytest.raises(ValueError, match=r"mismatch\.source"):
+        TrainConfig.from_dict({"train_mismatch": "uniform"})
+    cfg = TrainConfig().replace(optimiser=OptimiserSection(lr_frontend=0.5), train_corners="tt,ff")
+    assert cfg.optimiser.lr_frontend == 0.5 and cfg.corners.names == ("tt", "ff")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.optimiser.lr_frontend = 1.0  # type: ignore[misc]
+    # JSON ints of float fields and floats of int fields are coerced once, in the section
+    assert TrainConfig.from_dict({"schedule": {"epochs": 3.0}, "cost": {"lambda_i": 1}}).cost.lambda_i == 1.0
+
+
 def test_frontend_option_errors_name_the_valid_ones():
     with pytest.raises(ValueError, match="unknown AnalogFilterBank option.*noize"):
-        build_frontend(TrainConfig(frontend={"noize": {}}))
+        build_frontend(TrainConfig().replace(**{"bank.options": {"noize": {}}}))
 
 
 # ------------------------------------------------------------------------- loss
@@ -238,7 +263,7 @@ def test_evaluate_mismatch_cli_writes_the_yield_analysis(runs, toy, tmp_path):
     res = json.loads(out.read_text())["yield"]
     assert res["n_chips"] == 2 and len(res["chips"]) == 2 and list(res["corners"]) == ["ff"]
     assert set(res["distribution"]) == {"clean", "mean"}          # --yield-snrs with no value: clean only
-    assert res["seed"] == json.loads((run_dir / "config.json").read_text())["eval_seed"]
+    assert res["seed"] == json.loads((run_dir / "config.json").read_text())["evaluation"]["eval_seed"]
     assert res == json.loads((y / "yield.json").read_text())
     assert (y / "yield.png").stat().st_size > 1000 and "yield:" in (y / "yield.log").read_text()
 

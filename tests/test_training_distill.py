@@ -74,9 +74,9 @@ def test_bpf_loss_with_teacher_keeps_hardware_terms():
 
 def test_config_refuses_weight_without_teacher():
     with pytest.raises(ValueError, match="distill_weight.*--teacher"):
-        TrainConfig(distill_weight=0.5).validate()
+        TrainConfig.from_dict({"distill.distill_weight": 0.5})
     with pytest.raises(ValueError, match="distill_temperature"):
-        TrainConfig(teacher="x", distill_weight=0.5, distill_temperature=0.0).validate()
+        TrainConfig.from_dict({"distill": {"teacher": "x", "distill_weight": 0.5, "distill_temperature": 0.0}})
 
 
 @pytest.fixture(scope="module")

@@ -129,7 +129,7 @@ def _clean_disagreement(run_dir):
     quiet = CoDesignModel(frontend_from_dict(spec), run.classifier).eval()
     preds = {"on": [], "off": []}
     for split in ("train", "validation", "test"):
-        ds = open_split(run.config.data, split, run.config, progress=False)
+        ds = open_split(run.config.data.root, split, run.config, progress=False)
         x = torch.from_numpy(np.stack([ds.waveform(i) for i in range(len(ds))]))
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)

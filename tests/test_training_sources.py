@@ -19,7 +19,7 @@ def test_config_round_trip_with_sources(tmp_path):
     cfg = TrainConfig.from_dict({"real": "r", "real_weight": 2, "real_val_fraction": 0.4,
                                  "sources": ["u", {"path": "w", "weight": 0.5, "use": "all"}],
                                  "noise": "n", "epoch_clips": 300, "data_weight": 0.5})
-    assert cfg.sources == [{"path": "u", "weight": 1.0, "use": "auto", "name": "u"},
+    assert cfg.data.sources == [{"path": "u", "weight": 1.0, "use": "auto", "name": "u"},
                            {"path": "w", "weight": 0.5, "use": "all", "name": "w"}]
     p = tmp_path / "c.json"
     p.write_text(json.dumps(cfg.to_dict()))
@@ -85,7 +85,7 @@ def test_training_on_several_sources(folders, tmp_path, monkeypatch):
     assert m["status"] == "finished"
     # the recorded configuration holds the sources; the run resumes with it (no retraining)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert saved["real"] == str(real) and saved["sources"][0]["path"] == str(unk)
+    assert saved["data"]["real"] == str(real) and saved["data"]["sources"][0]["path"] == str(unk)
     assert TrainConfig.from_dict(saved) == TrainConfig.from_dict(opts)
     # clips per epoch follow the weights (data 1 : real 2 : unknown words 1 of 64)
     assert [d["clips_per_epoch"] for d in m["training_sources"]] == [16, 32, 16]

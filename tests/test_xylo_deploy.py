@@ -243,9 +243,9 @@ def test_held_out_comparison_pools_the_sets_clip_weighted(toy_run):
     (ds, noise), = heldout_sets(run.config).values()
     part = ClipSubset(ds, list(range(5)))
     held = compare_frontends(run.classifier, {"own": run.frontend}, {"all": (ds, noise), "five": (part, noise)},
-                             snrs=run.config.eval_snrs)
+                             snrs=run.config.evaluation.eval_snrs)
     five = evaluate_dataset(CoDesignModel(run.frontend, run.classifier).eval(), part,
-                            snrs=run.config.eval_snrs, noise=noise)
+                            snrs=run.config.evaluation.eval_snrs, noise=noise)
     assert held["sets"]["five"]["own"]["accuracy"] == five["accuracy"]
     n = len(ds) + 5
     for k, v in held["pooled"]["own"]["accuracy"].items():

@@ -58,15 +58,15 @@ DEFAULT_REAL = "../shared/data/gsc-v2-testset-dev"
 #: noise (the noise model switched off, the SPICE-calibrated and the XyloAudio 3 banks;
 #: docs/training.md).
 DEMO_CONFIG = {
-    "epochs": 12,
-    "batch_size": 32,
-    "lr_frontend": 0.005,
-    "lr_classifier": 0.005,
-    "lambda_i": 0.05,
-    "lambda_c": 0.05,
-    "warmup_steps": 30,
-    "threads": 1,
-    "frontend": {"noise": {"mode": "always", "full_scale_v": 0.1, "train_scale_min": 0.0,
+    "schedule.epochs": 12,
+    "optimiser.batch_size": 32,
+    "optimiser.lr_frontend": 0.005,
+    "optimiser.lr_classifier": 0.005,
+    "cost.lambda_i": 0.05,
+    "cost.lambda_c": 0.05,
+    "schedule.warmup_steps": 30,
+    "output.threads": 1,
+    "bank.options": {"noise": {"mode": "always", "full_scale_v": 0.1, "train_scale_min": 0.0,
                            "train_scale_max": 1.5, "train_p_zero": 0.25},
                  "features": {"log_eps": 0.003}},
 }
@@ -77,16 +77,16 @@ DEMO_CONFIG = {
 #: `unknown` words at a small weight (``UNKNOWN_WEIGHT``), the real noise, validation on
 #: the other speakers.
 REAL_RECIPE = {
-    "data_weight": 1.0,          # synthetic set : real training speakers = 1 : 2 of every epoch
-    "real_weight": 2.0,
-    "real_val_fraction": 0.5,    # half of every class's real clips are validation speakers
-    "epoch_clips": 2000,
-    "epochs": 36,                # 36 epochs x 2,000 clips: about 12 minutes end to end on 2 cores;
+    "data.data_weight": 1.0,     # synthetic set : real training speakers = 1 : 2 of every epoch
+    "data.real_weight": 2.0,
+    "data.real_val_fraction": 0.5,  # half of every class's real clips are validation speakers
+    "data.epoch_clips": 2000,
+    "schedule.epochs": 36,       # 36 epochs x 2,000 clips: about 12 minutes end to end on 2 cores;
                                  # the real validation speakers still gain at epoch 36 (with 12 the best was the last too)
-    "limit_val": 550,            # best epoch chosen on a stratified half of the validation
+    "data.limit_val": 550,       # best epoch chosen on a stratified half of the validation
                                  # speakers' clips (the final report uses the other half)
-    "time_masks": 0,             # no SpecAugment-style masks: they cost about 5 points on the
-    "freq_masks": 0,             # real speakers (docs/training.md, "Real voices")
+    "augment.time_masks": 0,     # no SpecAugment-style masks: they cost about 5 points on the
+    "augment.freq_masks": 0,     # real speakers (docs/training.md, "Real voices")
 }
 UNKNOWN_WEIGHT = 0.3
 
@@ -108,11 +108,11 @@ def demo_data(*, real=None, unknown=None, noise=None, synthetic_only: bool = Fal
 
 
 def _train_child(cfg_dict: dict, run_dir: str) -> dict:
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {cfg_dict['mode']}: %(message)s",
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {cfg_dict['bank']['mode']}: %(message)s",
                         datefmt="%H:%M:%S")
     from learnafe.training.trainer import train
 
-    cfg_dict = dict(cfg_dict, progress=False)
+    cfg_dict = {**cfg_dict, "output": {**cfg_dict["output"], "progress": False}}
     return {k: v for k, v in train(cfg_dict, run_dir).items() if k != "history"}
 
 
@@ -153,7 +153,7 @@ def _train_parallel(cfgs: dict, runs: dict, progress: bool) -> None:
 
     from learnafe._progress import progress as progress_bar
 
-    total = sum(c.epochs for c in cfgs.values())
+    total = sum(c.schedule.epochs for c in cfgs.values())
     with ProcessPoolExecutor(max_workers=len(runs), mp_context=multiprocessing.get_context("spawn")) as ex:
         futs = [ex.submit(_train_child, cfgs[m].to_dict(), str(runs[m])) for m in runs]
         with progress_bar(total=total, desc="training (both runs)", unit="epoch", disable=not progress) as bar:
@@ -211,26 +211,27 @@ def _demo_configs(opts: DemoOptions, data: Path) -> tuple[str, dict, dict, dict]
     found = demo_data(real=opts.real, unknown=opts.unknown, noise=opts.noise,
                       synthetic_only=opts.synthetic_only)
     cfg = dict(DEMO_CONFIG)
-    cfg.update(data=str(data), seed=opts.seed, progress=opts.progress)
+    cfg.update({"data.root": str(data), "output.seed": opts.seed, "output.progress": opts.progress})
     if found["real"] and not opts.synthetic_only:
         mode = "synthetic + real"
-        cfg.update(REAL_RECIPE, real=found["real"])
+        cfg.update(REAL_RECIPE)
+        cfg["data.real"] = found["real"]
         if found["unknown"]:
-            cfg["sources"] = [{"path": found["unknown"], "weight": UNKNOWN_WEIGHT, "use": "all",
+            cfg["data.sources"] = [{"path": found["unknown"], "weight": UNKNOWN_WEIGHT, "use": "all",
                                "name": "unknown-words"}]
         if found["noise"]:
-            cfg["noise"] = found["noise"]
+            cfg["data.noise"] = found["noise"]
     else:
         mode = "synthetic only"
         if found["real"]:  # given explicitly with synthetic_only: validation speakers only
-            cfg.update(real=found["real"], real_weight=0.0)
+            cfg.update({"data.real": found["real"], "data.real_weight": 0.0})
             if found["noise"]:
-                cfg["noise"] = found["noise"]
+                cfg["data.noise"] = found["noise"]
     if opts.epochs is not None:
-        cfg["epochs"] = int(opts.epochs)
+        cfg["schedule.epochs"] = int(opts.epochs)
     cfg.update(opts.overrides or {})
     runs = {m: Path(opts.out) / m for m in ("conventional", "codesign")}
-    cfgs = {m: TrainConfig.from_dict({**TrainConfig().to_dict(), **cfg, "mode": m}) for m in runs}
+    cfgs = {m: TrainConfig.from_dict({**cfg, "bank.mode": m}) for m in runs}
     return mode, found, runs, cfgs
 
 
@@ -309,7 +310,7 @@ def _demo_summary(opts: DemoOptions, data: Path, mode: str, found: dict, runs: d
     summary = {
         "report": str(report), "data": str(data), "data_mode": mode, "trained_on": trained_on,
         "real": found["real"], "unknown": found["unknown"] if mode != "synthetic only" else None,
-        "noise": cfgs["codesign"].noise or None,
+        "noise": cfgs["codesign"].data.noise or None,
         "conventional": side(mc), "codesign": side(mk),
         "power_saving": 1 - mk["power_w"] / mc["power_w"],
         "area_saving": 1 - mk["area_um2"] / mc["area_um2"],

@@ -20,14 +20,14 @@ def make_setup(mode: str, noise: bool, batch: int, seed: int) -> dict:
     fe = build_frontend(cfg)
     if mode == "conventional":
         fe.requires_grad_(False)
-    model = CoDesignModel(fe, build_classifier(cfg, cfg.n_channels)).train()
+    model = CoDesignModel(fe, build_classifier(cfg, cfg.bank.n_channels)).train()
     loss_fn = BPFLoss(fe.reference_power(), fe.reference_area(), lambda_i=0.05, lambda_c=0.05)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     gen = torch.Generator().manual_seed(seed)
-    audio = 0.1 * torch.randn(batch, cfg.sample_rate, generator=gen)
+    audio = 0.1 * torch.randn(batch, cfg.data.sample_rate, generator=gen)
     labels = torch.randint(0, 12, (batch,), generator=gen)
-    n_frames = cfg.sample_rate // fe.features.hop
-    mask = torch.rand(batch, cfg.n_channels, n_frames, generator=gen) < 0.05
+    n_frames = cfg.data.sample_rate // fe.features.hop
+    mask = torch.rand(batch, cfg.bank.n_channels, n_frames, generator=gen) < 0.05
     return {"cfg": cfg, "mode": mode, "fe": fe, "model": model, "loss_fn": loss_fn, "opt": opt,
             "audio": audio, "labels": labels, "mask": mask}
 

@@ -97,17 +97,17 @@ def open_data(cfg):
     """``(dataset, description)`` for timing data loading, or ``(None, reason)``."""
     from learnafe.training.data import CACHE_DIR, open_split
 
-    if os.path.isdir(cfg.data):
-        return open_split(cfg.data, cfg.train_split, cfg, snr="train"), cfg.data
+    if os.path.isdir(cfg.data.root):
+        return open_split(cfg.data.root, cfg.data.train_split, cfg, snr="train"), cfg.data.root
     if os.path.isdir(SHARED_DATA):
         from learnafe.data import KeywordDataset
 
         noise = SHARED_NOISE if os.path.isdir(SHARED_NOISE) else None
-        ds = KeywordDataset(SHARED_DATA, "test", cfg.sample_rate, snr_db=(cfg.snr_low_db, cfg.snr_high_db),
-                            noise=noise, noise_prob=cfg.p_noise, seed=cfg.seed, random_shift=True,
+        ds = KeywordDataset(SHARED_DATA, "test", cfg.data.sample_rate, snr_db=(cfg.augment.snr_low_db, cfg.augment.snr_high_db),
+                            noise=noise, noise_prob=cfg.augment.p_noise, seed=cfg.output.seed, random_shift=True,
                             cache_dir=CACHE_DIR, progress=False)
         return ds, f"{SHARED_DATA} (training SNR range, {'its' if noise is None else SHARED_NOISE} noise)"
-    return None, f"no data set ({cfg.data} or {SHARED_DATA}): data loading not measured"
+    return None, f"no data set ({cfg.data.root} or {SHARED_DATA}): data loading not measured"
 
 
 def data_parts(ds, cfg, batch: int, rounds: int, seed: int) -> dict:
@@ -115,7 +115,7 @@ def data_parts(ds, cfg, batch: int, rounds: int, seed: int) -> dict:
     from learnafe.training.data import Augmenter
     from learnafe.training.model import build_frontend, feature_shape
 
-    aug = Augmenter(cfg, *feature_shape(build_frontend(cfg), cfg.sample_rate))
+    aug = Augmenter(cfg, *feature_shape(build_frontend(cfg), cfg.data.sample_rate))
     rng = np.random.default_rng(seed)
     times = {"data": [], "aug": []}
     for r in range(rounds):
@@ -311,13 +311,13 @@ def compile_comparison(batch: int, steps: int, seed: int) -> dict:
 
     cfg = TrainConfig(mode="codesign")
     gen = torch.Generator().manual_seed(seed)
-    audio = 0.1 * torch.randn(batch, cfg.sample_rate, generator=gen)
+    audio = 0.1 * torch.randn(batch, cfg.data.sample_rate, generator=gen)
     labels = torch.randint(0, 12, (batch,), generator=gen)
 
     def make(compiled: bool):
         torch.manual_seed(seed)
         fe = build_frontend(cfg)
-        model = CoDesignModel(fe, build_classifier(cfg, cfg.n_channels)).train()
+        model = CoDesignModel(fe, build_classifier(cfg, cfg.bank.n_channels)).train()
         call = torch.compile(model, fullgraph=True) if compiled else model
         loss_fn = BPFLoss(fe.reference_power(), fe.reference_area(), lambda_i=0.05, lambda_c=0.05)
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)

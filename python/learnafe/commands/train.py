@@ -14,25 +14,32 @@ file of options first, flags override it.  Examples:
 An interrupted run resumes when started again with the same --out and options."""
 
 
-def _field_flag(parser: argparse.ArgumentParser, f, default) -> None:
-    flag = "--" + f.name.replace("_", "-")
-    t = f.type if not isinstance(f.type, str) else {"int": int, "float": float, "str": str,
+def _field_flag(parser, name: str, f, default) -> None:
+    """The flag ``--name`` (the option's flat name) of option field ``f``; the value lands in
+    ``args.<name>``."""
+    flag = "--" + name.replace("_", "-")
+    t = f.type if not isinstance(f.type, str) else {"int": int, "float": float, "str": str, "tuple": _names,
                                                     "bool": bool, "list": list, "dict": dict}[f.type]
     help_ = f"{f.metadata['help']} (default: {json.dumps(default)})"
     if t is bool:
-        parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+        parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
                             default=argparse.SUPPRESS, help=help_)
-    elif f.name == "sources":
-        parser.add_argument(flag, dest=f.name, nargs="+", type=_source_spec, default=argparse.SUPPRESS,
+    elif name == "sources":
+        parser.add_argument(flag, dest=name, nargs="+", type=_source_spec, default=argparse.SUPPRESS,
                             metavar="PATH[:WEIGHT[:USE]]", help=help_)
     elif t is list:
-        parser.add_argument(flag, dest=f.name, nargs="+", type=float, default=argparse.SUPPRESS,
+        parser.add_argument(flag, dest=name, nargs="+", type=float, default=argparse.SUPPRESS,
                             metavar="DB", help=help_)
     elif t is dict:
-        parser.add_argument(flag, dest=f.name, type=_json_object, default=argparse.SUPPRESS,
+        parser.add_argument(flag, dest=name, type=_json_object, default=argparse.SUPPRESS,
                             metavar="JSON", help=help_)
     else:
-        parser.add_argument(flag, dest=f.name, type=t, default=argparse.SUPPRESS, help=help_)
+        parser.add_argument(flag, dest=name, type=t, default=argparse.SUPPRESS, help=help_)
+
+
+def _names(s: str) -> list[str]:
+    """A comma-separated list of names (``tt,ss``; "": none)."""
+    return [x.strip() for x in s.split(",") if x.strip()]
 
 
 _USES = ("auto", "train", "all", "speaker-train", "speaker-val")
@@ -80,10 +87,11 @@ def register(sub) -> None:
 
 
 def _add_train(sub) -> None:
-    """``learnafe train``: every TrainConfig field is an option, with its documentation as help."""
-    from learnafe.training.config import TrainConfig
+    """``learnafe train``: every TrainConfig field is an option (its flat name, grouped by
+    section), with its documentation as help."""
+    from learnafe.training.config import SECTIONS, TrainConfig
 
-    defaults = TrainConfig().to_dict()
+    defaults = TrainConfig.defaults()
     p = sub.add_parser("train", help="train a co-designed or conventional front end + DSCNN",
                        description="Train the filter bank and the DSCNN classifier against L_BPF "
                                    "and write a run directory.",
@@ -92,14 +100,20 @@ def _add_train(sub) -> None:
     p.add_argument("--config", help="JSON file of training options")
     p.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run")
     p.add_argument("--no-test", action="store_true", help="skip the final test-split evaluation")
-    g = p.add_argument_group("training options")
-    for f in TrainConfig.fields():
-        _field_flag(g, f, defaults[f.name])
-    p.set_defaults(func=_train, _config_fields=[f.name for f in TrainConfig.fields()])
+    groups = {}
+    for dotted, f in TrainConfig.fields():
+        section = dotted.split(".")[0]
+        if section not in groups:
+            doc = (SECTIONS[section].__doc__ or "").strip().splitlines()[0]
+            groups[section] = p.add_argument_group(f"{section} options", doc)
+        _field_flag(groups[section], TrainConfig.flag(dotted), f, defaults[dotted])
+    p.set_defaults(func=_train, _config_fields=[TrainConfig.flag(d) for d, _ in TrainConfig.fields()])
 
 
 def _add_evaluate(sub) -> None:
     """``learnafe evaluate``: a run's accuracy per SNR, optionally over mismatched chips."""
+    from learnafe.circuits.transconductance import SKY130_CORNERS
+
     p = sub.add_parser("evaluate", help="accuracy of a run per SNR on any data folder",
                        description="Evaluate a run's best model clean and at fixed SNRs on a data "
                                    "folder in either layout (Speech Commands or 12-class test).")
@@ -124,7 +138,7 @@ def _add_evaluate(sub) -> None:
                    help="relative 1-sigma mismatch of the capacitors with --mismatch-source uniform (default 0.01)")
     p.add_argument("--circuit-noise", choices=("as-trained", "off"), default="as-trained",
                    help="the bank's kT/C noise model as trained (default) or switched off")
-    p.add_argument("--corners", nargs="*", default=None, choices=("tt", "ss", "ff"), metavar="CORNER",
+    p.add_argument("--corners", nargs="*", default=None, choices=SKY130_CORNERS, metavar="CORNER",
                    help="process corners evaluated with --mismatch (default: tt ss ff; give none for no corners)")
     p.add_argument("--yield-snrs", nargs="*", type=float, metavar="DB",
                    help="SNRs of the chip evaluations (default: those of --snrs; give none for clean only); clean is always included")
@@ -218,11 +232,12 @@ def _print_eval(res: dict) -> None:
 def _evaluate(args) -> int:
     from pathlib import Path
 
+    from learnafe.circuits.transconductance import SKY130_CORNERS
     from learnafe.training.run_evaluation import EvaluateOptions, FabOptions, evaluate_run
     from learnafe.training.rundir import write_json
 
     fab = args.mismatch > 0
-    corners = (["tt", "ss", "ff"] if args.corners is None else args.corners) if fab else []
+    corners = (list(SKY130_CORNERS) if args.corners is None else args.corners) if fab else []
     options = EvaluateOptions(snrs=args.snrs, noise=args.noise, split=args.split, batch_size=args.batch_size,
                               circuit_noise=args.circuit_noise, progress=True)
     fab_options = FabOptions(chips=args.mismatch, source=args.mismatch_source if fab else None,

@@ -46,7 +46,9 @@ import logging
 import os
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +64,7 @@ except ImportError:  # pragma: no cover - torch is installed in every supported 
     torch = None
     _Base = object
 
-__all__ = ["KeywordDataset", "BadDataWarning", "EVAL_SNRS_DB", "SPLITS", "detect_layout",
+__all__ = ["KeywordDataset", "ClipOptions", "LoadOptions", "BadDataWarning", "EVAL_SNRS_DB", "SPLITS", "detect_layout",
            "gsc_split_of", "snr_name"]
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,39 @@ def _read_list(path: Path) -> set[str] | None:
         if line:
             out.add(line)
     return out
+
+
+@dataclass(frozen=True)
+class ClipOptions:
+    """How the clips of a data set are cut, mixed with noise and augmented (the keyword
+    arguments of :class:`KeywordDataset` of the same names)."""
+
+    sample_rate: int = 20000
+    clip_seconds: float = 1.0
+    seed: int = 0
+    snr_db: Any = None
+    noise: Any = None
+    noise_prob: float = 1.0
+    augment: Any = None
+
+    def keywords(self) -> dict:
+        """The options as :class:`KeywordDataset` keyword arguments."""
+        return dict(sample_rate=self.sample_rate, clip_seconds=self.clip_seconds, seed=self.seed,
+                    snr_db=self.snr_db, noise=self.noise, noise_prob=self.noise_prob, augment=self.augment)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How the audio of a data set is read: decoded-audio cache folder (``None``: decode every
+    access), processes that build the cache, progress bars."""
+
+    cache_dir: Any = None
+    workers: int = 1
+    progress: bool = False
+
+    def keywords(self) -> dict:
+        """The options as :class:`KeywordDataset` keyword arguments."""
+        return dict(cache_dir=self.cache_dir, workers=self.workers, progress=self.progress)
 
 
 class KeywordDataset(_Base):

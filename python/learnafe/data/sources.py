@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from .classes import CLASSES
-from .dataset import KeywordDataset, detect_layout
+from .dataset import ClipOptions, KeywordDataset, LoadOptions, detect_layout
 from .noise import BackgroundNoise
 
 __all__ = ["speaker_of", "group_of", "speaker_split", "speaker_halves", "ClipSubset",
@@ -352,19 +352,18 @@ def _auto_use(root: Path) -> str:
     return "all"
 
 
-def open_source(path, use: str = "auto", *, sample_rate: int = 20000, clip_seconds: float = 1.0,
-                seed: int = 0, snr_db=None, noise=None, noise_prob: float = 1.0,
-                val_fraction: float = 0.5, split_seed: int = 0, cache_dir=None,
-                progress: bool = False, workers: int = 1, augment=None):
+def open_source(path, use: str = "auto", clips: ClipOptions | None = None, *,
+                val_fraction: float = 0.5, split_seed: int = 0, loading: LoadOptions | None = None):
     """One source as a data set: the clips of folder ``path`` selected by ``use`` (module doc).
 
     ``use="auto"``: ``"train"`` for a Speech Commands tree (it has split lists or
-    ``_background_noise_``), else ``"all"``.  ``snr_db``/``noise``/``noise_prob`` as in
-    :class:`~learnafe.data.KeywordDataset` (``noise`` may be a folder or a
-    :class:`~learnafe.data.noise.BackgroundNoise`); training noise comes from the
-    ``"train"`` portion of the recordings.  ``augment``: a
-    :class:`~learnafe.data.augment.VoiceAugment` for the clips (training uses only).  Returns a ``KeywordDataset`` or a
-    :class:`ClipSubset` of one.
+    ``_background_noise_``), else ``"all"``.  ``clips``: rate, length, seed, noise and
+    augmentation as in :class:`~learnafe.data.KeywordDataset` (``clips.noise`` may be a
+    folder or a :class:`~learnafe.data.noise.BackgroundNoise`; training noise comes from the
+    ``"train"`` portion of the recordings; ``clips.augment``, a
+    :class:`~learnafe.data.augment.VoiceAugment`, for training uses only; None: the defaults).  ``val_fraction``,
+    ``split_seed``: the speaker split of the ``speaker-*`` uses.  ``loading``: cache, workers,
+    progress (None: no cache, one process, no progress bars).  Returns a ``KeywordDataset`` or a :class:`ClipSubset` of one.
     """
     root = Path(path)
     if not root.is_dir():
@@ -373,12 +372,11 @@ def open_source(path, use: str = "auto", *, sample_rate: int = 20000, clip_secon
         use = _auto_use(root)
     if use not in SOURCE_USES:
         raise ValueError(f"open_source: use must be one of {SOURCE_USES} or 'auto', got {use!r}")
-    if isinstance(noise, (str, os.PathLike)) and snr_db is not None:
+    clips = clips or ClipOptions()
+    kw = {**clips.keywords(), **(loading or LoadOptions()).keywords()}
+    if isinstance(clips.noise, (str, os.PathLike)) and clips.snr_db is not None:
         portion = "train" if use in ("train", "all", "speaker-train") else "validation"
-        noise = BackgroundNoise(noise, sample_rate, portion=portion)
-    kw = dict(sample_rate=sample_rate, clip_seconds=clip_seconds, seed=seed, snr_db=snr_db,
-              noise=noise, noise_prob=noise_prob, cache_dir=cache_dir, progress=progress,
-              workers=workers, augment=augment)
+        kw["noise"] = BackgroundNoise(clips.noise, clips.sample_rate, portion=portion)
     if use == "train":
         return KeywordDataset(root, "train", **kw)
     train_like = use in ("all", "speaker-train")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from learnafe._migrate import dotted_options
 from learnafe.data import CLASSES
 from learnafe.reporting.sections import RUN_SECTIONS, SEARCH_SECTIONS
 from learnafe.training.rundir import BANK, CONFIG, METRICS, read_json
@@ -312,13 +313,15 @@ def _same_folder(a, b) -> bool:
 
 
 def trained_on_folder(config: dict, folder) -> str | None:
-    """Why clips of ``folder`` trained the run of ``config`` (a short phrase), or None:
-    the folder is ``data``, the labelled real folder with training speakers, or a source."""
-    if _same_folder(folder, config.get("data")) and config.get("data_weight", 1.0) > 0:
+    """Why clips of ``folder`` trained the run of ``config`` (a run's ``config.json``, nested or
+    flat; a short phrase), or None: the folder is ``data.root``, the labelled real folder with
+    training speakers, or a source."""
+    config = dotted_options(config)
+    if _same_folder(folder, config.get("data.root")) and config.get("data.data_weight", 1.0) > 0:
         return "its training split trained the model"
-    if _same_folder(folder, config.get("real")) and config.get("real_weight", 1.0) > 0:
+    if _same_folder(folder, config.get("data.real")) and config.get("data.real_weight", 1.0) > 0:
         return "includes the run's training speakers"
-    for src in config.get("sources") or []:
+    for src in config.get("data.sources") or []:
         if isinstance(src, dict) and _same_folder(folder, src.get("path")) and src.get("weight", 1.0) > 0:
             return "the run trained on these clips"
     return None

@@ -25,6 +25,7 @@ import math
 import os
 import time
 
+from learnafe._migrate import FLAT_NAMES, dotted_options, flag_name
 from learnafe.search.trial_context import TrialContext, set_path
 
 #: Defaults of the analytic stand-in; override any of them in ``[trial.settings]``.
@@ -111,25 +112,37 @@ def _pretend(ctx: TrialContext) -> None:
 def _training_config(params: dict, ctx: TrialContext, mode: str) -> dict:
     """The training options of one trial: ``[trial.settings]`` + the searched values + bookkeeping.
 
-    ``[trial.settings]`` holds :class:`learnafe.training.TrainConfig` options
-    (e.g. ``epochs``, ``max_steps``, ``limit_train``, ``data``), optionally with
+    ``[trial.settings]`` holds :class:`learnafe.training.TrainConfig` options by dotted name
+    (e.g. ``schedule.epochs``, ``data.limit_train``, ``data.root``; the flat names of earlier
+    files read through :mod:`learnafe._migrate`), optionally with
     ``config = "path.json"``, a training config file they are applied on top of.
     """
     from learnafe.training import TrainConfig
 
     settings = copy.deepcopy(ctx.settings)
+    base = settings.pop("config", None)
+    settings = {_flat_path(k): v for k, v in dotted_options(settings).items()}
     for key in ("mode", "seed", "threads", "progress"):
         if key in settings:
             raise ValueError(f"[trial.settings] must not set {key!r}: the search sets it for every trial "
                              "(mode: codesign for trials, conventional for the reference; seed: "
                              "[search] seed + trial id; threads: --threads-per-trial)")
-    base = settings.pop("config", None)
-    options = TrainConfig.from_file(base).to_dict() if base else {}
+    options = {flag_name(k): v for k, v in TrainConfig.from_file(base).to_dotted().items()} if base else {}
     options.update(settings)
     for name, value in params.items():
-        set_path(options, name, value)
+        set_path(options, _flat_path(name), value)
     options.update(mode=mode, seed=ctx.seed, threads=ctx.threads, progress=False)
     return options
+
+
+def _flat_path(name: str) -> str:
+    """The path of a searched or set option ``name`` in the flat options of a trial: a dotted
+    option (``optimiser.lr_frontend``, ``bank.options.noise.mode``) by the flat name of its
+    field (``lr_frontend``, ``frontend.noise.mode``); a flat name unchanged."""
+    parts = name.split(".")
+    if len(parts) >= 2 and f"{parts[0]}.{parts[1]}" in FLAT_NAMES.values():
+        return ".".join([flag_name(f"{parts[0]}.{parts[1]}"), *parts[2:]])
+    return name
 
 
 def _training_result(metrics: dict) -> dict:
@@ -144,9 +157,10 @@ def _training_result(metrics: dict) -> dict:
 def training_trial(params: dict, ctx: TrialContext) -> dict:
     """A co-design training run (:func:`learnafe.training.train`) with the searched values.
 
-    Searched parameter names are training options (``lr_frontend``,
-    ``lambda_i``, ``width``, ``n_channels``, ...; a dotted name reaches into a
-    dict option such as ``frontend.<key>``).  The objectives are the best
+    Searched parameter names are training options by dotted name
+    (``optimiser.lr_frontend``, ``cost.lambda_i``, ``bank.n_channels``, ...; a longer
+    path reaches into a dict option such as ``bank.options.<key>``; flat names of
+    earlier files such as ``lr_frontend`` or ``frontend.<key>`` name the same options).  The objectives are the best
     epoch's validation error (1 - mean accuracy over clean and 5/10/15/20 dB)
     and the bank's power and capacitor area at that epoch.  The run directory
     is the trial's directory, so every trial keeps its ``bank.json`` and

@@ -202,9 +202,9 @@ def monte_carlo(n: int, work_dir, *, models_dir=None, corner: str = "tt", seed: 
     res = run_netlist(path, timeout=timeout)
     op, ac = res.plot("Operating"), res.plot("AC")
     if gm_table is None:
-        from learnafe.circuits.transconductance import sky130_table
+        from learnafe.circuits.transconductance import SKY130_CORNERS, sky130_table
 
-        gm_table = sky130_table(corner if corner in ("tt", "ss", "ff") else "tt")
+        gm_table = sky130_table(corner if corner in SKY130_CORNERS else "tt")
     out: dict[str, Any] = {"n": n, "seed": seed, "corner": corner}
     for dev, prefix in (("m1", "va"), ("m2", "vb")):
         i = np.abs(np.array([op[f"i({prefix}{k})"][0].real for k in range(n)]))

@@ -204,7 +204,7 @@ def _accuracy_step(run_dir: Path, frontend, out: Path, options: VerifyOptions) -
     log.info("[5/6] accuracy of the ideal and the SPICE-calibrated bank before fine-tuning, same "
              "classifier, on %s", " + ".join(f"{k} ({len(d)} clips)" for k, (d, _) in sets.items()))
     held = compare_frontends(run.classifier, {"ideal": run.frontend, "spice_before": frontend}, sets,
-                             snrs=cfg.eval_snrs, progress=options.progress)
+                             snrs=cfg.evaluation.eval_snrs, progress=options.progress)
     write_json(out / "heldout_eval.json", held, indent=1, newline=False)
     epochs = options.epochs
     after = None
@@ -232,13 +232,13 @@ def _transient_step(run_dir: Path, spec: BankSpec, ac: dict, out: Path,
 
     tran = _reusable(out / "transient.json", options.force)
     cfg = load_run(run_dir).config
-    data = str(options.clip_data or cfg.data)
+    data = str(options.clip_data or cfg.data.root)
     if (tran is not None and tran.get("t_step_s") == options.tran_step
             and tran.get("amplitude_v") == options.tran_amplitude
             and len(tran.get("clips", [])) == options.clips and tran.get("clip_data") == data):
         return tran
-    audio, names = pick_clips(data, "test" if options.clip_data else cfg.test_split,
-                              int(spec.sample_rate or cfg.sample_rate), options.clips, options.seed)
+    audio, names = pick_clips(data, "test" if options.clip_data else cfg.data.test_split,
+                              int(spec.sample_rate or cfg.data.sample_rate), options.clips, options.seed)
     log.info("[6/6] transient check on %d clips of %s", len(audio), data)
     tran = transient_check(spec, ac, audio, out, TransientOptions(
         t_step=options.tran_step, amplitude_v=options.tran_amplitude,

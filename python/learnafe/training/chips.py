@@ -40,6 +40,7 @@ import torch
 
 from learnafe._jsonio import append_json_line, write_json
 from learnafe._progress import progress as progress_bar
+from learnafe.circuits.transconductance import SKY130_CORNERS
 from learnafe.training.evaluate import evaluate_dataset
 from learnafe.training.model import CoDesignModel, frontend_from_dict
 
@@ -47,7 +48,7 @@ __all__ = ["YIELD_FORMAT", "YieldOptions", "sample_chip", "yield_analysis", "dis
 
 log = logging.getLogger(__name__)
 YIELD_FORMAT = "learnafe-yield/1"
-CORNERS = ("tt", "ss", "ff")
+CORNERS = SKY130_CORNERS  # the corners of a yield analysis: every shipped SKY130 gm/Id table
 JOURNAL, RESULT, PLOT, LOG = "chips.jsonl", "yield.json", "yield.png", "yield.log"
 
 

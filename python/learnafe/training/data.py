@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from learnafe.data import BackgroundNoise, KeywordDataset
+from learnafe.data import BackgroundNoise, ClipOptions, KeywordDataset, LoadOptions
 from learnafe.data.augment import VoiceAugment
 from learnafe.data.classes import SILENCE_LABEL
 from learnafe.data.sources import (
@@ -68,13 +68,13 @@ def open_split(root, split: str, cfg, *, snr=None, noise=None, progress: bool = 
         raise FileNotFoundError(
             f"data folder {root} does not exist; create the embedded default set with "
             f"`learnafe data synth --size small --out {root}` or pass --data DIR")
-    seed = cfg.seed if split == "train" else cfg.eval_seed
-    kw = dict(sample_rate=cfg.sample_rate, clip_seconds=cfg.clip_seconds, seed=seed, cache_dir=CACHE_DIR, progress=progress,
+    seed = cfg.output.seed if split == "train" else cfg.evaluation.eval_seed
+    kw = dict(sample_rate=cfg.data.sample_rate, clip_seconds=cfg.data.clip_seconds, seed=seed, cache_dir=CACHE_DIR, progress=progress,
               workers=workers, augment=augment)
     if noise is not None and noise != "":
         kw["noise"] = noise if not isinstance(noise, (str, os.PathLike)) else str(noise)
     if snr == "train":
-        kw.update(snr_db=(cfg.snr_low_db, cfg.snr_high_db), noise_prob=cfg.p_noise)
+        kw.update(snr_db=(cfg.augment.snr_low_db, cfg.augment.snr_high_db), noise_prob=cfg.augment.p_noise)
     elif snr is not None:
         kw["snr_db"] = float(snr)
     return KeywordDataset(root, split, **kw)
@@ -96,22 +96,22 @@ def uses_sources(cfg) -> bool:
     """True when the run trains on more than ``data``'s training split (``real``,
     ``sources`` or a fixed ``epoch_clips``); otherwise training reads ``data`` alone,
     exactly as a single-folder run always has."""
-    return bool(cfg.real) or bool(cfg.sources) or bool(cfg.epoch_clips)
+    return bool(cfg.data.real) or bool(cfg.data.sources) or bool(cfg.data.epoch_clips)
 
 
 def noise_folder(cfg) -> str | None:
-    """The run's noise recordings: ``cfg.noise``, else ``data``'s ``_background_noise_``."""
-    if cfg.noise:
-        if not Path(cfg.noise).is_dir():
-            raise FileNotFoundError(f"training option noise={cfg.noise!r} is not a folder; give a "
+    """The run's noise recordings: ``cfg.data.noise``, else ``data``'s ``_background_noise_``."""
+    if cfg.data.noise:
+        if not Path(cfg.data.noise).is_dir():
+            raise FileNotFoundError(f"training option data.noise={cfg.data.noise!r} is not a folder; give a "
                                     "folder of noise wavs (e.g. ../shared/data/gsc-background-noise)")
-        return str(cfg.noise)
-    return eval_noise_folder(cfg.data)
+        return str(cfg.data.noise)
+    return eval_noise_folder(cfg.data.root)
 
 
 def voice_augment(cfg) -> VoiceAugment | None:
-    """The run's voice/room augmentation (``cfg.voice_augment``), None when it is off."""
-    aug = VoiceAugment(cfg.voice_augment, cfg.sample_rate)
+    """The run's voice/room augmentation (``cfg.augment.voice_augment``), None when it is off."""
+    aug = VoiceAugment(cfg.augment.voice_augment, cfg.data.sample_rate)
     return aug if aug.enabled else None
 
 
@@ -129,26 +129,27 @@ def training_set(cfg, *, progress: bool = False, workers: int = 1):
     """
     augment = voice_augment(cfg)
     if not uses_sources(cfg):
-        return open_split(cfg.data, cfg.train_split, cfg, snr="train", noise=cfg.noise or None,
+        return open_split(cfg.data.root, cfg.data.train_split, cfg, snr="train", noise=cfg.data.noise or None,
                           progress=progress, workers=workers, augment=augment)
     folder = noise_folder(cfg)
-    noise = BackgroundNoise(folder, cfg.sample_rate, portion="train") if folder else None
-    snr = (cfg.snr_low_db, cfg.snr_high_db) if noise is not None else None
-    kw = dict(sample_rate=cfg.sample_rate, clip_seconds=cfg.clip_seconds, seed=cfg.seed,
-              snr_db=snr, noise=noise, noise_prob=cfg.p_noise, val_fraction=cfg.real_val_fraction,
-              split_seed=cfg.real_split_seed, cache_dir=CACHE_DIR, progress=progress, workers=workers,
-              augment=augment)
+    noise = BackgroundNoise(folder, cfg.data.sample_rate, portion="train") if folder else None
+    snr = (cfg.augment.snr_low_db, cfg.augment.snr_high_db) if noise is not None else None
+    clips = ClipOptions(sample_rate=cfg.data.sample_rate, clip_seconds=cfg.data.clip_seconds,
+                        seed=cfg.output.seed, snr_db=snr, noise=noise, noise_prob=cfg.augment.p_noise,
+                        augment=augment)
+    kw = dict(val_fraction=cfg.data.real_val_fraction, split_seed=cfg.data.real_split_seed,
+              loading=LoadOptions(cache_dir=CACHE_DIR, workers=workers, progress=progress))
     parts = []
-    if cfg.data_weight > 0:
-        parts.append((open_split(cfg.data, cfg.train_split, cfg, snr="train" if noise else None,
+    if cfg.data.data_weight > 0:
+        parts.append((open_split(cfg.data.root, cfg.data.train_split, cfg, snr="train" if noise else None,
                                  noise=noise, progress=progress, workers=workers, augment=augment),
-                      cfg.data_weight, "data"))
-    if cfg.real and cfg.real_weight > 0:
-        parts.append((open_source(cfg.real, "speaker-train", **kw), cfg.real_weight, "real"))
-    for src in cfg.sources:
+                      cfg.data.data_weight, "data"))
+    if cfg.data.real and cfg.data.real_weight > 0:
+        parts.append((open_source(cfg.data.real, "speaker-train", clips, **kw), cfg.data.real_weight, "real"))
+    for src in cfg.data.sources:
         if src["weight"] > 0:
-            parts.append((open_source(src["path"], src["use"], **kw), src["weight"], src["name"]))
-    mix = MixedDataset(parts, epoch_clips=cfg.epoch_clips or None, seed=cfg.seed)
+            parts.append((open_source(src["path"], src["use"], clips, **kw), src["weight"], src["name"]))
+    mix = MixedDataset(parts, epoch_clips=cfg.data.epoch_clips or None, seed=cfg.output.seed)
     log.info("training set: %s", "; ".join(
         f"{d['name']} {d['clips']} clips, weight {d['weight']:g}, {d['clips_per_epoch']} per epoch"
         for d in mix.describe()))
@@ -156,17 +157,18 @@ def training_set(cfg, *, progress: bool = False, workers: int = 1):
 
 
 def real_validation_set(cfg, portion: str = "validation", *, progress: bool = False):
-    """``(clips, noise)``: the validation speakers of ``cfg.real`` (clean clips, ``eval_seed``)
+    """``(clips, noise)``: the validation speakers of ``cfg.data.real`` (clean clips, ``eval_seed``)
     and the noise for their fixed-SNR views, from the ``portion`` of the run's noise
     recordings (``"validation"``: 80-90 %, used to choose the best epoch; ``"test"``:
     90-100 %, the final report, the protocol of ``learnafe evaluate``).  Identical on
     every run."""
-    clips = open_source(cfg.real, "speaker-val", sample_rate=cfg.sample_rate,
-                        clip_seconds=cfg.clip_seconds, seed=cfg.eval_seed,
-                        val_fraction=cfg.real_val_fraction, split_seed=cfg.real_split_seed,
-                        cache_dir=CACHE_DIR, progress=progress)
+    clips = open_source(cfg.data.real, "speaker-val",
+                        ClipOptions(sample_rate=cfg.data.sample_rate, clip_seconds=cfg.data.clip_seconds,
+                                    seed=cfg.evaluation.eval_seed),
+                        val_fraction=cfg.data.real_val_fraction, split_seed=cfg.data.real_split_seed,
+                        loading=LoadOptions(cache_dir=CACHE_DIR, progress=progress))
     folder = noise_folder(cfg)
-    noise = BackgroundNoise(folder, cfg.sample_rate, portion=portion) if folder else None
+    noise = BackgroundNoise(folder, cfg.data.sample_rate, portion=portion) if folder else None
     return clips, noise
 
 
@@ -176,27 +178,27 @@ def real_report_set(cfg, *, progress: bool = False):
     subset; the report takes the complement, so no reported clip informed a choice), with noise
     from the 90-100 % portion of the recordings.  Without ``limit_val``: all of them."""
     clips, noise = real_validation_set(cfg, "test", progress=progress)
-    if cfg.limit_val and cfg.limit_val < len(clips):
-        chosen = ClipSubset.stratified(clips, cfg.limit_val, cfg.eval_seed).indices
+    if cfg.data.limit_val and cfg.data.limit_val < len(clips):
+        chosen = ClipSubset.stratified(clips, cfg.data.limit_val, cfg.evaluation.eval_seed).indices
         clips = ClipSubset(clips, np.setdiff1d(np.arange(len(clips)), chosen))
     return clips, noise
 
 
 def describe_training_data(cfg) -> str:
     """One line naming the data a run trained on (for logs and reports)."""
-    parts = [f"{cfg.data} (training split, weight {cfg.data_weight:g})"] if cfg.data_weight > 0 else []
-    if cfg.real and cfg.real_weight > 0:
-        parts.append(f"{cfg.real} (training speakers, {100 * (1 - cfg.real_val_fraction):.0f} % of "
-                     f"every class, weight {cfg.real_weight:g})")
-    for s in cfg.sources:
+    parts = [f"{cfg.data.root} (training split, weight {cfg.data.data_weight:g})"] if cfg.data.data_weight > 0 else []
+    if cfg.data.real and cfg.data.real_weight > 0:
+        parts.append(f"{cfg.data.real} (training speakers, {100 * (1 - cfg.data.real_val_fraction):.0f} % of "
+                     f"every class, weight {cfg.data.real_weight:g})")
+    for s in cfg.data.sources:
         if s["weight"] > 0:
             parts.append(f"{s['path']} ({s['use']}, weight {s['weight']:g})")
     text = " + ".join(parts)
     text += f"; noise {noise_folder(cfg) or 'none'}"
     if voice_augment(cfg) is not None:
         text += "; voice/room augmentation on"
-    if cfg.real:
-        text += f"; validation: the other speakers of {cfg.real}"
+    if cfg.data.real:
+        text += f"; validation: the other speakers of {cfg.data.real}"
     return text
 
 
@@ -204,13 +206,13 @@ class Augmenter:
     """Per-clip waveform and feature-mask augmentation (see the module doc)."""
 
     def __init__(self, cfg, n_channels: int, n_frames: int):
-        self.seed = int(cfg.seed)
-        self.sr = int(cfg.sample_rate)
-        self.speed = float(cfg.speed)
-        self.shift = int(round(cfg.time_shift_ms * 1e-3 * self.sr))
-        self.gain_db = float(cfg.gain_db)
-        self.time_masks, self.time_width = int(cfg.time_masks), int(cfg.time_mask_frames)
-        self.freq_masks, self.freq_width = int(cfg.freq_masks), int(cfg.freq_mask_channels)
+        self.seed = int(cfg.output.seed)
+        self.sr = int(cfg.data.sample_rate)
+        self.speed = float(cfg.augment.speed)
+        self.shift = int(round(cfg.augment.time_shift_ms * 1e-3 * self.sr))
+        self.gain_db = float(cfg.augment.gain_db)
+        self.time_masks, self.time_width = int(cfg.augment.time_masks), int(cfg.augment.time_mask_frames)
+        self.freq_masks, self.freq_width = int(cfg.augment.freq_masks), int(cfg.augment.freq_mask_channels)
         self.n_channels, self.n_frames = int(n_channels), int(n_frames)
 
     def rng(self, epoch: int, index: int) -> np.random.Generator:

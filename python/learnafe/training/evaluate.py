@@ -174,19 +174,19 @@ def heldout_sets(cfg, *, data: str | os.PathLike | None = None, limit: int = 0,
     run trained with real speakers (and no ``data`` given), its real validation speakers
     less the clips that chose the best epoch (:func:`learnafe.training.data.real_report_set`),
     the set its headline numbers come from.  Neither set informed any choice of the run.
-    ``limit``: at most that many clips per set, stratified by class (``cfg.eval_seed``).
+    ``limit``: at most that many clips per set, stratified by class (``cfg.evaluation.eval_seed``).
     """
     from learnafe.training.data import ClipSubset, eval_noise_folder, open_split
 
-    root = Path(data) if data is not None else Path(cfg.data)
-    ds = open_split(root, cfg.test_split if data is None else "test", cfg, progress=progress)
-    sets = {"test": (ds, cfg.noise or eval_noise_folder(ds.root, cfg.data))}
-    if data is None and cfg.real:
+    root = Path(data) if data is not None else Path(cfg.data.root)
+    ds = open_split(root, cfg.data.test_split if data is None else "test", cfg, progress=progress)
+    sets = {"test": (ds, cfg.data.noise or eval_noise_folder(ds.root, cfg.data.root))}
+    if data is None and cfg.data.real:
         from learnafe.training.data import real_report_set
 
         sets["real_validation"] = real_report_set(cfg, progress=progress)
     if limit:
-        sets = {k: (ClipSubset.stratified(d, limit, seed=cfg.eval_seed) if limit < len(d) else d, n)
+        sets = {k: (ClipSubset.stratified(d, limit, seed=cfg.evaluation.eval_seed) if limit < len(d) else d, n)
                 for k, (d, n) in sets.items()}
     return sets
 

@@ -127,11 +127,11 @@ def finetune(run_dir, frontend: nn.Module | None = None, *, epochs: int = 5, out
         state["before"] = st["before"]
     if state["before"] is None:
         log.info("%s: accuracy before fine-tuning on %d clips", label, len(eval_set))
-        state["before"] = evaluate_dataset(model, eval_set, snrs=cfg.eval_snrs, noise=noise, progress=progress)
+        state["before"] = evaluate_dataset(model, eval_set, snrs=cfg.evaluation.eval_snrs, noise=noise, progress=progress)
     before = state["before"]
     loop.run()
     classifier.eval()
-    after = evaluate_dataset(model, eval_set, snrs=cfg.eval_snrs, noise=noise, progress=progress)
+    after = evaluate_dataset(model, eval_set, snrs=cfg.evaluation.eval_snrs, noise=noise, progress=progress)
     _write_finetuned_run(out_dir, run, classifier, epochs, run_dir)
     result = {"run": str(run_dir), "out_dir": str(out_dir), "label": label,
               "frontend": "run" if own else type(frontend).__name__, "epochs": epochs, "lr": lr,
@@ -147,12 +147,12 @@ def _frozen_matching(run, frontend: nn.Module | None) -> tuple[nn.Module, tuple[
     which must be the run's."""
     cfg = run.config
     frontend = _frozen(run.frontend if frontend is None else frontend)
-    n = int(round(cfg.sample_rate * cfg.clip_seconds))
+    n = int(round(cfg.data.sample_rate * cfg.data.clip_seconds))
     want = feature_shape(run.frontend, n)
     got = feature_shape(frontend, n)
     if got != want:
         raise ValueError(f"finetune: the front end gives features of shape [C, F] = {list(got)} for a "
-                         f"{cfg.clip_seconds:g} s clip at {cfg.sample_rate} Hz, the run's classifier expects {list(want)}")
+                         f"{cfg.data.clip_seconds:g} s clip at {cfg.data.sample_rate} Hz, the run's classifier expects {list(want)}")
     return frontend, got
 
 
@@ -160,11 +160,11 @@ def _finetune_sets(cfg, data: FinetuneData, progress: bool):
     """The training set, evaluation set and evaluation noise folder: ``data``'s or the run's."""
     train_set, eval_set = data.train_set, data.eval_set
     if train_set is None:
-        train_set = open_split(cfg.data, cfg.train_split, cfg, snr="train", noise=cfg.noise or None,
+        train_set = open_split(cfg.data.root, cfg.data.train_split, cfg, snr="train", noise=cfg.data.noise or None,
                                progress=progress)
     if eval_set is None:
-        eval_set = open_split(cfg.data, cfg.test_split, cfg, progress=progress)
-    return train_set, eval_set, data.noise or cfg.noise or eval_noise_folder(eval_set.root, cfg.data)
+        eval_set = open_split(cfg.data.root, cfg.data.test_split, cfg, progress=progress)
+    return train_set, eval_set, data.noise or cfg.data.noise or eval_noise_folder(eval_set.root, cfg.data.root)
 
 
 def _finetune_loop(cfg, frontend, classifier, train_set, shape, out_dir: Path, settings: dict):
@@ -172,18 +172,18 @@ def _finetune_loop(cfg, frontend, classifier, train_set, shape, out_dir: Path, s
     features (cosine learning rate), and the dict whose ``"before"`` its checkpoints carry.
     ``settings``: epochs, lr, seed, batch_size, label, progress."""
     epochs, lr, seed, label = settings["epochs"], settings["lr"], settings["seed"], settings["label"]
-    bs = int(settings["batch_size"] or cfg.batch_size)
+    bs = int(settings["batch_size"] or cfg.optimiser.batch_size)
     steps_per_epoch = len(train_set) // bs
     if steps_per_epoch < 1:
         raise ValueError(f"finetune: {len(train_set)} training clips are fewer than one batch of {bs}")
     aug = Augmenter(cfg.replace(seed=seed), shape[0], shape[1])
-    opt = torch.optim.AdamW(classifier.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(classifier.parameters(), lr=lr, weight_decay=cfg.optimiser.weight_decay)
     total = steps_per_epoch * epochs
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    ce = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    ce = nn.CrossEntropyLoss(label_smoothing=cfg.cost.label_smoothing)
 
     def step(idx, epoch):
         classifier.train()
@@ -226,15 +226,15 @@ def finetune_real(run_dir, real_dir, *, epochs: int = 5, out_dir=None, lr: float
     real_dir = Path(real_dir)
     if not real_dir.is_dir():
         raise FileNotFoundError(f"--real {real_dir} is not a folder")
-    noise_dir = cfg.noise or eval_noise_folder(real_dir, cfg.data)
+    noise_dir = cfg.data.noise or eval_noise_folder(real_dir, cfg.data.root)
     if noise_dir is None:
         raise FileNotFoundError(f"no background noise for {real_dir}: neither it nor the run's data "
-                                f"{cfg.data} has _background_noise_/")
+                                f"{cfg.data.root} has _background_noise_/")
     base = open_split(real_dir, "test", cfg, progress=progress)
     train_base = open_split(real_dir, "test", cfg, progress=progress, snr="train",
-                            noise=BackgroundNoise(noise_dir, cfg.sample_rate, portion="train"))
-    same = bool(cfg.real) and Path(cfg.real).resolve() == real_dir.resolve()
-    fraction, split_seed = (cfg.real_val_fraction, cfg.real_split_seed) if same else (0.5, 0)
+                            noise=BackgroundNoise(noise_dir, cfg.data.sample_rate, portion="train"))
+    same = bool(cfg.data.real) and Path(cfg.data.real).resolve() == real_dir.resolve()
+    fraction, split_seed = (cfg.data.real_val_fraction, cfg.data.real_split_seed) if same else (0.5, 0)
     half_a, half_b = speaker_halves(base, val_fraction=fraction, seed=split_seed)
     train_a = ClipSubset(train_base, half_a.indices)
     log.info("real fine-tuning: %d clips (speaker half A) for training, %d (half B) for evaluation",
@@ -242,7 +242,7 @@ def finetune_real(run_dir, real_dir, *, epochs: int = 5, out_dir=None, lr: float
     res = finetune(run_dir, None, epochs=epochs, lr=lr, seed=seed, progress=progress,
                    out_dir=out_dir or Path(run_dir) / "finetune-real", label="finetune-real",
                    data=FinetuneData(train_set=train_a, eval_set=half_b, noise=noise_dir,
-                                     batch_size=min(cfg.batch_size, max(2, len(train_a) // 8))))
+                                     batch_size=min(cfg.optimiser.batch_size, max(2, len(train_a) // 8))))
     res["protocol"] = (f"fine-tuned on speaker half A ({len(train_a)} clips) of {real_dir}, "
                        f"evaluated on the disjoint half B ({len(half_b)} clips)")
     write_json(Path(res["out_dir"]) / "finetune.json", res)

@@ -36,38 +36,37 @@ def _bank_class():
 
 
 def build_frontend(cfg: TrainConfig) -> nn.Module:
-    """The conventional (hand-designed) bank of the configuration: ``n_channels``
-    centres log-spaced from ``f_low`` to ``f_high`` at constant ``q``, designed with
-    ``gm_model`` (the same model the bank then computes with) and ``output_conductance``,
-    ``min_spacing``,
-    corner-per-batch (``train_corners``) and SKY130 mismatch (``train_mismatch``)
-    training, plus the extra ``cfg.frontend`` options (noise, mismatch, features ...),
-    which override the former.  Co-design starts from it; conventional training keeps
-    it frozen.
+    """The conventional (hand-designed) bank of the configuration's ``bank`` section:
+    ``n_channels`` centres log-spaced from ``f_low`` to ``f_high`` at constant ``q``, designed
+    with ``gm_model`` (the same model the bank then computes with), ``output_conductance`` and
+    ``min_spacing``, corner-per-batch (``corners.names``) and SKY130 mismatch
+    (``mismatch.source``) training, plus the extra ``bank.options`` (noise, mismatch,
+    features ...), which override the former.  Co-design starts from it; conventional
+    training keeps it frozen.
 
-    ``frontend_kind`` other than ``analog`` gives the fixed classic bank of that kind
+    ``bank.kind`` other than ``analog`` gives the fixed classic bank of that kind
     (:class:`learnafe.frontends.classic.ClassicFilterBank`) from ``n_channels``, ``f_low``,
-    ``f_high``, ``q``, ``filter_order`` and ``sample_rate``; ``cfg.frontend`` then holds
+    ``f_high``, ``q``, ``filter_order`` and ``data.sample_rate``; ``bank.options`` then holds
     its feature options (``{"features": {...}}``)."""
-    if cfg.frontend_kind != "analog":
+    if cfg.bank.kind != "analog":
         return _classic_frontend(cfg)
     bank_cls = _bank_class()
-    kwargs = dict(n_channels=cfg.n_channels, f_lo=cfg.f_low, f_hi=cfg.f_high,
-                  q=cfg.q if cfg.q > 0 else None, sample_rate=float(cfg.sample_rate),
-                  gm_model=cfg.gm_model, output_conductance=cfg.output_conductance,
-                  min_spacing=cfg.min_spacing)
-    corners = [c.strip() for c in cfg.train_corners.split(",") if c.strip()]
+    kwargs = dict(n_channels=cfg.bank.n_channels, f_lo=cfg.bank.f_low, f_hi=cfg.bank.f_high,
+                  q=cfg.bank.q if cfg.bank.q > 0 else None, sample_rate=float(cfg.data.sample_rate),
+                  gm_model=cfg.bank.gm_model, output_conductance=cfg.bank.output_conductance,
+                  min_spacing=cfg.bank.min_spacing)
+    corners = list(cfg.corners.names)
     if corners:
         kwargs["corners"] = {"mode": "per_batch", "corners": corners}
-    if cfg.train_mismatch == "sky130":
+    if cfg.mismatch.source == "sky130":
         kwargs["mismatch"] = {"mode": "per_batch", "source": "sky130"}
-    kwargs.update(cfg.frontend)
+    kwargs.update(cfg.bank.options)
     valid = set(inspect.signature(bank_cls.conventional).parameters)
     valid |= set(inspect.signature(bank_cls.__init__).parameters)
     valid -= {"self", "cls", "kwargs", "i1", "i2", "c1", "c2"}
-    unknown = sorted(k for k in cfg.frontend if k not in valid)
+    unknown = sorted(k for k in cfg.bank.options if k not in valid)
     if unknown:
-        raise ValueError(f"training option frontend has unknown AnalogFilterBank option(s) "
+        raise ValueError(f"training option bank.options has unknown AnalogFilterBank option(s) "
                          f"{unknown}; valid: {sorted(valid)}")
     return bank_cls.conventional(**kwargs)
 
@@ -75,13 +74,13 @@ def build_frontend(cfg: TrainConfig) -> nn.Module:
 def _classic_frontend(cfg: TrainConfig) -> FrontEnd:
     from learnafe.frontends.classic import ClassicFilterBank
 
-    unknown = sorted(k for k in cfg.frontend if k != "features")
+    unknown = sorted(k for k in cfg.bank.options if k != "features")
     if unknown:
-        raise ValueError(f"training option frontend has option(s) {unknown} a {cfg.frontend_kind} "
+        raise ValueError(f"training option bank.options has option(s) {unknown} a {cfg.bank.kind} "
                          "bank does not take; it takes only 'features'")
-    return ClassicFilterBank(cfg.frontend_kind, n_channels=cfg.n_channels, f_low=cfg.f_low,
-                             f_high=cfg.f_high, sample_rate=float(cfg.sample_rate),
-                             order=cfg.filter_order, q=cfg.q, features=cfg.frontend.get("features"))
+    return ClassicFilterBank(cfg.bank.kind, n_channels=cfg.bank.n_channels, f_low=cfg.bank.f_low,
+                             f_high=cfg.bank.f_high, sample_rate=float(cfg.data.sample_rate),
+                             order=cfg.bank.filter_order, q=cfg.bank.q, features=cfg.bank.options.get("features"))
 
 
 def frontend_from_dict(spec: dict) -> nn.Module:
@@ -109,8 +108,8 @@ def chip_frontend(frontend: nn.Module, seed: int, sigma_i: float, sigma_c: float
 
 
 def build_classifier(cfg: TrainConfig, n_channels: int, n_classes: int = 12) -> DSCNN:
-    return DSCNN(n_channels, n_classes, width=cfg.width, depth=cfg.depth, dropout=cfg.dropout,
-                 input_norm=cfg.input_norm)
+    return DSCNN(n_channels, n_classes, width=cfg.classifier.width, depth=cfg.classifier.depth, dropout=cfg.classifier.dropout,
+                 input_norm=cfg.classifier.input_norm)
 
 
 def hardware_cost(frontend: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:

@@ -101,15 +101,15 @@ def evaluation_set(run, data: str | os.PathLike | None, options: EvaluateOptions
     cfg = run.config
     noise = options.noise
     if data is None:  # the run's own real validation speakers, as its metrics report them
-        if not cfg.real:
+        if not cfg.data.real:
             raise ValueError(f"{run.path} was not trained with real validation speakers (--real): "
                              "give a data folder (--data DIR)")
         ds, real_noise = real_report_set(cfg, progress=options.progress)
-        return ds, cfg.real, "validation speakers (clips that did not choose the epoch)", noise or real_noise
+        return ds, cfg.data.real, "validation speakers (clips that did not choose the epoch)", noise or real_noise
     data = Path(data)
     if not data.is_dir():
         raise FileNotFoundError(f"--data {data} is not a folder")
-    noise = noise or cfg.noise or eval_noise_folder(data, cfg.data)
+    noise = noise or cfg.data.noise or eval_noise_folder(data, cfg.data.root)
     split = options.split
     if detect_layout(data) == "test12" and not ((data / "validation_list.txt").is_file()
                                                   or (data / "testing_list.txt").is_file()):
@@ -119,7 +119,7 @@ def evaluation_set(run, data: str | os.PathLike | None, options: EvaluateOptions
 
 def fab_variation(run, model, ds, snrs, noise, options: EvaluateOptions, fab: FabOptions) -> dict:
     """``{"yield": ...}`` (with a mismatch source or corners) or ``{"mismatch": ...}`` (uniform Monte Carlo)."""
-    seed = run.config.eval_seed if fab.seed is None else int(fab.seed)
+    seed = run.config.evaluation.eval_seed if fab.seed is None else int(fab.seed)
     if fab.source is not None or fab.corners:
         settings = YieldOptions(seed=seed, snrs=snrs if fab.snrs is None else list(fab.snrs), noise=noise,
                                 source=fab.source or "sky130", sigma_i=fab.sigma_i, sigma_c=fab.sigma_c,
@@ -127,7 +127,7 @@ def fab_variation(run, model, ds, snrs, noise, options: EvaluateOptions, fab: Fa
         return {"yield": yield_analysis(model, ds, int(fab.chips), settings, out_dir=fab.out_dir,
                                         progress=options.progress)}
     if fab.chips:
-        return {"mismatch": mismatch_monte_carlo(model, ds, fab.chips, seed=run.config.eval_seed, snrs=snrs,
+        return {"mismatch": mismatch_monte_carlo(model, ds, fab.chips, seed=run.config.evaluation.eval_seed, snrs=snrs,
                                                  noise=noise, sigma_i=fab.sigma_i, sigma_c=fab.sigma_c,
                                                  batch_size=options.batch_size, progress=options.progress)}
     return {}
@@ -145,7 +145,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
     options = options or EvaluateOptions()
     run = load_run(run_dir)
     model = model_to_score(run, options.circuit_noise)
-    snrs = run.config.eval_snrs if options.snrs is None else list(options.snrs)
+    snrs = run.config.evaluation.eval_snrs if options.snrs is None else list(options.snrs)
     ds, data_label, split, noise = evaluation_set(run, data, options)
     log.info("evaluating %s on %s (%s split, %d clips, noise %s)", run_dir, data_label, split, len(ds),
              noise or "none")

@@ -104,7 +104,7 @@ def load_run(run_dir, *, checkpoint: str = "best") -> Run:
                                 "state); finish it by running the same command again")
     frontend = build_frontend(cfg)
     initial = frontend.to_dict()
-    n_ch, _ = feature_shape(frontend, int(round(cfg.sample_rate * cfg.clip_seconds)))
+    n_ch, _ = feature_shape(frontend, int(round(cfg.data.sample_rate * cfg.data.clip_seconds)))
     model = CoDesignModel(frontend, build_classifier(cfg, n_ch))
     model.load_state_dict(ckpt["model"])
     model.eval()

@@ -61,7 +61,7 @@ __all__ = ["Trainer", "train", "METRICS_FORMAT"]
 log = logging.getLogger("learnafe.training")
 METRICS_FORMAT = "learnafe-metrics/1"
 # Options that may differ between an interrupted run and its resumption.
-_RESUMABLE_CHANGES = {"progress", "threads", "checkpoint_every"}
+_RESUMABLE_CHANGES = {"output.progress", "output.threads", "output.checkpoint_every"}
 
 
 class _IndexSet(torch.utils.data.Dataset):
@@ -132,11 +132,11 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True,
                  ctx: dist_util.DistContext | None = None) -> None:
-        self.cfg = cfg.validate()
+        self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.ctx = ctx or dist_util.DistContext()
         self.resume = resume
-        _set_threads(cfg.threads)
+        _set_threads(cfg.output.threads)
         self._log_handler = None
 
     # ------------------------------------------------------------------ setup
@@ -173,13 +173,13 @@ class Trainer:
         # A run written before an option existed keeps the option's old meaning when it is
         # resumed with that option at its (new) default.
         fresh = TrainConfig()
-        adopt = resume_adoptions(old, self.cfg.to_dict(), fresh.to_dict())
+        adopt = resume_adoptions(old, self.cfg.to_dotted(), fresh.to_dotted())
         if adopt:
             log.info("%s predates options %s: resuming with their earlier values", self.run_dir, adopt)
             self.cfg = self.cfg.replace(**adopt)
         # other options an older config.json lacks took their defaults
-        old = {**fresh.to_dict(), **run_config(old)}
-        new = self.cfg.to_dict()
+        old = fresh.replace(**run_config(old)).to_dotted()
+        new = self.cfg.to_dotted()
         diff = sorted(k for k in set(old) | set(new)
                       if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
         if diff:
@@ -190,11 +190,11 @@ class Trainer:
     def _build(self) -> None:
         """Seeds the generators and builds the data, model, loss, batching, optimiser and loop."""
         cfg = self.cfg
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed)
+        torch.manual_seed(cfg.output.seed)
+        np.random.seed(cfg.output.seed)
         import random
 
-        random.seed(cfg.seed)
+        random.seed(cfg.output.seed)
         self._build_data()
         frontend, classifier, (n_ch, n_frames) = self._build_model()
         self._build_batching()
@@ -206,18 +206,18 @@ class Trainer:
     def _build_data(self) -> None:
         """The training and validation sets (each limited as the config asks) and their noise."""
         cfg = self.cfg
-        progress = cfg.progress and self.ctx.is_main
+        progress = cfg.output.progress and self.ctx.is_main
         self.train_ds = training_set(cfg, progress=progress)
-        self.noise = cfg.noise or eval_noise_folder(cfg.data)
-        if cfg.real:  # validation on the held-out real speakers (noise: 80-90 % portion)
+        self.noise = cfg.data.noise or eval_noise_folder(cfg.data.root)
+        if cfg.data.real:  # validation on the held-out real speakers (noise: 80-90 % portion)
             self.val_ds, self.val_noise = real_validation_set(cfg, "validation", progress=progress)
         else:
-            self.val_ds = open_split(cfg.data, cfg.val_split, cfg, progress=progress)
+            self.val_ds = open_split(cfg.data.root, cfg.data.val_split, cfg, progress=progress)
             self.val_noise = self.noise
-        if cfg.limit_train:
-            self.train_ds = _limit(self.train_ds, cfg.limit_train, cfg.seed)
-        if cfg.limit_val:
-            self.val_ds = _limit(self.val_ds, cfg.limit_val, cfg.eval_seed)
+        if cfg.data.limit_train:
+            self.train_ds = _limit(self.train_ds, cfg.data.limit_train, cfg.output.seed)
+        if cfg.data.limit_val:
+            self.val_ds = _limit(self.val_ds, cfg.data.limit_val, cfg.evaluation.eval_seed)
         log.info("training data: %s", describe_training_data(cfg))
 
     def _build_model(self):
@@ -230,7 +230,7 @@ class Trainer:
         n_ch, n_frames = feature_shape(frontend, n_samples)
         classifier = build_classifier(cfg, n_ch)
         self.model = CoDesignModel(frontend, classifier)
-        if cfg.mode == "conventional":
+        if cfg.bank.mode == "conventional":
             for p in frontend.parameters():
                 p.requires_grad_(False)
         with torch.no_grad():
@@ -244,34 +244,34 @@ class Trainer:
         elif not (self.p_ref > 0 and self.a_ref > 0):
             raise RuntimeError(f"the front end reports power {self.p_ref} W and area {self.a_ref} "
                                "um^2; L_BPF needs positive references")
-        cost_terms = cfg.mode == "codesign" and self.has_cost
-        self.loss_fn = BPFLoss(self.p_ref, self.a_ref, lambda_ce=cfg.lambda_ce,
-                               lambda_i=cfg.lambda_i if cost_terms else 0.0,
-                               lambda_c=cfg.lambda_c if cost_terms else 0.0,
-                               label_smoothing=cfg.label_smoothing,
-                               distill_weight=cfg.distill_weight,
-                               distill_temperature=cfg.distill_temperature)
+        cost_terms = cfg.bank.mode == "codesign" and self.has_cost
+        self.loss_fn = BPFLoss(self.p_ref, self.a_ref, lambda_ce=cfg.cost.lambda_ce,
+                               lambda_i=cfg.cost.lambda_i if cost_terms else 0.0,
+                               lambda_c=cfg.cost.lambda_c if cost_terms else 0.0,
+                               label_smoothing=cfg.cost.label_smoothing,
+                               distill_weight=cfg.distill.distill_weight,
+                               distill_temperature=cfg.distill.distill_temperature)
         self.teacher = _load_teacher(cfg, classifier.n_classes, (n_ch, n_frames)) \
-            if cfg.distill_weight > 0 else None
+            if cfg.distill.distill_weight > 0 else None
         self.augmenter = Augmenter(cfg, n_ch, n_frames)
         return frontend, classifier, (n_ch, n_frames)
 
     def _build_batching(self) -> None:
         """The per-process batch, the distributed sampler, steps per epoch and total steps."""
         cfg, ctx = self.cfg, self.ctx
-        if ctx.world_size > 1 and cfg.batch_size % ctx.world_size:
-            raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the number of "
+        if ctx.world_size > 1 and cfg.optimiser.batch_size % ctx.world_size:
+            raise ValueError(f"batch_size {cfg.optimiser.batch_size} must be divisible by the number of "
                              f"processes ({ctx.world_size})")
-        self.local_batch = cfg.batch_size // ctx.world_size
+        self.local_batch = cfg.optimiser.batch_size // ctx.world_size
         self.sampler = DistributedSampler(_IndexSet(len(self.train_ds)), num_replicas=ctx.world_size,
-                                          rank=ctx.rank, shuffle=True, seed=cfg.seed, drop_last=True)
+                                          rank=ctx.rank, shuffle=True, seed=cfg.output.seed, drop_last=True)
         self.steps_per_epoch = len(self.sampler) // self.local_batch
         if self.steps_per_epoch < 1:
             raise ValueError(f"the training split has {len(self.train_ds)} clips, fewer than one "
-                             f"batch of {cfg.batch_size}; lower batch_size or add data")
-        self.total_steps = self.steps_per_epoch * cfg.epochs
-        if cfg.max_steps:
-            self.total_steps = min(self.total_steps, cfg.max_steps)
+                             f"batch of {cfg.optimiser.batch_size}; lower batch_size or add data")
+        self.total_steps = self.steps_per_epoch * cfg.schedule.epochs
+        if cfg.schedule.max_steps:
+            self.total_steps = min(self.total_steps, cfg.schedule.max_steps)
 
     def _build_optimizer(self, frontend, classifier) -> None:
         """AdamW over the trainable front-end and the classifier parameters, and the learning-rate
@@ -280,17 +280,17 @@ class Trainer:
         groups = []
         fe_params = [p for p in frontend.parameters() if p.requires_grad]
         if fe_params:
-            groups.append({"params": fe_params, "lr": cfg.lr_frontend, "weight_decay": 0.0,
+            groups.append({"params": fe_params, "lr": cfg.optimiser.lr_frontend, "weight_decay": 0.0,
                            "name": "frontend"})
-        groups.append({"params": list(classifier.parameters()), "lr": cfg.lr_classifier,
-                       "weight_decay": cfg.weight_decay, "name": "classifier"})
+        groups.append({"params": list(classifier.parameters()), "lr": cfg.optimiser.lr_classifier,
+                       "weight_decay": cfg.optimiser.weight_decay, "name": "classifier"})
         self.optimizer = torch.optim.AdamW(groups)
-        warm, total = cfg.warmup_steps, self.total_steps
+        warm, total = cfg.schedule.warmup_steps, self.total_steps
 
         def schedule(step: int) -> float:
             if warm and step < warm:
                 return (step + 1) / warm
-            if cfg.scheduler == "constant":
+            if cfg.schedule.scheduler == "constant":
                 return 1.0
             prog = min(1.0, (step - warm) / max(1, total - warm))
             return 0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * prog))
@@ -306,22 +306,22 @@ class Trainer:
         else:
             self.ddp = self.model
         # Per-rank RNG stream for dropout etc. (rank 0 of N == the single process).
-        torch.manual_seed(cfg.seed * 1000003 + ctx.rank)
+        torch.manual_seed(cfg.output.seed * 1000003 + ctx.rank)
         self.loop = TrainingLoop(
             modules={"model": self.model}, optimizer=self.optimizer, scheduler=self.scheduler,
             hooks=LoopHooks(step=self._loop_step, batches=self._batches, epoch_end=self._epoch_entry,
                             on_best=self._save_best, log_epoch=self._log_epoch,
                             after_epoch=self._after_epoch, clip_parameters=self.model.parameters),
-            options=LoopOptions(steps_per_epoch=self.steps_per_epoch, epochs=cfg.epochs,
-                                checkpoint=self.run_dir / LAST, n_sums=6, grad_clip=cfg.grad_clip,
-                                max_steps=cfg.max_steps, checkpoint_every=cfg.checkpoint_every,
-                                early_stop=cfg.early_stop, desc=f"train {cfg.mode}",
-                                progress=cfg.progress),
+            options=LoopOptions(steps_per_epoch=self.steps_per_epoch, epochs=cfg.schedule.epochs,
+                                checkpoint=self.run_dir / LAST, n_sums=6, grad_clip=cfg.optimiser.grad_clip,
+                                max_steps=cfg.schedule.max_steps, checkpoint_every=cfg.output.checkpoint_every,
+                                early_stop=cfg.schedule.early_stop, desc=f"train {cfg.bank.mode}",
+                                progress=cfg.output.progress),
             ctx=ctx)
         log.info("run %s: mode %s, %d training clips (%d steps/epoch x %d epochs%s), %d validation "
-                 "clips, %d process(es)", self.run_dir, cfg.mode, len(self.train_ds),
-                 self.steps_per_epoch, cfg.epochs,
-                 f", max {cfg.max_steps} steps" if cfg.max_steps else "", len(self.val_ds),
+                 "clips, %d process(es)", self.run_dir, cfg.bank.mode, len(self.train_ds),
+                 self.steps_per_epoch, cfg.schedule.epochs,
+                 f", max {cfg.schedule.max_steps} steps" if cfg.schedule.max_steps else "", len(self.val_ds),
                  ctx.world_size)
 
     # The loop's counters, read by the metrics and by programs that drive a Trainer.
@@ -379,8 +379,8 @@ class Trainer:
                             "A": f"{terms['area']:.3f}"}
 
     def _validate(self) -> dict:
-        return evaluate_dataset(self.model, self.val_ds, snrs=self.cfg.eval_snrs,
-                                noise=self.val_noise, ctx=self.ctx, progress=self.cfg.progress)
+        return evaluate_dataset(self.model, self.val_ds, snrs=self.cfg.evaluation.eval_snrs,
+                                noise=self.val_noise, ctx=self.ctx, progress=self.cfg.output.progress)
 
     def _epoch_entry(self, sums) -> tuple[dict, float]:
         n = max(sums[5], 1.0)
@@ -457,31 +457,31 @@ class Trainer:
         if self.ctx.is_main:
             write_json(self.run_dir / BANK, self.model.frontend.to_dict())
         self._real_validation = metrics.get("real_validation")
-        if self.cfg.real and self._real_validation is None:
+        if self.cfg.data.real and self._real_validation is None:
             # the report on the validation speakers: the clips that did not choose the epoch,
             # noise from the 90-100 % portion of the recordings, never seen in training or selection
             clips, noise = real_report_set(self.cfg)
-            log.info("real validation speakers: %d clips of %s, noise %s", len(clips), self.cfg.real,
+            log.info("real validation speakers: %d clips of %s, noise %s", len(clips), self.cfg.data.real,
                      noise)
-            self._real_validation = evaluate_dataset(self.model, clips, snrs=self.cfg.eval_snrs,
+            self._real_validation = evaluate_dataset(self.model, clips, snrs=self.cfg.evaluation.eval_snrs,
                                                      noise=noise, ctx=self.ctx,
-                                                     progress=self.cfg.progress)
+                                                     progress=self.cfg.output.progress)
             self._real_validation["protocol"] = (
-                f"speaker-disjoint validation part ({100 * self.cfg.real_val_fraction:g} % of every "
-                f"class, split seed {self.cfg.real_split_seed}) of {self.cfg.real}, less the "
-                f"{self.cfg.limit_val or 0} clips that chose the best epoch; noise from the "
+                f"speaker-disjoint validation part ({100 * self.cfg.data.real_val_fraction:g} % of every "
+                f"class, split seed {self.cfg.data.real_split_seed}) of {self.cfg.data.real}, less the "
+                f"{self.cfg.data.limit_val or 0} clips that chose the best epoch; noise from the "
                 "last 10 % of every recording")
             log.info("real validation accuracy: %s", " ".join(
                 f"{k}:{v:.4f}" for k, v in self._real_validation["accuracy"].items()))
         if test and metrics.get("test") is None:
-            ds = open_split(self.cfg.data, self.cfg.test_split, self.cfg,
-                            progress=self.cfg.progress and self.ctx.is_main)
-            if self.cfg.limit_val:
-                ds = _limit(ds, self.cfg.limit_val, self.cfg.eval_seed)
+            ds = open_split(self.cfg.data.root, self.cfg.data.test_split, self.cfg,
+                            progress=self.cfg.output.progress and self.ctx.is_main)
+            if self.cfg.data.limit_val:
+                ds = _limit(ds, self.cfg.data.limit_val, self.cfg.evaluation.eval_seed)
             log.info("testing the best model (epoch %d) on %d %s clips", self.best_epoch, len(ds),
-                     self.cfg.test_split)
-            test_metrics = evaluate_dataset(self.model, ds, snrs=self.cfg.eval_snrs, noise=self.noise,
-                                            ctx=self.ctx, progress=self.cfg.progress)
+                     self.cfg.data.test_split)
+            test_metrics = evaluate_dataset(self.model, ds, snrs=self.cfg.evaluation.eval_snrs, noise=self.noise,
+                                            ctx=self.ctx, progress=self.cfg.output.progress)
             log.info("test accuracy: %s", " ".join(f"{k}:{v:.4f}" for k, v in test_metrics["accuracy"].items()))
             return self._write_metrics(status="finished", test=test_metrics)
         return self._write_metrics(status="finished", test=metrics.get("test"))
@@ -494,7 +494,7 @@ class Trainer:
             power, area = (float(v) for v in hardware_cost(self.model.frontend))
         val = best["val"] if best else None
         clips = sum(h["train"]["clips"] for h in self.history)
-        m = {"format": METRICS_FORMAT, "status": status, "mode": self.cfg.mode,
+        m = {"format": METRICS_FORMAT, "status": status, "mode": self.cfg.bank.mode,
              "run_dir": str(self.run_dir), "world_size": self.ctx.world_size,
              "n_params_classifier": int(sum(p.numel() for p in self.model.classifier.parameters())),
              "n_train": len(self.train_ds), "n_val": len(self.val_ds),
@@ -528,41 +528,42 @@ class Trainer:
 
 
 def _load_teacher(cfg: TrainConfig, n_classes: int, shape: tuple[int, int]) -> CoDesignModel:
-    """The frozen teacher model (eval mode, best weights) of ``cfg.teacher``; refused with a
+    """The frozen teacher model (eval mode, best weights) of ``cfg.distill.teacher``; refused with a
     ValueError unless it was trained on the same classes, sample rate, clip length and
     feature shape ``(C, F)`` as the student."""
     from learnafe.training.rundir import load_run
 
-    path = Path(cfg.teacher)
+    path = Path(cfg.distill.teacher)
     if not (path / CONFIG).is_file():
-        raise ValueError(f"training option teacher={cfg.teacher!r}: no run directory there (no "
+        raise ValueError(f"training option distill.teacher={cfg.distill.teacher!r}: no run directory there (no "
                          f"{CONFIG}); train the teacher first with `learnafe train --out DIR`")
     try:
         run = load_run(path)
     except FileNotFoundError as exc:
-        raise ValueError(f"training option teacher={cfg.teacher!r}: {exc}") from None
+        raise ValueError(f"training option distill.teacher={cfg.distill.teacher!r}: {exc}") from None
     except RuntimeError as exc:  # weights that do not fit the classifier its config describes
-        raise ValueError(f"training option teacher={cfg.teacher!r}: its weights do not fit its "
+        raise ValueError(f"training option distill.teacher={cfg.distill.teacher!r}: its weights do not fit its "
                          f"configuration (another number of classes or layers?): "
                          f"{str(exc).splitlines()[0]}") from None
     tcfg = run.config
     for name in ("sample_rate", "clip_seconds"):
-        if getattr(tcfg, name) != getattr(cfg, name):
-            raise ValueError(f"training option teacher={cfg.teacher!r}: the teacher was trained with "
-                             f"{name}={getattr(tcfg, name)!r}, this run uses {getattr(cfg, name)!r}; "
+        theirs, ours = getattr(tcfg.data, name), getattr(cfg.data, name)
+        if theirs != ours:
+            raise ValueError(f"training option distill.teacher={cfg.distill.teacher!r}: the teacher was "
+                             f"trained with data.{name}={theirs!r}, this run uses {ours!r}; "
                              "train a teacher with the same setting")
     t_classes = int(getattr(run.classifier, "n_classes", -1))
     if t_classes != n_classes:
-        raise ValueError(f"training option teacher={cfg.teacher!r}: the teacher has {t_classes} "
+        raise ValueError(f"training option distill.teacher={cfg.distill.teacher!r}: the teacher has {t_classes} "
                          f"classes, this run {n_classes}; train a teacher on the same classes")
-    t_shape = feature_shape(run.frontend, int(round(cfg.sample_rate * cfg.clip_seconds)))
+    t_shape = feature_shape(run.frontend, int(round(cfg.data.sample_rate * cfg.data.clip_seconds)))
     if t_shape != tuple(shape):
-        raise ValueError(f"training option teacher={cfg.teacher!r}: the teacher's front end makes "
+        raise ValueError(f"training option distill.teacher={cfg.distill.teacher!r}: the teacher's front end makes "
                          f"features of shape {t_shape} (channels, frames), this run's {tuple(shape)}; "
                          "train a teacher with the same n_channels and feature settings")
     log.info("teacher %s: %s (%s bank), distillation weight %g, temperature %g", path,
              run.classifier.summary() if hasattr(run.classifier, "summary") else "classifier",
-             tcfg.mode, cfg.distill_weight, cfg.distill_temperature)
+             tcfg.bank.mode, cfg.distill.distill_weight, cfg.distill.distill_temperature)
     model = run.model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

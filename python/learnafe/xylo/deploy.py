@@ -240,9 +240,9 @@ def _evaluate(run_dir, spec, bank, *, data=None, limit: int = 0, quantization: s
               "xylo_bitexact": frontend_for_run(run_dir, "bitexact", bank=bank, spec=spec,
                                                 quantization=quantization)}
     t0 = time.perf_counter()
-    held = compare_frontends(run.classifier, fronts, sets, snrs=cfg.eval_snrs, progress=progress)
-    out = {"data": str(Path(data) if data else Path(cfg.data)), "n": held["pooled"]["n"],
-           "sets": {k: v["n"] for k, v in held["sets"].items()}, "snrs": list(cfg.eval_snrs),
+    held = compare_frontends(run.classifier, fronts, sets, snrs=cfg.evaluation.eval_snrs, progress=progress)
+    out = {"data": str(Path(data) if data else Path(cfg.data.root)), "n": held["pooled"]["n"],
+           "sets": {k: v["n"] for k, v in held["sets"].items()}, "snrs": list(cfg.evaluation.eval_snrs),
            "seconds": time.perf_counter() - t0, "held_out": held}
     out.update({k: held["pooled"][k] for k in fronts})
     return out

@@ -76,7 +76,7 @@ def quantization_aware_training(run_dir, options: QatOptions = QatOptions(), *, 
 
     def bitexact_eval(bank, clf):
         model = CoDesignModel(frontend_for_run(run_dir, "bitexact", bank=bank, spec=spec), clf)
-        return evaluate_dataset(model.eval(), eval_set, snrs=run.config.eval_snrs, noise=noise,
+        return evaluate_dataset(model.eval(), eval_set, snrs=run.config.evaluation.eval_snrs, noise=noise,
                                 progress=progress)
 
     loop, state = _qat_loop(run.config, fe, classifier, train_set, out, options, progress)
@@ -111,14 +111,14 @@ def _qat_data(cfg, options: QatOptions, progress: bool):
     to a class-stratified subset as ``options`` asks."""
     from learnafe.training.data import ClipSubset, eval_noise_folder, open_split
 
-    train_set = open_split(cfg.data, cfg.train_split, cfg, snr="train", noise=cfg.noise or None,
+    train_set = open_split(cfg.data.root, cfg.data.train_split, cfg, snr="train", noise=cfg.data.noise or None,
                            progress=progress)
     if options.limit_train and options.limit_train < len(train_set):
         train_set = ClipSubset.stratified(train_set, options.limit_train, seed=options.seed)
-    eval_set = open_split(cfg.data, cfg.test_split, cfg, progress=progress)
+    eval_set = open_split(cfg.data.root, cfg.data.test_split, cfg, progress=progress)
     if options.limit_eval and options.limit_eval < len(eval_set):
-        eval_set = ClipSubset.stratified(eval_set, options.limit_eval, seed=cfg.eval_seed)
-    return train_set, eval_set, cfg.noise or eval_noise_folder(eval_set.root, cfg.data)
+        eval_set = ClipSubset.stratified(eval_set, options.limit_eval, seed=cfg.evaluation.eval_seed)
+    return train_set, eval_set, cfg.data.noise or eval_noise_folder(eval_set.root, cfg.data.root)
 
 
 def _qat_loop(cfg, fe, classifier, train_set, out: Path, options: QatOptions, progress: bool):
@@ -131,11 +131,11 @@ def _qat_loop(cfg, fe, classifier, train_set, out: Path, options: QatOptions, pr
     from learnafe.training.model import apply_feature_mask
     from learnafe.training.rundir import LAST
 
-    bs = int(options.batch_size or cfg.batch_size)
+    bs = int(options.batch_size or cfg.optimiser.batch_size)
     steps = len(train_set) // bs
     if steps < 1:
         raise ValueError(f"{len(train_set)} training clips are fewer than one batch of {bs}")
-    n = int(round(cfg.sample_rate * cfg.clip_seconds))
+    n = int(round(cfg.data.sample_rate * cfg.data.clip_seconds))
     with torch.no_grad():
         C, F = fe(torch.zeros(1, n)).shape[1:]
     aug = Augmenter(cfg.replace(seed=options.seed), C, F)
@@ -143,7 +143,7 @@ def _qat_loop(cfg, fe, classifier, train_set, out: Path, options: QatOptions, pr
     if options.learn_bank:
         groups.append({"params": [fe.log_centre, fe.log_q], "lr": options.lr_bank})
     opt = torch.optim.AdamW(groups, weight_decay=0.0)
-    ce = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    ce = torch.nn.CrossEntropyLoss(label_smoothing=cfg.cost.label_smoothing)
     torch.manual_seed(options.seed)
 
     def step(idx, epoch):
