@@ -163,40 +163,62 @@ inline double* checkpoints(const py::object& obj, int64_t B, int64_t T, int64_t 
     return buffer<double>(obj, "checkpoints", {learnafe::biquad::checkpoint_doubles(B, T, C)});
 }
 
+// Coefficients b [C, 3], a [C, 2] shared by the batch, or b [B, C, 3],
+// a [B, C, 2] per example (b.ndim() == 3); grad_b / grad_a have the shape
+// of b / a.
+struct Coefs {
+    bool per_example = false;
+    py::ssize_t C = 0;
+};
+inline Coefs coefs_of(const py::array& b) {
+    Coefs r;
+    r.per_example = b.ndim() == 3;
+    if (b.ndim() != 2 && b.ndim() != 3) throw py::value_error("b must be [C, 3] or [B, C, 3]");
+    r.C = b.shape(b.ndim() - 2);
+    return r;
+}
+inline double* coef_buffer(const py::object& obj, const char* name, const Coefs& k, py::ssize_t B,
+                           py::ssize_t n) {
+    return k.per_example ? buffer<double>(obj, name, {B, k.C, n}) : buffer<double>(obj, name, {k.C, n});
+}
+
 template <class F>
 void forward(py::array x, py::array b, py::array a, py::object zi, py::array y, py::object zf,
              int num_threads, py::object ck) {
-    const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
+    const Coefs k = coefs_of(b);
+    const auto B = x.shape(0), T = x.shape(1), C = k.C;
     const F* px = buffer<F>(x, "x", {B, T});
-    const double* pb = buffer<double>(b, "b", {C, 3});
-    const double* pa = buffer<double>(a, "a", {C, 2});
+    const double* pb = coef_buffer(b, "b", k, B, 3);
+    const double* pa = coef_buffer(a, "a", k, B, 2);
     const F* pzi = buffer<F>(zi, "zi", {B, C, 2}, true);
     F* py_ = buffer<F>(y, "y", {B, C, T});
     F* pzf = buffer<F>(zf, "zf", {B, C, 2}, true);
     double* pck = checkpoints(ck, B, T, C);
     py::gil_scoped_release nogil;
-    learnafe::biquad::forward<F>(px, B, T, pb, pa, C, pzi, py_, pzf, num_threads, pck);
+    learnafe::biquad::forward<F>(px, B, T, pb, pa, C, pzi, py_, pzf, num_threads, pck,
+                                 k.per_example);
 }
 
 template <class F>
 void backward(py::array x, py::array b, py::array a, py::object zi, py::array gy, py::object gzf,
               py::array gx, py::array gb, py::array ga, py::object gzi, int num_threads,
               py::object ck) {
-    const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
+    const Coefs k = coefs_of(b);
+    const auto B = x.shape(0), T = x.shape(1), C = k.C;
     const F* px = buffer<F>(x, "x", {B, T});
-    const double* pb = buffer<double>(b, "b", {C, 3});
-    const double* pa = buffer<double>(a, "a", {C, 2});
+    const double* pb = coef_buffer(b, "b", k, B, 3);
+    const double* pa = coef_buffer(a, "a", k, B, 2);
     const F* pzi = buffer<F>(zi, "zi", {B, C, 2}, true);
     const F* pgy = buffer<F>(gy, "grad_y", {B, C, T});
     const F* pgzf = buffer<F>(gzf, "grad_zf", {B, C, 2}, true);
     F* pgx = buffer<F>(gx, "grad_x", {B, T});
-    double* pgb = buffer<double>(gb, "grad_b", {C, 3});
-    double* pga = buffer<double>(ga, "grad_a", {C, 2});
+    double* pgb = coef_buffer(gb, "grad_b", k, B, 3);
+    double* pga = coef_buffer(ga, "grad_a", k, B, 2);
     F* pgzi = buffer<F>(gzi, "grad_zi", {B, C, 2}, true);
     const double* pck = checkpoints(ck, B, T, C);
     py::gil_scoped_release nogil;
     learnafe::biquad::backward<F>(px, B, T, pb, pa, C, pzi, pgy, pgzf, pgx, pgb, pga, pgzi,
-                                  num_threads, pck);
+                                  num_threads, pck, k.per_example);
 }
 
 inline Rectify rectify_of(const std::string& r) {
@@ -215,18 +237,19 @@ template <class F>
 void envelope_forward(py::array x, py::array b, py::array a, py::ssize_t hop, double alpha,
                       const std::string& rectify, py::array out, int num_threads, py::object noise_std,
                       uint64_t seed, py::object ck) {
-    const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
+    const Coefs k = coefs_of(b);
+    const auto B = x.shape(0), T = x.shape(1), C = k.C;
     if (hop < 1) throw py::value_error("hop must be >= 1");
     const F* px = buffer<F>(x, "x", {B, T});
-    const double* pb = buffer<double>(b, "b", {C, 3});
-    const double* pa = buffer<double>(a, "a", {C, 2});
+    const double* pb = coef_buffer(b, "b", k, B, 3);
+    const double* pa = coef_buffer(a, "a", k, B, 2);
     const double* ps = buffer<double>(noise_std, "noise_std", {C}, true);
     F* po = buffer<F>(out, "out", {B, C, T / hop});
     double* pck = checkpoint_buffer(ck, B, C, T, hop);
     const Rectify r = rectify_of(rectify);
     py::gil_scoped_release nogil;
     learnafe::biquad::envelope_forward<F>(px, B, T, pb, pa, C, hop, alpha, r, ps, seed, po, pck,
-                                          num_threads);
+                                          num_threads, k.per_example);
 }
 
 template <class F>
@@ -234,22 +257,23 @@ void envelope_backward(py::array x, py::array b, py::array a, py::ssize_t hop, d
                        const std::string& rectify, py::array gout, py::array gx, py::array gb,
                        py::array ga, int num_threads, py::object noise_std, uint64_t seed,
                        py::object gstd, py::object ck) {
-    const auto B = x.shape(0), T = x.shape(1), C = b.shape(0);
+    const Coefs k = coefs_of(b);
+    const auto B = x.shape(0), T = x.shape(1), C = k.C;
     if (hop < 1) throw py::value_error("hop must be >= 1");
     const F* px = buffer<F>(x, "x", {B, T});
-    const double* pb = buffer<double>(b, "b", {C, 3});
-    const double* pa = buffer<double>(a, "a", {C, 2});
+    const double* pb = coef_buffer(b, "b", k, B, 3);
+    const double* pa = coef_buffer(a, "a", k, B, 2);
     const double* ps = buffer<double>(noise_std, "noise_std", {C}, true);
     const F* pgo = buffer<F>(gout, "grad_out", {B, C, T / hop});
     F* pgx = buffer<F>(gx, "grad_x", {B, T});
-    double* pgb = buffer<double>(gb, "grad_b", {C, 3});
-    double* pga = buffer<double>(ga, "grad_a", {C, 2});
+    double* pgb = coef_buffer(gb, "grad_b", k, B, 3);
+    double* pga = coef_buffer(ga, "grad_a", k, B, 2);
     double* pgs = buffer<double>(gstd, "grad_noise_std", {C}, true);
     const double* pck = checkpoint_buffer(ck, B, C, T, hop);
     const Rectify r = rectify_of(rectify);
     py::gil_scoped_release nogil;
     learnafe::biquad::envelope_backward<F>(px, B, T, pb, pa, C, hop, alpha, r, ps, seed, pck, pgo,
-                                           pgx, pgb, pga, pgs, num_threads);
+                                           pgx, pgb, pga, pgs, num_threads, k.per_example);
 }
 
 void gaussian_noise(uint64_t seed, py::array out, int num_threads) {

@@ -14,7 +14,8 @@ namespace detail {
 // The input signal x [B, T] and the bank: C channels in nblk blocks of W
 // lanes.  Coefficients packed per channel block: b0[W] b1[W] b2[W] a1[W]
 // a2[W], zero-padded (a padded lane has v = x and y = 0: harmless, never
-// written).
+// written); coef_stride: doubles from one batch item's packed coefficients
+// to the next (0: one bank shared by the batch; nblk * 5 * W: per example).
 template <class F>
 struct Bank {
     const F* x = nullptr;
@@ -22,6 +23,7 @@ struct Bank {
     int W = 0;
     int64_t nblk = 0;
     const double* coef = nullptr;
+    int64_t coef_stride = 0;
 };
 
 // Gradient outputs of a backward kernel: gx [B, T] (or per-block partials

@@ -120,8 +120,16 @@ struct GradBuffers {
             gstd[c] = s;
         }
     }
+    // gb, ga: [C, 3], [C, 2] summed in batch order (shared coefficients) or
+    // [B, C, 3], [B, C, 2] per batch item (per-example coefficients).
     void finish(const Bank<F>& p, const GradOut<F>& g, double* gb, double* ga, int num_threads) {
-        for (int64_t c = 0; c < p.C; ++c) {
+        if (p.coef_stride != 0) {
+            for (int64_t k = 0; k < p.B * p.C; ++k) {
+                for (int j = 0; j < 3; ++j) gb[k * 3 + j] = gba_part[k * 5 + j];
+                for (int j = 0; j < 2; ++j) ga[k * 2 + j] = gba_part[k * 5 + 3 + j];
+            }
+        }
+        for (int64_t c = 0; c < (p.coef_stride != 0 ? 0 : p.C); ++c) {
             double s[5] = {0, 0, 0, 0, 0};
             for (int64_t bi = 0; bi < p.B; ++bi)
                 for (int j = 0; j < 5; ++j) s[j] += gba_part[(bi * p.C + c) * 5 + j];

@@ -58,7 +58,7 @@ struct EnvForward {
     static LAFE_INLINE void unit(const EnvForwardArgs<F>& p, int64_t uid, double* scratch) {
         constexpr int W = V::kW;
         const Unit u = unit_of(p, uid);
-        const Coef<V> k(p.coef + u.blk * 5 * W);
+        const Coef<V> k(p.coef + u.bi * p.coef_stride + u.blk * 5 * W);
         if (p.noise_std) {
             if (p.rectify == Rectify::Abs) frames<true, Rectify::Abs>(p, u, k, scratch);
             else frames<true, Rectify::Square>(p, u, k, scratch);
@@ -122,7 +122,7 @@ struct EnvBackward {
     template <bool Noisy>
     static LAFE_INLINE void run(const EnvBackwardArgs<F>& p, const Unit& u, double* scratch) {
         constexpr int W = V::kW;
-        const Coef<V> k(p.coef + u.blk * 5 * W);
+        const Coef<V> k(p.coef + u.bi * p.coef_stride + u.blk * 5 * W);
         const int64_t hop = p.hop, nf = p.frames;
         const double alpha = p.alpha, decay = 1.0 - p.alpha;
         double* vbuf = scratch;                       // [hop + 2][W]

@@ -41,25 +41,32 @@ size_t scratch_env_backward(int W, int64_t frames, int64_t hop, bool noisy) {
     return static_cast<size_t>((2 * frames + (hop + 2) + (noisy ? noise_rows(hop) : 0)) * W + hop);
 }
 
-// The bank of x [B, T] with b [C, 3], a [C, 2]: coefficients packed per
-// channel block into `coef`.
+// The bank of x [B, T] with b [C, 3], a [C, 2] (per_example: b [B, C, 3],
+// a [B, C, 2], one bank per batch item): coefficients packed per channel
+// block into `coef`, one packed bank per batch item when per example.
 template <class F>
 void fill_bank(Bank<F>& p, const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
-               std::vector<double>& coef) {
+               std::vector<double>& coef, bool per_example = false) {
     p.x = x;
     p.B = B;
     p.T = T;
     p.C = C;
     p.W = lanes_for(C);
     p.nblk = (C + p.W - 1) / p.W;
-    coef.assign(static_cast<size_t>(p.nblk * 5 * p.W), 0.0);
-    for (int64_t c = 0; c < C; ++c) {
-        double* d = coef.data() + (c / p.W) * 5 * p.W + (c % p.W);
-        d[0] = b[c * 3];
-        d[p.W] = b[c * 3 + 1];
-        d[2 * p.W] = b[c * 3 + 2];
-        d[3 * p.W] = a[c * 2];
-        d[4 * p.W] = a[c * 2 + 1];
+    const int64_t banks = per_example ? B : 1;
+    p.coef_stride = per_example ? p.nblk * 5 * p.W : 0;
+    coef.assign(static_cast<size_t>(banks * p.nblk * 5 * p.W), 0.0);
+    for (int64_t bi = 0; bi < banks; ++bi) {
+        for (int64_t c = 0; c < C; ++c) {
+            double* d = coef.data() + bi * p.coef_stride + (c / p.W) * 5 * p.W + (c % p.W);
+            const double* bc = b + (bi * C + c) * 3;
+            const double* ac = a + (bi * C + c) * 2;
+            d[0] = bc[0];
+            d[p.W] = bc[1];
+            d[2 * p.W] = bc[2];
+            d[3 * p.W] = ac[0];
+            d[4 * p.W] = ac[1];
+        }
     }
     p.coef = coef.data();
 }
@@ -89,10 +96,10 @@ int64_t checkpoint_doubles(int64_t B, int64_t T, int64_t C) {
 
 template <class F>
 void forward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C, const F* zi,
-             F* y, F* zf, int num_threads, double* checkpoints) {
+             F* y, F* zf, int num_threads, double* checkpoints, bool per_example) {
     std::vector<double> coef;
     ForwardArgs<F> p;
-    fill_bank(p, x, B, T, b, a, C, coef);
+    fill_bank(p, x, B, T, b, a, C, coef, per_example);
     p.zi = zi;
     p.y = y;
     p.zf = zf;
@@ -106,10 +113,10 @@ void forward(const F* x, int64_t B, int64_t T, const double* b, const double* a,
 template <class F>
 void backward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C, const F* zi,
               const F* gy, const F* gzf, F* gx, double* gb, double* ga, F* gzi, int num_threads,
-              const double* checkpoints) {
+              const double* checkpoints, bool per_example) {
     std::vector<double> coef;
     BackwardArgs<F> p;
-    fill_bank(p, x, B, T, b, a, C, coef);
+    fill_bank(p, x, B, T, b, a, C, coef, per_example);
     p.zi = zi;
     p.gy = gy;
     p.gzf = gzf;
@@ -130,10 +137,10 @@ int64_t envelope_checkpoint_size(int64_t C, int64_t T, int64_t hop) {
 template <class F>
 void envelope_forward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
                       int64_t hop, double alpha, Rectify rectify, const double* noise_std,
-                      uint64_t seed, F* out, double* ck, int num_threads) {
+                      uint64_t seed, F* out, double* ck, int num_threads, bool per_example) {
     std::vector<double> coef, stdp;
     EnvForwardArgs<F> p;
-    fill_bank(p, x, B, T, b, a, C, coef);
+    fill_bank(p, x, B, T, b, a, C, coef, per_example);
     fill_envelope(p, p, hop, alpha, rectify, noise_std, seed, stdp);
     p.out = out;
     p.ck = ck;
@@ -145,10 +152,10 @@ template <class F>
 void envelope_backward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
                        int64_t hop, double alpha, Rectify rectify, const double* noise_std,
                        uint64_t seed, const double* ck, const F* gout, F* gx, double* gb,
-                       double* ga, double* gstd, int num_threads) {
+                       double* ga, double* gstd, int num_threads, bool per_example) {
     std::vector<double> coef, stdp;
     EnvBackwardArgs<F> p;
-    fill_bank(p, x, B, T, b, a, C, coef);
+    fill_bank(p, x, B, T, b, a, C, coef, per_example);
     fill_envelope(p, p, hop, alpha, rectify, noise_std, seed, stdp);
     p.gout = gout;
     p.ck = ck;
@@ -174,17 +181,17 @@ void gaussian_noise(uint64_t seed, int64_t B, int64_t C, int64_t T, double* out,
 
 #define LAFE_INSTANTIATE(F)                                                                       \
     template void forward<F>(const F*, int64_t, int64_t, const double*, const double*, int64_t,  \
-                             const F*, F*, F*, int, double*);                                   \
+                             const F*, F*, F*, int, double*, bool);                             \
     template void backward<F>(const F*, int64_t, int64_t, const double*, const double*, int64_t, \
                               const F*, const F*, const F*, F*, double*, double*, F*, int,      \
-                              const double*);                                                   \
+                              const double*, bool);                                             \
     template void envelope_forward<F>(const F*, int64_t, int64_t, const double*, const double*,  \
                                       int64_t, int64_t, double, Rectify, const double*, uint64_t, \
-                                      F*, double*, int);                                        \
+                                      F*, double*, int, bool);                                  \
     template void envelope_backward<F>(const F*, int64_t, int64_t, const double*, const double*, \
                                        int64_t, int64_t, double, Rectify, const double*,          \
                                        uint64_t, const double*, const F*, F*, double*, double*,   \
-                                       double*, int);
+                                       double*, int, bool);
 
 LAFE_INSTANTIATE(float)
 LAFE_INSTANTIATE(double)

@@ -62,13 +62,21 @@ enum class Rectify : int { Abs = 0, Square = 1 };
 // (the filter state every 128 samples, per batch item and channel block).
 int64_t checkpoint_doubles(int64_t B, int64_t T, int64_t C);
 
+// Per-example coefficients: with per_example, b is [B, C, 3] and a [B, C, 2]
+// (batch item bi filtered by its own bank) and the coefficient gradients of
+// the backward kernels are per batch item, gb [B, C, 3], ga [B, C, 2] (not
+// summed); otherwise b [C, 3], a [C, 2] are shared and gb, ga summed over the
+// batch.  A per-example bank equal for every item gives bitwise the shared
+// results.
+//
 // y: [B, C, T]; zi (optional, may be null), zf (optional, may be null): [B, C, 2].
 // checkpoints (optional): checkpoint_doubles(B, T, C) doubles, filled with the
 // filter state at the start of every 128-sample block; handed to `backward`
 // with the same x, b, a, zi it saves the backward pass one recursion over x.
 template <class F>
 void forward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
-             const F* zi, F* y, F* zf, int num_threads, double* checkpoints = nullptr);
+             const F* zi, F* y, F* zf, int num_threads, double* checkpoints = nullptr,
+             bool per_example = false);
 
 // Adjoint of `forward`.  gy: [B, C, T]; gzf (optional): [B, C, 2], gradient
 // w.r.t. the final state.  Outputs: gx [B, T], gb [C, 3], ga [C, 2] (summed
@@ -78,7 +86,7 @@ void forward(const F* x, int64_t B, int64_t T, const double* b, const double* a,
 template <class F>
 void backward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
               const F* zi, const F* gy, const F* gzf, F* gx, double* gb, double* ga, F* gzi,
-              int num_threads, const double* checkpoints = nullptr);
+              int num_threads, const double* checkpoints = nullptr, bool per_example = false);
 
 // Fused envelope: out [B, C, T / hop].
 //
@@ -96,7 +104,7 @@ void backward(const F* x, int64_t B, int64_t T, const double* b, const double* a
 template <class F>
 void envelope_forward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
                       int64_t hop, double alpha, Rectify rectify, const double* noise_std,
-                      uint64_t seed, F* out, double* ck, int num_threads);
+                      uint64_t seed, F* out, double* ck, int num_threads, bool per_example = false);
 
 // Adjoint of `envelope_forward` (same noise_std, seed; ck from the forward
 // or null).  gout: [B, C, T / hop].  Outputs gx [B, T], gb [C, 3], ga [C, 2],
@@ -107,7 +115,7 @@ template <class F>
 void envelope_backward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
                        int64_t hop, double alpha, Rectify rectify, const double* noise_std,
                        uint64_t seed, const double* ck, const F* gout, F* gx, double* gb,
-                       double* ga, double* gstd, int num_threads);
+                       double* ga, double* gstd, int num_threads, bool per_example = false);
 
 // Doubles per batch item of the envelope checkpoint buffer.
 int64_t envelope_checkpoint_size(int64_t C, int64_t T, int64_t hop);

@@ -26,7 +26,7 @@ struct Forward {
         constexpr int W = V::kW;
         typedef typename VecOf<F, W>::V VF;
         const Unit u = unit_of(p, uid);
-        const Coef<V> k(p.coef + u.blk * 5 * W);
+        const Coef<V> k(p.coef + u.bi * p.coef_stride + u.blk * 5 * W);
         const int64_t T = p.T;
         V v1, v2;
         load_state(p.zi, u, p.C, v1, v2);
@@ -276,7 +276,7 @@ struct Backward {
 
     static LAFE_INLINE void unit(const BackwardArgs<F>& p, int64_t uid, double* scratch) {
         const Unit u = unit_of(p, uid);
-        const Coef<V> k(p.coef + u.blk * 5 * W);
+        const Coef<V> k(p.coef + u.bi * p.coef_stride + u.blk * 5 * W);
         const int64_t T = p.T;
         const int64_t nb = (T + kTimeBlock - 1) / kTimeBlock;
         BackwardScratch<W> s(scratch);

@@ -27,13 +27,13 @@ def biquad_forward_f32(x: NDArray[np.float32], b: NDArray[np.float64], a: NDArra
                        zi: NDArray[np.float32] | None, y: NDArray[np.float32],
                        zf: NDArray[np.float32] | None, num_threads: int,
                        checkpoints: NDArray[np.float64] | None = None) -> None:
-    """x [B, T], b [C, 3], a [C, 2], zi/zf [B, C, 2] -> y [B, C, T]."""
+    """x [B, T], b [C, 3], a [C, 2] (or per example [B, C, 3], [B, C, 2]), zi/zf [B, C, 2] -> y [B, C, T]."""
 
 def biquad_forward_f64(x: NDArray[np.float64], b: NDArray[np.float64], a: NDArray[np.float64],
                        zi: NDArray[np.float64] | None, y: NDArray[np.float64],
                        zf: NDArray[np.float64] | None, num_threads: int,
                        checkpoints: NDArray[np.float64] | None = None) -> None:
-    """x [B, T], b [C, 3], a [C, 2], zi/zf [B, C, 2] -> y [B, C, T]."""
+    """x [B, T], b [C, 3], a [C, 2] (or per example [B, C, 3], [B, C, 2]), zi/zf [B, C, 2] -> y [B, C, T]."""
 
 def biquad_backward_f32(x: NDArray[np.float32], b: NDArray[np.float64], a: NDArray[np.float64],
                         zi: NDArray[np.float32] | None, gy: NDArray[np.float32],
@@ -41,7 +41,7 @@ def biquad_backward_f32(x: NDArray[np.float32], b: NDArray[np.float64], a: NDArr
                         gb: NDArray[np.float64], ga: NDArray[np.float64],
                         gzi: NDArray[np.float32] | None, num_threads: int,
                         checkpoints: NDArray[np.float64] | None = None) -> None:
-    """Adjoint of biquad_forward_f32: gy [B, C, T] -> gx [B, T], gb [C, 3], ga [C, 2], gzi."""
+    """Adjoint of biquad_forward_f32: gy [B, C, T] -> gx [B, T], gb, ga (the shape of b, a), gzi."""
 
 def biquad_backward_f64(x: NDArray[np.float64], b: NDArray[np.float64], a: NDArray[np.float64],
                         zi: NDArray[np.float64] | None, gy: NDArray[np.float64],
@@ -49,7 +49,7 @@ def biquad_backward_f64(x: NDArray[np.float64], b: NDArray[np.float64], a: NDArr
                         gb: NDArray[np.float64], ga: NDArray[np.float64],
                         gzi: NDArray[np.float64] | None, num_threads: int,
                         checkpoints: NDArray[np.float64] | None = None) -> None:
-    """Adjoint of biquad_forward_f64: gy [B, C, T] -> gx [B, T], gb [C, 3], ga [C, 2], gzi."""
+    """Adjoint of biquad_forward_f64: gy [B, C, T] -> gx [B, T], gb, ga (the shape of b, a), gzi."""
 
 def envelope_checkpoint_size(C: int, T: int, hop: int) -> int:
     """Doubles per batch item of the envelope op's frame-start state buffer."""
@@ -58,13 +58,15 @@ def envelope_forward_f32(x: NDArray[np.float32], b: NDArray[np.float64], a: NDAr
                          hop: int, alpha: float, rectify: str, out: NDArray[np.float32],
                          num_threads: int, noise_std: NDArray[np.float64] | None = None,
                          seed: int = 0, ck: NDArray[np.float64] | None = None) -> None:
-    """Fused bank + rectify ("abs" or "square") + low-pass + decimation: out [B, C, T // hop]."""
+    """Fused bank (b [C, 3] / a [C, 2] or per example [B, C, 3] / [B, C, 2]) + rectify ("abs" or
+    "square") + low-pass + decimation: out [B, C, T // hop]."""
 
 def envelope_forward_f64(x: NDArray[np.float64], b: NDArray[np.float64], a: NDArray[np.float64],
                          hop: int, alpha: float, rectify: str, out: NDArray[np.float64],
                          num_threads: int, noise_std: NDArray[np.float64] | None = None,
                          seed: int = 0, ck: NDArray[np.float64] | None = None) -> None:
-    """Fused bank + rectify ("abs" or "square") + low-pass + decimation: out [B, C, T // hop]."""
+    """Fused bank (b [C, 3] / a [C, 2] or per example [B, C, 3] / [B, C, 2]) + rectify ("abs" or
+    "square") + low-pass + decimation: out [B, C, T // hop]."""
 
 def envelope_backward_f32(x: NDArray[np.float32], b: NDArray[np.float64], a: NDArray[np.float64],
                           hop: int, alpha: float, rectify: str, gout: NDArray[np.float32],
@@ -72,7 +74,7 @@ def envelope_backward_f32(x: NDArray[np.float32], b: NDArray[np.float64], a: NDA
                           num_threads: int, noise_std: NDArray[np.float64] | None = None,
                           seed: int = 0, gstd: NDArray[np.float64] | None = None,
                           ck: NDArray[np.float64] | None = None) -> None:
-    """Adjoint of envelope_forward_f32: gout [B, C, T // hop] -> gx, gb, ga (and gstd [C])."""
+    """Adjoint of envelope_forward_f32: gout [B, C, T // hop] -> gx, gb, ga (the shape of b, a) and gstd [C]."""
 
 def envelope_backward_f64(x: NDArray[np.float64], b: NDArray[np.float64], a: NDArray[np.float64],
                           hop: int, alpha: float, rectify: str, gout: NDArray[np.float64],
@@ -80,7 +82,7 @@ def envelope_backward_f64(x: NDArray[np.float64], b: NDArray[np.float64], a: NDA
                           num_threads: int, noise_std: NDArray[np.float64] | None = None,
                           seed: int = 0, gstd: NDArray[np.float64] | None = None,
                           ck: NDArray[np.float64] | None = None) -> None:
-    """Adjoint of envelope_forward_f64: gout [B, C, T // hop] -> gx, gb, ga (and gstd [C])."""
+    """Adjoint of envelope_forward_f64: gout [B, C, T // hop] -> gx, gb, ga (the shape of b, a) and gstd [C]."""
 
 def gaussian_noise(seed: int, out: NDArray[np.float64], num_threads: int) -> None:
     """Fill float64 out [B, C, T] with the envelope op's noise n[b, c, t] for seed."""

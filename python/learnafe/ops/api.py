@@ -108,8 +108,11 @@ def biquad_filterbank(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, zi: ArrayLike
 
     Args:
         x: ``[B, T]`` or ``[T]`` signal(s), float32 or float64.
-        b: ``[C, 3]`` numerator coefficients (b0, b1, b2) per channel.
-        a: ``[C, 2]`` denominator coefficients (a1, a2) per channel; a0 = 1.
+        b: ``[C, 3]`` numerator coefficients (b0, b1, b2) per channel, shared
+            by the batch, or ``[B, C, 3]``: a bank per batch item (per-example
+            coefficients, with a 2-D ``x``).
+        a: ``[C, 2]`` denominator coefficients (a1, a2) per channel; a0 = 1
+            (``[B, C, 2]`` with a per-example ``b``).
             ``b`` and ``a`` share one dtype: ``x``'s, or float64 (recommended
             with a float32 ``x``: rounding ``a`` to float32 alone detunes a
             narrow 100 Hz band at 48.8 kHz by ~1e-3 of the output peak).
@@ -126,7 +129,10 @@ def biquad_filterbank(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, zi: ArrayLike
         ``y`` ``[B, C, T]`` (``[C, T]`` for 1-D ``x``), and the final state if
         ``return_state``.  NumPy in, NumPy out; torch in, torch out, with
         gradients for ``x``, ``b``, ``a`` and ``zi`` (also through the
-        returned final state).
+        returned final state).  Gradients of shared coefficients are summed
+        over the batch; those of per-example coefficients are per example
+        (``[B, C, 3]``, ``[B, C, 2]``).  Per-example coefficients equal to the
+        shared ones give bitwise the shared result.
     """
     is_torch, C, ndim = check_bank(x, b, a)
     threads = op_threads(num_threads)
@@ -191,8 +197,8 @@ def filterbank_envelope(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, hop: int, t
     backward pass, which recomputes the filter state frame by frame).
 
     Args:
-        x: ``[B, T]`` or ``[T]``; b ``[C, 3]``; a ``[C, 2]`` (as in
-            :func:`biquad_filterbank`).
+        x: ``[B, T]`` or ``[T]``; b ``[C, 3]``; a ``[C, 2]``, or per example
+            ``[B, C, 3]``, ``[B, C, 2]`` (as in :func:`biquad_filterbank`).
         hop: frame hop in samples (``1 <= hop <= T``).
         tau: low-pass time constant in seconds.
         sample_rate: sample rate of ``x`` in Hz.

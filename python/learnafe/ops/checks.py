@@ -82,33 +82,47 @@ def check_finite(name: str, v: Any) -> None:
 def check_stable(a: Any) -> None:
     """Raise ValueError naming the channel if any section has a pole on or outside the unit circle.
 
-    ``a`` is ``[C, 2]`` (a1, a2); the poles are the roots of ``z^2 + a1 z + a2``
-    and are inside the unit circle iff ``|a2| < 1`` and ``|a1| < 1 + a2``.
+    ``a`` is ``[C, 2]`` (a1, a2) or per example ``[B, C, 2]``; the poles are the roots of
+    ``z^2 + a1 z + a2`` and are inside the unit circle iff ``|a2| < 1`` and ``|a1| < 1 + a2``.
     """
     arr = np.asarray(as_numpy(a), dtype=np.float64)
+    lead = arr.shape[:-1]
+    arr = arr.reshape(-1, 2)
     a1, a2 = arr[:, 0], arr[:, 1]
     bad = np.flatnonzero(~((np.abs(a2) < 1.0) & (np.abs(a1) < 1.0 + a2)))
     if bad.size:
         c = int(bad[0])
         radius = float(np.max(np.abs(np.roots([1.0, a1[c], a2[c]]))))
-        more = f" (and {bad.size - 1} more channel(s): {bad[1:6].tolist()})" if bad.size > 1 else ""
+        where = f"channel {c}" if len(lead) == 1 else f"batch item {c // lead[1]}, channel {c % lead[1]}"
+        more = f" (and {bad.size - 1} more section(s))" if bad.size > 1 else ""
         raise ValueError(
-            f"a: channel {c} is unstable: the poles of z^2 + a1 z + a2 with a1={a1[c]!r}, "
+            f"a: {where} is unstable: the poles of z^2 + a1 z + a2 with a1={a1[c]!r}, "
             f"a2={a2[c]!r} have magnitude {radius:.6g} >= 1{more}; every section needs "
             f"|a2| < 1 and |a1| < 1 + a2")
 
 
-def check_coefficients(b: Any, a: Any) -> None:
-    if b.ndim != 2 or b.shape[1] != 3:
-        raise ValueError(f"b must be [C, 3] (b0, b1, b2 per channel), got shape {tuple(b.shape)}")
-    if a.ndim != 2 or a.shape[1] != 2:
-        raise ValueError(f"a must be [C, 2] (a1, a2 per channel; a0 = 1 implied), got shape "
-                         f"{tuple(a.shape)}")
-    if b.shape[0] != a.shape[0]:
-        raise ValueError(f"b and a must have the same number of channels, got b {tuple(b.shape)} "
-                         f"and a {tuple(a.shape)}")
-    if b.shape[0] < 1:
+def check_coefficients(b: Any, a: Any, batch: int | None = None) -> None:
+    """Shapes of ``b``, ``a``: ``[C, 3]``, ``[C, 2]`` (one bank for the batch) or ``[B, C, 3]``,
+    ``[B, C, 2]`` (a bank per batch item; ``batch``: x's batch size ``B``, None for a 1-D x)."""
+    if b.ndim not in (2, 3) or b.shape[-1] != 3:
+        raise ValueError(f"b must be [C, 3] (b0, b1, b2 per channel, shared by the batch) or [B, C, 3] "
+                         f"(per example), got shape {tuple(b.shape)}")
+    if a.ndim not in (2, 3) or a.shape[-1] != 2:
+        raise ValueError(f"a must be [C, 2] (a1, a2 per channel; a0 = 1 implied; shared by the batch) or "
+                         f"[B, C, 2] (per example), got shape {tuple(a.shape)}")
+    if b.ndim != a.ndim or b.shape[:-1] != a.shape[:-1]:
+        raise ValueError(f"b and a must have the same number of channels and both be shared ([C, 3], [C, 2]) "
+                         f"or both per example ([B, C, 3], [B, C, 2]) with the same B and C, got b "
+                         f"{tuple(b.shape)} and a {tuple(a.shape)}")
+    if b.shape[-2] < 1:
         raise ValueError("b and a have no channels (C = 0)")
+    if b.ndim == 3:
+        if batch is None:
+            raise ValueError(f"per-example b {tuple(b.shape)}, a {tuple(a.shape)} need a batched x [B, T]; "
+                             f"pass x[None] or b[0], a[0]")
+        if b.shape[0] != batch:
+            raise ValueError(f"per-example b {tuple(b.shape)} and a {tuple(a.shape)} must have x's batch "
+                             f"size B = {batch} as first dimension (or be shared: [C, 3], [C, 2])")
 
 
 def check_bank_data(x: Any, b: Any, a: Any) -> None:
@@ -134,10 +148,10 @@ def check_bank(x: Any, b: Any, a: Any) -> tuple[bool, int, int]:
                          f"{tuple(x.shape)}")
     if x.ndim == 2 and x.shape[0] < 1:
         raise ValueError(f"x has an empty batch dimension (shape {tuple(x.shape)})")
-    check_coefficients(b, a)
+    check_coefficients(b, a, x.shape[0] if x.ndim == 2 else None)
     if not is_torch:
         check_bank_data(x, b, a)
-    return is_torch, int(b.shape[0]), x.ndim
+    return is_torch, int(b.shape[-2]), x.ndim
 
 
 

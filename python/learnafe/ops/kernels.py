@@ -3,8 +3,9 @@
 The one place that calls the ``_core`` bindings of the filter bank and the
 fused envelope: the NumPy API (:mod:`learnafe.ops.api`) and the torch operators
 (:mod:`learnafe.ops.operators`) both go through these functions.  ``x`` is a
-``[B, T]`` array; ``b``, ``a`` are arrays or tensors, passed to the kernels as
-float64; ``threads`` is a positive thread count; ``checkpoints`` a float64
+``[B, T]`` array; ``b``, ``a`` are arrays or tensors, ``[C, 3]``, ``[C, 2]`` (one bank
+for the batch) or ``[B, C, 3]``, ``[B, C, 2]`` (a bank per batch item), passed to the
+kernels as float64; coefficient gradients have the shape of ``b``, ``a``; ``threads`` is a positive thread count; ``checkpoints`` a float64
 buffer of the size the ``*_checkpoint_size`` functions give (or None).
 """
 
@@ -32,9 +33,11 @@ def _suffix(dtype_name: str) -> str:
     return "f32" if dtype_name == "float32" else "f64"
 
 
-def _bank_gradients(x: np.ndarray, C: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Empty gradient buffers of a backward kernel: ``x [B, T]`` (x's dtype), ``b [C, 3]``, ``a [C, 2]`` (float64)."""
-    return np.empty(x.shape, dtype=x.dtype), np.empty((C, 3)), np.empty((C, 2))
+def _bank_gradients(x: np.ndarray, b: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Empty gradient buffers of a backward kernel: ``x [B, T]`` (x's dtype) and float64 ones of the
+    coefficients' shape (``[C, 3]``, ``[C, 2]`` or per example ``[B, C, 3]``, ``[B, C, 2]``)."""
+    lead = tuple(b.shape[:-1])
+    return np.empty(x.shape, dtype=x.dtype), np.empty(lead + (3,)), np.empty(lead + (2,))
 
 
 def biquad_checkpoint_size(B: Any, T: Any, C: int) -> Any:
@@ -48,7 +51,7 @@ def biquad_forward(x, b, a, zi, threads, y=None, checkpoints=None):
     :func:`biquad_checkpoint_size` values) receives the checkpoints for the backward pass."""
     x = np.ascontiguousarray(x)
     B, T = x.shape
-    C = b.shape[0]
+    C = b.shape[-2]
     if y is None:
         y = buffers.output_cache.empty((B, C, T), x.dtype)
     zf = np.empty((B, C, 2), dtype=x.dtype)
@@ -59,12 +62,12 @@ def biquad_forward(x, b, a, zi, threads, y=None, checkpoints=None):
 
 
 def biquad_backward(x, b, a, zi, grad_y, grad_zf, threads, checkpoints=None):
-    """Gradients ``(x [B, T], b [C, 3] float64, a [C, 2] float64, zi [B, C, 2])`` of the filter bank
+    """Gradients ``(x [B, T], b float64, a float64 (the shapes of b, a), zi [B, C, 2])`` of the filter bank
     (the ``zi`` gradient is that of a zero initial state when ``zi`` is None); ``checkpoints``: the
     forward's checkpoints, which spare the backward one recursion over ``x``."""
     x = np.ascontiguousarray(x)
-    C = b.shape[0]
-    grad_x, grad_b, grad_a = _bank_gradients(x, C)
+    C = b.shape[-2]
+    grad_x, grad_b, grad_a = _bank_gradients(x, b)
     grad_zi = np.empty((x.shape[0], C, 2), dtype=x.dtype)
     fn = getattr(_core, "biquad_backward_" + _suffix(str(x.dtype)))
     fn(x, coefficients64(b), coefficients64(a), None if zi is None else np.ascontiguousarray(zi),
@@ -81,7 +84,7 @@ def envelope_checkpoint_size(C: int, T: Any, hop: int) -> Any:
 def envelope_forward(x, b, a, hop, alpha, rectify, threads, noise_std=None, seed=0, checkpoints=None):
     """Envelope frames ``[B, C, T // hop]``; ``checkpoints`` (float64 ``[B, K]``) receives the checkpoints."""
     x = np.ascontiguousarray(x)
-    out = np.empty((x.shape[0], b.shape[0], x.shape[1] // hop), dtype=x.dtype)
+    out = np.empty((x.shape[0], b.shape[-2], x.shape[1] // hop), dtype=x.dtype)
     fn = getattr(_core, "envelope_forward_" + _suffix(str(x.dtype)))
     fn(x, coefficients64(b), coefficients64(a), hop, alpha, rectify, out, threads,
        noise_std=None if noise_std is None else coefficients64(noise_std), seed=seed, ck=checkpoints)
@@ -89,10 +92,10 @@ def envelope_forward(x, b, a, hop, alpha, rectify, threads, noise_std=None, seed
 
 
 def envelope_backward(x, b, a, hop, alpha, rectify, grad_out, threads, noise_std=None, seed=0, checkpoints=None):
-    """Gradients ``(x [B, T], b [C, 3], a [C, 2], noise_std [C] or None)`` (coefficients float64)."""
+    """Gradients ``(x [B, T], b, a (float64, the shapes of b, a), noise_std [C] or None)``."""
     x = np.ascontiguousarray(x)
-    C = b.shape[0]
-    grad_x, grad_b, grad_a = _bank_gradients(x, C)
+    C = b.shape[-2]
+    grad_x, grad_b, grad_a = _bank_gradients(x, b)
     grad_std = None if noise_std is None else np.empty(C)
     fn = getattr(_core, "envelope_backward_" + _suffix(str(x.dtype)))
     fn(x, coefficients64(b), coefficients64(a), hop, alpha, rectify, np.ascontiguousarray(grad_out, dtype=x.dtype),

@@ -16,7 +16,8 @@ Importing this module registers, with :mod:`torch.library`, operators that
         Tensor seed, Tensor checkpoints, int hop, float alpha, str rectify, Tensor grad_out,
         int num_threads) -> (Tensor grad_x, Tensor grad_b, Tensor grad_a, Tensor grad_noise_std)
 
-``x`` is ``[B, T]``, ``b`` ``[C, 3]``, ``a`` ``[C, 2]``, ``zi`` ``[B, C, 2]``
+``x`` is ``[B, T]``, ``b`` ``[C, 3]``, ``a`` ``[C, 2]`` (or per example ``[B, C, 3]``,
+``[B, C, 2]``, with per-example gradients), ``zi`` ``[B, C, 2]``
 (the layouts of :func:`learnafe.ops.biquad_filterbank` for 2-D input; the
 public functions reshape 1-D input and route torch tensors here).
 ``num_threads`` 0 means :func:`learnafe.ops.get_num_threads` at call time, so
@@ -103,10 +104,10 @@ def _check_static(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor] = None) 
     if x.dim() != 2:
         raise ValueError(f"x must be [B, T] for the learnafe operators (the public functions "
                          f"take [T] too), got shape {tuple(x.shape)}")
-    check_coefficients(b, a)
+    check_coefficients(b, a, x.shape[0])
     if zi is not None:
         check_kind({"x": x, "zi": zi})
-        shape = (x.shape[0], b.shape[0], 2)
+        shape = (x.shape[0], b.shape[-2], 2)
         if tuple(zi.shape) != tuple(shape):
             raise ValueError(f"zi must have shape {tuple(shape)} (channels x (v[-1], v[-2]) per "
                              f"batch item), got {tuple(zi.shape)}")
@@ -122,7 +123,7 @@ def _check_data(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor] = None) ->
 # ----------------------------------------------------------- filter bank ---
 
 def _biquad_checkpoints(x: Tensor, b: Tensor, save: bool) -> Tensor:
-    n = kernels.biquad_checkpoint_size(x.shape[0], x.shape[1], b.shape[0]) if save else 0
+    n = kernels.biquad_checkpoint_size(x.shape[0], x.shape[1], b.shape[-2]) if save else 0
     return x.new_empty((n,), dtype=torch.float64)
 
 
@@ -143,7 +144,7 @@ def biquad_filterbank(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor],
 def _biquad_filterbank_fake(x, b, a, zi, num_threads, save_checkpoints=False):
     _check_static(x, b, a, zi)
     B, T = x.shape
-    C = b.shape[0]
+    C = b.shape[-2]
     return x.new_empty((B, C, T)), x.new_empty((B, C, 2)), _biquad_checkpoints(x, b, save_checkpoints)
 
 
@@ -151,7 +152,7 @@ def _biquad_filterbank_fake(x, b, a, zi, num_threads, save_checkpoints=False):
 def biquad_filterbank_backward(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor], grad_y: Tensor,
                                grad_zf: Tensor, num_threads: int,
                                checkpoints: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Gradients ``(x [B, T], b [C, 3], a [C, 2], zi [B, C, 2])`` of the filter bank
+    """Gradients ``(x [B, T], b, a (the shapes of b, a), zi [B, C, 2])`` of the filter bank
     (the ``zi`` gradient is that of a zero initial state when ``zi`` is None)."""
     _check_static(x, b, a, zi)
     ck = None if checkpoints is None or checkpoints.numel() == 0 else _np(checkpoints)
@@ -164,8 +165,8 @@ def biquad_filterbank_backward(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Ten
 @biquad_filterbank_backward.register_fake
 def _biquad_filterbank_backward_fake(x, b, a, zi, grad_y, grad_zf, num_threads, checkpoints=None):
     B, T = x.shape
-    C = b.shape[0]
-    return x.new_empty((B, T)), b.new_empty((C, 3)), a.new_empty((C, 2)), x.new_empty((B, C, 2))
+    C = b.shape[-2]
+    return x.new_empty((B, T)), b.new_empty(b.shape), a.new_empty(a.shape), x.new_empty((B, C, 2))
 
 
 def _biquad_setup_context(ctx, inputs, output):
@@ -213,7 +214,7 @@ def _checkpoint_length(C: int, T, hop: int):
 
 def _check_noise(x: Tensor, b: Tensor, noise_std: Optional[Tensor]) -> None:
     if noise_std is not None:
-        check_noise_std(noise_std, x, b.shape[0], True, data=False)
+        check_noise_std(noise_std, x, b.shape[-2], True, data=False)
 
 
 @torch.library.custom_op("learnafe::filterbank_envelope", mutates_args=(), device_types="cpu")
@@ -226,10 +227,10 @@ def filterbank_envelope(x: Tensor, b: Tensor, a: Tensor, noise_std: Optional[Ten
     _check_noise(x, b, noise_std)
     _check_data(x, b, a)
     if noise_std is not None:
-        check_noise_std(noise_std, x, b.shape[0], True)
+        check_noise_std(noise_std, x, b.shape[-2], True)
     nt = _threads(num_threads)
     B, T = x.shape
-    C = b.shape[0]
+    C = b.shape[-2]
     if seed is not None:
         s = seed_from_op(seed)
     elif noise_std is not None:
@@ -248,7 +249,7 @@ def _filterbank_envelope_fake(x, b, a, noise_std, seed, hop, alpha, rectify, sav
     check_envelope_args(x.shape[-1], hop, rectify, alpha)
     _check_noise(x, b, noise_std)
     B, T = x.shape
-    C = b.shape[0]
+    C = b.shape[-2]
     K = _checkpoint_length(C, T, hop) if save_checkpoints else 0
     return (x.new_empty((B, C, T // hop)), x.new_empty((B, K), dtype=torch.float64),
             x.new_empty((1,), dtype=torch.int64))
@@ -258,7 +259,7 @@ def _filterbank_envelope_fake(x, b, a, noise_std, seed, hop, alpha, rectify, sav
 def filterbank_envelope_backward(x: Tensor, b: Tensor, a: Tensor, noise_std: Optional[Tensor], seed: Tensor,
                                  checkpoints: Tensor, hop: int, alpha: float, rectify: str, grad_out: Tensor,
                                  num_threads: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Gradients ``(x [B, T], b [C, 3], a [C, 2], noise_std [C] (or [0] without noise))``."""
+    """Gradients ``(x [B, T], b, a (the shapes of b, a), noise_std [C] (or [0] without noise))``."""
     _check_static(x, b, a)
     check_envelope_args(x.shape[-1], hop, rectify, alpha)
     _check_noise(x, b, noise_std)
@@ -274,9 +275,9 @@ def filterbank_envelope_backward(x: Tensor, b: Tensor, a: Tensor, noise_std: Opt
 def _filterbank_envelope_backward_fake(x, b, a, noise_std, seed, checkpoints, hop, alpha, rectify, grad_out,
                                        num_threads):
     B, T = x.shape
-    C = b.shape[0]
+    C = b.shape[-2]
     gs = b.new_empty((0,), dtype=torch.float64) if noise_std is None else noise_std.new_empty((C,))
-    return x.new_empty((B, T)), b.new_empty((C, 3)), a.new_empty((C, 2)), gs
+    return x.new_empty((B, T)), b.new_empty(b.shape), a.new_empty(a.shape), gs
 
 
 def _envelope_setup_context(ctx, inputs, output):
