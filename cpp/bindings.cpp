@@ -10,6 +10,7 @@
 #include "biquad_filterbank.h"
 #include "counter_rng.h"
 #include "parallel.h"
+#include "sosfilt_cascade.h"
 #include "xylo_filterbank.h"
 
 namespace py = pybind11;
@@ -291,6 +292,55 @@ py::tuple philox4x32(std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key, i
     return py::make_tuple(o[0], o[1], o[2], o[3]);
 }
 
+// sosfilt cascade: u [B, Cu, T] (Cu 1 or C), b [G, C, S, 3], a [G, C, S, 2] (G 1 or B).
+template <class F>
+learnafe::sosfilt::Cascade<F> cascade_of(const py::array& u, const py::array& b, const py::array& a,
+                                         const py::object& zi) {
+    if (u.ndim() != 3) throw py::value_error("u must be [B, Cu, T]");
+    if (b.ndim() != 4) throw py::value_error("b must be [G, C, S, 3]");
+    const auto B = u.shape(0), Cu = u.shape(1), T = u.shape(2);
+    const auto G = b.shape(0), C = b.shape(1), S = b.shape(2);
+    if (Cu != 1 && Cu != C) throw py::value_error("u: Cu must be 1 or C (b's channels)");
+    if (G != 1 && G != B) throw py::value_error("b: G must be 1 or B (u's batch size)");
+    if (S < 1) throw py::value_error("b: S must be >= 1");
+    learnafe::sosfilt::Cascade<F> c;
+    c.u = buffer<F>(u, "u", {B, Cu, T});
+    c.B = B;
+    c.Cu = Cu;
+    c.C = C;
+    c.T = T;
+    c.S = S;
+    c.G = G;
+    c.b = buffer<double>(b, "b", {G, C, S, 3});
+    c.a = buffer<double>(a, "a", {G, C, S, 2});
+    c.zi = buffer<F>(zi, "zi", {B, C, S, 2}, true);
+    return c;
+}
+
+template <class F>
+void sosfilt_forward(py::array u, py::array b, py::array a, py::object zi, py::array y, py::object zf,
+                     int num_threads) {
+    const auto c = cascade_of<F>(u, b, a, zi);
+    F* py_ = buffer<F>(y, "y", {c.B, c.C, c.T});
+    F* pzf = buffer<F>(zf, "zf", {c.B, c.C, c.S, 2}, true);
+    py::gil_scoped_release nogil;
+    learnafe::sosfilt::cascade_forward<F>(c, py_, pzf, num_threads);
+}
+
+template <class F>
+void sosfilt_backward(py::array u, py::array b, py::array a, py::object zi, py::array gy, py::object gzf,
+                      py::array gu, py::array gb, py::array ga, py::object gzi, int num_threads) {
+    const auto c = cascade_of<F>(u, b, a, zi);
+    const F* pgy = buffer<F>(gy, "grad_y", {c.B, c.C, c.T});
+    const F* pgzf = buffer<F>(gzf, "grad_zf", {c.B, c.C, c.S, 2}, true);
+    F* pgu = buffer<F>(gu, "grad_u", {c.B, c.Cu, c.T});
+    double* pgb = buffer<double>(gb, "grad_b", {c.G, c.C, c.S, 3});
+    double* pga = buffer<double>(ga, "grad_a", {c.G, c.C, c.S, 2});
+    F* pgzi = buffer<F>(gzi, "grad_zi", {c.B, c.C, c.S, 2}, true);
+    py::gil_scoped_release nogil;
+    learnafe::sosfilt::cascade_backward<F>(c, pgy, pgzf, pgu, pgb, pga, pgzi, num_threads);
+}
+
 void bind(py::module_& m) {
     using namespace pybind11::literals;
     m.def("biquad_isa", &learnafe::biquad::isa_name,
@@ -325,6 +375,14 @@ void bind(py::module_& m) {
     m.def("philox4x32", &philox4x32, "counter"_a, "key"_a, "rounds"_a = learnafe::rng::kPhiloxRounds,
           "Philox4x32-R of a 4-word counter and a 2-word key (4 uint32 words); R defaults to the "
           "rounds of the envelope op's noise.");
+    m.def("sosfilt_forward_f32", &sosfilt_forward<float>, "u"_a, "b"_a, "a"_a, "zi"_a, "y"_a, "zf"_a,
+          "num_threads"_a, "Fused cascade: u [B, Cu, T], b [G, C, S, 3], a [G, C, S, 2] -> y [B, C, T], zf.");
+    m.def("sosfilt_forward_f64", &sosfilt_forward<double>, "u"_a, "b"_a, "a"_a, "zi"_a, "y"_a, "zf"_a,
+          "num_threads"_a, "Fused cascade: u [B, Cu, T], b [G, C, S, 3], a [G, C, S, 2] -> y [B, C, T], zf.");
+    m.def("sosfilt_backward_f32", &sosfilt_backward<float>, "u"_a, "b"_a, "a"_a, "zi"_a, "gy"_a, "gzf"_a,
+          "gu"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a, "Adjoint of sosfilt_forward_f32.");
+    m.def("sosfilt_backward_f64", &sosfilt_backward<double>, "u"_a, "b"_a, "a"_a, "zi"_a, "gy"_a, "gzf"_a,
+          "gu"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a, "Adjoint of sosfilt_forward_f64.");
 }
 
 }  // namespace ops_binding

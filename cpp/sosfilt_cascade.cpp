@@ -1,0 +1,486 @@
+// The fused cascade kernels of sosfilt_cascade.h.
+//
+// A unit is one block of W lanes (W consecutive channels of one batch item);
+// every lane is an independent signal.  Time runs in blocks of kBlock
+// samples: the block's input is transposed (in registers, W x W tiles) into
+// lane-major scratch, every section group runs over it with its state in
+// registers, and the result is transposed back.  Sections run in groups of
+// 4, 2 or 1 (compile-time sizes), so that the states and coefficients of a
+// group stay in registers while consecutive samples of different sections
+// overlap in the pipeline.
+//
+// Per sample and section (direct form II transposed, as scipy):
+//     y  = b0 x + z1
+//     z1 = (b1 x + z2) - a1 y
+//     z2 = b2 x - a2 y
+// with explicit fused multiply-adds (the file is compiled with
+// -ffp-contract=off), identical on every path.
+//
+// Backward: the adjoint of the recursion run backwards in time.  With G1, G2
+// the adjoints of the state after a sample and gin the adjoint of the
+// section's output from downstream:
+//     gy = gin - a1 G1 - a2 G2,   gx = b0 gy + b1 G1 + b2 G2,
+//     db += (gy, G1, G2) x,       da -= (G1, G2) y,
+//     G1 <- gy,                   G2 <- G1,
+// and gx is the downstream adjoint of the previous section.  A first pass
+// runs the forward recursion and keeps the states at every block start; the
+// second pass, block by block from the end, restores the block's state,
+// recomputes the inputs of every section for the block and runs the adjoint.
+#include "sosfilt_cascade.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "biquad_dispatch.h"
+#include "parallel.h"
+
+namespace learnafe {
+namespace sosfilt {
+namespace {
+
+using biquad::detail::fmadd;
+using biquad::detail::fnmadd;
+using biquad::detail::hsum;
+using biquad::detail::pack_from_vec;
+using biquad::detail::pack_to_vec;
+using biquad::detail::transpose;
+using biquad::detail::VecOf;
+
+constexpr int64_t kBlock = 64;  // samples per time block (a multiple of every W)
+
+// Arguments of a launch (biquad::detail::launch reads B and nblk).
+template <class F>
+struct Args {
+    Cascade<F> c;
+    int64_t B = 0, nblk = 0;
+    F* y = nullptr;
+    F* zf = nullptr;
+    const F* gy = nullptr;
+    const F* gzf = nullptr;
+    F* gu = nullptr;              // written directly (Cu = C, or Cu = 1 with one block)
+    double* gu_part = nullptr;    // Cu = 1 with several blocks: [B, nblk, T]
+    double* gba_part = nullptr;   // [B, C, S, 5] per-row coefficient gradients
+    F* gzi = nullptr;
+};
+
+// Lanes per block: 4 for up to 4 channels, else 8 (the same on every path,
+// so lane sums round identically everywhere).
+inline int lanes_for(int64_t C) { return C <= 4 ? 4 : 8; }
+
+// The unit's lanes: batch item, first channel, valid lanes.
+struct Lanes {
+    int64_t i, c0;
+    int nl;
+};
+
+template <class F>
+Lanes lanes_of(const Args<F>& p, int64_t unit, int W) {
+    Lanes L;
+    L.i = unit / p.nblk;
+    L.c0 = (unit % p.nblk) * W;
+    L.nl = static_cast<int>(std::min<int64_t>(W, p.c.C - L.c0));
+    return L;
+}
+
+// coef[(s * 5 + k) * W + l]: b0, b1, b2, a1, a2 of lane l (zero on padding lanes).
+template <class F>
+void load_coefficients(const Cascade<F>& c, const Lanes& L, int W, double* coef) {
+    const int64_t S = c.S, g = c.G == 1 ? 0 : L.i;
+    std::fill(coef, coef + S * 5 * W, 0.0);
+    for (int l = 0; l < L.nl; ++l) {
+        const int64_t row = g * c.C + L.c0 + l;
+        for (int64_t s = 0; s < S; ++s) {
+            for (int k = 0; k < 3; ++k) coef[(s * 5 + k) * W + l] = c.b[(row * S + s) * 3 + k];
+            for (int k = 0; k < 2; ++k) coef[(s * 5 + 3 + k) * W + l] = c.a[(row * S + s) * 2 + k];
+        }
+    }
+}
+
+// st[(s * 2 + k) * W + l] from a [B, C, S, 2] state (zero if null or padding).
+template <class F>
+void load_state(const F* z, const Cascade<F>& c, const Lanes& L, int W, double* st) {
+    const int64_t S = c.S;
+    std::fill(st, st + S * 2 * W, 0.0);
+    if (!z) return;
+    for (int l = 0; l < L.nl; ++l) {
+        const F* q = z + (L.i * c.C + L.c0 + l) * S * 2;
+        for (int64_t j = 0; j < S * 2; ++j) st[j * W + l] = static_cast<double>(q[j]);
+    }
+}
+
+template <class F>
+void store_state(F* z, const Cascade<F>& c, const Lanes& L, int W, const double* st) {
+    if (!z) return;
+    const int64_t S = c.S;
+    for (int l = 0; l < L.nl; ++l) {
+        F* q = z + (L.i * c.C + L.c0 + l) * S * 2;
+        for (int64_t j = 0; j < S * 2; ++j) q[j] = static_cast<F>(st[j * W + l]);
+    }
+}
+
+// dst[t * W + l] = rows[l][t0 + t] for t < n (doubles).
+template <class F, class P>
+LAFE_INLINE void gather(const F* const* rows, int64_t t0, int64_t n, double* dst) {
+    constexpr int W = P::kW;
+    typedef typename VecOf<F, W>::V V;
+    typedef typename VecOf<F, W>::U U;
+    int64_t t = 0;
+    for (; t + W <= n; t += W) {
+        V r[W];
+        for (int l = 0; l < W; ++l) r[l] = *reinterpret_cast<const U*>(rows[l] + t0 + t);
+        transpose<W, V>(r);
+        for (int j = 0; j < W; ++j) pack_from_vec<F, W, P::kS>(r[j]).store(dst + (t + j) * W);
+    }
+    for (; t < n; ++t)
+        for (int l = 0; l < W; ++l) dst[t * W + l] = static_cast<double>(rows[l][t0 + t]);
+}
+
+// rows[l][t0 + t] = src[t * W + l] for t < n and l < nl.
+template <class F, class P>
+LAFE_INLINE void scatter(const double* src, F* const* rows, int nl, int64_t t0, int64_t n) {
+    constexpr int W = P::kW;
+    typedef typename VecOf<F, W>::V V;
+    typedef typename VecOf<F, W>::U U;
+    int64_t t = 0;
+    for (; t + W <= n; t += W) {
+        V r[W];
+        for (int j = 0; j < W; ++j) r[j] = pack_to_vec<F, W, P::kS>(P::load(src + (t + j) * W));
+        transpose<W, V>(r);
+        for (int l = 0; l < nl; ++l) *reinterpret_cast<U*>(rows[l] + t0 + t) = r[l];
+    }
+    for (; t < n; ++t)
+        for (int l = 0; l < nl; ++l) rows[l][t0 + t] = static_cast<F>(src[t * W + l]);
+}
+
+// Sections [s0, s0 + NS) over n samples: input in[t * is], output out[t * os]
+// (in place when in == out), states st of the cascade.
+template <int NS, class P>
+LAFE_INLINE void run_group(const double* in, int64_t is, double* out, int64_t os, int64_t n, int64_t s0,
+                           const double* coef, double* st) {
+    constexpr int W = P::kW;
+    P b0[NS], b1[NS], b2[NS], a1[NS], a2[NS], z1[NS], z2[NS];
+    for (int s = 0; s < NS; ++s) {
+        const double* q = coef + (s0 + s) * 5 * W;
+        b0[s] = P::load(q);
+        b1[s] = P::load(q + W);
+        b2[s] = P::load(q + 2 * W);
+        a1[s] = P::load(q + 3 * W);
+        a2[s] = P::load(q + 4 * W);
+        z1[s] = P::load(st + ((s0 + s) * 2) * W);
+        z2[s] = P::load(st + ((s0 + s) * 2 + 1) * W);
+    }
+    for (int64_t t = 0; t < n; ++t) {
+        P x = P::load(in + t * is);
+        for (int s = 0; s < NS; ++s) {
+            const P y = fmadd(b0[s], x, z1[s]);
+            z1[s] = fnmadd(a1[s], y, fmadd(b1[s], x, z2[s]));
+            z2[s] = fnmadd(a2[s], y, b2[s] * x);
+            x = y;
+        }
+        x.store(out + t * os);
+    }
+    for (int s = 0; s < NS; ++s) {
+        z1[s].store(st + ((s0 + s) * 2) * W);
+        z2[s].store(st + ((s0 + s) * 2 + 1) * W);
+    }
+}
+
+// Group size for the sections from s0 on.
+inline int group_of(int64_t remaining) { return remaining >= 4 ? 4 : remaining >= 2 ? 2 : 1; }
+
+// The whole cascade over n samples of buf [n][W], in place.
+template <class P>
+LAFE_INLINE void run_cascade(double* buf, int64_t n, int64_t S, const double* coef, double* st) {
+    constexpr int W = P::kW;
+    for (int64_t s0 = 0; s0 < S;) {
+        const int g = group_of(S - s0);
+        if (g == 4) run_group<4, P>(buf, W, buf, W, n, s0, coef, st);
+        else if (g == 2) run_group<2, P>(buf, W, buf, W, n, s0, coef, st);
+        else run_group<1, P>(buf, W, buf, W, n, s0, coef, st);
+        s0 += g;
+    }
+}
+
+// The cascade over n samples keeping every section's input and output:
+// w[t * (S + 1) * W + s * W] is the input of section s (s = 0: the block's
+// input, already there), s = S the cascade's output.
+template <class P>
+LAFE_INLINE void run_cascade_keep(double* w, int64_t n, int64_t S, const double* coef, double* st) {
+    constexpr int W = P::kW;
+    const int64_t stride = (S + 1) * W;
+    for (int64_t s0 = 0; s0 < S;) {
+        const int g = group_of(S - s0);
+        // one section at a time inside the group keeps every intermediate signal
+        for (int k = 0; k < g; ++k)
+            run_group<1, P>(w + (s0 + k) * W, stride, w + (s0 + k + 1) * W, stride, n, s0 + k, coef, st);
+        s0 += g;
+    }
+}
+
+// Adjoint of sections [s0, s0 + NS) over n samples, backwards in time.
+// g[t * W]: in, the adjoint of the group's output; out, of its input.
+// adj[(s * 2 + k) * W]: (G1, G2); acc[(s * 5 + k) * W]: gradient sums.
+template <int NS, class P>
+LAFE_INLINE void adjoint_group(const double* w, int64_t stride, double* g, int64_t n, int64_t s0,
+                               const double* coef, double* adj, double* acc) {
+    constexpr int W = P::kW;
+    P b0[NS], b1[NS], b2[NS], a1[NS], a2[NS], G1[NS], G2[NS], s_b0[NS], s_b1[NS], s_b2[NS], s_a1[NS], s_a2[NS];
+    for (int s = 0; s < NS; ++s) {
+        const double* q = coef + (s0 + s) * 5 * W;
+        b0[s] = P::load(q);
+        b1[s] = P::load(q + W);
+        b2[s] = P::load(q + 2 * W);
+        a1[s] = P::load(q + 3 * W);
+        a2[s] = P::load(q + 4 * W);
+        G1[s] = P::load(adj + ((s0 + s) * 2) * W);
+        G2[s] = P::load(adj + ((s0 + s) * 2 + 1) * W);
+        const double* r = acc + (s0 + s) * 5 * W;
+        s_b0[s] = P::load(r);
+        s_b1[s] = P::load(r + W);
+        s_b2[s] = P::load(r + 2 * W);
+        s_a1[s] = P::load(r + 3 * W);
+        s_a2[s] = P::load(r + 4 * W);
+    }
+    for (int64_t t = n - 1; t >= 0; --t) {
+        P gin = P::load(g + t * W);
+        const double* wt = w + t * stride;
+        for (int s = NS - 1; s >= 0; --s) {
+            const P x = P::load(wt + (s0 + s) * W);
+            const P y = P::load(wt + (s0 + s + 1) * W);
+            const P gy = fnmadd(a2[s], G2[s], fnmadd(a1[s], G1[s], gin));
+            const P gx = fmadd(b2[s], G2[s], fmadd(b1[s], G1[s], b0[s] * gy));
+            s_b0[s] = fmadd(gy, x, s_b0[s]);
+            s_b1[s] = fmadd(G1[s], x, s_b1[s]);
+            s_b2[s] = fmadd(G2[s], x, s_b2[s]);
+            s_a1[s] = fnmadd(G1[s], y, s_a1[s]);
+            s_a2[s] = fnmadd(G2[s], y, s_a2[s]);
+            G2[s] = G1[s];
+            G1[s] = gy;
+            gin = gx;
+        }
+        gin.store(g + t * W);
+    }
+    for (int s = 0; s < NS; ++s) {
+        G1[s].store(adj + ((s0 + s) * 2) * W);
+        G2[s].store(adj + ((s0 + s) * 2 + 1) * W);
+        double* r = acc + (s0 + s) * 5 * W;
+        s_b0[s].store(r);
+        s_b1[s].store(r + W);
+        s_b2[s].store(r + 2 * W);
+        s_a1[s].store(r + 3 * W);
+        s_a2[s].store(r + 4 * W);
+    }
+}
+
+// Input rows of a unit (padding lanes repeat lane 0: their coefficients are zero).
+template <class F>
+void input_rows(const Cascade<F>& c, const Lanes& L, int W, const F** rows) {
+    for (int l = 0; l < W; ++l) {
+        const int64_t ch = c.Cu == 1 ? 0 : L.c0 + std::min(l, L.nl - 1);
+        rows[l] = c.u + (L.i * c.Cu + ch) * c.T;
+    }
+}
+
+template <class F, class Q>
+void signal_rows(Q* base, const Cascade<F>& c, const Lanes& L, int W, Q** rows) {
+    for (int l = 0; l < W; ++l) rows[l] = base + (L.i * c.C + L.c0 + std::min(l, L.nl - 1)) * c.T;
+}
+
+// Scratch doubles of a forward unit.
+inline size_t forward_scratch(int64_t S, int W) { return static_cast<size_t>((7 * S + kBlock) * W); }
+
+template <class F, class P>
+struct Forward {
+    static LAFE_INLINE void unit(const Args<F>& p, int64_t unit, double* scratch) {
+        constexpr int W = P::kW;
+        const Cascade<F>& c = p.c;
+        const Lanes L = lanes_of(p, unit, W);
+        double* coef = scratch;
+        double* st = coef + c.S * 5 * W;
+        double* buf = st + c.S * 2 * W;
+        load_coefficients(c, L, W, coef);
+        load_state(c.zi, c, L, W, st);
+        const F* in[W];
+        F* out[W];
+        input_rows(c, L, W, in);
+        signal_rows(p.y, c, L, W, out);
+        for (int64_t t0 = 0; t0 < c.T; t0 += kBlock) {
+            const int64_t n = std::min(kBlock, c.T - t0);
+            gather<F, P>(in, t0, n, buf);
+            run_cascade<P>(buf, n, c.S, coef, st);
+            scatter<F, P>(buf, out, L.nl, t0, n);
+        }
+        store_state(p.zf, c, L, W, st);
+    }
+};
+
+// Scratch doubles of a backward unit.
+inline size_t backward_scratch(int64_t S, int64_t T, int W) {
+    const int64_t nb = (T + kBlock - 1) / kBlock;
+    return static_cast<size_t>((5 * S + 2 * S + 2 * S + 5 * S + nb * 2 * S + kBlock * (S + 1) + kBlock) * W);
+}
+
+template <class F, class P>
+struct Backward {
+    static LAFE_INLINE void unit(const Args<F>& p, int64_t unit, double* scratch) {
+        constexpr int W = P::kW;
+        const Cascade<F>& c = p.c;
+        const int64_t S = c.S, T = c.T, nb = (T + kBlock - 1) / kBlock;
+        const Lanes L = lanes_of(p, unit, W);
+        double* coef = scratch;
+        double* st = coef + S * 5 * W;
+        double* adj = st + S * 2 * W;
+        double* acc = adj + S * 2 * W;
+        double* ck = acc + S * 5 * W;
+        double* w = ck + nb * S * 2 * W;
+        double* g = w + kBlock * (S + 1) * W;
+        const int64_t stride = (S + 1) * W;
+        load_coefficients(c, L, W, coef);
+        load_state(c.zi, c, L, W, st);
+        const F* in[W];
+        const F* grow[W];
+        input_rows(c, L, W, in);
+        signal_rows(p.gy, c, L, W, grow);
+        // pass 1: the state at every block start
+        for (int64_t k = 0; k < nb; ++k) {
+            const int64_t t0 = k * kBlock, n = std::min(kBlock, T - t0);
+            std::memcpy(ck + k * S * 2 * W, st, sizeof(double) * S * 2 * W);
+            if (k + 1 == nb) break;  // the last block's end state is not needed
+            gather<F, P>(in, t0, n, g);
+            run_cascade<P>(g, n, S, coef, st);
+        }
+        // pass 2: the adjoint, block by block from the end
+        load_state(p.gzf, c, L, W, adj);
+        std::fill(acc, acc + S * 5 * W, 0.0);
+        F* gout[W];
+        if (c.Cu != 1) signal_rows(p.gu, c, L, W, gout);  // gu [B, C, T]
+        for (int64_t k = nb - 1; k >= 0; --k) {
+            const int64_t t0 = k * kBlock, n = std::min(kBlock, T - t0);
+            std::memcpy(st, ck + k * S * 2 * W, sizeof(double) * S * 2 * W);
+            // the block's input into w[t][0], every section's output after it
+            gather<F, P>(in, t0, n, g);
+            for (int64_t t = 0; t < n; ++t) std::memcpy(w + t * stride, g + t * W, sizeof(double) * W);
+            run_cascade_keep<P>(w, n, S, coef, st);
+            gather<F, P>(grow, t0, n, g);
+            for (int64_t s0 = S; s0 > 0;) {
+                // groups from the last section down, mirroring run_cascade's split
+                int64_t start = 0, gsz = 0;
+                for (int64_t s = 0; s < s0;) {
+                    gsz = group_of(S - s);
+                    start = s;
+                    s += gsz;
+                }
+                if (gsz == 4) adjoint_group<4, P>(w, stride, g, n, start, coef, adj, acc);
+                else if (gsz == 2) adjoint_group<2, P>(w, stride, g, n, start, coef, adj, acc);
+                else adjoint_group<1, P>(w, stride, g, n, start, coef, adj, acc);
+                s0 = start;
+            }
+            if (c.Cu != 1) {
+                scatter<F, P>(g, gout, L.nl, t0, n);
+            } else if (p.gu_part) {
+                double* q = p.gu_part + unit * T + t0;
+                for (int64_t t = 0; t < n; ++t) q[t] = hsum(P::load(g + t * W));
+            } else {
+                F* q = p.gu + L.i * T + t0;
+                for (int64_t t = 0; t < n; ++t) q[t] = static_cast<F>(hsum(P::load(g + t * W)));
+            }
+        }
+        store_state(p.gzi, c, L, W, adj);
+        for (int l = 0; l < L.nl; ++l) {
+            double* q = p.gba_part + (L.i * c.C + L.c0 + l) * S * 5;
+            for (int64_t s = 0; s < S; ++s)
+                for (int j = 0; j < 5; ++j) q[s * 5 + j] = acc[(s * 5 + j) * W + l];
+        }
+    }
+};
+
+}  // namespace
+
+template <class F>
+void cascade_forward(const Cascade<F>& c, F* y, F* zf, int num_threads) {
+    Args<F> p;
+    p.c = c;
+    p.B = c.B;
+    const int W = lanes_for(c.C);
+    p.nblk = (c.C + W - 1) / W;
+    p.y = y;
+    p.zf = zf;
+    if (c.T == 0) {
+        // no samples: the final state is the initial one
+        if (zf) {
+            const int64_t n = c.B * c.C * c.S * 2;
+            for (int64_t j = 0; j < n; ++j) zf[j] = c.zi ? c.zi[j] : F(0);
+        }
+        return;
+    }
+    advise_huge_pages(y, sizeof(F) * static_cast<size_t>(c.B * c.C * c.T));
+    auto fn = biquad::detail::pick<Forward, F, Args<F>>(W);
+    biquad::detail::launch(fn, p, forward_scratch(c.S, W), num_threads);
+}
+
+template <class F>
+void cascade_backward(const Cascade<F>& c, const F* gy, const F* gzf, F* gu, double* gb, double* ga, F* gzi,
+                      int num_threads) {
+    const int W = lanes_for(c.C);
+    Args<F> p;
+    p.c = c;
+    p.B = c.B;
+    p.nblk = (c.C + W - 1) / W;
+    p.gy = gy;
+    p.gzf = gzf;
+    p.gu = gu;
+    p.gzi = gzi;
+    const int64_t S = c.S, C = c.C, B = c.B, T = c.T;
+    std::vector<double> gba(static_cast<size_t>(B * C * S * 5), 0.0);
+    p.gba_part = gba.data();
+    std::vector<double> part;
+    if (c.Cu == 1 && p.nblk > 1 && T > 0) {
+        part.resize(static_cast<size_t>(B * p.nblk * T));
+        p.gu_part = part.data();
+    }
+    if (T == 0) {
+        if (gzi) {
+            const int64_t n = B * C * S * 2;
+            for (int64_t j = 0; j < n; ++j) gzi[j] = gzf ? gzf[j] : F(0);
+        }
+    } else {
+        auto fn = biquad::detail::pick<Backward, F, Args<F>>(W);
+        biquad::detail::launch(fn, p, backward_scratch(S, T, W), num_threads);
+    }
+    // coefficient gradients: per row, or summed over the batch in batch order
+    const int64_t G = c.G, per = C * S;
+    for (int64_t j = 0; j < G * per; ++j) {
+        double s[5] = {0, 0, 0, 0, 0};
+        if (G == 1) {
+            for (int64_t i = 0; i < B; ++i)
+                for (int k = 0; k < 5; ++k) s[k] += gba[(i * per + j) * 5 + k];
+        } else {
+            for (int k = 0; k < 5; ++k) s[k] = gba[j * 5 + k];
+        }
+        for (int k = 0; k < 3; ++k) gb[j * 3 + k] = s[k];
+        for (int k = 0; k < 2; ++k) ga[j * 2 + k] = s[3 + k];
+    }
+    if (p.gu_part) {
+        const int64_t nblk = p.nblk;
+        const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(resolve_threads(num_threads), B)));
+        const double* q = p.gu_part;
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t i = 0; i < B; ++i)
+            for (int64_t t = 0; t < T; ++t) {
+                double s = 0.0;
+                for (int64_t j = 0; j < nblk; ++j) s += q[(i * nblk + j) * T + t];
+                gu[i * T + t] = static_cast<F>(s);
+            }
+    }
+}
+
+template void cascade_forward<float>(const Cascade<float>&, float*, float*, int);
+template void cascade_forward<double>(const Cascade<double>&, double*, double*, int);
+template void cascade_backward<float>(const Cascade<float>&, const float*, const float*, float*, double*,
+                                      double*, float*, int);
+template void cascade_backward<double>(const Cascade<double>&, const double*, const double*, double*, double*,
+                                       double*, double*, int);
+
+}  // namespace sosfilt
+}  // namespace learnafe

@@ -1,0 +1,92 @@
+"""The fused cascade kernel (cpp/sosfilt_cascade.cpp) against scipy.signal.sosfilt (forward, float64 and
+float32 signals) and central finite differences (backward), and its independence of the thread count."""
+
+import numpy as np
+import pytest
+
+scipy_signal = pytest.importorskip("scipy.signal")
+from learnafe.ops.extension import core as _core  # noqa: E402
+
+
+def _sos(rng, shape, S):
+    """Random stable sections [*shape, S, 6] (poles of radius 0.3..0.9)."""
+    r = rng.uniform(0.3, 0.9, shape + (S,))
+    th = rng.uniform(0.1, 3.0, shape + (S,))
+    sos = np.empty(shape + (S, 6))
+    sos[..., :3] = rng.normal(size=shape + (S, 3))
+    sos[..., 3] = 1.0
+    sos[..., 4] = -2 * r * np.cos(th)
+    sos[..., 5] = r * r
+    return sos
+
+
+def _forward(u, sos, zi, threads):
+    B, C, S = u.shape[0], sos.shape[1], sos.shape[2]
+    T = u.shape[-1]
+    y, zf = np.empty((B, C, T), u.dtype), np.empty((B, C, S, 2), u.dtype)
+    fn = _core.sosfilt_forward_f64 if u.dtype == np.float64 else _core.sosfilt_forward_f32
+    fn(u, np.ascontiguousarray(sos[..., :3]), np.ascontiguousarray(sos[..., 4:]), zi, y, zf, threads)
+    return y, zf
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-6)])
+@pytest.mark.parametrize("S", [1, 2, 3, 4, 5, 8])
+@pytest.mark.parametrize("B,Cu,C,G", [(3, 1, 5, 1), (3, 5, 5, 3), (2, 11, 11, 1), (2, 1, 9, 2)])
+def test_forward_matches_scipy_per_signal(dtype, tol, S, B, Cu, C, G):
+    rng = np.random.default_rng(S * 100 + C)
+    T = 203
+    sos = _sos(rng, (G, C), S)
+    u = rng.normal(size=(B, Cu, T)).astype(dtype)
+    zi = rng.normal(size=(B, C, S, 2)).astype(dtype)
+    y, zf = _forward(u, sos, zi, 2)
+    for i in range(B):
+        for c in range(C):
+            yr, zr = scipy_signal.sosfilt(sos[0 if G == 1 else i, c], u[i, 0 if Cu == 1 else c].astype(np.float64),
+                                          zi=zi[i, c].astype(np.float64))
+            assert np.abs(y[i, c] - yr).max() <= tol * np.abs(yr).max()
+            assert np.abs(zf[i, c] - zr).max() <= tol * 10 * max(1.0, np.abs(zr).max())
+
+
+@pytest.mark.parametrize("B,Cu,C,G,S,T", [(2, 1, 9, 1, 3, 150), (2, 5, 5, 2, 5, 70), (3, 1, 3, 3, 1, 9)])
+def test_backward_matches_finite_differences(B, Cu, C, G, S, T):
+    rng = np.random.default_rng(T)
+    sos = _sos(rng, (G, C), S)
+    b, a = np.ascontiguousarray(sos[..., :3]), np.ascontiguousarray(sos[..., 4:])
+    u, zi = rng.normal(size=(B, Cu, T)), rng.normal(size=(B, C, S, 2))
+    gy, gzf = rng.normal(size=(B, C, T)), rng.normal(size=(B, C, S, 2))
+
+    def loss(u, b, a, zi):
+        y, zf = np.empty((B, C, T)), np.empty((B, C, S, 2))
+        _core.sosfilt_forward_f64(u, b, a, zi, y, zf, 1)
+        return float((y * gy).sum() + (zf * gzf).sum())
+
+    grads = {"u": np.empty_like(u), "b": np.empty_like(b), "a": np.empty_like(a), "zi": np.empty_like(zi)}
+    _core.sosfilt_backward_f64(u, b, a, zi, gy, gzf, grads["u"], grads["b"], grads["a"], grads["zi"], 2)
+    args = {"u": u, "b": b, "a": a, "zi": zi}
+    eps = 1e-6
+    for name, v in args.items():
+        ref = np.zeros_like(v)
+        for idx in np.ndindex(v.shape):
+            vp, vm = v.copy(), v.copy()
+            vp[idx] += eps
+            vm[idx] -= eps
+            ref[idx] = (loss(**{**args, name: vp}) - loss(**{**args, name: vm})) / (2 * eps)
+        assert np.abs(grads[name] - ref).max() <= 1e-7 * np.abs(ref).max(), name
+
+
+def test_results_do_not_depend_on_threads():
+    rng = np.random.default_rng(7)
+    B, C, S, T = 4, 19, 4, 1000
+    sos = _sos(rng, (1, C), S)
+    u = rng.normal(size=(B, 1, T))
+    y1, z1 = _forward(u, sos, None, 1)
+    y2, z2 = _forward(u, sos, None, 3)
+    assert np.array_equal(y1, y2) and np.array_equal(z1, z2)
+    b, a = np.ascontiguousarray(sos[..., :3]), np.ascontiguousarray(sos[..., 4:])
+    gy = rng.normal(size=(B, C, T))
+    outs = []
+    for threads in (1, 3):
+        g = (np.empty_like(u), np.empty_like(b), np.empty_like(a))
+        _core.sosfilt_backward_f64(u, b, a, None, gy, None, g[0], g[1], g[2], None, threads)
+        outs.append(g)
+    assert all(np.array_equal(p, q) for p, q in zip(*outs))
