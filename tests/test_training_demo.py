@@ -50,6 +50,13 @@ def test_demo_end_to_end_on_toy_data(tmp_path, monkeypatch):
         assert "test split" in s[mode]["test_measured_on"]
         # all of the real folder includes the training speakers: no accuracy on it
         assert "all" not in s["real_recordings"][mode] and "all_note" in s["real_recordings"][mode]
+    # with real recordings both runs distil a teacher trained first on the same data
+    t = json.loads((out / "teacher" / "config.json").read_text())
+    assert t["bank"]["mode"] == "conventional" and t["classifier"]["width"] == 128
+    for mode in ("conventional", "codesign"):
+        c = json.loads((out / mode / "config.json").read_text())
+        assert c["distill"]["teacher"] == str(out / "teacher") and c["distill"]["distill_weight"] == 0.5
+    assert s["teacher"]["classifier_params"] > 3 * 22000 and "clean" in s["teacher"]["real_validation_accuracy"]
     assert s["savings_verdict"]["judged_on"] == "real validation speakers"
     assert s["savings_verdict"]["mean_accuracy_change_points"] == s["real_mean_accuracy_change_points"]
     real_all = next(line for line in md.splitlines() if line.startswith("| codesign | real |"))

@@ -90,6 +90,16 @@ REAL_RECIPE = {
 }
 UNKNOWN_WEIGHT = 0.3
 
+#: The teacher the demo's two runs distil when real recordings are there (docs/training.md,
+#: "A teacher"): a DSCNN of width 128 (78k parameters, 3.4x the deployed 22.7k) on the frozen
+#: conventional bank, trained first on the same data for ``TEACHER_EPOCH_SHARE`` of the
+#: students' epochs with both threads.  The deployed classifiers stay the 22.7k DSCNN; their
+#: loss is (1 - 0.5) CE + 0.5 T^2 KL(teacher_T || student_T) plus the hardware terms.
+TEACHER_RECIPE = {"bank.mode": "conventional", "classifier.width": 128, "classifier.depth": 4,
+                  "output.threads": 2}
+TEACHER_EPOCH_SHARE = 0.5
+DISTILL_RECIPE = {"distill.distill_weight": 0.5, "distill.distill_temperature": 4.0}
+
 
 def demo_data(*, real=None, unknown=None, noise=None, synthetic_only: bool = False) -> dict:
     """The real folders the demo uses: given ones (which must exist) or the shared
@@ -231,8 +241,29 @@ def _demo_configs(opts: DemoOptions, data: Path) -> tuple[str, dict, dict, dict]
         cfg["schedule.epochs"] = int(opts.epochs)
     cfg.update(opts.overrides or {})
     runs = {m: Path(opts.out) / m for m in ("conventional", "codesign")}
+    teacher = None
+    if mode == "synthetic + real":
+        base = TrainConfig.from_dict(cfg)
+        epochs = max(1, round(TEACHER_EPOCH_SHARE * base.schedule.epochs))
+        teacher = (Path(opts.out) / "teacher",
+                   TrainConfig.from_dict({**cfg, **TEACHER_RECIPE, "schedule.epochs": epochs}))
+        cfg = {**cfg, **DISTILL_RECIPE, "distill.teacher": str(teacher[0])}
     cfgs = {m: TrainConfig.from_dict({**cfg, "bank.mode": m}) for m in runs}
-    return mode, found, runs, cfgs
+    return mode, found, runs, cfgs, teacher
+
+
+def _demo_teacher(teacher, timings: dict) -> None:
+    """Step 2 with real recordings: the teacher both runs distil (resumes a partial one)."""
+    if teacher is None:
+        return
+    from learnafe.training.trainer import train
+
+    t0 = time.perf_counter()
+    run_dir, cfg = teacher
+    log.info("demo 2/5: training the teacher (DSCNN width %d on the conventional bank, %d epochs) "
+             "into %s", cfg.classifier.width, cfg.schedule.epochs, run_dir)
+    train(cfg, run_dir)
+    timings["teacher_s"] = time.perf_counter() - t0
 
 
 def _demo_train(runs: dict, cfgs: dict, progress: bool, timings: dict) -> None:
@@ -273,6 +304,19 @@ def _demo_real(runs: dict, found: dict, seed: int, timings: dict) -> dict:
     else:
         log.info("demo 4/5: no real recordings (pass --real DIR); skipped")
     return real_results
+
+
+def _teacher_summary(cfg: TrainConfig) -> dict | None:
+    """The distilled teacher: its folder, size and accuracy on the real validation speakers."""
+    if not cfg.distill.teacher:
+        return None
+    m = read_json(Path(cfg.distill.teacher) / METRICS)
+    d = {"run": cfg.distill.teacher, "classifier_params": m.get("n_params_classifier"),
+         "distill_weight": cfg.distill.distill_weight, "distill_temperature": cfg.distill.distill_temperature}
+    if m.get("real_validation"):
+        d["real_validation_mean"] = m["real_validation"]["mean_accuracy"]
+        d["real_validation_accuracy"] = m["real_validation"]["accuracy"]
+    return d
 
 
 def _demo_summary(opts: DemoOptions, data: Path, mode: str, found: dict, runs: dict, cfgs: dict,
@@ -317,6 +361,7 @@ def _demo_summary(opts: DemoOptions, data: Path, mode: str, found: dict, runs: d
         "mean_accuracy_change_points": 100 * (mk["test"]["mean_accuracy"] - mc["test"]["mean_accuracy"]),
         "throughput_clips_per_s": {"conventional": mc["throughput_clips_per_s"],
                                    "codesign": mk["throughput_clips_per_s"]},
+        "teacher": _teacher_summary(cfgs["codesign"]),
         "real_recordings": real_results, "timings_s": timings,
         "total_s": time.perf_counter() - t_start,
     }
@@ -359,11 +404,12 @@ def run_demo(out="runs/demo", *, size: str = "small", data=None, real=None, unkn
     opts.out.mkdir(parents=True, exist_ok=True)
     timings: dict = {}
     data = _demo_data_folder(opts, timings)
-    mode, found, runs, cfgs = _demo_configs(opts, data)
+    mode, found, runs, cfgs, teacher = _demo_configs(opts, data)
     from learnafe.training.data import describe_training_data
 
     trained_on = describe_training_data(cfgs["codesign"])
     log.info("demo data: %s -- training on %s", mode, trained_on)
+    _demo_teacher(teacher, timings)
     _demo_train(runs, cfgs, opts.progress, timings)
     real_results = _demo_real(runs, found, opts.seed, timings)
     return _demo_summary(opts, data, mode, found, runs, cfgs, trained_on, real_results, timings, t_start)
