@@ -180,7 +180,10 @@ def design(kind: str, n_channels: int, f_low: float, f_high: float, sample_rate:
 # --------------------------------------------------------------------------- filtering
 def sos_envelopes(x: torch.Tensor, sos: torch.Tensor, sample_rate: float, cfg: FeatureConfig) -> torch.Tensor:
     """Envelopes ``[B, C, F]`` of audio ``x`` ``[B, T]`` through cascades ``sos`` ``[C, S, 6]``
-    (a0 = 1): the one place the classic banks filter, as ``S`` calls of the biquad op."""
+    (a0 = 1): the one place the classic banks filter.  The first ``S - 1`` sections run as one
+    fused cascade (:func:`learnafe.sosfilt`), the last one inside the envelope op, every
+    (clip, channel) signal its own example with its channel's last section (per-example
+    coefficients), so the whole bank is two kernel calls."""
     from learnafe import ops
 
     sos = sos.to(torch.float64)
@@ -188,14 +191,12 @@ def sos_envelopes(x: torch.Tensor, sos: torch.Tensor, sample_rate: float, cfg: F
     n_sec = int(sos.shape[1])
     if n_sec == 1:
         return feat.envelopes(x, b[:, 0], a[:, 0], sample_rate, cfg)
-    y = ops.biquad_filterbank(x, b[:, 0], a[:, 0])                 # [B, C, T]
-    chans = []
-    for c in range(sos.shape[0]):
-        yc = y[:, c]
-        for s in range(1, n_sec - 1):
-            yc = ops.biquad_filterbank(yc, b[c:c + 1, s], a[c:c + 1, s])[:, 0]
-        chans.append(feat.envelopes(yc, b[c:c + 1, -1], a[c:c + 1, -1], sample_rate, cfg))
-    return torch.cat(chans, dim=1)
+    y = ops.sosfilt(sos[:, :-1], x)                                  # [B, C, T]
+    B, C, T = y.shape
+    b_last = b[:, -1].repeat(B, 1)[:, None, :]                       # [B*C, 1, 3]
+    a_last = a[:, -1].repeat(B, 1)[:, None, :]
+    env = feat.envelopes(y.reshape(B * C, T), b_last, a_last, sample_rate, cfg)  # [B*C, 1, F]
+    return env.reshape(B, C, -1)
 
 
 # --------------------------------------------------------------------------- front end

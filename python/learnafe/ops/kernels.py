@@ -21,7 +21,8 @@ from learnafe.ops.checks import as_numpy
 from learnafe.ops.extension import core as _core
 
 __all__ = ["coefficients64", "biquad_checkpoint_size", "biquad_forward", "biquad_backward",
-           "envelope_checkpoint_size", "envelope_forward", "envelope_backward", "section_forward"]
+           "envelope_checkpoint_size", "envelope_forward", "envelope_backward", "section_forward",
+           "cascade_forward", "cascade_backward"]
 
 
 def coefficients64(v: Any) -> np.ndarray:
@@ -139,3 +140,34 @@ def section_forward(u, b, a, threads):
         with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
             list(pool.map(one, jobs))
     return y
+
+
+def cascade_forward(u, b, a, zi, threads):
+    """Cascades of second-order sections, all sections fused per sample (``cpp/sosfilt_cascade.h``):
+    ``u [B, Cu, T]`` (``Cu`` 1 or ``C``; float32 or float64), ``b [G, C, S, 3]``, ``a [G, C, S, 2]``
+    (normalised; ``G`` 1 or ``B``), ``zi [B, C, S, 2]`` (u's dtype, direct form II transposed
+    state) or None -> ``(y [B, C, T], zf [B, C, S, 2])`` in u's dtype."""
+    u = np.ascontiguousarray(u)
+    b, a = coefficients64(b), coefficients64(a)
+    B, T = u.shape[0], u.shape[2]
+    G, C, S = b.shape[:3]
+    y = np.empty((B, C, T), dtype=u.dtype)
+    zf = np.empty((B, C, S, 2), dtype=u.dtype)
+    zi = None if zi is None else np.ascontiguousarray(zi, dtype=u.dtype)
+    getattr(_core, "sosfilt_forward_" + _suffix(str(u.dtype)))(u, b, a, zi, y, zf, threads)
+    return y, zf
+
+
+def cascade_backward(u, b, a, zi, grad_y, grad_zf, threads):
+    """The adjoint of :func:`cascade_forward`: ``(grad_u [B, Cu, T], grad_b, grad_a [G, C, S, *]
+    float64, grad_zi [B, C, S, 2] or None)`` for ``grad_y [B, C, T]`` and ``grad_zf`` (or None)."""
+    u = np.ascontiguousarray(u)
+    b, a = coefficients64(b), coefficients64(a)
+    zi = None if zi is None else np.ascontiguousarray(zi, dtype=u.dtype)
+    gy = np.ascontiguousarray(grad_y, dtype=u.dtype)
+    gzf = None if grad_zf is None else np.ascontiguousarray(grad_zf, dtype=u.dtype)
+    gu = np.empty(u.shape, dtype=u.dtype)
+    gb, ga = np.empty(b.shape), np.empty(a.shape)
+    gzi = None if zi is None else np.empty(zi.shape, dtype=u.dtype)
+    getattr(_core, "sosfilt_backward_" + _suffix(str(u.dtype)))(u, b, a, zi, gy, gzf, gu, gb, ga, gzi, threads)
+    return gu, gb, ga, gzi

@@ -9,15 +9,13 @@ as scipy's ``zi``/``zf``)::
     z1[n] = b1 x[n] - a1 y[n] + z2[n-1]
     z2[n] = b2 x[n] - a2 y[n]
 
-Computation.  Every section runs on the compiled filter-bank kernel from a zero state
-(:func:`learnafe.ops.kernels.section_forward`; torch: the operator
-``torch.ops.learnafe.sosfilt_section`` of :mod:`learnafe.ops.operators`).  An initial state
-``(z1, z2)`` adds the zero-input response ``z1 h[n] + z2 h[n-1]``, ``h`` the impulse response of
-``1 / A(z)`` (exact by linearity, for every section, also where the direct-form-II state could not
-represent it).  The final state is ``z1 = b1 x[T-1] + b2 x[T-2] - a1 y[T-1] - a2 y[T-2]``,
-``z2 = b2 x[T-1] - a2 y[T-1]``.  The gradients follow from the section operator's adjoint (the
-all-pole filter run backwards in time, coefficient gradients as correlations), itself written with
-differentiable operations, so ``gradgradcheck`` holds.
+Computation.  All sections run fused per sample in the compiled cascade kernel
+(:func:`learnafe.ops.kernels.cascade_forward`, ``cpp/sosfilt_cascade.h``; torch: the operator
+``torch.ops.learnafe.sosfilt_cascade`` of :mod:`learnafe.ops.cascade`): the input is read once
+and the output written once, SIMD across the signals, in double arithmetic with scipy's
+direct-form-II-transposed state.  The gradient is the fused adjoint kernel; a gradient of the
+gradient goes through the same cascade composed of differentiable section operators, so
+``gradgradcheck`` holds.
 """
 
 from __future__ import annotations
@@ -34,81 +32,20 @@ from learnafe.ops.extension import get_num_threads, op_threads
 __all__ = ["sosfilt"]
 
 
-def _section(u, b, a, threads: int, is_torch: bool):
-    if is_torch:
-        import torch
-
-        from learnafe.ops import operators  # noqa: F401 - registers torch.ops.learnafe
-
-        return torch.ops.learnafe.sosfilt_section(u, b, a, threads)
-    return kernels.section_forward(u, b, a, threads or get_num_threads())
-
-
-def _delayed(h, is_torch: bool):
-    """``h[..., n - 1]`` (zero at n = 0)."""
-    if is_torch:
-        import torch
-
-        return torch.nn.functional.pad(h[..., :-1], (1, 0))
-    return np.concatenate([np.zeros_like(h[..., :1]), h[..., :-1]], axis=-1)
-
-
-def _stack(parts, axis: int, is_torch: bool):
-    if is_torch:
-        import torch
-
-        return torch.stack(parts, axis)
-    return np.stack(parts, axis)
-
-
 def _movedim(v, src, dst, is_torch: bool):
     return v.movedim(src, dst) if is_torch else np.moveaxis(v, src, dst)
 
 
-def _impulse(x, G: int, C: int, T: int, b, is_torch: bool):
-    """A unit impulse ``[G, 1, T]`` (``x``'s dtype) and the numerator ``(1, 0, 0)`` ``[G, C, 3]`` (``b``'s)."""
-    if is_torch:
-        impulse, one = x.new_zeros((G, 1, T)), b.new_zeros((G, C, 3))
-    else:
-        impulse, one = np.zeros((G, 1, T), dtype=x.dtype), np.zeros((G, C, 3), dtype=b.dtype)
-    impulse[..., 0] = 1.0
-    one[..., 0] = 1.0
-    return impulse, one
-
-
 def _cascade(x, b, a, zi, threads: int, is_torch: bool):
     """``x [N, T]``, ``b [G, C, S, 3]``, ``a [G, C, S, 2]`` (normalised), ``zi [N, C, S, 2]`` or None
-    -> ``y [N, C, T]``, ``zf [N, C, S, 2]``."""
-    G, C, S = b.shape[:3]
-    T = x.shape[-1]
-    w = x[:, None, :]
-    impulse = None
-    zfs = []
-    for s in range(S):
-        bs, as_ = b[:, :, s], a[:, :, s]
-        y = _section(w, bs, as_, threads, is_torch)
-        if zi is not None:
-            if impulse is None:
-                impulse, one = _impulse(x, G, C, T, bs, is_torch)
-            h = _section(impulse, one, as_, threads, is_torch)  # impulse response of 1 / A
-            y = y + zi[:, :, s, 0:1] * h + zi[:, :, s, 1:2] * _delayed(h, is_torch)
-        b1, b2, a1, a2 = bs[..., 1:2], bs[..., 2:3], as_[..., 0:1], as_[..., 1:2]
-        if is_torch:
-            b1, b2, a1, a2 = (v.to(x.dtype) for v in (b1, b2, a1, a2))
-        else:
-            b1, b2, a1, a2 = (v.astype(x.dtype) for v in (b1, b2, a1, a2))
-        z2 = b2 * w[..., -1:] - a2 * y[..., -1:]
-        if T >= 2:
-            z1 = b1 * w[..., -1:] + b2 * w[..., -2:-1] - a1 * y[..., -1:] - a2 * y[..., -2:-1]
-        else:
-            z1 = b1 * w[..., -1:] - a1 * y[..., -1:]
-            if zi is not None:
-                z1 = z1 + zi[:, :, s, 1:2]
-        z1 = z1 + 0 * y[..., -1:]  # broadcast a shared input to every channel
-        z2 = z2 + 0 * y[..., -1:]
-        zfs.append(_stack([z1[..., 0], z2[..., 0]], -1, is_torch))
-        w = y
-    return w, _stack(zfs, 2, is_torch)
+    -> ``y [N, C, T]``, ``zf [N, C, S, 2]``: the fused cascade kernel (torch: its operator)."""
+    if is_torch:
+        import torch
+
+        from learnafe.ops import cascade  # noqa: F401 - registers torch.ops.learnafe.sosfilt_cascade
+
+        return torch.ops.learnafe.sosfilt_cascade(x[:, None, :].contiguous(), b, a, zi, threads)
+    return kernels.cascade_forward(x[:, None, :], b, a, zi, threads or get_num_threads())
 
 
 def _where(ndim: int, idx) -> str:
