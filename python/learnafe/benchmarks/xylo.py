@@ -27,7 +27,9 @@ import numpy as np
 
 TITLE = "XyloAudio 3 fixed-point filter bank and spike features (bit-exact) vs rockpool"
 
+#: Speed-up targets against rockpool: the bit-exact bank, and the fused spike features.
 TARGET_RATIO = 1000.0
+FEATURES_TARGET_RATIO = 2000.0
 
 
 def _best(fn, repeat: int) -> tuple[float, float]:
@@ -169,8 +171,9 @@ def _reference_features(s: _Setup, ref_mod, ref, cfg, result: dict) -> dict:
     out["features_speedup"] = result["features_sc_per_s"] / out["features_reference_sc_per_s"]
     out["features_speedup_1thread_cpu"] = (result["features_1thread_cpu_sc_per_s"]
                                            / out["features_reference_cpu_sc_per_s"])
+    out["features_target_speedup"] = FEATURES_TARGET_RATIO
     out["features_target_met"] = max(out["features_speedup"],
-                                     out["features_speedup_1thread_cpu"]) >= TARGET_RATIO
+                                     out["features_speedup_1thread_cpu"]) >= FEATURES_TARGET_RATIO
     return out
 
 
@@ -229,7 +232,7 @@ def format(result: dict) -> str:  # noqa: A001 - the section interface's name
                       f"{result['features_reference_samples']} samples)",
                       f"  speed-up: {result['features_speedup']:.0f}x wall-clock (1 thread in CPU time "
                       f"{result['features_speedup_1thread_cpu']:.0f}x); target "
-                      f"{result['target_speedup']:.0f}x: "
+                      f"{result['features_target_speedup']:.0f}x: "
                       f"{'met' if result['features_target_met'] else 'NOT met'}; counts bit-exact: "
                       f"{result['features_bit_exact']}"]
     return "\n".join(lines)
