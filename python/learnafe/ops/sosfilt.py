@@ -21,6 +21,7 @@ gradient goes through the same cascade composed of differentiable section operat
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -100,6 +101,32 @@ def sosfilt(sos: Any, x: Any, axis: int = -1, zi: Any = None, *, num_threads: in
         ``y``, or ``(y, zf)`` with ``zi`` given (``zf`` in ``zi``'s layout).  NumPy in, NumPy out;
         torch in, torch out, differentiable in ``x``, ``sos`` and ``zi`` (to any order).
     """
+    is_torch, k = _check_arguments(sos, x, axis, zi)
+    threads = op_threads(num_threads)
+    xt = _movedim(x, k, -1, is_torch)
+    lead, T = tuple(xt.shape[:-1]), int(xt.shape[-1])
+    if T < 1:
+        raise ValueError(f"x has no samples along axis {axis} (shape {tuple(x.shape)})")
+    bn, an = _normalised(sos, x, zi, is_torch)
+    lay = _layout(sos, x, xt, lead, T, k, axis, is_torch)
+    zc = None
+    if zi is not None:
+        if tuple(zi.shape) != lay.zi_shape:
+            raise ValueError(f"zi must have shape {lay.zi_shape} (sections, then y's shape with the time axis "
+                             f"replaced by the 2 state values), got {tuple(zi.shape)}")
+        zc = _movedim(_movedim(zi, tuple(d + 1 for d in lay.dst), lay.src, is_torch), 0, -2, is_torch)
+        zc = zc.reshape(lay.N, lay.C, lay.S, 2)
+    bc, ac = bn.reshape(lay.G, lay.C, lay.S, 3), an.reshape(lay.G, lay.C, lay.S, 2)
+    y, zf = _cascade(lay.xc, bc, ac, zc, threads, is_torch)
+    y = _movedim(y.reshape(lay.y_canon_shape), lay.src, lay.dst, is_torch)
+    if zi is None:
+        return y
+    zf = _movedim(zf.reshape(lay.y_lead + lay.chan + (lay.S, 2)), -2, 0, is_torch)
+    return y, _movedim(zf, lay.src, tuple(d + 1 for d in lay.dst), is_torch)
+
+
+def _check_arguments(sos, x, axis, zi) -> tuple[bool, int]:
+    """Kinds, dtypes and shapes of the arguments; ``(is_torch, time axis of x)``."""
     named = {"sos": sos, "x": x} if zi is None else {"sos": sos, "x": x, "zi": zi}
     is_torch = check_kind(named)
     xd, sd = dtype_name(x), dtype_name(sos)
@@ -117,12 +144,12 @@ def sosfilt(sos: Any, x: Any, axis: int = -1, zi: Any = None, *, num_threads: in
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -x.ndim <= int(axis) < x.ndim:
         raise ValueError(f"axis must be an integer in [{-x.ndim}, {x.ndim}) for x of shape {tuple(x.shape)}, "
                          f"got {axis!r}")
-    k = int(axis) % x.ndim
-    threads = op_threads(num_threads)
-    xt = _movedim(x, k, -1, is_torch)
-    lead, T = tuple(xt.shape[:-1]), int(xt.shape[-1])
-    if T < 1:
-        raise ValueError(f"x has no samples along axis {axis} (shape {tuple(x.shape)})")
+    return is_torch, int(axis) % x.ndim
+
+
+def _normalised(sos, x, zi, is_torch: bool):
+    """``(b / a0, (a1, a2) / a0)`` after the data checks (finite, a0 != 0, stable sections;
+    skipped while torch traces a graph, where the operators check)."""
     tracing = False
     if is_torch:
         from learnafe._tracing import is_tracing
@@ -139,6 +166,27 @@ def sosfilt(sos: Any, x: Any, axis: int = -1, zi: Any = None, *, num_threads: in
                 bad = tuple(int(i) for i in np.argwhere(~np.isfinite(as_numpy(v)))[0])
                 raise ValueError(f"{name} contains non-finite values (first at index {bad}); clean the input "
                                  f"(e.g. nan_to_num) before filtering")
+    return bn, an
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the cascade's canonical ``x [N, T]``, ``y [N, C, T]`` and states come from and go to."""
+
+    xc: Any                 # the signals [N, T]
+    G: int                  # coefficient sets (1, or N for per-batch banks)
+    C: int                  # channels
+    S: int                  # sections
+    N: int                  # signals
+    y_lead: tuple           # y's leading shape
+    chan: tuple             # () for sos [S, 6], else (C,)
+    y_canon_shape: tuple    # y_lead + chan + (T,)
+    src: tuple              # y's last axes ...
+    dst: tuple              # ... and where they go
+    zi_shape: tuple         # the zi shape sosfilt takes
+
+
+def _layout(sos, x, xt, lead: tuple, T: int, k: int, axis, is_torch: bool) -> _Layout:
     S = int(sos.shape[-2])
     if sos.ndim == 4:
         G, C = int(sos.shape[0]), int(sos.shape[1])
@@ -154,27 +202,12 @@ def sosfilt(sos: Any, x: Any, axis: int = -1, zi: Any = None, *, num_threads: in
         N = math.prod(lead)
         xc = xt.reshape(N, T)
         y_lead = lead
-    bc = bn.reshape(G, C, S, 3)
-    ac = an.reshape(G, C, S, 2)
     # y: the canonical [lead..., (C,) T] with its last axes (C and) T moved to where the time axis of x is
     chan = () if sos.ndim == 2 else (C,)
-    y_canon_shape = y_lead + chan + (T,)
     p = 1 if sos.ndim == 4 and x.ndim == 1 else k
     src = tuple(range(-len(chan) - 1, 0))
     dst = tuple(range(p, p + len(chan) + 1))
     state = y_lead + chan + (2,)
     tail = len(src)
     zi_shape = (S,) + state[:-tail][:p] + state[-tail:] + state[:-tail][p:]
-    zc = None
-    if zi is not None:
-        if tuple(zi.shape) != zi_shape:
-            raise ValueError(f"zi must have shape {zi_shape} (sections, then y's shape with the time axis "
-                             f"replaced by the 2 state values), got {tuple(zi.shape)}")
-        zc = _movedim(_movedim(zi, tuple(d + 1 for d in dst), src, is_torch), 0, -2, is_torch)
-        zc = zc.reshape(N, C, S, 2)
-    y, zf = _cascade(xc, bc, ac, zc, threads, is_torch)
-    y = _movedim(y.reshape(y_canon_shape), src, dst, is_torch)
-    if zi is None:
-        return y
-    zf = _movedim(zf.reshape(y_lead + chan + (S, 2)), -2, 0, is_torch)
-    return y, _movedim(zf, src, tuple(d + 1 for d in dst), is_torch)
+    return _Layout(xc, G, C, S, N, y_lead, chan, y_lead + chan + (T,), src, dst, zi_shape)
