@@ -238,25 +238,53 @@ def _memory_in_subprocess(path: str, cfg: dict, seed: int, threads: int) -> dict
 
 def run(args) -> dict:
     """Measure every path of the section; returns a JSON-serialisable dict."""
-    import scipy.signal as ss
+    from learnafe import ops
+    from learnafe.benchmarks._environment import section_settings
+
+    cfg, seed, threads = section_settings(args, QUICK, FULL)
+    log.info("ops benchmark: B=%d T=%d C=%d hop=%d, %d thread(s), kernels=%s, best of %d",
+             cfg["batch"], cfg["samples"], cfg["channels"], cfg["hop"], threads, ops.kernel_isa(),
+             cfg["repeats"])
+    data = _bench_inputs(cfg, seed)
+    lpc_ok, lpc_note = _torchlpc_available()
+    if not lpc_ok:
+        log.info("%s", lpc_note)
+    paths = [*_op_paths(data), *_reference_paths(data, lpc_ok),
+             ("fused_envelope_forward_backward", _envelope_step("fused", cfg, seed), data["work"]),
+             ("unfused_envelope_forward_backward", _envelope_step("unfused", cfg, seed), data["work"])]
+    timings, memory = _time_paths(paths, cfg, seed, threads)
+    return _result(cfg, seed, threads, data, timings, memory, lpc_ok, lpc_note)
+
+
+def _bench_inputs(cfg: dict, seed: int) -> dict:
+    """The section's inputs: NumPy and torch signals and banks, the output gradient, the torch
+    loop's shorter signal, the per-example banks."""
+    import torch
+
+    B, T, C = cfg["batch"], cfg["samples"], cfg["channels"]
+    x, b, a, xt, bt, at = _inputs(cfg, seed, False)
+    TL = min(cfg["torch_loop_samples"], T)
+    gy = torch.tensor(np.random.default_rng(seed + 2).standard_normal((B, C, T)), dtype=torch.float32)
+    # Per-example banks of the same sizes: every batch item its own numerators (the shared ones
+    # perturbed by 1 %), the denominators repeated: one [B, C, 3] / [B, C, 2] call.
+    rng_pe = np.random.default_rng(seed + 3)
+    bpe = (bt.detach()[None] * torch.from_numpy(1 + 0.01 * rng_pe.standard_normal((B, C, 3)))).contiguous()
+    ape = at.detach()[None].expand(B, C, 2).contiguous()
+    return {"x": x, "b": b, "a": a, "xt": xt, "bt": bt, "at": at, "gy": gy, "TL": TL, "bpe": bpe, "ape": ape,
+            "shape": (B, C, T), "work": B * C * T}
+
+
+def _op_paths(d: dict) -> list:
+    """(name, call, sample-channels) of the op's own paths and of the memory limit (a fill)."""
     import torch
 
     from learnafe import ops
-    from learnafe._progress import progress
-    from learnafe.benchmarks._environment import section_settings
     from learnafe.ops.buffers import output_cache_disabled
 
-    cfg, seed, threads = section_settings(args, QUICK, FULL)
-    B, T, C, hop, reps = cfg["batch"], cfg["samples"], cfg["channels"], cfg["hop"], cfg["repeats"]
-    log.info("ops benchmark: B=%d T=%d C=%d hop=%d, %d thread(s), kernels=%s, best of %d",
-             B, T, C, hop, threads, ops.kernel_isa(), reps)
-
-    x, b, a, xt, bt, at = _inputs(cfg, seed, False)
-    sos = [np.concatenate([b[c], [1.0], a[c]])[None, :] for c in range(C)]
-    gy = torch.tensor(np.random.default_rng(seed + 2).standard_normal((B, C, T)), dtype=torch.float32)
+    xt, bt, at, gy, work = d["xt"], d["bt"], d["at"], d["gy"], d["work"]
     xg, bg, ag = (t.detach().clone().requires_grad_(True) for t in (xt, bt, at))
-    TL = min(cfg["torch_loop_samples"], T)
-    xl = xt[:, :TL].detach().clone()
+    y_out = torch.empty(d["shape"], dtype=torch.float32)
+    y_fill = torch.empty(d["shape"], dtype=torch.float32)
 
     def op_fwd():
         with torch.no_grad():
@@ -266,17 +294,9 @@ def run(args) -> dict:
         with output_cache_disabled(), torch.no_grad():
             ops.biquad_filterbank(xt, bt, at)
 
-    # Per-example banks of the same sizes: every batch item its own numerators (the shared ones
-    # perturbed by 1 %), the denominators repeated: one [B, C, 3] / [B, C, 2] call.
-    rng_pe = np.random.default_rng(seed + 3)
-    bpe = (bt.detach()[None] * torch.from_numpy(1 + 0.01 * rng_pe.standard_normal((B, C, 3)))).contiguous()
-    ape = at.detach()[None].expand(B, C, 2).contiguous()
-
     def op_fwd_per_example():
         with torch.no_grad():
-            ops.biquad_filterbank(xt, bpe, ape)
-
-    y_out = torch.empty((B, C, T), dtype=torch.float32)
+            ops.biquad_filterbank(xt, d["bpe"], d["ape"])
 
     def op_fwd_out():
         with torch.no_grad():
@@ -286,23 +306,38 @@ def run(args) -> dict:
         xg.grad = bg.grad = ag.grad = None
         ops.biquad_filterbank(xg, bg, ag).backward(gy)
 
-    y_fill = torch.empty((B, C, T), dtype=torch.float32)
+    return [("fill_output", lambda: y_fill.fill_(1.0), work), ("op_forward", op_fwd, work),
+            ("op_forward_per_example", op_fwd_per_example, work), ("op_forward_no_cache", op_fwd_no_cache, work),
+            ("op_forward_into_out", op_fwd_out, work), ("op_forward_backward", op_fwd_bwd, work)]
 
-    def fill():
-        y_fill.fill_(1.0)
+
+def _reference_paths(d: dict, lpc_ok: bool) -> list:
+    """(name, call, sample-channels) of the alternatives: scipy, a plain torch loop, torchlpc."""
+    import scipy.signal as ss
+    import torch
+
+    x, b, a, xt, bt, at, gy, TL, work = (d[k] for k in ("x", "b", "a", "xt", "bt", "at", "gy", "TL", "work"))
+    B, C, _ = d["shape"]
+    sos = [np.concatenate([b[c], [1.0], a[c]])[None, :] for c in range(C)]
+    xl = xt[:, :TL].detach().clone()
+    xlg, blg, alg = (t.detach().clone().float().requires_grad_(True) for t in (xl, bt, at))
+    gl = gy[:, :, :TL].contiguous()
 
     def loop_fwd():
         with torch.no_grad():
             _torch_loop(xl, bt.float(), at.float())
 
-    xlg, blg, alg = (t.detach().clone().float().requires_grad_(True) for t in (xl, bt, at))
-    gl = gy[:, :, :TL].contiguous()
-
     def loop_fwd_bwd():
         xlg.grad = blg.grad = alg.grad = None
         _torch_loop(xlg, blg, alg).backward(gl)
 
-    lpc_ok, lpc_note = _torchlpc_available()
+    paths = [
+        ("scipy_sosfilt_forward", lambda: [ss.sosfilt(s, x, axis=-1) for s in sos], work),
+        ("scipy_lfilter_forward", lambda: [ss.lfilter(b[c], np.r_[1.0, a[c]], x, axis=-1)
+                                           for c in range(C)], work),
+        ("torch_loop_forward", loop_fwd, B * C * TL),
+        ("torch_loop_forward_backward", loop_fwd_bwd, B * C * TL),
+    ]
     if lpc_ok:
         xq, aq = xt.detach().clone(), at.detach().clone().float()
         xqg, aqg = xq.clone().requires_grad_(True), aq.clone().requires_grad_(True)
@@ -314,28 +349,18 @@ def run(args) -> dict:
         def lpc_fwd_bwd():
             xqg.grad = aqg.grad = None
             torchlpc_allpole(xqg, aqg).backward(gy)
-    else:
-        log.info("%s", lpc_note)
 
-    paths = [
-        ("fill_output", fill, B * C * T),
-        ("op_forward", op_fwd, B * C * T),
-        ("op_forward_per_example", op_fwd_per_example, B * C * T),
-        ("op_forward_no_cache", op_fwd_no_cache, B * C * T),
-        ("op_forward_into_out", op_fwd_out, B * C * T),
-        ("op_forward_backward", op_fwd_bwd, B * C * T),
-        ("scipy_sosfilt_forward", lambda: [ss.sosfilt(s, x, axis=-1) for s in sos], B * C * T),
-        ("scipy_lfilter_forward", lambda: [ss.lfilter(b[c], np.r_[1.0, a[c]], x, axis=-1)
-                                           for c in range(C)], B * C * T),
-        ("torch_loop_forward", loop_fwd, B * C * TL),
-        ("torch_loop_forward_backward", loop_fwd_bwd, B * C * TL),
-        *([("torchlpc_allpole_forward", lpc_fwd, B * C * T),
-           ("torchlpc_allpole_forward_backward", lpc_fwd_bwd, B * C * T)] if lpc_ok else []),
-        ("fused_envelope_forward_backward", _envelope_step("fused", cfg, seed), B * C * T),
-        ("unfused_envelope_forward_backward", _envelope_step("unfused", cfg, seed), B * C * T),
-    ]
-    # Interleaved rounds: every round times each path once, so load bursts from
-    # other processes hit all paths alike; a path's time is its best round.
+        paths += [("torchlpc_allpole_forward", lpc_fwd, work),
+                  ("torchlpc_allpole_forward_backward", lpc_fwd_bwd, work)]
+    return paths
+
+
+def _time_paths(paths: list, cfg: dict, seed: int, threads: int) -> tuple[dict, dict]:
+    """Interleaved rounds: every round times each path once, so load bursts from other processes
+    hit all paths alike; a path's time is its best round.  Then the envelopes' peak memory."""
+    from learnafe._progress import progress
+
+    reps = cfg["repeats"]
     times: dict[str, list[float]] = {name: [] for name, _, _ in paths}
     with progress(total=(reps + 1) * len(paths) + 2, desc="bench ops", unit="step") as bar:
         for rnd in range(reps + 1):  # round 0 is the warm-up
@@ -359,19 +384,13 @@ def run(args) -> dict:
             log.info("peak memory %-8s %.1f MiB (%s)", path, memory[path]["peak_bytes"] / 2**20,
                      memory[path]["method"])
             bar.update()
+    return timings, memory
 
-    # Sanity: the fused op equals the unfused composition on this data.
-    with torch.no_grad():
-        fused = ops.filterbank_envelope(xt, bt, at, hop=hop, tau=TAU_S, sample_rate=SAMPLE_RATE)
-        unfused = unfused_envelope(xt, bt, at, hop=hop, tau=TAU_S, sample_rate=SAMPLE_RATE)
-        fused_err = float((fused - unfused).abs().max() / unfused.abs().max())
 
-    precision = float32_precision(seed)
-
+def _ratios(timings: dict, memory: dict, lpc_ok: bool) -> tuple[dict, dict]:
+    """The speed ratios against the alternatives and the times against the fill (memory limit)."""
     rate = {k: v["sample_channels_per_s"] for k, v in timings.items()}
     best = {k: v["best_s"] for k, v in timings.items()}
-    # per-example coefficients cost: per-example forward time / shared forward time (same sizes)
-    per_example_over_shared = best["op_forward_per_example"] / best["op_forward"]
     limits = {
         "forward_over_fill": best["op_forward"] / best["fill_output"],
         "forward_into_out_over_fill": best["op_forward_into_out"] / best["fill_output"],
@@ -397,6 +416,24 @@ def run(args) -> dict:
         ratios["forward_vs_torchlpc"] = rate["op_forward"] / rate["torchlpc_allpole_forward"]
         ratios["forward_backward_vs_torchlpc"] = (rate["op_forward_backward"]
                                                   / rate["torchlpc_allpole_forward_backward"])
+    return ratios, limits
+
+
+def _result(cfg: dict, seed: int, threads: int, d: dict, timings: dict, memory: dict, lpc_ok: bool,
+            lpc_note: str) -> dict:
+    """The section's JSON: configuration, timings, ratios, targets, and the two sanity checks."""
+    import torch
+
+    from learnafe import ops
+
+    xt, bt, at, hop = d["xt"], d["bt"], d["at"], cfg["hop"]
+    # Sanity: the fused op equals the unfused composition on this data.
+    with torch.no_grad():
+        fused = ops.filterbank_envelope(xt, bt, at, hop=hop, tau=TAU_S, sample_rate=SAMPLE_RATE)
+        unfused = unfused_envelope(xt, bt, at, hop=hop, tau=TAU_S, sample_rate=SAMPLE_RATE)
+        fused_err = float((fused - unfused).abs().max() / unfused.abs().max())
+    ratios, limits = _ratios(timings, memory, lpc_ok)
+    best = {k: v["best_s"] for k, v in timings.items()}
     return {
         "config": {**cfg, "threads": threads, "dtype": "float32 signal, float64 coefficients",
                    "sample_rate": SAMPLE_RATE, "tau_s": TAU_S, "seed": seed,
@@ -407,7 +444,8 @@ def run(args) -> dict:
         "timings": timings,
         "peak_memory": memory,
         "ratios": ratios,
-        "per_example_forward_over_shared_forward": per_example_over_shared,
+        # per-example coefficients cost: per-example forward time / shared forward time (same sizes)
+        "per_example_forward_over_shared_forward": best["op_forward_per_example"] / best["op_forward"],
         "memory_limit": limits,
         "torchlpc": "measured (all-pole part only)" if lpc_ok else lpc_note,
         "targets": {**{k: {"target": v, "measured": ratios[k], "met": bool(ratios[k] >= v)}
@@ -415,7 +453,7 @@ def run(args) -> dict:
                     **{k: {"target": v, "measured": limits[k], "met": bool(limits[k] <= v), "upper": True}
                        for k, v in LIMITS.items()}},
         "fused_vs_unfused_max_rel_diff": fused_err,
-        "float32_precision": precision,
+        "float32_precision": float32_precision(seed),
     }
 
 

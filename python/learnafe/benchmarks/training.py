@@ -309,7 +309,7 @@ def compile_comparison(batch: int, steps: int, seed: int) -> dict:
     from learnafe.training.loss import BPFLoss
     from learnafe.training.model import CoDesignModel, build_classifier, build_frontend
 
-    cfg = TrainConfig(mode="codesign")
+    cfg = TrainConfig.from_dict({"bank.mode": "codesign"})
     gen = torch.Generator().manual_seed(seed)
     audio = 0.1 * torch.randn(batch, cfg.data.sample_rate, generator=gen)
     labels = torch.randint(0, 12, (batch,), generator=gen)
