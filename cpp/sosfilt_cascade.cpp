@@ -153,23 +153,48 @@ LAFE_INLINE void scatter(const double* src, F* const* rows, int nl, int64_t t0, 
         for (int l = 0; l < nl; ++l) rows[l][t0 + t] = static_cast<F>(src[t * W + l]);
 }
 
+// Five packs per section, sections [s0, s0 + NS) of a [S][5][W] buffer: the
+// coefficients (b0, b1, b2, a1, a2), or the coefficient-gradient sums.
+template <int NS, class P>
+LAFE_INLINE void load_fives(const double* base, int64_t s0, P* v0, P* v1, P* v2, P* v3, P* v4) {
+    constexpr int W = P::kW;
+    for (int s = 0; s < NS; ++s) {
+        const double* q = base + (s0 + s) * 5 * W;
+        v0[s] = P::load(q);
+        v1[s] = P::load(q + W);
+        v2[s] = P::load(q + 2 * W);
+        v3[s] = P::load(q + 3 * W);
+        v4[s] = P::load(q + 4 * W);
+    }
+}
+
+// Two packs per section of a [S][2][W] buffer: the states (z1, z2) or the adjoints (G1, G2).
+template <int NS, class P>
+LAFE_INLINE void load_pairs(const double* base, int64_t s0, P* first, P* second) {
+    constexpr int W = P::kW;
+    for (int s = 0; s < NS; ++s) {
+        first[s] = P::load(base + ((s0 + s) * 2) * W);
+        second[s] = P::load(base + ((s0 + s) * 2 + 1) * W);
+    }
+}
+
+template <int NS, class P>
+LAFE_INLINE void store_pairs(double* base, int64_t s0, const P* first, const P* second) {
+    constexpr int W = P::kW;
+    for (int s = 0; s < NS; ++s) {
+        first[s].store(base + ((s0 + s) * 2) * W);
+        second[s].store(base + ((s0 + s) * 2 + 1) * W);
+    }
+}
+
 // Sections [s0, s0 + NS) over n samples: input in[t * is], output out[t * os]
 // (in place when in == out), states st of the cascade.
 template <int NS, class P>
 LAFE_INLINE void run_group(const double* in, int64_t is, double* out, int64_t os, int64_t n, int64_t s0,
                            const double* coef, double* st) {
-    constexpr int W = P::kW;
     P b0[NS], b1[NS], b2[NS], a1[NS], a2[NS], z1[NS], z2[NS];
-    for (int s = 0; s < NS; ++s) {
-        const double* q = coef + (s0 + s) * 5 * W;
-        b0[s] = P::load(q);
-        b1[s] = P::load(q + W);
-        b2[s] = P::load(q + 2 * W);
-        a1[s] = P::load(q + 3 * W);
-        a2[s] = P::load(q + 4 * W);
-        z1[s] = P::load(st + ((s0 + s) * 2) * W);
-        z2[s] = P::load(st + ((s0 + s) * 2 + 1) * W);
-    }
+    load_fives<NS, P>(coef, s0, b0, b1, b2, a1, a2);
+    load_pairs<NS, P>(st, s0, z1, z2);
     for (int64_t t = 0; t < n; ++t) {
         P x = P::load(in + t * is);
         for (int s = 0; s < NS; ++s) {
@@ -180,10 +205,7 @@ LAFE_INLINE void run_group(const double* in, int64_t is, double* out, int64_t os
         }
         x.store(out + t * os);
     }
-    for (int s = 0; s < NS; ++s) {
-        z1[s].store(st + ((s0 + s) * 2) * W);
-        z2[s].store(st + ((s0 + s) * 2 + 1) * W);
-    }
+    store_pairs<NS, P>(st, s0, z1, z2);
 }
 
 // Group size for the sections from s0 on.
@@ -226,22 +248,9 @@ LAFE_INLINE void adjoint_group(const double* w, int64_t stride, double* g, int64
                                const double* coef, double* adj, double* acc) {
     constexpr int W = P::kW;
     P b0[NS], b1[NS], b2[NS], a1[NS], a2[NS], G1[NS], G2[NS], s_b0[NS], s_b1[NS], s_b2[NS], s_a1[NS], s_a2[NS];
-    for (int s = 0; s < NS; ++s) {
-        const double* q = coef + (s0 + s) * 5 * W;
-        b0[s] = P::load(q);
-        b1[s] = P::load(q + W);
-        b2[s] = P::load(q + 2 * W);
-        a1[s] = P::load(q + 3 * W);
-        a2[s] = P::load(q + 4 * W);
-        G1[s] = P::load(adj + ((s0 + s) * 2) * W);
-        G2[s] = P::load(adj + ((s0 + s) * 2 + 1) * W);
-        const double* r = acc + (s0 + s) * 5 * W;
-        s_b0[s] = P::load(r);
-        s_b1[s] = P::load(r + W);
-        s_b2[s] = P::load(r + 2 * W);
-        s_a1[s] = P::load(r + 3 * W);
-        s_a2[s] = P::load(r + 4 * W);
-    }
+    load_fives<NS, P>(coef, s0, b0, b1, b2, a1, a2);
+    load_pairs<NS, P>(adj, s0, G1, G2);
+    load_fives<NS, P>(acc, s0, s_b0, s_b1, s_b2, s_a1, s_a2);
     for (int64_t t = n - 1; t >= 0; --t) {
         P gin = P::load(g + t * W);
         const double* wt = w + t * stride;
@@ -261,9 +270,8 @@ LAFE_INLINE void adjoint_group(const double* w, int64_t stride, double* g, int64
         }
         gin.store(g + t * W);
     }
+    store_pairs<NS, P>(adj, s0, G1, G2);
     for (int s = 0; s < NS; ++s) {
-        G1[s].store(adj + ((s0 + s) * 2) * W);
-        G2[s].store(adj + ((s0 + s) * 2 + 1) * W);
         double* r = acc + (s0 + s) * 5 * W;
         s_b0[s].store(r);
         s_b1[s].store(r + W);
