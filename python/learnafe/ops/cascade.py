@@ -21,24 +21,13 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from learnafe.ops import (
-    kernels,
-    operators,  # noqa: F401 - registers torch.ops.learnafe.sosfilt_section
-)
-from learnafe.ops.extension import get_num_threads
+from learnafe.ops import kernels
+from learnafe.ops.operators import as_buffer, kernel_threads  # also registers torch.ops.learnafe.sosfilt_section
 
 __all__ = ["sosfilt_cascade", "sosfilt_cascade_backward", "composed_cascade", "OPS"]
 
 #: The operators this module registers (``torch.ops.learnafe.<name>``).
 OPS = ("sosfilt_cascade", "sosfilt_cascade_backward")
-
-
-def _threads(num_threads: int) -> int:
-    return num_threads if num_threads > 0 else get_num_threads()
-
-
-def _np(t: Optional[Tensor]):
-    return None if t is None else t.detach().contiguous().numpy()
 
 
 def _check(u: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor]) -> None:
@@ -60,7 +49,7 @@ def sosfilt_cascade(u: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor],
                     num_threads: int) -> tuple[Tensor, Tensor]:
     """The fused cascade (module docstring): ``(y [N, C, T], zf [N, C, S, 2])`` in u's dtype."""
     _check(u, b, a, zi)
-    y, zf = kernels.cascade_forward(_np(u), _np(b), _np(a), _np(zi), _threads(num_threads))
+    y, zf = kernels.cascade_forward(*(as_buffer(t) for t in (u, b, a, zi)), kernel_threads(num_threads))
     return torch.from_numpy(y), torch.from_numpy(zf)
 
 
@@ -78,8 +67,8 @@ def sosfilt_cascade_backward(u: Tensor, b: Tensor, a: Tensor, zi: Optional[Tenso
     """The fused adjoint: ``(grad_u, grad_b, grad_a, grad_zi)`` (``grad_zi`` zeros without zi);
     ``grad_b``, ``grad_a`` in b's and a's dtype."""
     _check(u, b, a, zi)
-    gu, gb, ga, gzi = kernels.cascade_backward(_np(u), _np(b), _np(a), _np(zi), _np(grad_y), _np(grad_zf),
-                                               _threads(num_threads))
+    gu, gb, ga, gzi = kernels.cascade_backward(*(as_buffer(t) for t in (u, b, a, zi, grad_y, grad_zf)),
+                                               kernel_threads(num_threads))
     gzi = torch.zeros(tuple(grad_zf.shape), dtype=u.dtype) if gzi is None else torch.from_numpy(gzi)
     return (torch.from_numpy(gu), torch.from_numpy(gb).to(b.dtype), torch.from_numpy(ga).to(a.dtype), gzi)
 

@@ -77,14 +77,16 @@ from learnafe.ops.checks import (
 from learnafe.ops.extension import get_num_threads
 
 __all__ = ["biquad_filterbank", "biquad_filterbank_backward", "filterbank_envelope", "seed_to_op", "seed_from_op",
-           "filterbank_envelope_backward", "torch_seed", "sosfilt_section", "OPS"]
+           "filterbank_envelope_backward", "torch_seed", "sosfilt_section", "kernel_threads", "as_buffer",
+           "OPS"]
 
 #: The operators this module registers (``torch.ops.learnafe.<name>``).
 OPS = ("biquad_filterbank", "biquad_filterbank_backward", "filterbank_envelope",
        "filterbank_envelope_backward", "sosfilt_section")
 
 
-def _threads(num_threads: int) -> int:
+def kernel_threads(num_threads: int) -> int:
+    """The kernels' thread count for an operator's ``num_threads`` (0: the default at call time)."""
     if num_threads == 0:
         return get_num_threads()
     if num_threads < 0:
@@ -93,7 +95,8 @@ def _threads(num_threads: int) -> int:
     return num_threads
 
 
-def _np(t: Optional[Tensor]):
+def as_buffer(t: Optional[Tensor]):
+    """A tensor's data as a C-contiguous NumPy array for the kernels (None stays None)."""
     return None if t is None else t.detach().contiguous().numpy()
 
 
@@ -135,7 +138,7 @@ def biquad_filterbank(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Tensor],
     _check_static(x, b, a, zi)
     _check_data(x, b, a, zi)
     ck = _biquad_checkpoints(x, b, save_checkpoints)
-    y, zf = kernels.biquad_forward(_np(x), b, a, _np(zi), _threads(num_threads),
+    y, zf = kernels.biquad_forward(as_buffer(x), b, a, as_buffer(zi), kernel_threads(num_threads),
                                checkpoints=ck.numpy() if save_checkpoints else None)
     return torch.from_numpy(y), torch.from_numpy(zf), ck
 
@@ -155,9 +158,9 @@ def biquad_filterbank_backward(x: Tensor, b: Tensor, a: Tensor, zi: Optional[Ten
     """Gradients ``(x [B, T], b, a (the shapes of b, a), zi [B, C, 2])`` of the filter bank
     (the ``zi`` gradient is that of a zero initial state when ``zi`` is None)."""
     _check_static(x, b, a, zi)
-    ck = None if checkpoints is None or checkpoints.numel() == 0 else _np(checkpoints)
-    gx, gb, ga, gzi = kernels.biquad_backward(_np(x), b, a, _np(zi), _np(grad_y), _np(grad_zf),
-                                          _threads(num_threads), checkpoints=ck)
+    ck = None if checkpoints is None or checkpoints.numel() == 0 else as_buffer(checkpoints)
+    gx, gb, ga, gzi = kernels.biquad_backward(as_buffer(x), b, a, as_buffer(zi), as_buffer(grad_y), as_buffer(grad_zf),
+                                          kernel_threads(num_threads), checkpoints=ck)
     return (torch.from_numpy(gx), torch.from_numpy(gb).to(b.dtype), torch.from_numpy(ga).to(a.dtype),
             torch.from_numpy(gzi))
 
@@ -228,7 +231,7 @@ def filterbank_envelope(x: Tensor, b: Tensor, a: Tensor, noise_std: Optional[Ten
     _check_data(x, b, a)
     if noise_std is not None:
         check_noise_std(noise_std, x, b.shape[-2], True)
-    nt = _threads(num_threads)
+    nt = kernel_threads(num_threads)
     B, T = x.shape
     C = b.shape[-2]
     if seed is not None:
@@ -238,7 +241,7 @@ def filterbank_envelope(x: Tensor, b: Tensor, a: Tensor, noise_std: Optional[Ten
     else:
         s = 0
     ck = torch.empty((B, _checkpoint_length(C, T, hop) if save_checkpoints else 0), dtype=torch.float64)
-    out = kernels.envelope_forward(_np(x), b, a, hop, alpha, rectify, nt, noise_std=noise_std, seed=s,
+    out = kernels.envelope_forward(as_buffer(x), b, a, hop, alpha, rectify, nt, noise_std=noise_std, seed=s,
                                       checkpoints=ck.numpy() if save_checkpoints else None)
     return torch.from_numpy(out), ck, torch.tensor([seed_to_op(s)], dtype=torch.int64)
 
@@ -263,9 +266,9 @@ def filterbank_envelope_backward(x: Tensor, b: Tensor, a: Tensor, noise_std: Opt
     _check_static(x, b, a)
     check_envelope_args(x.shape[-1], hop, rectify, alpha)
     _check_noise(x, b, noise_std)
-    ck = None if checkpoints.shape[-1] == 0 else _np(checkpoints)
+    ck = None if checkpoints.shape[-1] == 0 else as_buffer(checkpoints)
     gx, gb, ga, gs = kernels.envelope_backward(
-        _np(x), b, a, hop, alpha, rectify, _np(grad_out), _threads(num_threads), noise_std=noise_std,
+        as_buffer(x), b, a, hop, alpha, rectify, as_buffer(grad_out), kernel_threads(num_threads), noise_std=noise_std,
         seed=seed_from_op(int(seed[0])), checkpoints=ck)
     gs = torch.empty((0,), dtype=torch.float64) if gs is None else torch.from_numpy(gs).to(noise_std.dtype)
     return torch.from_numpy(gx), torch.from_numpy(gb).to(b.dtype), torch.from_numpy(ga).to(a.dtype), gs
@@ -318,7 +321,7 @@ def sosfilt_section(u: Tensor, b: Tensor, a: Tensor, num_threads: int) -> Tensor
     check_finite("u", u)
     check_finite("b", b)
     check_section_stable(a)
-    y = kernels.section_forward(_np(u), b, a, _threads(num_threads))
+    y = kernels.section_forward(as_buffer(u), b, a, kernel_threads(num_threads))
     return torch.from_numpy(y)
 
 
