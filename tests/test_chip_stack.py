@@ -96,3 +96,77 @@ def test_options_as_section_and_as_keywords_give_the_same_bank():
         AnalogFilterBank.conventional(4, options={"discretization": "euler"})
     with pytest.raises(ValueError, match="output_conductance must be True or False"):
         AnalogFilterBank.conventional(4, output_conductance=1)
+
+
+def _toy_model(tmp_path, monkeypatch, noise: bool):
+    import learnafe.training.data as tdata
+    from learnafe.training.config import TrainConfig
+    from learnafe.training.data import open_split
+    from learnafe.training.model import CoDesignModel, build_frontend, frontend_from_dict
+    from training_helpers import make_toy_dataset, tiny_config
+
+    monkeypatch.setattr(tdata, "CACHE_DIR", str(tmp_path / "cache"))
+    toy = make_toy_dataset(tmp_path / "toy", per_word=2)
+    cfg = TrainConfig.from_dict(tiny_config(toy))
+    spec = build_frontend(cfg).to_dict()
+    spec["phi"] = {k: [0.05 * ((c % 3) - 1) for c in range(len(v))] for k, v in spec["phi"].items()}
+    if noise:
+        spec["noise"] = {"mode": "always"}
+    bank = frontend_from_dict(spec)
+    torch.manual_seed(0)
+    # a random linear read-out of every feature cell: its predictions follow the chip's features
+    classifier = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(bank.n_channels * 30, 12))
+    model = CoDesignModel(bank, classifier).eval()
+    return model, open_split(toy, "validation", cfg)
+
+
+@pytest.mark.parametrize("noise", [False, True])
+def test_yield_analysis_in_stacks_equals_one_chip_at_a_time(tmp_path, monkeypatch, noise):
+    from learnafe.training.chips import YieldOptions, yield_analysis
+    from learnafe.training.evaluate import evaluate_dataset
+    from learnafe.training.model import CoDesignModel
+
+    model, ds = _toy_model(tmp_path, monkeypatch, noise)
+    opts = YieldOptions(seed=2, snrs=(10.0,), corners=("ss", "ff"), batch_size=7, chips_per_call=3)
+    res = yield_analysis(model, ds, 4, opts, progress=False)
+    # the one-chip-at-a-time reference: each chip built on its own, the ordinary evaluation
+    for k, chip_res in enumerate(res["chips"]):
+        chip = sample_chip(model.frontend, seed=2 + k)
+        want = evaluate_dataset(CoDesignModel(chip, model.classifier), ds, snrs=(10.0,), batch_size=7)["accuracy"]
+        assert {key: chip_res["accuracy"][key] for key in want} == want, k
+    for c in ("ss", "ff"):
+        want = evaluate_dataset(CoDesignModel(sample_chip(model.frontend, corner=c), model.classifier), ds,
+                                snrs=(10.0,), batch_size=7)["accuracy"]
+        assert {key: res["corners"][c][key] for key in want} == want, c
+    accs = [c["accuracy"]["mean"] for c in res["chips"]] + [res["corners"][c]["mean"] for c in ("ss", "ff")]
+    if not noise:                                     # (the noisy chips' features: the stack test above)
+        assert len(set(accs)) > 1                     # the chips are told apart
+
+
+def test_interrupted_stacked_yield_resumes_to_the_same_result(tmp_path, monkeypatch):
+    import learnafe.training.chips as chips
+    from learnafe.training.chips import YieldOptions, yield_analysis
+
+    model, ds = _toy_model(tmp_path, monkeypatch, False)
+    opts = YieldOptions(seed=1, snrs=(10.0,), corners=("ss",), chips_per_call=2)
+    full = yield_analysis(model, ds, 5, opts, progress=False)
+    real, calls = chips._score_group, []
+
+    def stop_after_one(*args):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args)
+
+    out = tmp_path / "yield"
+    monkeypatch.setattr(chips, "_score_group", stop_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        yield_analysis(model, ds, 5, opts, out_dir=out, progress=False)
+    assert len((out / "chips.jsonl").read_text().splitlines()) == 1 + 2     # header + the first group's chips
+    monkeypatch.setattr(chips, "_score_group", real)
+    resumed = yield_analysis(model, ds, 5, opts, out_dir=out, progress=False)
+    assert len((out / "chips.jsonl").read_text().splitlines()) == 1 + 5 + 1
+    assert resumed["chips"] == full["chips"] and resumed["corners"] == full["corners"]
+    assert resumed["measured_spread"] == full["measured_spread"]
+    with pytest.raises(ValueError, match="chips_per_call must be an integer >= 1"):
+        yield_analysis(model, ds, 2, YieldOptions(chips_per_call=0), progress=False)

@@ -266,6 +266,13 @@ def test_evaluate_mismatch_cli_writes_the_yield_analysis(runs, toy, tmp_path):
     assert res["seed"] == json.loads((run_dir / "config.json").read_text())["evaluation"]["eval_seed"]
     assert res == json.loads((y / "yield.json").read_text())
     assert (y / "yield.png").stat().st_size > 1000 and "yield:" in (y / "yield.log").read_text()
+    # one chip per call: the same chips (the stacked calls change only the speed)
+    rc = main(["-q", "evaluate", str(run_dir), "--data", str(toy), "--split", "validation", "--snrs", "10",
+               "--mismatch", "2", "--corners", "ff", "--yield-snrs", "--yield-out", str(tmp_path / "y1"),
+               "--chips-per-call", "1"])
+    assert rc == 0
+    one = json.loads((tmp_path / "y1" / "yield.json").read_text())
+    assert one["chips"] == res["chips"] and one["corners"] == res["corners"]
 
 
 def test_evaluation_is_reproducible(runs, toy):

@@ -145,6 +145,10 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--yield-out", help="folder of the yield analysis (default RUN/yield)")
     p.add_argument("--seed", type=int, default=None, help="seed of chip 0 (default: the run's eval_seed)")
     p.add_argument("--batch-size", type=int, default=128, help="clips per evaluation batch (default 128)")
+    p.add_argument("--chips-per-call", type=int, default=8, metavar="K",
+                   help="with --mismatch: sampled chips evaluated in one batched front-end call; a call holds "
+                        "K x --batch-size clips (memory ~ K x batch x clip samples x 4 bytes), the results do "
+                        "not depend on K (default 8)")
     p.set_defaults(func=_evaluate)
 
 
@@ -242,7 +246,8 @@ def _evaluate(args) -> int:
                               circuit_noise=args.circuit_noise, progress=True)
     fab_options = FabOptions(chips=args.mismatch, source=args.mismatch_source if fab else None,
                              sigma_i=args.sigma_i, sigma_c=args.sigma_c, corners=corners, snrs=args.yield_snrs,
-                             out_dir=(args.yield_out or Path(args.run) / "yield") if fab else None, seed=args.seed)
+                             out_dir=(args.yield_out or Path(args.run) / "yield") if fab else None, seed=args.seed,
+                             chips_per_call=args.chips_per_call)
     res = evaluate_run(args.run, args.data, options, fab_options)
     _print_eval(res)
     if "yield" in res:

@@ -106,6 +106,15 @@ class ChipVariation:
         sig = torch.tensor([sigma_i, sigma_i, sigma_c, sigma_c], dtype=torch.float64).unsqueeze(1)
         return torch.clamp(1 + sig * eps, min=0.05)
 
+    def sigmas_of(self, source: str = "sky130", sigma_i: float = 0.0, sigma_c: float = 0.0) -> torch.Tensor:
+        """The relative 1-sigma mismatch [4, C] (I1, I2, C1, C2) that :meth:`draw_factors` draws with."""
+        if source not in MISMATCH_SOURCES:
+            raise ValueError(f"source must be one of {MISMATCH_SOURCES}, got {source!r}")
+        if source == "sky130":
+            return self._sky130_sigmas()
+        return torch.tensor([sigma_i, sigma_i, sigma_c, sigma_c], dtype=torch.float64,
+                            device=self.ref_I1.device).unsqueeze(1).expand(4, self.n_channels)
+
     def chip_stack(self, factors: torch.Tensor | Sequence[torch.Tensor | None] | None = None,
                    corners: Sequence[CornerLike] | None = None) -> "ChipStack":
         """K chips of this design as one :class:`ChipStack` (evaluated in one batched op call).

@@ -17,8 +17,16 @@ evaluation condition and for the mean over conditions, the sigma figures with wh
 each comes from, and the measured spread of the drawn factors (RMS of
 ``(factor - 1) / sigma``, 1 when the draws have the stated spread).
 
+The sampled chips go through in groups of ``chips_per_call``: one
+:class:`~learnafe.frontends.ChipStack` per group (per-example coefficients of the
+chips, :meth:`~learnafe.frontends.AnalogFilterBank.chip_stack`), one front-end call and
+one classifier call per batch of clips for all chips of the group
+(:func:`stacked_confusion_matrices`); each corner is a stack of its own (its gm/Id range
+bounds its design map).  Every chip's features equal those of the chip built on its own
+(:func:`sample_chip`), so the results do not depend on ``chips_per_call``.
+
 Every chip's result is appended to a journal (``chips.jsonl``, one JSON line per
-chip, flushed and fsynced) as soon as it is known, so an interrupted analysis resumes
+chip, flushed and fsynced) as soon as its group is scored, so an interrupted analysis resumes
 where it stopped and a larger ``n_chips`` reuses the chips already evaluated; the
 journal's header records the settings and a different setting is refused.  Output
 folder: ``yield.json`` (the result, written atomically), ``yield.png`` (histogram of
@@ -41,10 +49,12 @@ import torch
 from learnafe._jsonio import append_json_line, write_json
 from learnafe._progress import progress as progress_bar
 from learnafe.circuits.transconductance import SKY130_CORNERS
-from learnafe.training.evaluate import evaluate_dataset
-from learnafe.training.model import CoDesignModel, frontend_from_dict
+from learnafe.data import CLASSES
+from learnafe.training.evaluate import EVAL_TORCH_SEED, evaluation_views
+from learnafe.training.model import frontend_from_dict
 
-__all__ = ["YIELD_FORMAT", "YieldOptions", "sample_chip", "yield_analysis", "distribution", "plot_yield", "CORNERS"]
+__all__ = ["YIELD_FORMAT", "YieldOptions", "sample_chip", "yield_analysis", "stacked_confusion_matrices", "distribution",
+           "plot_yield", "CORNERS"]
 
 log = logging.getLogger(__name__)
 YIELD_FORMAT = "learnafe-yield/1"
@@ -120,6 +130,9 @@ class YieldOptions:
     corners: Sequence[str] = CORNERS
     #: Clips per evaluation batch.
     batch_size: int = 128
+    #: Sampled chips evaluated in one stacked front-end call (a batch holds chips x ``batch_size``
+    #: clips, so memory grows with both); the results do not depend on it.
+    chips_per_call: int = 8
     #: Free text stored in the journal's header (e.g. the run path).
     tag: str = ""
 
@@ -161,6 +174,9 @@ def _checked_corners(n_chips, options: YieldOptions) -> list:
         raise ValueError(f"source must be 'sky130' (model-file figures) or 'uniform' (sigma_i, sigma_c), got {source!r}")
     if source == "uniform" and not (options.sigma_i > 0 or options.sigma_c > 0):
         raise ValueError("source='uniform' needs sigma_i or sigma_c > 0 (relative 1-sigma, e.g. 0.02)")
+    cpc = options.chips_per_call
+    if isinstance(cpc, bool) or not isinstance(cpc, int) or cpc < 1:
+        raise ValueError(f"chips_per_call must be an integer >= 1 (chips per stacked call), got {cpc!r}")
     corners = list(options.corners or [])
     bad = [c for c in corners if c not in CORNERS]
     if bad:
@@ -218,56 +234,99 @@ def _open_journal(out_dir, header: dict) -> tuple[Path | None, dict]:
 
 def _evaluate_chips(model, dataset, n_chips, corners, options: YieldOptions, done: dict, journal,
                     progress: bool) -> tuple[np.ndarray, int]:
-    """Scores every chip and corner not in ``done`` (added there and to the journal); returns the
-    sums of squared normalised draws per quantity (I1, I2, C1, C2) over all chips and their count."""
+    """Scores every chip and corner not in ``done`` (added there and to the journal), up to
+    ``options.chips_per_call`` chips per stacked front-end call (:func:`_score_group`); returns
+    the sums of squared normalised draws per quantity (I1, I2, C1, C2) over all chips and their count."""
     frontend, seed = model.frontend, options.seed
     jobs = [("chip", k) for k in range(n_chips)] + [("corner", c) for c in corners]
     todo = [j for j in jobs if j not in done]
     log.info("yield analysis: %d chips (%s mismatch, seed %d) + corners %s on %d clips x %d conditions; "
-             "%d already in the journal", n_chips, options.source, seed, corners or "none", len(dataset),
-             1 + len(options.snrs), len(jobs) - len(todo))
-    z_sums = np.zeros(4)
-    z_n = 0
+             "%d already in the journal; up to %d chips per call", n_chips, options.source, seed, corners or "none",
+             len(dataset), 1 + len(options.snrs), len(jobs) - len(todo), options.chips_per_call)
+    z_sums, z_n = _draw_spread(frontend, n_chips, options)
     bar = progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="chips", unit="chip",
                        disable=not progress)
-    for kind, ident in jobs:
-        if kind == "chip":
-            chip = sample_chip(frontend, seed=seed + ident, source=options.source, sigma_i=options.sigma_i,
-                               sigma_c=options.sigma_c)
-            z = _normalised_draws(chip)
-            z_sums += (z ** 2).sum(dim=1).numpy()
-            z_n += z.shape[1]
-        if (kind, ident) in done:
-            continue
-        if kind == "corner":
-            chip = sample_chip(frontend, corner=ident)
-        rec = _chip_record(chip, model.classifier, dataset, kind, ident, options)
-        done[(kind, ident)] = rec
-        if journal is not None:
-            append_json_line(journal, rec)
-        bar.update(1)
-        bar.set_postfix(mean=f"{rec['accuracy']['mean']:.3f}")
-        log.info("%s %s: %s", kind, ident, " ".join(f"{k}:{v:.4f}" for k, v in rec["accuracy"].items()))
+    for group in _groups(todo, options.chips_per_call):
+        for rec in _score_group(frontend, model.classifier, dataset, group, options):
+            done[(rec["kind"], rec["id"])] = rec
+            if journal is not None:
+                append_json_line(journal, rec)
+            bar.update(1)
+            bar.set_postfix(mean=f"{rec['accuracy']['mean']:.3f}")
+            log.info("%s %s: %s", rec["kind"], rec["id"],
+                     " ".join(f"{k}:{v:.4f}" for k, v in rec["accuracy"].items()))
     bar.close()
     return z_sums, z_n
 
 
-def _normalised_draws(chip) -> torch.Tensor:
-    """``(factor - 1) / sigma`` of a chip's drawn factors (0 where sigma is 0), [4, C]."""
+def _draw_spread(frontend, n_chips: int, options: YieldOptions) -> tuple[np.ndarray, int]:
+    """Sums over chips and channels of ``((factor - 1) / sigma)^2`` (0 where sigma is 0) per quantity."""
+    z_sums, z_n = np.zeros(4), 0
     with torch.no_grad():
-        f = chip.mismatch_factors()
-        s = chip.mismatch_sigmas()
-    return torch.where(s > 0, (f - 1) / torch.where(s > 0, s, torch.ones_like(s)), torch.zeros_like(s))
+        s = frontend.sigmas_of(options.source, options.sigma_i, options.sigma_c)
+        for k in range(n_chips):
+            f = frontend.draw_factors(options.seed + k, options.source, options.sigma_i, options.sigma_c)
+            z = torch.where(s > 0, (f - 1) / torch.where(s > 0, s, torch.ones_like(s)), torch.zeros_like(s))
+            z_sums += (z ** 2).sum(dim=1).numpy()
+            z_n += z.shape[1]
+    return z_sums, z_n
 
 
-def _chip_record(chip, classifier, dataset, kind: str, ident, options: YieldOptions) -> dict:
-    """The journal line of one chip or corner: its accuracy per condition (and mean) and centres."""
-    r = evaluate_dataset(CoDesignModel(chip, classifier), dataset, snrs=options.snrs, noise=options.noise,
-                         batch_size=options.batch_size)
+def _groups(todo: list, size: int) -> list[list]:
+    """``todo`` in groups of at most ``size`` jobs that share one base chip: the mismatch draws of the
+    nominal process together, each corner alone (a corner's gm/Id range bounds its own design map)."""
+    draws = [j for j in todo if j[0] == "chip"]
+    return [draws[i:i + size] for i in range(0, len(draws), size)] + [[j] for j in todo if j[0] == "corner"]
+
+
+def _score_group(frontend, classifier, dataset, group: list, options: YieldOptions) -> list[dict]:
+    """The journal lines of a group of chips (or one corner), evaluated as one :class:`ChipStack`:
+    every chip's accuracy per condition (and mean) and centres."""
+    kind = group[0][0]
     with torch.no_grad():
-        f0 = chip.parameters_of(chip.circuit(chip.mismatch_factors(), chip.corner_model())).f0_hz
-    return {"kind": kind, "id": ident, "seed": options.seed + ident if kind == "chip" else None,
-            "accuracy": _with_mean(r["accuracy"]), "f0_hz": [float(v) for v in f0]}
+        if kind == "corner":
+            stack = sample_chip(frontend, corner=group[0][1]).chip_stack(corners=[group[0][1]])
+        else:
+            base = sample_chip(frontend)
+            stack = base.chip_stack([base.draw_factors(options.seed + k, options.source, options.sigma_i,
+                                                       options.sigma_c) for _, k in group])
+    accuracy = [{} for _ in group]
+    was = classifier.training
+    classifier.eval()
+    try:
+        for key, view in evaluation_views(dataset, options.snrs, options.noise, stacklevel=5).items():
+            for j, cm in enumerate(stacked_confusion_matrices(stack, classifier, view, options.batch_size)):
+                n = cm.sum()
+                accuracy[j][key] = float(np.trace(cm) / n) if n else float("nan")
+    finally:
+        classifier.train(was)
+    return [{"kind": k, "id": ident, "seed": options.seed + ident if k == "chip" else None,
+             "accuracy": _with_mean(acc), "f0_hz": [float(v) for v in stack.f0_hz[j]]}
+            for j, ((k, ident), acc) in enumerate(zip(group, accuracy))]
+
+
+@torch.no_grad()
+def stacked_confusion_matrices(stack, classifier, dataset, batch_size: int = 128) -> np.ndarray:
+    """``[K, n_classes, n_classes]`` counts (rows true, columns predicted) of ``classifier`` on the
+    features of every chip of ``stack`` (a :class:`~learnafe.frontends.ChipStack`), the clips in
+    batches of ``batch_size`` and all chips of a batch in one front-end call and one classifier
+    call; torch's generator is seeded as :func:`~learnafe.training.evaluate.confusion_matrix` seeds it,
+    so each chip's circuit noise is the noise its own evaluation draws."""
+    n_chips, k = stack.n_chips, len(CLASSES)
+    cm = torch.zeros(n_chips, k, k, dtype=torch.int64)
+    chip_index = torch.arange(n_chips)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(EVAL_TORCH_SEED)
+        for s in range(0, len(dataset), batch_size):
+            chunk = np.arange(s, min(s + batch_size, len(dataset)))
+            x = torch.from_numpy(np.stack([dataset.waveform(int(i)) for i in chunk]))
+            y = torch.from_numpy(dataset.labels[chunk].astype(np.int64))
+            feats = stack(x)                                           # [K, B, C, F]
+            logits = classifier(feats.reshape(-1, *feats.shape[2:]))
+            pred = logits.argmax(dim=1).reshape(n_chips, len(chunk))
+            cm.index_put_((chip_index[:, None].expand_as(pred), y.expand_as(pred), pred),
+                          torch.ones_like(pred), accumulate=True)
+    return cm.numpy()
 
 
 def _result(frontend, n_chips, corners, options: YieldOptions, header: dict, done: dict, spread) -> dict:

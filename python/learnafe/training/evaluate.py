@@ -40,7 +40,7 @@ from learnafe.data import CLASSES
 from learnafe.training.distributed import DistContext, all_reduce_sum
 from learnafe.training.model import hardware_cost
 
-__all__ = ["confusion_matrix", "evaluate_dataset", "snr_key", "mismatch_monte_carlo",
+__all__ = ["confusion_matrix", "evaluate_dataset", "evaluation_views", "EVAL_TORCH_SEED", "snr_key", "mismatch_monte_carlo",
            "heldout_sets", "compare_frontends", "heldout_markdown"]
 
 log = logging.getLogger(__name__)
@@ -108,22 +108,29 @@ def _summary(cms: dict, class_counts: dict) -> dict:
             "class_counts": class_counts}
 
 
+def evaluation_views(dataset: Dataset, snrs: Sequence[float | None], noise: Any = None, *,
+                     stacklevel: int = 2) -> dict:
+    """The evaluation conditions of ``dataset``: ``{"clean": view, "5": view, ...}`` (clean, then each
+    SNR in ``snrs`` mixed with ``noise``); clean only, with a warning, when there is no noise source."""
+    conditions = [None] + [float(s) for s in snrs]
+    if snrs and noise is None and not (Path(dataset.root) / "_background_noise_").is_dir():
+        warnings.warn(f"no background noise for {dataset.root}: evaluating clean only "
+                      "(pass noise=FOLDER)", stacklevel=stacklevel)
+        conditions = [None]
+    return {snr_key(snr): dataset.with_snr(snr, noise) if snr is not None else dataset.with_snr(None)
+            for snr in conditions}
+
+
 def evaluate_dataset(model: torch.nn.Module, dataset: Dataset, *,
                      snrs: Sequence[float | None] = (5.0, 10.0, 15.0, 20.0), noise: Any = None,
                      batch_size: int = 128, ctx: DistContext | None = None,
                      progress: bool = False) -> dict:
     """Accuracy of ``model`` on ``dataset`` (a :class:`~learnafe.data.KeywordDataset`)
     clean and at each SNR in ``snrs``; see the module doc for the result."""
-    conditions = [None] + [float(s) for s in snrs]
-    if snrs and noise is None and not (Path(dataset.root) / "_background_noise_").is_dir():
-        warnings.warn(f"no background noise for {dataset.root}: evaluating clean only "
-                      "(pass noise=FOLDER)", stacklevel=2)
-        conditions = [None]
     cms = {}
-    for snr in conditions:
-        view = dataset.with_snr(snr, noise) if snr is not None else dataset.with_snr(None)
-        cms[snr_key(snr)] = confusion_matrix(model, view, batch_size=batch_size, ctx=ctx,
-                                             progress=progress, desc=f"eval {snr_key(snr)}")
+    for key, view in evaluation_views(dataset, snrs, noise, stacklevel=3).items():
+        cms[key] = confusion_matrix(model, view, batch_size=batch_size, ctx=ctx, progress=progress,
+                                    desc=f"eval {key}")
     out = {"n": len(dataset), "data": str(dataset.root), "split": dataset.split,
            "noise": str(noise) if noise else None}
     out.update(_summary(cms, dataset.class_counts()))

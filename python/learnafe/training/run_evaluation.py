@@ -75,6 +75,8 @@ class FabOptions:
     out_dir: str | os.PathLike | None = None
     #: Seed of chip k (``seed + k``); None: the run's ``eval_seed``.
     seed: int | None = None
+    #: Sampled chips evaluated in one stacked front-end call (:class:`~learnafe.training.chips.YieldOptions`).
+    chips_per_call: int = 8
 
 
 def model_to_score(run, circuit_noise: str) -> torch.nn.Module:
@@ -123,7 +125,8 @@ def fab_variation(run, model, ds, snrs, noise, options: EvaluateOptions, fab: Fa
     if fab.source is not None or fab.corners:
         settings = YieldOptions(seed=seed, snrs=snrs if fab.snrs is None else list(fab.snrs), noise=noise,
                                 source=fab.source or "sky130", sigma_i=fab.sigma_i, sigma_c=fab.sigma_c,
-                                corners=fab.corners, batch_size=options.batch_size, tag=str(run.path))
+                                corners=fab.corners, batch_size=options.batch_size, chips_per_call=fab.chips_per_call,
+                                tag=str(run.path))
         return {"yield": yield_analysis(model, ds, int(fab.chips), settings, out_dir=fab.out_dir,
                                         progress=options.progress)}
     if fab.chips:
