@@ -20,7 +20,7 @@ each comes from, and the measured spread of the drawn factors (RMS of
 The sampled chips go through in groups of ``chips_per_call``: one
 :class:`~learnafe.frontends.ChipStack` per group (per-example coefficients of the
 chips, :meth:`~learnafe.frontends.AnalogFilterBank.chip_stack`), one front-end call and
-one classifier call per batch of clips for all chips of the group
+the classifier on each chip's rows of the stacked features, per batch of clips
 (:func:`stacked_confusion_matrices`); each corner is a stack of its own (its gm/Id range
 bounds its design map).  Every chip's features equal those of the chip built on its own
 (:func:`sample_chip`), so the results do not depend on ``chips_per_call``.
@@ -309,8 +309,8 @@ def _score_group(frontend, classifier, dataset, group: list, options: YieldOptio
 def stacked_confusion_matrices(stack, classifier, dataset, batch_size: int = 128) -> np.ndarray:
     """``[K, n_classes, n_classes]`` counts (rows true, columns predicted) of ``classifier`` on the
     features of every chip of ``stack`` (a :class:`~learnafe.frontends.ChipStack`), the clips in
-    batches of ``batch_size`` and all chips of a batch in one front-end call and one classifier
-    call; torch's generator is seeded as :func:`~learnafe.training.evaluate.confusion_matrix` seeds it,
+    batches of ``batch_size``, all chips of a batch in one front-end call, then the classifier on
+    each chip's rows of the stacked features; torch's generator is seeded as :func:`~learnafe.training.evaluate.confusion_matrix` seeds it,
     so each chip's circuit noise is the noise its own evaluation draws."""
     n_chips, k = stack.n_chips, len(CLASSES)
     cm = torch.zeros(n_chips, k, k, dtype=torch.int64)
@@ -322,8 +322,10 @@ def stacked_confusion_matrices(stack, classifier, dataset, batch_size: int = 128
             x = torch.from_numpy(np.stack([dataset.waveform(int(i)) for i in chunk]))
             y = torch.from_numpy(dataset.labels[chunk].astype(np.int64))
             feats = stack(x)                                           # [K, B, C, F]
-            logits = classifier(feats.reshape(-1, *feats.shape[2:]))
-            pred = logits.argmax(dim=1).reshape(n_chips, len(chunk))
+            # the classifier on each chip's B rows: a [K * B] batch would cost more per row
+            # (the convolutions' working set outgrows the cache), and B rows give the logits
+            # of the chip's own evaluation bit for bit
+            pred = torch.stack([classifier(f).argmax(dim=1) for f in feats])
             cm.index_put_((chip_index[:, None].expand_as(pred), y.expand_as(pred), pred),
                           torch.ones_like(pred), accumulate=True)
     return cm.numpy()
