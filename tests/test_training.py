@@ -98,6 +98,10 @@ def test_config_sections_validate_their_fields_and_share_the_corner_constant():
 def test_frontend_option_errors_name_the_valid_ones():
     with pytest.raises(ValueError, match="unknown AnalogFilterBank option.*noize"):
         build_frontend(TrainConfig().replace(**{"bank.options": {"noize": {}}}))
+    # the bank's options (BankOptions fields) pass through to the bank
+    bank = build_frontend(TrainConfig().replace(**{"bank.options": {"noise": {"mode": "always"},
+                                                                    "discretization": "matched_z"}}))
+    assert bank.noise.mode == "always" and bank.discretization == "matched_z"
 
 
 # ------------------------------------------------------------------------- loss

@@ -88,8 +88,10 @@ Training-time perturbations (all off by default):
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
+from dataclasses import fields
 from typing import Any, Union
 
 import numpy as np
@@ -339,6 +341,13 @@ class AnalogFilterBank(DesignMap, ChipVariation, BankSerialisation, FrontEnd):
         d = dssf.design_channel(centres, q, gain, c_unit, gm, output_conductance=opts.output_conductance)
         return cls(d["I1"], d["I2"], d["C1"], d["C2"], sample_rate=sample_rate, gm_model=gm, features=features,
                    options=opts)
+
+    @classmethod
+    def option_names(cls) -> frozenset[str]:
+        """The keywords :meth:`conventional` takes: its own design arguments, ``features``,
+        ``options`` and every :class:`~learnafe.frontends.bank_options.BankOptions` field."""
+        own = set(inspect.signature(cls.conventional).parameters) - {"cls", "options"}
+        return frozenset(own | {"features", "options"} | {f.name for f in fields(BankOptions)})
 
     def extra_repr(self) -> str:
         return (f"n_channels={self.n_channels}, sample_rate={self.sample_rate}, gm_model={self.gm_model!r}, "

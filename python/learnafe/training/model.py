@@ -14,8 +14,6 @@ cost nothing in the loss, and so does any plain ``nn.Module`` front end.
 
 from __future__ import annotations
 
-import inspect
-
 import torch
 from torch import nn
 
@@ -61,9 +59,7 @@ def build_frontend(cfg: TrainConfig) -> nn.Module:
     if cfg.mismatch.source == "sky130":
         kwargs["mismatch"] = {"mode": "per_batch", "source": "sky130"}
     kwargs.update(cfg.bank.options)
-    valid = set(inspect.signature(bank_cls.conventional).parameters)
-    valid |= set(inspect.signature(bank_cls.__init__).parameters)
-    valid -= {"self", "cls", "kwargs", "i1", "i2", "c1", "c2"}
+    valid = set(bank_cls.option_names())
     unknown = sorted(k for k in cfg.bank.options if k not in valid)
     if unknown:
         raise ValueError(f"training option bank.options has unknown AnalogFilterBank option(s) "
