@@ -19,13 +19,14 @@ import torch
 
 from learnafe.circuits.discretize import discretize
 from learnafe.circuits.mismatch import sky130_mismatch
-from learnafe.circuits.transconductance import TransconductanceModel, load_gm_model, sky130_table
+from learnafe.circuits.transconductance import SKY130_CORNERS, TransconductanceModel, load_gm_model, sky130_table
 from learnafe.frontends import features as feat
 from learnafe.frontends.features import FeatureConfig
 from learnafe.frontends.spec import KEYS, MISMATCH_SOURCES
 from learnafe.ops.operators import torch_seed
 
-#: A chip's process corner: a SKY130 corner name ("tt", "ss", "ff"), a gm model, or None (the bank's own).
+#: A chip's process corner: a SKY130 corner name (``SKY130_CORNERS``), a gm model or what
+#: :func:`~learnafe.circuits.transconductance.load_gm_model` reads, or None (the bank's own model).
 CornerLike = Union[str, TransconductanceModel, None]
 
 __all__ = ["ChipVariation", "ChipStack"]
@@ -35,25 +36,17 @@ class ChipVariation:
     """Mismatch, corners and chip stacks of an analog bank (mixed into ``AnalogFilterBank``)."""
 
     def _draw_chip_factors(self):
-        n = self.n_channels
-        if self.mismatch.mode != "fixed":
-            return torch.ones(4, n, dtype=torch.float64)
-        gen = torch.Generator().manual_seed(self.mismatch.seed)
-        return self._factors(torch.randn(4, n, generator=gen, dtype=torch.float64))
-
-    def _factors(self, eps):
+        """The factors of a uniform ``fixed`` mismatch (a buffer of the bank), else ones."""
         m = self.mismatch
-        sig = torch.tensor([m.sigma_i, m.sigma_i, m.sigma_c, m.sigma_c], dtype=torch.float64).unsqueeze(1)
-        return torch.clamp(1 + sig * eps, min=0.05)
+        if m.mode != "fixed":
+            return torch.ones(4, self.n_channels, dtype=torch.float64)
+        return self.draw_factors(m.seed, "uniform", m.sigma_i, m.sigma_c)
 
     def mismatch_sigmas(self) -> torch.Tensor:
         """Relative 1-sigma mismatch [4, C] (I1, I2, C1, C2) of the nominal design: per channel from
         the SKY130 model files (``source="sky130"``) or the uniform ``sigma_i``, ``sigma_c``."""
         m = self.mismatch
-        if m.source == "sky130":
-            return self._sky130_sigmas()
-        return torch.tensor([m.sigma_i, m.sigma_i, m.sigma_c, m.sigma_c], dtype=torch.float64,
-                            device=self.ref_I1.device).unsqueeze(1).expand(4, self.n_channels)
+        return self.sigmas_of(m.source, m.sigma_i, m.sigma_c)
 
     def _sky130_sigmas(self) -> torch.Tensor:
         """Per-channel SKY130 sigmas [4, C] of the nominal circuit
@@ -66,19 +59,13 @@ class ChipVariation:
 
     def mismatch_factors(self) -> torch.Tensor | None:
         """The multiplicative factors [4, C] (I1, I2, C1, C2) a forward pass uses now, or None."""
-        mode = self.mismatch.mode
-        if mode == "off" or (mode == "per_batch" and not self.training):
+        m = self.mismatch
+        if m.mode == "off" or (m.mode == "per_batch" and not self.training):
             return None
-        if self.mismatch.source == "sky130":
-            if mode == "fixed":
-                gen = torch.Generator().manual_seed(self.mismatch.seed)
-                eps = torch.randn(4, self.n_channels, generator=gen, dtype=torch.float64).to(self.ref_I1.device)
-            else:
-                eps = torch.randn(4, self.n_channels, dtype=torch.float64, device=self.ref_I1.device)
-            return torch.clamp(1 + self.mismatch_sigmas() * eps, min=0.05)
-        if mode == "fixed":
-            return self.chip_factors
-        return self._factors(torch.randn(4, self.n_channels, dtype=torch.float64, device=self.ref_I1.device))
+        if m.mode == "fixed":
+            return self.draw_factors(m.seed, "sky130") if m.source == "sky130" else self.chip_factors
+        eps = torch.randn(4, self.n_channels, dtype=torch.float64, device=self.ref_I1.device)
+        return torch.clamp(1 + self.mismatch_sigmas() * eps, min=0.05)
 
     def corner_model(self) -> TransconductanceModel | None:
         """The gm model of this forward pass's process corner, or None for the bank's own model."""
@@ -143,7 +130,7 @@ class ChipVariation:
             if f is not None and tuple(f.shape) != (4, n):
                 raise ValueError(f"factors of chip {j} must have shape [4, {n}] (I1, I2, C1, C2 per channel), "
                                  f"got {tuple(f.shape)}")
-        models = [None if c is None else (sky130_table(c) if isinstance(c, str) and c in ("tt", "ss", "ff")
+        models = [None if c is None else (sky130_table(c) if isinstance(c, str) and c in SKY130_CORNERS
                                           else load_gm_model(c)) for c in cor]
         design = self._design()
         bs, as_, stds, f0 = [], [], [], []
