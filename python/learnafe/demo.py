@@ -66,9 +66,12 @@ DEMO_CONFIG = {
     "cost.lambda_c": 0.05,
     "schedule.warmup_steps": 30,
     "output.threads": 1,
-    "bank.options": {"noise": {"mode": "always", "full_scale_v": 0.1, "train_scale_min": 0.0,
-                           "train_scale_max": 1.5, "train_p_zero": 0.25},
-                 "features": {"log_eps": 0.003}},
+    "noise.mode": "always",
+    "noise.full_scale_v": 0.1,
+    "noise.train_scale_min": 0.0,
+    "noise.train_scale_max": 1.5,
+    "noise.train_p_zero": 0.25,
+    "bank.options": {"features": {"log_eps": 0.003}},
 }
 
 
