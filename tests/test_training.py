@@ -457,3 +457,14 @@ def test_report_names_its_clips_and_hides_accuracy_on_training_clips(runs, toy, 
     assert "judged on the real validation speakers" in test_line and "met" not in test_line
     real_line = next(line for line in md.splitlines() if "on the real speakers" in line)
     assert "(goal: >= 8 % less power" in real_line
+
+
+def test_run_demo_takes_demo_options_and_names_a_wrong_one(tmp_path):
+    from learnafe.demo import DemoOptions, run_demo
+
+    assert DemoOptions(out=str(tmp_path), data=str(tmp_path)).out == tmp_path
+    with pytest.raises(TypeError, match=r"unexpected option\(s\) \['epoch'\]"):
+        run_demo(out=tmp_path / "demo", epoch=3)
+    with pytest.raises(TypeError, match="options must be a DemoOptions"):
+        run_demo(str(tmp_path / "demo"))
+    assert not (tmp_path / "demo").exists()

@@ -100,12 +100,13 @@ def open_data(cfg):
     if os.path.isdir(cfg.data.root):
         return open_split(cfg.data.root, cfg.data.train_split, cfg, snr="train"), cfg.data.root
     if os.path.isdir(SHARED_DATA):
-        from learnafe.data import KeywordDataset
+        from learnafe.data import ClipOptions, KeywordDataset, LoadOptions
 
         noise = SHARED_NOISE if os.path.isdir(SHARED_NOISE) else None
-        ds = KeywordDataset(SHARED_DATA, "test", cfg.data.sample_rate, snr_db=(cfg.augment.snr_low_db, cfg.augment.snr_high_db),
-                            noise=noise, noise_prob=cfg.augment.p_noise, seed=cfg.output.seed, random_shift=True,
-                            cache_dir=CACHE_DIR, progress=False)
+        clips = ClipOptions(sample_rate=cfg.data.sample_rate, snr_db=(cfg.augment.snr_low_db, cfg.augment.snr_high_db),
+                            noise=noise, noise_prob=cfg.augment.p_noise, seed=cfg.output.seed)
+        ds = KeywordDataset(SHARED_DATA, "test", clips, LoadOptions(cache_dir=CACHE_DIR, progress=False),
+                            random_shift=True)
         return ds, f"{SHARED_DATA} (training SNR range, {'its' if noise is None else SHARED_NOISE} noise)"
     return None, f"no data set ({cfg.data.root} or {SHARED_DATA}): data loading not measured"
 

@@ -290,11 +290,11 @@ def _report(args) -> int:
 
 
 def _demo(args) -> int:
-    from learnafe.demo import run_demo
+    from learnafe.demo import DemoOptions, run_demo
 
-    res = run_demo(out=args.out, size=args.size, data=args.data, real=args.real,
-                   unknown=args.unknown, noise=args.noise, synthetic_only=args.synthetic_only,
-                   epochs=args.epochs, seed=args.seed)
+    res = run_demo(DemoOptions(out=args.out, size=args.size, data=args.data, real=args.real,
+                               unknown=args.unknown, noise=args.noise, synthetic_only=args.synthetic_only,
+                               epochs=args.epochs, seed=args.seed))
     print(f"report: {res['report']}")
     return 0
 
