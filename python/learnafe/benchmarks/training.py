@@ -222,7 +222,7 @@ def noise_kernel_cost(threads: int, rounds: int, seed: int, batch: int = 32) -> 
     """The envelope kernels alone (batch x 1 s at 20 kHz, 16 channels, hop 200, float32) with and
     without noise, and the generator alone: process CPU time, best of the rounds."""
     from learnafe import _core, ops
-    from learnafe.benchmarks.ops import bank
+    from learnafe.benchmarks._ops_reference import bank
 
     b, a = bank(16)
     x = (0.1 * np.random.default_rng(seed).standard_normal((batch, 20000))).astype(np.float32)
