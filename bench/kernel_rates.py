@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from learnafe import _core
-from learnafe.benchmarks.ops import bank
+from learnafe.benchmarks._ops_reference import bank
 
 
 def rates(B: int, threads: int, repeats: int, T: int = 20000, C: int = 16) -> dict:

@@ -50,3 +50,43 @@ def test_train_options_take_their_text_from_the_config_fields():
     for dotted, f in TrainConfig.fields():
         assert f.metadata["help"], dotted
         assert flags[TrainConfig.flag(dotted)].startswith(f.metadata["help"]), dotted
+
+
+def _expanded_helps(parser: argparse.ArgumentParser, command: str = "learnafe"):
+    """``(command, flag, help as printed)`` for every option of ``parser`` and its sub-commands."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _expanded_helps(sub, f"{command} {name}")
+        elif action.option_strings and not isinstance(action, argparse._HelpAction):
+            yield command, action.option_strings[-1], parser._get_formatter()._expand_help(action)
+
+
+def test_every_option_of_every_command_names_its_default_at_most_once():
+    from learnafe.commands._help import DEFAULT_PHRASE
+
+    found = list(_expanded_helps(build_parser()))
+    assert {"learnafe bench", "learnafe search", "learnafe train", "learnafe spice ac"} <= {c for c, _, _ in found}
+    twice = [f"{c} {flag}: {text}" for c, flag, text in found if len(DEFAULT_PHRASE.findall(text)) > 1]
+    assert not twice, f"options whose help names the default twice: {twice}"
+    assert all(_described(text) for _, _, text in found)
+    helps = {(c, flag): text for c, flag, text in found}
+    # the help text that names the default keeps its own phrase; one that does not gets it
+    assert helps["learnafe bench", "--only"] == "run only these sections (default: all; see --list)"
+    assert helps["learnafe search", "--budget"] == "total number of trials (default: the config's)"
+    assert helps["learnafe bench", "--seed"].endswith("(default: 0)")
+
+
+def test_the_formatter_appends_a_default_only_where_the_help_lacks_one():
+    from learnafe.commands._help import HelpFormatter
+
+    p = argparse.ArgumentParser(prog="x", formatter_class=HelpFormatter)
+    p.add_argument("--a", type=int, default=3, help="clips per batch")
+    p.add_argument("--b", type=int, default=3, help="clips per batch (default: 3)")
+    p.add_argument("--c", type=int, default=3, help="clips per batch [3]")
+    p.add_argument("--d", default=None, help="output file (default: next to the run)")
+    p.add_argument("--e", action="store_true", help="list and exit")
+    helps = {a.dest: p._get_formatter()._expand_help(a) for a in p._actions if a.dest != "help"}
+    assert helps == {"a": "clips per batch (default: 3)", "b": "clips per batch (default: 3)",
+                     "c": "clips per batch [3]", "d": "output file (default: next to the run)",
+                     "e": "list and exit"}

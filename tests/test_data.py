@@ -517,3 +517,24 @@ def test_argument_errors_name_the_argument(gsc_root, test12_root):
     # The 12-class set can borrow another set's noise.
     ds = KeywordDataset(test12_root, "test", snr_db=10, noise=gsc_root / "_background_noise_")
     assert ds.waveform(0).shape == (20000,)
+
+
+def test_dataset_takes_its_options_grouped_or_by_name(gsc_root):
+    from learnafe.data import ClipOptions, LoadOptions
+
+    by_name = KeywordDataset(gsc_root, "train", sample_rate=16000, clip_seconds=0.5, snr_db=(5, 20), seed=3,
+                             progress=False, silence_fraction=0.0)
+    grouped = KeywordDataset(gsc_root, "train", ClipOptions(sample_rate=16000, clip_seconds=0.5, snr_db=(5, 20),
+                                                            seed=3), LoadOptions(progress=False),
+                             silence_fraction=0.0)
+    assert (by_name.sample_rate, by_name.length, by_name.seed) == (16000, 8000, 3)
+    assert len(by_name) == len(grouped) and np.array_equal(by_name.labels, grouped.labels)
+    for i in range(len(by_name)):
+        assert np.array_equal(by_name[i][0], grouped[i][0])
+    # a name replaces that field of the group
+    assert KeywordDataset(gsc_root, "train", ClipOptions(sample_rate=16000), sample_rate=8000,
+                          progress=False).sample_rate == 8000
+    with pytest.raises(TypeError, match=r"unexpected option\(s\) \['sample_rte'\].*clip options"):
+        KeywordDataset(gsc_root, "train", sample_rte=16000)
+    with pytest.raises(TypeError, match="clips must be a ClipOptions.*sample_rate"):
+        KeywordDataset(gsc_root, "train", 16000)

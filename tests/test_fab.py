@@ -135,7 +135,7 @@ def test_old_specs_and_run_configs_rebuild_as_before(tmp_path):
     assert not torch.equal(AnalogFilterBank.from_dict({**spec, "output_conductance": True})(x), tt(x))
     # a run's config.json written before the options existed
     cfg = {flag_name(k): v for k, v in TrainConfig().to_dotted().items()}  # the flat layout
-    for k in ("gm_model", "min_spacing", "train_corners", "train_mismatch", "output_conductance"):
+    for k in ("gm_model", "min_spacing", "train_corners", "mismatch_mode", "output_conductance"):
         del cfg[k]
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     old_cfg = TrainConfig.from_run_file(tmp_path / "config.json")

@@ -32,7 +32,7 @@ def test_old_run_config_takes_the_values_it_was_written_with(tmp_path):
     path.write_text(json.dumps(old))
     cfg = TrainConfig.from_run_file(path)
     assert (cfg.bank.gm_model, cfg.bank.min_spacing, cfg.bank.output_conductance) == ("weak_inversion", 0.0, False)
-    assert (cfg.corners.names, cfg.mismatch.source) == ((), "")
+    assert (cfg.corners.names, cfg.mismatch.mode) == ((), "off")
     # today's defaults differ, so the file did not simply load with them
     assert (today.bank.gm_model, today.bank.min_spacing, today.bank.output_conductance) != (
         cfg.bank.gm_model, cfg.bank.min_spacing, cfg.bank.output_conductance)
@@ -49,20 +49,28 @@ def test_flat_config_of_the_flat_layout_loads_into_the_sections():
     flat = json.loads((DATA / "config_flat.json").read_text())
     cfg = TrainConfig.from_dict(flat)
     assert cfg.data.root == "data/toy" and cfg.data.clip_seconds == 0.3
-    assert cfg.corners.names == ("tt", "ss") and cfg.mismatch.source == "sky130"
+    assert cfg.corners.names == ("tt", "ss")
+    # the one-field mismatch option of the flat layout is the section it meant
+    assert (cfg.mismatch.mode, cfg.mismatch.source, cfg.mismatch.sigma_i) == ("per_batch", "sky130", 0.0)
     assert (cfg.optimiser.lr_frontend, cfg.optimiser.batch_size, cfg.schedule.epochs) == (0.02, 16, 2)
     assert (cfg.classifier.width, cfg.bank.kind, cfg.bank.options, cfg.output.progress) == (16, "analog", {}, False)
     assert cfg.evaluation.eval_snrs == [10.0]
     # every flat key of the file lands in exactly one field, with the value the file holds
     dotted = cfg.to_dotted()
     for key, value in flat.items():
+        if key == "train_mismatch":
+            continue
         want = list(cfg.corners.names) if key == "train_corners" else value
         assert dotted[FLAT_NAMES[key]] == want, key
-    # the file holds every flat option but those added after the flat layout (the teacher's),
-    # which load with their defaults
-    later = {"teacher", "distill_weight", "distill_temperature"}
-    assert sorted(set(FLAT_NAMES) - later) == sorted(flat)
-    assert all(dotted[FLAT_NAMES[k]] == TrainConfig.defaults()[FLAT_NAMES[k]] for k in later)
+    # the file holds every flat option but those added after the flat layout (the teacher's,
+    # the noise and mismatch sections), which load with their defaults, and the earlier
+    # mismatch option
+    later = {"teacher", "distill_weight", "distill_temperature"} | {
+        k for k, v in FLAT_NAMES.items() if v.split(".")[0] in ("noise", "mismatch")}
+    assert sorted(set(FLAT_NAMES) - later) == sorted(set(flat) - {"train_mismatch"})
+    assert "train_mismatch" not in FLAT_NAMES
+    assert all(dotted[FLAT_NAMES[k]] == TrainConfig.defaults()[FLAT_NAMES[k]] for k in later
+               if not k.startswith("mismatch_"))
     # round trip through the nested form, and flat names and dotted names in replace agree
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert cfg.replace(lr_frontend=0.5) == cfg.replace(**{"optimiser.lr_frontend": 0.5})
@@ -127,8 +135,11 @@ def test_search_overrides_by_flat_and_dotted_name_set_the_same_options(tmp_path)
                    {"optimiser.lr_frontend": 0.03, "bank.options.noise.full_scale_v": 0.2})
     assert flat == dotted
     assert (dotted.schedule.epochs, dotted.data.limit_train, dotted.optimiser.lr_frontend) == (3, 60, 0.03)
-    # a path into the dict option keeps the rest of the base file's dict
-    assert dotted.bank.options == {"noise": {"mode": "always", "full_scale_v": 0.2}}
+    # a path into the bank's options of earlier files sets that field of the noise section and
+    # keeps the others of the base file
+    assert (dotted.noise.mode, dotted.noise.full_scale_v, dotted.bank.options) == ("always", 0.2, {})
+    assert trial({"schedule": {"epochs": 3}, "data.limit_train": 60},
+                 {"optimiser.lr_frontend": 0.03, "noise.full_scale_v": 0.2}) == dotted
     assert (dotted.output.seed, dotted.output.progress) == (5, False)
 
 
@@ -143,3 +154,34 @@ def test_repository_configs_use_dotted_names_and_load():
         load_config(toml)
     small = load_config(root / "search_small.toml")
     assert all("." in name for name in small.space.names)
+
+
+def test_nested_config_with_the_banks_settings_in_its_options_loads_into_the_sections():
+    """tests/data/config_nested_bank_options.json: a nested config.json written while the bank's
+    noise settings travelled in ``bank.options`` and ``mismatch`` was one field (``source``)."""
+    from learnafe.circuits.variation import MismatchConfig, NoiseConfig
+    from learnafe.training.model import build_frontend
+
+    old = json.loads((DATA / "config_nested_bank_options.json").read_text())
+    assert set(old["mismatch"]) == {"source"} and "noise" in old["bank"]["options"]
+    cfg = TrainConfig.from_dict(old)
+    noise = old["bank"]["options"]["noise"]
+    assert cfg.noise.bank_config() == NoiseConfig(**noise)
+    assert cfg.mismatch.bank_config() == MismatchConfig(mode="per_batch", source="sky130")
+    assert cfg.bank.options == {"discretization": "matched_z"}
+    assert TrainConfig.from_run_file(DATA / "config_nested_bank_options.json") == cfg
+    assert TrainConfig().replace(**run_config(old)) == cfg  # what a resumed run compares
+    # the bank is the one the options built: the same spec as a bank built from them directly
+    bank = build_frontend(cfg)
+    direct = AnalogFilterBank.conventional(
+        n_channels=16, f_lo=100.0, f_hi=8000.0, sample_rate=20000.0, gm_model="sky130-tt",
+        min_spacing=1.1, corners={"mode": "per_batch", "corners": ["tt", "ss", "ff"]}, noise=noise,
+        mismatch={"mode": "per_batch", "source": "sky130"}, discretization="matched_z")
+    assert json.dumps(bank.to_dict()) == json.dumps(direct.to_dict())
+    # the earlier one-field section, flat or nested, takes only "sky130" and ""
+    assert TrainConfig.from_dict({"mismatch": {"source": ""}}).mismatch == TrainConfig().mismatch
+    assert TrainConfig.from_dict({"train_mismatch": ""}).mismatch == TrainConfig().mismatch
+    # settings in bank.options override the section's fields one by one, as they overrode then
+    both = TrainConfig.from_dict({"noise": {"mode": "train", "full_scale_v": 0.3},
+                                  "bank": {"options": {"noise": {"full_scale_v": 0.2}}}})
+    assert (both.noise.mode, both.noise.full_scale_v) == ("train", 0.2)

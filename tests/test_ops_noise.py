@@ -17,7 +17,7 @@ import torch
 
 from isa_helpers import assert_same_on_every_isa
 from learnafe import _core, ops
-from learnafe.benchmarks.ops import bank
+from learnafe.benchmarks._ops_reference import bank
 
 FS = 8000.0
 TAU = 0.004

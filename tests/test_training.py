@@ -85,7 +85,7 @@ def test_config_sections_validate_their_fields_and_share_the_corner_constant():
         CornerSection(names=("xx",))
     with pytest.raises(ValueError, match=r"optimiser\.lr_classifier=0\.0 is invalid: must be > 0"):
         TrainConfig().replace(**{"optimiser.lr_classifier": 0})
-    with pytest.raises(ValueError, match=r"mismatch\.source"):
+    with pytest.raises(ValueError, match=r"train_mismatch='uniform'.*'sky130'"):
         TrainConfig.from_dict({"train_mismatch": "uniform"})
     cfg = TrainConfig().replace(optimiser=OptimiserSection(lr_frontend=0.5), train_corners="tt,ff")
     assert cfg.optimiser.lr_frontend == 0.5 and cfg.corners.names == ("tt", "ff")
@@ -93,6 +93,39 @@ def test_config_sections_validate_their_fields_and_share_the_corner_constant():
         cfg.optimiser.lr_frontend = 1.0  # type: ignore[misc]
     # JSON ints of float fields and floats of int fields are coerced once, in the section
     assert TrainConfig.from_dict({"schedule": {"epochs": 3.0}, "cost": {"lambda_i": 1}}).cost.lambda_i == 1.0
+
+
+def test_noise_and_mismatch_sections_are_the_banks_own_types():
+    from learnafe.circuits.variation import MismatchConfig, NoiseConfig
+    from learnafe.cli import build_parser
+    from learnafe.training.config import BankSection, MismatchSection, NoiseSection, resolve_config
+
+    for section, bank_type in ((NoiseSection, NoiseConfig), (MismatchSection, MismatchConfig)):
+        fields = [(f.name, f.default) for f in dataclasses.fields(section)]
+        assert fields == [(f.name, f.default) for f in dataclasses.fields(bank_type)]
+        assert section().bank_config() == bank_type()
+    # the bank's type is the one check, and its message names the dotted option
+    with pytest.raises(ValueError, match=r"training option noise\.mode must be one of"):
+        NoiseSection(mode="loud")
+    with pytest.raises(ValueError, match=r"training option mismatch\.source='sky130' takes its sigmas"):
+        TrainConfig().replace(**{"mismatch.source": "sky130", "mismatch.sigma_i": 0.01})
+    with pytest.raises(ValueError, match=r"bank\.options.*'noise' is the section noise"):
+        BankSection(options={"noise": {"mode": "always"}})
+    # the sections reach the bank
+    cfg = TrainConfig().replace(**{"noise.mode": "always", "noise.full_scale_v": 0.2, "mismatch.mode": "fixed",
+                                   "mismatch.sigma_i": 0.02, "mismatch.seed": 3})
+    bank = build_frontend(cfg)
+    assert bank.noise == NoiseConfig(mode="always", full_scale_v=0.2)
+    assert bank.mismatch == MismatchConfig(mode="fixed", sigma_i=0.02, seed=3)
+    assert not torch.equal(bank.chip_factors, torch.ones_like(bank.chip_factors))
+    with pytest.raises(ValueError, match=r"training option noise is a setting of the analog bank"):
+        build_frontend(cfg.replace(**{"bank.kind": "gammatone", "mismatch.mode": "off"}))
+    # and every field is a `learnafe train` flag
+    args = build_parser().parse_args(["train", "--out", "x", "--noise-mode", "train", "--noise-train-p-zero", "0.5",
+                                      "--mismatch-mode", "per_batch", "--mismatch-source", "sky130"])
+    flags = resolve_config(None, **{k: getattr(args, k) for k in args._config_fields if hasattr(args, k)})
+    assert (flags.noise.mode, flags.noise.train_p_zero) == ("train", 0.5)
+    assert (flags.mismatch.mode, flags.mismatch.source) == ("per_batch", "sky130")
 
 
 def test_frontend_option_errors_name_the_valid_ones():
@@ -435,3 +468,14 @@ def test_report_names_its_clips_and_hides_accuracy_on_training_clips(runs, toy, 
     assert "judged on the real validation speakers" in test_line and "met" not in test_line
     real_line = next(line for line in md.splitlines() if "on the real speakers" in line)
     assert "(goal: >= 8 % less power" in real_line
+
+
+def test_run_demo_takes_demo_options_and_names_a_wrong_one(tmp_path):
+    from learnafe.demo import DemoOptions, run_demo
+
+    assert DemoOptions(out=str(tmp_path), data=str(tmp_path)).out == tmp_path
+    with pytest.raises(TypeError, match=r"unexpected option\(s\) \['epoch'\]"):
+        run_demo(out=tmp_path / "demo", epoch=3)
+    with pytest.raises(TypeError, match="options must be a DemoOptions"):
+        run_demo(str(tmp_path / "demo"))
+    assert not (tmp_path / "demo").exists()

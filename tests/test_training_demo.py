@@ -14,7 +14,7 @@ from training_helpers import make_toy_dataset, tiny_config
 @pytest.mark.slow
 def test_demo_end_to_end_on_toy_data(tmp_path, monkeypatch):
     import learnafe.training.data as tdata
-    from learnafe.demo import run_demo
+    from learnafe.demo import DemoOptions, run_demo
 
     monkeypatch.setenv("LEARNAFE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("LEARNAFE_SHARED_DATA", str(tmp_path / "no-shared"))  # only the toy folders
@@ -23,8 +23,8 @@ def test_demo_end_to_end_on_toy_data(tmp_path, monkeypatch):
     real = tmp_path / "real"
     counts = _make_12class_folder(real, data)
     over = {k: v for k, v in tiny_config(data).items() if k != "data"}
-    over.update(epochs=2, frontend={})
-    s = run_demo(tmp_path / "demo", data=data, real=real, progress=False, overrides=over)
+    over.update(epochs=2, frontend={}, noise_mode="off")
+    s = run_demo(DemoOptions(out=tmp_path / "demo", data=data, real=real, progress=False, overrides=over))
     out = tmp_path / "demo"
     assert (out / "report.md").is_file() and (out / "summary.json").is_file()
     assert json.loads((out / "summary.json").read_text()) == s

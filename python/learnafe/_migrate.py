@@ -6,7 +6,11 @@ predates the file.  Such a key takes the value the file's writer used, not today
 * option names (:func:`dotted_options`): configurations, flags and search overrides written
   with the flat option names of earlier files (``lr_frontend``) name the dotted option of its
   section (``optimiser.lr_frontend``, :data:`FLAT_NAMES`); the corner list of a flat file is a
-  comma-separated string (``"tt,ss"``) and reads as a list of corner names;
+  comma-separated string (``"tt,ss"``) and reads as a list of corner names; the one-field
+  mismatch option (flat ``train_mismatch``, nested ``mismatch.source`` without a mode:
+  ``"sky130"`` or ``""``) reads as the mismatch section it meant (:data:`OLD_MISMATCH`); the
+  bank's noise and mismatch settings kept in ``bank.options`` (flat ``frontend``) read as the
+  ``noise`` and ``mismatch`` sections, field by field over the others (:data:`OPTIONS_SECTIONS`);
 * run configurations (:func:`run_config`, :func:`resume_adoptions`): runs written before the
   options of :data:`RUN_CONFIG_DEFAULTS` used the weak-inversion gm model, a free bank, ideal
   devices and no corner or mismatch training, and still load and resume that way;
@@ -27,7 +31,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FLAT_NAMES", "OLD_CHECKPOINTS", "RUN_CONFIG_DEFAULTS", "SPEC_GM_MODEL", "dotted_options",
+__all__ = ["FLAT_NAMES", "OLD_CHECKPOINTS", "OLD_MISMATCH", "OPTIONS_SECTIONS", "RUN_CONFIG_DEFAULTS",
+           "SPEC_GM_MODEL", "dotted_options",
            "flag_name", "resume_adoptions", "resume_checkpoint", "run_config"]
 
 #: The flat option name of earlier configuration files (and of the ``learnafe train`` flags)
@@ -50,7 +55,12 @@ FLAT_NAMES: dict[str, str] = {
     "gm_model": "bank.gm_model", "output_conductance": "bank.output_conductance",
     "min_spacing": "bank.min_spacing", "frontend": "bank.options",
     "train_corners": "corners.names",
-    "train_mismatch": "mismatch.source",
+    "noise_mode": "noise.mode", "noise_full_scale_v": "noise.full_scale_v",
+    "noise_train_scale_min": "noise.train_scale_min", "noise_train_scale_max": "noise.train_scale_max",
+    "noise_train_p_zero": "noise.train_p_zero",
+    "mismatch_mode": "mismatch.mode", "mismatch_sigma_i": "mismatch.sigma_i",
+    "mismatch_sigma_c": "mismatch.sigma_c", "mismatch_seed": "mismatch.seed",
+    "mismatch_source": "mismatch.source",
     "width": "classifier.width", "depth": "classifier.depth", "dropout": "classifier.dropout",
     "input_norm": "classifier.input_norm",
     "lambda_ce": "cost.lambda_ce", "lambda_i": "cost.lambda_i", "lambda_c": "cost.lambda_c",
@@ -72,8 +82,14 @@ _FLAGS = {dotted: flat for flat, dotted in FLAT_NAMES.items()}
 #: Training options added after runs were first written, with the value a run's
 #: ``config.json`` written before them meant.
 RUN_CONFIG_DEFAULTS: dict[str, Any] = {"bank.gm_model": "weak_inversion", "bank.min_spacing": 0.0,
-                                       "corners.names": [], "mismatch.source": "",
+                                       "corners.names": [], "mismatch.mode": "off",
                                        "bank.output_conductance": False}
+#: The one-field mismatch option of earlier files (flat ``train_mismatch``, nested
+#: ``{"mismatch": {"source": ...}}`` without a ``mode``) -> the mismatch section it meant.
+OLD_MISMATCH: dict[str, dict[str, str]] = {"": {"mismatch.mode": "off"},
+                                           "sky130": {"mismatch.mode": "per_batch", "mismatch.source": "sky130"}}
+#: Sections of the bank's own settings that earlier files kept in ``bank.options``.
+OPTIONS_SECTIONS = ("noise", "mismatch")
 #: The gm model of a bank spec that names none (``AnalogFilterBank.to_dict`` always names it).
 SPEC_GM_MODEL = "weak_inversion"
 #: Earlier names (relative to the output folder) of the state a command resumes from.
@@ -92,7 +108,11 @@ def dotted_options(d: Mapping[str, Any]) -> dict[str, Any]:
     caller names it as unknown)."""
     out: dict[str, Any] = {}
     for key, v in d.items():
-        if isinstance(v, Mapping) and key in _SECTION_NAMES:
+        if key == "train_mismatch":
+            out.update(_old_mismatch(v, key))
+        elif key == "mismatch" and isinstance(v, Mapping) and "mode" not in v and set(v) == {"source"}:
+            out.update(_old_mismatch(v["source"], "mismatch.source"))
+        elif isinstance(v, Mapping) and key in _SECTION_NAMES:
             out.update({f"{key}.{leaf}": x for leaf, x in v.items()})
         elif key in FLAT_NAMES:
             dotted = FLAT_NAMES[key]
@@ -101,7 +121,22 @@ def dotted_options(d: Mapping[str, Any]) -> dict[str, Any]:
             out[dotted] = v
         else:
             out[key] = v
+    options = out.get("bank.options")
+    if isinstance(options, Mapping) and any(isinstance(options.get(k), Mapping) for k in OPTIONS_SECTIONS):
+        out["bank.options"] = {k: x for k, x in options.items()
+                               if not (k in OPTIONS_SECTIONS and isinstance(x, Mapping))}
+        for section in OPTIONS_SECTIONS:  # they overrode the options above them, as they do here
+            if isinstance(options.get(section), Mapping):
+                out.update({f"{section}.{leaf}": x for leaf, x in options[section].items()})
     return out
+
+
+def _old_mismatch(value: Any, where: str) -> dict[str, str]:
+    if value not in OLD_MISMATCH:
+        raise ValueError(f"training option {where}={value!r} (the mismatch option of earlier files) is "
+                         f"invalid: use 'sky130' (SKY130 mismatch drawn per batch) or '' (off), or the "
+                         f"mismatch section (mismatch.mode, mismatch.source, ...)")
+    return dict(OLD_MISMATCH[value])
 
 
 _SECTION_NAMES = {dotted.split(".")[0] for dotted in FLAT_NAMES.values()}

@@ -20,6 +20,7 @@ import pkgutil
 import sys
 
 from learnafe import __version__, _progress, commands
+from learnafe.commands._help import HelpFormatter
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -40,6 +41,7 @@ class CommandParser(argparse.ArgumentParser):
     """
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
         _add_log_options(self, argparse.SUPPRESS)
 
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="learnafe",
         description="Circuit-algorithm co-design of learnable audio front ends.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"learnafe {__version__}",
                         help="print the package version and exit")

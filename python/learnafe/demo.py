@@ -38,7 +38,7 @@ import logging
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from learnafe.data.sources import SHARED_SETS, find_shared
@@ -66,9 +66,12 @@ DEMO_CONFIG = {
     "cost.lambda_c": 0.05,
     "schedule.warmup_steps": 30,
     "output.threads": 1,
-    "bank.options": {"noise": {"mode": "always", "full_scale_v": 0.1, "train_scale_min": 0.0,
-                           "train_scale_max": 1.5, "train_p_zero": 0.25},
-                 "features": {"log_eps": 0.003}},
+    "noise.mode": "always",
+    "noise.full_scale_v": 0.1,
+    "noise.train_scale_min": 0.0,
+    "noise.train_scale_max": 1.5,
+    "noise.train_p_zero": 0.25,
+    "bank.options": {"features": {"log_eps": 0.003}},
 }
 
 
@@ -177,7 +180,10 @@ def _train_parallel(cfgs: dict, runs: dict, progress: bool) -> None:
 
 @dataclass(frozen=True)
 class DemoOptions:
-    """The options of one demo run (the parameters of :func:`run_demo`)."""
+    """The options of one demo run (:func:`run_demo`): output folder, synthetic set size (or
+    a given ``data`` folder), the real folders (``real``, ``unknown``, ``noise``; None: the
+    shared folders when they exist), ``synthetic_only``, the epoch budget (None: the demo's),
+    seed, progress bars and training-option ``overrides`` of both runs."""
 
     out: Path = Path("runs/demo")
     size: str = "small"
@@ -190,6 +196,11 @@ class DemoOptions:
     seed: int = 0
     progress: bool = True
     overrides: dict | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))
+        if self.data is not None:
+            object.__setattr__(self, "data", Path(self.data))
 
 
 def _demo_data_folder(opts: DemoOptions, timings: dict) -> Path:
@@ -386,20 +397,24 @@ def _demo_summary(opts: DemoOptions, data: Path, mode: str, found: dict, runs: d
     return summary
 
 
-def run_demo(out="runs/demo", *, size: str = "small", data=None, real=None, unknown=None,
-             noise=None, synthetic_only: bool = False, epochs: int | None = None, seed: int = 0,
-             progress: bool = True, overrides: dict | None = None) -> dict:
-    """Run the demo (see the module doc); returns the summary dict (also ``OUT/summary.json``).
+def run_demo(options: DemoOptions | None = None, **changes) -> dict:
+    """Run the demo (see the module doc) with ``options`` (None: the defaults), any field of
+    :class:`DemoOptions` given by name replacing it (``run_demo(out="runs/demo2", epochs=3)``);
+    returns the summary dict (also ``OUT/summary.json``).
 
     ``real``/``unknown``/``noise``: a labelled real folder (split by speaker), a folder
     of extra ``unknown`` words, a folder of background-noise recordings; default: the
     shared folders when they exist (``synthetic_only=True``: train on the synthetic set
-    alone; a ``real`` folder given explicitly then only validates).  The steps run with one
-    :class:`DemoOptions`.
+    alone; a ``real`` folder given explicitly then only validates).
     """
-    opts = DemoOptions(out=Path(out), size=size, data=None if data is None else Path(data), real=real,
-                       unknown=unknown, noise=noise, synthetic_only=synthetic_only, epochs=epochs,
-                       seed=seed, progress=progress, overrides=overrides)
+    if options is not None and not isinstance(options, DemoOptions):
+        raise TypeError(f"run_demo: options must be a DemoOptions, got {options!r}; give the output "
+                        "folder as DemoOptions(out=...) or out=...")
+    known = {f.name for f in fields(DemoOptions)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise TypeError(f"run_demo got unexpected option(s) {unknown}; DemoOptions has {sorted(known)}")
+    opts = replace(options or DemoOptions(), **changes)
     t_start = time.perf_counter()
     opts.out.mkdir(parents=True, exist_ok=True)
     timings: dict = {}

@@ -159,8 +159,8 @@ def markdown(gate: Mapping | None, what: str = "deployed bank") -> str:
 
 def add_arguments(parser, show_defaults: bool = True) -> None:
     """``--gate-f0-pct``, ``--gate-q-pct``, ``--gate-accuracy-points``, ``--strict-gate``
-    (``show_defaults``: append ``[default]`` to the help, for parsers without
-    ``ArgumentDefaultsHelpFormatter``)."""
+    (``show_defaults``: append ``[default]`` to the help; False leaves the default to the
+    parser's help formatter)."""
     d = GateThresholds()
 
     def dflt(v):

@@ -15,7 +15,7 @@ def make_setup(mode: str, noise: bool, batch: int, seed: int) -> dict:
     from learnafe.training.loss import BPFLoss
     from learnafe.training.model import CoDesignModel, build_classifier, build_frontend
 
-    cfg = TrainConfig.from_dict({"bank.mode": mode, "bank.options": {"noise": {"mode": "always"}} if noise else {}})
+    cfg = TrainConfig.from_dict({"bank.mode": mode, "noise.mode": "always" if noise else "off"})
     torch.manual_seed(seed)
     fe = build_frontend(cfg)
     if mode == "conventional":

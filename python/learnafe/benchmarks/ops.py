@@ -53,18 +53,26 @@ keep from the warm-up step count too.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import platform
-import resource
 import statistics
-import subprocess
-import sys
 import time
-from typing import Callable
 
 import numpy as np
+
+from learnafe.benchmarks._ops_memory import memory_in_subprocess
+from learnafe.benchmarks._ops_reference import (
+    SAMPLE_RATE,
+    TAU_S,
+    bank,
+    bench_tensors,
+    envelope_step,
+    torch_loop,
+    torchlpc_allpole,
+    torchlpc_available,
+    unfused_envelope,
+)
 
 TITLE = "biquad filter-bank op (forward, adjoint, fused envelope) vs scipy, PyTorch and torchlpc"
 
@@ -72,8 +80,6 @@ log = logging.getLogger("learnafe.bench.ops")
 
 FULL = dict(batch=32, samples=20000, channels=16, hop=200, repeats=5, torch_loop_samples=1000)
 QUICK = dict(batch=8, samples=4000, channels=16, hop=200, repeats=2, torch_loop_samples=400)
-SAMPLE_RATE = 20000.0
-TAU_S = 0.01
 TARGETS = {
     "forward_vs_sosfilt": 30.0,            # op forward >= 30x scipy sosfilt
     "forward_backward_vs_sosfilt": 5.0,    # op fwd+bwd >= 5x faster than sosfilt forward
@@ -87,155 +93,6 @@ LIMITS = {
 }
 
 
-def bank(channels: int, sample_rate: float = SAMPLE_RATE, q: float = 3.0,
-         f_lo: float = 100.0, f_hi: float = 8000.0) -> tuple[np.ndarray, np.ndarray]:
-    """Conventional constant-Q DSSF band-pass bank (log-spaced centres, unit peak gain),
-    mapped to z by the bilinear transform pre-warped at each centre: (b [C, 3], a [C, 2])."""
-    from learnafe.circuits.discretize import discretize
-    from learnafe.circuits.dssf import s_coefficients_from_w0_q
-
-    w0 = 2 * np.pi * np.geomspace(f_lo, f_hi, channels)
-    return discretize(*s_coefficients_from_w0_q(w0, q, 1.0), sample_rate)
-
-
-def _torch_loop(x, b, a):
-    """Plain PyTorch reference: direct form II, Python loop over time, [B, C] per step."""
-    import torch
-
-    B, T = x.shape
-    v1 = x.new_zeros(B, b.shape[0])
-    v2 = x.new_zeros(B, b.shape[0])
-    b0, b1, b2 = b[:, 0], b[:, 1], b[:, 2]
-    a1, a2 = a[:, 0], a[:, 1]
-    out = []
-    for t in range(T):
-        v = x[:, t:t + 1] - a1 * v1 - a2 * v2
-        out.append(b0 * v + b1 * v1 + b2 * v2)
-        v1, v2 = v, v1
-    return torch.stack(out, dim=-1)
-
-
-def torchlpc_allpole(x, a):
-    """The all-pole part ``v = x / A(z)`` of every channel with torchlpc: x ``[B, T]``,
-    a ``[C, 2]`` -> ``[B, C, T]`` (``torchlpc.sample_wise_lpc`` on the ``[B * C, T]``
-    rows, time-invariant coefficients expanded to ``[B * C, T, 2]``)."""
-    import torchlpc
-
-    B, T = x.shape
-    C = a.shape[0]
-    rows = x.unsqueeze(1).expand(B, C, T).reshape(B * C, T)
-    coef = a.to(x.dtype).unsqueeze(0).unsqueeze(2).expand(B, C, T, 2).reshape(B * C, T, 2)
-    return torchlpc.sample_wise_lpc(rows, coef).reshape(B, C, T)
-
-
-def _torchlpc_available() -> tuple[bool, str]:
-    try:
-        import torchlpc  # noqa: F401
-    except ImportError as exc:
-        return False, f"torchlpc not installed ({exc}; pip install torchlpc to measure it)"
-    return True, ""
-
-
-def unfused_envelope(x, b, a, *, hop: int, tau: float, sample_rate: float, rectify: str = "abs"):
-    """The fused op's features composed from :func:`biquad_filterbank` and torch ops
-    (stores the [B, C, T] signals; the baseline the fused op is measured against)."""
-    import torch
-
-    from learnafe import ops
-
-    B, T = x.shape
-    C = b.shape[0]
-    y = ops.biquad_filterbank(x, b, a)
-    r = y.abs() if rectify == "abs" else y.square()
-    alpha = ops.envelope_alpha(tau, sample_rate)
-    lp_b = torch.tensor([[alpha, 0.0, 0.0]], dtype=b.dtype)
-    lp_a = torch.tensor([[-(1.0 - alpha), 0.0]], dtype=a.dtype)
-    e = ops.biquad_filterbank(r.reshape(B * C, T), lp_b, lp_a).reshape(B, C, T)
-    return e[..., hop - 1:(T // hop) * hop:hop]
-
-
-def _inputs(cfg: dict, seed: int, requires_grad: bool):
-    import torch
-
-    rng = np.random.default_rng(seed)
-    b, a = bank(cfg["channels"])
-    x = rng.standard_normal((cfg["batch"], cfg["samples"])).astype(np.float32)
-    xt = torch.tensor(x, requires_grad=requires_grad)
-    bt = torch.tensor(b, requires_grad=requires_grad)
-    at = torch.tensor(a, requires_grad=requires_grad)
-    return x, b, a, xt, bt, at
-
-
-def _envelope_step(path: str, cfg: dict, seed: int) -> Callable[[], None]:
-    import torch
-
-    from learnafe import ops
-
-    _, _, _, xt, bt, at = _inputs(cfg, seed, True)
-    frames = cfg["samples"] // cfg["hop"]
-    g = torch.tensor(np.random.default_rng(seed + 1).standard_normal(
-        (cfg["batch"], cfg["channels"], frames)), dtype=torch.float32)
-    fn = ops.filterbank_envelope if path == "fused" else unfused_envelope
-
-    def step():
-        xt.grad = bt.grad = at.grad = None
-        out = fn(xt, bt, at, hop=cfg["hop"], tau=TAU_S, sample_rate=SAMPLE_RATE)
-        out.backward(g)
-
-    return step
-
-
-def _rss_kib() -> tuple[int, int]:
-    """(VmRSS, VmHWM) in KiB from /proc/self/status."""
-    vals = {}
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                vals[line.split(":")[0]] = int(line.split()[1])
-    return vals["VmRSS"], vals["VmHWM"]
-
-
-def memory_probe(path: str, cfg: dict, seed: int, threads: int) -> dict:
-    """Peak resident-set growth (bytes) of one envelope forward + backward in this process."""
-    import torch
-
-    from learnafe import ops
-
-    torch.set_num_threads(threads)
-    ops.set_num_threads(threads)
-    step = _envelope_step(path, cfg, seed)
-    step()  # warm-up: one-time allocations (autograd engine, thread pools) are not the op's
-    method = "ru_maxrss"
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")  # reset VmHWM to the current RSS
-        base, _ = _rss_kib()
-        step()
-        _, peak = _rss_kib()
-        method = "VmHWM"
-    except OSError:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        step()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"peak_bytes": max(0, peak - base) * 1024, "method": method}
-
-
-def _memory_in_subprocess(path: str, cfg: dict, seed: int, threads: int) -> dict:
-    code = ("import json, sys\n"
-            "from learnafe.benchmarks.ops import memory_probe\n"
-            "print(json.dumps(memory_probe(sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]), "
-            "int(sys.argv[4]))))\n")
-    env = dict(os.environ)
-    pkg_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["LEARNAFE_OUTPUT_CACHE_MB"] = "0"  # count every buffer of the step (see the module doc)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_parent, env.get("PYTHONPATH")) if p)
-    proc = subprocess.run([sys.executable, "-c", code, path, json.dumps(cfg), str(seed), str(threads)],
-                          capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"memory probe for the {path} envelope failed:\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def run(args) -> dict:
     """Measure every path of the section; returns a JSON-serialisable dict."""
     from learnafe import ops
@@ -246,12 +103,12 @@ def run(args) -> dict:
              cfg["batch"], cfg["samples"], cfg["channels"], cfg["hop"], threads, ops.kernel_isa(),
              cfg["repeats"])
     data = _bench_inputs(cfg, seed)
-    lpc_ok, lpc_note = _torchlpc_available()
+    lpc_ok, lpc_note = torchlpc_available()
     if not lpc_ok:
         log.info("%s", lpc_note)
     paths = [*_op_paths(data), *_reference_paths(data, lpc_ok),
-             ("fused_envelope_forward_backward", _envelope_step("fused", cfg, seed), data["work"]),
-             ("unfused_envelope_forward_backward", _envelope_step("unfused", cfg, seed), data["work"])]
+             ("fused_envelope_forward_backward", envelope_step("fused", cfg, seed), data["work"]),
+             ("unfused_envelope_forward_backward", envelope_step("unfused", cfg, seed), data["work"])]
     timings, memory = _time_paths(paths, cfg, seed, threads)
     return _result(cfg, seed, threads, data, timings, memory, lpc_ok, lpc_note)
 
@@ -262,7 +119,7 @@ def _bench_inputs(cfg: dict, seed: int) -> dict:
     import torch
 
     B, T, C = cfg["batch"], cfg["samples"], cfg["channels"]
-    x, b, a, xt, bt, at = _inputs(cfg, seed, False)
+    x, b, a, xt, bt, at = bench_tensors(cfg, seed, False)
     TL = min(cfg["torch_loop_samples"], T)
     gy = torch.tensor(np.random.default_rng(seed + 2).standard_normal((B, C, T)), dtype=torch.float32)
     # Per-example banks of the same sizes: every batch item its own numerators (the shared ones
@@ -325,11 +182,11 @@ def _reference_paths(d: dict, lpc_ok: bool) -> list:
 
     def loop_fwd():
         with torch.no_grad():
-            _torch_loop(xl, bt.float(), at.float())
+            torch_loop(xl, bt.float(), at.float())
 
     def loop_fwd_bwd():
         xlg.grad = blg.grad = alg.grad = None
-        _torch_loop(xlg, blg, alg).backward(gl)
+        torch_loop(xlg, blg, alg).backward(gl)
 
     paths = [
         ("scipy_sosfilt_forward", lambda: [ss.sosfilt(s, x, axis=-1) for s in sos], work),
@@ -380,7 +237,7 @@ def _time_paths(paths: list, cfg: dict, seed: int, threads: int) -> tuple[dict, 
         memory = {}
         for path in ("fused", "unfused"):
             bar.set_postfix_str(f"peak memory {path}")
-            memory[path] = _memory_in_subprocess(path, cfg, seed, threads)
+            memory[path] = memory_in_subprocess(path, cfg, seed, threads)
             log.info("peak memory %-8s %.1f MiB (%s)", path, memory[path]["peak_bytes"] / 2**20,
                      memory[path]["method"])
             bar.update()

@@ -100,12 +100,13 @@ def open_data(cfg):
     if os.path.isdir(cfg.data.root):
         return open_split(cfg.data.root, cfg.data.train_split, cfg, snr="train"), cfg.data.root
     if os.path.isdir(SHARED_DATA):
-        from learnafe.data import KeywordDataset
+        from learnafe.data import ClipOptions, KeywordDataset, LoadOptions
 
         noise = SHARED_NOISE if os.path.isdir(SHARED_NOISE) else None
-        ds = KeywordDataset(SHARED_DATA, "test", cfg.data.sample_rate, snr_db=(cfg.augment.snr_low_db, cfg.augment.snr_high_db),
-                            noise=noise, noise_prob=cfg.augment.p_noise, seed=cfg.output.seed, random_shift=True,
-                            cache_dir=CACHE_DIR, progress=False)
+        clips = ClipOptions(sample_rate=cfg.data.sample_rate, snr_db=(cfg.augment.snr_low_db, cfg.augment.snr_high_db),
+                            noise=noise, noise_prob=cfg.augment.p_noise, seed=cfg.output.seed)
+        ds = KeywordDataset(SHARED_DATA, "test", clips, LoadOptions(cache_dir=CACHE_DIR, progress=False),
+                            random_shift=True)
         return ds, f"{SHARED_DATA} (training SNR range, {'its' if noise is None else SHARED_NOISE} noise)"
     return None, f"no data set ({cfg.data.root} or {SHARED_DATA}): data loading not measured"
 
@@ -221,7 +222,7 @@ def noise_kernel_cost(threads: int, rounds: int, seed: int, batch: int = 32) -> 
     """The envelope kernels alone (batch x 1 s at 20 kHz, 16 channels, hop 200, float32) with and
     without noise, and the generator alone: process CPU time, best of the rounds."""
     from learnafe import _core, ops
-    from learnafe.benchmarks.ops import bank
+    from learnafe.benchmarks._ops_reference import bank
 
     b, a = bank(16)
     x = (0.1 * np.random.default_rng(seed).standard_normal((batch, 20000))).astype(np.float32)

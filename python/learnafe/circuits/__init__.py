@@ -6,7 +6,9 @@
 * :mod:`~learnafe.circuits.dssf` -- (I1, I2, C1, C2) -> gm, w0, Q, gain, H(s), and the inverse design;
 * :mod:`~learnafe.circuits.cost` -- power, capacitor area, kT/C output noise;
 * :mod:`~learnafe.circuits.discretize` -- bilinear (pre-warped), matched-z, impulse invariance,
-  magnitude-matched.
+  magnitude-matched;
+* :mod:`~learnafe.circuits.variation` -- the settings of kT/C noise, device mismatch and process
+  corners (:class:`~learnafe.circuits.variation.NoiseConfig`, ``MismatchConfig``, ``CornerConfig``).
 """
 
 from learnafe.circuits import constants

@@ -5,7 +5,6 @@ A section may also define ``plot(result, path)``; ``--plot-dir`` then writes its
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
@@ -20,8 +19,7 @@ def register(subparsers) -> None:
         "bench", help="measure the kernels against scipy / PyTorch baselines",
         description="Run the benchmark sections (one module per section in learnafe.benchmarks) "
                     "and print their tables; every ratio in a section is measured in the same run. "
-                    "Results can be written as JSON.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "Results can be written as JSON.")
     p.add_argument("--json", metavar="PATH", default=None, help="write all results to this JSON file")
     p.add_argument("--only", metavar="SECTION", nargs="+", default=None,
                    help="run only these sections (default: all; see --list)")

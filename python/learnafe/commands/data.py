@@ -98,13 +98,13 @@ def _splits_for(root: str) -> list[str]:
 def _info(args: argparse.Namespace) -> int:
     import warnings
 
-    from learnafe.data import KeywordDataset, detect_layout
+    from learnafe.data import ClipOptions, KeywordDataset, LoadOptions, detect_layout
 
     result = {"root": str(args.root), "layout": detect_layout(args.root), "splits": {}}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for split in _splits_for(args.root):
-            ds = KeywordDataset(args.root, split, sample_rate=args.sample_rate, progress=False)
+            ds = KeywordDataset(args.root, split, ClipOptions(sample_rate=args.sample_rate), LoadOptions(progress=False))
             result["splits"][split] = {"clips": len(ds), "classes": ds.class_counts()}
     result["warnings"] = [str(w.message) for w in caught]
     for w in caught:
@@ -116,12 +116,12 @@ def _info(args: argparse.Namespace) -> int:
 def _cache(args: argparse.Namespace) -> int:
     import time
 
-    from learnafe.data import KeywordDataset
+    from learnafe.data import ClipOptions, KeywordDataset, LoadOptions
 
     result = {"root": str(args.root), "cache_dir": str(args.cache_dir),
               "sample_rate": args.sample_rate, "splits": {}}
     for split in _splits_for(args.root):
-        plain = KeywordDataset(args.root, split, sample_rate=args.sample_rate, progress=False)
+        plain = KeywordDataset(args.root, split, ClipOptions(sample_rate=args.sample_rate), LoadOptions(progress=False))
         n_cold = min(len(plain), args.cold_clips)
         t0, c0 = time.perf_counter(), time.process_time()
         for k in range(n_cold):
@@ -129,8 +129,8 @@ def _cache(args: argparse.Namespace) -> int:
         cold = n_cold / (time.perf_counter() - t0)
         cold_cpu = n_cold / max(time.process_time() - c0, 1e-9)
         t0 = time.perf_counter()
-        ds = KeywordDataset(args.root, split, sample_rate=args.sample_rate,
-                            cache_dir=args.cache_dir, workers=args.workers)
+        ds = KeywordDataset(args.root, split, ClipOptions(sample_rate=args.sample_rate),
+                            LoadOptions(cache_dir=args.cache_dir, workers=args.workers, progress=True))
         build = time.perf_counter() - t0
         t0, c0 = time.perf_counter(), time.process_time()
         for k in range(len(ds)):

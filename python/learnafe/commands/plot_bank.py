@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -18,8 +17,7 @@ def register(subparsers) -> None:
         description="Plot the magnitude responses of a bank spec (learnafe-bank/1 from AnalogFilterBank.to_dict() "
                     "or a run's bank.json; or learnafe-digital-bank/1) as PNG, print its channel table "
                     "(f0, Q, I1, I2, C1, C2, power, area) as markdown, and write a JSON summary. With "
-                    "--conventional, design the hand-made baseline bank instead of reading a spec.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "--conventional, design the hand-made baseline bank instead of reading a spec.")
     p.add_argument("spec", nargs="?", help="bank spec JSON (omit with --conventional)")
     p.add_argument("--conventional", action="store_true", help="design the conventional bank (log-spaced, constant Q)")
     p.add_argument("--n-channels", type=int, default=16, help="conventional bank: channels")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -22,8 +21,7 @@ def register(subparsers) -> None:
             "objectives are validation error, power and capacitor area. Trials run in parallel in local "
             "worker processes or on a Dask cluster. Every finished trial is appended to OUT/journal.jsonl: "
             "running the same command again resumes the search, and a larger --budget extends it. "
-            "Writes OUT/trials.csv, trials.json, pareto.json, summary.json and pareto.png."),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+            "Writes OUT/trials.csv, trials.json, pareto.json, summary.json and pareto.png."))
     p.add_argument("config", help="search config file (.toml or .json), e.g. configs/search_small.toml")
     p.add_argument("--budget", type=int, default=None, help="total number of trials (default: the config's)")
     p.add_argument("--workers", type=int, default=None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from learnafe.commands._help import RawDescriptionHelpFormatter
+
 _EPILOG_TRAIN = """\
 Every training option is a flag (see docs/training.md); --config FILE loads a JSON
 file of options first, flags override it.  Examples:
@@ -95,7 +97,7 @@ def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a co-designed or conventional front end + DSCNN",
                        description="Train the filter bank and the DSCNN classifier against L_BPF "
                                    "and write a run directory.",
-                       epilog=_EPILOG_TRAIN, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=_EPILOG_TRAIN, formatter_class=RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, help="run directory to write (resumed if it exists)")
     p.add_argument("--config", help="JSON file of training options")
     p.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run")
@@ -293,11 +295,11 @@ def _report(args) -> int:
 
 
 def _demo(args) -> int:
-    from learnafe.demo import run_demo
+    from learnafe.demo import DemoOptions, run_demo
 
-    res = run_demo(out=args.out, size=args.size, data=args.data, real=args.real,
-                   unknown=args.unknown, noise=args.noise, synthetic_only=args.synthetic_only,
-                   epochs=args.epochs, seed=args.seed)
+    res = run_demo(DemoOptions(out=args.out, size=args.size, data=args.data, real=args.real,
+                               unknown=args.unknown, noise=args.noise, synthetic_only=args.synthetic_only,
+                               epochs=args.epochs, seed=args.seed))
     print(f"report: {res['report']}")
     return 0
 

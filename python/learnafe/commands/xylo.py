@@ -15,8 +15,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "xylo", help="XyloAudio 3 fixed-point filter bank: design, registers, filtering",
         description="Design XyloAudio 3 filter banks from centre frequencies and Q, export their "
-                    "registers, filter audio bit-exactly and compute the chip's spike features.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "registers, filter audio bit-exactly and compute the chip's spike features.")
     sub = p.add_subparsers(dest="xylo_command", metavar="XYLO_COMMAND")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     _add_design(sub)
@@ -33,8 +32,7 @@ def _add_design(sub) -> None:
                     "a2, scale_out) per channel from centre frequencies and -3 dB Q at 50e6/1024 "
                     "Hz, print it with the realised centres/Q and the register values, and write "
                     "a design file (.json or .toml) and a response plot. --default uses the "
-                    "centres and Q read off the chip's default table (reproduces it).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "centres and Q read off the chip's default table (reproduces it).")
     d.add_argument("--centres", type=float, nargs="+", help="centre frequencies in Hz")
     d.add_argument("--q", type=float, nargs="+", help="one Q for all channels or one per channel")
     d.add_argument("--default", action="store_true", help="the chip's default centres and Q")
@@ -54,8 +52,7 @@ def _add_features(sub) -> None:
         "features", help="spike-count rasters of a WAV file (rockpool AFESim pipeline)",
         description="Resample a WAV file to the chip rate, quantise to 14 bits, filter with a "
                     "bank (default: the chip's) and compute divisive-normalisation spike counts "
-                    "per raster frame; writes a JSON with the counts and a PNG raster.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "per raster frame; writes a JSON with the counts and a PNG raster.")
     f.add_argument("wav", help="audio file (WAV)")
     f.add_argument("--bank", default=None, help="design file (default: the chip's default bank)")
     f.add_argument("--mode", choices=("divisive_norm", "threshold"), default="divisive_norm",
@@ -73,8 +70,7 @@ def _add_qat(sub) -> None:
                     "XyloAudio 3 channels' centres and Q, are trained on the features of the "
                     "straight-through model of the quantised chip bank; the chip bank is then "
                     "designed from the trained centres/Q and the test accuracy with the "
-                    "bit-exact bank is reported before and after. Resumes an interrupted run.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "bit-exact bank is reported before and after. Resumes an interrupted run.")
     q.add_argument("run", help="run directory (learnafe train --out RUN)")
     q.add_argument("--out", default=None, help="output folder (default: RUN/xylo-qat)")
     q.add_argument("--epochs", type=int, default=2, help="quantisation-aware training epochs")
@@ -99,8 +95,7 @@ def _add_export(subparsers) -> None:
                     "chip rate, write the design files, registers and a response plot, and "
                     "report the run classifier's test accuracy with its own bank, the float chip "
                     "design and the bit-exact chip bank (optionally after fine-tuning the "
-                    "classifier on the bit-exact features).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "classifier on the bit-exact features).")
     e.add_argument("run", help="run directory (learnafe train --out RUN)")
     e.add_argument("--out", default=None, help="output folder (default: RUN/xylo)")
     e.add_argument("--data", default=None, help="evaluate on this data set instead of the run's")

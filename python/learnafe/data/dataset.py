@@ -46,7 +46,7 @@ import logging
 import os
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +128,8 @@ def _read_list(path: Path) -> set[str] | None:
 
 @dataclass(frozen=True)
 class ClipOptions:
-    """How the clips of a data set are cut, mixed with noise and augmented (the keyword
-    arguments of :class:`KeywordDataset` of the same names)."""
+    """How the clips of a data set are cut, mixed with noise and augmented (``clips`` of
+    :class:`KeywordDataset`)."""
 
     sample_rate: int = 20000
     clip_seconds: float = 1.0
@@ -139,24 +139,37 @@ class ClipOptions:
     noise_prob: float = 1.0
     augment: Any = None
 
-    def keywords(self) -> dict:
-        """The options as :class:`KeywordDataset` keyword arguments."""
-        return dict(sample_rate=self.sample_rate, clip_seconds=self.clip_seconds, seed=self.seed,
-                    snr_db=self.snr_db, noise=self.noise, noise_prob=self.noise_prob, augment=self.augment)
-
 
 @dataclass(frozen=True)
 class LoadOptions:
-    """How the audio of a data set is read: decoded-audio cache folder (``None``: decode every
-    access), processes that build the cache, progress bars."""
+    """How the audio of a data set is read (``loading`` of :class:`KeywordDataset`): decoded-audio
+    cache folder (``None``: decode every access), processes that build the cache, progress bars."""
 
     cache_dir: Any = None
     workers: int = 1
     progress: bool = False
 
-    def keywords(self) -> dict:
-        """The options as :class:`KeywordDataset` keyword arguments."""
-        return dict(cache_dir=self.cache_dir, workers=self.workers, progress=self.progress)
+
+_CLIP_FIELDS = tuple(f.name for f in fields(ClipOptions))
+_LOAD_FIELDS = tuple(f.name for f in fields(LoadOptions))
+
+
+def _dataset_options(clips, loading, options: dict) -> tuple[ClipOptions, LoadOptions]:
+    """``clips`` and ``loading`` (None: the defaults, progress bars on) with the fields named
+    in ``options`` replaced."""
+    if clips is not None and not isinstance(clips, ClipOptions):
+        raise TypeError(f"KeywordDataset: clips must be a ClipOptions, got {clips!r}; give the sample "
+                        "rate as clips=ClipOptions(sample_rate=...) or sample_rate=...")
+    if loading is not None and not isinstance(loading, LoadOptions):
+        raise TypeError(f"KeywordDataset: loading must be a LoadOptions, got {loading!r}")
+    unknown = sorted(set(options) - set(_CLIP_FIELDS) - set(_LOAD_FIELDS))
+    if unknown:
+        raise TypeError(f"KeywordDataset got unexpected option(s) {unknown}; clip options: "
+                        f"{list(_CLIP_FIELDS)}, loading options: {list(_LOAD_FIELDS)}")
+    clips = replace(clips or ClipOptions(), **{k: v for k, v in options.items() if k in _CLIP_FIELDS})
+    loading = replace(loading or LoadOptions(progress=True),
+                      **{k: v for k, v in options.items() if k in _LOAD_FIELDS})
+    return clips, loading
 
 
 class KeywordDataset(_Base):
@@ -166,31 +179,34 @@ class KeywordDataset(_Base):
     ----------
     root: data set folder (Speech Commands v2 layout or the 12-class layout).
     split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"``.
-    sample_rate: output rate in Hz (default 20 kHz; files are resampled).
-    clip_seconds: output clip length (default 1 s).
-    snr_db: ``None`` (clean), a fixed SNR in dB, or a ``(low, high)`` range.
-    noise: where noise for ``snr_db`` comes from: ``None`` = ``root/_background_noise_``,
-        a folder of wavs, or a :class:`~learnafe.data.noise.BackgroundNoise`.
-    noise_prob: probability that a training clip gets noise (range ``snr_db`` only).
-    seed: seed of every random choice (subsampling, silence, shifts, noise).
+    clips: :class:`ClipOptions`: output rate (default 20 kHz; files are resampled), clip
+        length (default 1 s), seed of every random choice (subsampling, silence, shifts,
+        noise), ``snr_db`` (``None``: clean, a fixed SNR in dB, or a ``(low, high)`` range),
+        ``noise`` (where the noise for ``snr_db`` comes from: ``None`` =
+        ``root/_background_noise_``, a folder of wavs, or a
+        :class:`~learnafe.data.noise.BackgroundNoise`), ``noise_prob`` (probability that a
+        training clip gets noise, range ``snr_db`` only) and ``augment`` (a
+        :class:`~learnafe.data.augment.VoiceAugment` applied to every clip but ``silence``
+        before padding/cropping and noise, from a generator seeded by ``(seed, epoch, clip
+        index)``; ``None``: off).
+    loading: :class:`LoadOptions`: folder of the decoded-audio cache
+        (:class:`~learnafe.data.cache.AudioCache`; ``None`` decodes wav files on every
+        access), processes that build it, progress bars (None: no cache, one process,
+        progress bars on).
     random_shift: random pad/crop offset; default True for ``train``, else centred.
     unknown_fraction, silence_fraction: see the module docstring (GSC layout only).
-    cache_dir: folder for the decoded-audio cache (:class:`~learnafe.data.cache.AudioCache`);
-        ``None`` decodes wav files on every access.
-    workers: processes used to build the cache.
-    progress: show progress bars.
-    augment: a :class:`~learnafe.data.augment.VoiceAugment` applied to every clip but
-        ``silence`` before padding/cropping and noise, from a generator seeded by
-        ``(seed, epoch, clip index)`` (``None``: off).
+    options: any field of :class:`ClipOptions` or :class:`LoadOptions` by name
+        (``KeywordDataset(root, "test", sample_rate=16000, progress=False)``); it replaces
+        that field of ``clips`` / ``loading``.
     """
 
     classes = CLASSES
 
-    def __init__(self, root, split: str = "train", sample_rate: int = 20000, *,
-                 clip_seconds: float = 1.0, snr_db=None, noise=None, noise_prob: float = 1.0,
-                 seed: int = 0, random_shift: bool | None = None,
-                 unknown_fraction: float | None = 0.1, silence_fraction: float = 0.1,
-                 cache_dir=None, workers: int = 1, progress: bool = True, augment=None):
+    def __init__(self, root, split: str = "train", clips: ClipOptions | None = None,
+                 loading: LoadOptions | None = None, *, random_shift: bool | None = None,
+                 unknown_fraction: float | None = 0.1, silence_fraction: float = 0.1, **options):
+        clips, loading = _dataset_options(clips, loading, options)
+        sample_rate, clip_seconds, noise_prob = clips.sample_rate, clips.clip_seconds, clips.noise_prob
         root = Path(root)
         if not root.is_dir():
             raise FileNotFoundError(f"KeywordDataset: root {root} is not a folder; point it at a "
@@ -212,9 +228,9 @@ class KeywordDataset(_Base):
         self.sample_rate = int(sample_rate)
         self.clip_seconds = float(clip_seconds)
         self.length = int(round(self.clip_seconds * self.sample_rate))
-        self.seed = int(seed)
+        self.seed = int(clips.seed)
         self.noise_prob = float(noise_prob)
-        self.augment = augment if augment is not None and augment.enabled else None
+        self.augment = clips.augment if clips.augment is not None and clips.augment.enabled else None
         self.random_shift = (split == "train") if random_shift is None else bool(random_shift)
         self.unknown_fraction = unknown_fraction
         self.silence_fraction = float(silence_fraction)
@@ -224,7 +240,7 @@ class KeywordDataset(_Base):
         self._bad: list[str] = []
 
         files, labels = self._index_files()
-        files, labels = self._check_files(files, labels, cache_dir, workers, progress)
+        files, labels = self._check_files(files, labels, loading.cache_dir, loading.workers, loading.progress)
         self.files: list[Path] = files
         self._file_labels = labels
         # Silence clips cut from background noise (GSC layout).
@@ -256,8 +272,8 @@ class KeywordDataset(_Base):
                              f"(layout {self.layout}); check the folder and its split lists")
         self.snr_db = None
         self.noise = None
-        self._noise_arg = noise
-        self.set_snr(snr_db, noise)
+        self._noise_arg = clips.noise
+        self.set_snr(clips.snr_db, clips.noise)
 
     # -- indexing -----------------------------------------------------------
     def _index_files(self):

@@ -35,7 +35,7 @@ def plot_dataset(root, out, *, word: str = "yes", sample_rate: int = 16000, seed
     import matplotlib.pyplot as plt
     from scipy import signal
 
-    from .dataset import KeywordDataset, detect_layout
+    from .dataset import ClipOptions, KeywordDataset, LoadOptions, detect_layout
 
     root = Path(root)
     examples: list[tuple[str, Path]] = []
@@ -79,7 +79,7 @@ def plot_dataset(root, out, *, word: str = "yes", sample_rate: int = 16000, seed
         else ["train", "validation", "test"]
     width = 0.8 / len(splits)
     for k, split in enumerate(splits):
-        ds = KeywordDataset(root, split, sample_rate=sample_rate, progress=False)
+        ds = KeywordDataset(root, split, ClipOptions(sample_rate=sample_rate), LoadOptions(progress=False))
         counts = ds.class_counts()
         ax.bar(np.arange(len(CLASSES)) + k * width, [counts[c] for c in CLASSES], width,
                label=f"{split} ({len(ds)})")

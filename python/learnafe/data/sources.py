@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -372,16 +373,15 @@ def open_source(path, use: str = "auto", clips: ClipOptions | None = None, *,
         use = _auto_use(root)
     if use not in SOURCE_USES:
         raise ValueError(f"open_source: use must be one of {SOURCE_USES} or 'auto', got {use!r}")
-    clips = clips or ClipOptions()
-    kw = {**clips.keywords(), **(loading or LoadOptions()).keywords()}
+    clips, loading = clips or ClipOptions(), loading or LoadOptions()
     if isinstance(clips.noise, (str, os.PathLike)) and clips.snr_db is not None:
         portion = "train" if use in ("train", "all", "speaker-train") else "validation"
-        kw["noise"] = BackgroundNoise(clips.noise, clips.sample_rate, portion=portion)
+        clips = replace(clips, noise=BackgroundNoise(clips.noise, clips.sample_rate, portion=portion))
     if use == "train":
-        return KeywordDataset(root, "train", **kw)
+        return KeywordDataset(root, "train", clips, loading)
     train_like = use in ("all", "speaker-train")
-    ds = KeywordDataset(root, "all", unknown_fraction=None, silence_fraction=0.0,
-                        random_shift=train_like, **kw)
+    ds = KeywordDataset(root, "all", clips, loading, unknown_fraction=None, silence_fraction=0.0,
+                        random_shift=train_like)
     if use == "all":
         return ds
     tr, va = speaker_split([ds.name(i) for i in range(len(ds))], ds.labels, val_fraction,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from learnafe._tracing import is_tracing
-from learnafe.frontends._config import SpecSection
+from learnafe.circuits._section import SpecSection
 
 if TYPE_CHECKING:
     import torch

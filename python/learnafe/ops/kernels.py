@@ -12,6 +12,7 @@ buffer of the size the ``*_checkpoint_size`` functions give (or None).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,8 @@ from learnafe.ops.checks import as_numpy
 from learnafe.ops.extension import core as _core
 
 __all__ = ["coefficients64", "biquad_checkpoint_size", "biquad_forward", "biquad_backward",
-           "envelope_checkpoint_size", "envelope_forward", "envelope_backward", "section_forward",
+           "envelope_checkpoint_size", "envelope_forward", "EnvelopeBackwardInputs", "envelope_backward",
+           "section_forward",
            "cascade_forward", "cascade_backward"]
 
 
@@ -92,16 +94,34 @@ def envelope_forward(x, b, a, hop, alpha, rectify, threads, noise_std=None, seed
     return out
 
 
-def envelope_backward(x, b, a, hop, alpha, rectify, grad_out, threads, noise_std=None, seed=0, checkpoints=None):
+@dataclass(frozen=True)
+class EnvelopeBackwardInputs:
+    """The buffers the fused envelope's adjoint reads: the forward's ``x [B, T]``, ``b``, ``a``,
+    ``noise_std [C]`` (None: no noise) and the ``seed`` its noise was drawn with, the
+    ``checkpoints`` it saved (None: the adjoint recomputes the states) and the output gradient
+    ``grad_out [B, C, T // hop]``."""
+
+    x: Any
+    b: Any
+    a: Any
+    grad_out: Any
+    noise_std: Any = None
+    seed: int = 0
+    checkpoints: Any = None
+
+
+def envelope_backward(inputs: EnvelopeBackwardInputs, hop: int, alpha: float, rectify: str,
+                      threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Gradients ``(x [B, T], b, a (float64, the shapes of b, a), noise_std [C] or None)``."""
-    x = np.ascontiguousarray(x)
-    C = b.shape[-2]
+    x = np.ascontiguousarray(inputs.x)
+    b, noise_std = inputs.b, inputs.noise_std
     grad_x, grad_b, grad_a = _bank_gradients(x, b)
-    grad_std = None if noise_std is None else np.empty(C)
+    grad_std = None if noise_std is None else np.empty(b.shape[-2])
     fn = getattr(_core, "envelope_backward_" + _suffix(str(x.dtype)))
-    fn(x, coefficients64(b), coefficients64(a), hop, alpha, rectify, np.ascontiguousarray(grad_out, dtype=x.dtype),
-       grad_x, grad_b, grad_a, threads, noise_std=None if noise_std is None else coefficients64(noise_std),
-       seed=seed, gstd=grad_std, ck=checkpoints)
+    fn(x, coefficients64(b), coefficients64(inputs.a), hop, alpha, rectify,
+       np.ascontiguousarray(inputs.grad_out, dtype=x.dtype), grad_x, grad_b, grad_a, threads,
+       noise_std=None if noise_std is None else coefficients64(noise_std), seed=inputs.seed, gstd=grad_std,
+       ck=inputs.checkpoints)
     return grad_x, grad_b, grad_a, grad_std
 
 

@@ -262,14 +262,17 @@ def _filterbank_envelope_fake(x, b, a, noise_std, seed, hop, alpha, rectify, sav
 def filterbank_envelope_backward(x: Tensor, b: Tensor, a: Tensor, noise_std: Optional[Tensor], seed: Tensor,
                                  checkpoints: Tensor, hop: int, alpha: float, rectify: str, grad_out: Tensor,
                                  num_threads: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Gradients ``(x [B, T], b, a (the shapes of b, a), noise_std [C] (or [0] without noise))``."""
+    """Gradients ``(x [B, T], b, a (the shapes of b, a), noise_std [C] (or [0] without noise))``.
+
+    The parameters are flat: a torch custom operator's schema is inferred from its annotated
+    parameters, which must be tensors and scalars (a dataclass has no schema type)."""
     _check_static(x, b, a)
     check_envelope_args(x.shape[-1], hop, rectify, alpha)
     _check_noise(x, b, noise_std)
     ck = None if checkpoints.shape[-1] == 0 else as_buffer(checkpoints)
-    gx, gb, ga, gs = kernels.envelope_backward(
-        as_buffer(x), b, a, hop, alpha, rectify, as_buffer(grad_out), kernel_threads(num_threads), noise_std=noise_std,
-        seed=seed_from_op(int(seed[0])), checkpoints=ck)
+    inputs = kernels.EnvelopeBackwardInputs(as_buffer(x), b, a, as_buffer(grad_out), noise_std=noise_std,
+                                            seed=seed_from_op(int(seed[0])), checkpoints=ck)
+    gx, gb, ga, gs = kernels.envelope_backward(inputs, hop, alpha, rectify, kernel_threads(num_threads))
     gs = torch.empty((0,), dtype=torch.float64) if gs is None else torch.from_numpy(gs).to(noise_std.dtype)
     return torch.from_numpy(gx), torch.from_numpy(gb).to(b.dtype), torch.from_numpy(ga).to(a.dtype), gs
 

@@ -59,10 +59,10 @@ def _same_bank(ac: Mapping[str, Any], spec: BankSpec, corner: str, topology: str
 
 def pick_clips(data: str | Path, split: str, sample_rate: int, n: int, seed: int = 0):
     """``n`` keyword clips (no silence/unknown) of a data set split, chosen by ``seed``."""
-    from learnafe.data import CLASSES, KeywordDataset
+    from learnafe.data import CLASSES, ClipOptions, KeywordDataset, LoadOptions
 
-    ds = KeywordDataset(data, split, sample_rate, unknown_fraction=0.0, silence_fraction=0.0,
-                        progress=False)
+    ds = KeywordDataset(data, split, ClipOptions(sample_rate=sample_rate), LoadOptions(progress=False),
+                        unknown_fraction=0.0, silence_fraction=0.0)
     keywords = [i for i, lab in enumerate(ds.labels) if CLASSES[int(lab)] not in ("unknown", "silence")]
     if not keywords:
         raise ValueError(f"no keyword clips in split {split!r} of {data}")

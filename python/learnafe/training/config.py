@@ -1,13 +1,15 @@
 """Training configuration: frozen sections of one JSON-serialisable :class:`TrainConfig`.
 
 A configuration is a tree of frozen dataclass sections (``data``, ``augment``, ``bank``,
-``corners``, ``mismatch``, ``classifier``, ``cost``, ``optimiser``, ``schedule``,
-``evaluation``, ``output``); an option is named by its dotted path
+``corners``, ``noise``, ``mismatch``, ``classifier``, ``cost``, ``distill``, ``optimiser``,
+``schedule``, ``evaluation``, ``output``); an option is named by its dotted path
 (``optimiser.lr_frontend``).  Every field carries its one-line documentation
 (``metadata["help"]``, :meth:`TrainConfig.help`), which is also the help text of its
 ``learnafe train`` flag.  Each section's ``__post_init__`` validates its own fields
 and raises a :class:`ValueError` naming the dotted field and the fix; checks that
-span two sections sit in :meth:`TrainConfig.__post_init__`.
+span two sections sit in :meth:`TrainConfig.__post_init__`.  The ``noise`` and ``mismatch``
+sections have the fields of the bank's own types (:class:`~learnafe.circuits.variation.NoiseConfig`,
+:class:`~learnafe.circuits.variation.MismatchConfig`), which check them.
 
 A configuration round-trips through ``config.json`` (:meth:`TrainConfig.to_dict`,
 :meth:`TrainConfig.from_dict`, nested by section).  Flat option names of earlier
@@ -25,10 +27,13 @@ from typing import Any, ClassVar, Mapping
 
 from learnafe._jsonio import read_json
 from learnafe._migrate import dotted_options, flag_name, run_config
-from learnafe.circuits.transconductance import SKY130_CORNERS
+from learnafe.training.circuit_sections import CornerSection, MismatchSection, NoiseSection
+from learnafe.training.section import Section as _Section
+from learnafe.training.section import copy_value as _copy
+from learnafe.training.section import option as _opt
 
 __all__ = ["TrainConfig", "MODES", "EVAL_SNRS", "DEFAULT_DATA", "SECTIONS", "resolve_config",
-           "DataSection", "AugmentSection", "BankSection", "CornerSection", "MismatchSection",
+           "DataSection", "AugmentSection", "BankSection", "CornerSection", "NoiseSection", "MismatchSection",
            "ClassifierSection", "CostSection", "OptimiserSection", "ScheduleSection",
            "EvaluationSection", "OutputSection"]
 
@@ -40,51 +45,6 @@ FRONTEND_KINDS = ("analog", "gammatone", "butterworth", "constant_q")
 EVAL_SNRS = (5.0, 10.0, 15.0, 20.0)
 #: Where ``learnafe data synth --size small`` writes the embedded default data set.
 DEFAULT_DATA = "data/synth-small"
-#: Mismatch sources of ``mismatch.source``: "" (off) or the SKY130 figures drawn per batch.
-MISMATCH_SOURCES = ("", "sky130")
-
-
-def _opt(default: Any, help: str) -> Any:
-    """A section field with its one-line documentation (``learnafe train``'s help text
-    for the option); list and dict defaults are copied per instance."""
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: _copy(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
-
-
-@dataclass(frozen=True)
-class _Section:
-    """A frozen group of options: JSON-compatible numeric coercion, then :meth:`check`."""
-
-    name: ClassVar[str] = ""
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):  # JSON and flags give 3 for 3.0 and 2.0 for 2
-            v = getattr(self, f.name)
-            if f.type == "int" and isinstance(v, float) and v.is_integer():
-                object.__setattr__(self, f.name, int(v))
-            if f.type == "float" and isinstance(v, int) and not isinstance(v, bool):
-                object.__setattr__(self, f.name, float(v))
-        self.check()
-
-    def check(self) -> None:
-        """Validate the section's fields (every field in exactly one section)."""
-
-    def _need(self, cond: bool, leaf: str, what: str) -> None:
-        if not cond:
-            raise ValueError(f"training option {self.name}.{leaf}={getattr(self, leaf)!r} is invalid: {what}")
-
-    def _set(self, leaf: str, value: Any) -> None:
-        object.__setattr__(self, leaf, value)
-
-    def _non_negative_ints(self, *leaves: str) -> None:
-        for leaf in leaves:
-            v = getattr(self, leaf)
-            self._need(isinstance(v, int) and not isinstance(v, bool) and v >= 0, leaf,
-                       "must be an integer >= 0")
-
-    def to_dict(self) -> dict:
-        return {f.name: _copy(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
 @dataclass(frozen=True)
@@ -194,7 +154,8 @@ class BankSection(_Section):
     output_conductance: bool = _opt(True, "the devices' gds from the gm/Id table in design and "
                                           "training (false: ideal devices)")
     min_spacing: float = _opt(1.1, "each centre >= min_spacing x its lower neighbour (0: free bank)")
-    options: dict = _opt({}, "extra AnalogFilterBank options as a JSON object (override the above)")
+    options: dict = _opt({}, "extra AnalogFilterBank options as a JSON object (override the above; "
+                             "noise and mismatch are sections of their own)")
 
     def check(self) -> None:
         self._need(self.mode in MODES, "mode", f"use one of {MODES}")
@@ -211,34 +172,10 @@ class BankSection(_Section):
                    and (self.min_spacing == 0 or 1.0 <= self.min_spacing <= 4.0), "min_spacing",
                    "use 0 (a free bank) or a ratio in [1, 4] (1.1: centres at least 10 % apart)")
         self._need(isinstance(self.options, dict), "options", "must be a JSON object of AnalogFilterBank options")
-
-
-@dataclass(frozen=True)
-class CornerSection(_Section):
-    """Corner-per-batch training: the process corners one of which each training batch uses."""
-
-    name: ClassVar[str] = "corners"
-    names: tuple = _opt((), "process corners, one drawn per training batch (a list; the flag and "
-                             "flat files: comma-separated, e.g. tt,ss,ff; none: off)")
-
-    def check(self) -> None:
-        ok = isinstance(self.names, (list, tuple)) and all(isinstance(c, str) for c in self.names)
-        if ok:
-            self._set("names", tuple(c.strip() for c in self.names))
-        self._need(ok and all(c in SKY130_CORNERS for c in self.names), "names",
-                   f"use a list of {SKY130_CORNERS} (e.g. [\"tt\", \"ss\", \"ff\"]) or [] (off)")
-
-
-@dataclass(frozen=True)
-class MismatchSection(_Section):
-    """Mismatch training: the device mismatch drawn per training batch."""
-
-    name: ClassVar[str] = "mismatch"
-    source: str = _opt("", "sky130: SKY130 mismatch drawn per training batch (\"\": off)")
-
-    def check(self) -> None:
-        self._need(self.source in MISMATCH_SOURCES, "source",
-                   "use 'sky130' (SKY130 mismatch figures drawn per batch) or '' (off)")
+        for key in ("noise", "mismatch"):
+            self._need(key not in self.options, "options",
+                       f"{key!r} is the section {key} of the configuration: set {key}.<field> "
+                       f"(flags --{key}-mode ...) instead of bank.options.{key}")
 
 
 @dataclass(frozen=True)
@@ -364,7 +301,7 @@ class OutputSection(_Section):
 
 #: The section classes of :class:`TrainConfig` by name, in the order of ``to_dict``.
 SECTIONS: dict[str, type[_Section]] = {cls.name: cls for cls in (
-    DataSection, AugmentSection, BankSection, CornerSection, MismatchSection, ClassifierSection,
+    DataSection, AugmentSection, BankSection, CornerSection, NoiseSection, MismatchSection, ClassifierSection,
     CostSection, DistillSection, OptimiserSection, ScheduleSection, EvaluationSection, OutputSection)}
 
 
@@ -376,6 +313,7 @@ class TrainConfig:
     augment: AugmentSection = field(default_factory=AugmentSection)
     bank: BankSection = field(default_factory=BankSection)
     corners: CornerSection = field(default_factory=CornerSection)
+    noise: NoiseSection = field(default_factory=NoiseSection)
     mismatch: MismatchSection = field(default_factory=MismatchSection)
     classifier: ClassifierSection = field(default_factory=ClassifierSection)
     cost: CostSection = field(default_factory=CostSection)
@@ -463,12 +401,8 @@ class TrainConfig:
         """A copy with options replaced: dotted names (``**{"optimiser.lr_frontend": 0.02}``),
         flat names of earlier files, or whole sections (``bank=BankSection(...)``)."""
         d = self.to_dotted()
-        for key, v in overrides.items():
-            if key in SECTIONS and isinstance(v, (_Section, Mapping)):
-                items = v.to_dict() if isinstance(v, _Section) else dict(v)
-                d.update({f"{key}.{k}": x for k, x in items.items()})
-            else:
-                d.update(dotted_options({key: v}))
+        d.update(dotted_options({key: v.to_dict() if isinstance(v, _Section) else v
+                                 for key, v in overrides.items()}))
         return TrainConfig.from_dict(d)
 
 
@@ -487,11 +421,3 @@ def resolve_config(config: "TrainConfig | Mapping[str, Any] | str | os.PathLike 
     else:
         raise ValueError(f"config must be a TrainConfig, a dict or a JSON path, got {type(config).__name__}")
     return base.replace(**overrides)
-
-
-def _copy(v):
-    if isinstance(v, dict):
-        return {k: _copy(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_copy(x) for x in v]
-    return v

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -69,15 +70,16 @@ def open_split(root, split: str, cfg, *, snr=None, noise=None, progress: bool = 
             f"data folder {root} does not exist; create the embedded default set with "
             f"`learnafe data synth --size small --out {root}` or pass --data DIR")
     seed = cfg.output.seed if split == "train" else cfg.evaluation.eval_seed
-    kw = dict(sample_rate=cfg.data.sample_rate, clip_seconds=cfg.data.clip_seconds, seed=seed, cache_dir=CACHE_DIR, progress=progress,
-              workers=workers, augment=augment)
+    clips = ClipOptions(sample_rate=cfg.data.sample_rate, clip_seconds=cfg.data.clip_seconds, seed=seed,
+                        augment=augment)
     if noise is not None and noise != "":
-        kw["noise"] = noise if not isinstance(noise, (str, os.PathLike)) else str(noise)
+        clips = replace(clips, noise=noise if not isinstance(noise, (str, os.PathLike)) else str(noise))
     if snr == "train":
-        kw.update(snr_db=(cfg.augment.snr_low_db, cfg.augment.snr_high_db), noise_prob=cfg.augment.p_noise)
+        clips = replace(clips, snr_db=(cfg.augment.snr_low_db, cfg.augment.snr_high_db),
+                        noise_prob=cfg.augment.p_noise)
     elif snr is not None:
-        kw["snr_db"] = float(snr)
-    return KeywordDataset(root, split, **kw)
+        clips = replace(clips, snr_db=float(snr))
+    return KeywordDataset(root, split, clips, LoadOptions(cache_dir=CACHE_DIR, workers=workers, progress=progress))
 
 
 def eval_noise_folder(data_root, train_root=None) -> str | None:

@@ -37,10 +37,10 @@ def build_frontend(cfg: TrainConfig) -> nn.Module:
     """The conventional (hand-designed) bank of the configuration's ``bank`` section:
     ``n_channels`` centres log-spaced from ``f_low`` to ``f_high`` at constant ``q``, designed
     with ``gm_model`` (the same model the bank then computes with), ``output_conductance`` and
-    ``min_spacing``, corner-per-batch (``corners.names``) and SKY130 mismatch
-    (``mismatch.source``) training, plus the extra ``bank.options`` (noise, mismatch,
-    features ...), which override the former.  Co-design starts from it; conventional
-    training keeps it frozen.
+    ``min_spacing``, corner-per-batch (``corners.names``) training, the ``noise`` and
+    ``mismatch`` sections (the bank's own NoiseConfig and MismatchConfig), plus the extra
+    ``bank.options`` (features, bounds ...), which override the former.  Co-design starts
+    from it; conventional training keeps it frozen.
 
     ``bank.kind`` other than ``analog`` gives the fixed classic bank of that kind
     (:class:`learnafe.frontends.classic.ClassicFilterBank`) from ``n_channels``, ``f_low``,
@@ -56,8 +56,7 @@ def build_frontend(cfg: TrainConfig) -> nn.Module:
     corners = list(cfg.corners.names)
     if corners:
         kwargs["corners"] = {"mode": "per_batch", "corners": corners}
-    if cfg.mismatch.source == "sky130":
-        kwargs["mismatch"] = {"mode": "per_batch", "source": "sky130"}
+    kwargs.update(noise=cfg.noise.bank_config(), mismatch=cfg.mismatch.bank_config())
     kwargs.update(cfg.bank.options)
     valid = set(bank_cls.option_names())
     unknown = sorted(k for k in cfg.bank.options if k not in valid)
@@ -74,6 +73,11 @@ def _classic_frontend(cfg: TrainConfig) -> FrontEnd:
     if unknown:
         raise ValueError(f"training option bank.options has option(s) {unknown} a {cfg.bank.kind} "
                          "bank does not take; it takes only 'features'")
+    for section in ("noise", "mismatch"):
+        if getattr(cfg, section) != type(getattr(cfg, section))():
+            raise ValueError(f"training option {section} is a setting of the analog bank's circuit; a "
+                             f"{cfg.bank.kind} bank has none: leave the {section} section at its defaults "
+                             "or use bank.kind analog")
     return ClassicFilterBank(cfg.bank.kind, n_channels=cfg.bank.n_channels, f_low=cfg.bank.f_low,
                              f_high=cfg.bank.f_high, sample_rate=float(cfg.data.sample_rate),
                              order=cfg.bank.filter_order, q=cfg.bank.q, features=cfg.bank.options.get("features"))

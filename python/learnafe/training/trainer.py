@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +35,11 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
-from learnafe._migrate import resume_adoptions, run_config
 from learnafe.training import distributed as dist_util
+from learnafe.training.batching import BatchPrefetcher, IndexSet, limit_clips
 from learnafe.training.config import TrainConfig, resolve_config
 from learnafe.training.data import (
     Augmenter,
-    ClipSubset,
     describe_training_data,
     eval_noise_folder,
     open_split,
@@ -54,22 +52,14 @@ from learnafe.training.evaluate import evaluate_dataset
 from learnafe.training.loop import LoopHooks, LoopOptions, TrainingLoop
 from learnafe.training.loss import BPFLoss
 from learnafe.training.model import CoDesignModel, build_classifier, build_frontend, feature_shape, hardware_cost
+from learnafe.training.resume import resume_config
 from learnafe.training.rundir import BANK, BEST, CONFIG, LAST, LOG, METRICS, atomic_save, read_json, write_json
+from learnafe.training.teacher import load_teacher
 
 __all__ = ["Trainer", "train", "METRICS_FORMAT"]
 
 log = logging.getLogger("learnafe.training")
 METRICS_FORMAT = "learnafe-metrics/1"
-# Options that may differ between an interrupted run and its resumption.
-_RESUMABLE_CHANGES = {"output.progress", "output.threads", "output.checkpoint_every"}
-
-
-class _IndexSet(torch.utils.data.Dataset):
-    def __init__(self, n: int):
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
 
 
 def _set_threads(n: int) -> None:
@@ -82,49 +72,6 @@ def _set_threads(n: int) -> None:
         ops.set_num_threads(n)
     except (ImportError, AttributeError):
         pass
-
-
-class _BatchPrefetcher:
-    """Loads the next training batch in a background thread while the current step runs.
-
-    A batch is a function of the seed, the epoch and the clip indices only (the data set
-    and the augmenter draw from per-clip seeded streams), so the prefetched batch is exactly
-    the one the step would load itself: only the wall time changes.  The data set is never
-    read by two threads at once (a load in the calling thread waits for the pending one).
-    """
-
-    def __init__(self, load):
-        self._load = load
-        self._pool: ThreadPoolExecutor | None = None
-        self._key = None
-        self._future = None
-
-    @staticmethod
-    def _key_of(idx, epoch):
-        return int(epoch), tuple(int(i) for i in idx)
-
-    def get(self, idx, epoch: int, next_idx=None):
-        pending, self._future = self._future, None
-        if pending is not None and self._key == self._key_of(idx, epoch):
-            batch = pending.result()
-        else:
-            if pending is not None:
-                pending.result()
-            batch = self._load(idx, epoch)
-        if next_idx is not None:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="learnafe-batch")
-            self._key = self._key_of(next_idx, epoch)
-            self._future = self._pool.submit(self._load, next_idx, epoch)
-        return batch
-
-    def close(self) -> None:
-        if self._future is not None:
-            self._future.cancel()
-            self._future = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
 
 
 class Trainer:
@@ -161,31 +108,10 @@ class Trainer:
             self._log_handler = None
 
     def _check_existing(self) -> bool:
-        """True if a checkpoint to resume from exists; checks the config matches."""
-        cfg_path = self.run_dir / CONFIG
-        last = self.run_dir / LAST
-        if not (cfg_path.is_file() and last.is_file()):
-            return False  # nothing to resume (e.g. a run that failed before its first checkpoint)
-        if not self.resume:
-            raise ValueError(f"{self.run_dir} already holds a run; resume it (drop --no-resume) "
-                             "or choose another --out directory")
-        old = read_json(cfg_path)
-        # A run written before an option existed keeps the option's old meaning when it is
-        # resumed with that option at its (new) default.
-        fresh = TrainConfig()
-        adopt = resume_adoptions(old, self.cfg.to_dotted(), fresh.to_dotted())
-        if adopt:
-            log.info("%s predates options %s: resuming with their earlier values", self.run_dir, adopt)
-            self.cfg = self.cfg.replace(**adopt)
-        # other options an older config.json lacks took their defaults
-        old = fresh.replace(**run_config(old)).to_dotted()
-        new = self.cfg.to_dotted()
-        diff = sorted(k for k in set(old) | set(new)
-                      if k not in _RESUMABLE_CHANGES and old.get(k) != new.get(k))
-        if diff:
-            raise ValueError(f"{self.run_dir} holds a run with a different configuration "
-                             f"(differs in {diff}); use another --out directory or the same options")
-        return True
+        """True if a checkpoint to resume from exists; checks the config matches (and takes the
+        earlier meaning of options the run predates, :func:`~learnafe.training.resume.resume_config`)."""
+        resuming, self.cfg = resume_config(self.cfg, self.run_dir, self.resume)
+        return resuming
 
     def _build(self) -> None:
         """Seeds the generators and builds the data, model, loss, batching, optimiser and loop."""
@@ -215,9 +141,9 @@ class Trainer:
             self.val_ds = open_split(cfg.data.root, cfg.data.val_split, cfg, progress=progress)
             self.val_noise = self.noise
         if cfg.data.limit_train:
-            self.train_ds = _limit(self.train_ds, cfg.data.limit_train, cfg.output.seed)
+            self.train_ds = limit_clips(self.train_ds, cfg.data.limit_train, cfg.output.seed)
         if cfg.data.limit_val:
-            self.val_ds = _limit(self.val_ds, cfg.data.limit_val, cfg.evaluation.eval_seed)
+            self.val_ds = limit_clips(self.val_ds, cfg.data.limit_val, cfg.evaluation.eval_seed)
         log.info("training data: %s", describe_training_data(cfg))
 
     def _build_model(self):
@@ -251,7 +177,7 @@ class Trainer:
                                label_smoothing=cfg.cost.label_smoothing,
                                distill_weight=cfg.distill.distill_weight,
                                distill_temperature=cfg.distill.distill_temperature)
-        self.teacher = _load_teacher(cfg, classifier.n_classes, (n_ch, n_frames)) \
+        self.teacher = load_teacher(cfg, classifier.n_classes, (n_ch, n_frames)) \
             if cfg.distill.distill_weight > 0 else None
         self.augmenter = Augmenter(cfg, n_ch, n_frames)
         return frontend, classifier, (n_ch, n_frames)
@@ -263,7 +189,7 @@ class Trainer:
             raise ValueError(f"batch_size {cfg.optimiser.batch_size} must be divisible by the number of "
                              f"processes ({ctx.world_size})")
         self.local_batch = cfg.optimiser.batch_size // ctx.world_size
-        self.sampler = DistributedSampler(_IndexSet(len(self.train_ds)), num_replicas=ctx.world_size,
+        self.sampler = DistributedSampler(IndexSet(len(self.train_ds)), num_replicas=ctx.world_size,
                                           rank=ctx.rank, shuffle=True, seed=cfg.output.seed, drop_last=True)
         self.steps_per_epoch = len(self.sampler) // self.local_batch
         if self.steps_per_epoch < 1:
@@ -369,7 +295,7 @@ class Trainer:
         b = self.loop.batch_in_epoch  # position of idx in the epoch
         nxt = order[b + 1] if b + 1 < len(order) else None
         if not hasattr(self, "_prefetch"):
-            self._prefetch = _BatchPrefetcher(self._load_batch)
+            self._prefetch = BatchPrefetcher(self._load_batch)
         audio, labels, mask = self._prefetch.get(idx, epoch, nxt)
         loss, terms = self._forward(audio, labels, mask)
         k = len(idx)
@@ -477,7 +403,7 @@ class Trainer:
             ds = open_split(self.cfg.data.root, self.cfg.data.test_split, self.cfg,
                             progress=self.cfg.output.progress and self.ctx.is_main)
             if self.cfg.data.limit_val:
-                ds = _limit(ds, self.cfg.data.limit_val, self.cfg.evaluation.eval_seed)
+                ds = limit_clips(ds, self.cfg.data.limit_val, self.cfg.evaluation.eval_seed)
             log.info("testing the best model (epoch %d) on %d %s clips", self.best_epoch, len(ds),
                      self.cfg.data.test_split)
             test_metrics = evaluate_dataset(self.model, ds, snrs=self.cfg.evaluation.eval_snrs, noise=self.noise,
@@ -525,56 +451,6 @@ class Trainer:
         if self.ctx.is_main:
             write_json(self.run_dir / METRICS, m)
         return m
-
-
-def _load_teacher(cfg: TrainConfig, n_classes: int, shape: tuple[int, int]) -> CoDesignModel:
-    """The frozen teacher model (eval mode, best weights) of ``cfg.distill.teacher``; refused with a
-    ValueError unless it was trained on the same classes, sample rate, clip length and
-    feature shape ``(C, F)`` as the student."""
-    from learnafe.training.rundir import load_run
-
-    path = Path(cfg.distill.teacher)
-    if not (path / CONFIG).is_file():
-        raise ValueError(f"training option distill.teacher={cfg.distill.teacher!r}: no run directory there (no "
-                         f"{CONFIG}); train the teacher first with `learnafe train --out DIR`")
-    try:
-        run = load_run(path)
-    except FileNotFoundError as exc:
-        raise ValueError(f"training option distill.teacher={cfg.distill.teacher!r}: {exc}") from None
-    except RuntimeError as exc:  # weights that do not fit the classifier its config describes
-        raise ValueError(f"training option distill.teacher={cfg.distill.teacher!r}: its weights do not fit its "
-                         f"configuration (another number of classes or layers?): "
-                         f"{str(exc).splitlines()[0]}") from None
-    tcfg = run.config
-    for name in ("sample_rate", "clip_seconds"):
-        theirs, ours = getattr(tcfg.data, name), getattr(cfg.data, name)
-        if theirs != ours:
-            raise ValueError(f"training option distill.teacher={cfg.distill.teacher!r}: the teacher was "
-                             f"trained with data.{name}={theirs!r}, this run uses {ours!r}; "
-                             "train a teacher with the same setting")
-    t_classes = int(getattr(run.classifier, "n_classes", -1))
-    if t_classes != n_classes:
-        raise ValueError(f"training option distill.teacher={cfg.distill.teacher!r}: the teacher has {t_classes} "
-                         f"classes, this run {n_classes}; train a teacher on the same classes")
-    t_shape = feature_shape(run.frontend, int(round(cfg.data.sample_rate * cfg.data.clip_seconds)))
-    if t_shape != tuple(shape):
-        raise ValueError(f"training option distill.teacher={cfg.distill.teacher!r}: the teacher's front end makes "
-                         f"features of shape {t_shape} (channels, frames), this run's {tuple(shape)}; "
-                         "train a teacher with the same n_channels and feature settings")
-    log.info("teacher %s: %s (%s bank), distillation weight %g, temperature %g", path,
-             run.classifier.summary() if hasattr(run.classifier, "summary") else "classifier",
-             tcfg.bank.mode, cfg.distill.distill_weight, cfg.distill.distill_temperature)
-    model = run.model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
-
-
-def _limit(ds, n: int, seed: int):
-    """A class-stratified random subset of ``n`` clips of ``ds`` (same object, reindexed view)."""
-    if n >= len(ds):
-        return ds
-    return ClipSubset.stratified(ds, n, seed)
 
 
 def train(config: TrainConfig | dict | str | os.PathLike | None = None,

@@ -1,4 +1,5 @@
-"""A mixin for the frozen dataclasses that are sections of a bank spec (features, bounds, noise, mismatch)."""
+"""A mixin for the frozen dataclasses that are sections of a bank spec (features, bounds, noise,
+mismatch, corners)."""
 
 from __future__ import annotations
 
