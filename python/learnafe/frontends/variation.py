@@ -20,9 +20,10 @@ import torch
 from learnafe.circuits.discretize import discretize
 from learnafe.circuits.mismatch import sky130_mismatch
 from learnafe.circuits.transconductance import SKY130_CORNERS, TransconductanceModel, load_gm_model, sky130_table
+from learnafe.circuits.variation import MISMATCH_SOURCES
 from learnafe.frontends import features as feat
 from learnafe.frontends.features import FeatureConfig
-from learnafe.frontends.spec import KEYS, MISMATCH_SOURCES
+from learnafe.frontends.spec import KEYS
 from learnafe.ops.operators import torch_seed
 
 #: A chip's process corner: a SKY130 corner name (``SKY130_CORNERS``), a gm model or what
