@@ -48,6 +48,10 @@
 #include <cstring>
 #include <utility>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>  // declares the x86 vector builtins (used by mul_lo32 below)
+#endif
+
 #if defined(__GNUC__)
 #define LAFE_RNG_INLINE inline __attribute__((always_inline))
 #else
@@ -195,22 +199,50 @@ struct PhiloxKey {
     }
 };
 
-// Philox4x32-R (R = kPhiloxRounds) on K x S lanes (32-bit words in 64-bit
-// lanes); the key is the same for every lane.  c[k][i] is word i of the
-// counters of vector k.
+// The 64-bit products of the low 32-bit halves of the lanes of a and m (the
+// high halves are ignored): one vpmuludq / pmuludq per register on x86 (the
+// compilers would otherwise expand the 64-bit lane multiply, into shifts
+// and adds on AVX2 and vpmullq on AVX-512), exact integer arithmetic
+// everywhere, so the value is the same on every path.
+template <int S>
+LAFE_RNG_INLINE typename Lanes<S>::vu mul_lo32(typename Lanes<S>::vu a, typename Lanes<S>::vu m) {
+    typedef typename Lanes<S>::vu vu;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if constexpr (S == 8) {
+        typedef int v16si __attribute__((vector_size(64)));
+        typedef long long v8di __attribute__((vector_size(64)));
+        return bit_cast<vu>(__builtin_ia32_pmuludq512_mask(bit_cast<v16si>(a), bit_cast<v16si>(m), v8di{},
+                                                           static_cast<unsigned char>(0xFF)));
+    } else if constexpr (S == 4) {
+        typedef int v8si __attribute__((vector_size(32)));
+        return bit_cast<vu>(__builtin_ia32_pmuludq256(bit_cast<v8si>(a), bit_cast<v8si>(m)));
+    } else if constexpr (S == 2) {
+        typedef int v4si __attribute__((vector_size(16)));
+        return bit_cast<vu>(__builtin_ia32_pmuludq128(bit_cast<v4si>(a), bit_cast<v4si>(m)));
+    }
+#endif
+    const vu lo = vu{} + 0xFFFFFFFFull;
+    return (a & lo) * (m & lo);
+}
+
+// Philox4x32-R (R = kPhiloxRounds) on K x S lanes (32-bit words in the low
+// halves of 64-bit lanes; the high halves hold leftovers that no step reads:
+// the multiplier reads the low halves only, and the words leave through
+// join_words, which takes the low halves); the key is the same for every
+// lane.  c[k][i] is word i of the counters of vector k.
 template <int S, int K>
 LAFE_RNG_INLINE void philox_lanes(typename Lanes<S>::vu (*c)[4], const PhiloxKey<S>& key) {
     typedef typename Lanes<S>::vu vu;
-    const uint64_t lo = 0xFFFFFFFFull;
+    const vu m0 = vu{} + uint64_t(kPhiloxM0), m1 = vu{} + uint64_t(kPhiloxM1);
 #pragma GCC unroll 10
     for (int r = 0; r < kPhiloxRounds; ++r) {
         LAFE_RNG_EACH(K) {
-            const vu p0 = c[k][0] * uint64_t(kPhiloxM0);  // c0 < 2^32: the exact 64-bit product
-            const vu p1 = c[k][2] * uint64_t(kPhiloxM1);
+            const vu p0 = mul_lo32<S>(c[k][0], m0);  // the exact 64-bit product of the low words
+            const vu p1 = mul_lo32<S>(c[k][2], m1);
             const vu n0 = (p1 >> 32) ^ c[k][1] ^ key.k0[r];
             const vu n2 = (p0 >> 32) ^ c[k][3] ^ key.k1[r];
-            c[k][1] = p1 & lo;
-            c[k][3] = p0 & lo;
+            c[k][1] = p1;
+            c[k][3] = p0;
             c[k][0] = n0;
             c[k][2] = n2;
         }
