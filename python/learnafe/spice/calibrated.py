@@ -41,6 +41,7 @@ import torch
 from learnafe.circuits.discretize import bilinear_prewarped
 from learnafe.frontends import features as feat
 from learnafe.frontends.digital import DigitalFilterBank
+from learnafe.spice.noise import input_noise_std
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +230,6 @@ def calibrated_frontend(run_dir, sample_rate: float | None = None, method: str =
     res = _noise_results(run_dir, noise)
     if res is None:
         return SpiceCalibratedBank(b, a, fs, features=features, method=method)
-    from learnafe.spice.noise import input_noise_std
 
     cfg = res.get("noise_config") or {}
     mode = noise_mode or cfg.get("mode", "off")

@@ -36,6 +36,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from learnafe._jsonio import write_json
+from learnafe.circuits import constants, cost
+from learnafe.circuits.discretize import noise_gain
 from learnafe.spice.ideal import spec_gm_model
 from learnafe.spice.models import check_corner, lib_statement, write_library
 from learnafe.spice.netlist import VCM_V, VDD_V, Channel, channel_block, load_spec
@@ -100,8 +102,6 @@ def _band_integral(f: np.ndarray, psd: np.ndarray, lo: float, hi: float) -> floa
 def model_output_psd(f: np.ndarray, ch: Channel, gm1: float, gm2: float) -> np.ndarray:
     """The kT/C model's differential output PSD (V^2/Hz): shot noise 2 q I of M1 and M2 of
     both halves through :func:`learnafe.circuits.cost.output_noise_transfer_functions`."""
-    from learnafe.circuits import constants, cost
-
     (n1, den), (n2, _) = cost.output_noise_transfer_functions(gm1, gm2, ch.C1, ch.C2)
     s = 2j * np.pi * np.asarray(f, dtype=np.float64)
     d = np.polyval(den, s)
@@ -144,8 +144,6 @@ def _write_noise_netlists(chans, sim_dir: Path, options: NoiseOptions) -> list[P
 
 def _noise_row(ch, res, model, band: tuple[float, float], halves: float, sim_dir: Path) -> dict:
     """One channel's simulated noise by kind against the kT/C model; writes its PSD file."""
-    from learnafe.circuits import cost
-
     lo, hi = band
     sp = res.plot("Noise Spectral")
     f = sp.scale.real
@@ -214,8 +212,6 @@ def noise_verify(spec, out_dir: str | Path, options: NoiseOptions = NoiseOptions
 def input_noise_std(noise: Mapping[str, Any], b, a, full_scale_v: float) -> np.ndarray:
     """Per-channel std (audio units) of white input noise reproducing the circuit's output noise
     after the digital biquads ``(b [C, 3], a [C, 2])``; ``noise``: the ``noise.json`` content."""
-    from learnafe.circuits.discretize import noise_gain
-
     if not full_scale_v > 0:
         raise ValueError(f"full_scale_v must be positive (volts for audio 1.0), got {full_scale_v!r}")
     var = np.array([r["spice_output_vrms"] ** 2 for r in noise["channels"]])
