@@ -25,16 +25,19 @@ The coefficients come from the resonator design of :mod:`learnafe.xylo.design`.
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+from scipy.signal import resample_poly
 
 from learnafe._jsonio import write_json
 from learnafe.xylo.design import (
     B_IN,
     XYLO_SAMPLE_RATE,
     XyloChannel,
+    design_bank,
     peak_and_q,
 )
 
@@ -80,10 +83,6 @@ def quantize_audio(x, num_bits: int = B_IN, scale: float = 1.0) -> np.ndarray:
 def resample_to_chip(audio, sample_rate: float, chip_rate: float = XYLO_SAMPLE_RATE) -> np.ndarray:
     """Float audio ``[T]`` or ``[B, T]`` at ``sample_rate`` -> the chip's audio rate
     (polyphase resampling with the exact rational ratio, e.g. 625/256 from 20 kHz)."""
-    from fractions import Fraction
-
-    from scipy.signal import resample_poly
-
     if not sample_rate > 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     arr = np.asarray(audio, dtype=np.float64)
@@ -123,8 +122,6 @@ class XyloA3FilterBank:
     @classmethod
     def design(cls, centres_hz, q, sample_rate: float = XYLO_SAMPLE_RATE) -> "XyloA3FilterBank":
         """Design a bank from centre frequencies and Q (see :mod:`learnafe.xylo.design`)."""
-        from learnafe.xylo.design import design_bank
-
         return cls(design_bank(centres_hz, q, sample_rate), sample_rate)
 
     def select(self, indices: Iterable[int]) -> "XyloA3FilterBank":
