@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from learnafe import ops
 from learnafe._tracing import is_tracing
 from learnafe.frontends._config import SpecSection
 
@@ -81,8 +82,6 @@ def envelopes(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, sample_rate: fl
     inside the op (``seed``: None draws it from torch's generator).
     """
     import torch
-
-    from learnafe import ops
 
     if noise_std is not None:
         noise_std = noise_std.to(torch.float64)

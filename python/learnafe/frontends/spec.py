@@ -32,7 +32,7 @@ from learnafe._jsonio import read_json, write_json
 from learnafe._migrate import SPEC_GM_MODEL
 from learnafe.circuits import constants
 from learnafe.circuits.discretize import METHODS
-from learnafe.circuits.transconductance import SKY130_CORNERS
+from learnafe.circuits.transconductance import SKY130_CORNERS, load_gm_model
 from learnafe.frontends._config import SpecSection
 from learnafe.frontends.features import FeatureConfig
 
@@ -413,8 +413,6 @@ class BankSpec:
     def gm(self):
         """The transconductance model of the spec; one that names none is read with the model
         such specs were written with (:data:`learnafe._migrate.SPEC_GM_MODEL`)."""
-        from learnafe.circuits.transconductance import load_gm_model
-
         return load_gm_model(SPEC_GM_MODEL if self.gm_model is None else dict(self.gm_model))
 
     @property
