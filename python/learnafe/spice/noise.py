@@ -16,11 +16,10 @@ current reaches the output through ``gm1 / D(s)``, a low-pass (gain 1/gm2 at
 DC), so M2's flicker noise appears at the output below the channel's band;
 its integral grows as the band's lower edge falls.
 
-Input-referred noise, as the front ends use it: the white noise at the filter
-input, in audio units (1.0 = ``full_scale_v`` volts differential peak), whose
-variance after the channel's digital biquad ``(b, a)`` equals the circuit's
-integrated output variance: ``std = sqrt(var_out / full_scale_v^2 / noise_gain(b, a))``
-(the mechanism of :class:`learnafe.frontends.AnalogFilterBank`).
+Input-referred noise (:func:`input_noise_std`) is the white noise at the filter input, in
+audio units (1.0 = ``full_scale_v`` volts differential peak), whose variance after the
+channel's digital biquad equals the circuit's integrated output variance (the front ends'
+noise model, stated in docs/circuits.md, "Thermal noise").
 
 Writes ``noise/chNN.cir|.raw|.log`` and ``noise.json`` under ``out_dir``.
 """
