@@ -7,8 +7,8 @@
     RUN/checkpoints/best.pt  model weights of the best validation epoch
     RUN/log.txt              the training log
 
-Files are written atomically (temporary file + rename), so a run killed at any
-moment leaves either the old or the new version, never half a file.
+Files are written atomically (temporary file + rename): a run killed at any moment
+leaves a complete file, never half of one.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Offline speech-synthesis engines used to generate keyword clips.
+"""Offline speech-synthesis engines that generate keyword clips.
 
 Every engine has ``name``, ``available()``, ``voices()`` (a list of
 :class:`Voice`) and ``render(text, voice, pitch, speed) -> (float32 audio,
