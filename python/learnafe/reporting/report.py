@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from learnafe._migrate import dotted_options
 from learnafe.data import CLASSES
@@ -218,8 +219,6 @@ def _plot_acc_vs_snr(runs, path) -> bool:
 
 
 def _plot_responses(r, path) -> bool:
-    import torch
-
     if r["bank"] is None:
         return False
     plt = _plt()

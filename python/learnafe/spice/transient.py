@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 from scipy.signal import cont2discrete, lfilter, resample
 
 from learnafe import ops
@@ -102,8 +103,6 @@ def write_filesource(path: Path, x: np.ndarray, rate: float) -> None:
 
 def _identity_envelopes(y, fs: float, cfg):
     """Envelopes of already-filtered signals ``[C, T]`` -> ``[1, C, F]`` (the bank's envelope op)."""
-    import torch
-
     y = torch.as_tensor(np.ascontiguousarray(y), dtype=torch.float64)
     b = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
     a = torch.tensor([[0.0, 0.0]], dtype=torch.float64)
