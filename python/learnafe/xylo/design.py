@@ -3,12 +3,8 @@
 Every channel of the chip is a second-order band-pass filter with numerator
 ``b = b0 * (1, 0, -1)``: the digital resonator that ``scipy.signal.iirpeak``
 designs (the bilinear image of an analog band-pass, exact peak frequency and
-exact -3 dB bandwidth in the digital domain)::
-
-    beta = tan(pi * (centre / Q) / fs)       # half the -3 dB bandwidth, warped
-    a2   = (1 - beta) / (1 + beta)
-    a1   = -(1 + a2) * cos(2 pi centre / fs)
-    b0   = (1 - a2) / 2                      # unit gain at the centre
+exact -3 dB bandwidth in the digital domain, unit gain at the centre; its
+coefficients are stated in :func:`resonator`).
 
 The chip stores it in integers (``rockpool``'s ``BlockDiagram``):
 
