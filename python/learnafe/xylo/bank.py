@@ -1,10 +1,9 @@
 """The XyloAudio 3 fixed-point band-pass filter bank, bit-exact with the chip.
 
 :class:`XyloA3FilterBank` holds one :class:`~learnafe.xylo.design.XyloChannel`
-per channel and filters 14-bit integer audio with the C++ kernel
-(``learnafe._core.xylo_filterbank``: int64, arithmetic shifts, AR stage latched
-one sample, MA stage ``b = (1, 0, -1)``, batched, OpenMP).  Its output equals
-rockpool's ``ChipButterworth`` sample for sample.
+per channel and filters 14-bit integer audio with the C++ kernel (``filterbank`` in
+``cpp/xylo_filterbank.cpp``, bound as ``learnafe._core.xylo_filterbank``: int64, batched,
+OpenMP).  Its output equals rockpool's ``ChipButterworth`` sample for sample.
 
 The recursion the kernel implements, per channel (all integers, ``>>`` an
 arithmetic right shift; the fields are those of
@@ -16,10 +15,8 @@ arithmetic right shift; the fields are those of
 
 with zero initial state and overflow checks on the input (``B_in`` bits), the
 AR state (``B_w`` bits) and the output (``B_out`` bits) (:class:`XyloOverflowError`);
-``filter(..., scale_out=True)`` multiplies channel c by its ``scale_out``.  The C++
-kernel is ``filterbank`` in ``cpp/xylo_filterbank.cpp`` (scalar reference path
-``run_channel``; bound as ``learnafe._core.xylo_filterbank``); :meth:`XyloA3FilterBank.filter` calls it.
-The coefficients come from the resonator design of :mod:`learnafe.xylo.design`.
+``filter(..., scale_out=True)`` multiplies channel c by its ``scale_out``.  The
+coefficients come from the resonator design of :mod:`learnafe.xylo.design`.
 """
 
 from __future__ import annotations
