@@ -29,8 +29,9 @@ Training-time perturbations (all off by default; docs/circuits.md states their m
 * mismatch (:class:`MismatchConfig`): I1, I2, C1, C2 times ``1 + sigma * N(0, 1)``, per batch or
   fixed per chip, with uniform sigmas or per-channel SKY130 ones
   (:func:`learnafe.circuits.mismatch.sky130_mismatch`), applied to the projected design;
-* process corners (:class:`CornerConfig`): the gm/Id table of a SKY130 corner replaces the bank's
-  model for a forward pass, per batch or fixed.
+* process corners (:class:`CornerConfig`): the gm/Id table of a SKY130 corner (tt, ss, ff)
+  replaces the bank's model for a forward pass, per batch or fixed; currents and capacitors stay
+  the nominal design's.
 
 ``power()``/``area()`` (and the spec) are the nominal design's values.
 """
