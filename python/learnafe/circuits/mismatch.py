@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from learnafe.circuits._array import check_positive
+from learnafe.circuits.transconductance import sky130_table
 
 MISMATCH_FORMAT = "learnafe-mismatch/1"
 _DATA = Path(__file__).resolve().parent / "data" / "sky130_mismatch.json"
@@ -71,8 +72,6 @@ def sky130_mismatch(i1, i2, c1, c2, *, corner: str = "tt", mirror_pair: bool = T
         ``{"sigma_I1", "sigma_I2", "sigma_C1", "sigma_C2"}``: float64 arrays of relative
         standard deviations (0.05 = 5 %), and ``"sources"``: where each number comes from.
     """
-    from learnafe.circuits.transconductance import sky130_table
-
     arrs = {}
     for name, v, unit in (("i1", i1, "A"), ("i2", i2, "A"), ("c1", c1, "F"), ("c2", c2, "F")):
         a = np.asarray(v.detach().cpu() if hasattr(v, "detach") else v, dtype=np.float64)

@@ -21,12 +21,9 @@ simulator and model-file fingerprint): :func:`sky130_table` loads one, and
 :func:`load_gm_model` accepts their names ``"sky130-tt"``, ``"sky130-ss"``,
 ``"sky130-ff"``.
 
-**Default.** The tt table is the default model (:data:`DEFAULT_GM_MODEL`,
-``load_gm_model(None)``) of design, training, the conventional baseline and the
-cost model, so that the bank is trained on the circuit that will be built;
-weak inversion stays an option (``gm_model="weak_inversion"`` or
-``WeakInversion(n)``).  A bank spec always records the model it used, so specs
-written with the weak-inversion model still rebuild with it.
+The tt table is the default model (:data:`DEFAULT_GM_MODEL`, ``load_gm_model(None)``) of
+design, training, the conventional baseline and the cost model: the bank is trained on the
+circuit that is built.  A bank spec records the model it uses.
 """
 
 from __future__ import annotations

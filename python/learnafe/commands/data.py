@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import time
+import warnings
 from pathlib import Path
 
 from learnafe._jsonio import dumps, write_json
@@ -96,7 +98,6 @@ def _splits_for(root: str) -> list[str]:
 
 
 def _info(args: argparse.Namespace) -> int:
-    import warnings
 
     from learnafe.data import ClipOptions, KeywordDataset, LoadOptions, detect_layout
 
@@ -114,7 +115,6 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    import time
 
     from learnafe.data import ClipOptions, KeywordDataset, LoadOptions
 
@@ -150,7 +150,6 @@ def _cache(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    import warnings
 
     from learnafe.data.plots import plot_dataset
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from learnafe._jsonio import write_json
+import numpy as np
+
+from learnafe._jsonio import read_json, write_json
 
 log = logging.getLogger("learnafe.plot_bank")
 
@@ -55,7 +57,6 @@ def _load_bank(args):
                                              gm_model=args.gm_table, discretization=args.discretization)
     if not args.spec:
         raise ValueError("SPEC is required (a bank JSON), or use --conventional")
-    from learnafe._jsonio import read_json
 
     path = Path(args.spec)
     spec = read_json(path, "bank spec")
@@ -69,7 +70,6 @@ def _load_bank(args):
 
 
 def run(args) -> int:
-    import numpy as np
 
     from learnafe.frontends import AnalogFilterBank
     from learnafe.frontends.plots import plot_bank_response

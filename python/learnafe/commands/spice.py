@@ -7,6 +7,9 @@ import json
 import logging
 from pathlib import Path
 
+from learnafe.gate import add_arguments as add_gate_arguments
+from learnafe.gate import markdown, thresholds_from_args
+
 log = logging.getLogger("learnafe.spice")
 
 
@@ -118,7 +121,6 @@ def _noise(args) -> int:
 
 
 def _verify(args) -> int:
-    from learnafe.gate import markdown, thresholds_from_args
     from learnafe.spice.pipeline import VerifyOptions, verify_run
     from learnafe.spice.report import ac_table
 
@@ -279,8 +281,6 @@ def _add_verify(subparsers) -> None:
     v.add_argument("--no-noise", action="store_true",
                    help="skip the .noise analysis (the calibrated bank is then noiseless)")
     v.add_argument("--force", action="store_true", help="redo finished steps")
-    from learnafe.gate import add_arguments as add_gate_arguments
-
     add_gate_arguments(v)
     _sim_options(v)
     v.set_defaults(func=_verify)

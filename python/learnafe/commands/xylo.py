@@ -6,7 +6,11 @@ import argparse
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from learnafe._jsonio import write_json
+from learnafe.gate import add_arguments as add_gate_arguments
+from learnafe.gate import markdown, thresholds_from_args
 
 log = logging.getLogger("learnafe.xylo")
 
@@ -109,14 +113,11 @@ def _add_export(subparsers) -> None:
     e.add_argument("--seed", type=int, default=0, help="fine-tuning seed")
     e.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="progress bars on a terminal, progress log lines otherwise")
-    from learnafe.gate import add_arguments as add_gate_arguments
-
     add_gate_arguments(e, show_defaults=False)
     e.set_defaults(func=_export)
 
 
 def _design(args) -> int:
-    import numpy as np
 
     from learnafe.xylo import XyloA3FilterBank, design_bank
     from learnafe.xylo.deploy import plot_responses, read_bank_spec
@@ -171,7 +172,6 @@ def _design(args) -> int:
 
 
 def _features(args) -> int:
-    import numpy as np
     from scipy.io import wavfile
 
     from learnafe.xylo import XyloA3FilterBank, load_design
@@ -228,7 +228,6 @@ def _qat(args) -> int:
 
 
 def _export(args) -> int:
-    from learnafe.gate import markdown, thresholds_from_args
     from learnafe.xylo.deploy import export_xylo
 
     res = export_xylo(args.run, args.out, data=args.data, evaluate=not args.no_eval,

@@ -1,89 +1,39 @@
 """The learnable analog front end: a bank of DSSF band-pass filters trained as a circuit.
 
-Parameters are per-channel log-domain scale factors relative to a reference
-(conventional) design::
+The parameters are per-channel log-domain scale factors of a reference (conventional) design,
+``I1 = I1_ref * exp(phi_I1)`` and likewise for I2, C1, C2.  The design map
+(:mod:`learnafe.frontends.design_map`) keeps the physical values inside :class:`Bounds` whatever
+the parameters: a straight-through clamp to the box, the minimum centre spacing ``min_spacing``
+(default 1.1; 0 is a free bank) and the Nyquist guard ``f0_max_fraction * fs``; the steps and their
+gradients are stated in docs/circuits.md ("The learnable bank").  ``project_()`` clamps the
+parameters themselves to the box (optional: the forward pass already stays inside the bounds).
 
-    I1 = I1_ref * exp(phi_I1),  I2 = I2_ref * exp(phi_I2),
-    C1 = C1_ref * exp(phi_C1),  C2 = C2_ref * exp(phi_C2)
+Circuit -> discrete coefficients (:mod:`learnafe.circuits.discretize`) -> fused envelope op
+(:func:`learnafe.ops.filterbank_envelope`) -> log / normalisation.  Circuit arithmetic is float64
+whatever the module dtype; the op runs in the audio's dtype.
 
-The physical values always respect :class:`Bounds`, whatever the parameters:
+The default transconductance model is the SKY130 tt gm/Id table
+(:func:`learnafe.circuits.sky130_table`) with the devices' output conductance
+(``output_conductance=True``); ``gm_model="weak_inversion"`` gives the textbook model,
+``output_conductance=False`` ideal devices.  A spec records its model; a spec without one (or
+without ``min_spacing`` or ``output_conductance``) rebuilds with weak inversion, a free bank and
+ideal devices.
 
-1. each log value is clamped to its box ([i_min, i_max] for currents, also
-   intersected with a gm/Id table's range; [c_min, c_max] for capacitors) with a
-   straight-through gradient (the optimiser still sees the loss's slope at the
-   bound, so a parameter can come back);
-2. **the bank stays a bank** (``min_spacing`` r, default 1.1; 0 switches it off): after the
-   Nyquist guard of step 3 is applied to the nominal design, the centres are made
-   ascending with each at least r times its lower neighbour by a deterministic monotone
-   projection, top down: the top channel keeps its centre, and each lower channel's
-   target is ``t_k = min(w0_k, t_{k+1} / r)``, i.e. ``t_k = min_{j >= k} w0_j / r^(j-k)``
-   (a reverse running minimum, vectorised).  Channel k then gets both capacitors scaled
-   by ``s_k = w0_k / t_k >= 1``: scaling C1 and C2 together moves w0 exactly (w0 ~
-   1/sqrt(C1 C2)) and keeps Q and the gain C2/C1 for any gm model, and since the factor is
-   never below 1 the capacitors never cross c_min (c_max gives way, as for the Nyquist
-   guard).  Where no constraint is active ``s_k`` is exactly 1.0, so a bank that already
-   satisfies the spacing (the conventional bank, ratio 1.34) is bit-for-bit unchanged.
-   The gradient is the exact gradient of this piecewise-smooth map: a channel pinned
-   below its upper neighbour passes its centre gradient to that neighbour (they move
-   together), while its own capacitors cost area in proportion to ``s_k``, so the cost
-   terms pull its raw centre back to the pinned one.  The alternative, a
-   reparametrisation of the log-centres as ``log r + softplus(.)`` increments, would
-   replace the per-channel circuit scale factors phi (the paper's parameters, the spec's
-   ``phi``) by centre parameters and need Q and gain parametrised separately; the
-   projection keeps phi and holds for any phi, whatever the loss weights.  Shrinking
-   capacitors to push channels up instead would run into c_min.
-3. a channel whose centre frequency would exceed ``f0_max_fraction * fs`` gets both
-   capacitors scaled up by ``w0 / w0_max`` (exact for any gm model; keeps Q and gain).
-   This guard also runs last, after mismatch and with the gm model of the chip's corner.
+Training-time perturbations (all off by default; docs/circuits.md states their models):
 
-Step 1 already keeps every forward pass inside the bounds, so ``project_()``
-(which clamps the parameters themselves to the box) is optional: calling it
-after ``optimizer.step()`` stops a parameter from drifting far past a bound,
-so it comes back sooner once the loss wants it back.  The trainer
-(:mod:`learnafe.training`) does not call it.
+* thermal noise (:class:`NoiseConfig`): each channel's output noise
+  (:func:`learnafe.circuits.cost.output_noise_variance`) referred to the filter input as white
+  Gaussian noise drawn inside the fused op (``noise_std``), audio amplitude 1.0 being
+  ``full_scale_v`` volts of differential peak; optionally scaled per training batch
+  (``train_scale_min``, ``train_scale_max``, ``train_p_zero``);
+* mismatch (:class:`MismatchConfig`): I1, I2, C1, C2 times ``1 + sigma * N(0, 1)``, per batch or
+  fixed per chip, with uniform sigmas or per-channel SKY130 ones
+  (:func:`learnafe.circuits.mismatch.sky130_mismatch`), applied to the projected design;
+* process corners (:class:`CornerConfig`): the gm/Id table of a SKY130 corner (tt, ss, ff)
+  replaces the bank's model for a forward pass, per batch or fixed; currents and capacitors stay
+  the nominal design's.
 
-Circuit -> discrete coefficients (:mod:`learnafe.circuits.discretize`) -> fused
-envelope op (:func:`learnafe.ops.filterbank_envelope`) -> log / normalisation.
-All circuit arithmetic is float64 (whatever the module dtype); the op runs in
-the audio's dtype.
-
-The default transconductance model is the shipped SKY130 tt gm/Id table
-(:func:`learnafe.circuits.sky130_table`), the circuit that is built, with the devices'
-output conductance from the same table (``output_conductance=True``: gds1, gds2 enter the
-filters, the projections of steps 2 and 3, the spec's f0/Q/gain; differentiable); pass
-``gm_model="weak_inversion"`` for the textbook model, ``output_conductance=False`` for
-ideal devices.  Specs record their model, and
-a spec without one (or without ``min_spacing`` or ``output_conductance``) rebuilds as it
-did before these defaults (weak inversion, a free bank, ideal devices).
-
-Training-time perturbations (all off by default):
-
-* thermal noise (:class:`NoiseConfig`): each channel's integrated output noise
-  ``var = q I1 C2 / (2 C1^2 gm1) + q I2 / (2 C1 gm2)`` (= n k T (1 + C2/C1) / (2 C1) in
-  weak inversion; :func:`learnafe.circuits.cost.output_noise_variance`) is
-  referred to the filter input as white Gaussian noise, independent per channel,
-  batch item and sample, whose per-sample variance makes the discrete filter's
-  output variance equal that value; audio amplitude 1.0 is ``full_scale_v`` volts
-  (differential peak), so the noise in audio units is divided by ``full_scale_v``.
-  Smaller capacitors cost SNR.  The noise is drawn inside the fused envelope op
-  (``noise_std`` of :func:`learnafe.ops.filterbank_envelope`, a counter-based
-  generator seeded from torch's default generator) and regenerated in its
-  backward pass; the gradient reaches the circuit through the std as well.
-  Optionally the level is drawn per training batch (``train_scale_min``,
-  ``train_scale_max``, ``train_p_zero``: a scale on the std, exactly 0 on a fraction
-  of batches), so the classifier does not come to depend on the noise floor.
-* mismatch (:class:`MismatchConfig`): I1, I2, C1, C2 are multiplied by
-  ``1 + sigma * N(0, 1)`` (relative Gaussian error), drawn per batch in training
-  or fixed per chip from a seed; ``source="sky130"`` takes per-channel sigmas
-  from the SKY130 model files (:func:`learnafe.circuits.mismatch.sky130_mismatch`)
-  at the nominal design.  Mismatch perturbs the designed (projected) values, so a
-  chip may break the spacing slightly, as silicon would.
-* process corners (:class:`CornerConfig`): the gm/Id table of a SKY130 corner
-  (tt, ss, ff) replaces the bank's model for a forward pass, drawn per training
-  batch or fixed (a chip from that corner).  Currents and capacitors stay the
-  nominal design's.
-
-``power()``/``area()`` (and the spec) are the nominal design values.
+``power()``/``area()`` (and the spec) are the nominal design's values.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ import math
 import numpy as np
 import torch
 
+from learnafe import ops
 from learnafe.frontends import features as feat
 from learnafe.frontends.base import FrontEnd
 from learnafe.frontends.features import FeatureConfig
@@ -184,8 +185,6 @@ def sos_envelopes(x: torch.Tensor, sos: torch.Tensor, sample_rate: float, cfg: F
     fused cascade (:func:`learnafe.sosfilt`), the last one inside the envelope op, every
     (clip, channel) signal its own example with its channel's last section (per-example
     coefficients), so the whole bank is two kernel calls."""
-    from learnafe import ops
-
     sos = sos.to(torch.float64)
     b, a = sos[..., :3], sos[..., 4:]
     n_sec = int(sos.shape[1])

@@ -1,8 +1,8 @@
 """The analog bank's design map: learnable factors phi -> bounded, spaced circuit values -> a chip's
 circuit (mismatch, Nyquist guard, device conductances) -> H(s) and the discrete biquads.
 
-The steps (bounds, spacing projection, Nyquist guard) are described in
-:mod:`learnafe.frontends.analog`; :class:`DesignMap` is the part of
+The steps (bounds, spacing projection, Nyquist guard) are stated in docs/circuits.md ("The
+learnable bank"); :class:`DesignMap` is the part of
 :class:`~learnafe.frontends.analog.AnalogFilterBank` that computes them.  It reads the
 bank's ``bounds``, ``gm_model``, ``corners``, ``sample_rate``, ``min_spacing``,
 ``output_conductance``, ``discretization``, the buffers ``ref_*`` and parameters ``phi_*``.

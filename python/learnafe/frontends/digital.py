@@ -14,6 +14,7 @@ from typing import Sequence, Union
 import numpy as np
 import torch
 
+from learnafe import ops
 from learnafe.circuits import dssf
 from learnafe.circuits._array import check_positive
 from learnafe.circuits.discretize import digital_response, discretize
@@ -77,7 +78,6 @@ class DigitalFilterBank(FrontEnd):
                  features: FeatureConfig | dict | None = None, centers_hz: ArrayLike | None = None,
                  q: ArrayLike | None = None) -> None:
         super().__init__()
-        from learnafe import ops
 
         b = np.asarray(b.detach().cpu() if isinstance(b, torch.Tensor) else b, dtype=np.float64)
         a = np.asarray(a.detach().cpu() if isinstance(a, torch.Tensor) else a, dtype=np.float64)

@@ -15,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import torch
+
+from learnafe import ops
 from learnafe._tracing import is_tracing
 from learnafe.circuits._section import SpecSection
 
@@ -56,8 +59,6 @@ class FeatureConfig(SpecSection):
 
 def check_audio(x: torch.Tensor, name: str = "audio") -> tuple[torch.Tensor, bool]:
     """``x`` as a ``[B, T]`` floating tensor (``[T]`` gets a batch axis); returns (x2, was_1d)."""
-    import torch
-
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch tensor [B, T] (use torch.from_numpy), got {type(x).__name__}")
     if x.dim() not in (1, 2):
@@ -80,10 +81,6 @@ def envelopes(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, sample_rate: fl
     ``noise_std`` (``[C]``, optional) adds white Gaussian input-referred noise per channel
     inside the op (``seed``: None draws it from torch's generator).
     """
-    import torch
-
-    from learnafe import ops
-
     if noise_std is not None:
         noise_std = noise_std.to(torch.float64)
     return ops.filterbank_envelope(x, b.to(torch.float64), a.to(torch.float64), hop=cfg.hop, tau=cfg.tau,
@@ -93,8 +90,6 @@ def envelopes(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, sample_rate: fl
 
 def post_process(env: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:
     """Log compression and per-channel normalisation of envelopes ``[B, C, F]``."""
-    import torch
-
     out = torch.log(env + cfg.log_eps) if cfg.log else env
     if cfg.normalize == "instance":
         mean = out.mean(dim=-1, keepdim=True)

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from learnafe.frontends.analog import AnalogFilterBank
+
 log = logging.getLogger(__name__)
 
 
@@ -27,8 +29,6 @@ def plot_bank_response(bank, path=None, *, n_points: int = 2000, f_min: float | 
     """
     import matplotlib
     from matplotlib.figure import Figure  # no pyplot: leaves the user's backend alone
-
-    from learnafe.frontends.analog import AnalogFilterBank
 
     fs = bank.sample_rate
     nyq = fs / 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 COLUMNS = ("ch", "f0 (Hz)", "Q", "gain", "I1 (pA)", "I2 (pA)", "C1 (fF)", "C2 (fF)", "power (nW)", "area (um^2)",
            "noise (uV rms)")
@@ -43,8 +44,6 @@ def discretization_error(bank, f_max_fraction: float = 0.4, n_points: int = 4000
     above its -3 dB level) and ``magnitude`` (largest | |H_d| - |H_a| | over all f,
     relative to the channel's peak gain).
     """
-    import torch
-
     fs = bank.sample_rate
     with torch.no_grad():
         f_lo = float(bank.center_frequencies().min()) / 20

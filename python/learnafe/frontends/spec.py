@@ -12,13 +12,13 @@ Sections: ``channels`` (I1, I2 in A, C1, C2 in F, plus the derived f0_hz, q,
 gain, power_w, area_um2, output_noise_vrms when present), ``sample_rate`` (Hz),
 ``gm_model`` (kept as its dict; :meth:`BankSpec.gm` builds the model),
 ``output_conductance`` (whether f0, Q and the bank's filters include the devices' gds
-from the gm/Id table; a spec without it -- written before it existed -- does not),
+from the gm/Id table; absent: they do not),
 ``features`` (:class:`~learnafe.frontends.features.FeatureConfig`),
 ``discretization``, ``bounds``/``noise``/``mismatch``/``corners`` (:class:`Bounds` and the
 variation settings of :mod:`learnafe.circuits.variation`: :class:`NoiseConfig`,
 :class:`MismatchConfig`, :class:`CornerConfig`), ``min_spacing``
-(smallest ratio of neighbouring centres the design map enforces; 0 = off; a spec
-without it -- written before it existed -- is a free bank), the totals, and the learnable
+(smallest ratio of neighbouring centres the design map enforces; 0 or absent:
+a free bank), the totals, and the learnable
 state ``reference``/``phi`` that restores a trained bank exactly.
 """
 
@@ -34,6 +34,7 @@ from learnafe._migrate import SPEC_GM_MODEL
 from learnafe.circuits import constants
 from learnafe.circuits._section import SpecSection
 from learnafe.circuits.discretize import METHODS
+from learnafe.circuits.transconductance import load_gm_model
 from learnafe.circuits.variation import CORNERS, CornerConfig, MismatchConfig, NoiseConfig
 from learnafe.frontends.features import FeatureConfig
 
@@ -291,8 +292,6 @@ class BankSpec:
     def gm(self):
         """The transconductance model of the spec; one that names none is read with the model
         such specs were written with (:data:`learnafe._migrate.SPEC_GM_MODEL`)."""
-        from learnafe.circuits.transconductance import load_gm_model
-
         return load_gm_model(SPEC_GM_MODEL if self.gm_model is None else dict(self.gm_model))
 
     @property

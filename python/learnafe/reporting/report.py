@@ -26,9 +26,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from learnafe._migrate import dotted_options
 from learnafe.data import CLASSES
+from learnafe.frontends import AnalogFilterBank
+from learnafe.frontends.classic import SPEC_FORMAT as CLASSIC_FORMAT
+from learnafe.frontends.report import markdown_table
 from learnafe.reporting.sections import RUN_SECTIONS, SEARCH_SECTIONS
 from learnafe.training.rundir import BANK, CONFIG, METRICS, read_json
 
@@ -61,7 +65,6 @@ def load_summary(run_dir) -> dict:
         raise FileNotFoundError(f"{run_dir} is not a run directory (no {CONFIG})")
     if not (run_dir / METRICS).is_file():
         raise FileNotFoundError(f"{run_dir} has no {METRICS} yet; train it first")
-    from learnafe.frontends.classic import SPEC_FORMAT as CLASSIC_FORMAT
 
     bank = read_json(run_dir / BANK) if (run_dir / BANK).is_file() else None
     s = {"path": run_dir, "name": run_dir.name, "config": read_json(run_dir / CONFIG),
@@ -216,10 +219,6 @@ def _plot_acc_vs_snr(runs, path) -> bool:
 
 
 def _plot_responses(r, path) -> bool:
-    import torch
-
-    from learnafe.frontends import AnalogFilterBank
-
     if r["bank"] is None:
         return False
     plt = _plt()
@@ -402,7 +401,6 @@ def write_report(run_dirs, out=None, *, search=None, title: str = "LearnAFE co-d
     if _plot_curves(runs, img_dir / "training_curves.png"):
         md += ["## Training curves", "", f"![training curves]({rel}/training_curves.png)", ""]
     md += ["## Filter banks", ""]
-    from learnafe.frontends.report import markdown_table
 
     for r in runs:
         if r["bank"] is None:

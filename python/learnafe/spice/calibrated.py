@@ -17,15 +17,11 @@ The coefficients become a fixed :class:`learnafe.frontends.DigitalFilterBank`
 with the feature configuration of the verified bank, so features for a whole
 data set are regenerated at the speed of the kernel op.
 
-Noise as the circuit has it: with the ``.noise`` results of the same circuit
-(``noise.json`` of :mod:`learnafe.spice.noise`, next to ``ac.json``) the bank
-adds, per channel, white input-referred noise whose variance after the
-channel's biquad equals the circuit's integrated output noise -- the mechanism
-of :class:`learnafe.frontends.AnalogFilterBank`'s kT/C noise, with the
-circuit's own noise (shot, flicker, resistances) instead of the kT/C model.
-Mode and full scale follow the verified bank's ``noise`` section (``mode``
-off / train / always, ``full_scale_v``), so the calibrated bank is noisy
-exactly when the bank the classifier was trained with was.
+With the ``.noise`` results of the same circuit (``noise.json`` next to ``ac.json``) the bank
+adds each channel's input-referred circuit noise (:func:`learnafe.spice.noise.input_noise_std`:
+shot, flicker and resistance noise instead of the kT/C model).  Mode and full scale follow the
+verified bank's ``noise`` section (``mode``, ``full_scale_v``): the calibrated bank is noisy
+exactly when the bank the classifier is trained with is.
 """
 
 from __future__ import annotations
@@ -41,6 +37,7 @@ import torch
 from learnafe.circuits.discretize import bilinear_prewarped
 from learnafe.frontends import features as feat
 from learnafe.frontends.digital import DigitalFilterBank
+from learnafe.spice.noise import input_noise_std
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +226,6 @@ def calibrated_frontend(run_dir, sample_rate: float | None = None, method: str =
     res = _noise_results(run_dir, noise)
     if res is None:
         return SpiceCalibratedBank(b, a, fs, features=features, method=method)
-    from learnafe.spice.noise import input_noise_std
 
     cfg = res.get("noise_config") or {}
     mode = noise_mode or cfg.get("mode", "off")

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.constants import Boltzmann, elementary_charge
 
 from learnafe._jsonio import write_json
-from learnafe.spice.models import NFET, PFET, check_corner, lib_statement, write_library
+from learnafe.spice.locate import find_ngspice, ngspice_version
+from learnafe.spice.models import NFET, PFET, check_corner, lib_statement, model_fingerprint, write_library
 from learnafe.spice.netlist import M1_L_UM, M1_W_UM, M2_L_UM, M2_W_UM, VCM_V, VDD_V
 from learnafe.spice.runner import DEFAULT_TIMEOUT_S, run_many
 
@@ -127,9 +129,6 @@ def characterize(out: str | Path | None = None, *, work_dir: str | Path, corner:
     each device's model, size, V_DS and leakage floor (the drain current with
     the gate off, below which the bias current is not set by the gate).
     """
-    from learnafe.spice.locate import find_ngspice, ngspice_version
-    from learnafe.spice.models import model_fingerprint
-
     if not 0 < id_min < id_max:
         raise ValueError(f"need 0 < id_min < id_max, got {id_min}, {id_max}")
     if points_per_decade < 1:
@@ -187,8 +186,6 @@ def characterize(out: str | Path | None = None, *, work_dir: str | Path, corner:
 def slope_factor(table: dict[str, Any], device: str, id_a: float,
                  temperature_k: float | None = None) -> float:
     """Weak-inversion slope factor ``n = 1 / (U_T gm/Id)`` of a device at a current."""
-    from scipy.constants import Boltzmann, elementary_charge
-
     dev = table["devices"][device]
     gm_id = float(np.interp(np.log(id_a), np.log(dev["id_a"]), dev["gm_over_id"]))
     t = temperature_k if temperature_k is not None else table["temperature_k"]

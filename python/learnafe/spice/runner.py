@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from learnafe._progress import progress as progress_bar
 from learnafe.spice.locate import find_ngspice
 
 log = logging.getLogger(__name__)
@@ -285,7 +286,6 @@ def run_with_progress(netlists: Sequence[str | Path], *, desc: str, unit: str, w
     returns (results, wall seconds)."""
     bar = None
     if progress:
-        from learnafe._progress import progress as progress_bar
         bar = progress_bar(total=len(netlists), desc=desc, unit=unit)
     t0 = time.perf_counter()
     try:

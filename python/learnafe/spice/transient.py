@@ -43,10 +43,15 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import torch
+from scipy.signal import cont2discrete, lfilter, resample
 
 from learnafe import ops
 from learnafe._jsonio import write_json
+from learnafe.circuits.discretize import METHODS, discretize
 from learnafe.frontends import features as feat
+from learnafe.spice.calibrated import _ac_results, calibrated_coefficients
+from learnafe.spice.ideal import ideal_channels
 from learnafe.spice.models import write_library
 from learnafe.spice.netlist import bank_tran_netlist, load_spec
 from learnafe.spice.runner import run_with_progress
@@ -98,8 +103,6 @@ def write_filesource(path: Path, x: np.ndarray, rate: float) -> None:
 
 def _identity_envelopes(y, fs: float, cfg):
     """Envelopes of already-filtered signals ``[C, T]`` -> ``[1, C, F]`` (the bank's envelope op)."""
-    import torch
-
     y = torch.as_tensor(np.ascontiguousarray(y), dtype=torch.float64)
     b = torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64)
     a = torch.tensor([[0.0, 0.0]], dtype=torch.float64)
@@ -111,8 +114,6 @@ def _lsim(system, x, dt: float) -> np.ndarray:
     """Response of the continuous system ``(num, den)`` to ``x`` sampled every ``dt``, the input
     linear between samples: :func:`scipy.signal.lsim` (zero state), computed as the exact
     first-order-hold discretisation and a recursive filter (same result, 50x faster)."""
-    from scipy.signal import cont2discrete, lfilter
-
     num = np.trim_zeros(np.asarray(system[0], dtype=np.float64), "f")
     bd, ad, _ = cont2discrete((num, system[1]), dt, method="foh")
     return lfilter(np.ravel(bd), ad, x)
@@ -162,10 +163,6 @@ class _Models:
 
 def _comparison_models(spec, ac_results) -> _Models:
     """The calibrated, continuous-time and discrete models of ``spec`` and its AC results."""
-    from learnafe.circuits.discretize import METHODS, discretize
-    from learnafe.spice.calibrated import calibrated_coefficients
-    from learnafe.spice.ideal import ideal_channels
-
     b, a, fs, features = calibrated_coefficients(ac_results, spec.sample_rate)
     ideal = ideal_channels(spec)
     ct_ideal = [([float(ideal["beta"][c]), 0.0], [1.0, float(ideal["d1"][c]), float(ideal["d0"][c])])
@@ -191,8 +188,6 @@ def _upsampling(t_step: float, fs: float) -> int:
 def _write_clip_netlists(chans, clips, sim_dir: Path, fs: float, up: int,
                          options: TransientOptions) -> tuple[list[np.ndarray], list[Path]]:
     """The faded, normalised input of each clip, its ``filesource`` and its bank netlist."""
-    from scipy.signal import resample
-
     sim_dir.mkdir(parents=True, exist_ok=True)
     library = write_library(sim_dir)
     n = int(round(options.duration_s * fs))
@@ -246,8 +241,6 @@ def _env_rel(y, ref, models: _Models):
 def _compare_models(x, y_up, up: int, models: _Models, t_step: float) -> tuple[dict, dict]:
     """Comparisons 1 and 2 of the module docstring for one clip: per-channel errors by name,
     and the audio-rate signals (circuit, bank's discrete model, continuous model)."""
-    from scipy.signal import resample
-
     x_up = resample(x, x.size * up)
     y_ct = np.array([_lsim(sys_, x_up, t_step) for sys_ in models.ct_ideal])
     y_cf = np.array([_lsim(sys_, x_up, t_step) for sys_ in models.ct_fit])
@@ -360,8 +353,6 @@ def transient_check(spec, ac_results, clips: Sequence[np.ndarray], out_dir: str 
     spec = load_spec(spec)
     chans = list(spec.channels)
     if not isinstance(ac_results, dict):
-        from learnafe.spice.calibrated import _ac_results
-
         ac_results = _ac_results(ac_results)
     models = _comparison_models(spec, ac_results)
     up = _upsampling(options.t_step, models.fs)

@@ -24,8 +24,13 @@ from typing import Any, Mapping
 import numpy as np
 
 from learnafe._jsonio import write_json
+from learnafe.circuits import dssf
+from learnafe.circuits.discretize import digital_response
+from learnafe.circuits.transconductance import load_gm_model
+from learnafe.spice.calibrated import discretize_fitted
 from learnafe.spice.fit import fit_biquad, fit_digital_biquad
 from learnafe.spice.ideal import ideal_channels
+from learnafe.spice.locate import find_ngspice, ngspice_version
 from learnafe.spice.models import check_corner, write_library
 from learnafe.spice.netlist import VDD_V, ac_netlist, load_spec
 from learnafe.spice.runner import ChannelSimOptions, run_with_progress
@@ -41,9 +46,6 @@ SAT_MARGIN_V = 0.1
 
 def _bilinear_error(fit: dict, f: np.ndarray, h: np.ndarray, fs: float, band) -> float:
     """RMS error over ``band`` (relative to the peak) of the pre-warped bilinear mapping of the s-fit."""
-    from learnafe.circuits.discretize import digital_response
-    from learnafe.spice.calibrated import discretize_fitted
-
     bz, az = discretize_fitted([fit["b"]], [fit["a"]], fs)
     sel = (f >= band[0]) & (f <= band[1])
     err = np.abs(digital_response(f[sel], bz, az, fs)[0] - h[sel])
@@ -153,9 +155,6 @@ def ac_verify(spec, out_dir: str | Path, options: AcOptions = AcOptions()) -> di
     the ideal model; default: the spec's own ``gm_model``).  Returns the content
     of ``ac.json``.
     """
-    from learnafe.circuits import dssf
-    from learnafe.spice.locate import find_ngspice, ngspice_version
-
     check_corner(options.corner)
     spec = load_spec(spec)
     chans = list(spec.channels)
@@ -241,9 +240,6 @@ def errors_with_output_conductance(ac: Mapping[str, Any], spec, gds_table) -> di
     ``gds_over_id``; :func:`learnafe.circuits.dssf.s_coefficients`).  None without gds data,
     and None when the bank itself already computes with its devices' gds (the errors against
     its own spec are then these)."""
-    from learnafe.circuits import dssf
-    from learnafe.circuits.transconductance import load_gm_model
-
     table = load_gm_model(gds_table)
     if not table.has_gds:
         return None

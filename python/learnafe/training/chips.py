@@ -46,8 +46,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from learnafe._jsonio import append_json_line, write_json
+from learnafe._jsonio import append_json_line, atomic_write, write_json
 from learnafe._progress import progress as progress_bar
+from learnafe.circuits.mismatch import sky130_mismatch
 from learnafe.circuits.transconductance import SKY130_CORNERS
 from learnafe.data import CLASSES
 from learnafe.training.evaluate import EVAL_TORCH_SEED, evaluation_views
@@ -356,7 +357,6 @@ def _mismatch_figures(frontend, source, sigma_i, sigma_c) -> dict:
     if source == "uniform":
         return {"source": "uniform", "sigma_I": float(sigma_i), "sigma_C": float(sigma_c),
                 "sources": {"I": "given (--sigma-i)", "C": "given (--sigma-c)"}}
-    from learnafe.circuits.mismatch import sky130_mismatch
 
     with torch.no_grad():
         v = {k: t.detach().cpu().numpy() for k, t in frontend.circuit().items() if k in ("I1", "I2", "C1", "C2")}
@@ -399,6 +399,5 @@ def plot_yield(res: dict, path) -> None:
     ax.set_title(f"accuracy over sampled chips ({res['source']} mismatch)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    from learnafe._jsonio import atomic_write
 
     atomic_write(path, lambda f: fig.savefig(f, format="png"))

@@ -24,6 +24,7 @@ gathered into the checkpoint so that resuming restores every rank exactly.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -114,7 +115,6 @@ class CPUSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        import warnings
 
         from torch.distributed.nn.functional import all_reduce
 

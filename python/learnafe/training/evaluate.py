@@ -37,8 +37,9 @@ from torch.utils.data import Dataset
 
 from learnafe._progress import progress as progress_bar
 from learnafe.data import CLASSES
+from learnafe.training.data import ClipSubset, eval_noise_folder, open_split, real_report_set
 from learnafe.training.distributed import DistContext, all_reduce_sum
-from learnafe.training.model import hardware_cost
+from learnafe.training.model import CoDesignModel, chip_frontend, hardware_cost
 
 __all__ = ["confusion_matrix", "evaluate_dataset", "evaluation_views", "EVAL_TORCH_SEED", "snr_key", "mismatch_monte_carlo",
            "heldout_sets", "compare_frontends", "heldout_markdown"]
@@ -156,8 +157,6 @@ def mismatch_monte_carlo(model: torch.nn.Module, dataset: Dataset, n_chips: int,
     fixed random relative errors (``sigma_i``, ``sigma_c``; chip k drawn from
     ``seed + k``); returns the mean and standard deviation per condition and every
     chip's accuracies."""
-    from learnafe.training.model import CoDesignModel, chip_frontend
-
     if n_chips < 1:
         raise ValueError(f"n_chips must be >= 1, got {n_chips}")
     chips = []
@@ -183,14 +182,10 @@ def heldout_sets(cfg, *, data: str | os.PathLike | None = None, limit: int = 0,
     the set its headline numbers come from.  Neither set informed any choice of the run.
     ``limit``: at most that many clips per set, stratified by class (``cfg.evaluation.eval_seed``).
     """
-    from learnafe.training.data import ClipSubset, eval_noise_folder, open_split
-
     root = Path(data) if data is not None else Path(cfg.data.root)
     ds = open_split(root, cfg.data.test_split if data is None else "test", cfg, progress=progress)
     sets = {"test": (ds, cfg.data.noise or eval_noise_folder(ds.root, cfg.data.root))}
     if data is None and cfg.data.real:
-        from learnafe.training.data import real_report_set
-
         sets["real_validation"] = real_report_set(cfg, progress=progress)
     if limit:
         sets = {k: (ClipSubset.stratified(d, limit, seed=cfg.evaluation.eval_seed) if limit < len(d) else d, n)
@@ -209,8 +204,6 @@ def compare_frontends(classifier: torch.nn.Module, frontends: dict, sets: dict, 
     gate judged on the pooled clips is less at the mercy of a few borderline clips than one
     judged on a small test split.
     """
-    from learnafe.training.model import CoDesignModel
-
     out: dict = {"sets": {}, "pooled": {}}
     for set_name, (ds, noise) in sets.items():
         row: dict = {"n": len(ds)}

@@ -44,6 +44,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from learnafe._migrate import resume_checkpoint
+from learnafe.data import BackgroundNoise
 from learnafe.data.sources import speaker_halves, speaker_of  # noqa: F401  (re-exported)
 from learnafe.training.data import Augmenter, ClipSubset, epoch_batches, eval_noise_folder, open_split, stack_batch
 from learnafe.training.evaluate import evaluate_dataset
@@ -219,8 +220,6 @@ def finetune_real(run_dir, real_dir, *, epochs: int = 5, out_dir=None, lr: float
                   seed: int = 0, progress: bool = True) -> dict:
     """Fine-tune on speaker half A of a real 12-class folder, report on half B
     (``learnafe finetune RUN --real DIR``)."""
-    from learnafe.data import BackgroundNoise
-
     run = load_run(run_dir)
     cfg = run.config
     real_dir = Path(real_dir)

@@ -17,20 +17,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from learnafe.frontends import AnalogFilterBank
 from learnafe.frontends.base import FrontEnd
+from learnafe.frontends.classic import SPEC_FORMAT, ClassicFilterBank
 from learnafe.models import DSCNN
 from learnafe.training.config import TrainConfig
 
 __all__ = ["CoDesignModel", "build_frontend", "frontend_from_dict", "build_classifier",
            "feature_shape", "hardware_cost", "chip_frontend", "apply_feature_mask"]
-
-
-def _bank_class():
-    try:
-        from learnafe.frontends import AnalogFilterBank
-    except ImportError as exc:  # pragma: no cover - part of the package
-        raise RuntimeError(f"learnafe.frontends.AnalogFilterBank is not available: {exc}") from exc
-    return AnalogFilterBank
 
 
 def build_frontend(cfg: TrainConfig) -> nn.Module:
@@ -48,7 +42,7 @@ def build_frontend(cfg: TrainConfig) -> nn.Module:
     its feature options (``{"features": {...}}``)."""
     if cfg.bank.kind != "analog":
         return _classic_frontend(cfg)
-    bank_cls = _bank_class()
+    bank_cls = AnalogFilterBank
     kwargs = dict(n_channels=cfg.bank.n_channels, f_lo=cfg.bank.f_low, f_hi=cfg.bank.f_high,
                   q=cfg.bank.q if cfg.bank.q > 0 else None, sample_rate=float(cfg.data.sample_rate),
                   gm_model=cfg.bank.gm_model, output_conductance=cfg.bank.output_conductance,
@@ -67,8 +61,6 @@ def build_frontend(cfg: TrainConfig) -> nn.Module:
 
 
 def _classic_frontend(cfg: TrainConfig) -> FrontEnd:
-    from learnafe.frontends.classic import ClassicFilterBank
-
     unknown = sorted(k for k in cfg.bank.options if k != "features")
     if unknown:
         raise ValueError(f"training option bank.options has option(s) {unknown} a {cfg.bank.kind} "
@@ -86,18 +78,16 @@ def _classic_frontend(cfg: TrainConfig) -> FrontEnd:
 def frontend_from_dict(spec: dict) -> nn.Module:
     """Rebuild a bank from its spec (``bank.json``): the circuit spec of the analog bank, or
     a classic bank's spec (format ``learnafe-classic-bank/1``)."""
-    from learnafe.frontends.classic import SPEC_FORMAT, ClassicFilterBank
-
     if isinstance(spec, dict) and spec.get("format") == SPEC_FORMAT:
         return ClassicFilterBank.from_dict(spec)
-    return _bank_class().from_dict(spec)
+    return AnalogFilterBank.from_dict(spec)
 
 
 def chip_frontend(frontend: nn.Module, seed: int, sigma_i: float, sigma_c: float) -> nn.Module:
     """One sampled chip of ``frontend``: a copy whose I1, I2 (C1, C2) carry fixed random
     relative errors of standard deviation ``sigma_i`` (``sigma_c``), drawn from ``seed``
     (the bank's ``MismatchConfig`` in ``fixed`` mode)."""
-    if not isinstance(frontend, _bank_class()):
+    if not isinstance(frontend, AnalogFilterBank):
         raise ValueError(f"mismatch sampling needs an AnalogFilterBank, got {type(frontend).__name__}")
     spec = frontend.to_dict()
     spec["mismatch"] = {"mode": "fixed", "sigma_i": float(sigma_i), "sigma_c": float(sigma_c),

@@ -19,8 +19,12 @@ from typing import Any, Sequence
 
 import torch
 
+from learnafe.data import detect_layout
 from learnafe.training.chips import YieldOptions, yield_analysis
+from learnafe.training.data import eval_noise_folder, open_split, real_report_set
 from learnafe.training.evaluate import SIGMA_C, SIGMA_I, evaluate_dataset, mismatch_monte_carlo
+from learnafe.training.model import CoDesignModel, frontend_from_dict
+from learnafe.training.rundir import load_run
 
 __all__ = ["EvaluateOptions", "FabOptions", "evaluate_run", "model_to_score", "evaluation_set", "fab_variation"]
 
@@ -83,7 +87,6 @@ def model_to_score(run, circuit_noise: str) -> torch.nn.Module:
     """The run's best model, or (``circuit_noise="off"``) the same bank with its kT/C noise model off."""
     if circuit_noise == "as-trained":
         return run.model
-    from learnafe.training.model import CoDesignModel, frontend_from_dict
 
     spec = dict(run.model.frontend.to_dict())
     spec["noise"] = dict(spec["noise"], mode="off")
@@ -97,9 +100,6 @@ def evaluation_set(run, data: str | os.PathLike | None, options: EvaluateOptions
     epoch (:func:`learnafe.training.data.real_report_set`); a folder in the 12-class test
     layout without split lists is read whole.
     """
-    from learnafe.data import detect_layout
-    from learnafe.training.data import eval_noise_folder, open_split, real_report_set
-
     cfg = run.config
     noise = options.noise
     if data is None:  # the run's own real validation speakers, as its metrics report them
@@ -143,8 +143,6 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | os.PathLike | None = No
     The result is :func:`~learnafe.training.evaluate.evaluate_dataset`'s, with ``run``,
     ``circuit_noise`` and, with ``fab``, ``yield`` or ``mismatch``.
     """
-    from learnafe.training.rundir import load_run
-
     options = options or EvaluateOptions()
     run = load_run(run_dir)
     model = model_to_score(run, options.circuit_noise)

@@ -7,8 +7,8 @@
     RUN/checkpoints/best.pt  model weights of the best validation epoch
     RUN/log.txt              the training log
 
-Files are written atomically (temporary file + rename), so a run killed at any
-moment leaves either the old or the new version, never half a file.
+Files are written atomically (temporary file + rename): a run killed at any moment
+leaves a complete file, never half of one.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from learnafe._jsonio import atomic_write
 from learnafe._jsonio import read_json as _read_json
 from learnafe._jsonio import write_json as _write_json
 from learnafe.training.config import TrainConfig
+from learnafe.training.model import CoDesignModel, build_classifier, build_frontend, feature_shape
 
 __all__ = ["Run", "load_run", "write_json", "read_json", "atomic_save", "rng_state",
            "set_rng_state", "CONFIG", "BANK", "METRICS", "LAST", "BEST", "LOG"]
@@ -84,8 +85,6 @@ def load_run(run_dir, *, checkpoint: str = "best") -> Run:
     ``checkpoint``: ``"best"`` (best validation epoch; falls back to last) or
     ``"last"``.  The model is returned in eval mode on the CPU.
     """
-    from learnafe.training.model import CoDesignModel, build_classifier, build_frontend, feature_shape
-
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no {CONFIG}); "

@@ -1,10 +1,9 @@
 """The XyloAudio 3 fixed-point band-pass filter bank, bit-exact with the chip.
 
 :class:`XyloA3FilterBank` holds one :class:`~learnafe.xylo.design.XyloChannel`
-per channel and filters 14-bit integer audio with the C++ kernel
-(``learnafe._core.xylo_filterbank``: int64, arithmetic shifts, AR stage latched
-one sample, MA stage ``b = (1, 0, -1)``, batched, OpenMP).  Its output equals
-rockpool's ``ChipButterworth`` sample for sample.
+per channel and filters 14-bit integer audio with the C++ kernel (``filterbank`` in
+``cpp/xylo_filterbank.cpp``, bound as ``learnafe._core.xylo_filterbank``: int64, batched,
+OpenMP).  Its output equals rockpool's ``ChipButterworth`` sample for sample.
 
 The recursion the kernel implements, per channel (all integers, ``>>`` an
 arithmetic right shift; the fields are those of
@@ -16,25 +15,26 @@ arithmetic right shift; the fields are those of
 
 with zero initial state and overflow checks on the input (``B_in`` bits), the
 AR state (``B_w`` bits) and the output (``B_out`` bits) (:class:`XyloOverflowError`);
-``filter(..., scale_out=True)`` multiplies channel c by its ``scale_out``.  The C++
-kernel is ``filterbank`` in ``cpp/xylo_filterbank.cpp`` (scalar reference path
-``run_channel``; bound as ``learnafe._core.xylo_filterbank``); :meth:`XyloA3FilterBank.filter` calls it.
-The coefficients come from the resonator design of :mod:`learnafe.xylo.design`.
+``filter(..., scale_out=True)`` multiplies channel c by its ``scale_out``.  The
+coefficients come from the resonator design of :mod:`learnafe.xylo.design`.
 """
 
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+from scipy.signal import resample_poly
 
 from learnafe._jsonio import write_json
 from learnafe.xylo.design import (
     B_IN,
     XYLO_SAMPLE_RATE,
     XyloChannel,
+    design_bank,
     peak_and_q,
 )
 
@@ -80,10 +80,6 @@ def quantize_audio(x, num_bits: int = B_IN, scale: float = 1.0) -> np.ndarray:
 def resample_to_chip(audio, sample_rate: float, chip_rate: float = XYLO_SAMPLE_RATE) -> np.ndarray:
     """Float audio ``[T]`` or ``[B, T]`` at ``sample_rate`` -> the chip's audio rate
     (polyphase resampling with the exact rational ratio, e.g. 625/256 from 20 kHz)."""
-    from fractions import Fraction
-
-    from scipy.signal import resample_poly
-
     if not sample_rate > 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     arr = np.asarray(audio, dtype=np.float64)
@@ -123,8 +119,6 @@ class XyloA3FilterBank:
     @classmethod
     def design(cls, centres_hz, q, sample_rate: float = XYLO_SAMPLE_RATE) -> "XyloA3FilterBank":
         """Design a bank from centre frequencies and Q (see :mod:`learnafe.xylo.design`)."""
-        from learnafe.xylo.design import design_bank
-
         return cls(design_bank(centres_hz, q, sample_rate), sample_rate)
 
     def select(self, indices: Iterable[int]) -> "XyloA3FilterBank":

@@ -28,10 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
+from learnafe import gate as gate_mod
 from learnafe._jsonio import write_json
 from learnafe.frontends.spec import BankSpec
+from learnafe.training import load_run
+from learnafe.training.evaluate import compare_frontends, heldout_sets
+from learnafe.training.finetune import finetune
 from learnafe.xylo.bank import XyloA3FilterBank
 from learnafe.xylo.design import XYLO_SAMPLE_RATE, design_bank, grid_limit, peak_and_q
+from learnafe.xylo.quantized import XyloA3Frontend
+from learnafe.xylo.registers import register_config, save_design
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +60,6 @@ def read_bank_spec(run_dir) -> BankSpec:
     training has no ``bank.json`` yet: its best checkpoint's bank is used."""
     path = Path(run_dir)
     if path.is_dir() and not (path / "bank.json").is_file() and (path / "config.json").is_file():
-        from learnafe.training import load_run
-
         log.info("%s has no bank.json yet; using the bank of its best checkpoint", path)
         return bank_spec(load_run(path).bank)
     path = path / "bank.json" if path.is_dir() else path
@@ -96,8 +100,6 @@ def frontend_for_run(run_dir, mode: str = "bitexact", *, bank: XyloA3FilterBank 
                      quantization: str = "best"):
     """A :class:`~learnafe.xylo.quantized.XyloA3Frontend` producing the run's features
     (``bank``: the chip bank designed with ``quantization``; designed here if None)."""
-    from learnafe.xylo.quantized import XyloA3Frontend
-
     spec = read_bank_spec(run_dir) if spec is None else bank_spec(spec)
     if bank is None:
         bank, _ = xylo_bank_from_spec(spec, quantization=quantization)
@@ -173,8 +175,6 @@ def export_xylo(run_dir, out_dir=None, *, data=None, evaluate: bool = True,
     (deterministic; 0 = all).
     Returns the result dict also written to ``OUT/xylo_export.json``.
     """
-    from learnafe.xylo.registers import register_config, save_design
-
     run_dir = Path(run_dir)
     spec = read_bank_spec(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir / "xylo"
@@ -198,7 +198,6 @@ def export_xylo(run_dir, out_dir=None, *, data=None, evaluate: bool = True,
     if evaluate:
         result["accuracy"] = _evaluate(run_dir, spec, bank, data=data, limit=limit,
                                        quantization=quantization, progress=progress)
-    from learnafe import gate as gate_mod
 
     acc = result.get("accuracy") or {}
     result["gate"] = gate_mod.check_held_out(
@@ -208,8 +207,6 @@ def export_xylo(run_dir, out_dir=None, *, data=None, evaluate: bool = True,
         thresholds=gate, what="XyloAudio 3 bit-exact bank")
     _explain_grid_limits(result["gate"], rows, bank.sample_rate)
     if finetune_epochs:
-        from learnafe.training.finetune import finetune
-
         fe = frontend_for_run(run_dir, "bitexact", bank=bank, spec=spec,
                               quantization=quantization)
         ft = finetune(run_dir, fe, epochs=finetune_epochs, out_dir=out / "finetune-bitexact",
@@ -228,9 +225,6 @@ def _evaluate(run_dir, spec, bank, *, data=None, limit: int = 0, quantization: s
     over the held-out sets (:func:`learnafe.training.evaluate.heldout_sets`: the test split
     and, for a run trained with real speakers, its real validation speakers); the top-level
     accuracies are the pooled ones, per set under ``held_out``."""
-    from learnafe.training import load_run
-    from learnafe.training.evaluate import compare_frontends, heldout_sets
-
     run = load_run(run_dir)
     cfg = run.config
     sets = heldout_sets(cfg, data=data, limit=limit, progress=progress)

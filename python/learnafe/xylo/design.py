@@ -3,12 +3,8 @@
 Every channel of the chip is a second-order band-pass filter with numerator
 ``b = b0 * (1, 0, -1)``: the digital resonator that ``scipy.signal.iirpeak``
 designs (the bilinear image of an analog band-pass, exact peak frequency and
-exact -3 dB bandwidth in the digital domain)::
-
-    beta = tan(pi * (centre / Q) / fs)       # half the -3 dB bandwidth, warped
-    a2   = (1 - beta) / (1 + beta)
-    a1   = -(1 + a2) * cos(2 pi centre / fs)
-    b0   = (1 - a2) / 2                      # unit gain at the centre
+exact -3 dB bandwidth in the digital domain, unit gain at the centre; its
+coefficients are stated in :func:`resonator`).
 
 The chip stores it in integers (``rockpool``'s ``BlockDiagram``):
 
@@ -37,6 +33,7 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
+from scipy.signal import lfilter
 
 SYSTEM_CLOCK_HZ = 50_000_000
 #: XyloAudio 3 audio sample rate: the 50 MHz system clock divided by 64 * 16.
@@ -165,8 +162,6 @@ def resonator(centre_hz, q, sample_rate: float):
 def _impulse_l1(a1: float, a2: float, ma: bool, tol: float = 1e-12, max_len: int = 1 << 22
                 ) -> float:
     """l1 norm of the impulse response of 1/A(z) (times (1 - z^-2) if ``ma``)."""
-    from scipy.signal import lfilter
-
     # Decay time from the pole radius: enough samples for |h| < tol relative.
     radius = math.sqrt(abs(a2)) if a1 * a1 < 4 * a2 else max(
         abs(np.roots([1.0, a1, a2])))

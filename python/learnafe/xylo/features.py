@@ -28,8 +28,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from learnafe import _core
 from learnafe.xylo import kernel
 from learnafe.xylo.bank import XyloA3FilterBank, quantize_audio, resample_to_chip
+from learnafe.xylo.design import XYLO_SAMPLE_RATE
 
 MODES = ("divisive_norm", "threshold")
 
@@ -71,8 +73,6 @@ class SpikeConfig:
 
     @property
     def frame_seconds(self) -> float:
-        from learnafe.xylo.design import XYLO_SAMPLE_RATE
-
         return self.down_sampling_factor / XYLO_SAMPLE_RATE
 
 
@@ -91,8 +91,6 @@ def spike_raster(y, cfg: SpikeConfig = SpikeConfig(), *, prepend_reversed: bool 
     ``prepend_reversed`` applies the reference's trick (the spike generator
     first runs over the time-reversed signal), as rockpool's ``AFESim`` does.
     """
-    from learnafe import _core
-
     arr = np.asarray(y)
     if not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"y must be the integer output of XyloA3FilterBank.filter, got {arr.dtype}")

@@ -22,6 +22,16 @@ from pathlib import Path
 
 import torch
 
+from learnafe._migrate import resume_checkpoint
+from learnafe.training.data import Augmenter, ClipSubset, epoch_batches, eval_noise_folder, open_split, stack_batch
+from learnafe.training.evaluate import evaluate_dataset
+from learnafe.training.finetune import classification_entry, classification_sums, epoch_logger
+from learnafe.training.loop import LoopHooks, LoopOptions, TrainingLoop
+from learnafe.training.model import CoDesignModel, apply_feature_mask
+from learnafe.training.rundir import LAST, atomic_save, load_run, write_json
+from learnafe.xylo.deploy import frontend_for_run, read_bank_spec, xylo_bank_from_spec
+from learnafe.xylo.registers import save_design
+
 log = logging.getLogger(__name__)
 
 RESULT = "xylo_qat.json"
@@ -54,12 +64,6 @@ class QatOptions:
 def quantization_aware_training(run_dir, options: QatOptions = QatOptions(), *, out_dir=None,
                                 progress: bool = True) -> dict:
     """Train with the chip's quantisation in the loop; returns (and writes) the result."""
-    from learnafe.training.evaluate import evaluate_dataset
-    from learnafe.training.model import CoDesignModel
-    from learnafe.training.rundir import atomic_save, load_run, write_json
-    from learnafe.xylo.deploy import frontend_for_run, read_bank_spec, xylo_bank_from_spec
-    from learnafe.xylo.registers import save_design
-
     if options.epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {options.epochs}")
     if not (options.lr > 0 and options.lr_bank > 0):
@@ -109,8 +113,6 @@ def quantization_aware_training(run_dir, options: QatOptions = QatOptions(), *, 
 def _qat_data(cfg, options: QatOptions, progress: bool):
     """The training set (SNR-aware noise), the evaluation set and its noise folder, each limited
     to a class-stratified subset as ``options`` asks."""
-    from learnafe.training.data import ClipSubset, eval_noise_folder, open_split
-
     train_set = open_split(cfg.data.root, cfg.data.train_split, cfg, snr="train", noise=cfg.data.noise or None,
                            progress=progress)
     if options.limit_train and options.limit_train < len(train_set):
@@ -124,13 +126,6 @@ def _qat_data(cfg, options: QatOptions, progress: bool):
 def _qat_loop(cfg, fe, classifier, train_set, out: Path, options: QatOptions, progress: bool):
     """The :class:`~learnafe.training.loop.TrainingLoop` of the classifier (and the bank's centres and
     Q) on the STE bank's features, and the dict whose ``"before"`` its checkpoints carry."""
-    from learnafe._migrate import resume_checkpoint
-    from learnafe.training.data import Augmenter, epoch_batches, stack_batch
-    from learnafe.training.finetune import classification_entry, classification_sums, epoch_logger
-    from learnafe.training.loop import LoopHooks, LoopOptions, TrainingLoop
-    from learnafe.training.model import apply_feature_mask
-    from learnafe.training.rundir import LAST
-
     bs = int(options.batch_size or cfg.optimiser.batch_size)
     steps = len(train_set) // bs
     if steps < 1:

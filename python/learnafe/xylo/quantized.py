@@ -30,10 +30,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from learnafe import ops
 from learnafe.frontends.base import FrontEnd
 from learnafe.frontends.features import FeatureConfig, check_audio, post_process
 from learnafe.xylo.bank import XyloA3FilterBank, quantize_audio, resample_to_chip
-from learnafe.xylo.design import B_IN, quantized_taps, resonator
+from learnafe.xylo.design import B_IN, design_bank, quantized_taps, read_off, resonator
 
 MODES = ("bitexact", "float", "ste")
 FULL_SCALE = (1 << (B_IN - 1)) - 1
@@ -73,7 +74,6 @@ class XyloA3Frontend(FrontEnd):
                  centres_hz=None, q=None, gains=None, mode: str = "bitexact",
                  learn_bank: bool = False, input_scale: float = 1.0, quantization: str = "round"):
         super().__init__()
-        from learnafe.xylo.design import read_off
 
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -152,8 +152,6 @@ class XyloA3Frontend(FrontEnd):
         return torch.cat([env, env[..., -1:].expand(*env.shape[:-1], n_frames - F)], dim=-1)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        from learnafe import ops
-
         x, was_1d = check_audio(audio)
         n_frames = x.shape[-1] // self.features.hop
         if n_frames < 1:
@@ -217,8 +215,6 @@ class XyloA3Frontend(FrontEnd):
     def quantized_bank(self) -> XyloA3FilterBank:
         """The chip bank of the current (possibly trained) centres and Q."""
         with torch.no_grad():
-            from learnafe.xylo.design import design_bank
-
             return XyloA3FilterBank(design_bank(self.center_frequencies().numpy(), self.q().numpy(),
                                                 self.bank.sample_rate,
                                                 quantization=self.quantization),

@@ -18,6 +18,10 @@ import sys
 import types
 from pathlib import Path
 
+import numpy as np
+
+from learnafe.xylo.design import XYLO_SAMPLE_RATE, XyloChannel
+
 log = logging.getLogger(__name__)
 
 _PKG = "rockpool.devices.xylo.syns65302"
@@ -125,8 +129,6 @@ def reference_filter(ref, x, *, prepend_reversed: bool = True, scale_out: bool =
     with the overflow checks --, trim, optional ``scale_out``) with rockpool's
     ``_filter``.
     """
-    import numpy as np
-
     sig = np.asarray(x, dtype=np.int64)
     if sig.ndim != 1:
         raise ValueError("reference_filter takes one signal [T]")
@@ -141,8 +143,6 @@ def reference_filter(ref, x, *, prepend_reversed: bool = True, scale_out: bool =
 
 def import_table_from_rockpool(select_filters=None):
     """The default table as rockpool ships it, as XyloChannel rows."""
-    from learnafe.xylo.design import XyloChannel
-
     ref = reference_filterbank(select_filters)
     return [XyloChannel(B_worst_case=int(bd.B_worst_case), B_b=int(bd.B_b), B_af=int(bd.B_af),
                         a1=int(bd.a1), a2=int(bd.a2), scale_out=float(bd.scale_out),
@@ -160,10 +160,6 @@ def reference_spike_raster(y, cfg):
     steps of its python branch (reverse-and-prepend, ``py_spike_gen``, trim) and then
     ``Raster.evolve``.  ``cfg`` is a :class:`learnafe.xylo.features.SpikeConfig`.
     """
-    import numpy as np
-
-    from learnafe.xylo.design import XYLO_SAMPLE_RATE
-
     dn = load_module("afe.divisive_normalization")
     raster = load_module("afe.raster")
     y = np.asarray(y, dtype=np.int64)

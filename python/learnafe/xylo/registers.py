@@ -15,11 +15,12 @@ or TOML and hold both the table and the registers.
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 from learnafe._jsonio import write_json
 from learnafe.xylo.bank import XyloA3FilterBank
-from learnafe.xylo.design import NUM_FILTERS, XyloChannel
+from learnafe.xylo.design import NUM_FILTERS, XyloChannel, quantize_channel
 
 FIELD_BITS = 4
 TAP_BITS = 16
@@ -68,8 +69,6 @@ def bank_from_registers(regs: dict, num_channels: int = NUM_FILTERS,
     """Rebuild a bank from registers.  The registers do not hold ``B_worst_case``
     nor ``scale_out``: they are recomputed from the taps by the designer unless
     given (one value or one per channel)."""
-    from learnafe.xylo.design import quantize_channel
-
     bb = _unpack(regs, "bpf_bb_reg", num_channels, FIELD_BITS, 8, False)
     bwf = _unpack(regs, "bpf_bwf_reg", num_channels, FIELD_BITS, 8, False)
     baf = _unpack(regs, "bpf_baf_reg", num_channels, FIELD_BITS, 8, False)
@@ -154,8 +153,6 @@ def load_design(path) -> XyloA3FilterBank:
     if not path.is_file():
         raise FileNotFoundError(f"no design file at {path}")
     if path.suffix == ".toml":
-        import tomllib
-
         doc = tomllib.loads(path.read_text())
     else:
         doc = json.loads(path.read_text())

@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+from learnafe.gate import markdown
+from learnafe.training.evaluate import heldout_markdown
 from learnafe.xylo.deploy import EXPORT_JSON
 
 
@@ -42,8 +44,6 @@ def report_section(run_dir, out_dir) -> str | None:
         lines += ["", f"![XyloAudio 3 responses]({out_dir.name}/{name})"]
     acc = res.get("accuracy")
     if acc:
-        from learnafe.training.evaluate import heldout_markdown
-
         names = {"run": "run's own bank (float, 20 kHz)", "xylo_float": "XyloAudio 3, float design",
                  "xylo_bitexact": "XyloAudio 3, bit-exact"}
         sets = " + ".join(f"{k} ({n} clips)" for k, n in acc.get("sets", {"test": acc["n"]}).items())
@@ -60,8 +60,6 @@ def report_section(run_dir, out_dir) -> str | None:
                     lines.append(f"| {label} | " + " | ".join(_pct(a["accuracy"][c]) for c in keys)
                                  + f" | {_pct(a['mean_accuracy'])} |")
     if res.get("gate"):
-        from learnafe.gate import markdown
-
         lines += ["", markdown(res["gate"], "XyloAudio 3 bit-exact bank").rstrip()]
     ft = res.get("finetune_bitexact")
     if ft:

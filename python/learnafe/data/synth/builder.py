@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from learnafe._jsonio import write_json
+from learnafe._progress import progress as progress_bar
 
 from ..audio import AudioError, fix_length, read_wav_header, resample, write_wav
 from ..classes import KEYWORDS, UNKNOWN_WORDS, label_of
@@ -348,8 +349,6 @@ def _checked_settings(size, workers: int, engines) -> tuple[SynthSize, str, list
 def _run_tasks(tasks, workers: int, progress: bool) -> tuple[dict, dict[str, str]]:
     """Runs the noise and clip tasks (in ``workers`` processes when more than one); returns the
     count per outcome (written, kept, failed) and the error of every failed item."""
-    from learnafe._progress import progress as progress_bar
-
     status = {"written": 0, "kept": 0, "failed": 0}
     failed: dict[str, str] = {}
     with progress_bar(total=len(tasks), unit="clip", desc="synthesising", disable=not progress) as bar:

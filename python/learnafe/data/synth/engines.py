@@ -1,4 +1,4 @@
-"""Offline speech-synthesis engines used to generate keyword clips.
+"""Offline speech-synthesis engines that generate keyword clips.
 
 Every engine has ``name``, ``available()``, ``voices()`` (a list of
 :class:`Voice`) and ``render(text, voice, pitch, speed) -> (float32 audio,
@@ -31,6 +31,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -258,8 +259,6 @@ class FestivalEngine(_Engine):
         Festival buffers its stdout in pipe mode, so completion is signalled by a
         marker file that the command creates after the work is done.
         """
-        import time
-
         if self._proc is None or self._proc.poll() is not None:
             self._tmp = tempfile.mkdtemp(prefix="learnafe-festival-")
             self._proc = subprocess.Popen(["festival", "--pipe"], stdin=subprocess.PIPE,
