@@ -58,9 +58,9 @@ def test_flat_config_of_the_flat_layout_loads_into_the_sections():
     for key, value in flat.items():
         want = list(cfg.corners.names) if key == "train_corners" else value
         assert dotted[FLAT_NAMES[key]] == want, key
-    # the file holds every flat option but those added after the flat layout (the teacher's),
-    # which load with their defaults
-    later = {"teacher", "distill_weight", "distill_temperature"}
+    # the file holds every flat option but those added after the flat layout (the teacher's and
+    # the unknown class weight), which load with their defaults
+    later = {"teacher", "distill_weight", "distill_temperature", "unknown_weight"}
     assert sorted(set(FLAT_NAMES) - later) == sorted(flat)
     assert all(dotted[FLAT_NAMES[k]] == TrainConfig.defaults()[FLAT_NAMES[k]] for k in later)
     # round trip through the nested form, and flat names and dotted names in replace agree
