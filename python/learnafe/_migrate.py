@@ -64,7 +64,7 @@ FLAT_NAMES: dict[str, str] = {
     "width": "classifier.width", "depth": "classifier.depth", "dropout": "classifier.dropout",
     "input_norm": "classifier.input_norm",
     "lambda_ce": "cost.lambda_ce", "lambda_i": "cost.lambda_i", "lambda_c": "cost.lambda_c",
-    "label_smoothing": "cost.label_smoothing",
+    "label_smoothing": "cost.label_smoothing", "unknown_weight": "cost.unknown_weight",
     "teacher": "distill.teacher", "distill_weight": "distill.distill_weight",
     "distill_temperature": "distill.distill_temperature",
     "lr_frontend": "optimiser.lr_frontend", "lr_classifier": "optimiser.lr_classifier",

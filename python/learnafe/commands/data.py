@@ -36,6 +36,25 @@ def register(subparsers) -> None:
     s.add_argument("--json", default=None, help="also write the summary JSON here")
     s.set_defaults(func=_synth)
 
+    u = sub.add_parser("unknowns", help="synthesise unknown words: keyword near-misses and a word list",
+                       description="Synthesise non-keyword words for the unknown class (near-misses "
+                       "of the keywords such as yet/yes, town/down, of/off, and a list of common "
+                       "words; homophones of a keyword are never made) with the voices of `data "
+                       "synth`, one folder per word. Train on it with --sources DIR:WEIGHT:all. "
+                       "Resumable.")
+    u.add_argument("--out", required=True, help="output folder (created)")
+    u.add_argument("--kinds", default="near-miss,words",
+                   help="comma-separated subset of near-miss,words (default both)")
+    u.add_argument("--per-word", type=int, default=8, help="clips per word (default 8)")
+    u.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    u.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="parallel processes (default: all cores)")
+    u.add_argument("--engines", default=None,
+                   help="comma-separated subset of espeak,piper,flite,festival "
+                   "(default: every available one)")
+    u.add_argument("--json", default=None, help="also write the summary JSON here")
+    u.set_defaults(func=_unknowns)
+
     i = sub.add_parser("info", help="class counts per split of a data set folder",
                        description="Read a data set folder (either layout) and print the class "
                        "counts of every split as JSON; bad files are reported.")
@@ -83,6 +102,19 @@ def _synth(args: argparse.Namespace) -> int:
                          engines=engines, progress=True)
     log.info("%d written, %d kept, %d failed in %.1f s", summary["written"], summary["kept"],
              summary["failed"], summary["seconds"])
+    _write_json(summary, args.json)
+    return 0
+
+
+def _unknowns(args: argparse.Namespace) -> int:
+    from learnafe.data.synth.unknowns import synthesize_unknowns
+
+    engines = None if args.engines is None else [e.strip() for e in args.engines.split(",") if e.strip()]
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    summary = synthesize_unknowns(args.out, kinds=kinds, per_word=args.per_word, seed=args.seed,
+                                  workers=args.workers, engines=engines, progress=True)
+    log.info("%d words: %d written, %d kept, %d failed in %.1f s", summary["words"], summary["written"],
+             summary["kept"], summary["failed"], summary["seconds"])
     _write_json(summary, args.json)
     return 0
 

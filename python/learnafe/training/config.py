@@ -204,12 +204,17 @@ class CostSection(_Section):
     lambda_i: float = _opt(0.05, "weight of the power term P/P_ref of L_BPF")
     lambda_c: float = _opt(0.05, "weight of the area term A/A_ref of L_BPF")
     label_smoothing: float = _opt(0.05, "label smoothing of the cross-entropy")
+    unknown_weight: float = _opt(1.0, "weight of the unknown class in the cross-entropy: each "
+                                      "unknown clip counts this many times in the batch's weighted "
+                                      "mean (1: unweighted)")
 
     def check(self) -> None:
         for leaf in ("lambda_i", "lambda_c"):
             self._need(getattr(self, leaf) >= 0, leaf, "must be >= 0")
         self._need(self.lambda_ce > 0, "lambda_ce", "must be > 0 (the classifier needs the CE term)")
         self._need(0.0 <= self.label_smoothing < 1.0, "label_smoothing", "must be in [0, 1)")
+        self._need(isinstance(self.unknown_weight, (int, float)) and self.unknown_weight > 0,
+                   "unknown_weight", "must be > 0 (1: the unweighted cross-entropy)")
 
 
 @dataclass(frozen=True)

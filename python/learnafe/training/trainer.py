@@ -50,7 +50,7 @@ from learnafe.training.data import (
 )
 from learnafe.training.evaluate import evaluate_dataset
 from learnafe.training.loop import LoopHooks, LoopOptions, TrainingLoop
-from learnafe.training.loss import BPFLoss
+from learnafe.training.loss import BPFLoss, unknown_class_weights
 from learnafe.training.model import CoDesignModel, build_classifier, build_frontend, feature_shape, hardware_cost
 from learnafe.training.resume import resume_config
 from learnafe.training.rundir import BANK, BEST, CONFIG, LAST, LOG, METRICS, atomic_save, read_json, write_json
@@ -176,7 +176,9 @@ class Trainer:
                                lambda_c=cfg.cost.lambda_c if cost_terms else 0.0,
                                label_smoothing=cfg.cost.label_smoothing,
                                distill_weight=cfg.distill.distill_weight,
-                               distill_temperature=cfg.distill.distill_temperature)
+                               distill_temperature=cfg.distill.distill_temperature,
+                               class_weights=unknown_class_weights(cfg.cost.unknown_weight,
+                                                                   classifier.n_classes))
         self.teacher = load_teacher(cfg, classifier.n_classes, (n_ch, n_frames)) \
             if cfg.distill.distill_weight > 0 else None
         self.augmenter = Augmenter(cfg, n_ch, n_frames)

@@ -52,7 +52,7 @@ from . import effects
 from .engines import Voice, available_engines, get_engine
 from .noises import NOISE_TYPES, make_noise
 
-__all__ = ["SIZES", "ENGINE_WEIGHTS", "EXTRA_UNKNOWN_WORDS", "SynthSize", "plan_clips",
+__all__ = ["SIZES", "ENGINE_WEIGHTS", "EXTRA_UNKNOWN_WORDS", "SynthSize", "plan_clips", "plan_word_rows", "checked_engines",
            "assign_families", "synthesize", "RATE"]
 
 log = logging.getLogger(__name__)
@@ -130,13 +130,20 @@ def plan_clips(size: SynthSize, seed: int, engines: list[str]) -> tuple[list[dic
     if not voices:
         raise RuntimeError("no speech-synthesis voice available: install espeakng-loader "
                            "(pip) or flite/festival (apt)")
-    names = sorted(voices)
-    w = np.array([ENGINE_WEIGHTS.get(e, 0.1) for e in names])
-    w = w / w.sum()
     fam_split = assign_families([v.family for vs in voices.values() for v in vs], seed)
     words = ([(kw, size.per_keyword) for kw in KEYWORDS]
              + [(u, size.per_unknown_word) for u in UNKNOWN_WORDS]
              + [(u, size.per_extra_word) for u in EXTRA_UNKNOWN_WORDS])
+    return plan_word_rows(words, seed, voices, fam_split), fam_split
+
+
+def plan_word_rows(words, seed: int, voices: dict, fam_split: dict) -> list[dict]:
+    """One plan row per clip of ``words`` (``(word, count)`` pairs): engine, voice and
+    rendering parameters drawn from ``(seed, word, k)``; ``voices``: {engine: [Voice]}
+    (non-empty lists), ``fam_split``: the split of every voice family."""
+    names = sorted(voices)
+    w = np.array([ENGINE_WEIGHTS.get(e, 0.1) for e in names])
+    w = w / w.sum()
     rows = []
     for word, count in words:
         for k in range(count):
@@ -166,7 +173,7 @@ def plan_clips(size: SynthSize, seed: int, engines: list[str]) -> tuple[list[dic
                 "seed": seed,
                 "k": k,
             })
-    return rows, fam_split
+    return rows
 
 
 # Engines whose render() takes a pitch factor (piper has none: its pitch follows alpha).
@@ -321,14 +328,19 @@ def synthesize(out, size: str | SynthSize = "small", seed: int = 0, workers: int
 
 
 def _checked_settings(size, workers: int, engines) -> tuple[SynthSize, str, list[str]]:
-    """The size's spec and name, and the sorted engines (default: every available one), after
-    checking the size, ``workers`` and that each engine is known and available."""
+    """The size's spec and name, and the checked engines (:func:`checked_engines`)."""
     if isinstance(size, SynthSize):
         spec, size = size, "custom"
     elif size in SIZES:
         spec = SIZES[size]
     else:
         raise ValueError(f"--size must be one of {sorted(SIZES)} (or a SynthSize), got {size!r}")
+    return spec, size, checked_engines(workers, engines)
+
+
+def checked_engines(workers: int, engines) -> list[str]:
+    """The sorted engines (default: every available one), after checking ``workers`` and that
+    each engine is known and available."""
     if workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
     avail = available_engines()
@@ -343,7 +355,7 @@ def _checked_settings(size, workers: int, engines) -> tuple[SynthSize, str, list
         if missing:
             raise ValueError(f"--engines: {missing} not available on this system "
                              f"(available: {avail})")
-    return spec, size, sorted(engines)
+    return sorted(engines)
 
 
 def _run_tasks(tasks, workers: int, progress: bool) -> tuple[dict, dict[str, str]]:
