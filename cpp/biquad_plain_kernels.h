@@ -22,6 +22,49 @@ constexpr size_t kStreamBytes = size_t(8) << 20;
 
 template <class F, class V>
 struct Forward {
+    // The AVX2 float32 path (kTile4): blocks of 16 samples; the block's input
+    // is converted to double once (the broadcasts then load it), each
+    // sample's output is rounded to float32 into a staging row, and each
+    // 4-channel x 8-sample tile is transposed in float32 (transpose4_lanes),
+    // so that every channel gets two adjacent 32-byte stores (one whole
+    // 64-byte line when the row is so aligned).  Returns the first sample
+    // not done.
+    template <bool kStream>
+    static LAFE_INLINE int64_t tiles4(const Coef<V>& k, const F* xb, F* yb, int64_t T, int nc,
+                                      double* ck, V& v1, V& v2) {
+        constexpr int W = V::kW;
+        alignas(32) float st[16 * W];
+        alignas(32) double xd[16];
+        int64_t t0 = 0;
+        for (; t0 + 16 <= T; t0 += 16) {
+            if (ck && t0 % kTimeBlock == 0) {
+                v1.store(ck + 2 * (t0 / kTimeBlock) * W);
+                v2.store(ck + (2 * (t0 / kTimeBlock) + 1) * W);
+            }
+            for (int i = 0; i < 4; ++i) {
+                const F4 f = *reinterpret_cast<const F4u*>(xb + t0 + 4 * i);
+                *reinterpret_cast<typename VecOf<double, 4>::U*>(xd + 4 * i) =
+                    __builtin_convertvector(f, typename VecOf<double, 4>::V);
+            }
+            for (int s = 0; s < 16; ++s)
+                pack_to_f32(st + s * W, filter_step_in(k, broadcast_load<W, V::kS>(xd + s), v1, v2));
+            for (int g = 0; 4 * g < nc; ++g) {
+                F8 r[2][4];
+                for (int h = 0; h < 2; ++h) {
+                    const float* q = st + 8 * h * W + 4 * g;
+                    for (int j = 0; j < 4; ++j) r[h][j] = join4(q + j * W, q + (j + 4) * W);
+                    transpose4_lanes(r[h]);
+                }
+                for (int j = 0; j < 4 && 4 * g + j < nc; ++j) {
+                    F* row = yb + (4 * g + j) * T + t0;
+                    store8<kStream>(row, r[0][j]);
+                    store8<kStream>(row + 8, r[1][j]);
+                }
+            }
+        }
+        return t0;
+    }
+
     static LAFE_INLINE void unit(const ForwardArgs<F>& p, int64_t uid, double*) {
         constexpr int W = V::kW;
         typedef typename VecOf<F, W>::V VF;
@@ -38,11 +81,19 @@ struct Forward {
         // whole line skips reading it first (which halves the memory traffic).
         // Only when every block store is aligned to the vector size (each row
         // starts aligned: aligned base and a row length that keeps it so).
-        const bool stream = p.stream && reinterpret_cast<uintptr_t>(yb) % sizeof(VF) == 0 &&
-                            (T * static_cast<int64_t>(sizeof(F))) % static_cast<int64_t>(sizeof(VF)) == 0;
+        // (On the AVX2 float32 path the block store is 32 bytes.)
+        constexpr int64_t kStore = kTile4<F, V> ? 32 : static_cast<int64_t>(sizeof(VF));
+        const bool stream = p.stream && reinterpret_cast<uintptr_t>(yb) % kStore == 0 &&
+                            (T * static_cast<int64_t>(sizeof(F))) % kStore == 0;
         // W samples x W channels at a time, transposed in registers so that
         // each channel gets one contiguous W-sample store.
         double* ck = p.ck_out ? p.ck_out + uid * 2 * W * ((T + kTimeBlock - 1) / kTimeBlock) : nullptr;
+        if constexpr (kTile4<F, V>) {
+            if (stream)
+                t0 = tiles4<true>(k, xb, yb, T, u.nc, ck, v1, v2);
+            else
+                t0 = tiles4<false>(k, xb, yb, T, u.nc, ck, v1, v2);
+        } else {
         for (; t0 + W <= T; t0 += W) {
             if (ck && t0 % kTimeBlock == 0) {
                 v1.store(ck + 2 * (t0 / kTimeBlock) * W);
@@ -57,6 +108,7 @@ struct Forward {
             } else {
                 for (int l = 0; l < u.nc; ++l) std::memcpy(yb + l * T + t0, &r[l], sizeof(VF));
             }
+        }
         }
 #if LAFE_X86
         if (stream) __builtin_ia32_sfence();
@@ -74,12 +126,37 @@ struct Forward {
     }
 };
 
-// dL/dy of a unit for samples t0 .. t0 + n - 1 as n rows of W lanes (double).
+// dL/dy of a unit for samples t0 .. t0 + n - 1 as n rows of W lanes (double;
+// float32 on the AVX2 float32 path, converted when read: gy_row).
 template <class F, class V>
 LAFE_INLINE void load_gy_block(const BackwardArgs<F>& p, const Unit& u, int64_t t0, int64_t n, double* gyb) {
     constexpr int W = V::kW;
     typedef typename VecOf<F, W>::V VF;
     const F* gb = p.gy + (u.bi * p.C + u.c0) * p.T + t0;  // channel l at gb + l * T
+    if constexpr (kTile4<F, V>) {
+        // 8 samples x 4 channels at a time: one 32-byte load per channel, the
+        // in-lane 4 x 4 transpose, and each half stored as 4 lanes of a row.
+        float* gyf = reinterpret_cast<float*>(gyb);
+        int64_t t = 0;
+        for (; t + 8 <= n; t += 8) {
+            for (int g = 0; g < W / 4; ++g) {
+                F8 r[4];
+                for (int j = 0; j < 4; ++j)
+                    r[j] = 4 * g + j < u.nc ? *reinterpret_cast<const F8u*>(gb + (4 * g + j) * p.T + t) : F8{};
+                transpose4_lanes(r);
+                for (int j = 0; j < 4; ++j) {
+                    *reinterpret_cast<F4u*>(gyf + (t + j) * W + 4 * g) = __builtin_shufflevector(r[j], r[j], 0, 1, 2, 3);
+                    *reinterpret_cast<F4u*>(gyf + (t + j + 4) * W + 4 * g) =
+                        __builtin_shufflevector(r[j], r[j], 4, 5, 6, 7);
+                }
+            }
+        }
+        for (; t < n; ++t) {
+            float* q = gyf + t * W;
+            for (int l = 0; l < W; ++l) q[l] = l < u.nc ? gb[l * p.T + t] : 0.0f;
+        }
+        return;
+    }
     int64_t t = 0;
     for (; t + W <= n; t += W) {
         VF r[W];
@@ -92,6 +169,15 @@ LAFE_INLINE void load_gy_block(const BackwardArgs<F>& p, const Unit& u, int64_t 
         double* q = gyb + t * W;
         for (int l = 0; l < W; ++l) q[l] = l < u.nc ? static_cast<double>(gb[l * p.T + t]) : 0.0;
     }
+}
+
+// Row t of the dL/dy block that load_gy_block wrote, as doubles.
+template <class F, class V>
+LAFE_INLINE V gy_row(const double* gyb, int64_t t) {
+    if constexpr (kTile4<F, V>)
+        return pack_from_io<float, V::kW, V::kS>(reinterpret_cast<const float*>(gyb) + t * V::kW);
+    else
+        return V::load(gyb + t * V::kW);
 }
 
 // Channel sums of lambda for many samples at once (16 lanes as two vectors of
@@ -248,7 +334,7 @@ struct Backward {
                 ++i;
             }
             const int64_t m = t0 + t;
-            V lam = adj.step(k, V::load(gyb + t * W), V::load(vcur + (t + 2) * W),
+            V lam = adj.step(k, gy_row<F, V>(gyb, t), V::load(vcur + (t + 2) * W),
                              V::load(vcur + (t + 1) * W), V::load(vcur + t * W));
             if (m >= T - 2) add_final_state_gradient(adj, lam, m == T - 1, gz0, gz1, vcur, t);
             if constexpr (kBatchedSum<V>)

@@ -353,6 +353,82 @@ LAFE_INLINE void transpose(V* r) {
     if constexpr (2 * D < N) transpose<N, V, 2 * D>(r);
 }
 
+// ------------------------------------------- AVX2 float32 tiles (S = 4) ---
+//
+// On the AVX2 path a register holds 4 doubles or 8 floats, and the generic
+// W x W transpose above lowers to per-element moves there.  Its float32 I/O
+// goes through 8-sample x 4-channel tiles instead: each sample's 4-lane
+// double vectors are rounded to float32 (one vcvtpd2ps each) into a staging
+// row, and a tile is transposed by loading rows s and s + 4 into the two
+// 128-bit halves of one register (vinsertf128 from memory: no shuffle) and
+// one in-lane 4 x 4 transpose (8 shuffles for 32 floats).  The values are the
+// same roundings as pack_to_io / pack_from_io, only moved differently.
+template <class F, class V>
+constexpr bool kTile4 = std::is_same<F, float>::value && V::kS == 4 && V::kW % 4 == 0;
+
+typedef VecOf<float, 8>::V F8;
+typedef VecOf<float, 4>::V F4;
+typedef VecOf<float, 8>::U F8u;
+typedef VecOf<float, 4>::U F4u;
+
+// In each 128-bit half, the 4 x 4 transpose of rows r[0..3] (element i of
+// half h of r[j] goes to element j of half h of r[i]).
+LAFE_INLINE void transpose4_lanes(F8* r) {
+    const F8 u0 = __builtin_shufflevector(r[0], r[1], 0, 8, 1, 9, 4, 12, 5, 13);
+    const F8 u1 = __builtin_shufflevector(r[0], r[1], 2, 10, 3, 11, 6, 14, 7, 15);
+    const F8 u2 = __builtin_shufflevector(r[2], r[3], 0, 8, 1, 9, 4, 12, 5, 13);
+    const F8 u3 = __builtin_shufflevector(r[2], r[3], 2, 10, 3, 11, 6, 14, 7, 15);
+    r[0] = __builtin_shufflevector(u0, u2, 0, 1, 8, 9, 4, 5, 12, 13);
+    r[1] = __builtin_shufflevector(u0, u2, 2, 3, 10, 11, 6, 7, 14, 15);
+    r[2] = __builtin_shufflevector(u1, u3, 0, 1, 8, 9, 4, 5, 12, 13);
+    r[3] = __builtin_shufflevector(u1, u3, 2, 3, 10, 11, 6, 7, 14, 15);
+}
+
+// The two 4-float rows lo, hi as the halves of one register.
+LAFE_INLINE F8 join4(const float* lo, const float* hi) {
+    const F4 a = *reinterpret_cast<const F4u*>(lo);
+    const F4 b = *reinterpret_cast<const F4u*>(hi);
+    return __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7);
+}
+
+// A Pack rounded to float32 into W consecutive floats (one vcvtpd2ps and one
+// 16-byte store per native vector).
+template <int W, int S>
+LAFE_INLINE void pack_to_f32(float* q, const Pack<W, S>& a) {
+    for (int n = 0; n < W / S; ++n)
+        *reinterpret_cast<typename VecOf<float, S>::U*>(q + n * S) =
+            __builtin_convertvector(a.p[n], typename VecOf<float, S>::V);
+}
+
+// Every lane of a Pack set to *q, loaded by the broadcast itself (no shuffle
+// on the AVX2 and AVX-512 paths).
+template <int W, int S>
+LAFE_INLINE Pack<W, S> broadcast_load(const double* q) {
+#if LAFE_X86
+    if constexpr (S == 8 || S == 4) {
+        Pack<W, S> r;
+        typename Pack<W, S>::v b;
+        __asm__("vbroadcastsd %1, %0" : "=v"(b) : "m"(*q));
+        for (int n = 0; n < W / S; ++n) r.p[n] = b;
+        return r;
+    }
+#endif
+    return broadcast<W, S>(*q);
+}
+
+// 8 floats to an address aligned to 32 bytes: a non-temporal store (one
+// vmovntps ymm on the AVX2 path) or an ordinary one.
+template <bool kStream>
+LAFE_INLINE void store8(float* q, const F8& v) {
+#if LAFE_X86
+    if constexpr (kStream) {
+        __asm__("vmovntps %1, %0" : "=m"(*reinterpret_cast<F8*>(q)) : "x"(v));
+        return;
+    }
+#endif
+    *reinterpret_cast<F8u*>(q) = v;
+}
+
 }  // namespace detail
 }  // namespace biquad
 }  // namespace learnafe
