@@ -3,7 +3,8 @@
 // A unit is one block of W lanes (W consecutive channels of one batch item);
 // every lane is an independent signal.  Time runs in blocks of kBlock
 // samples: the block's input is transposed (in registers, W x W tiles) into
-// lane-major scratch, every section group runs over it with its state in
+// lane-major scratch (broadcast instead when every channel filters the same
+// input, Cu = 1), every section group runs over it with its state in
 // registers, and the result is transposed back.  Sections run in groups of
 // 4, 2 or 1 (compile-time sizes), so that the states and coefficients of a
 // group stay in registers while consecutive samples of different sections
@@ -134,6 +135,24 @@ LAFE_INLINE void gather(const F* const* rows, int64_t t0, int64_t n, double* dst
     }
     for (; t < n; ++t)
         for (int l = 0; l < W; ++l) dst[t * W + l] = static_cast<double>(rows[l][t0 + t]);
+}
+
+// dst[t * W + l] = row[t0 + t] for every lane (one input shared by every
+// channel): a broadcast per sample instead of a transpose of W copies.
+template <class F, class P>
+LAFE_INLINE void gather_shared(const F* row, int64_t t0, int64_t n, double* dst) {
+    constexpr int W = P::kW;
+    for (int64_t t = 0; t < n; ++t) {
+        const double v = static_cast<double>(row[t0 + t]);
+        for (int l = 0; l < W; ++l) dst[t * W + l] = v;
+    }
+}
+
+// The block's input of a unit: broadcast when the input is shared (Cu = 1).
+template <class F, class P>
+LAFE_INLINE void gather_input(const Cascade<F>& c, const F* const* rows, int64_t t0, int64_t n, double* dst) {
+    if (c.Cu == 1) gather_shared<F, P>(rows[0], t0, n, dst);
+    else gather<F, P>(rows, t0, n, dst);
 }
 
 // rows[l][t0 + t] = src[t * W + l] for t < n and l < nl.
@@ -315,7 +334,7 @@ struct Forward {
         signal_rows(p.y, c, L, W, out);
         for (int64_t t0 = 0; t0 < c.T; t0 += kBlock) {
             const int64_t n = std::min(kBlock, c.T - t0);
-            gather<F, P>(in, t0, n, buf);
+            gather_input<F, P>(c, in, t0, n, buf);
             run_cascade<P>(buf, n, c.S, coef, st);
             scatter<F, P>(buf, out, L.nl, t0, n);
         }
@@ -355,7 +374,7 @@ struct Backward {
             const int64_t t0 = k * kBlock, n = std::min(kBlock, T - t0);
             std::memcpy(ck + k * S * 2 * W, st, sizeof(double) * S * 2 * W);
             if (k + 1 == nb) break;  // the last block's end state is not needed
-            gather<F, P>(in, t0, n, g);
+            gather_input<F, P>(c, in, t0, n, g);
             run_cascade<P>(g, n, S, coef, st);
         }
         // pass 2: the adjoint, block by block from the end
@@ -367,7 +386,7 @@ struct Backward {
             const int64_t t0 = k * kBlock, n = std::min(kBlock, T - t0);
             std::memcpy(st, ck + k * S * 2 * W, sizeof(double) * S * 2 * W);
             // the block's input into w[t][0], every section's output after it
-            gather<F, P>(in, t0, n, g);
+            gather_input<F, P>(c, in, t0, n, g);
             for (int64_t t = 0; t < n; ++t) std::memcpy(w + t * stride, g + t * W, sizeof(double) * W);
             run_cascade_keep<P>(w, n, S, coef, st);
             gather<F, P>(grow, t0, n, g);

@@ -304,6 +304,37 @@ def test_compile_fullgraph_matches_eager():
     torch._dynamo.reset()
 
 
+def test_export_matches_eager():
+    rng = np.random.default_rng(6)
+    sos = torch.tensor(random_sos(rng, (3, 2)))
+    zi = torch.tensor(rng.standard_normal((2, 2, 3, 2)))  # (S, B, C, 2)
+
+    class Bank(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.sos = torch.nn.Parameter(sos.clone())
+
+        def forward(self, x, zi):
+            y, zf = sosfilt(self.sos, x, zi=zi)
+            return y, zf
+
+    module = Bank()
+    x = torch.tensor(rng.standard_normal((2, 80)))
+    program = torch.export.export(module, (x, zi))
+    names = {str(n.target) for n in program.graph.nodes if n.op == "call_function"}
+    assert any("learnafe.sosfilt_cascade" in n for n in names), names
+    x2 = torch.tensor(rng.standard_normal((2, 80)))
+    for inp in (x, x2):
+        y_e, zf_e = module(inp, zi)
+        y_x, zf_x = program.module()(inp, zi)
+        torch.testing.assert_close(y_x, y_e, rtol=0, atol=0)
+        torch.testing.assert_close(zf_x, zf_e, rtol=0, atol=0)
+    y_ref, zf_ref = ref_bank(sos.numpy(), x2.numpy(), zi.numpy())
+    y_x, zf_x = program.module()(x2, zi)
+    np.testing.assert_allclose(y_x.detach().numpy(), y_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(zf_x.detach().numpy(), zf_ref, rtol=1e-12, atol=1e-12)
+
+
 # ------------------------------------------------------ bench section ---
 
 def test_quick_bench_section_reports_every_path():
@@ -317,8 +348,21 @@ def test_quick_bench_section_reports_every_path():
     for r in res["rows"]:
         assert all(t > 0 for t in r["seconds"].values()), r
         assert r["forward_vs_scipy"] == r["seconds"]["scipy sosfilt"] / r["seconds"]["sosfilt forward"]
+    assert res["ratios"]["S4.forward_vs_scipy"] == res["rows"][2]["forward_vs_scipy"]
+    assert res["ratios"]["S1.forward_backward_vs_scipy_forward"] == res["rows"][0]["forward_backward_vs_scipy_forward"]
     text = section.format(res)
-    assert "targets at S=4" in text and "fwd/scipy" in text
+    assert "targets at S=4" in text and "fwd/scipy" in text and "f+b/loop" in text
+    if res["torchlpc"] != "ran":
+        assert "torchlpc: skipped" in text
+
+
+def test_isa_comparison_has_sosfilt_rows():
+    from learnafe.benchmarks._isa import PathRun, comparison
+
+    result = {"environment": {}, "rows": [], "ratios": {"S4.forward_vs_scipy": 6.0}}
+    table = comparison([PathRun("avx2", True, {"sosfilt": result}),
+                        PathRun("avx512", True, {"sosfilt": {**result, "ratios": {"S4.forward_vs_scipy": 9.0}}})])
+    assert table["rows"]["sosfilt.S4.forward_vs_scipy"] == {"avx2": 6.0, "avx512": 9.0}
 
 
 def test_result_does_not_depend_on_threads():

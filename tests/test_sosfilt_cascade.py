@@ -90,3 +90,35 @@ def test_results_do_not_depend_on_threads():
         _core.sosfilt_backward_f64(u, b, a, None, gy, None, g[0], g[1], g[2], None, threads)
         outs.append(g)
     assert all(np.array_equal(p, q) for p, q in zip(*outs))
+
+
+def test_results_are_bitwise_the_same_on_every_isa(tmp_path):
+    from isa_helpers import assert_same_on_every_isa
+
+    code = """
+import sys
+import numpy as np
+from learnafe import ops
+from learnafe.ops import kernels
+rng = np.random.default_rng(11)
+out = {}
+for name, (B, Cu, C, G, S, T) in {"shared": (3, 1, 13, 1, 5, 301), "per": (2, 6, 6, 2, 4, 130)}.items():
+    r = rng.uniform(0.3, 0.95, (G, C, S))
+    th = rng.uniform(0.1, 3.0, (G, C, S))
+    b = rng.normal(size=(G, C, S, 3))
+    a = np.stack([-2 * r * np.cos(th), r * r], -1)
+    for dt in (np.float32, np.float64):
+        u = rng.normal(size=(B, Cu, T)).astype(dt)
+        zi = rng.normal(size=(B, C, S, 2)).astype(dt)
+        y, zf = kernels.cascade_forward(u, b, a, zi, 2)
+        gy = rng.normal(size=y.shape).astype(dt)
+        gzf = rng.normal(size=zf.shape).astype(dt)
+        gu, gb, ga, gzi = kernels.cascade_backward(u, b, a, zi, gy, gzf, 2)
+        k = f"{name}_{np.dtype(dt).name}"
+        out.update({k + "_y": y, k + "_zf": zf, k + "_gu": gu, k + "_gb": gb, k + "_ga": ga, k + "_gzi": gzi})
+np.savez(sys.argv[1], **out)
+print(ops.kernel_isa())
+"""
+    keys = [f"{n}_{d}_{v}" for n in ("shared", "per") for d in ("float32", "float64")
+            for v in ("y", "zf", "gu", "gb", "ga", "gzi")]
+    assert_same_on_every_isa(code, tmp_path, keys)

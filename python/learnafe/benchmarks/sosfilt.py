@@ -17,11 +17,20 @@ Paths:
 * ``torch loop``: the cascade as a Python loop over time on ``[B, C]``
   tensors (direct form II transposed, autograd through it for
   forward+backward), measured on the first ``torch_loop_samples`` samples and
-  scaled to ``T`` (its cost per sample does not depend on ``T``).
+  scaled to ``T`` (its cost per sample does not depend on ``T``);
+* ``torchlpc``: each section as a ``conv1d`` numerator and
+  ``torchlpc.sample_wise_lpc`` denominator on the ``[B * C, T]`` signals, where
+  the ``torchlpc`` package is installed (it needs ``numba`` and builds a C++
+  extension against torch, so it is optional); otherwise the row says
+  "skipped" and why.
 
-Ratios: ``forward_vs_scipy`` (scipy time / sosfilt forward time) and
+Ratios (per row, and in the result's ``ratios`` dict as ``S<S>.<name>``,
+the numbers ``learnafe bench --isa`` compares across kernel paths):
+``forward_vs_scipy`` (scipy time / sosfilt forward time),
 ``forward_backward_vs_scipy_forward`` (scipy forward time / sosfilt
-forward+backward time).
+forward+backward time), ``forward_vs_torch_loop``,
+``forward_backward_vs_torch_loop`` and, with torchlpc,
+``forward_vs_torchlpc`` and ``forward_backward_vs_torchlpc``.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ import time
 
 import numpy as np
 
-TITLE = "sosfilt: cascaded sections against scipy.signal.sosfilt and a torch loop"
+TITLE = "sosfilt: cascaded sections against scipy.signal.sosfilt, a torch loop and torchlpc"
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +82,35 @@ def torch_loop(sos, x):
     return w
 
 
+def torchlpc_skip_reason() -> str | None:
+    """Why the torchlpc path cannot run here, or None when it can."""
+    try:
+        import torchlpc  # noqa: F401
+    except Exception as e:  # an ImportError, or numba failing at import
+        return f"skipped: torchlpc is not importable ({type(e).__name__}: {e}); it needs numba and a C++ build"
+    return None
+
+
+def torchlpc_cascade(sos, x):
+    """The cascade ``sos [C, S, 6]`` on ``x [B, T]`` with torchlpc: per section the numerator as a causal
+    ``conv1d`` (one group per channel) and the denominator ``1 / (1 + a1 z^-1 + a2 z^-2)`` as
+    ``torchlpc.sample_wise_lpc`` with the coefficients repeated over time; ``[B, C, T]``."""
+    import torch
+    from torchlpc import sample_wise_lpc
+
+    sos = (sos / sos[..., 3:4]).to(x.dtype)
+    C, S = sos.shape[:2]
+    B, T = x.shape
+    w = x[:, None, :].expand(B, C, T)
+    for s in range(S):
+        num = sos[:, s, 2::-1].unsqueeze(1)  # [C, 1, 3]: b2, b1, b0 (conv1d correlates)
+        v = torch.nn.functional.conv1d(torch.nn.functional.pad(w, (2, 0)), num, groups=C)
+        den = sos[:, s, 4:6]  # a1, a2
+        coef = den[None, :, None, :].expand(B, C, T, 2).reshape(B * C, T, 2)
+        w = sample_wise_lpc(v.reshape(B * C, T), coef).reshape(B, C, T)
+    return w
+
+
 def _best(paths: dict, repeats: int) -> dict:
     times = {name: [] for name in paths}
     for r in range(repeats + 1):
@@ -100,6 +138,7 @@ def run(args) -> dict:
     xt = torch.from_numpy(x)
     g = torch.from_numpy(rng.standard_normal((B, C, T)).astype(np.float32))
     rows = []
+    lpc_skip = torchlpc_skip_reason()
     for S in cfg["sections"]:
         sos = bank(C, S)
         st = torch.from_numpy(sos)
@@ -111,6 +150,11 @@ def run(args) -> dict:
         scale = float(np.max(np.abs(ref)))
         if np.max(np.abs(got - ref)) > 1e-4 * scale or np.max(np.abs(loop - ref[..., :TL])) > 1e-9 * scale:
             raise RuntimeError(f"sosfilt benchmark: a path disagrees with scipy at S={S}")
+        if lpc_skip is None:
+            with torch.no_grad():
+                lpc = torchlpc_cascade(st, xt.double()).numpy()
+            if np.max(np.abs(lpc - ref)) > 1e-9 * scale:
+                raise RuntimeError(f"sosfilt benchmark: the torchlpc path disagrees with scipy at S={S}")
         xg, sg = xt.clone().requires_grad_(True), st.clone().requires_grad_(True)
         xl, sl = xt[:, :TL].clone().requires_grad_(True), st.float().clone().requires_grad_(True)
 
@@ -134,8 +178,21 @@ def run(args) -> dict:
             xl.grad = sl.grad = None
             torch_loop(sl, xl).backward(g[..., :TL])
 
-        t = _best({"sosfilt forward": fwd, "sosfilt forward+backward": fwd_bwd, "scipy sosfilt": scipy_fwd,
-                   "torch loop forward": loop_fwd, "torch loop forward+backward": loop_fwd_bwd}, reps)
+        paths = {"sosfilt forward": fwd, "sosfilt forward+backward": fwd_bwd, "scipy sosfilt": scipy_fwd,
+                 "torch loop forward": loop_fwd, "torch loop forward+backward": loop_fwd_bwd}
+        if lpc_skip is None:
+            xp, sp = xt.clone().requires_grad_(True), st.float().clone().requires_grad_(True)
+
+            def lpc_fwd(sp=sp):
+                with torch.no_grad():
+                    torchlpc_cascade(sp.detach(), xt)
+
+            def lpc_fwd_bwd(sp=sp, xp=xp):
+                xp.grad = sp.grad = None
+                torchlpc_cascade(sp, xp).backward(g)
+
+            paths.update({"torchlpc forward": lpc_fwd, "torchlpc forward+backward": lpc_fwd_bwd})
+        t = _best(paths, reps)
         for k in ("torch loop forward", "torch loop forward+backward"):
             t[k] *= T / TL
         row = {"sections": S, "seconds": t,
@@ -143,11 +200,15 @@ def run(args) -> dict:
                "forward_backward_vs_scipy_forward": t["scipy sosfilt"] / t["sosfilt forward+backward"],
                "forward_vs_torch_loop": t["torch loop forward"] / t["sosfilt forward"],
                "forward_backward_vs_torch_loop": t["torch loop forward+backward"] / t["sosfilt forward+backward"]}
+        if lpc_skip is None:
+            row["forward_vs_torchlpc"] = t["torchlpc forward"] / t["sosfilt forward"]
+            row["forward_backward_vs_torchlpc"] = t["torchlpc forward+backward"] / t["sosfilt forward+backward"]
         log.info("sosfilt S=%d: forward %.1fx scipy, forward+backward %.2fx scipy's forward", S,
                  row["forward_vs_scipy"], row["forward_backward_vs_scipy_forward"])
         rows.append(row)
+    ratios = {f"S{r['sections']}.{k}": v for r in rows for k, v in r.items() if k.startswith("forward")}
     return {"config": {**cfg, "sections": list(cfg["sections"]), "threads": threads},
-            "environment": run_environment(threads), "rows": rows,
+            "environment": run_environment(threads), "rows": rows, "ratios": ratios, "torchlpc": lpc_skip or "ran",
             "targets": {"forward_vs_scipy": 20.0, "forward_backward_vs_scipy_forward": 5.0, "at_sections": 4}}
 
 
@@ -156,14 +217,23 @@ def format(result: dict) -> str:  # noqa: A001 - the section interface
     lines = [f"sosfilt, bank [C, S, 6]: B={cfg['batch']} C={cfg['channels']} T={cfg['samples']}, "
              f"{cfg['threads']} thread(s), float32 signal, float64 sos, best of {cfg['repeats']} "
              f"(torch loop on {cfg['torch_loop_samples']} samples, scaled)",
-             f"{'S':>2} {'fwd ms':>9} {'fwd+bwd ms':>11} {'scipy ms':>9} {'loop fwd ms':>12} "
-             f"{'fwd/scipy':>10} {'fwd+bwd/scipy fwd':>18} {'fwd/loop':>9}"]
+             f"{'S':>2} {'fwd ms':>9} {'fwd+bwd ms':>11} {'scipy ms':>9} {'loop fwd ms':>12} {'loop f+b ms':>12} "
+             f"{'lpc fwd ms':>11} {'lpc f+b ms':>11} "
+             f"{'fwd/scipy':>10} {'fwd+bwd/scipy fwd':>18} {'fwd/loop':>9} {'f+b/loop':>9}"]
+
+    def ms(t, key, width):
+        return f"{1e3 * t[key]:>{width}.1f}" if key in t else f"{'-':>{width}}"
+
     for r in result["rows"]:
         t = r["seconds"]
-        lines.append(f"{r['sections']:>2} {1e3 * t['sosfilt forward']:>9.1f} {1e3 * t['sosfilt forward+backward']:>11.1f} "
-                     f"{1e3 * t['scipy sosfilt']:>9.1f} {1e3 * t['torch loop forward']:>12.1f} "
+        lines.append(f"{r['sections']:>2} {ms(t, 'sosfilt forward', 9)} {ms(t, 'sosfilt forward+backward', 11)} "
+                     f"{ms(t, 'scipy sosfilt', 9)} {ms(t, 'torch loop forward', 12)} "
+                     f"{ms(t, 'torch loop forward+backward', 12)} {ms(t, 'torchlpc forward', 11)} "
+                     f"{ms(t, 'torchlpc forward+backward', 11)} "
                      f"{r['forward_vs_scipy']:>9.2f}x {r['forward_backward_vs_scipy_forward']:>17.2f}x "
-                     f"{r['forward_vs_torch_loop']:>8.1f}x")
+                     f"{r['forward_vs_torch_loop']:>8.1f}x {r['forward_backward_vs_torch_loop']:>8.1f}x")
+    if result.get("torchlpc", "ran") != "ran":
+        lines.append(f"torchlpc: {result['torchlpc']}")
     tg = result["targets"]
     lines.append(f"targets at S={tg['at_sections']}: forward >= {tg['forward_vs_scipy']:g}x scipy, "
                  f"forward+backward >= {tg['forward_backward_vs_scipy_forward']:g}x scipy's forward")
