@@ -20,3 +20,17 @@ def threads_trial(params, ctx):
 def bad_result_trial(params, ctx):
     """Returns a non-finite objective (a diverged training run)."""
     return {"error": float("nan"), "power_w": 1e-8, "area_um2": 1e4}
+
+
+def report_trial(params, ctx):
+    """The analytic objectives plus a held-out ``report_accuracy`` metric (as a real-speaker trial's)."""
+    out = analytic_objectives(params)
+    out["report_accuracy"] = 0.9 - out["error"]
+    return out
+
+
+def report_reference(params, ctx):
+    """The analytic reference plus its ``report_accuracy``."""
+    out = analytic_objectives({"lr": 3e-3})
+    out["report_accuracy"] = 0.9 - out["error"]
+    return out

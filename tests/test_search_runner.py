@@ -323,3 +323,28 @@ def test_report_section(tmp_path):
     front = json.loads((tmp_path / "s" / "pareto.json").read_text())
     assert len(rows) == len(front) > 0
     assert report_section(tmp_path, tmp_path / "report") is None
+
+
+def test_report_section_shows_the_held_out_accuracy(tmp_path):
+    """Trials with a ``report_accuracy`` metric: the summary's Pareto points and the report's table
+    carry it beside the objective error, the conventional line too."""
+    from learnafe.search import report_section
+
+    cfg = _config(trial_function="search_helpers:report_trial", reference_function="search_helpers:report_reference")
+    ex = cf.ThreadPoolExecutor(2)
+    result = run_search(cfg, tmp_path / "s", budget=5, workers=2, executor=ex, progress=False)
+    ex.shutdown()
+    points = {p["trial"]: p for p in result.summary["pareto"]}
+    assert points and all(p["report_accuracy"] == pytest.approx(0.9 - p["objectives"]["error"])
+                          for p in points.values())
+    md = report_section(tmp_path / "s", tmp_path / "report")
+    ref_error = result.reference["objectives"]["error"]
+    assert f"report accuracy {100 * (0.9 - ref_error):.2f} %." in md
+    lines = md.splitlines()
+    header = next(line for line in lines if line.startswith("| trial"))
+    col = [c.strip() for c in header.strip("|").split("|")].index("report accuracy %")
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines
+            if line.startswith("| ") and not line.startswith("| trial")]
+    assert len(rows) == len(points)
+    for row in rows:
+        assert float(row[col]) == pytest.approx(100 * points[int(row[0])]["report_accuracy"], abs=0.005)

@@ -146,6 +146,23 @@ def test_integer_and_choice_parameters_stay_in_their_domain():
     assert space.default() == {"width": 45, "depth": 4, "n_channels": 12, "rectify": "square"}
 
 
+@pytest.mark.parametrize("kind", ["ordered", "choice"])
+def test_choice_parameters_start_at_their_init(kind):
+    """``init`` of a choice is the starting value of its parametrisation (NGOpt's first candidate),
+    as for the numeric kinds."""
+    import nevergrad as ng
+
+    space = SearchSpace([Parameter("n_channels", kind, choices=[8, 12, 16], init=16),
+                         Parameter("lr", "log", 1e-4, 1e-1, init=1e-3)])
+    assert space.parametrization(seed=0).value == {"n_channels": 16, "lr": pytest.approx(1e-3)}
+    if kind == "ordered":  # with an unordered choice NGOpt picks a method that starts at random
+        opt = ng.optimizers.registry["NGOpt"](parametrization=space.parametrization(seed=0), budget=24,
+                                              num_workers=2)
+        assert space.check(opt.ask().value) == {"n_channels": 16, "lr": pytest.approx(1e-3)}
+    # without init: the middle choice
+    assert SearchSpace([Parameter("c", kind, choices=[8, 12, 16])]).parametrization().value == {"c": 12}
+
+
 def test_check_refuses_values_outside_the_space():
     space = SearchSpace([Parameter("lr", "log", 1e-4, 1e-1), Parameter("c", "choice", choices=[1, 2])])
     assert space.check({"lr": 1e-3, "c": 2}) == {"lr": 1e-3, "c": 2}

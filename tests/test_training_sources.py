@@ -4,15 +4,12 @@ speaker split of a labelled "real" folder, extra unknown words and a separate no
 from __future__ import annotations
 
 import json
-import shutil
 
-import numpy as np
 import pytest
 
-from learnafe.data import CLASSES, write_wav
 from learnafe.data.sources import group_of
 from learnafe.training.config import TrainConfig
-from training_helpers import make_toy_dataset, tiny_config
+from training_helpers import make_real_folders, tiny_config
 
 
 def test_config_round_trip_with_sources(tmp_path):
@@ -48,29 +45,7 @@ def test_cli_source_specs():
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sources")
-    toy = make_toy_dataset(root / "toy", per_word=10)
-    # a labelled 12-class folder of 6 fake speakers (copies of toy clips)
-    real = root / "real"
-    rng = np.random.default_rng(3)
-    for cls in CLASSES:
-        folder = {"unknown": "_unknown_", "silence": "_silence_"}.get(cls, cls)
-        (real / folder).mkdir(parents=True)
-        src = sorted((toy / (cls if cls not in ("unknown", "silence") else "bed")).glob("*.wav"))
-        for s in range(6):
-            if cls == "silence":
-                write_wav(real / folder / f"{s}.wav", (0.05 * rng.standard_normal(4800)).astype(np.float32), 16000)
-            else:
-                prefix = "bed_" if cls == "unknown" else ""
-                shutil.copy(src[s], real / folder / f"{prefix}{s:08x}_nohash_0.wav")
-    unk = root / "unk"
-    (unk / "cat").mkdir(parents=True)
-    for k, p in enumerate(sorted((toy / "cat").glob("*.wav"))):
-        shutil.copy(p, unk / "cat" / f"{k + 100:08x}_nohash_0.wav")
-    noise = root / "noise"
-    noise.mkdir()
-    write_wav(noise / "hum.wav", (0.1 * np.sin(np.arange(16000 * 5) * 0.05)).astype(np.float32), 16000)
-    return toy, real, unk, noise
+    return make_real_folders(tmp_path_factory.mktemp("sources"))
 
 
 def test_training_on_several_sources(folders, tmp_path, monkeypatch):

@@ -5,11 +5,12 @@ pattern, so a classifier can learn it in a few steps, in the Speech Commands lay
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from learnafe.data import KEYWORDS, write_wav
+from learnafe.data import CLASSES, KEYWORDS, write_wav
 
 RATE = 16000
 
@@ -50,6 +51,35 @@ def make_toy_dataset(root, *, per_word: int = 12, seconds: float = 0.3, seed: in
     for j in range(2):
         write_wav(bg / f"noise{j}.wav", (0.1 * rng.standard_normal(RATE * 6)).astype(np.float32), RATE)
     return root
+
+
+def make_real_folders(root) -> tuple[Path, Path, Path, Path]:
+    """The toy set and, beside it, folders in the layout of the shared real recordings:
+    ``real`` (12 class folders, 6 fake speakers each: copies of toy clips; silence is noise),
+    ``unk`` (extra unknown words, one per toy ``cat`` clip) and ``noise`` (one long recording).
+    Returns ``(toy, real, unk, noise)``."""
+    root = Path(root)
+    toy = make_toy_dataset(root / "toy", per_word=10)
+    real = root / "real"
+    rng = np.random.default_rng(3)
+    for cls in CLASSES:
+        folder = {"unknown": "_unknown_", "silence": "_silence_"}.get(cls, cls)
+        (real / folder).mkdir(parents=True)
+        src = sorted((toy / (cls if cls not in ("unknown", "silence") else "bed")).glob("*.wav"))
+        for s in range(6):
+            if cls == "silence":
+                write_wav(real / folder / f"{s}.wav", (0.05 * rng.standard_normal(4800)).astype(np.float32), RATE)
+            else:
+                prefix = "bed_" if cls == "unknown" else ""
+                shutil.copy(src[s], real / folder / f"{prefix}{s:08x}_nohash_0.wav")
+    unk = root / "unk"
+    (unk / "cat").mkdir(parents=True)
+    for k, p in enumerate(sorted((toy / "cat").glob("*.wav"))):
+        shutil.copy(p, unk / "cat" / f"{k + 100:08x}_nohash_0.wav")
+    noise = root / "noise"
+    noise.mkdir()
+    write_wav(noise / "hum.wav", (0.1 * np.sin(np.arange(RATE * 5) * 0.05)).astype(np.float32), RATE)
+    return toy, real, unk, noise
 
 
 def tiny_config(data, **kw) -> dict:

@@ -369,8 +369,14 @@ def compare(objectives: dict, reference: dict | None) -> dict | None:
 
 
 def _point(record: dict, reference: dict | None) -> dict:
-    return {"trial": record["trial"], "params": record["params"], "objectives": record["objectives"],
-            "versus_reference": compare(record["objectives"], reference)}
+    """A Pareto point of ``summary.json``; with its ``report_accuracy`` metric when the trial has one
+    (accuracy on held-out clips that the optimiser is not told, e.g. a real-speaker trial's)."""
+    out = {"trial": record["trial"], "params": record["params"], "objectives": record["objectives"],
+           "versus_reference": compare(record["objectives"], reference)}
+    report = (record.get("metrics") or {}).get("report_accuracy")
+    if report is not None:
+        out["report_accuracy"] = report
+    return out
 
 
 def best_points(records: list, reference: dict | None, tolerance_points: float = 1.0) -> dict:

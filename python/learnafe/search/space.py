@@ -171,10 +171,11 @@ class Parameter:
         import nevergrad as ng
 
         init = self.default()
-        if self.type == "choice":
-            return ng.p.Choice(list(self.choices))
-        if self.type == "ordered":
-            return ng.p.TransitionChoice(list(self.choices))
+        if self.type in ("choice", "ordered"):
+            cls = ng.p.Choice if self.type == "choice" else ng.p.TransitionChoice
+            param = cls(list(self.choices))
+            param.value = init  # the starting point: ``init`` or the middle choice
+            return param
         lower, upper = self.lower, self.upper
         if self.type in ("int", "log-int"):
             # Widen by just under half a step so that rounding gives every integer, the two ends

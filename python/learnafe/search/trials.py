@@ -145,13 +145,51 @@ def _flat_path(name: str) -> str:
     return name
 
 
+def _check_real_protocol(options: dict) -> None:
+    """Refuse a trial on real speakers whose report clips would be the clips it is chosen on.
+
+    With ``data.real`` the trainer validates on the real validation speakers: it chooses the best
+    epoch (and the search its objective) on the ``data.limit_val`` stratified selection clips and
+    reports on the complement (``real_report_set``).  Without ``limit_val`` the two are the same
+    clips, so a trial's report-clip accuracy would not be held out."""
+    from learnafe.training import TrainConfig
+
+    cfg = TrainConfig.from_dict(options)
+    if cfg.data.real and not cfg.data.limit_val:
+        raise ValueError("[trial.settings] sets data.real but not data.limit_val: the search's objective is the "
+                         "error on the limit_val selection clips of the real validation speakers and the "
+                         "report metric the other clips, so set data.limit_val (e.g. half of the validation "
+                         "speakers' clips, 550 for gsc-v2-testset-dev at data.real_val_fraction = 0.5)")
+
+
 def _training_result(metrics: dict) -> dict:
+    """The objectives and metrics of a finished training run.
+
+    ``error`` is the best epoch's ``val_error``: on the clips that chose the epoch (with
+    ``data.real``, the ``limit_val`` selection clips of the real validation speakers).  With
+    ``data.real`` the metrics also hold the accuracy on the other clips of those speakers
+    (``report_accuracy``, mean over clean and the SNRs, and ``report_accuracy_<condition>``),
+    which the optimiser is not told."""
     out = {"error": metrics["val_error"], "power_w": metrics["power_w"], "area_um2": metrics["area_um2"]}
     for key in ("val_accuracy", "power_saving", "area_saving", "n_params_classifier", "epochs_run", "steps",
                 "throughput_clips_per_s", "train_seconds", "best_epoch"):
         if key in metrics:
             out[key] = metrics[key]
+    out["selection_clips"] = metrics.get("n_val")
+    report = metrics.get("real_validation")
+    if report is not None:
+        out["report_accuracy"] = report["mean_accuracy"]
+        out["report_clips"] = report["n"]
+        for condition, value in report["accuracy"].items():
+            out[f"report_accuracy_{condition}"] = value
     return out
+
+
+def _train(options: dict, ctx: TrialContext) -> dict:
+    from learnafe.training import train
+
+    _check_real_protocol(options)
+    return _training_result(train(options, ctx.run_dir, test=False))
 
 
 def training_trial(params: dict, ctx: TrialContext) -> dict:
@@ -162,14 +200,13 @@ def training_trial(params: dict, ctx: TrialContext) -> dict:
     path reaches into a dict option such as ``bank.options.<key>``; flat names of
     earlier files such as ``lr_frontend`` or ``frontend.<key>`` name the same options).  The objectives are the best
     epoch's validation error (1 - mean accuracy over clean and 5/10/15/20 dB)
-    and the bank's power and capacitor area at that epoch.  The run directory
+    and the bank's power and capacitor area at that epoch; with ``data.real`` the validation
+    error is on the real validation speakers' ``limit_val`` selection clips, and the metric
+    ``report_accuracy`` on their other clips (:func:`_training_result`).  The run directory
     is the trial's directory, so every trial keeps its ``bank.json`` and
     checkpoints.
     """
-    from learnafe.training import train
-
-    metrics = train(_training_config(params, ctx, "codesign"), ctx.run_dir, test=False)
-    return _training_result(metrics)
+    return _train(_training_config(params, ctx, "codesign"), ctx)
 
 
 def training_reference(params: dict, ctx: TrialContext) -> dict:
@@ -178,7 +215,4 @@ def training_reference(params: dict, ctx: TrialContext) -> dict:
     It uses ``[trial.settings]`` only (not the searched values), so it is the
     baseline the search tries to beat at the same training budget.
     """
-    from learnafe.training import train
-
-    metrics = train(_training_config({}, ctx, "conventional"), ctx.run_dir, test=False)
-    return _training_result(metrics)
+    return _train(_training_config({}, ctx, "conventional"), ctx)
