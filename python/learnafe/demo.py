@@ -101,13 +101,6 @@ UNKNOWN_WEIGHT = 0.3
 TEACHER_RECIPE = {"bank.mode": "conventional", "classifier.width": 128, "classifier.depth": 4,
                   "output.threads": 2}
 TEACHER_EPOCH_SHARE = 0.5
-
-#: The co-design run's own settings when real recordings are there: trial 18 of the search on
-#: the real speakers (``configs/search_real.toml``, docs/search.md, "On real speakers"), the
-#: 16-channel trial with the lowest error on the selection clips (16 channels: the teacher's
-#: features and the XyloAudio 3 bank have 16).  The conventional run keeps ``DEMO_CONFIG``.
-CODESIGN_RECIPE = {"cost.lambda_i": 0.1683, "cost.lambda_c": 0.1471,
-                   "optimiser.lr_frontend": 0.0043, "optimiser.lr_classifier": 0.0078}
 DISTILL_RECIPE = {"distill.distill_weight": 0.5, "distill.distill_temperature": 4.0}
 
 
@@ -266,8 +259,7 @@ def _demo_configs(opts: DemoOptions, data: Path) -> tuple[str, dict, dict, dict]
         teacher = (Path(opts.out) / "teacher",
                    TrainConfig.from_dict({**cfg, **TEACHER_RECIPE, "schedule.epochs": epochs}))
         cfg = {**cfg, **DISTILL_RECIPE, "distill.teacher": str(teacher[0])}
-    own = {"codesign": CODESIGN_RECIPE if mode == "synthetic + real" else {}, "conventional": {}}
-    cfgs = {m: TrainConfig.from_dict({**cfg, **own[m], **(opts.overrides or {}), "bank.mode": m}) for m in runs}
+    cfgs = {m: TrainConfig.from_dict({**cfg, "bank.mode": m}) for m in runs}
     return mode, found, runs, cfgs, teacher
 
 
