@@ -122,12 +122,93 @@ def _best(paths: dict, repeats: int) -> dict:
     return {name: min(t) for name, t in times.items()}
 
 
-def run(args) -> dict:
-    """Measure every path for every section count; returns a JSON-serialisable dict."""
+def _check_paths(st, xt, x, sos, TL: int, S: int, lpc_skip) -> None:
+    """Every path's result against scipy first (a broken op cannot produce a timing)."""
     import scipy.signal as ss
     import torch
 
     from learnafe import ops
+
+    C = sos.shape[0]
+    ref = np.stack([ss.sosfilt(sos[c], x.astype(np.float64)) for c in range(C)], -2)
+    with torch.no_grad():
+        got = ops.sosfilt(st, xt).numpy()
+        loop = torch_loop(st, xt[:, :TL].double()).numpy()
+    scale = float(np.max(np.abs(ref)))
+    if np.max(np.abs(got - ref)) > 1e-4 * scale or np.max(np.abs(loop - ref[..., :TL])) > 1e-9 * scale:
+        raise RuntimeError(f"sosfilt benchmark: a path disagrees with scipy at S={S}")
+    if lpc_skip is None:
+        with torch.no_grad():
+            lpc = torchlpc_cascade(st, xt.double()).numpy()
+        if np.max(np.abs(lpc - ref)) > 1e-9 * scale:
+            raise RuntimeError(f"sosfilt benchmark: the torchlpc path disagrees with scipy at S={S}")
+
+
+def _paths(st, xt, x, sos, g, TL: int, lpc_skip) -> dict:
+    """The timed callables of one section count: the op, scipy, the torch loop, torchlpc."""
+    import scipy.signal as ss
+    import torch
+
+    from learnafe import ops
+
+    C = sos.shape[0]
+    xg, sg = xt.clone().requires_grad_(True), st.clone().requires_grad_(True)
+    xl, sl = xt[:, :TL].clone().requires_grad_(True), st.float().clone().requires_grad_(True)
+
+    def fwd():
+        with torch.no_grad():
+            ops.sosfilt(st, xt)
+
+    def fwd_bwd():
+        xg.grad = sg.grad = None
+        ops.sosfilt(sg, xg).backward(g)
+
+    def scipy_fwd():
+        for c in range(C):
+            ss.sosfilt(sos[c], x)
+
+    def loop_fwd():
+        with torch.no_grad():
+            torch_loop(sl.detach(), xl.detach())
+
+    def loop_fwd_bwd():
+        xl.grad = sl.grad = None
+        torch_loop(sl, xl).backward(g[..., :TL])
+
+    paths = {"sosfilt forward": fwd, "sosfilt forward+backward": fwd_bwd, "scipy sosfilt": scipy_fwd,
+             "torch loop forward": loop_fwd, "torch loop forward+backward": loop_fwd_bwd}
+    if lpc_skip is None:
+        xp, sp = xt.clone().requires_grad_(True), st.float().clone().requires_grad_(True)
+
+        def lpc_fwd():
+            with torch.no_grad():
+                torchlpc_cascade(sp.detach(), xt)
+
+        def lpc_fwd_bwd():
+            xp.grad = sp.grad = None
+            torchlpc_cascade(sp, xp).backward(g)
+
+        paths.update({"torchlpc forward": lpc_fwd, "torchlpc forward+backward": lpc_fwd_bwd})
+    return paths
+
+
+def _row(S: int, t: dict, lpc_skip) -> dict:
+    """The ratios of one section count from its best times."""
+    row = {"sections": S, "seconds": t,
+           "forward_vs_scipy": t["scipy sosfilt"] / t["sosfilt forward"],
+           "forward_backward_vs_scipy_forward": t["scipy sosfilt"] / t["sosfilt forward+backward"],
+           "forward_vs_torch_loop": t["torch loop forward"] / t["sosfilt forward"],
+           "forward_backward_vs_torch_loop": t["torch loop forward+backward"] / t["sosfilt forward+backward"]}
+    if lpc_skip is None:
+        row["forward_vs_torchlpc"] = t["torchlpc forward"] / t["sosfilt forward"]
+        row["forward_backward_vs_torchlpc"] = t["torchlpc forward+backward"] / t["sosfilt forward+backward"]
+    return row
+
+
+def run(args) -> dict:
+    """Measure every path for every section count; returns a JSON-serialisable dict."""
+    import torch
+
     from learnafe.benchmarks._environment import run_environment, section_settings
 
     cfg, seed, threads = section_settings(args, QUICK, FULL)
@@ -142,67 +223,11 @@ def run(args) -> dict:
     for S in cfg["sections"]:
         sos = bank(C, S)
         st = torch.from_numpy(sos)
-        # every path's result is checked against scipy first (a broken op cannot produce a timing)
-        ref = np.stack([ss.sosfilt(sos[c], x.astype(np.float64)) for c in range(C)], -2)
-        with torch.no_grad():
-            got = ops.sosfilt(st, xt).numpy()
-            loop = torch_loop(st, xt[:, :TL].double()).numpy()
-        scale = float(np.max(np.abs(ref)))
-        if np.max(np.abs(got - ref)) > 1e-4 * scale or np.max(np.abs(loop - ref[..., :TL])) > 1e-9 * scale:
-            raise RuntimeError(f"sosfilt benchmark: a path disagrees with scipy at S={S}")
-        if lpc_skip is None:
-            with torch.no_grad():
-                lpc = torchlpc_cascade(st, xt.double()).numpy()
-            if np.max(np.abs(lpc - ref)) > 1e-9 * scale:
-                raise RuntimeError(f"sosfilt benchmark: the torchlpc path disagrees with scipy at S={S}")
-        xg, sg = xt.clone().requires_grad_(True), st.clone().requires_grad_(True)
-        xl, sl = xt[:, :TL].clone().requires_grad_(True), st.float().clone().requires_grad_(True)
-
-        def fwd(st=st):
-            with torch.no_grad():
-                ops.sosfilt(st, xt)
-
-        def fwd_bwd(xg=xg, sg=sg):
-            xg.grad = sg.grad = None
-            ops.sosfilt(sg, xg).backward(g)
-
-        def scipy_fwd(sos=sos):
-            for c in range(C):
-                ss.sosfilt(sos[c], x)
-
-        def loop_fwd(sl=sl, xl=xl):
-            with torch.no_grad():
-                torch_loop(sl.detach(), xl.detach())
-
-        def loop_fwd_bwd(sl=sl, xl=xl):
-            xl.grad = sl.grad = None
-            torch_loop(sl, xl).backward(g[..., :TL])
-
-        paths = {"sosfilt forward": fwd, "sosfilt forward+backward": fwd_bwd, "scipy sosfilt": scipy_fwd,
-                 "torch loop forward": loop_fwd, "torch loop forward+backward": loop_fwd_bwd}
-        if lpc_skip is None:
-            xp, sp = xt.clone().requires_grad_(True), st.float().clone().requires_grad_(True)
-
-            def lpc_fwd(sp=sp):
-                with torch.no_grad():
-                    torchlpc_cascade(sp.detach(), xt)
-
-            def lpc_fwd_bwd(sp=sp, xp=xp):
-                xp.grad = sp.grad = None
-                torchlpc_cascade(sp, xp).backward(g)
-
-            paths.update({"torchlpc forward": lpc_fwd, "torchlpc forward+backward": lpc_fwd_bwd})
-        t = _best(paths, reps)
+        _check_paths(st, xt, x, sos, TL, S, lpc_skip)
+        t = _best(_paths(st, xt, x, sos, g, TL, lpc_skip), reps)
         for k in ("torch loop forward", "torch loop forward+backward"):
             t[k] *= T / TL
-        row = {"sections": S, "seconds": t,
-               "forward_vs_scipy": t["scipy sosfilt"] / t["sosfilt forward"],
-               "forward_backward_vs_scipy_forward": t["scipy sosfilt"] / t["sosfilt forward+backward"],
-               "forward_vs_torch_loop": t["torch loop forward"] / t["sosfilt forward"],
-               "forward_backward_vs_torch_loop": t["torch loop forward+backward"] / t["sosfilt forward+backward"]}
-        if lpc_skip is None:
-            row["forward_vs_torchlpc"] = t["torchlpc forward"] / t["sosfilt forward"]
-            row["forward_backward_vs_torchlpc"] = t["torchlpc forward+backward"] / t["sosfilt forward+backward"]
+        row = _row(S, t, lpc_skip)
         log.info("sosfilt S=%d: forward %.1fx scipy, forward+backward %.2fx scipy's forward", S,
                  row["forward_vs_scipy"], row["forward_backward_vs_scipy_forward"])
         rows.append(row)
