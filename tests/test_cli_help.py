@@ -10,14 +10,19 @@ from learnafe.cli import build_parser
 from learnafe.training.config import TrainConfig
 
 
-def _options(parser: argparse.ArgumentParser, command: str = "learnafe"):
-    """``(command, flag, action)`` for every option of ``parser`` and its sub-commands."""
+def _options_with_parsers(parser: argparse.ArgumentParser, command: str = "learnafe"):
+    """``(command, flag, action, parser)`` for every option of ``parser`` and its sub-commands."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
-                yield from _options(sub, f"{command} {name}")
+                yield from _options_with_parsers(sub, f"{command} {name}")
         elif action.option_strings and not isinstance(action, argparse._HelpAction):
-            yield command, action.option_strings[-1], action
+            yield command, action.option_strings[-1], action, parser
+
+
+def _options(parser: argparse.ArgumentParser):
+    """``(command, flag, action)`` for every option of ``parser`` and its sub-commands."""
+    return ((c, flag, a) for c, flag, a, _ in _options_with_parsers(parser))
 
 
 def _described(help_text: str | None) -> bool:
@@ -52,14 +57,9 @@ def test_train_options_take_their_text_from_the_config_fields():
         assert flags[TrainConfig.flag(dotted)].startswith(f.metadata["help"]), dotted
 
 
-def _expanded_helps(parser: argparse.ArgumentParser, command: str = "learnafe"):
+def _expanded_helps(parser: argparse.ArgumentParser):
     """``(command, flag, help as printed)`` for every option of ``parser`` and its sub-commands."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from _expanded_helps(sub, f"{command} {name}")
-        elif action.option_strings and not isinstance(action, argparse._HelpAction):
-            yield command, action.option_strings[-1], parser._get_formatter()._expand_help(action)
+    return ((c, flag, owner._get_formatter()._expand_help(a)) for c, flag, a, owner in _options_with_parsers(parser))
 
 
 def test_every_option_of_every_command_names_its_default_at_most_once():
