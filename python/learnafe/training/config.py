@@ -304,12 +304,6 @@ class OutputSection(_Section):
         self._non_negative_ints("checkpoint_every", "threads")
 
 
-#: The section classes of :class:`TrainConfig` by name, in the order of ``to_dict``.
-SECTIONS: dict[str, type[_Section]] = {cls.name: cls for cls in (
-    DataSection, AugmentSection, BankSection, CornerSection, NoiseSection, MismatchSection, ClassifierSection,
-    CostSection, DistillSection, OptimiserSection, ScheduleSection, EvaluationSection, OutputSection)}
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """All settings of one training run (see docs/training.md for the meaning of each)."""
@@ -409,6 +403,10 @@ class TrainConfig:
         d.update(dotted_options({key: v.to_dict() if isinstance(v, _Section) else v
                                  for key, v in overrides.items()}))
         return TrainConfig.from_dict(d)
+
+
+#: The section classes of :class:`TrainConfig` by name, in the order of its fields (and of ``to_dict``).
+SECTIONS: dict[str, type[_Section]] = {f.name: f.default_factory for f in dataclasses.fields(TrainConfig)}
 
 
 def resolve_config(config: "TrainConfig | Mapping[str, Any] | str | os.PathLike | None" = None,
