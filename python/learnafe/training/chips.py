@@ -51,7 +51,7 @@ from learnafe._progress import progress as progress_bar
 from learnafe.circuits.mismatch import sky130_mismatch
 from learnafe.circuits.transconductance import SKY130_CORNERS
 from learnafe.data import CLASSES
-from learnafe.training.evaluate import EVAL_TORCH_SEED, evaluation_views
+from learnafe.training.evaluate import EVAL_TORCH_SEED, accuracy_of, evaluation_views
 from learnafe.training.model import frontend_from_dict
 
 __all__ = ["YIELD_FORMAT", "YieldOptions", "sample_chip", "yield_analysis", "stacked_confusion_matrices", "distribution",
@@ -297,8 +297,7 @@ def _score_group(frontend, classifier, dataset, group: list, options: YieldOptio
     try:
         for key, view in evaluation_views(dataset, options.snrs, options.noise, stacklevel=5).items():
             for j, cm in enumerate(stacked_confusion_matrices(stack, classifier, view, options.batch_size)):
-                n = cm.sum()
-                accuracy[j][key] = float(np.trace(cm) / n) if n else float("nan")
+                accuracy[j][key] = accuracy_of(cm)
     finally:
         classifier.train(was)
     return [{"kind": k, "id": ident, "seed": options.seed + ident if k == "chip" else None,

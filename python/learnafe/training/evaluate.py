@@ -41,7 +41,7 @@ from learnafe.training.data import ClipSubset, eval_noise_folder, open_split, re
 from learnafe.training.distributed import DistContext, all_reduce_sum
 from learnafe.training.model import CoDesignModel, chip_frontend, hardware_cost
 
-__all__ = ["confusion_matrix", "evaluate_dataset", "evaluation_views", "EVAL_TORCH_SEED", "snr_key", "mismatch_monte_carlo",
+__all__ = ["confusion_matrix", "accuracy_of", "evaluate_dataset", "evaluation_views", "EVAL_TORCH_SEED", "snr_key", "mismatch_monte_carlo",
            "heldout_sets", "compare_frontends", "heldout_markdown"]
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,16 @@ def _accumulate(model, dataset, idx, cm, batch_size, progress, desc) -> None:
     bar.close()
 
 
+def accuracy_of(cm: np.ndarray) -> float:
+    """Accuracy of a confusion matrix (rows true, columns predicted); NaN when it counts nothing."""
+    n = cm.sum()
+    return float(np.trace(cm) / n) if n else float("nan")
+
+
 def _summary(cms: dict, class_counts: dict) -> dict:
     acc, per_class = {}, {}
     for key, cm in cms.items():
-        n = cm.sum()
-        acc[key] = float(np.trace(cm) / n) if n else float("nan")
+        acc[key] = accuracy_of(cm)
         rows = cm.sum(axis=1)
         per_class[key] = {c: (float(cm[i, i] / rows[i]) if rows[i] else None)
                           for i, c in enumerate(CLASSES)}
