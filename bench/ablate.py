@@ -31,8 +31,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from learnafe._jsonio import write_json
-from learnafe.demo import DEMO_CONFIG, REAL_RECIPE, UNKNOWN_WEIGHT, demo_data
+from learnafe._jsonio import read_json, write_json
+from learnafe.demo import DEMO_CONFIG, demo_data, real_recipe
 
 EFFECTS = ("formant", "pitch", "tempo", "eq", "reverb", "level", "clipping")
 
@@ -79,16 +79,9 @@ def base_config(data_root: str, epochs: int, clips: int, seed: int) -> dict:
     if not found["real"]:
         raise SystemExit("ablate: no labelled real folder found (../shared/data/gsc-v2-testset-dev); "
                          "the ablation is measured on its validation speakers")
-    cfg = {**DEMO_CONFIG, **REAL_RECIPE, "data.root": data_root, "data.real": found["real"],
-           "data.epoch_clips": int(clips), "schedule.epochs": int(epochs), "output.seed": int(seed),
-           "output.progress": False, "output.threads": 1, "bank.mode": "codesign"}
-    cfg["data.sources"] = []
-    if found["unknown"]:
-        cfg["data.sources"] = [{"path": found["unknown"], "weight": UNKNOWN_WEIGHT, "use": "all",
-                                "name": "unknown-words"}]
-    if found["noise"]:
-        cfg["data.noise"] = found["noise"]
-    return cfg
+    return {**DEMO_CONFIG, "data.sources": [], **real_recipe(found), "data.root": data_root,
+            "data.epoch_clips": int(clips), "schedule.epochs": int(epochs), "output.seed": int(seed),
+            "output.progress": False, "output.threads": 1, "bank.mode": "codesign"}
 
 
 def row_config(base: dict, overrides: dict) -> dict:
@@ -99,7 +92,7 @@ def row_config(base: dict, overrides: dict) -> dict:
 
 def _metrics(run: Path) -> dict | None:
     try:
-        m = json.loads((run / "metrics.json").read_text())
+        m = read_json(run / "metrics.json")
     except (FileNotFoundError, ValueError):
         return None
     return m if m.get("status") == "finished" and m.get("real_validation") else None

@@ -120,6 +120,19 @@ def demo_data(*, real=None, unknown=None, noise=None, synthetic_only: bool = Fal
     return out
 
 
+def real_recipe(found: dict) -> dict:
+    """The options the demo adds with the real folders ``found`` (:func:`demo_data`; ``real``
+    given): :data:`REAL_RECIPE`, the labelled folder, the extra ``unknown`` words at
+    :data:`UNKNOWN_WEIGHT` and the real noise, when found."""
+    cfg = {**REAL_RECIPE, "data.real": found["real"]}
+    if found["unknown"]:
+        cfg["data.sources"] = [{"path": found["unknown"], "weight": UNKNOWN_WEIGHT, "use": "all",
+                                "name": "unknown-words"}]
+    if found["noise"]:
+        cfg["data.noise"] = found["noise"]
+    return cfg
+
+
 def _train_child(cfg_dict: dict, run_dir: str) -> dict:
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {cfg_dict['bank']['mode']}: %(message)s",
                         datefmt="%H:%M:%S")
@@ -235,13 +248,7 @@ def _demo_configs(opts: DemoOptions, data: Path) -> tuple[str, dict, dict, dict]
     cfg.update({"data.root": str(data), "output.seed": opts.seed, "output.progress": opts.progress})
     if found["real"] and not opts.synthetic_only:
         mode = "synthetic + real"
-        cfg.update(REAL_RECIPE)
-        cfg["data.real"] = found["real"]
-        if found["unknown"]:
-            cfg["data.sources"] = [{"path": found["unknown"], "weight": UNKNOWN_WEIGHT, "use": "all",
-                               "name": "unknown-words"}]
-        if found["noise"]:
-            cfg["data.noise"] = found["noise"]
+        cfg.update(real_recipe(found))
     else:
         mode = "synthetic only"
         if found["real"]:  # given explicitly with synthetic_only: validation speakers only
