@@ -45,7 +45,7 @@ from learnafe.data.sources import SHARED_SETS, find_shared
 from learnafe.training.config import TrainConfig
 from learnafe.training.rundir import METRICS, read_json, write_json
 
-__all__ = ["run_demo", "DemoOptions", "DEMO_CONFIG", "REAL_RECIPE", "DEFAULT_REAL", "demo_data"]
+__all__ = ["run_demo", "DemoOptions", "DEMO_CONFIG", "REAL_RECIPE", "DEFAULT_REAL", "demo_data", "real_recipe"]
 
 log = logging.getLogger(__name__)
 DEFAULT_REAL = "../shared/data/gsc-v2-testset-dev"
