@@ -339,6 +339,32 @@ def test_bad_inputs_raise(kwargs, exc, match):
         ops.biquad_filterbank(args["x"], args["b"], args["a"])
 
 
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_first_non_finite_against_elementwise_search(kind):
+    """The one-pass finiteness check agrees with an element-wise search, including sums that overflow."""
+    from learnafe.ops.checks import first_non_finite
+
+    rng = np.random.default_rng(3)
+    wrap = (lambda a: a) if kind == "numpy" else torch.from_numpy
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((4, 7, 33)).astype(dtype)
+        assert first_non_finite(wrap(x)) is None
+        big = np.full((3, 50), np.finfo(dtype).max / 4, dtype=dtype)  # finite, but the sum overflows
+        assert first_non_finite(wrap(big)) is None
+        for value, where in ((np.nan, (2, 3, 4)), (np.inf, (0, 0, 1)), (-np.inf, (3, 6, 32))):
+            y = x.copy()
+            y[where] = value
+            y[3, 6, 32] = -np.inf if value == np.inf else y[3, 6, 32]  # inf + -inf: a NaN sum
+            expect = tuple(int(i) for i in np.argwhere(~np.isfinite(y))[0])
+            assert first_non_finite(wrap(y)) == expect
+    assert first_non_finite(wrap(np.arange(5))) is None  # integers are always finite
+    if kind == "torch":
+        h = torch.full((4,), 6e4, dtype=torch.float16)  # the float16 sum overflows, the values are finite
+        assert first_non_finite(h) is None
+        h[2] = float("nan")
+        assert first_non_finite(h) == (2,)
+
+
 def test_unstable_names_the_channel():
     b = np.tile([1.0, 0.0, -1.0], (4, 1))
     a = np.tile([-1.5, 0.8], (4, 1))

@@ -20,6 +20,7 @@ import torch
 from learnafe import ops
 from learnafe._tracing import is_tracing
 from learnafe.circuits._section import SpecSection
+from learnafe.ops.checks import first_non_finite
 
 if TYPE_CHECKING:
     import torch
@@ -67,7 +68,7 @@ def check_audio(x: torch.Tensor, name: str = "audio") -> tuple[torch.Tensor, boo
         raise ValueError(f"{name} must be float32 or float64, got {x.dtype}")
     # Data-dependent: skipped while torch.compile/torch.export trace; the
     # filter-bank operator checks its input inside (docs/ops.md).
-    if not is_tracing(x) and not bool(torch.isfinite(x).all()):
+    if not is_tracing(x) and first_non_finite(x) is not None:
         raise ValueError(f"{name} contains NaN or inf samples")
     return (x.unsqueeze(0), True) if x.dim() == 1 else (x, False)
 

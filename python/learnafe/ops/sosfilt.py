@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from learnafe.ops import kernels
-from learnafe.ops.checks import as_numpy, check_kind, dtype_name, unstable_sections
+from learnafe.ops.checks import as_numpy, check_finite, check_kind, dtype_name, first_non_finite, unstable_sections
 from learnafe.ops.extension import get_num_threads, op_threads
 
 __all__ = ["sosfilt"]
@@ -57,10 +57,10 @@ def _where(ndim: int, idx) -> str:
 def _check_sos_data(sos, a0) -> None:
     """Finite ``sos`` and non-zero ``a0``, naming the section (and channel, batch item)."""
     arr = as_numpy(sos)
-    bad = np.argwhere(~np.isfinite(arr))
-    if len(bad):
-        raise ValueError(f"sos contains non-finite values (first at index {tuple(int(i) for i in bad[0])}, "
-                         f"{_where(arr.ndim, bad[0][:-1])}); every coefficient must be finite")
+    bad = first_non_finite(arr)
+    if bad is not None:
+        raise ValueError(f"sos contains non-finite values (first at index {bad}, "
+                         f"{_where(arr.ndim, bad[:-1])}); every coefficient must be finite")
     bad = np.argwhere(as_numpy(a0) == 0)
     if len(bad):
         raise ValueError(f"sos: {_where(arr.ndim, bad[0])} has a0 = 0; every row (b0, b1, b2, a0, a1, a2) "
@@ -162,10 +162,8 @@ def _normalised(sos, x, zi, is_torch: bool):
     if not tracing:
         _check_sos_stable(sos, an)
         for name, v in (("x", x), ("zi", zi)):
-            if v is not None and not np.isfinite(as_numpy(v)).all():
-                bad = tuple(int(i) for i in np.argwhere(~np.isfinite(as_numpy(v)))[0])
-                raise ValueError(f"{name} contains non-finite values (first at index {bad}); clean the input "
-                                 f"(e.g. nan_to_num) before filtering")
+            if v is not None:
+                check_finite(name, v)
     return bn, an
 
 
