@@ -3,7 +3,9 @@
 ``python bench/ablate.py augment --out runs/ablate-augment`` trains one co-design run per row
 of the voice/room augmentation ablation (off, the defaults, each effect alone);
 ``python bench/ablate.py unknown --out runs/ablate-unknown --near-miss DIR`` the rows of the
-``unknown`` class (near-miss synthetic unknowns, its class weight).  Every row starts from the
+``unknown`` class (near-miss synthetic unknowns, its class weight);
+``python bench/ablate.py average --out runs/ablate-average`` the weight average
+(``optimiser.ema_decay``) against the raw weights, at two seeds.  Every row starts from the
 demo's configuration with real recordings (:data:`learnafe.demo.DEMO_CONFIG` +
 :data:`learnafe.demo.REAL_RECIPE`, the real training speakers, the extra ``unknown`` words and
 the real noise found by :func:`learnafe.demo.demo_data`) at a reduced budget (``--epochs``
@@ -70,6 +72,18 @@ def unknown_rows(seed: int, near_miss: str | None, weights=(1.5, 2.0, 3.0), near
             raise SystemExit("ablate: --combine needs --near-miss DIR")
         rows[f"near-miss+weight-{w:g}"] = (f"near-miss unknowns + class weight {w:g}",
                                            {**rows["near-miss"][1], "cost.unknown_weight": float(w)})
+    return rows
+
+
+def average_rows(seed: int, decays=(0.99,)) -> dict:
+    """Rows of the weight-average ablation (``optimiser.ema_decay``), each at two seeds."""
+    rows = {}
+    for s in (seed, seed + 1):
+        tag = "" if s == seed else f"-seed{s}"
+        rows[f"off{tag}"] = (f"raw weights (the demo), seed {s}", {"output.seed": s})
+        for d in decays:
+            rows[f"ema-{d:g}{tag}"] = (f"weight average, decay {d:g}, seed {s}",
+                                       {"output.seed": s, "optimiser.ema_decay": float(d)})
     return rows
 
 
@@ -141,7 +155,7 @@ def markdown(result: dict) -> str:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("table", choices=("augment", "unknown"))
+    ap.add_argument("table", choices=("augment", "unknown", "average"))
     ap.add_argument("--out", required=True, help="folder of the rows' runs and the table")
     ap.add_argument("--data", default="data/synth-small", help="the synthetic training set (the demo's)")
     ap.add_argument("--epochs", type=int, default=5)
@@ -150,6 +164,8 @@ def main(argv=None) -> None:
     ap.add_argument("--jobs", type=int, default=2, help="rows trained at the same time")
     ap.add_argument("--near-miss", default=None, help="unknown table: folder of near-miss unknowns")
     ap.add_argument("--weights", default="1.5,2,3", help="unknown table: class weights to try")
+    ap.add_argument("--decays", default="0.99", help="average table: weight-average decays to try "
+                                                     "(comma-separated)")
     ap.add_argument("--combine", default="", help="unknown table: class weights to combine with the "
                                                    "near-miss unknowns (comma-separated)")
     ap.add_argument("--rows", default="", help="comma-separated subset of the rows (default: all)")
@@ -158,6 +174,8 @@ def main(argv=None) -> None:
     out = Path(args.out)
     if args.table == "augment":
         rows = augment_rows(args.seed)
+    elif args.table == "average":
+        rows = average_rows(args.seed, tuple(float(d) for d in args.decays.split(",") if d))
     else:
         rows = unknown_rows(args.seed, args.near_miss, tuple(float(w) for w in args.weights.split(",") if w),
                             combine=tuple(float(w) for w in args.combine.split(",") if w))

@@ -69,7 +69,7 @@ FLAT_NAMES: dict[str, str] = {
     "distill_temperature": "distill.distill_temperature",
     "lr_frontend": "optimiser.lr_frontend", "lr_classifier": "optimiser.lr_classifier",
     "weight_decay": "optimiser.weight_decay", "batch_size": "optimiser.batch_size",
-    "grad_clip": "optimiser.grad_clip",
+    "grad_clip": "optimiser.grad_clip", "ema_decay": "optimiser.ema_decay",
     "epochs": "schedule.epochs", "max_steps": "schedule.max_steps",
     "warmup_steps": "schedule.warmup_steps", "scheduler": "schedule.scheduler",
     "early_stop": "schedule.early_stop",

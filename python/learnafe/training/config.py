@@ -251,10 +251,14 @@ class OptimiserSection(_Section):
                                      "get none)")
     batch_size: int = _opt(64, "clips per optimiser step (over all processes)")
     grad_clip: float = _opt(5.0, "max gradient norm (0: off)")
+    ema_decay: float = _opt(0.0, "decay of an exponential moving average of the weights, which is "
+                                 "validated, kept and deployed instead of the raw weights (0: off; "
+                                 "e.g. 0.99 averages over about 100 steps)")
 
     def check(self) -> None:
         for leaf in ("weight_decay", "grad_clip", "lr_frontend"):
             self._need(getattr(self, leaf) >= 0, leaf, "must be >= 0")
+        self._need(0.0 <= self.ema_decay < 1.0, "ema_decay", "must be in [0, 1) (0: off)")
         self._need(self.lr_classifier > 0, "lr_classifier", "must be > 0")
         self._need(isinstance(self.batch_size, int) and self.batch_size >= 2, "batch_size", "must be >= 2")
 

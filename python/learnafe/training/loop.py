@@ -88,6 +88,8 @@ class LoopHooks:
     extra_state: Callable[[], dict] | None = None
     #: ``clip_parameters() -> parameters`` whose gradient norm is clipped (default: the optimiser's).
     clip_parameters: Callable | None = None
+    #: ``after_step()``: called after every optimiser step (e.g. a weight average's update).
+    after_step: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class TrainingLoop:
         self.steps_per_epoch, self.epochs = int(options.steps_per_epoch), int(options.epochs)
         self.checkpoint = Path(options.checkpoint)
         self.grad_clip, self._clip_parameters = float(options.grad_clip), hooks.clip_parameters
+        self._after_step = hooks.after_step
         self._epoch_end, self._on_best, self._log_epoch = hooks.epoch_end, hooks.on_best, hooks.log_epoch
         self._after_epoch, self._extra_state = hooks.after_epoch, hooks.extra_state
         self.settings, self.settings_error = dict(options.settings), options.settings_error
@@ -271,6 +274,8 @@ class TrainingLoop:
                 t0, c0 = time.perf_counter(), time.process_time()
                 loss, sums, postfix = self._step_fn(batches[b], self.epoch)
                 self.optimizer_step(loss)
+                if self._after_step is not None:
+                    self._after_step()
                 self.epoch_sums += sums
                 dt = time.perf_counter() - t0
                 self.train_cpu_seconds += time.process_time() - c0

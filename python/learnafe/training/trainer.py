@@ -36,6 +36,7 @@ import torch
 from torch.utils.data import DistributedSampler
 
 from learnafe.training import distributed as dist_util
+from learnafe.training.averaging import WeightAverage
 from learnafe.training.batching import BatchPrefetcher, IndexSet, limit_clips
 from learnafe.training.config import TrainConfig, resolve_config
 from learnafe.training.data import (
@@ -233,13 +234,17 @@ class Trainer:
             self.ddp = torch.nn.parallel.DistributedDataParallel(self.model)
         else:
             self.ddp = self.model
+        decay = cfg.optimiser.ema_decay
+        self.average = WeightAverage(self.model, decay) if decay > 0 else None
         # Per-rank RNG stream for dropout etc. (rank 0 of N == the single process).
         torch.manual_seed(cfg.output.seed * 1000003 + ctx.rank)
         self.loop = TrainingLoop(
-            modules={"model": self.model}, optimizer=self.optimizer, scheduler=self.scheduler,
+            modules={"model": self.model, **({"ema": self.average} if self.average is not None else {})},
+            optimizer=self.optimizer, scheduler=self.scheduler,
             hooks=LoopHooks(step=self._loop_step, batches=self._batches, epoch_end=self._epoch_entry,
                             on_best=self._save_best, log_epoch=self._log_epoch,
-                            after_epoch=self._after_epoch, clip_parameters=self.model.parameters),
+                            after_epoch=self._after_epoch, clip_parameters=self.model.parameters,
+                            after_step=self._update_average if self.average is not None else None),
             options=LoopOptions(steps_per_epoch=self.steps_per_epoch, epochs=cfg.schedule.epochs,
                                 checkpoint=self.run_dir / LAST, n_sums=6, grad_clip=cfg.optimiser.grad_clip,
                                 max_steps=cfg.schedule.max_steps, checkpoint_every=cfg.output.checkpoint_every,
@@ -263,6 +268,15 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         self.loop.save_checkpoint()
+
+    @property
+    def eval_model(self) -> CoDesignModel:
+        """The model that is validated and kept as the best: the weight average when
+        ``optimiser.ema_decay`` > 0, else the trained model itself."""
+        return self.model if self.average is None else self.average.module
+
+    def _update_average(self) -> None:
+        self.average.update(self.model)
 
     # -------------------------------------------------------------- training
     def _batches(self, epoch: int) -> list:
@@ -307,7 +321,7 @@ class Trainer:
                             "A": f"{terms['area']:.3f}"}
 
     def _validate(self) -> dict:
-        return evaluate_dataset(self.model, self.val_ds, snrs=self.cfg.evaluation.eval_snrs,
+        return evaluate_dataset(self.eval_model, self.val_ds, snrs=self.cfg.evaluation.eval_snrs,
                                 noise=self.val_noise, ctx=self.ctx, progress=self.cfg.output.progress)
 
     def _epoch_entry(self, sums) -> tuple[dict, float]:
@@ -315,7 +329,7 @@ class Trainer:
         val = self._validate()
         score = val["mean_accuracy"]
         with torch.no_grad():
-            power, area = (float(v) for v in hardware_cost(self.model.frontend))
+            power, area = (float(v) for v in hardware_cost(self.eval_model.frontend))
         clips = sums[5]
         es = self.loop.epoch_seconds
         entry = {"epoch": self.loop.epoch + 1, "step": self.loop.step,
@@ -330,7 +344,7 @@ class Trainer:
 
     def _save_best(self, entry: dict) -> None:
         if self.ctx.is_main:
-            atomic_save({"model": self.model.state_dict(), "epoch": entry["epoch"],
+            atomic_save({"model": self.eval_model.state_dict(), "epoch": entry["epoch"],
                          "validation": self._last_validation}, self.run_dir / BEST)
 
     def _log_epoch(self, entry: dict, improved: bool) -> None:
