@@ -180,6 +180,42 @@ LAFE_INLINE V gy_row(const double* gyb, int64_t t) {
         return V::load(gyb + t * V::kW);
 }
 
+// Native vector q (lanes q * S .. q * S + S - 1) of a pack, as a pack of
+// one vector.
+template <class V>
+using LanesOf = Pack<V::kS, V::kS>;
+
+template <class V>
+LAFE_INLINE LanesOf<V> lanes_of(const V& a, int q) {
+    LanesOf<V> r;
+    r.p[0] = a.p[q];
+    return r;
+}
+
+template <class V>
+LAFE_INLINE Coef<LanesOf<V>> lanes_of(const Coef<V>& k, int q) {
+    Coef<LanesOf<V>> r;
+    r.b0 = lanes_of(k.b0, q);
+    r.b1 = lanes_of(k.b1, q);
+    r.b2 = lanes_of(k.b2, q);
+    r.a1 = lanes_of(k.a1, q);
+    r.a2 = lanes_of(k.a2, q);
+    return r;
+}
+
+// Lanes q * S .. q * S + S - 1 of row t of the dL/dy block, as doubles.
+template <class F, class V>
+LAFE_INLINE LanesOf<V> gy_lanes(const double* gyb, int64_t t, int q) {
+    constexpr int W = V::kW, S = V::kS;
+    if constexpr (kTile4<F, V>) {
+        LanesOf<V> r;
+        r.p[0] = load_f32_as_f64<S>(reinterpret_cast<const float*>(gyb) + t * W + q * S);
+        return r;
+    } else {
+        return LanesOf<V>::load(gyb + t * W + q * S);
+    }
+}
+
 // Channel sums of lambda for many samples at once (16 lanes as two vectors of
 // 8, the AVX-512 layout): the same halving tree as hsum (lane l + 8, then
 // l + 4, l + 2, l + 1, so bitwise the same sums), but the shuffles of eight
@@ -344,6 +380,62 @@ struct Backward {
         }
     }
 
+    // On the AVX2 path the adjoint runs one native vector (4 channels) at a
+    // time: the state of a whole 16-channel unit (4 x 4 delay-line and
+    // adjoint vectors, 5 x 4 accumulators, 5 x 4 coefficients) is four times
+    // AVX2's 16 registers, and spilling it costs a load and a store around
+    // almost every FMA; one vector's share (4 adjoint state vectors, 5
+    // accumulators, 5 coefficients) nearly fits.  Every lane runs the same
+    // operations in the same order as in adjoint_block, so the results are
+    // bitwise the same; lambda goes to s.lbuf, summed over the channels
+    // afterwards in hsum's order.
+    static constexpr bool kByVector = (V::kS == 4 || V::kS == 8) && V::kW > V::kS;
+    static constexpr int kG = W / V::kS;  // native vectors per unit
+    typedef LanesOf<V> L;
+
+    static LAFE_INLINE void adjoint_block_by_vector(const BackwardArgs<F>& p, const Unit& u, const Coef<V>& k,
+                                                    const double* ck, int64_t j, int64_t n,
+                                                    BackwardScratch<W>& s, Adjoint<L>* adj, const V& gz0,
+                                                    const V& gz1) {
+        constexpr int S = V::kS;
+        const int64_t T = p.T, t0 = j * kTimeBlock;
+        const double* const vcur = s.vcur;
+        const double* const gyb = s.gyb;
+        double* const lbuf = s.lbuf;
+        // one prefetch every 4 samples of each vector's pass
+        GyPrefetch<F> prefetch(p, u, j, (n + 3) / 4 * kG);
+        if (j > 0) {
+            // the recursion of block j - 1 into s.vnext (complete: kTimeBlock samples)
+            V r1 = V::load(ck + 2 * (j - 1) * W), r2 = V::load(ck + (2 * j - 1) * W);
+            advance(k, p.x + u.bi * T + t0 - kTimeBlock, kTimeBlock, r1, r2, s.vnext);
+        }
+        for (int q = 0; q < kG; ++q) {
+            const Coef<L> kq = lanes_of(k, q);
+            Adjoint<L> a = adj[q];
+            const double* vq = vcur + q * S;
+            // samples t >= tf are the last two of the signal (final-state gradient)
+            const int64_t tf = std::max<int64_t>(0, std::min(n, T - 2 - t0));
+            int64_t t = n - 1;
+            for (; t >= tf; --t) {
+                L lam = a.step(kq, gy_lanes<F, V>(gyb, t, q), L::load(vq + (t + 2) * W),
+                               L::load(vq + (t + 1) * W), L::load(vq + t * W));
+                const L extra = lanes_of(t0 + t == T - 1 ? gz0 : gz1, q);
+                lam += extra;
+                a.lp1 = lam;
+                a.ga1 = fnmadd(extra, L::load(vq + (t + 1) * W), a.ga1);
+                a.ga2 = fnmadd(extra, L::load(vq + t * W), a.ga2);
+                lam.store(lbuf + t * W + q * S);
+            }
+            for (; t >= 0; --t) {
+                if ((t & 3) == 0) prefetch.step();
+                a.step(kq, gy_lanes<F, V>(gyb, t, q), L::load(vq + (t + 2) * W), L::load(vq + (t + 1) * W),
+                       L::load(vq + t * W))
+                    .store(lbuf + t * W + q * S);
+            }
+            adj[q] = a;
+        }
+    }
+
     // dL/d(v[-1], v[-2]) into gzi: v[-1] feeds y[0], y[1], v[0], v[1];
     // v[-2] feeds y[0], v[0]; the final state aliases them when T < 2.
     static LAFE_INLINE void store_initial_state_gradient(const BackwardArgs<F>& p, const Unit& u,
@@ -371,6 +463,7 @@ struct Backward {
         V gz0, gz1;
         load_state(p.gzf, u, p.C, gz0, gz1);
         Adjoint<V> adj;
+        Adjoint<L> ag[kG];  // adj by native vector (kByVector)
         if (nb > 0) {
             V c1 = V::load(ck + 2 * (nb - 1) * W), c2 = V::load(ck + (2 * nb - 1) * W);
             advance(k, p.x + u.bi * T + (nb - 1) * kTimeBlock, T - (nb - 1) * kTimeBlock, c1, c2, s.vcur);
@@ -379,13 +472,32 @@ struct Backward {
             const int64_t t0 = j * kTimeBlock;
             const int64_t n = std::min(kTimeBlock, T - t0);
             load_gy_block<F, V>(p, u, t0, n, s.gyb);
-            if (j > 0)
+            if constexpr (kByVector)
+                adjoint_block_by_vector(p, u, k, ck, j, n, s, ag, gz0, gz1);
+            else if (j > 0)
                 adjoint_block<true>(p, u, k, ck, j, n, s, adj, gz0, gz1);
             else
                 adjoint_block<false>(p, u, k, ck, j, n, s, adj, gz0, gz1);
-            if constexpr (kBatchedSum<V>) channel_sums<V>(s.lbuf, n, s.sums);
+            if constexpr (kBatchedSum<V>) {
+                channel_sums<V>(s.lbuf, n, s.sums);
+            } else if constexpr (kByVector) {
+                for (int64_t t = 0; t < n; ++t) s.sums[t] = hsum(V::load(s.lbuf + t * W));
+            }
             store_gx_block(p, p, u, t0, n, s.sums);
             std::swap(s.vcur, s.vnext);
+        }
+        if constexpr (kByVector) {
+            for (int q = 0; q < kG; ++q) {
+                adj.gyp1.p[q] = ag[q].gyp1.p[0];
+                adj.gyp2.p[q] = ag[q].gyp2.p[0];
+                adj.lp1.p[q] = ag[q].lp1.p[0];
+                adj.lp2.p[q] = ag[q].lp2.p[0];
+                adj.gb0.p[q] = ag[q].gb0.p[0];
+                adj.gb1.p[q] = ag[q].gb1.p[0];
+                adj.gb2.p[q] = ag[q].gb2.p[0];
+                adj.ga1.p[q] = ag[q].ga1.p[0];
+                adj.ga2.p[q] = ag[q].ga2.p[0];
+            }
         }
         adj.store_coef_grads(p, p, u);
         if (p.gzi) store_initial_state_gradient(p, u, k, adj, gz0, gz1);

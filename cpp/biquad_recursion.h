@@ -22,6 +22,7 @@ constexpr int64_t kTimeBlock = 128;  // samples per checkpoint block (multiple o
 template <class V>
 struct Coef {
     V b0, b1, b2, a1, a2;
+    Coef() = default;
     LAFE_INLINE explicit Coef(const double* c)
         : b0(V::load(c)),
           b1(V::load(c + V::kW)),

@@ -416,6 +416,23 @@ LAFE_INLINE Pack<W, S> broadcast_load(const double* q) {
     return broadcast<W, S>(*q);
 }
 
+// S floats at q as one native vector of S doubles: one vcvtps2pd from
+// memory on the AVX2 and AVX-512 paths (the generic conversion lowers to
+// two 128-bit halves joined by a shuffle there).  Exact, as pack_from_io.
+template <int S>
+LAFE_INLINE typename VecOf<double, S>::V load_f32_as_f64(const float* q) {
+    typedef typename VecOf<double, S>::V v;
+    typedef typename VecOf<float, S>::U fu;
+#if LAFE_X86
+    if constexpr (S == 4 || S == 8) {
+        v r;
+        __asm__("vcvtps2pd %1, %0" : "=v"(r) : "m"(*reinterpret_cast<const fu*>(q)));
+        return r;
+    }
+#endif
+    return __builtin_convertvector(*reinterpret_cast<const fu*>(q), v);
+}
+
 // 8 floats to an address aligned to 32 bytes: a non-temporal store (one
 // vmovntps ymm on the AVX2 path) or an ordinary one.
 template <bool kStream>

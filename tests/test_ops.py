@@ -455,6 +455,43 @@ def test_numpy_path_does_not_import_torch_and_isa_paths_bitwise_equal(tmp_path):
     assert_same_on_every_isa(code, tmp_path, ("y", "e", "gx", "gb", "ga", "hx", "hb", "ha", "yl"))
 
 
+def test_plain_backward_isa_paths_bitwise_equal(tmp_path):
+    """The plain backward kernel (run per native vector on the AVX2 and AVX-512 paths)
+    gives bitwise the generic path's gradients for every channel-block layout (C = 3,
+    8, 16, 21), block boundary (T = 1, 2, 130, 300: the final-state gradient inside the
+    first, a partial and a full block), float32 and float64, with the forward's
+    checkpoints and without them, initial and final states given."""
+    code = (
+        "import sys, numpy as np\n"
+        "from learnafe import _core, ops\n"
+        "rng = np.random.default_rng(5)\n"
+        "out = {}\n"
+        "for dt, sfx in ((np.float32, 'f32'), (np.float64, 'f64')):\n"
+        "    fwd, bwd = getattr(_core, 'biquad_forward_' + sfx), getattr(_core, 'biquad_backward_' + sfx)\n"
+        "    for C in (3, 8, 16, 21):\n"
+        "        r = rng.uniform(0.3, 0.99, C); th = rng.uniform(0.1, 3.0, C)\n"
+        "        b = rng.standard_normal((C, 3)); a = np.stack([-2 * r * np.cos(th), r * r], 1)\n"
+        "        for T in (1, 2, 130, 300):\n"
+        "            x = rng.standard_normal((3, T)).astype(dt)\n"
+        "            zi = rng.standard_normal((3, C, 2)).astype(dt)\n"
+        "            gzf = rng.standard_normal((3, C, 2)).astype(dt)\n"
+        "            gy = rng.standard_normal((3, C, T)).astype(dt)\n"
+        "            y = np.empty((3, C, T), dt); zf = np.empty((3, C, 2), dt)\n"
+        "            ck = np.empty(_core.biquad_checkpoint_size(3, T, C))\n"
+        "            fwd(x, b, a, zi, y, zf, 1, ck)\n"
+        "            for name, cks in (('ck', ck), ('own', None)):\n"
+        "                gx = np.empty_like(x); gb = np.empty((C, 3)); ga = np.empty((C, 2))\n"
+        "                gzi = np.empty_like(zi)\n"
+        "                bwd(x, b, a, zi, gy, gzf, gx, gb, ga, gzi, 1, cks)\n"
+        "                for k, v in (('gx', gx), ('gb', gb), ('ga', ga), ('gzi', gzi)):\n"
+        "                    out[f'{k}_{sfx}_{C}_{T}_{name}'] = v\n"
+        "np.savez(sys.argv[1], **out)\n"
+        "print(ops.kernel_isa())\n")
+    keys = [f"{k}_{sfx}_{C}_{T}_{name}" for k in ("gx", "gb", "ga", "gzi") for sfx in ("f32", "f64")
+            for C in (3, 8, 16, 21) for T in (1, 2, 130, 300) for name in ("ck", "own")]
+    assert_same_on_every_isa(code, tmp_path, keys)
+
+
 # ---------------------------------------------- streaming stores, output cache ---
 
 def _misaligned(shape, dtype):
