@@ -1,16 +1,20 @@
 """Time of a yield analysis with stacked chips against one chip at a time, in one process.
 
-``python bench/yield_stack.py [--chips 20] [--clips-per-word 6] [--chips-per-call 1 4 10 20]``
+``python bench/yield_stack.py [--chips 20] [--clips-per-word 6] [--chips-per-call 1 4 10 20] [--noise]``
 writes a small synthetic keyword set (tones in the 12-class layout, 1 s at 20 kHz, into a
 temporary folder), takes the conventional 16-channel analog bank and an (untrained) DS-CNN,
-and times on its validation split, clean and at 10 dB, with one thread:
+and times on its validation split, clean and at 10 dB, with one thread (``--noise``: with the
+bank's kT/C circuit noise on, ``noise.mode = "always"``):
 
 * one chip at a time: every chip built on its own (``sample_chip``) and evaluated with
   ``evaluate_dataset``, the evaluation ``yield_analysis`` made before chip stacks;
 * ``yield_analysis`` with ``chips_per_call`` K for each K given.
 
 After a warm-up, it prints a markdown table (seconds, ratio to one chip at a time) and checks
-that every variant gives the same accuracies.  Speed only: the classifier is not trained.
+that every variant gives the same accuracies.  Then the front end alone on one batch of the
+validation clips: the stack of all chips as one ``ChipStack`` call against one
+``filterbank_envelope`` call per chip with the same seed (checked bit for bit equal), median of 5.
+Speed only: the classifier is not trained.
 """
 
 from __future__ import annotations
@@ -66,12 +70,13 @@ def main() -> None:
     ap.add_argument("--clips-per-word", type=int, default=6, help="clips per word; half are validation (default 6)")
     ap.add_argument("--chips-per-call", type=int, nargs="+", default=[1, 4, 10, 20],
                     help="stack sizes to time (default 1 4 10 20)")
+    ap.add_argument("--noise", action="store_true", help="circuit noise on (noise.mode = 'always')")
     args = ap.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         root = _toy_set(Path(tmp) / "toy", args.clips_per_word)
-        ds = KeywordDataset(root, "validation", RATE, cache_dir=str(Path(tmp) / "cache"))
-        bank = AnalogFilterBank.conventional(16).eval()
+        ds = KeywordDataset(root, "validation", sample_rate=RATE, cache_dir=str(Path(tmp) / "cache"), progress=False)
+        bank = AnalogFilterBank.conventional(16, noise={"mode": "always"} if args.noise else None).eval()
         torch.manual_seed(0)
         model = CoDesignModel(bank, DSCNN(16, 12)).eval()
         opts = YieldOptions(seed=0, snrs=(10.0,), corners=())
@@ -91,10 +96,51 @@ def main() -> None:
             got = [{key: c["accuracy"][key] for key in ref[0]} for c in res["chips"]]
             if got != ref:
                 raise SystemExit(f"chips_per_call={k} gives other accuracies than one chip at a time")
-    print(f"{args.chips} chips, {len(ds)} clips x 2 conditions (clean, 10 dB), 1 thread\n")
+        front = _front_end_times(bank, ds, args.chips)
+    noise = "circuit noise on" if args.noise else "no circuit noise"
+    print(f"{args.chips} chips, {len(ds)} clips x 2 conditions (clean, 10 dB), {noise}, 1 thread\n")
     print("| path | s | speed-up |\n| --- | ---: | ---: |")
     for name, s in rows:
         print(f"| {name} | {s:.2f} | {base / s:.2f}x |")
+    print(f"\nfront end alone, {args.chips} chips x {front['clips']} clips, median of 5\n")
+    print("| path | ms | speed-up |\n| --- | ---: | ---: |")
+    for name in ("one call per chip", "one stacked call"):
+        print(f"| {name} | {front[name] * 1e3:.1f} | {front['one call per chip'] / front[name]:.2f}x |")
+
+
+def _front_end_times(bank, ds, n_chips: int) -> dict:
+    """Seconds (median of 5) of the chips' features on the validation clips: one stacked call, and
+    one envelope call per chip with the same seed (the two checked bit for bit equal)."""
+    from learnafe.frontends import features as feat
+    from learnafe.ops.operators import torch_seed
+
+    with torch.no_grad():
+        stack = bank.chip_stack([bank.draw_factors(k) for k in range(n_chips)])
+        x = torch.from_numpy(np.stack([ds.waveform(i) for i in range(len(ds))]))
+
+        def per_chip():
+            torch.manual_seed(0)
+            seed = torch_seed() if stack.noise_std is not None else None
+            env = torch.stack([feat.envelopes(x, stack.b[j], stack.a[j], stack.sample_rate, stack.features,
+                                              noise_std=None if seed is None else stack.noise_std[j], seed=seed)
+                               for j in range(n_chips)])
+            return feat.post_process(env, stack.features)
+
+        def stacked():
+            torch.manual_seed(0)
+            return stack(x)
+
+        if not torch.equal(stacked(), per_chip()):
+            raise SystemExit("the stacked front-end call differs from one call per chip")
+        out = {"clips": len(x)}
+        for name, fn in (("one call per chip", per_chip), ("one stacked call", stacked)):
+            times = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            out[name] = float(np.median(times))
+    return out
 
 
 if __name__ == "__main__":

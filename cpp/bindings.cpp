@@ -234,47 +234,59 @@ inline double* checkpoint_buffer(const py::object& ck, py::ssize_t B, py::ssize_
     return buffer<double>(ck, "ck", {B, learnafe::biquad::envelope_checkpoint_size(C, T, hop)}, true);
 }
 
+// noise_std: None, float64 [C] (shared by the batch) or [B, C] (per batch item).
+inline bool std_per_example(const py::object& s) {
+    return !s.is_none() && py::cast<py::array>(s).ndim() == 2;
+}
+inline double* std_buffer(const py::object& s, const char* name, bool per_example, py::ssize_t B,
+                          py::ssize_t C) {
+    return per_example ? buffer<double>(s, name, {B, C}, true) : buffer<double>(s, name, {C}, true);
+}
+
 template <class F>
 void envelope_forward(py::array x, py::array b, py::array a, py::ssize_t hop, double alpha,
                       const std::string& rectify, py::array out, int num_threads, py::object noise_std,
-                      uint64_t seed, py::object ck) {
+                      uint64_t seed, py::object ck, int64_t noise_batch) {
     const Coefs k = coefs_of(b);
     const auto B = x.shape(0), T = x.shape(1), C = k.C;
     if (hop < 1) throw py::value_error("hop must be >= 1");
     const F* px = buffer<F>(x, "x", {B, T});
     const double* pb = coef_buffer(b, "b", k, B, 3);
     const double* pa = coef_buffer(a, "a", k, B, 2);
-    const double* ps = buffer<double>(noise_std, "noise_std", {C}, true);
+    const bool sp = std_per_example(noise_std);
+    const double* ps = std_buffer(noise_std, "noise_std", sp, B, C);
     F* po = buffer<F>(out, "out", {B, C, T / hop});
     double* pck = checkpoint_buffer(ck, B, C, T, hop);
     const Rectify r = rectify_of(rectify);
     py::gil_scoped_release nogil;
     learnafe::biquad::envelope_forward<F>(px, B, T, pb, pa, C, hop, alpha, r, ps, seed, po, pck,
-                                          num_threads, k.per_example);
+                                          num_threads, k.per_example, sp, noise_batch);
 }
 
 template <class F>
 void envelope_backward(py::array x, py::array b, py::array a, py::ssize_t hop, double alpha,
                        const std::string& rectify, py::array gout, py::array gx, py::array gb,
                        py::array ga, int num_threads, py::object noise_std, uint64_t seed,
-                       py::object gstd, py::object ck) {
+                       py::object gstd, py::object ck, int64_t noise_batch) {
     const Coefs k = coefs_of(b);
     const auto B = x.shape(0), T = x.shape(1), C = k.C;
     if (hop < 1) throw py::value_error("hop must be >= 1");
     const F* px = buffer<F>(x, "x", {B, T});
     const double* pb = coef_buffer(b, "b", k, B, 3);
     const double* pa = coef_buffer(a, "a", k, B, 2);
-    const double* ps = buffer<double>(noise_std, "noise_std", {C}, true);
+    const bool sp = std_per_example(noise_std);
+    const double* ps = std_buffer(noise_std, "noise_std", sp, B, C);
     const F* pgo = buffer<F>(gout, "grad_out", {B, C, T / hop});
     F* pgx = buffer<F>(gx, "grad_x", {B, T});
     double* pgb = coef_buffer(gb, "grad_b", k, B, 3);
     double* pga = coef_buffer(ga, "grad_a", k, B, 2);
-    double* pgs = buffer<double>(gstd, "grad_noise_std", {C}, true);
+    double* pgs = std_buffer(gstd, "grad_noise_std", sp, B, C);
     const double* pck = checkpoint_buffer(ck, B, C, T, hop);
     const Rectify r = rectify_of(rectify);
     py::gil_scoped_release nogil;
     learnafe::biquad::envelope_backward<F>(px, B, T, pb, pa, C, hop, alpha, r, ps, seed, pck, pgo,
-                                           pgx, pgb, pga, pgs, num_threads, k.per_example);
+                                           pgx, pgb, pga, pgs, num_threads, k.per_example, sp,
+                                           noise_batch);
 }
 
 void gaussian_noise(uint64_t seed, py::array out, int num_threads) {
@@ -358,16 +370,18 @@ void bind(py::module_& m) {
     const auto none = py::none();
     m.def("envelope_forward_f32", &envelope_forward<float>, "x"_a, "b"_a, "a"_a, "hop"_a,
           "alpha"_a, "rectify"_a, "out"_a, "num_threads"_a, "noise_std"_a = none, "seed"_a = 0,
-          "ck"_a = none);
+          "ck"_a = none, "noise_batch"_a = 0);
     m.def("envelope_forward_f64", &envelope_forward<double>, "x"_a, "b"_a, "a"_a, "hop"_a,
           "alpha"_a, "rectify"_a, "out"_a, "num_threads"_a, "noise_std"_a = none, "seed"_a = 0,
-          "ck"_a = none);
+          "ck"_a = none, "noise_batch"_a = 0);
     m.def("envelope_backward_f32", &envelope_backward<float>, "x"_a, "b"_a, "a"_a, "hop"_a,
           "alpha"_a, "rectify"_a, "gout"_a, "gx"_a, "gb"_a, "ga"_a, "num_threads"_a,
-          "noise_std"_a = none, "seed"_a = 0, "gstd"_a = none, "ck"_a = none);
+          "noise_std"_a = none, "seed"_a = 0, "gstd"_a = none, "ck"_a = none,
+          "noise_batch"_a = 0);
     m.def("envelope_backward_f64", &envelope_backward<double>, "x"_a, "b"_a, "a"_a, "hop"_a,
           "alpha"_a, "rectify"_a, "gout"_a, "gx"_a, "gb"_a, "ga"_a, "num_threads"_a,
-          "noise_std"_a = none, "seed"_a = 0, "gstd"_a = none, "ck"_a = none);
+          "noise_std"_a = none, "seed"_a = 0, "gstd"_a = none, "ck"_a = none,
+          "noise_batch"_a = 0);
     m.def("envelope_checkpoint_size", &learnafe::biquad::envelope_checkpoint_size, "C"_a, "T"_a,
           "hop"_a, "Doubles per batch item of the envelope op's frame-start state buffer.");
     m.def("gaussian_noise", &gaussian_noise, "seed"_a, "out"_a, "num_threads"_a,

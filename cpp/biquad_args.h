@@ -61,13 +61,17 @@ struct BackwardArgs : Bank<F>, GradOut<F> {
 
 // The envelope of the fused op: frames = T / hop, rectifier, smoothing
 // alpha, input-referred noise (per-lane std packed per channel block
-// [nblk][W], zero padded, or null) and its seed.
+// [nblk][W], zero padded, or null; std_stride: doubles from one batch item's
+// packed std to the next, 0 when shared), its seed and noise_batch (batch
+// item bi draws the noise keyed by bi % noise_batch).
 struct Envelope {
     int64_t hop = 1, frames = 0;
     double alpha = 0.0;
     Rectify rectify = Rectify::Abs;
     const double* noise_std = nullptr;
+    int64_t std_stride = 0;
     uint64_t seed = 0;
+    int64_t noise_batch = 1;
 };
 
 // Fused envelope forward: out [B, C, frames]; ck (optional): frame-start

@@ -112,8 +112,13 @@ struct GradBuffers {
         gstd_part.assign(static_cast<size_t>(p.B * p.C), 0.0);
         p.gstd_part = gstd_part.data();
     }
-    // d/dstd[c]: the unit partials summed in batch order.
-    void finish_std(const Bank<F>& p, double* gstd) const {
+    // d/dstd[c]: the unit partials summed in batch order (shared std), or
+    // d/dstd[b, c] per batch item (per-example std).
+    void finish_std(const Bank<F>& p, double* gstd, bool per_example) const {
+        if (per_example) {
+            std::copy(gstd_part.begin(), gstd_part.end(), gstd);
+            return;
+        }
         for (int64_t c = 0; c < p.C; ++c) {
             double s = 0.0;
             for (int64_t bi = 0; bi < p.B; ++bi) s += gstd_part[bi * p.C + c];

@@ -17,6 +17,18 @@ namespace learnafe {
 namespace biquad {
 namespace detail {
 
+// The unit whose noise the unit u draws: batch item bi keyed as bi % noise_batch.
+inline Unit noise_unit(const Envelope& e, Unit u) {
+    u.bi %= e.noise_batch;
+    return u;
+}
+
+// The noise std of a unit's W lanes (shared, or its batch item's row).
+template <class V>
+LAFE_INLINE V unit_std(const Envelope& e, const Unit& u) {
+    return V::load(e.noise_std + u.bi * e.std_stride + u.blk * V::kW);
+}
+
 template <class F, class V>
 struct EnvForward {
     // Frames of the unit; with Noisy, channel c's input is x + std_c n_c.
@@ -24,8 +36,9 @@ struct EnvForward {
     static LAFE_INLINE void frames(const EnvForwardArgs<F>& p, const Unit& u, const Coef<V>& k, double* nbuf) {
         constexpr int W = V::kW;
         const double alpha = p.alpha;
-        const V sd = Noisy ? V::load(p.noise_std + u.blk * W) : V::zero();
+        const V sd = Noisy ? unit_std<V>(p, u) : V::zero();
         const NoiseKey<V> key(Noisy ? p.seed : 0);
+        const Unit nu = noise_unit(p, u);
         double* ck = p.ck ? p.ck + (u.bi * p.nblk + u.blk) * p.frames * 2 * W : nullptr;
         V v1 = V::zero(), v2 = V::zero(), e = V::zero();
         const F* xb = p.x + u.bi * p.T;
@@ -37,7 +50,7 @@ struct EnvForward {
             const F* xs = xb + f * p.hop;
             if constexpr (Noisy) {
                 const int64_t t0 = f * p.hop;
-                FrameNoise<V> gen(key, u, t0, p.hop, nbuf);
+                FrameNoise<V> gen(key, nu, t0, p.hop, nbuf);
                 const double* nr = gen.rows(t0);
                 for (int64_t t = 0; t < p.hop; ++t) {
                     gen.before(t0 + t);
@@ -80,7 +93,8 @@ struct EnvBackward {
         constexpr int W = V::kW;
         const F* xs = p.x + u.bi * p.T + t0;
         if constexpr (Noisy) {
-            FrameNoise<V> gen(key, u, t0, p.hop, nbuf);
+            const Unit nu = noise_unit(p, u);
+            FrameNoise<V> gen(key, nu, t0, p.hop, nbuf);
             nr = gen.rows(t0);
             if (vout) {
                 c2.store(vout);
@@ -129,7 +143,7 @@ struct EnvBackward {
         double* sums = vbuf + (hop + 2) * W;          // [hop]
         double* nbuf = sums + hop;                    // [noise_rows(hop)][W] when Noisy
         double* own = nbuf + (Noisy ? noise_rows(hop) * W : 0);  // [nf][2][W] unless given
-        const V sd = Noisy ? V::load(p.noise_std + u.blk * W) : V::zero();
+        const V sd = Noisy ? unit_std<V>(p, u) : V::zero();
         const NoiseKey<V> key(Noisy ? p.seed : 0);
         const double* nr = nullptr;
         const double* ck = frame_states<Noisy>(p, u, k, sd, key, nbuf, nr, own);

@@ -71,18 +71,25 @@ void fill_bank(Bank<F>& p, const F* x, int64_t B, int64_t T, const double* b, co
     p.coef = coef.data();
 }
 
-// The envelope settings; noise_std [C] packed per channel block into `stdp`.
+// The envelope settings; noise_std [C] (or [B, C] with std_per_example)
+// packed per channel block into `stdp` ([nblk][W], or [B][nblk][W]);
+// noise_batch < 1 or > B: every batch item keyed by its own index.
 template <class F>
 void fill_envelope(Envelope& e, const Bank<F>& p, int64_t hop, double alpha, Rectify rectify,
-                   const double* noise_std, uint64_t seed, std::vector<double>& stdp) {
+                   const double* noise_std, uint64_t seed, std::vector<double>& stdp,
+                   bool std_per_example, int64_t noise_batch) {
     e.hop = hop;
     e.frames = p.T / hop;
     e.alpha = alpha;
     e.rectify = rectify;
     e.seed = seed;
+    e.noise_batch = noise_batch >= 1 && noise_batch < p.B ? noise_batch : std::max<int64_t>(p.B, 1);
     if (noise_std) {
-        stdp.assign(static_cast<size_t>(p.nblk * p.W), 0.0);
-        std::copy(noise_std, noise_std + p.C, stdp.begin());  // lane c % W of block c / W
+        const int64_t rows = std_per_example ? p.B : 1;
+        e.std_stride = std_per_example ? p.nblk * p.W : 0;
+        stdp.assign(static_cast<size_t>(rows * p.nblk * p.W), 0.0);
+        for (int64_t bi = 0; bi < rows; ++bi)  // lane c % W of block c / W
+            std::copy(noise_std + bi * p.C, noise_std + (bi + 1) * p.C, stdp.begin() + bi * e.std_stride);
         e.noise_std = stdp.data();
     }
 }
@@ -137,11 +144,12 @@ int64_t envelope_checkpoint_size(int64_t C, int64_t T, int64_t hop) {
 template <class F>
 void envelope_forward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
                       int64_t hop, double alpha, Rectify rectify, const double* noise_std,
-                      uint64_t seed, F* out, double* ck, int num_threads, bool per_example) {
+                      uint64_t seed, F* out, double* ck, int num_threads, bool per_example,
+                      bool std_per_example, int64_t noise_batch) {
     std::vector<double> coef, stdp;
     EnvForwardArgs<F> p;
     fill_bank(p, x, B, T, b, a, C, coef, per_example);
-    fill_envelope(p, p, hop, alpha, rectify, noise_std, seed, stdp);
+    fill_envelope(p, p, hop, alpha, rectify, noise_std, seed, stdp, std_per_example, noise_batch);
     p.out = out;
     p.ck = ck;
     const size_t scratch = noise_std ? static_cast<size_t>(noise_rows(hop) * p.W) : 0;
@@ -152,11 +160,12 @@ template <class F>
 void envelope_backward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
                        int64_t hop, double alpha, Rectify rectify, const double* noise_std,
                        uint64_t seed, const double* ck, const F* gout, F* gx, double* gb,
-                       double* ga, double* gstd, int num_threads, bool per_example) {
+                       double* ga, double* gstd, int num_threads, bool per_example,
+                       bool std_per_example, int64_t noise_batch) {
     std::vector<double> coef, stdp;
     EnvBackwardArgs<F> p;
     fill_bank(p, x, B, T, b, a, C, coef, per_example);
-    fill_envelope(p, p, hop, alpha, rectify, noise_std, seed, stdp);
+    fill_envelope(p, p, hop, alpha, rectify, noise_std, seed, stdp, std_per_example, noise_batch);
     p.gout = gout;
     p.ck = ck;
     GradBuffers<F> g;
@@ -165,7 +174,7 @@ void envelope_backward(const F* x, int64_t B, int64_t T, const double* b, const 
     launch(pick<EnvBackward, F, EnvBackwardArgs<F>>(p.W), p,
            scratch_env_backward(p.W, ck ? 0 : p.frames, hop, noise_std != nullptr), num_threads);
     g.finish(p, p, gb, ga, num_threads);
-    if (noise_std && gstd) g.finish_std(p, gstd);
+    if (noise_std && gstd) g.finish_std(p, gstd, std_per_example);
 }
 
 void gaussian_noise(uint64_t seed, int64_t B, int64_t C, int64_t T, double* out, int num_threads) {
@@ -187,11 +196,11 @@ void gaussian_noise(uint64_t seed, int64_t B, int64_t C, int64_t T, double* out,
                               const double*, bool);                                             \
     template void envelope_forward<F>(const F*, int64_t, int64_t, const double*, const double*,  \
                                       int64_t, int64_t, double, Rectify, const double*, uint64_t, \
-                                      F*, double*, int, bool);                                  \
+                                      F*, double*, int, bool, bool, int64_t);                   \
     template void envelope_backward<F>(const F*, int64_t, int64_t, const double*, const double*, \
                                        int64_t, int64_t, double, Rectify, const double*,          \
                                        uint64_t, const double*, const F*, F*, double*, double*,   \
-                                       double*, int, bool);
+                                       double*, int, bool, bool, int64_t);
 
 LAFE_INSTANTIATE(float)
 LAFE_INSTANTIATE(double)

@@ -47,8 +47,9 @@
 // the filter state at each frame boundary (F x 2 doubles per lane, saved by
 // the forward pass or recomputed) and the reverse pass recomputes one frame
 // at a time in a (hop + 2)-sample buffer per thread.  The optional
-// input-referred noise (per channel std, counter-based generator keyed by
-// (seed, batch item, channel, sample)) is regenerated, never stored.
+// input-referred noise (per channel or per (batch item, channel) std,
+// counter-based generator keyed by (seed, batch item, channel, sample)) is
+// regenerated, never stored.
 #pragma once
 
 #include <cstdint>
@@ -94,8 +95,13 @@ void backward(const F* x, int64_t B, int64_t T, const double* b, const double* a
 // filters x[b, t] + noise_std[c] * n[b, c, t] (computed in double) instead of
 // x[b, t], where n is the standard normal noise of `gaussian_noise` for
 // `seed` (Philox4x32-7 + Box-Muller keyed by (seed, b, c, t), see
-// counter_rng.h).  Nothing of size [B, C, T] is stored: the backward pass
-// regenerates the same noise.  noise_std = null: no noise, seed unused.
+// counter_rng.h).  With std_per_example, noise_std is [B, C] and batch item
+// b uses its row noise_std[b, c].  noise_batch (1 <= noise_batch < B; any
+// other value: B) keys batch item b by b % noise_batch instead of b, so a
+// batch of K groups of noise_batch items (e.g. K chips x the same clips)
+// gives every group the noise of the first group's call alone.  Nothing of
+// size [B, C, T] is stored: the backward pass regenerates the same noise.
+// noise_std = null: no noise, seed and noise_batch unused.
 //
 // ck (optional, may be null): [B, envelope_checkpoint_size(C, T, hop)]
 // doubles; the forward writes the filter state at every frame start into it
@@ -104,18 +110,22 @@ void backward(const F* x, int64_t B, int64_t T, const double* b, const double* a
 template <class F>
 void envelope_forward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
                       int64_t hop, double alpha, Rectify rectify, const double* noise_std,
-                      uint64_t seed, F* out, double* ck, int num_threads, bool per_example = false);
+                      uint64_t seed, F* out, double* ck, int num_threads, bool per_example = false,
+                      bool std_per_example = false, int64_t noise_batch = 0);
 
-// Adjoint of `envelope_forward` (same noise_std, seed; ck from the forward
-// or null).  gout: [B, C, T / hop].  Outputs gx [B, T], gb [C, 3], ga [C, 2],
-// and with noise gstd [C] (d/dstd[c] = sum over b, t of dL/d(input of
-// channel c)[b, t] * n[b, c, t]; may be null).  All reductions over the
-// batch run in batch order: bitwise identical for any thread count.
+// Adjoint of `envelope_forward` (same noise_std, seed, noise_batch; ck from
+// the forward or null).  gout: [B, C, T / hop].  Outputs gx [B, T], gb [C, 3],
+// ga [C, 2], and with noise gstd [C] (d/dstd[c] = sum over b, t of
+// dL/d(input of channel c)[b, t] * n[b, c, t]; may be null), or with
+// std_per_example gstd [B, C] (that sum over t alone, per batch item).  All
+// reductions over the batch run in batch order: bitwise identical for any
+// thread count.
 template <class F>
 void envelope_backward(const F* x, int64_t B, int64_t T, const double* b, const double* a, int64_t C,
                        int64_t hop, double alpha, Rectify rectify, const double* noise_std,
                        uint64_t seed, const double* ck, const F* gout, F* gx, double* gb,
-                       double* ga, double* gstd, int num_threads, bool per_example = false);
+                       double* ga, double* gstd, int num_threads, bool per_example = false,
+                       bool std_per_example = false, int64_t noise_batch = 0);
 
 // Doubles per batch item of the envelope checkpoint buffer.
 int64_t envelope_checkpoint_size(int64_t C, int64_t T, int64_t hop);

@@ -59,16 +59,24 @@ def test_every_chip_of_the_stack_equals_its_own_forward_pass(noise):
         assert not torch.equal(stack(x), got)      # the noise follows torch's generator
 
 
-def test_noise_free_stack_is_one_op_call(monkeypatch):
+@pytest.mark.parametrize("noise", [False, True])
+def test_stack_is_one_op_call(monkeypatch, noise):
     from learnafe.frontends import features as feat
 
     calls = []
     real = feat.envelopes
-    monkeypatch.setattr(feat, "envelopes", lambda x, b, *a, **k: calls.append((x.shape, b.shape)) or real(x, b, *a, **k))
-    bank = _bank()
+
+    def spy(x, b, *a, **k):
+        std = k.get("noise_std")
+        calls.append((x.shape, b.shape, None if std is None else std.shape, k.get("noise_batch")))
+        return real(x, b, *a, **k)
+
+    monkeypatch.setattr(feat, "envelopes", spy)
+    bank = _bank(noise={"mode": "always"} if noise else None)
     with torch.no_grad():
         _stack(bank)(_audio())
-    assert calls == [((len(CHIPS) * 3, 2400), (len(CHIPS) * 3, 8, 3))]
+    n = len(CHIPS) * 3
+    assert calls == [((n, 2400), (n, 8, 3), (n, 8) if noise else None, 3 if noise else None)]
 
 
 def test_chip_stack_refuses_bad_arguments():

@@ -57,32 +57,38 @@ def envelope_checkpoint_size(C: int, T: int, hop: int) -> int:
 def envelope_forward_f32(x: NDArray[np.float32], b: NDArray[np.float64], a: NDArray[np.float64],
                          hop: int, alpha: float, rectify: str, out: NDArray[np.float32],
                          num_threads: int, noise_std: NDArray[np.float64] | None = None,
-                         seed: int = 0, ck: NDArray[np.float64] | None = None) -> None:
+                         seed: int = 0, ck: NDArray[np.float64] | None = None,
+                         noise_batch: int = 0) -> None:
     """Fused bank (b [C, 3] / a [C, 2] or per example [B, C, 3] / [B, C, 2]) + rectify ("abs" or
-    "square") + low-pass + decimation: out [B, C, T // hop]."""
+    "square") + low-pass + decimation: out [B, C, T // hop].  noise_std [C] or per example [B, C];
+    noise_batch in [1, B): batch item b draws the noise of item b % noise_batch (else its own)."""
 
 def envelope_forward_f64(x: NDArray[np.float64], b: NDArray[np.float64], a: NDArray[np.float64],
                          hop: int, alpha: float, rectify: str, out: NDArray[np.float64],
                          num_threads: int, noise_std: NDArray[np.float64] | None = None,
-                         seed: int = 0, ck: NDArray[np.float64] | None = None) -> None:
+                         seed: int = 0, ck: NDArray[np.float64] | None = None,
+                         noise_batch: int = 0) -> None:
     """Fused bank (b [C, 3] / a [C, 2] or per example [B, C, 3] / [B, C, 2]) + rectify ("abs" or
-    "square") + low-pass + decimation: out [B, C, T // hop]."""
+    "square") + low-pass + decimation: out [B, C, T // hop].  noise_std [C] or per example [B, C];
+    noise_batch in [1, B): batch item b draws the noise of item b % noise_batch (else its own)."""
 
 def envelope_backward_f32(x: NDArray[np.float32], b: NDArray[np.float64], a: NDArray[np.float64],
                           hop: int, alpha: float, rectify: str, gout: NDArray[np.float32],
                           gx: NDArray[np.float32], gb: NDArray[np.float64], ga: NDArray[np.float64],
                           num_threads: int, noise_std: NDArray[np.float64] | None = None,
                           seed: int = 0, gstd: NDArray[np.float64] | None = None,
-                          ck: NDArray[np.float64] | None = None) -> None:
-    """Adjoint of envelope_forward_f32: gout [B, C, T // hop] -> gx, gb, ga (the shape of b, a) and gstd [C]."""
+                          ck: NDArray[np.float64] | None = None, noise_batch: int = 0) -> None:
+    """Adjoint of envelope_forward_f32: gout [B, C, T // hop] -> gx, gb, ga (the shape of b, a) and gstd
+    (the shape of noise_std)."""
 
 def envelope_backward_f64(x: NDArray[np.float64], b: NDArray[np.float64], a: NDArray[np.float64],
                           hop: int, alpha: float, rectify: str, gout: NDArray[np.float64],
                           gx: NDArray[np.float64], gb: NDArray[np.float64], ga: NDArray[np.float64],
                           num_threads: int, noise_std: NDArray[np.float64] | None = None,
                           seed: int = 0, gstd: NDArray[np.float64] | None = None,
-                          ck: NDArray[np.float64] | None = None) -> None:
-    """Adjoint of envelope_forward_f64: gout [B, C, T // hop] -> gx, gb, ga (the shape of b, a) and gstd [C]."""
+                          ck: NDArray[np.float64] | None = None, noise_batch: int = 0) -> None:
+    """Adjoint of envelope_forward_f64: gout [B, C, T // hop] -> gx, gb, ga (the shape of b, a) and gstd
+    (the shape of noise_std)."""
 
 def gaussian_noise(seed: int, out: NDArray[np.float64], num_threads: int) -> None:
     """Fill float64 out [B, C, T] with the envelope op's noise n[b, c, t] for seed."""

@@ -74,19 +74,21 @@ def check_audio(x: torch.Tensor, name: str = "audio") -> tuple[torch.Tensor, boo
 
 
 def envelopes(x: torch.Tensor, b: torch.Tensor, a: torch.Tensor, sample_rate: float, cfg: FeatureConfig,
-              noise_std: torch.Tensor | None = None, seed: int | None = None) -> torch.Tensor:
+              noise_std: torch.Tensor | None = None, seed: int | None = None,
+              noise_batch: int | None = None) -> torch.Tensor:
     """Raw envelopes ``[B, C, F]`` through :func:`learnafe.ops.filterbank_envelope`.
 
     The coefficients go to the op in float64 whatever the audio dtype: rounding them to
     float32 would move the poles of low, narrow channels (radius 1 - 1e-4 and closer).
-    ``noise_std`` (``[C]``, optional) adds white Gaussian input-referred noise per channel
-    inside the op (``seed``: None draws it from torch's generator).
+    ``noise_std`` (``[C]`` or ``[B, C]``, optional) adds white Gaussian input-referred noise per
+    channel inside the op (``seed``: None draws it from torch's generator; ``noise_batch``: the
+    op's keying of batch items, None for each item its own).
     """
     if noise_std is not None:
         noise_std = noise_std.to(torch.float64)
     return ops.filterbank_envelope(x, b.to(torch.float64), a.to(torch.float64), hop=cfg.hop, tau=cfg.tau,
                                    sample_rate=float(sample_rate), rectify=cfg.rectify, noise_std=noise_std,
-                                   seed=seed)
+                                   seed=seed, noise_batch=noise_batch)
 
 
 def post_process(env: torch.Tensor, cfg: FeatureConfig) -> torch.Tensor:

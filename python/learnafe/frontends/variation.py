@@ -5,8 +5,8 @@ chips evaluated in one batched op call.
 that draws a forward pass's mismatch factors (:class:`~learnafe.frontends.spec.MismatchConfig`)
 and corner model (:class:`~learnafe.frontends.spec.CornerConfig`).  :meth:`ChipVariation.chip_stack`
 turns K chips (mismatch factors and/or corners) of one design into a :class:`ChipStack`: per-chip
-discrete biquads and noise std, run through the per-example
-:func:`learnafe.ops.filterbank_envelope` on a batch laid out as K chips x clips.
+discrete biquads and noise std, run through one per-example
+:func:`learnafe.ops.filterbank_envelope` call on a batch laid out as K chips x clips.
 """
 
 from __future__ import annotations
@@ -154,12 +154,12 @@ class ChipStack:
     """K chips of one analog bank as per-example coefficients (:meth:`ChipVariation.chip_stack`).
 
     Calling it on audio ``[B, T]`` gives features ``[K, B, C, F]``: chip k's features of every
-    clip, equal to that chip's own forward pass.  Without noise the whole stack is one call of
-    the per-example :func:`learnafe.ops.filterbank_envelope` on the batch laid out as K chips x
-    B clips (``b [K*B, C, 3]``).  With noise, the op's std is one ``[C]`` vector per call and
-    its noise is keyed by the row, so the stack makes one call per chip with one seed drawn
-    from torch's generator for all of them: every chip gets the noise its own forward pass
-    would draw from the same generator state.
+    clip, equal to that chip's own forward pass.  The whole stack is one call of the
+    per-example :func:`learnafe.ops.filterbank_envelope` on the batch laid out as K chips x B
+    clips (``b [K*B, C, 3]``; with noise, ``noise_std [K*B, C]``, one seed drawn from torch's
+    generator for all chips and ``noise_batch=B``, so item ``j*B + i`` draws the noise keyed by
+    ``(seed, i, c, t)``): every chip gets the noise its own forward pass would draw from the same
+    generator state.
     """
 
     #: Discrete numerators ``[K, C, 3]`` (float64).
@@ -181,14 +181,15 @@ class ChipStack:
         """Audio ``[B, T]`` (or ``[T]``) -> features ``[K, B, C, T // hop]`` (or ``[K, C, T // hop]``)."""
         x, was_1d = feat.check_audio(audio)
         k, n = self.n_chips, x.shape[0]
+        b = self.b.repeat_interleave(n, dim=0)
+        a = self.a.repeat_interleave(n, dim=0)
         if self.noise_std is None:
-            b = self.b.repeat_interleave(n, dim=0)
-            a = self.a.repeat_interleave(n, dim=0)
             env = feat.envelopes(x.repeat(k, 1), b, a, self.sample_rate, self.features)
-            env = env.reshape(k, n, *env.shape[1:])
         else:
-            seed = torch_seed()
-            env = torch.stack([feat.envelopes(x, self.b[j], self.a[j], self.sample_rate, self.features,
-                                              noise_std=self.noise_std[j], seed=seed) for j in range(k)])
-        out = feat.post_process(env, self.features)
+            # one seed for every chip and the items keyed modulo the clips: chip j's clip i draws
+            # the noise (seed, i, c, t) of the chip's own call on the clips
+            env = feat.envelopes(x.repeat(k, 1), b, a, self.sample_rate, self.features,
+                                 noise_std=self.noise_std.repeat_interleave(n, dim=0), seed=torch_seed(),
+                                 noise_batch=n)
+        out = feat.post_process(env.reshape(k, n, *env.shape[1:]), self.features)
         return out[:, 0] if was_1d else out

@@ -65,6 +65,9 @@ channel ``c`` filters ``x[b, t] + noise_std[c] * n[b, c, t]`` (in float64),
 where ``n`` is standard normal noise drawn inside the kernel from a
 counter-based generator (Philox4x32-7 + Box-Muller) keyed by
 ``(seed, b, c, t)``; the backward pass regenerates it instead of storing it.
+``noise_std`` may also be ``[B, C]`` (a row per batch item), and
+``noise_batch`` keys item ``b`` by ``b % noise_batch`` (a stack of chips x the
+same clips draws, for every chip, the noise of the clips' own call).
 :func:`gaussian_noise` returns exactly that ``n``.
 """
 
@@ -86,6 +89,7 @@ from learnafe.ops.checks import (
     check_envelope_args,
     check_finite,
     check_kind,
+    check_noise_batch,
     check_noise_std,
     check_out,
     check_seed,
@@ -186,7 +190,8 @@ def biquad_filterbank(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, zi: ArrayLike
 
 def filterbank_envelope(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, hop: int, tau: float,
                         sample_rate: float, rectify: str = "abs", noise_std: ArrayLike | None = None,
-                        seed: int | None = None, num_threads: int | None = None) -> Any:
+                        seed: int | None = None, num_threads: int | None = None,
+                        noise_batch: int | None = None) -> Any:
     """Fused filter bank -> rectify -> first-order low-pass -> decimation.
 
     Equals ``biquad_filterbank`` followed by ``abs`` (or square), the low-pass
@@ -208,15 +213,27 @@ def filterbank_envelope(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, hop: int, t
             ``>= 0``): channel ``c`` filters ``x[b, t] + noise_std[c] *
             n[b, c, t]`` (computed in float64) with ``n = gaussian_noise(seed,
             B, C, T)``, generated inside the kernel (nothing of size
-            ``[B, C, T]`` is stored; the backward pass regenerates it).  With
-            torch, ``noise_std`` may require grad (``d/dstd[c] = sum_{b,t}
-            dL/d(input of channel c)[b, t] * n[b, c, t]``).  ``None``: no noise.
+            ``[B, C, T]`` is stored; the backward pass regenerates it).  Or
+            ``[B, C]`` for ``x [B, T]``: batch item ``b`` uses its row
+            ``noise_std[b, c]`` (the noise values are the same as with a
+            ``[C]`` std: item ``b`` of a call with rows equals item ``b`` of a
+            call with that row as ``[C]``).  With torch, ``noise_std`` may
+            require grad (``[C]``: ``d/dstd[c] = sum_{b,t} dL/d(input of
+            channel c)[b, t] * n[b, c, t]``; ``[B, C]``: the sum over ``t``
+            alone, per item).  ``None``: no noise.
         seed: integer in ``[0, 2**64)`` keying the noise.  ``None`` with
             torch tensors: drawn from torch's default generator (two 32-bit
             words of ``torch.randint``), so ``torch.manual_seed`` makes a run
             reproducible; with NumPy arrays a seed is required when
             ``noise_std`` is given.  Ignored (but checked) without noise.
         num_threads: kernel threads (default :func:`get_num_threads`).
+        noise_batch: ``None`` (batch item ``b`` draws the noise keyed by
+            ``(seed, b, c, t)``) or a divisor of ``B``: item ``b`` draws the
+            noise of item ``b % noise_batch``.  A batch laid out as K groups of
+            the same ``noise_batch`` clips (K chips x clips, with per-example
+            ``b``, ``a`` and ``noise_std``) then gives group ``k`` exactly the
+            noise a call on the clips alone draws: the stacked call equals K
+            calls with the same seed.  Ignored (but checked) without noise.
 
     Returns:
         ``[B, C, T // hop]`` (``[C, T // hop]`` for 1-D ``x``); torch in, torch
@@ -229,6 +246,7 @@ def filterbank_envelope(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, hop: int, t
     alpha = envelope_alpha(tau, sample_rate)
     if seed is not None:
         seed = check_seed(seed)
+    nb = check_noise_batch(noise_batch, x.shape[0] if ndim == 2 else 1)
     if noise_std is not None:
         # torch: the data checks of noise_std run inside the operator (as those of x, b, a)
         check_noise_std(noise_std, x, C, is_torch, data=not is_torch)
@@ -247,10 +265,10 @@ def filterbank_envelope(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, hop: int, t
             t is not None and t.requires_grad for t in (x, b, a, noise_std))
         out, _, _ = torch.ops.learnafe.filterbank_envelope(
             x_batch, b, a, noise_std, None if seed is None else operators.seed_to_op(seed), int(hop), alpha,
-            rectify, save, threads)
+            rectify, save, threads, nb)
     else:
         out = kernels.envelope_forward(x_batch, b, a, int(hop), alpha, rectify, threads or get_num_threads(),
-                                      noise_std=noise_std, seed=0 if seed is None else seed)
+                                      noise_std=noise_std, seed=0 if seed is None else seed, noise_batch=nb)
     return out[0] if ndim == 1 else out
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 __all__ = ["RECTIFY", "SEED_LIMIT", "is_tensor", "dtype_name", "as_numpy", "check_kind", "check_dtypes",
            "check_finite", "first_non_finite", "check_stable", "check_coefficients", "check_bank_data", "check_bank",
-           "check_seed", "check_noise_std", "check_envelope_args", "check_out", "envelope_alpha",
+           "check_seed", "check_noise_std", "check_noise_batch", "check_envelope_args", "check_out", "envelope_alpha",
            "check_section_shapes", "check_section_stable", "unstable_sections"]
 
 #: The rectifiers of the envelope op.
@@ -191,7 +191,8 @@ def check_seed(seed: Any) -> int:
 
 
 def check_noise_std(noise_std: Any, x: Any, C: int, is_torch: bool, data: bool = True) -> None:
-    """Kind, dtype, device, shape; with ``data`` also finite and ``>= 0`` (eager data only)."""
+    """Kind, dtype, device, shape (``[C]``, or ``[B, C]`` for a batch ``x [B, T]``); with ``data`` also
+    finite and ``>= 0`` (eager data only)."""
     if is_tensor(noise_std) != is_torch or not (is_torch or isinstance(noise_std, np.ndarray)):
         kind = "a torch tensor" if is_torch else "a NumPy array"
         raise TypeError(f"noise_std must be {kind} like x (one standard deviation per channel), got "
@@ -201,20 +202,41 @@ def check_noise_std(noise_std: Any, x: Any, C: int, is_torch: bool, data: bool =
     if is_torch and noise_std.device.type != "cpu":
         raise ValueError(f"noise_std is on device {noise_std.device}; the kernels run on the CPU: "
                          f"pass noise_std.cpu()")
-    if tuple(noise_std.shape) != (C,):
-        raise ValueError(f"noise_std must have shape ({C},) (one standard deviation per channel), got "
-                         f"{tuple(noise_std.shape)}")
+    shape = tuple(noise_std.shape)
+    if x.ndim == 2:
+        batch = x.shape[0]
+        if shape not in ((C,), (batch, C)):
+            raise ValueError(f"noise_std must have shape ({C},) (one standard deviation per channel, shared by "
+                             f"the batch) or ({batch}, {C}) (one row per batch item of x), got {shape}")
+    elif shape != (C,):
+        raise ValueError(f"noise_std must have shape ({C},) (one standard deviation per channel) for a 1-D x; "
+                         f"a per-example noise_std [B, C] needs x [B, T], got {shape}")
     if not data:
         return
     arr = as_numpy(noise_std)
-    bad = np.flatnonzero(~np.isfinite(arr))
-    if bad.size:
-        raise ValueError(f"noise_std[{int(bad[0])}] is {float(arr[bad[0]])!r}; every standard deviation must be "
+    bad = np.argwhere(~np.isfinite(arr))
+    if len(bad):
+        at = ", ".join(str(int(i)) for i in bad[0])
+        raise ValueError(f"noise_std[{at}] is {float(arr[tuple(bad[0])])!r}; every standard deviation must be "
                          f"finite and >= 0")
-    bad = np.flatnonzero(arr < 0)
-    if bad.size:
-        raise ValueError(f"noise_std[{int(bad[0])}] = {float(arr[bad[0]])!r} is negative; every standard "
+    bad = np.argwhere(arr < 0)
+    if len(bad):
+        at = ", ".join(str(int(i)) for i in bad[0])
+        raise ValueError(f"noise_std[{at}] = {float(arr[tuple(bad[0])])!r} is negative; every standard "
                          f"deviation must be >= 0 (pass its absolute value)")
+
+
+def check_noise_batch(noise_batch: Any, batch: Any) -> int:
+    """``noise_batch`` None (every batch item keyed by its own index; returned as 0) or an integer in
+    ``[1, batch]`` that divides ``batch``."""
+    if noise_batch is None:
+        return 0
+    if isinstance(noise_batch, bool) or not isinstance(noise_batch, (int, np.integer)) \
+            or not 1 <= int(noise_batch) <= batch or batch % int(noise_batch):
+        raise ValueError(f"noise_batch must be None or an integer in [1, B={batch}] that divides B (batch item "
+                         f"b draws the noise of item b % noise_batch, e.g. the clips per chip of a chip "
+                         f"stack), got {noise_batch!r}")
+    return int(noise_batch)
 
 
 

@@ -84,20 +84,25 @@ def envelope_checkpoint_size(C: int, T: Any, hop: int) -> Any:
     return (T // hop) * _core.envelope_checkpoint_size(C, hop, hop)
 
 
-def envelope_forward(x, b, a, hop, alpha, rectify, threads, noise_std=None, seed=0, checkpoints=None):
-    """Envelope frames ``[B, C, T // hop]``; ``checkpoints`` (float64 ``[B, K]``) receives the checkpoints."""
+def envelope_forward(x, b, a, hop, alpha, rectify, threads, noise_std=None, seed=0, checkpoints=None,
+                     noise_batch=0):
+    """Envelope frames ``[B, C, T // hop]``; ``checkpoints`` (float64 ``[B, K]``) receives the checkpoints;
+    ``noise_std`` ``[C]`` or ``[B, C]``; ``noise_batch`` (0: ``B``) keys item ``b``'s noise by
+    ``b % noise_batch``."""
     x = np.ascontiguousarray(x)
     out = np.empty((x.shape[0], b.shape[-2], x.shape[1] // hop), dtype=x.dtype)
     fn = getattr(_core, "envelope_forward_" + _suffix(str(x.dtype)))
     fn(x, coefficients64(b), coefficients64(a), hop, alpha, rectify, out, threads,
-       noise_std=None if noise_std is None else coefficients64(noise_std), seed=seed, ck=checkpoints)
+       noise_std=None if noise_std is None else coefficients64(noise_std), seed=seed, ck=checkpoints,
+       noise_batch=int(noise_batch))
     return out
 
 
 @dataclass(frozen=True)
 class EnvelopeBackwardInputs:
     """The buffers the fused envelope's adjoint reads: the forward's ``x [B, T]``, ``b``, ``a``,
-    ``noise_std [C]`` (None: no noise) and the ``seed`` its noise was drawn with, the
+    ``noise_std [C]`` or ``[B, C]`` (None: no noise), the ``seed`` and ``noise_batch`` its noise was
+    drawn with, the
     ``checkpoints`` it saved (None: the adjoint recomputes the states) and the output gradient
     ``grad_out [B, C, T // hop]``."""
 
@@ -108,20 +113,21 @@ class EnvelopeBackwardInputs:
     noise_std: Any = None
     seed: int = 0
     checkpoints: Any = None
+    noise_batch: int = 0
 
 
 def envelope_backward(inputs: EnvelopeBackwardInputs, hop: int, alpha: float, rectify: str,
                       threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """Gradients ``(x [B, T], b, a (float64, the shapes of b, a), noise_std [C] or None)``."""
+    """Gradients ``(x [B, T], b, a (float64, the shapes of b, a), noise_std (its shape) or None)``."""
     x = np.ascontiguousarray(inputs.x)
     b, noise_std = inputs.b, inputs.noise_std
     grad_x, grad_b, grad_a = _bank_gradients(x, b)
-    grad_std = None if noise_std is None else np.empty(b.shape[-2])
+    grad_std = None if noise_std is None else np.empty(tuple(noise_std.shape))
     fn = getattr(_core, "envelope_backward_" + _suffix(str(x.dtype)))
     fn(x, coefficients64(b), coefficients64(inputs.a), hop, alpha, rectify,
        np.ascontiguousarray(inputs.grad_out, dtype=x.dtype), grad_x, grad_b, grad_a, threads,
        noise_std=None if noise_std is None else coefficients64(noise_std), seed=inputs.seed, gstd=grad_std,
-       ck=inputs.checkpoints)
+       ck=inputs.checkpoints, noise_batch=int(inputs.noise_batch))
     return grad_x, grad_b, grad_a, grad_std
 
 

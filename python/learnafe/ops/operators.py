@@ -10,11 +10,12 @@ Importing this module registers, with :mod:`torch.library`, operators that
         Tensor grad_y, Tensor grad_zf, int num_threads, Tensor? checkpoints=None)
         -> (Tensor grad_x, Tensor grad_b, Tensor grad_a, Tensor grad_zi)
     learnafe::filterbank_envelope(Tensor x, Tensor b, Tensor a, Tensor? noise_std, int? seed,
-        int hop, float alpha, str rectify, bool save_checkpoints, int num_threads)
-        -> (Tensor out, Tensor checkpoints, Tensor seed)
+        int hop, float alpha, str rectify, bool save_checkpoints, int num_threads,
+        int noise_batch=0) -> (Tensor out, Tensor checkpoints, Tensor seed)
     learnafe::filterbank_envelope_backward(Tensor x, Tensor b, Tensor a, Tensor? noise_std,
         Tensor seed, Tensor checkpoints, int hop, float alpha, str rectify, Tensor grad_out,
-        int num_threads) -> (Tensor grad_x, Tensor grad_b, Tensor grad_a, Tensor grad_noise_std)
+        int num_threads, int noise_batch=0)
+        -> (Tensor grad_x, Tensor grad_b, Tensor grad_a, Tensor grad_noise_std)
 
 ``x`` is ``[B, T]``, ``b`` ``[C, 3]``, ``a`` ``[C, 2]`` (or per example ``[B, C, 3]``,
 ``[B, C, 2]``, with per-example gradients), ``zi`` ``[B, C, 2]``
@@ -28,8 +29,11 @@ running the forward recursion again; the public function asks for them when a
 gradient will be needed.  ``alpha`` is
 :func:`learnafe.ops.envelope_alpha` of ``tau`` and ``sample_rate``.
 
-Noise of the envelope operator: ``noise_std [C]`` (or None) and ``seed``, a
-64-bit seed as a signed ``int`` (:func:`seed_to_op`).  ``seed`` None with
+Noise of the envelope operator: ``noise_std [C]``, or ``[B, C]`` per batch item
+(gradient of its shape), or None; ``seed``, a
+64-bit seed as a signed ``int`` (:func:`seed_to_op`); ``noise_batch`` 0 (every
+batch item keyed by its own index) or a divisor of ``B`` (item ``b`` keyed by
+``b % noise_batch``, :func:`learnafe.ops.filterbank_envelope`).  ``seed`` None with
 noise: the operator draws the seed from torch's default generator when it
 runs (:func:`torch_seed`), so a compiled graph consumes the
 generator exactly as eager mode does and ``torch.manual_seed`` reproduces both;
@@ -70,6 +74,7 @@ from learnafe.ops.checks import (
     check_envelope_args,
     check_finite,
     check_kind,
+    check_noise_batch,
     check_noise_std,
     check_section_shapes,
     check_section_stable,
@@ -215,19 +220,21 @@ def _checkpoint_length(C: int, T, hop: int):
     return kernels.envelope_checkpoint_size(C, T, hop)
 
 
-def _check_noise(x: Tensor, b: Tensor, noise_std: Optional[Tensor]) -> None:
+def _check_noise(x: Tensor, b: Tensor, noise_std: Optional[Tensor], noise_batch: int) -> None:
     if noise_std is not None:
         check_noise_std(noise_std, x, b.shape[-2], True, data=False)
+    if noise_batch != 0:
+        check_noise_batch(noise_batch, x.shape[0])
 
 
 @torch.library.custom_op("learnafe::filterbank_envelope", mutates_args=(), device_types="cpu")
 def filterbank_envelope(x: Tensor, b: Tensor, a: Tensor, noise_std: Optional[Tensor], seed: Optional[int],
                         hop: int, alpha: float, rectify: str, save_checkpoints: bool,
-                        num_threads: int) -> tuple[Tensor, Tensor, Tensor]:
+                        num_threads: int, noise_batch: int = 0) -> tuple[Tensor, Tensor, Tensor]:
     """``(out [B, C, T // hop], checkpoints float64 [B, K], seed int64 [1])``; see the module doc."""
     _check_static(x, b, a)
     check_envelope_args(x.shape[-1], hop, rectify, alpha)
-    _check_noise(x, b, noise_std)
+    _check_noise(x, b, noise_std, noise_batch)
     _check_data(x, b, a)
     if noise_std is not None:
         check_noise_std(noise_std, x, b.shape[-2], True)
@@ -242,15 +249,17 @@ def filterbank_envelope(x: Tensor, b: Tensor, a: Tensor, noise_std: Optional[Ten
         s = 0
     ck = torch.empty((B, _checkpoint_length(C, T, hop) if save_checkpoints else 0), dtype=torch.float64)
     out = kernels.envelope_forward(as_buffer(x), b, a, hop, alpha, rectify, nt, noise_std=noise_std, seed=s,
-                                      checkpoints=ck.numpy() if save_checkpoints else None)
+                                      checkpoints=ck.numpy() if save_checkpoints else None,
+                                      noise_batch=noise_batch)
     return torch.from_numpy(out), ck, torch.tensor([seed_to_op(s)], dtype=torch.int64)
 
 
 @filterbank_envelope.register_fake
-def _filterbank_envelope_fake(x, b, a, noise_std, seed, hop, alpha, rectify, save_checkpoints, num_threads):
+def _filterbank_envelope_fake(x, b, a, noise_std, seed, hop, alpha, rectify, save_checkpoints, num_threads,
+                              noise_batch=0):
     _check_static(x, b, a)
     check_envelope_args(x.shape[-1], hop, rectify, alpha)
-    _check_noise(x, b, noise_std)
+    _check_noise(x, b, noise_std, noise_batch)
     B, T = x.shape
     C = b.shape[-2]
     K = _checkpoint_length(C, T, hop) if save_checkpoints else 0
@@ -261,17 +270,18 @@ def _filterbank_envelope_fake(x, b, a, noise_std, seed, hop, alpha, rectify, sav
 @torch.library.custom_op("learnafe::filterbank_envelope_backward", mutates_args=(), device_types="cpu")
 def filterbank_envelope_backward(x: Tensor, b: Tensor, a: Tensor, noise_std: Optional[Tensor], seed: Tensor,
                                  checkpoints: Tensor, hop: int, alpha: float, rectify: str, grad_out: Tensor,
-                                 num_threads: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Gradients ``(x [B, T], b, a (the shapes of b, a), noise_std [C] (or [0] without noise))``.
+                                 num_threads: int, noise_batch: int = 0) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gradients ``(x [B, T], b, a (the shapes of b, a), noise_std (its shape; [0] without noise))``.
 
     The parameters are flat: a torch custom operator's schema is inferred from its annotated
     parameters, which must be tensors and scalars (a dataclass has no schema type)."""
     _check_static(x, b, a)
     check_envelope_args(x.shape[-1], hop, rectify, alpha)
-    _check_noise(x, b, noise_std)
+    _check_noise(x, b, noise_std, noise_batch)
     ck = None if checkpoints.shape[-1] == 0 else as_buffer(checkpoints)
     inputs = kernels.EnvelopeBackwardInputs(as_buffer(x), b, a, as_buffer(grad_out), noise_std=noise_std,
-                                            seed=seed_from_op(int(seed[0])), checkpoints=ck)
+                                            seed=seed_from_op(int(seed[0])), checkpoints=ck,
+                                            noise_batch=noise_batch)
     gx, gb, ga, gs = kernels.envelope_backward(inputs, hop, alpha, rectify, kernel_threads(num_threads))
     gs = torch.empty((0,), dtype=torch.float64) if gs is None else torch.from_numpy(gs).to(noise_std.dtype)
     return torch.from_numpy(gx), torch.from_numpy(gb).to(b.dtype), torch.from_numpy(ga).to(a.dtype), gs
@@ -279,27 +289,26 @@ def filterbank_envelope_backward(x: Tensor, b: Tensor, a: Tensor, noise_std: Opt
 
 @filterbank_envelope_backward.register_fake
 def _filterbank_envelope_backward_fake(x, b, a, noise_std, seed, checkpoints, hop, alpha, rectify, grad_out,
-                                       num_threads):
+                                       num_threads, noise_batch=0):
     B, T = x.shape
-    C = b.shape[-2]
-    gs = b.new_empty((0,), dtype=torch.float64) if noise_std is None else noise_std.new_empty((C,))
+    gs = b.new_empty((0,), dtype=torch.float64) if noise_std is None else noise_std.new_empty(noise_std.shape)
     return x.new_empty((B, T)), b.new_empty(b.shape), a.new_empty(a.shape), gs
 
 
 def _envelope_setup_context(ctx, inputs, output):
-    x, b, a, noise_std, seed, hop, alpha, rectify, save_checkpoints, num_threads = inputs
+    x, b, a, noise_std, seed, hop, alpha, rectify, save_checkpoints, num_threads, noise_batch = inputs
     _, checkpoints, seed_used = output
     ctx.mark_non_differentiable(checkpoints, seed_used)
     ctx.save_for_backward(x, b, a, noise_std, seed_used, checkpoints)
-    ctx.params = (hop, alpha, rectify, num_threads)
+    ctx.params = (hop, alpha, rectify, num_threads, noise_batch)
 
 
 def _envelope_backward(ctx, grad_out, _grad_checkpoints, _grad_seed):
     x, b, a, noise_std, seed_used, checkpoints = ctx.saved_tensors
-    hop, alpha, rectify, num_threads = ctx.params
+    hop, alpha, rectify, num_threads, noise_batch = ctx.params
     gx, gb, ga, gs = torch.ops.learnafe.filterbank_envelope_backward(
-        x, b, a, noise_std, seed_used, checkpoints, hop, alpha, rectify, grad_out, num_threads)
-    return gx, gb, ga, (None if noise_std is None else gs), None, None, None, None, None, None
+        x, b, a, noise_std, seed_used, checkpoints, hop, alpha, rectify, grad_out, num_threads, noise_batch)
+    return gx, gb, ga, (None if noise_std is None else gs), None, None, None, None, None, None, None
 
 
 filterbank_envelope.register_autograd(_envelope_backward, setup_context=_envelope_setup_context)
