@@ -71,9 +71,91 @@ void run_channel(const int64_t* x, int64_t T, const Channel& c, bool rev, int64_
 }
 
 
+// The vector lanes' parameters of the channel groups of W lanes (see GroupParams).
+std::vector<GroupParams> group_params(const Channel* ch, int64_t C, int W) {
+    const int64_t groups = (C + W - 1) / W;
+    std::vector<GroupParams> gps(groups);
+    for (int64_t g = 0; g < groups; ++g) {
+        GroupParams& p = gps[g];
+        for (int l = 0; l < 8; ++l) {
+            const int64_t c = g * W + l;
+            if (l < W && c < C) {
+                const int sh = ch[c].B_af + ch[c].B_b;
+                p.na1[l] = std::ldexp(-double(ch[c].a1), -sh);
+                p.na2[l] = std::ldexp(-double(ch[c].a2), -sh);
+                p.xs[l] = std::ldexp(1.0, ch[c].B_wf - ch[c].B_b);
+                p.wlim[l] = double(int64_t(1) << (ch[c].B_w - 1));
+                p.ylim[l] = double(int64_t(1) << (ch[c].B_out - 1));
+            } else {
+                p.na1[l] = p.na2[l] = p.xs[l] = 0.0;
+                p.wlim[l] = p.ylim[l] = 1e300;
+            }
+        }
+    }
+    return gps;
+}
+
+// The overflow report of one lane's result.
+void report(const LaneResult& r, int64_t offset, int32_t* kind, int64_t* where) {
+    *kind = kNoOverflow;
+    *where = INT64_MIN;
+    if (r.first_state >= 0) {
+        *kind = kStateOverflow;
+        *where = r.first_state - offset;
+    } else if (r.first_out >= 0) {
+        *kind = kOutputOverflow;
+        *where = r.first_out - offset;
+    }
+}
+
 }  // namespace
 
 namespace detail {
+
+int staged_signals_per_unit(const Channel* ch, int64_t C) {
+    const int W = simd_width();
+    if (W == 0 || C > kStageCols) return 0;
+    for (int64_t c = 0; c < C; ++c)
+        if (!simd_exact(ch[c])) return 0;
+    const int64_t groups = (C + W - 1) / W;
+    return int(std::max<int64_t>(1, 4 / groups));
+}
+
+void filter_staged(const int64_t* x, int nsig, int64_t T, const Channel* ch, int64_t C, bool rev,
+                   int32_t* const* stages, int32_t* kind, int64_t* where, bool* ok) {
+    const int W = simd_width();
+    const int64_t groups = (C + W - 1) / W;
+    const int64_t offset = rev ? T : 0;
+    const std::vector<GroupParams> gps = group_params(ch, C, W);
+    Chain cs[4];
+    LaneResult res[4][8];
+    int n = 0;
+    for (int j = 0; j < nsig; ++j) {
+        // A signal with an out-of-range input sample is left to `filterbank`.
+        const int64_t* xj = x + j * T;
+        int64_t peak = 0;
+        for (int64_t t = 0; t < T; ++t) peak = std::max(peak, iabs(xj[t]));
+        ok[j] = true;
+        for (int64_t c = 0; c < C; ++c)
+            if (peak >= (int64_t(1) << (ch[c].B_in - 1))) ok[j] = false;
+        if (!ok[j]) continue;
+        for (int64_t g = 0; g < groups; ++g, ++n) {
+            cs[n] = {xj, &gps[g], nullptr, int(std::min<int64_t>(W, C - g * W)), res[n],
+                     stages[j], int(g * W)};
+        }
+    }
+    if (n > 0) run_unit(W, n, cs, T, rev);
+    n = 0;
+    for (int j = 0; j < nsig; ++j) {
+        if (!ok[j]) continue;
+        for (int64_t g = 0; g < groups; ++g, ++n)
+            for (int l = 0; l < cs[n].lanes; ++l) {
+                const LaneResult& r = res[n][l];
+                if (r.unsafe || r.wide) ok[j] = false;
+                report(r, offset, kind + j * C + g * W + l, where + j * C + g * W + l);
+            }
+    }
+}
 
 Isa isa() {
 #if XYLO_X86
@@ -144,24 +226,7 @@ void filterbank(const int64_t* x, int64_t B, int64_t T, const Channel* ch, int64
         // Chains: (clean signal, channel group); units of up to 4 chains are
         // interleaved per time step (more independent recursions in flight).
         const int64_t groups = (C + W - 1) / W;
-        std::vector<GroupParams> gps(groups);
-        for (int64_t g = 0; g < groups; ++g) {
-            GroupParams& p = gps[g];
-            for (int l = 0; l < 8; ++l) {
-                const int64_t c = g * W + l;
-                if (l < W && c < C) {
-                    const int sh = ch[c].B_af + ch[c].B_b;
-                    p.na1[l] = std::ldexp(-double(ch[c].a1), -sh);
-                    p.na2[l] = std::ldexp(-double(ch[c].a2), -sh);
-                    p.xs[l] = std::ldexp(1.0, ch[c].B_wf - ch[c].B_b);
-                    p.wlim[l] = double(int64_t(1) << (ch[c].B_w - 1));
-                    p.ylim[l] = double(int64_t(1) << (ch[c].B_out - 1));
-                } else {
-                    p.na1[l] = p.na2[l] = p.xs[l] = 0.0;
-                    p.wlim[l] = p.ylim[l] = 1e300;
-                }
-            }
-        }
+        const std::vector<GroupParams> gps = group_params(ch, C, W);
         std::vector<int64_t> chain_b;
         std::vector<int64_t> chain_g;
         for (int64_t b = 0; b < B; ++b)
@@ -192,15 +257,7 @@ void filterbank(const int64_t* x, int64_t B, int64_t T, const Channel* ch, int64
             for (int l = 0; l < lanes; ++l) {
                 const LaneResult& r = results[k * 8 + l];
                 const int64_t idx = b * C + g * W + l;
-                overflow_kind[idx] = kNoOverflow;
-                overflow_sample[idx] = INT64_MIN;
-                if (r.first_state >= 0) {
-                    overflow_kind[idx] = kStateOverflow;
-                    overflow_sample[idx] = r.first_state - offset;
-                } else if (r.first_out >= 0) {
-                    overflow_kind[idx] = kOutputOverflow;
-                    overflow_sample[idx] = r.first_out - offset;
-                }
+                report(r, offset, overflow_kind + idx, overflow_sample + idx);
                 if (r.unsafe) scalar_items.push_back(idx);
             }
         }

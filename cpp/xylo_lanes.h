@@ -84,7 +84,11 @@ struct GroupParams {  // 8 lanes (W <= 8 used)
 struct LaneResult {
     int64_t first_state = -1, first_out = -1;
     bool unsafe = false;
+    bool wide = false;  // some |w| >= 2^30: |y| may not fit the int32 stage
 };
+
+// Bound below which |y| = |w[n-1] - w[n-3]| < 2^31 fits the int32 stage.
+constexpr double kStageState = double(int64_t(1) << 30);
 
 // One independent recursion: one signal through one group of W channels.
 struct Chain {
@@ -93,10 +97,32 @@ struct Chain {
     int64_t* y;             // output row of the group's first channel ([lane][T])
     int lanes;              // valid lanes (channels) in the group
     LaneResult* res;        // [W]
+    // Staged output (the fused spike features): instead of the rows of y, |y|
+    // of the returned samples as int32 in a sample-major stage [T][16], this
+    // group's lanes in columns stage_col..; nullptr: the rows of y.
+    int32_t* stage = nullptr;
+    int stage_col = 0;
 };
 
 // Runs K (1..4) chains of W (4 or 8) lanes through the whole sequence.
 void run_unit(int W, int K, const Chain* ch, int64_t T, bool rev);
+
+// Number of int32 columns of a stage row (one per spike-generator lane).
+constexpr int kStageCols = 16;
+
+// Signals per call of `filter_staged` (enough chains to fill a unit of 4), or 0
+// when the staged path cannot be exact for this bank (no vector path, a
+// channel the vector lanes cannot do exactly, more than kStageCols channels).
+int staged_signals_per_unit(const Channel* ch, int64_t C);
+
+// nsig (<= staged_signals_per_unit) consecutive signals x [nsig, T] through the
+// vector lanes into their stages (see Chain; columns >= C are left as they
+// are).  ok[j]: the stage holds exactly |y| of every channel of signal j (no
+// input sample out of range, no lane's state reaches 2^30); kind / where
+// [nsig, C] receive its overflow report then.  Otherwise the caller computes
+// signal j with `filterbank`.
+void filter_staged(const int64_t* x, int nsig, int64_t T, const Channel* ch, int64_t C, bool rev,
+                   int32_t* const* stages, int32_t* kind, int64_t* where, bool* ok);
 
 }  // namespace detail
 }  // namespace xylo

@@ -53,7 +53,7 @@ void fill_input(const int64_t* x, int64_t T, bool rev, int64_t n0, int64_t len, 
 // block's output scanned for the first overflowing sample.
 // Chains of the same signal share the block's input, converted once.
 #define XYLO_DEFINE_UNIT(NAME, TARGET, W, VEC, SET1, LOADU, STOREU, SUB, MUL, FMA, FLOOR, ABS,  \
-                         MAX, WRITER)                                                          \
+                         MAX, WRITER, STAGER)                                                  \
     template <int K>                                                                           \
     TARGET void NAME(const Chain* ch, int64_t T, bool rev) {                                  \
         const int64_t N = rev ? 2 * T : T;                                                     \
@@ -101,6 +101,7 @@ void fill_input(const int64_t* x, int64_t T, bool rev, int64_t n0, int64_t len, 
                 for (int l = 0; l < c.lanes; ++l) {                                            \
                     LaneResult& r = c.res[l];                                                  \
                     if (tmp[l] >= double(kSafeState)) r.unsafe = true;                         \
+                    if (tmp[l] >= kStageState) r.wide = true;                                  \
                     if (r.first_state < 0 && tmp[l] >= c.gp->wlim[l])                          \
                         r.first_state = first_state_in_block(c, l, T, rev, n0, len, s1[k][l],  \
                                                              s2[k][l]);                        \
@@ -117,7 +118,10 @@ void fill_input(const int64_t* x, int64_t T, bool rev, int64_t n0, int64_t len, 
                             }                                                                  \
                 }                                                                              \
                 const int64_t i0 = std::max<int64_t>(0, offset - n0);                          \
-                WRITER(&ybuf[k][0][0], i0, len, c.lanes, c.y + (n0 - offset), T);              \
+                if (c.stage)                                                                   \
+                    STAGER(&ybuf[k][0][0], i0, len, c.stage + (n0 - offset) * kStageCols + c.stage_col); \
+                else                                                                           \
+                    WRITER(&ybuf[k][0][0], i0, len, c.lanes, c.y + (n0 - offset), T);          \
             }                                                                                  \
         }                                                                                      \
     }
@@ -196,17 +200,37 @@ __attribute__((target("avx2,fma"))) inline void write_block_avx2(
         for (int64_t j = i; j < len; ++j) dst[l * T + j] = int64_t(buf[j * 4 + l]);
 }
 
+// Block buffer [i][lane] -> |y| as int32 in stage rows i (kStageCols apart),
+// samples i0..len-1: one abs, one exact conversion (|y| < 2^31 while the lane
+// is not wide) and one store per sample, no transpose (the spike generator
+// reads the stage sample-major).
+__attribute__((target("avx512f,avx512dq"))) inline void stage_block_avx512(
+    const double* buf, int64_t i0, int64_t len, int32_t* dst) {
+    for (int64_t i = i0; i < len; ++i)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i * kStageCols),
+                            _mm512_cvtpd_epi32(_mm512_abs_pd(_mm512_loadu_pd(buf + i * 8))));
+}
+
+__attribute__((target("avx2,fma"))) inline void stage_block_avx2(const double* buf, int64_t i0,
+                                                                int64_t len, int32_t* dst) {
+    const __m256d sign = _mm256_set1_pd(-0.0);
+    for (int64_t i = i0; i < len; ++i)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i * kStageCols),
+                         _mm256_cvtpd_epi32(_mm256_andnot_pd(sign, _mm256_loadu_pd(buf + i * 4))));
+}
+
 static inline __attribute__((target("avx2,fma"))) __m256d xylo_abs256(__m256d v) {
     return _mm256_andnot_pd(_mm256_set1_pd(-0.0), v);
 }
 #define XYLO_FLOOR512(v) _mm512_roundscale_pd((v), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
 XYLO_DEFINE_UNIT(unit_avx512, __attribute__((target("avx512f,avx512dq,avx2,fma"))), 8, __m512d,
                  _mm512_set1_pd, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_sub_pd, _mm512_mul_pd,
-                 _mm512_fmadd_pd, XYLO_FLOOR512, _mm512_abs_pd, _mm512_max_pd, write_block_avx512)
+                 _mm512_fmadd_pd, XYLO_FLOOR512, _mm512_abs_pd, _mm512_max_pd, write_block_avx512,
+                 stage_block_avx512)
 XYLO_DEFINE_UNIT(unit_avx2, __attribute__((target("avx2,fma"))), 4, __m256d, _mm256_set1_pd,
                  _mm256_loadu_pd, _mm256_storeu_pd, _mm256_sub_pd, _mm256_mul_pd,
                  _mm256_fmadd_pd, _mm256_floor_pd, xylo_abs256, _mm256_max_pd,
-                 write_block_avx2)
+                 write_block_avx2, stage_block_avx2)
 #endif
 
 template <int K>

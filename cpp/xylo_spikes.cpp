@@ -234,15 +234,48 @@ __attribute__((target("avx2"))) void load_abs_block256(const int64_t* y, int64_t
     }
 }
 
+// Where the vector generators read their samples: rows(t0, n) points at n
+// sample-major rows of kLanes values |y[c, t0 + i]|.  RowsSource transposes a
+// block of the filter output's rows y [C, T] into a buffer; StageSource reads
+// the int32 stage the staged filter bank wrote (kStageCols == kLanes).
+struct RowsSource {
+    const int64_t* y;
+    int64_t C, T;
+    alignas(64) int64_t buf[kSpikeBlock][kLanes];
+    RowsSource(const int64_t* y_, int64_t C_, int64_t T_) : y(y_), C(C_), T(T_) {
+        for (int64_t i = 0; i < kSpikeBlock; ++i)
+            for (int c = 0; c < kLanes; ++c) buf[i][c] = 0;
+    }
+    const int64_t* rows(int64_t t0, int64_t n) {
+        load_abs_block256(y, C, T, t0, n, buf);
+        return &buf[0][0];
+    }
+};
+
+struct StageSource {
+    const int32_t* stage;
+    const int32_t* rows(int64_t t0, int64_t) const { return stage + t0 * kStageCols; }
+};
+static_assert(kStageCols == kLanes, "one stage column per generator lane");
+
 struct SpikeVec {
     __m512i vlps[2], veps[2], vb1[2], vb2[2], vfix[2], vuj[2], vuo[2], vuf[2], high[2], iaf[2], cnt[2];
 };
 
-template <bool COUNT, bool JOINT>
-XYLO_T512 inline __attribute__((always_inline)) void spike_step512(SpikeVec& q, const int64_t* r_) {
+// The rectified samples of 8 lanes: int64 from the block buffer, or int32 from
+// the stage (zero-extended: |y| >= 0).
+XYLO_T512 inline __attribute__((always_inline)) __m512i ld_r512(const int64_t* p) {
+    return _mm512_load_si512(p);
+}
+XYLO_T512 inline __attribute__((always_inline)) __m512i ld_r512(const int32_t* p) {
+    return _mm512_cvtepu32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+template <bool COUNT, bool JOINT, class P>
+XYLO_T512 inline __attribute__((always_inline)) void spike_step512(SpikeVec& q, const P* r_) {
     __m512i r[2], thr[2];
     for (int h = 0; h < 2; ++h) {
-        r[h] = _mm512_load_si512(r_ + 8 * h);
+        r[h] = ld_r512(r_ + 8 * h);
         const __m512i low = _mm512_srav_epi64(q.high[h], q.vlps[h]);
         q.high[h] = _mm512_add_epi64(_mm512_sub_epi64(q.high[h], low), r[h]);
         const __m512i m = _mm512_max_epi64(low, q.veps[h]);
@@ -267,9 +300,9 @@ XYLO_T512 inline __attribute__((always_inline)) void spike_step512(SpikeVec& q, 
 // The same generator in AVX-512 intrinsics (the compiler does not vectorise
 // the lane loops by itself): 16 lanes as two registers of 8 int64; the
 // multiplications by 2^b1 and 2^b2 are shifts (equal in two's complement).
-template <bool JOINT>
-XYLO_T512 void spike_signal_avx512(
-    const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev, int64_t* counts) {
+template <bool JOINT, class Src>
+XYLO_T512 void spike_signal_avx512(Src& src, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
+                                   int64_t* counts) {
     const LaneSettings ls = lane_settings(cfg, C);
     const int64_t *lps = ls.lps, *eps = ls.eps, *b1 = ls.b1, *b2 = ls.b2, *fixed = ls.fixed, *uj = ls.uj,
                   *uo = ls.uo, *uf = ls.uf;
@@ -285,15 +318,11 @@ XYLO_T512 void spike_signal_avx512(
         q.vuf[h] = _mm512_load_si512(uf + 8 * h);
         q.high[h] = q.iaf[h] = q.cnt[h] = _mm512_setzero_si512();
     }
-    alignas(64) int64_t buf[kSpikeBlock][kLanes];
-    for (int64_t i = 0; i < kSpikeBlock; ++i)
-        for (int c = 0; c < kLanes; ++c) buf[i][c] = 0;
-    auto load = [&](int64_t t0, int64_t n) { load_abs_block256(y, C, T, t0, n, buf); };
     if (rev) {
         for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
             const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
-            load(t0, t1 - t0);
-            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step512<false, JOINT>(q, buf[i]);
+            const auto* rows = src.rows(t0, t1 - t0);
+            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step512<false, JOINT>(q, rows + i * kLanes);
         }
     }
     const int64_t R = cfg.raster_factor;
@@ -301,9 +330,9 @@ XYLO_T512 void spike_signal_avx512(
     const __m512i vmax = _mm512_set1_epi64(cfg.max_spikes);
     for (int64_t t0 = 0; t0 < T; t0 += kSpikeBlock) {
         const int64_t n = std::min(kSpikeBlock, T - t0);
-        load(t0, n);
+        const auto* rows = src.rows(t0, n);
         for (int64_t i = 0; i < n; ++i) {
-            spike_step512<true, JOINT>(q, buf[i]);
+            spike_step512<true, JOINT>(q, rows + i * kLanes);
             if (t0 + i + 1 == frame_end) {
                 alignas(64) int64_t cl[kLanes];
                 _mm512_store_si512(cl, _mm512_min_epi64(q.cnt[0], vmax));
@@ -336,11 +365,18 @@ XYLO_T256 inline __attribute__((always_inline)) __m256i max_epi64_256(__m256i a,
     return _mm256_blendv_epi8(a, b, _mm256_cmpgt_epi64(b, a));
 }
 
-template <bool COUNT, bool JOINT>
-XYLO_T256 inline __attribute__((always_inline)) void spike_step256(SpikeVec2& q, const int64_t* r_) {
+XYLO_T256 inline __attribute__((always_inline)) __m256i ld_r256(const int64_t* p) {
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+}
+XYLO_T256 inline __attribute__((always_inline)) __m256i ld_r256(const int32_t* p) {
+    return _mm256_cvtepu32_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+template <bool COUNT, bool JOINT, class P>
+XYLO_T256 inline __attribute__((always_inline)) void spike_step256(SpikeVec2& q, const P* r_) {
     __m256i r[4], thr[4];
     for (int h = 0; h < 4; ++h) {
-        r[h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(r_ + 4 * h));
+        r[h] = ld_r256(r_ + 4 * h);
         const __m256i low = _mm256_srlv_epi64(q.high[h], q.vlps[h]);
         q.high[h] = _mm256_add_epi64(_mm256_sub_epi64(q.high[h], low), r[h]);
         const __m256i m = max_epi64_256(low, q.veps[h]);
@@ -362,9 +398,9 @@ XYLO_T256 inline __attribute__((always_inline)) void spike_step256(SpikeVec2& q,
     }
 }
 
-template <bool JOINT>
-XYLO_T256 void spike_signal_avx2(const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg,
-                                 bool rev, int64_t* counts) {
+template <bool JOINT, class Src>
+XYLO_T256 void spike_signal_avx2(Src& src, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
+                                 int64_t* counts) {
     const LaneSettings ls = lane_settings(cfg, C);
     const int64_t *lps = ls.lps, *eps = ls.eps, *b1 = ls.b1, *b2 = ls.b2, *fixed = ls.fixed, *uj = ls.uj,
                   *uo = ls.uo, *uf = ls.uf;
@@ -380,24 +416,20 @@ XYLO_T256 void spike_signal_avx2(const int64_t* y, int64_t C, int64_t T, const S
         q.vuf[h] = ld(uf + 4 * h);
         q.high[h] = q.iaf[h] = q.cnt[h] = _mm256_setzero_si256();
     }
-    alignas(64) int64_t buf[kSpikeBlock][kLanes];
-    for (int64_t i = 0; i < kSpikeBlock; ++i)
-        for (int c = 0; c < kLanes; ++c) buf[i][c] = 0;
-    auto load = [&](int64_t t0, int64_t n) { load_abs_block256(y, C, T, t0, n, buf); };
     if (rev) {
         for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
             const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
-            load(t0, t1 - t0);
-            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step256<false, JOINT>(q, buf[i]);
+            const auto* rows = src.rows(t0, t1 - t0);
+            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step256<false, JOINT>(q, rows + i * kLanes);
         }
     }
     const int64_t R = cfg.raster_factor;
     int64_t f = 0, frame_end = std::min(R, T);
     for (int64_t t0 = 0; t0 < T; t0 += kSpikeBlock) {
         const int64_t n = std::min(kSpikeBlock, T - t0);
-        load(t0, n);
+        const auto* rows = src.rows(t0, n);
         for (int64_t i = 0; i < n; ++i) {
-            spike_step256<true, JOINT>(q, buf[i]);
+            spike_step256<true, JOINT>(q, rows + i * kLanes);
             if (t0 + i + 1 == frame_end) {
                 alignas(64) int64_t cl[kLanes];
                 for (int h = 0; h < 4; ++h)
@@ -413,20 +445,30 @@ XYLO_T256 void spike_signal_avx2(const int64_t* y, int64_t C, int64_t T, const S
 }
 #endif
 
-void spike_signal(const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
-                  int64_t* counts) {
 #if XYLO_X86
-    // Every channel adaptive with one joint threshold (the chip's default): the
-    // threshold of every lane is the joint maximum, without the per-lane select
-    // (lanes >= C are not returned, whatever they do).
+// The vector generator of the ISA path over one signal's samples from src.
+// Every channel adaptive with one joint threshold (the chip's default): the
+// threshold of every lane is the joint maximum, without the per-lane select
+// (lanes >= C are not returned, whatever they do).
+template <class Src>
+void spike_signal_vec(Src& src, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev, int64_t* counts) {
     bool joint = cfg.joint_normalization;
     for (int64_t c = 0; c < C; ++c) joint = joint && cfg.adaptive[c];
     if (isa() == Isa::Avx512)
-        return joint ? spike_signal_avx512<true>(y, C, T, cfg, rev, counts)
-                     : spike_signal_avx512<false>(y, C, T, cfg, rev, counts);
-    if (isa() == Isa::Avx2)
-        return joint ? spike_signal_avx2<true>(y, C, T, cfg, rev, counts)
-                     : spike_signal_avx2<false>(y, C, T, cfg, rev, counts);
+        return joint ? spike_signal_avx512<true>(src, C, T, cfg, rev, counts)
+                     : spike_signal_avx512<false>(src, C, T, cfg, rev, counts);
+    return joint ? spike_signal_avx2<true>(src, C, T, cfg, rev, counts)
+                 : spike_signal_avx2<false>(src, C, T, cfg, rev, counts);
+}
+#endif
+
+void spike_signal(const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
+                  int64_t* counts) {
+#if XYLO_X86
+    if (isa() == Isa::Avx512 || isa() == Isa::Avx2) {
+        RowsSource src(y, C, T);
+        return spike_signal_vec(src, C, T, cfg, rev, counts);
+    }
 #endif
     spike_signal_generic(y, C, T, cfg, rev, counts);
 }
@@ -436,20 +478,47 @@ void spike_signal(const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg
 void spike_features(const int64_t* x, int64_t B, int64_t T, const Channel* ch, int64_t C,
                     const SpikeConfig& cfg, bool prepend_reversed, int64_t* counts,
                     int32_t* overflow_kind, int64_t* overflow_sample, int num_threads) {
-    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(resolve_threads(num_threads), B)));
     const int64_t F = raster_frames(T, cfg.raster_factor);
+    // Staged path: per unit of `per` signals the vector lanes write |y| as int32
+    // into sample-major stages [T][16] that the generator reads directly (no
+    // [C, T] rows, no transposes); a signal it cannot do exactly, and every
+    // signal when it is off, goes through `filterbank` into one [C, T] buffer.
+    const int per = XYLO_X86 ? std::max(1, staged_signals_per_unit(ch, C)) : 1;
+    const bool staged = XYLO_X86 && staged_signals_per_unit(ch, C) > 0;
+    const int64_t units = (B + per - 1) / per;
+    const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(resolve_threads(num_threads), units)));
 #pragma omp parallel num_threads(nt)
     {
-        // One signal's filter output at a time per thread ([C, T]; reused).
-        std::vector<int64_t> y(static_cast<size_t>(C * T));
+        std::vector<int64_t> y;         // [C, T], allocated on first use
+        std::vector<int32_t> stage_mem;  // per signals' stages [T][16], zero columns >= C
+        if (staged) stage_mem.assign(static_cast<size_t>(per * T * kStageCols), 0);
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t b = 0; b < B; ++b) {
-            filterbank(x + b * T, 1, T, ch, C, prepend_reversed, y.data(), overflow_kind + b * C,
-                       overflow_sample + b * C, 1);
-            if (C <= kLanes) {
-                spike_signal(y.data(), C, T, cfg, prepend_reversed, counts + b * F * C);
-            } else {
-                spike_raster(y.data(), 1, C, T, cfg, prepend_reversed, counts + b * F * C, 1);
+        for (int64_t u = 0; u < units; ++u) {
+            const int64_t b0 = u * per;
+            const int n = int(std::min<int64_t>(per, B - b0));
+            bool ok[4] = {false, false, false, false};
+            int32_t* stages[4];
+            for (int j = 0; j < n && staged; ++j) stages[j] = stage_mem.data() + j * T * kStageCols;
+            if (staged)
+                filter_staged(x + b0 * T, n, T, ch, C, prepend_reversed, stages, overflow_kind + b0 * C,
+                              overflow_sample + b0 * C, ok);
+            for (int j = 0; j < n; ++j) {
+                const int64_t b = b0 + j;
+#if XYLO_X86
+                if (ok[j]) {
+                    StageSource src{stages[j]};
+                    spike_signal_vec(src, C, T, cfg, prepend_reversed, counts + b * F * C);
+                    continue;
+                }
+#endif
+                if (y.empty()) y.resize(static_cast<size_t>(C * T));
+                filterbank(x + b * T, 1, T, ch, C, prepend_reversed, y.data(), overflow_kind + b * C,
+                           overflow_sample + b * C, 1);
+                if (C <= kLanes) {
+                    spike_signal(y.data(), C, T, cfg, prepend_reversed, counts + b * F * C);
+                } else {
+                    spike_raster(y.data(), 1, C, T, cfg, prepend_reversed, counts + b * F * C, 1);
+                }
             }
         }
     }

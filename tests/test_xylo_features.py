@@ -192,3 +192,34 @@ def test_fused_features_equal_on_every_isa_path(tmp_path, isa):
             ours = spike_features(x, bank, cfg)
             assert ours.sum() > 0
             np.testing.assert_array_equal(other[f"{i}{name}"], ours)
+
+
+def test_fused_features_fall_back_per_signal():
+    """The fused path's int32 stage holds |y| only while every lane's state stays below
+    2^30 and the signal's input is in range; a signal beyond (an input overflow next to
+    clean signals of the same unit, a channel whose state grows without bound) is
+    computed through the int64 filter output instead: counts and overflow reports equal
+    the two-step path's, at 1 and 2 threads."""
+    import dataclasses
+
+    from learnafe.xylo import kernel
+    from learnafe.xylo.features import _spike_args, spike_features
+
+    base = XyloA3FilterBank.default().channels
+    unstable = XyloA3FilterBank([dataclasses.replace(base[0], a2=-16000)] + list(base[1:]))
+    rng = np.random.default_rng(5)
+    x = np.stack([_speechlike(rng, 3000) for _ in range(5)])
+    x[1, 700] = 1 << 13  # input overflow in the second signal of a unit
+    cfg = SpikeConfig()
+    for bank in (XyloA3FilterBank.default(), unstable):
+        y, kind, where = bank.filter(x, prepend_reversed=True, overflow="report", return_overflow=True)
+        two_step = spike_raster(y, cfg)
+        for threads in (1, 2):
+            np.testing.assert_array_equal(
+                spike_features(x, bank, cfg, overflow="report", num_threads=threads), two_step)
+            _, k2, w2 = kernel._core.xylo_spike_features(
+                x, *kernel.kernel_columns(bank.channels), *_spike_args(cfg, len(bank)), True, threads)
+            np.testing.assert_array_equal(k2, kind)
+            np.testing.assert_array_equal(w2, where)
+        assert (kind[1] == 1).all()
+    assert (kind[[0, 2, 3, 4], 0] == 2).all()  # the unstable lane's state overflows (and grows on)
