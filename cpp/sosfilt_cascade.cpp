@@ -2,10 +2,15 @@
 //
 // A unit is one block of W lanes (W consecutive channels of one batch item);
 // every lane is an independent signal.  Time runs in blocks of kBlock
-// samples: the block's input is transposed (in registers, W x W tiles) into
-// lane-major scratch (broadcast instead when every channel filters the same
-// input, Cu = 1), every section group runs over it with its state in
-// registers, and the result is transposed back.  Sections run in groups of
+// samples: the block's input is transposed (in registers, 4 x 8 float32
+// tiles) into lane-major scratch, or, when every channel filters the same
+// input (Cu = 1), converted to double once and broadcast into the lanes by
+// the first section group as it reads it; every section group runs over the
+// block with its state in registers, and the last one writes float32 output
+// rows itself: each sample is rounded into a staging tile that is transposed
+// in registers and stored every 8 samples (streaming stores for outputs of
+// 8 MB and more), so the output never passes through double scratch
+// (float64 outputs go through it and a W x W transpose).  Sections run in groups of
 // 4, 2 or 1 (compile-time sizes), so that the states and coefficients of a
 // group stay in registers while consecutive samples of different sections
 // overlap in the pipeline.
@@ -26,11 +31,16 @@
 // and gx is the downstream adjoint of the previous section.  A first pass
 // runs the forward recursion and keeps the states at every block start; the
 // second pass, block by block from the end, restores the block's state,
-// recomputes the inputs of every section for the block and runs the adjoint.
+// recomputes the inputs of every section for the block into an L1-resident
+// buffer (in the forward's section groups, so that the recompute runs at the
+// forward's rate), transposes the block's output gradient in (float32 tiles)
+// and runs the adjoint of every section over the buffer.
 #include "sosfilt_cascade.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "biquad_dispatch.h"
@@ -43,23 +53,80 @@ namespace {
 
 using namespace lanes;  // the lane layout of sosfilt_lanes.h
 
-// Sections [s0, s0 + NS) over n samples: input in[t * is], output out[t * os]
-// (in place when in == out), states st of the cascade.
-template <int NS, class P>
-LAFE_INLINE void run_group(const double* in, int64_t is, double* out, int64_t os, int64_t n, int64_t s0,
-                           const double* coef, double* st) {
+// Where a section group reads its input: lanes of a buffer (in[t * is]), or
+// one shared input per sample broadcast into the lanes (xd[t]).
+template <class P>
+struct LaneIn {
+    const double* q;
+    int64_t is;
+    LAFE_INLINE P operator()(int64_t t) const { return P::load(q + t * is); }
+};
+template <class P>
+struct SharedIn {
+    const double* xd;
+    LAFE_INLINE P operator()(int64_t t) const { return broadcast_load<P::kW, P::kS>(xd + t); }
+};
+
+// Where a section group writes its output: put(t, j, y) per sample (j = t
+// mod kTile), tile(t, m) after the m <= kTile samples from t.  LaneOut: lanes
+// of a buffer, out[t * os]; RowOut: the float32 output rows, rounded per
+// sample into a staging tile that is transposed in registers and stored
+// every kTile samples (so the output is never written as doubles); NoOut:
+// nowhere (the group's states, or its kept signals, are what is wanted).
+template <class P>
+struct LaneOut {
+    double* q;
+    int64_t os;
+    LAFE_INLINE void put(int64_t t, int, const P& y) const { y.store(q + t * os); }
+    LAFE_INLINE void tile(int64_t, int64_t) const {}
+};
+template <class P, bool kStream>
+struct RowOut {
+    float* const* rows;  // the unit's W rows (from time 0)
+    int nl;
+    int64_t t0;          // the block's first sample
+    float* stage;        // kTile x W floats, 32-byte aligned
+    LAFE_INLINE void put(int64_t, int j, const P& y) const { pack_to_f32(stage + j * P::kW, y); }
+    LAFE_INLINE void tile(int64_t t, int64_t m) const {
+        if (m == kTile) {
+            store_tile<P::kW, P::kS, kStream>(stage, rows, nl, t0 + t);
+        } else {
+            for (int64_t j = 0; j < m; ++j)
+                for (int l = 0; l < nl; ++l) rows[l][t0 + t + j] = stage[j * P::kW + l];
+        }
+    }
+};
+template <class P>
+struct NoOut {
+    LAFE_INLINE void put(int64_t, int, const P&) const {}
+    LAFE_INLINE void tile(int64_t, int64_t) const {}
+};
+
+// Sections [s0, s0 + NS) over n samples from `in` to `out`, states st of the
+// cascade.  kKeep: every section's output also to keep[t * ks + (s + 1) * W]
+// (s the section's index in the cascade).
+template <int NS, bool kKeep, class P, class In, class Out>
+LAFE_INLINE void run_group(const In& in, const Out& out, int64_t n, int64_t s0, const double* coef, double* st,
+                           double* keep = nullptr, int64_t ks = 0) {
+    constexpr int W = P::kW;
     P b0[NS], b1[NS], b2[NS], a1[NS], a2[NS], z1[NS], z2[NS];
     load_fives<NS, P>(coef, s0, b0, b1, b2, a1, a2);
     load_pairs<NS, P>(st, s0, z1, z2);
-    for (int64_t t = 0; t < n; ++t) {
-        P x = P::load(in + t * is);
-        for (int s = 0; s < NS; ++s) {
-            const P y = fmadd(b0[s], x, z1[s]);
-            z1[s] = fnmadd(a1[s], y, fmadd(b1[s], x, z2[s]));
-            z2[s] = fnmadd(a2[s], y, b2[s] * x);
-            x = y;
+    for (int64_t tt = 0; tt < n; tt += kTile) {
+        const int64_t m = std::min(kTile, n - tt);
+        for (int j = 0; j < m; ++j) {
+            const int64_t t = tt + j;
+            P x = in(t);
+            for (int s = 0; s < NS; ++s) {
+                const P y = fmadd(b0[s], x, z1[s]);
+                z1[s] = fnmadd(a1[s], y, fmadd(b1[s], x, z2[s]));
+                z2[s] = fnmadd(a2[s], y, b2[s] * x);
+                if constexpr (kKeep) y.store(keep + t * ks + (s0 + s + 1) * W);
+                x = y;
+            }
+            out.put(t, j, x);
         }
-        x.store(out + t * os);
+        out.tile(tt, m);
     }
     store_pairs<NS, P>(st, s0, z1, z2);
 }
@@ -67,31 +134,47 @@ LAFE_INLINE void run_group(const double* in, int64_t is, double* out, int64_t os
 // Group size for the sections from s0 on.
 inline int group_of(int64_t remaining) { return remaining >= 4 ? 4 : remaining >= 2 ? 2 : 1; }
 
-// The whole cascade over n samples of buf [n][W], in place.
-template <class P>
-LAFE_INLINE void run_cascade(double* buf, int64_t n, int64_t S, const double* coef, double* st) {
+template <bool kKeep, class P, class In, class Out>
+LAFE_INLINE void run_sized(int g, const In& in, const Out& out, int64_t n, int64_t s0, const double* coef,
+                           double* st, double* keep = nullptr, int64_t ks = 0) {
+    if (g == 4) run_group<4, kKeep, P>(in, out, n, s0, coef, st, keep, ks);
+    else if (g == 2) run_group<2, kKeep, P>(in, out, n, s0, coef, st, keep, ks);
+    else run_group<1, kKeep, P>(in, out, n, s0, coef, st, keep, ks);
+}
+
+// The whole cascade over n samples: the input from xd (shared input, Cu = 1)
+// or from buf [n][W] (the block's input in lanes), the last group's output to
+// `last`, the groups between through buf in place.
+template <class P, class Last>
+LAFE_INLINE void run_cascade(bool shared, const double* xd, double* buf, int64_t n, int64_t S, const double* coef,
+                             double* st, const Last& last) {
     constexpr int W = P::kW;
+    const LaneOut<P> lanes{buf, W};
     for (int64_t s0 = 0; s0 < S;) {
         const int g = group_of(S - s0);
-        if (g == 4) run_group<4, P>(buf, W, buf, W, n, s0, coef, st);
-        else if (g == 2) run_group<2, P>(buf, W, buf, W, n, s0, coef, st);
-        else run_group<1, P>(buf, W, buf, W, n, s0, coef, st);
+        const bool is_last = s0 + g == S;
+        if (s0 == 0 && shared) {
+            if (is_last) run_sized<false, P>(g, SharedIn<P>{xd}, last, n, s0, coef, st);
+            else run_sized<false, P>(g, SharedIn<P>{xd}, lanes, n, s0, coef, st);
+        } else {
+            if (is_last) run_sized<false, P>(g, LaneIn<P>{buf, W}, last, n, s0, coef, st);
+            else run_sized<false, P>(g, LaneIn<P>{buf, W}, lanes, n, s0, coef, st);
+        }
         s0 += g;
     }
 }
 
-// The cascade over n samples keeping every section's input and output:
-// w[t * (S + 1) * W + s * W] is the input of section s (s = 0: the block's
-// input, already there), s = S the cascade's output.
+// The cascade over n samples keeping every section's input and output, in
+// the same groups as run_cascade: w[t * (S + 1) * W + s * W] is the input of
+// section s (s = 0: the block's input, already there), s = S the cascade's
+// output.
 template <class P>
 LAFE_INLINE void run_cascade_keep(double* w, int64_t n, int64_t S, const double* coef, double* st) {
     constexpr int W = P::kW;
     const int64_t stride = (S + 1) * W;
     for (int64_t s0 = 0; s0 < S;) {
         const int g = group_of(S - s0);
-        // one section at a time inside the group keeps every intermediate signal
-        for (int k = 0; k < g; ++k)
-            run_group<1, P>(w + (s0 + k) * W, stride, w + (s0 + k + 1) * W, stride, n, s0 + k, coef, st);
+        run_sized<true, P>(g, LaneIn<P>{w + s0 * W, stride}, NoOut<P>{}, n, s0, coef, st, w, stride);
         s0 += g;
     }
 }
@@ -138,10 +221,32 @@ LAFE_INLINE void adjoint_group(const double* w, int64_t stride, double* g, int64
 }
 
 // Scratch doubles of a forward unit.
-inline size_t forward_scratch(int64_t S, int W) { return static_cast<size_t>((7 * S + kBlock) * W); }
+inline size_t forward_scratch(int64_t S, int W) { return static_cast<size_t>((7 * S + kBlock) * W + kBlock); }
 
 template <class F, class P>
 struct Forward {
+    // The blocks of samples [0, T): the last section group writes the
+    // output rows (RowOut, float32) or lanes of buf that are transposed out
+    // (float64).
+    template <bool kStream>
+    static LAFE_INLINE void blocks(const Args<F>& p, const Lanes& L, const F* const* in, F* const* out,
+                                   const double* coef, double* st, double* buf, double* xd) {
+        const Cascade<F>& c = p.c;
+        const bool shared = c.Cu == 1;
+        alignas(32) float stage[kTile * P::kW];
+        for (int64_t t0 = 0; t0 < c.T; t0 += kBlock) {
+            const int64_t n = std::min(kBlock, c.T - t0);
+            if (shared) shared_block(in[0], t0, n, xd);
+            else gather<F, P>(in, t0, n, buf);
+            if constexpr (std::is_same<F, float>::value) {
+                run_cascade<P>(shared, xd, buf, n, c.S, coef, st, RowOut<P, kStream>{out, L.nl, t0, stage});
+            } else {
+                run_cascade<P>(shared, xd, buf, n, c.S, coef, st, LaneOut<P>{buf, P::kW});
+                scatter<F, P>(buf, out, L.nl, t0, n);
+            }
+        }
+    }
+
     static LAFE_INLINE void unit(const Args<F>& p, int64_t unit, double* scratch) {
         constexpr int W = P::kW;
         const Cascade<F>& c = p.c;
@@ -149,17 +254,26 @@ struct Forward {
         double* coef = scratch;
         double* st = coef + c.S * 5 * W;
         double* buf = st + c.S * 2 * W;
+        double* xd = buf + kBlock * W;
         load_coefficients(c, L, W, coef);
         load_state(c.zi, c, L, W, st);
         const F* in[W];
         F* out[W];
         input_rows(c, L, W, in);
         signal_rows(p.y, c, L, W, out);
-        for (int64_t t0 = 0; t0 < c.T; t0 += kBlock) {
-            const int64_t n = std::min(kBlock, c.T - t0);
-            gather_input<F, P>(c, in, t0, n, buf);
-            run_cascade<P>(buf, n, c.S, coef, st);
-            scatter<F, P>(buf, out, L.nl, t0, n);
+        // Large float32 outputs are written with streaming stores (they do not
+        // fit in the caches, and a streaming store of whole lines skips
+        // reading them first), when every row is 32-byte aligned.
+        const bool stream = std::is_same<F, float>::value && p.stream &&
+                            reinterpret_cast<uintptr_t>(out[0]) % 32 == 0 &&
+                            (c.T * static_cast<int64_t>(sizeof(F))) % 32 == 0;
+        if (stream) {
+            blocks<true>(p, L, in, out, coef, st, buf, xd);
+#if LAFE_X86
+            __builtin_ia32_sfence();
+#endif
+        } else {
+            blocks<false>(p, L, in, out, coef, st, buf, xd);
         }
         store_state(p.zf, c, L, W, st);
     }
@@ -168,7 +282,7 @@ struct Forward {
 // Scratch doubles of a backward unit.
 inline size_t backward_scratch(int64_t S, int64_t T, int W) {
     const int64_t nb = (T + kBlock - 1) / kBlock;
-    return static_cast<size_t>((5 * S + 2 * S + 2 * S + 5 * S + nb * 2 * S + kBlock * (S + 1) + kBlock) * W);
+    return static_cast<size_t>((5 * S + 2 * S + 2 * S + 5 * S + nb * 2 * S + kBlock * (S + 1) + kBlock) * W + kBlock);
 }
 
 template <class F, class P>
@@ -185,6 +299,7 @@ struct Backward {
         double* ck = acc + S * 5 * W;
         double* w = ck + nb * S * 2 * W;
         double* g = w + kBlock * (S + 1) * W;
+        double* xd = g + kBlock * W;
         const int64_t stride = (S + 1) * W;
         load_coefficients(c, L, W, coef);
         load_state(c.zi, c, L, W, st);
@@ -197,8 +312,9 @@ struct Backward {
             const int64_t t0 = k * kBlock, n = std::min(kBlock, T - t0);
             std::memcpy(ck + k * S * 2 * W, st, sizeof(double) * S * 2 * W);
             if (k + 1 == nb) break;  // the last block's end state is not needed
-            gather_input<F, P>(c, in, t0, n, g);
-            run_cascade<P>(g, n, S, coef, st);
+            if (c.Cu == 1) shared_block(in[0], t0, n, xd);
+            else gather<F, P>(in, t0, n, g);
+            run_cascade<P>(c.Cu == 1, xd, g, n, S, coef, st, NoOut<P>{});
         }
         // pass 2: the adjoint, block by block from the end
         load_state(p.gzf, c, L, W, adj);
@@ -209,8 +325,7 @@ struct Backward {
             const int64_t t0 = k * kBlock, n = std::min(kBlock, T - t0);
             std::memcpy(st, ck + k * S * 2 * W, sizeof(double) * S * 2 * W);
             // the block's input into w[t][0], every section's output after it
-            gather_input<F, P>(c, in, t0, n, g);
-            for (int64_t t = 0; t < n; ++t) std::memcpy(w + t * stride, g + t * W, sizeof(double) * W);
+            gather_input<F, P>(c, in, t0, n, w, stride);
             run_cascade_keep<P>(w, n, S, coef, st);
             gather<F, P>(grow, t0, n, g);
             for (int64_t s0 = S; s0 > 0;) {
@@ -256,6 +371,7 @@ void cascade_forward(const Cascade<F>& c, F* y, F* zf, int num_threads) {
     p.nblk = (c.C + W - 1) / W;
     p.y = y;
     p.zf = zf;
+    p.stream = sizeof(F) * static_cast<size_t>(c.B * c.C * c.T) >= kStreamBytes;
     if (c.T == 0) {
         // no samples: the final state is the initial one
         if (zf) {
