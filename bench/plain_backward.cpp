@@ -22,26 +22,12 @@
 #include <vector>
 
 #include "biquad_filterbank.h"
+#include "cpu_time.h"
 
 namespace {
 
-double cpu_seconds() {
-    timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-template <class Fn>
-double best_of(int repeats, Fn fn) {
-    fn();
-    double best = 1e30;
-    for (int r = 0; r < repeats; ++r) {
-        const double t = cpu_seconds();
-        fn();
-        best = std::min(best, cpu_seconds() - t);
-    }
-    return best;
-}
+using bench::best_of;
+using bench::cpu_seconds;
 
 template <class T>
 void dump(std::FILE* f, const std::vector<T>& v) {

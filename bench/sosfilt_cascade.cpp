@@ -20,6 +20,7 @@
 #include <ctime>
 #include <vector>
 
+#include "cpu_time.h"
 #include "sosfilt_cascade.h"
 
 namespace learnafe {
@@ -32,11 +33,7 @@ using learnafe::sosfilt::Cascade;
 
 namespace {
 
-double cpu_seconds() {
-    timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
+using bench::cpu_seconds;
 
 // FNV-1a over the bytes of a buffer.
 template <class T>

@@ -12,26 +12,12 @@
 #include <random>
 #include <vector>
 
+#include "cpu_time.h"
 #include "xylo_filterbank.h"
 
 using namespace learnafe::xylo;
 
-static double cpu_seconds() {
-    timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-template <class F>
-static double best_of(int n, F f) {
-    double best = 1e30;
-    for (int i = 0; i < n; ++i) {
-        const double t0 = cpu_seconds();
-        f();
-        best = std::min(best, cpu_seconds() - t0);
-    }
-    return best;
-}
+using bench::best_of;
 
 int main(int argc, char** argv) {
     const int reps = argc > 1 ? std::atoi(argv[1]) : 30;

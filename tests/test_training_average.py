@@ -11,7 +11,7 @@ import torch
 from learnafe.training import train
 from learnafe.training.averaging import WeightAverage
 from learnafe.training.config import TrainConfig
-from training_helpers import make_toy_dataset, tiny_config
+from training_helpers import make_toy_dataset, tiny_config, train_until_first_checkpoint
 
 
 def test_update_matches_float64_recursion():
@@ -74,21 +74,7 @@ def test_run_keeps_the_average_and_resumes_exactly(toy, tmp_path):
 
     full = train(opts, tmp_path / "full", test=False)
     # stopped right after its first mid-epoch checkpoint and resumed: the same run
-    from learnafe.training.loop import TrainingLoop
-
-    save = TrainingLoop.save_checkpoint
-
-    class Stop(Exception):
-        pass
-
-    def save_then_stop(loop):
-        save(loop)
-        raise Stop
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(TrainingLoop, "save_checkpoint", save_then_stop)
-        with pytest.raises(Stop):
-            train({**opts, "checkpoint_every": 3}, tmp_path / "part", test=False)
+    train_until_first_checkpoint(opts, tmp_path / "part")
     resumed = train(opts, tmp_path / "part", test=False)
     assert [h["val"] for h in resumed["history"]] == [h["val"] for h in full["history"]]
     a = torch.load(tmp_path / "full/checkpoints/best.pt", weights_only=False)["model"]

@@ -13,7 +13,7 @@ import torch
 from learnafe.training import train
 from learnafe.training.config import TrainConfig
 from learnafe.training.loss import BPFLoss, distillation_loss
-from training_helpers import make_toy_dataset, tiny_config
+from training_helpers import make_toy_dataset, tiny_config, train_until_first_checkpoint
 
 
 def _reference(logits, teacher, labels, w, t, eps):
@@ -109,21 +109,7 @@ def test_distilled_run_differs_and_resumes_exactly(teacher_run, tmp_path):
     assert full["history"][0]["train"]["loss"] != plain["history"][0]["train"]["loss"]
     # a run stopped right after its first mid-epoch checkpoint and resumed ends where the
     # uninterrupted one does (the teacher is reloaded from its run directory)
-    from learnafe.training.loop import TrainingLoop
-
-    save = TrainingLoop.save_checkpoint
-
-    class Stop(Exception):
-        pass
-
-    def save_then_stop(loop):
-        save(loop)
-        raise Stop
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(TrainingLoop, "save_checkpoint", save_then_stop)
-        with pytest.raises(Stop):
-            train({**opts, "checkpoint_every": 3}, tmp_path / "part", test=False)
+    train_until_first_checkpoint(opts, tmp_path / "part")
     assert torch.load(tmp_path / "part/checkpoints/last.pt", weights_only=False)["step"] == 3
     resumed = train(opts, tmp_path / "part", test=False)
     assert [h["train"] for h in resumed["history"]] == [h["train"] for h in full["history"]]

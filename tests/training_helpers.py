@@ -102,3 +102,26 @@ def cli_setup(tmp_path, **options):
     cfg_path.write_text(json.dumps(tiny_config(data, **options)))
     env = dict(os.environ, LEARNAFE_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
     return ["-m", "learnafe", "-q", "train", "--config", str(cfg_path), "--out"], env
+
+
+def train_until_first_checkpoint(opts: dict, run_dir, every: int = 3) -> None:
+    """Train ``opts`` into ``run_dir`` and stop right after its first checkpoint (every
+    ``every`` steps), as a killed run would; the caller resumes it with ``train``."""
+    import pytest
+
+    from learnafe.training import train
+    from learnafe.training.loop import TrainingLoop
+
+    save = TrainingLoop.save_checkpoint
+
+    class Stop(Exception):
+        pass
+
+    def save_then_stop(loop):
+        save(loop)
+        raise Stop
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(TrainingLoop, "save_checkpoint", save_then_stop)
+        with pytest.raises(Stop):
+            train({**opts, "checkpoint_every": every}, run_dir, test=False)
