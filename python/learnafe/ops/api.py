@@ -188,6 +188,21 @@ def biquad_filterbank(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, zi: ArrayLike
 
 # ----------------------------------------------------------- envelope op ---
 
+def _check_noise_args(x: Any, C: int, is_torch: bool, noise_std: Any, seed: int | None,
+                      noise_batch: int | None) -> tuple[int | None, int]:
+    """The checked seed and noise batch of :func:`filterbank_envelope`; the data checks of a
+    torch ``noise_std`` run inside the operator (as those of x, b, a)."""
+    if seed is not None:
+        seed = check_seed(seed)
+    nb = check_noise_batch(noise_batch, x.shape[0] if x.ndim == 2 else 1)
+    if noise_std is not None:
+        check_noise_std(noise_std, x, C, is_torch, data=not is_torch)
+        if seed is None and not is_torch:
+            raise ValueError("seed is required with noise_std on NumPy arrays (an integer in "
+                             "[0, 2**64)); with torch tensors it is drawn from torch's generator")
+    return seed, nb
+
+
 def filterbank_envelope(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, hop: int, tau: float,
                         sample_rate: float, rectify: str = "abs", noise_std: ArrayLike | None = None,
                         seed: int | None = None, num_threads: int | None = None,
@@ -244,15 +259,7 @@ def filterbank_envelope(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, hop: int, t
     threads = op_threads(num_threads)
     check_envelope_args(x.shape[-1], hop, rectify)
     alpha = envelope_alpha(tau, sample_rate)
-    if seed is not None:
-        seed = check_seed(seed)
-    nb = check_noise_batch(noise_batch, x.shape[0] if ndim == 2 else 1)
-    if noise_std is not None:
-        # torch: the data checks of noise_std run inside the operator (as those of x, b, a)
-        check_noise_std(noise_std, x, C, is_torch, data=not is_torch)
-        if seed is None and not is_torch:
-            raise ValueError("seed is required with noise_std on NumPy arrays (an integer in "
-                             "[0, 2**64)); with torch tensors it is drawn from torch's generator")
+    seed, nb = _check_noise_args(x, C, is_torch, noise_std, seed, noise_batch)
     x_batch = x.reshape(1, -1) if ndim == 1 else x
     if is_torch:
         import torch
@@ -267,8 +274,9 @@ def filterbank_envelope(x: ArrayLike, b: ArrayLike, a: ArrayLike, *, hop: int, t
             x_batch, b, a, noise_std, None if seed is None else operators.seed_to_op(seed), int(hop), alpha,
             rectify, save, threads, nb)
     else:
+        noise = None if noise_std is None else kernels.EnvelopeNoise(noise_std, 0 if seed is None else seed, nb)
         out = kernels.envelope_forward(x_batch, b, a, int(hop), alpha, rectify, threads or get_num_threads(),
-                                      noise_std=noise_std, seed=0 if seed is None else seed, noise_batch=nb)
+                                       noise)
     return out[0] if ndim == 1 else out
 
 

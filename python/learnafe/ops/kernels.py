@@ -22,7 +22,7 @@ from learnafe.ops.checks import as_numpy
 from learnafe.ops.extension import core as _core
 
 __all__ = ["coefficients64", "biquad_checkpoint_size", "biquad_forward", "biquad_backward",
-           "envelope_checkpoint_size", "envelope_forward", "EnvelopeBackwardInputs", "envelope_backward",
+           "envelope_checkpoint_size", "envelope_forward", "EnvelopeNoise", "EnvelopeBackwardInputs", "envelope_backward",
            "section_forward",
            "cascade_forward", "cascade_backward"]
 
@@ -84,17 +84,26 @@ def envelope_checkpoint_size(C: int, T: Any, hop: int) -> Any:
     return (T // hop) * _core.envelope_checkpoint_size(C, hop, hop)
 
 
-def envelope_forward(x, b, a, hop, alpha, rectify, threads, noise_std=None, seed=0, checkpoints=None,
-                     noise_batch=0):
-    """Envelope frames ``[B, C, T // hop]``; ``checkpoints`` (float64 ``[B, K]``) receives the checkpoints;
-    ``noise_std`` ``[C]`` or ``[B, C]``; ``noise_batch`` (0: ``B``) keys item ``b``'s noise by
-    ``b % noise_batch``."""
+@dataclass(frozen=True)
+class EnvelopeNoise:
+    """The input-referred noise of an envelope forward call: ``std`` ``[C]`` or ``[B, C]``, the
+    ``seed`` keying it, and ``batch`` (0: ``B``), which keys item ``b``'s noise by ``b % batch``."""
+
+    std: Any
+    seed: int = 0
+    batch: int = 0
+
+
+def envelope_forward(x, b, a, hop, alpha, rectify, threads, noise: EnvelopeNoise | None = None,
+                     checkpoints=None):
+    """Envelope frames ``[B, C, T // hop]``; ``checkpoints`` (float64 ``[B, K]``) receives the
+    checkpoints; ``noise`` None: no noise."""
     x = np.ascontiguousarray(x)
     out = np.empty((x.shape[0], b.shape[-2], x.shape[1] // hop), dtype=x.dtype)
     fn = getattr(_core, "envelope_forward_" + _suffix(str(x.dtype)))
     fn(x, coefficients64(b), coefficients64(a), hop, alpha, rectify, out, threads,
-       noise_std=None if noise_std is None else coefficients64(noise_std), seed=seed, ck=checkpoints,
-       noise_batch=int(noise_batch))
+       noise_std=None if noise is None else coefficients64(noise.std), seed=0 if noise is None else noise.seed,
+       ck=checkpoints, noise_batch=0 if noise is None else int(noise.batch))
     return out
 
 

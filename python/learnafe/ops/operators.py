@@ -248,9 +248,9 @@ def filterbank_envelope(x: Tensor, b: Tensor, a: Tensor, noise_std: Optional[Ten
     else:
         s = 0
     ck = torch.empty((B, _checkpoint_length(C, T, hop) if save_checkpoints else 0), dtype=torch.float64)
-    out = kernels.envelope_forward(as_buffer(x), b, a, hop, alpha, rectify, nt, noise_std=noise_std, seed=s,
-                                      checkpoints=ck.numpy() if save_checkpoints else None,
-                                      noise_batch=noise_batch)
+    noise = None if noise_std is None else kernels.EnvelopeNoise(noise_std, s, noise_batch)
+    out = kernels.envelope_forward(as_buffer(x), b, a, hop, alpha, rectify, nt, noise,
+                                   checkpoints=ck.numpy() if save_checkpoints else None)
     return torch.from_numpy(out), ck, torch.tensor([seed_to_op(s)], dtype=torch.int64)
 
 
