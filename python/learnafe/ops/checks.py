@@ -214,10 +214,10 @@ def check_noise_std(noise_std: Any, x: Any, C: int, is_torch: bool, data: bool =
     if not data:
         return
     arr = as_numpy(noise_std)
-    bad = np.argwhere(~np.isfinite(arr))
-    if len(bad):
-        at = ", ".join(str(int(i)) for i in bad[0])
-        raise ValueError(f"noise_std[{at}] is {float(arr[tuple(bad[0])])!r}; every standard deviation must be "
+    bad = first_non_finite(arr)
+    if bad is not None:
+        at = ", ".join(str(i) for i in bad)
+        raise ValueError(f"noise_std[{at}] is {float(arr[bad])!r}; every standard deviation must be "
                          f"finite and >= 0")
     bad = np.argwhere(arr < 0)
     if len(bad):
