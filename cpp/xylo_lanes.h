@@ -124,6 +124,23 @@ int staged_signals_per_unit(const Channel* ch, int64_t C);
 void filter_staged(const int64_t* x, int nsig, int64_t T, const Channel* ch, int64_t C, bool rev,
                    int32_t* const* stages, int32_t* kind, int64_t* where, bool* ok);
 
+// ------------------------------------------------------ spike generator ---
+//
+// The divisive-normalisation generator of `spike_raster` for one signal of
+// C <= kSpikeLanes channels held in 16 int64 lanes (xylo_spike_lanes.cpp):
+// generic C++, or AVX2 / AVX-512 on the ISA path.  prepend_reversed as in
+// `spike_raster`; counts [F, C].
+constexpr int kSpikeLanes = 16;
+static_assert(kStageCols == kSpikeLanes, "one stage column per generator lane");
+
+// From the int64 filter output rows y [C, T].
+void spike_signal(const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
+                  int64_t* counts);
+
+// From the int32 stage [T][kStageCols] of `filter_staged` (x86 vector paths only).
+void spike_signal_staged(const int32_t* stage, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
+                         int64_t* counts);
+
 }  // namespace detail
 }  // namespace xylo
 }  // namespace learnafe

@@ -1,0 +1,436 @@
+// XyloAudio 3 spike generator over 16 int64 lanes (the divisive-normalisation
+// generator of `spike_raster` for one signal of C <= 16 channels): the generic
+// lane code, the AVX2 and AVX-512 forms, and the two sample sources (the int64
+// rows y [C, T] of the filter output, or the int32 stage of the staged bank).
+#include <algorithm>
+#include <climits>
+
+#include "xylo_lanes.h"
+
+#if XYLO_X86
+#include <immintrin.h>
+#endif
+
+namespace learnafe {
+namespace xylo {
+namespace detail {
+
+namespace {
+
+// The spike generator of `spike_raster` for one signal, with the C <= 16
+// channels held in 16 int64 lanes (padded lanes have y = 0 and parameters 0,
+// so their threshold is 0 and never raises the joint maximum, which is >= 0).
+// Every per-channel operation is written over the 16 lanes without branches,
+// so the compiler vectorises it (AVX-512: variable arithmetic shifts, 64-bit
+// multiplies and compares on two registers).  Samples are consumed in blocks
+// of kSpikeBlock: the block's rows of y [C, T] are copied into a small
+// sample-major buffer first (in L1), forwards or backwards in time.
+
+constexpr int kLanes = kSpikeLanes;
+constexpr int64_t kSpikeBlock = 64;
+
+// |y[c, t0 + i]| for i < n into the sample-major block buffer (both spike paths).
+inline void load_abs_block(const int64_t* y, int64_t C, int64_t T, int64_t t0, int64_t n,
+                           int64_t (*buf)[kLanes]) {
+    for (int64_t c = 0; c < C; ++c) {
+        const int64_t* row = y + c * T + t0;
+        for (int64_t i = 0; i < n; ++i) buf[i][c] = row[i] < 0 ? -row[i] : row[i];
+    }
+}
+
+struct SpikeLanes {
+    alignas(64) int64_t lps[kLanes], eps[kLanes], mul1[kLanes], mul2[kLanes], fixed[kLanes];
+    alignas(64) int64_t use_joint[kLanes], use_own[kLanes], use_fixed[kLanes];  // 0 / -1 masks
+    alignas(64) int64_t high[kLanes], iaf[kLanes], cnt[kLanes];
+};
+
+// One sample: r[] = |y| of the 16 lanes.  COUNT: the sample lies in the
+// returned timeline (its spikes are counted).
+template <bool COUNT>
+inline __attribute__((always_inline)) void spike_step(SpikeLanes& s, const int64_t* r) {
+    alignas(64) int64_t thr[kLanes];
+    int64_t joint = 0;
+    for (int c = 0; c < kLanes; ++c) {
+        // power estimate before this sample; then the update
+        const int64_t low = s.high[c] >> s.lps[c];
+        s.high[c] = s.high[c] - low + r[c];
+        const int64_t m = low < s.eps[c] ? s.eps[c] : low;
+        thr[c] = m * s.mul1[c] - m * s.mul2[c];
+        joint = thr[c] > joint ? thr[c] : joint;
+    }
+    for (int c = 0; c < kLanes; ++c) {
+        const int64_t th = (joint & s.use_joint[c]) | (thr[c] & s.use_own[c]) | (s.fixed[c] & s.use_fixed[c]);
+        const int64_t v = s.iaf[c] + r[c];
+        const int64_t spike = v >= th ? -1 : 0;  // all ones when it fires
+        s.iaf[c] = v - (th & spike);
+        if (COUNT) s.cnt[c] -= spike;
+    }
+}
+
+// The generator over one signal's filter output y [C, T] (rows of length T).
+// prepend_reversed: first over the time-reversed signal (no counts), then
+// over the signal.  counts [F, C].
+template <int Dummy>
+inline __attribute__((always_inline)) void spike_signal_impl(const int64_t* y, int64_t C, int64_t T,
+                                                             const SpikeConfig& cfg, bool rev,
+                                                             int64_t* counts) {
+    SpikeLanes s;
+    for (int c = 0; c < kLanes; ++c) {
+        const bool on = c < C;
+        s.lps[c] = on ? cfg.low_pass_shift[c] : 0;
+        s.eps[c] = on ? cfg.eps[c] : 0;
+        s.mul1[c] = on ? (int64_t(1) << cfg.rate_shift1[c]) : 0;
+        s.mul2[c] = on ? (int64_t(1) << cfg.rate_shift2[c]) : 0;
+        s.fixed[c] = on ? cfg.fixed_threshold[c] : 0;
+        const bool adaptive = on && cfg.adaptive[c];
+        s.use_joint[c] = adaptive && cfg.joint_normalization ? -1 : 0;
+        s.use_own[c] = adaptive && !cfg.joint_normalization ? -1 : 0;
+        s.use_fixed[c] = on && !cfg.adaptive[c] ? -1 : 0;
+        s.high[c] = s.iaf[c] = s.cnt[c] = 0;
+    }
+    alignas(64) int64_t buf[kSpikeBlock][kLanes];
+    for (int64_t i = 0; i < kSpikeBlock; ++i)
+        for (int c = 0; c < kLanes; ++c) buf[i][c] = 0;
+    auto load = [&](int64_t t0, int64_t n) { load_abs_block(y, C, T, t0, n, buf); };
+    if (rev) {
+        for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
+            const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
+            load(t0, t1 - t0);
+            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step<false>(s, buf[i]);
+        }
+    }
+    const int64_t R = cfg.raster_factor;
+    const int64_t F = raster_frames(T, R);
+    int64_t f = 0, frame_end = std::min(R, T);
+    for (int64_t t0 = 0; t0 < T; t0 += kSpikeBlock) {
+        const int64_t n = std::min(kSpikeBlock, T - t0);
+        load(t0, n);
+        for (int64_t i = 0; i < n; ++i) {
+            spike_step<true>(s, buf[i]);
+            if (t0 + i + 1 == frame_end) {
+                int64_t* out = counts + f * C;
+                for (int64_t c = 0; c < C; ++c) out[c] = std::min(s.cnt[c], cfg.max_spikes);
+                for (int c = 0; c < kLanes; ++c) s.cnt[c] = 0;
+                ++f;
+                frame_end = std::min(frame_end + R, T);
+            }
+        }
+    }
+    (void)F;
+}
+
+void spike_signal_generic(const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
+                          int64_t* counts) {
+    spike_signal_impl<0>(y, C, T, cfg, rev, counts);
+}
+#if XYLO_X86
+#define XYLO_T512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
+// The per-lane settings of the vector spike generators, 16 lanes (channels >= C
+// padded so that they never spike): low-pass shift, eps, the two rate shifts,
+// the fixed threshold, and the masks (-1 / 0) of joint-adaptive, own-adaptive and
+// fixed-threshold lanes.
+struct LaneSettings {
+    alignas(64) int64_t lps[kLanes], eps[kLanes], b1[kLanes], b2[kLanes], fixed[kLanes], uj[kLanes],
+        uo[kLanes], uf[kLanes];
+};
+
+inline LaneSettings lane_settings(const SpikeConfig& cfg, int64_t C) {
+    LaneSettings ls;
+    for (int c = 0; c < kLanes; ++c) {
+        const bool on = c < C;
+        ls.lps[c] = on ? cfg.low_pass_shift[c] : 0;
+        ls.eps[c] = on ? cfg.eps[c] : 0;
+        ls.b1[c] = on ? cfg.rate_shift1[c] : 64;  // shift by >= 64 gives 0: padded lanes
+        ls.b2[c] = on ? cfg.rate_shift2[c] : 64;
+        ls.fixed[c] = on ? cfg.fixed_threshold[c] : 0;
+        const bool adaptive = on && cfg.adaptive[c];
+        ls.uj[c] = adaptive && cfg.joint_normalization ? -1 : 0;
+        ls.uo[c] = adaptive && !cfg.joint_normalization ? -1 : 0;
+        ls.uf[c] = on && !cfg.adaptive[c] ? -1 : 0;
+    }
+    return ls;
+}
+
+// load_abs_block with AVX2: 4 x 4 blocks of (channel, sample) transposed in
+// registers (|v| as (v ^ s) - s with s the sign mask), instead of one scalar
+// store per value; channels and samples beyond whole blocks of 4 one by one.
+__attribute__((target("avx2"))) void load_abs_block256(const int64_t* y, int64_t C, int64_t T, int64_t t0, int64_t n,
+                                 int64_t (*buf)[kLanes]) {
+    const __m256i zero = _mm256_setzero_si256();
+    const int64_t C4 = C - C % 4, n4 = n - n % 4;
+    for (int64_t c = 0; c < C4; c += 4) {
+        const int64_t* row = y + c * T + t0;
+        for (int64_t i = 0; i < n4; i += 4) {
+            __m256i r[4];
+            for (int j = 0; j < 4; ++j) {
+                const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + j * T + i));
+                const __m256i sign = _mm256_cmpgt_epi64(zero, v);
+                r[j] = _mm256_sub_epi64(_mm256_xor_si256(v, sign), sign);
+            }
+            const __m256i t0v = _mm256_unpacklo_epi64(r[0], r[1]), t1v = _mm256_unpackhi_epi64(r[0], r[1]);
+            const __m256i t2v = _mm256_unpacklo_epi64(r[2], r[3]), t3v = _mm256_unpackhi_epi64(r[2], r[3]);
+            const __m256i o[4] = {_mm256_permute2x128_si256(t0v, t2v, 0x20), _mm256_permute2x128_si256(t1v, t3v, 0x20),
+                                  _mm256_permute2x128_si256(t0v, t2v, 0x31), _mm256_permute2x128_si256(t1v, t3v, 0x31)};
+            for (int m = 0; m < 4; ++m)  // o[m]: sample i + m of channels c..c+3
+                _mm256_store_si256(reinterpret_cast<__m256i*>(&buf[i + m][c]), o[m]);
+        }
+        for (int64_t j = 0; j < 4; ++j)
+            for (int64_t i = n4; i < n; ++i) buf[i][c + j] = row[j * T + i] < 0 ? -row[j * T + i] : row[j * T + i];
+    }
+    for (int64_t c = C4; c < C; ++c) {
+        const int64_t* row = y + c * T + t0;
+        for (int64_t i = 0; i < n; ++i) buf[i][c] = row[i] < 0 ? -row[i] : row[i];
+    }
+}
+
+// Where the vector generators read their samples: rows(t0, n) points at n
+// sample-major rows of kLanes values |y[c, t0 + i]|.  RowsSource transposes a
+// block of the filter output's rows y [C, T] into a buffer; StageSource reads
+// the int32 stage the staged filter bank wrote (kStageCols == kLanes).
+struct RowsSource {
+    const int64_t* y;
+    int64_t C, T;
+    alignas(64) int64_t buf[kSpikeBlock][kLanes];
+    RowsSource(const int64_t* y_, int64_t C_, int64_t T_) : y(y_), C(C_), T(T_) {
+        for (int64_t i = 0; i < kSpikeBlock; ++i)
+            for (int c = 0; c < kLanes; ++c) buf[i][c] = 0;
+    }
+    const int64_t* rows(int64_t t0, int64_t n) {
+        load_abs_block256(y, C, T, t0, n, buf);
+        return &buf[0][0];
+    }
+};
+
+struct StageSource {
+    const int32_t* stage;
+    const int32_t* rows(int64_t t0, int64_t) const { return stage + t0 * kStageCols; }
+};
+
+struct SpikeVec {
+    __m512i vlps[2], veps[2], vb1[2], vb2[2], vfix[2], vuj[2], vuo[2], vuf[2], high[2], iaf[2], cnt[2];
+};
+
+// The rectified samples of 8 lanes: int64 from the block buffer, or int32 from
+// the stage (zero-extended: |y| >= 0).
+XYLO_T512 inline __attribute__((always_inline)) __m512i ld_r512(const int64_t* p) {
+    return _mm512_load_si512(p);
+}
+XYLO_T512 inline __attribute__((always_inline)) __m512i ld_r512(const int32_t* p) {
+    return _mm512_cvtepu32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+template <bool COUNT, bool JOINT, class P>
+XYLO_T512 inline __attribute__((always_inline)) void spike_step512(SpikeVec& q, const P* r_) {
+    __m512i r[2], thr[2];
+    for (int h = 0; h < 2; ++h) {
+        r[h] = ld_r512(r_ + 8 * h);
+        const __m512i low = _mm512_srav_epi64(q.high[h], q.vlps[h]);
+        q.high[h] = _mm512_add_epi64(_mm512_sub_epi64(q.high[h], low), r[h]);
+        const __m512i m = _mm512_max_epi64(low, q.veps[h]);
+        thr[h] = _mm512_sub_epi64(_mm512_sllv_epi64(m, q.vb1[h]), _mm512_sllv_epi64(m, q.vb2[h]));
+    }
+    // joint maximum over the lanes (all >= 0), in every lane
+    __m512i jm = _mm512_max_epi64(thr[0], thr[1]);
+    jm = _mm512_max_epi64(jm, _mm512_shuffle_i64x2(jm, jm, 0x4E));
+    jm = _mm512_max_epi64(jm, _mm512_shuffle_i64x2(jm, jm, 0xB1));
+    jm = _mm512_max_epi64(jm, _mm512_shuffle_epi32(jm, _MM_PERM_BADC));
+    for (int h = 0; h < 2; ++h) {
+        const __m512i th = JOINT ? jm : _mm512_or_si512(
+            _mm512_or_si512(_mm512_and_si512(jm, q.vuj[h]), _mm512_and_si512(thr[h], q.vuo[h])),
+            _mm512_and_si512(q.vfix[h], q.vuf[h]));
+        const __m512i v = _mm512_add_epi64(q.iaf[h], r[h]);
+        const __mmask8 k = _mm512_cmpge_epi64_mask(v, th);
+        q.iaf[h] = _mm512_mask_sub_epi64(v, k, v, th);
+        if (COUNT) q.cnt[h] = _mm512_mask_add_epi64(q.cnt[h], k, q.cnt[h], _mm512_set1_epi64(1));
+    }
+}
+
+// The same generator in AVX-512 intrinsics (the compiler does not vectorise
+// the lane loops by itself): 16 lanes as two registers of 8 int64; the
+// multiplications by 2^b1 and 2^b2 are shifts (equal in two's complement).
+template <bool JOINT, class Src>
+XYLO_T512 void spike_signal_avx512(Src& src, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
+                                   int64_t* counts) {
+    const LaneSettings ls = lane_settings(cfg, C);
+    const int64_t *lps = ls.lps, *eps = ls.eps, *b1 = ls.b1, *b2 = ls.b2, *fixed = ls.fixed, *uj = ls.uj,
+                  *uo = ls.uo, *uf = ls.uf;
+    SpikeVec q;
+    for (int h = 0; h < 2; ++h) {
+        q.vlps[h] = _mm512_load_si512(lps + 8 * h);
+        q.veps[h] = _mm512_load_si512(eps + 8 * h);
+        q.vb1[h] = _mm512_load_si512(b1 + 8 * h);
+        q.vb2[h] = _mm512_load_si512(b2 + 8 * h);
+        q.vfix[h] = _mm512_load_si512(fixed + 8 * h);
+        q.vuj[h] = _mm512_load_si512(uj + 8 * h);
+        q.vuo[h] = _mm512_load_si512(uo + 8 * h);
+        q.vuf[h] = _mm512_load_si512(uf + 8 * h);
+        q.high[h] = q.iaf[h] = q.cnt[h] = _mm512_setzero_si512();
+    }
+    if (rev) {
+        for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
+            const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
+            const auto* rows = src.rows(t0, t1 - t0);
+            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step512<false, JOINT>(q, rows + i * kLanes);
+        }
+    }
+    const int64_t R = cfg.raster_factor;
+    int64_t f = 0, frame_end = std::min(R, T);
+    const __m512i vmax = _mm512_set1_epi64(cfg.max_spikes);
+    for (int64_t t0 = 0; t0 < T; t0 += kSpikeBlock) {
+        const int64_t n = std::min(kSpikeBlock, T - t0);
+        const auto* rows = src.rows(t0, n);
+        for (int64_t i = 0; i < n; ++i) {
+            spike_step512<true, JOINT>(q, rows + i * kLanes);
+            if (t0 + i + 1 == frame_end) {
+                alignas(64) int64_t cl[kLanes];
+                _mm512_store_si512(cl, _mm512_min_epi64(q.cnt[0], vmax));
+                _mm512_store_si512(cl + 8, _mm512_min_epi64(q.cnt[1], vmax));
+                int64_t* out = counts + f * C;
+                for (int64_t c = 0; c < C; ++c) out[c] = cl[c];
+                q.cnt[0] = q.cnt[1] = _mm512_setzero_si512();
+                ++f;
+                frame_end = std::min(frame_end + R, T);
+            }
+        }
+    }
+}
+
+// The generator in AVX2 intrinsics: 16 lanes as four registers of 4 int64.
+// AVX2 has no arithmetic 64-bit shift and no 64-bit max: the power estimate is
+// never negative (high >= 0, so the logical shift vpsrlvq equals the
+// arithmetic one), and max is a vpcmpgtq + blend.  vpsllvq by >= 64 gives 0
+// (padded lanes).
+#define XYLO_T256 __attribute__((target("avx2,fma")))
+struct SpikeVec2 {
+    __m256i vlps[4], veps[4], vb1[4], vb2[4], vfix[4], vuj[4], vuo[4], vuf[4], high[4], iaf[4], cnt[4];
+};
+
+XYLO_T256 inline __attribute__((always_inline)) __m256i ld(const int64_t* p) {
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+XYLO_T256 inline __attribute__((always_inline)) __m256i max_epi64_256(__m256i a, __m256i b) {
+    return _mm256_blendv_epi8(a, b, _mm256_cmpgt_epi64(b, a));
+}
+
+XYLO_T256 inline __attribute__((always_inline)) __m256i ld_r256(const int64_t* p) {
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
+}
+XYLO_T256 inline __attribute__((always_inline)) __m256i ld_r256(const int32_t* p) {
+    return _mm256_cvtepu32_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+template <bool COUNT, bool JOINT, class P>
+XYLO_T256 inline __attribute__((always_inline)) void spike_step256(SpikeVec2& q, const P* r_) {
+    __m256i r[4], thr[4];
+    for (int h = 0; h < 4; ++h) {
+        r[h] = ld_r256(r_ + 4 * h);
+        const __m256i low = _mm256_srlv_epi64(q.high[h], q.vlps[h]);
+        q.high[h] = _mm256_add_epi64(_mm256_sub_epi64(q.high[h], low), r[h]);
+        const __m256i m = max_epi64_256(low, q.veps[h]);
+        thr[h] = _mm256_sub_epi64(_mm256_sllv_epi64(m, q.vb1[h]), _mm256_sllv_epi64(m, q.vb2[h]));
+    }
+    // joint maximum over the 16 lanes (all >= 0), in every lane
+    __m256i jm = max_epi64_256(max_epi64_256(thr[0], thr[1]), max_epi64_256(thr[2], thr[3]));
+    jm = max_epi64_256(jm, _mm256_permute4x64_epi64(jm, 0x4E));
+    jm = max_epi64_256(jm, _mm256_permute4x64_epi64(jm, 0xB1));
+    const __m256i ones = _mm256_set1_epi64x(-1);
+    for (int h = 0; h < 4; ++h) {
+        const __m256i th = JOINT ? jm : _mm256_or_si256(
+            _mm256_or_si256(_mm256_and_si256(jm, q.vuj[h]), _mm256_and_si256(thr[h], q.vuo[h])),
+            _mm256_and_si256(q.vfix[h], q.vuf[h]));
+        const __m256i v = _mm256_add_epi64(q.iaf[h], r[h]);
+        const __m256i spike = _mm256_xor_si256(_mm256_cmpgt_epi64(th, v), ones);  // v >= th
+        q.iaf[h] = _mm256_sub_epi64(v, _mm256_and_si256(th, spike));
+        if (COUNT) q.cnt[h] = _mm256_sub_epi64(q.cnt[h], spike);
+    }
+}
+
+template <bool JOINT, class Src>
+XYLO_T256 void spike_signal_avx2(Src& src, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
+                                 int64_t* counts) {
+    const LaneSettings ls = lane_settings(cfg, C);
+    const int64_t *lps = ls.lps, *eps = ls.eps, *b1 = ls.b1, *b2 = ls.b2, *fixed = ls.fixed, *uj = ls.uj,
+                  *uo = ls.uo, *uf = ls.uf;
+    SpikeVec2 q;
+    for (int h = 0; h < 4; ++h) {
+        q.vlps[h] = ld(lps + 4 * h);
+        q.veps[h] = ld(eps + 4 * h);
+        q.vb1[h] = ld(b1 + 4 * h);
+        q.vb2[h] = ld(b2 + 4 * h);
+        q.vfix[h] = ld(fixed + 4 * h);
+        q.vuj[h] = ld(uj + 4 * h);
+        q.vuo[h] = ld(uo + 4 * h);
+        q.vuf[h] = ld(uf + 4 * h);
+        q.high[h] = q.iaf[h] = q.cnt[h] = _mm256_setzero_si256();
+    }
+    if (rev) {
+        for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
+            const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
+            const auto* rows = src.rows(t0, t1 - t0);
+            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step256<false, JOINT>(q, rows + i * kLanes);
+        }
+    }
+    const int64_t R = cfg.raster_factor;
+    int64_t f = 0, frame_end = std::min(R, T);
+    for (int64_t t0 = 0; t0 < T; t0 += kSpikeBlock) {
+        const int64_t n = std::min(kSpikeBlock, T - t0);
+        const auto* rows = src.rows(t0, n);
+        for (int64_t i = 0; i < n; ++i) {
+            spike_step256<true, JOINT>(q, rows + i * kLanes);
+            if (t0 + i + 1 == frame_end) {
+                alignas(64) int64_t cl[kLanes];
+                for (int h = 0; h < 4; ++h)
+                    _mm256_store_si256(reinterpret_cast<__m256i*>(cl + 4 * h), q.cnt[h]);
+                int64_t* out = counts + f * C;
+                for (int64_t c = 0; c < C; ++c) out[c] = std::min(cl[c], cfg.max_spikes);
+                for (int h = 0; h < 4; ++h) q.cnt[h] = _mm256_setzero_si256();
+                ++f;
+                frame_end = std::min(frame_end + R, T);
+            }
+        }
+    }
+}
+#endif
+
+#if XYLO_X86
+// The vector generator of the ISA path over one signal's samples from src.
+// Every channel adaptive with one joint threshold (the chip's default): the
+// threshold of every lane is the joint maximum, without the per-lane select
+// (lanes >= C are not returned, whatever they do).
+template <class Src>
+void spike_signal_vec(Src& src, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev, int64_t* counts) {
+    bool joint = cfg.joint_normalization;
+    for (int64_t c = 0; c < C; ++c) joint = joint && cfg.adaptive[c];
+    if (isa() == Isa::Avx512)
+        return joint ? spike_signal_avx512<true>(src, C, T, cfg, rev, counts)
+                     : spike_signal_avx512<false>(src, C, T, cfg, rev, counts);
+    return joint ? spike_signal_avx2<true>(src, C, T, cfg, rev, counts)
+                 : spike_signal_avx2<false>(src, C, T, cfg, rev, counts);
+}
+#endif
+
+}  // namespace
+
+void spike_signal(const int64_t* y, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
+                  int64_t* counts) {
+#if XYLO_X86
+    if (isa() == Isa::Avx512 || isa() == Isa::Avx2) {
+        RowsSource src(y, C, T);
+        return spike_signal_vec(src, C, T, cfg, rev, counts);
+    }
+#endif
+    spike_signal_generic(y, C, T, cfg, rev, counts);
+}
+
+#if XYLO_X86
+void spike_signal_staged(const int32_t* stage, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
+                         int64_t* counts) {
+    StageSource src{stage};
+    spike_signal_vec(src, C, T, cfg, rev, counts);
+}
+#endif
+
+}  // namespace detail
+}  // namespace xylo
+}  // namespace learnafe
