@@ -234,8 +234,11 @@ struct Forward {
         const Cascade<F>& c = p.c;
         const bool shared = c.Cu == 1;
         alignas(32) float stage[kTile * P::kW];
+        const int64_t nck = c.S * 2 * P::kW;
+        double* ck = p.ck ? p.ck + (L.i * p.nblk + L.c0 / P::kW) * ((c.T + kBlock - 1) / kBlock) * nck : nullptr;
         for (int64_t t0 = 0; t0 < c.T; t0 += kBlock) {
             const int64_t n = std::min(kBlock, c.T - t0);
+            if (ck) std::memcpy(ck + (t0 / kBlock) * nck, st, sizeof(double) * nck);
             if (shared) shared_block(in[0], t0, n, xd);
             else gather<F, P>(in, t0, n, buf);
             if constexpr (std::is_same<F, float>::value) {
@@ -287,6 +290,8 @@ inline size_t backward_scratch(int64_t S, int64_t T, int W) {
 
 template <class F, class P>
 struct Backward {
+    static constexpr int64_t kAdjointGroup = P::kS >= 8 ? 2 : 4;
+
     static LAFE_INLINE void unit(const Args<F>& p, int64_t unit, double* scratch) {
         constexpr int W = P::kW;
         const Cascade<F>& c = p.c;
@@ -307,8 +312,9 @@ struct Backward {
         const F* grow[W];
         input_rows(c, L, W, in);
         signal_rows(p.gy, c, L, W, grow);
-        // pass 1: the state at every block start
-        for (int64_t k = 0; k < nb; ++k) {
+        // pass 1: the state at every block start (unless the forward kept them)
+        const double* cks = p.ck ? p.ck + unit * nb * S * 2 * W : ck;
+        for (int64_t k = 0; k < (p.ck ? 0 : nb); ++k) {
             const int64_t t0 = k * kBlock, n = std::min(kBlock, T - t0);
             std::memcpy(ck + k * S * 2 * W, st, sizeof(double) * S * 2 * W);
             if (k + 1 == nb) break;  // the last block's end state is not needed
@@ -323,16 +329,20 @@ struct Backward {
         if (c.Cu != 1) signal_rows(p.gu, c, L, W, gout);  // gu [B, C, T]
         for (int64_t k = nb - 1; k >= 0; --k) {
             const int64_t t0 = k * kBlock, n = std::min(kBlock, T - t0);
-            std::memcpy(st, ck + k * S * 2 * W, sizeof(double) * S * 2 * W);
+            std::memcpy(st, cks + k * S * 2 * W, sizeof(double) * S * 2 * W);
             // the block's input into w[t][0], every section's output after it
             gather_input<F, P>(c, in, t0, n, w, stride);
             run_cascade_keep<P>(w, n, S, coef, st);
             gather<F, P>(grow, t0, n, g);
             for (int64_t s0 = S; s0 > 0;) {
-                // groups from the last section down, mirroring run_cascade's split
+                // groups from the last section down, within run_cascade's split; on
+                // AVX-512 at 8 lanes at most 2 sections (the 12 packs of a section,
+                // 24 of 32 zmm registers, no spills; 4 sections spill: backward 56.7
+                // -> 51.5 ms in bench/sosfilt_cascade.cpp).  The adjoint of each
+                // section runs the same operations in any grouping (bitwise the same).
                 int64_t start = 0, gsz = 0;
                 for (int64_t s = 0; s < s0;) {
-                    gsz = group_of(S - s);
+                    gsz = std::min<int64_t>(kAdjointGroup, group_of(S - s));
                     start = s;
                     s += gsz;
                 }
@@ -362,9 +372,15 @@ struct Backward {
 
 }  // namespace
 
+int64_t checkpoint_doubles(int64_t B, int64_t C, int64_t T, int64_t S) {
+    const int W = lanes_for(C);
+    return B * ((C + W - 1) / W) * ((T + kBlock - 1) / kBlock) * S * 2 * W;
+}
+
 template <class F>
-void cascade_forward(const Cascade<F>& c, F* y, F* zf, int num_threads) {
+void cascade_forward(const Cascade<F>& c, F* y, F* zf, int num_threads, double* ck) {
     Args<F> p;
+    p.ck = ck;
     p.c = c;
     p.B = c.B;
     const int W = lanes_for(c.C);
@@ -387,9 +403,10 @@ void cascade_forward(const Cascade<F>& c, F* y, F* zf, int num_threads) {
 
 template <class F>
 void cascade_backward(const Cascade<F>& c, const F* gy, const F* gzf, F* gu, double* gb, double* ga, F* gzi,
-                      int num_threads) {
+                      int num_threads, const double* ck) {
     const int W = lanes_for(c.C);
     Args<F> p;
+    p.ck = const_cast<double*>(ck);  // read only by the backward
     p.c = c;
     p.B = c.B;
     p.nblk = (c.C + W - 1) / W;
@@ -441,12 +458,12 @@ void cascade_backward(const Cascade<F>& c, const F* gy, const F* gzf, F* gu, dou
     }
 }
 
-template void cascade_forward<float>(const Cascade<float>&, float*, float*, int);
-template void cascade_forward<double>(const Cascade<double>&, double*, double*, int);
+template void cascade_forward<float>(const Cascade<float>&, float*, float*, int, double*);
+template void cascade_forward<double>(const Cascade<double>&, double*, double*, int, double*);
 template void cascade_backward<float>(const Cascade<float>&, const float*, const float*, float*, double*,
-                                      double*, float*, int);
+                                      double*, float*, int, const double*);
 template void cascade_backward<double>(const Cascade<double>&, const double*, const double*, double*, double*,
-                                       double*, double*, int);
+                                       double*, double*, int, const double*);
 
 }  // namespace sosfilt
 }  // namespace learnafe
