@@ -179,25 +179,30 @@ LAFE_INLINE void run_cascade_keep(double* w, int64_t n, int64_t S, const double*
     }
 }
 
-// Adjoint of sections [s0, s0 + NS) over n samples, backwards in time.
+// Adjoint of sections [s0, s0 + NS) over n samples, backwards in time, for
+// the Q::kW lanes from the buffers' first (buffers of W lanes per row).
 // g[t * W]: in, the adjoint of the group's output; out, of its input.
 // adj[(s * 2 + k) * W]: (G1, G2); acc[(s * 5 + k) * W]: gradient sums.
-template <int NS, class P>
+template <int NS, class Q, int W>
 LAFE_INLINE void adjoint_group(const double* w, int64_t stride, double* g, int64_t n, int64_t s0,
                                const double* coef, double* adj, double* acc) {
-    constexpr int W = P::kW;
-    P b0[NS], b1[NS], b2[NS], a1[NS], a2[NS], G1[NS], G2[NS], s_b0[NS], s_b1[NS], s_b2[NS], s_a1[NS], s_a2[NS];
-    load_fives<NS, P>(coef, s0, b0, b1, b2, a1, a2);
-    load_pairs<NS, P>(adj, s0, G1, G2);
-    load_fives<NS, P>(acc, s0, s_b0, s_b1, s_b2, s_a1, s_a2);
+    Q b0[NS], b1[NS], b2[NS], a1[NS], a2[NS], G1[NS], G2[NS], s_b0[NS], s_b1[NS], s_b2[NS], s_a1[NS], s_a2[NS];
+    Q* const five[5] = {b0, b1, b2, a1, a2};
+    Q* const sums[5] = {s_b0, s_b1, s_b2, s_a1, s_a2};
+    for (int s = 0; s < NS; ++s) {
+        for (int k = 0; k < 5; ++k) five[k][s] = Q::load(coef + ((s0 + s) * 5 + k) * W);
+        for (int k = 0; k < 5; ++k) sums[k][s] = Q::load(acc + ((s0 + s) * 5 + k) * W);
+        G1[s] = Q::load(adj + (s0 + s) * 2 * W);
+        G2[s] = Q::load(adj + ((s0 + s) * 2 + 1) * W);
+    }
     for (int64_t t = n - 1; t >= 0; --t) {
-        P gin = P::load(g + t * W);
+        Q gin = Q::load(g + t * W);
         const double* wt = w + t * stride;
         for (int s = NS - 1; s >= 0; --s) {
-            const P x = P::load(wt + (s0 + s) * W);
-            const P y = P::load(wt + (s0 + s + 1) * W);
-            const P gy = fnmadd(a2[s], G2[s], fnmadd(a1[s], G1[s], gin));
-            const P gx = fmadd(b2[s], G2[s], fmadd(b1[s], G1[s], b0[s] * gy));
+            const Q x = Q::load(wt + (s0 + s) * W);
+            const Q y = Q::load(wt + (s0 + s + 1) * W);
+            const Q gy = fnmadd(a2[s], G2[s], fnmadd(a1[s], G1[s], gin));
+            const Q gx = fmadd(b2[s], G2[s], fmadd(b1[s], G1[s], b0[s] * gy));
             s_b0[s] = fmadd(gy, x, s_b0[s]);
             s_b1[s] = fmadd(G1[s], x, s_b1[s]);
             s_b2[s] = fmadd(G2[s], x, s_b2[s]);
@@ -209,15 +214,49 @@ LAFE_INLINE void adjoint_group(const double* w, int64_t stride, double* g, int64
         }
         gin.store(g + t * W);
     }
-    store_pairs<NS, P>(adj, s0, G1, G2);
     for (int s = 0; s < NS; ++s) {
-        double* r = acc + (s0 + s) * 5 * W;
-        s_b0[s].store(r);
-        s_b1[s].store(r + W);
-        s_b2[s].store(r + 2 * W);
-        s_a1[s].store(r + 3 * W);
-        s_a2[s].store(r + 4 * W);
+        for (int k = 0; k < 5; ++k) sums[k][s].store(acc + ((s0 + s) * 5 + k) * W);
+        G1[s].store(adj + (s0 + s) * 2 * W);
+        G2[s].store(adj + ((s0 + s) * 2 + 1) * W);
     }
+}
+
+// The adjoint of the whole cascade over a block, sections from the last down
+// in groups of at most `cap` within run_cascade's split, R::kW lanes at a time.
+template <class R, int W>
+LAFE_INLINE void adjoint_lanes(const double* w, int64_t stride, double* g, int64_t n, int64_t S,
+                               const double* coef, double* adj, double* acc, int64_t cap) {
+    for (int h = 0; h < W / R::kW; ++h) {
+        const int64_t o = h * R::kW;
+        for (int64_t s0 = S; s0 > 0;) {
+            int64_t start = 0, gsz = 0;
+            for (int64_t s = 0; s < s0;) {
+                gsz = std::min<int64_t>(cap, group_of(S - s));
+                start = s;
+                s += gsz;
+            }
+            if (gsz == 4) adjoint_group<4, R, W>(w + o, stride, g + o, n, start, coef + o, adj + o, acc + o);
+            else if (gsz == 2) adjoint_group<2, R, W>(w + o, stride, g + o, n, start, coef + o, adj + o, acc + o);
+            else adjoint_group<1, R, W>(w + o, stride, g + o, n, start, coef + o, adj + o, acc + o);
+            s0 = start;
+        }
+    }
+}
+
+// The adjoint of the cascade over a block, one native vector of lanes at a
+// time (AVX2: 8 lanes are two ymm, adjoint 4 x 4 lanes), in groups of at
+// most 2 sections, so that a group's 12 vectors per section nearly stay in
+// registers (24 of 32 zmm on AVX-512; AVX2 spills a few of its 16 ymm, and
+// still beats 1 section per group, latency-bound, and 4, spilling).
+// bench/sosfilt_cascade.cpp, 1 thread, load 4.9: AVX2 backward 87.2-87.9 ms
+// (whole 8-lane packs, 4 sections) -> 53.6-54.4 ms (by vector, 2; 57.1-62.7
+// with 1, 60.5-62.8 with 4); AVX-512 42.8 -> 42.0 ms (2 instead of 4).  The
+// adjoint of a lane runs the same operations in any grouping and order of
+// lanes: bitwise the same results.
+template <class P>
+LAFE_INLINE void adjoint_block(const double* w, int64_t stride, double* g, int64_t n, int64_t S,
+                               const double* coef, double* adj, double* acc) {
+    adjoint_lanes<biquad::detail::Pack<P::kS, P::kS>, P::kW>(w, stride, g, n, S, coef, adj, acc, 2);
 }
 
 // Scratch doubles of a forward unit.
@@ -290,8 +329,6 @@ inline size_t backward_scratch(int64_t S, int64_t T, int W) {
 
 template <class F, class P>
 struct Backward {
-    static constexpr int64_t kAdjointGroup = P::kS >= 8 ? 2 : 4;
-
     static LAFE_INLINE void unit(const Args<F>& p, int64_t unit, double* scratch) {
         constexpr int W = P::kW;
         const Cascade<F>& c = p.c;
@@ -334,23 +371,7 @@ struct Backward {
             gather_input<F, P>(c, in, t0, n, w, stride);
             run_cascade_keep<P>(w, n, S, coef, st);
             gather<F, P>(grow, t0, n, g);
-            for (int64_t s0 = S; s0 > 0;) {
-                // groups from the last section down, within run_cascade's split; on
-                // AVX-512 at 8 lanes at most 2 sections (the 12 packs of a section,
-                // 24 of 32 zmm registers, no spills; 4 sections spill: backward 56.7
-                // -> 51.5 ms in bench/sosfilt_cascade.cpp).  The adjoint of each
-                // section runs the same operations in any grouping (bitwise the same).
-                int64_t start = 0, gsz = 0;
-                for (int64_t s = 0; s < s0;) {
-                    gsz = std::min<int64_t>(kAdjointGroup, group_of(S - s));
-                    start = s;
-                    s += gsz;
-                }
-                if (gsz == 4) adjoint_group<4, P>(w, stride, g, n, start, coef, adj, acc);
-                else if (gsz == 2) adjoint_group<2, P>(w, stride, g, n, start, coef, adj, acc);
-                else adjoint_group<1, P>(w, stride, g, n, start, coef, adj, acc);
-                s0 = start;
-            }
+            adjoint_block<P>(w, stride, g, n, S, coef, adj, acc);
             if (c.Cu != 1) {
                 scatter<F, P>(g, gout, L.nl, t0, n);
             } else if (p.gu_part) {

@@ -161,7 +161,7 @@ def _backward(ctx, grad_y, grad_zf, _grad_ck):
                                         create_graph=True, allow_unused=True)
             for i, g in zip(wanted, grads):
                 out[i] = torch.zeros_like(args[i]) if g is None else g
-        return (*out, None)
+        return (*out, None, None)
     gu, gb, ga, gzi = torch.ops.learnafe.sosfilt_cascade_backward(u, b, a, zi, grad_y.contiguous(),
                                                                   grad_zf.contiguous(), ctx.num_threads,
                                                                   ck if ctx.keep else None)
