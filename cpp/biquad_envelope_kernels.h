@@ -51,12 +51,10 @@ struct EnvForward {
             if constexpr (Noisy) {
                 const int64_t t0 = f * p.hop;
                 FrameNoise<V> gen(key, nu, t0, p.hop, nbuf);
-                const double* nr = gen.rows(t0);
-                for (int64_t t = 0; t < p.hop; ++t) {
-                    gen.before(t0 + t);
-                    const V xin = static_cast<double>(xs[t]) + sd * V::load(nr + t * W);
+                noisy_frame(gen, t0, p.hop, [&](int64_t t, const double* nt) LAFE_INLINE_LAMBDA {
+                    const V xin = static_cast<double>(xs[t]) + sd * V::load(nt);
                     e += alpha * (rectify(filter_step_in(k, xin, v1, v2), R) - e);
-                }
+                });
             } else {
                 for (int64_t t = 0; t < p.hop; ++t)
                     e += alpha * (rectify(filter_step(k, static_cast<double>(xs[t]), v1, v2), R) - e);
@@ -100,12 +98,11 @@ struct EnvBackward {
                 c2.store(vout);
                 c1.store(vout + W);
             }
-            for (int64_t t = 0; t < p.hop; ++t) {
-                gen.before(t0 + t);
-                const V xin = static_cast<double>(xs[t]) + sd * V::load(nr + t * W);
+            noisy_frame(gen, t0, p.hop, [&](int64_t t, const double* nt) LAFE_INLINE_LAMBDA {
+                const V xin = static_cast<double>(xs[t]) + sd * V::load(nt);
                 const V v = recurse_in(k, xin, c1, c2);
                 if (vout) v.store(vout + (t + 2) * W);
-            }
+            });
         } else {
             (void)sd;
             (void)key;
