@@ -331,17 +331,18 @@ learnafe::sosfilt::Cascade<F> cascade_of(const py::array& u, const py::array& b,
 
 template <class F>
 void sosfilt_forward(py::array u, py::array b, py::array a, py::object zi, py::array y, py::object zf,
-                     int num_threads) {
+                     int num_threads, py::object ck) {
     const auto c = cascade_of<F>(u, b, a, zi);
     F* py_ = buffer<F>(y, "y", {c.B, c.C, c.T});
     F* pzf = buffer<F>(zf, "zf", {c.B, c.C, c.S, 2}, true);
+    double* pck = buffer<double>(ck, "ck", {learnafe::sosfilt::checkpoint_doubles(c.B, c.C, c.T, c.S)}, true);
     py::gil_scoped_release nogil;
-    learnafe::sosfilt::cascade_forward<F>(c, py_, pzf, num_threads);
+    learnafe::sosfilt::cascade_forward<F>(c, py_, pzf, num_threads, pck);
 }
 
 template <class F>
 void sosfilt_backward(py::array u, py::array b, py::array a, py::object zi, py::array gy, py::object gzf,
-                      py::array gu, py::array gb, py::array ga, py::object gzi, int num_threads) {
+                      py::array gu, py::array gb, py::array ga, py::object gzi, int num_threads, py::object ck) {
     const auto c = cascade_of<F>(u, b, a, zi);
     const F* pgy = buffer<F>(gy, "grad_y", {c.B, c.C, c.T});
     const F* pgzf = buffer<F>(gzf, "grad_zf", {c.B, c.C, c.S, 2}, true);
@@ -349,8 +350,9 @@ void sosfilt_backward(py::array u, py::array b, py::array a, py::object zi, py::
     double* pgb = buffer<double>(gb, "grad_b", {c.G, c.C, c.S, 3});
     double* pga = buffer<double>(ga, "grad_a", {c.G, c.C, c.S, 2});
     F* pgzi = buffer<F>(gzi, "grad_zi", {c.B, c.C, c.S, 2}, true);
+    const double* pck = buffer<double>(ck, "ck", {learnafe::sosfilt::checkpoint_doubles(c.B, c.C, c.T, c.S)}, true);
     py::gil_scoped_release nogil;
-    learnafe::sosfilt::cascade_backward<F>(c, pgy, pgzf, pgu, pgb, pga, pgzi, num_threads);
+    learnafe::sosfilt::cascade_backward<F>(c, pgy, pgzf, pgu, pgb, pga, pgzi, num_threads, pck);
 }
 
 void bind(py::module_& m) {
@@ -389,14 +391,16 @@ void bind(py::module_& m) {
     m.def("philox4x32", &philox4x32, "counter"_a, "key"_a, "rounds"_a = learnafe::rng::kPhiloxRounds,
           "Philox4x32-R of a 4-word counter and a 2-word key (4 uint32 words); R defaults to the "
           "rounds of the envelope op's noise.");
+    m.def("sosfilt_checkpoint_size", &learnafe::sosfilt::checkpoint_doubles, "B"_a, "C"_a, "T"_a, "S"_a,
+          "float64 values of the block checkpoints sosfilt_forward can keep for sosfilt_backward.");
     m.def("sosfilt_forward_f32", &sosfilt_forward<float>, "u"_a, "b"_a, "a"_a, "zi"_a, "y"_a, "zf"_a,
-          "num_threads"_a, "Fused cascade: u [B, Cu, T], b [G, C, S, 3], a [G, C, S, 2] -> y [B, C, T], zf.");
+          "num_threads"_a, "ck"_a = none, "Fused cascade: u [B, Cu, T], b [G, C, S, 3], a [G, C, S, 2] -> y [B, C, T], zf.");
     m.def("sosfilt_forward_f64", &sosfilt_forward<double>, "u"_a, "b"_a, "a"_a, "zi"_a, "y"_a, "zf"_a,
-          "num_threads"_a, "Fused cascade: u [B, Cu, T], b [G, C, S, 3], a [G, C, S, 2] -> y [B, C, T], zf.");
+          "num_threads"_a, "ck"_a = none, "Fused cascade: u [B, Cu, T], b [G, C, S, 3], a [G, C, S, 2] -> y [B, C, T], zf.");
     m.def("sosfilt_backward_f32", &sosfilt_backward<float>, "u"_a, "b"_a, "a"_a, "zi"_a, "gy"_a, "gzf"_a,
-          "gu"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a, "Adjoint of sosfilt_forward_f32.");
+          "gu"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a, "ck"_a = none, "Adjoint of sosfilt_forward_f32.");
     m.def("sosfilt_backward_f64", &sosfilt_backward<double>, "u"_a, "b"_a, "a"_a, "zi"_a, "gy"_a, "gzf"_a,
-          "gu"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a, "Adjoint of sosfilt_forward_f64.");
+          "gu"_a, "gb"_a, "ga"_a, "gzi"_a, "num_threads"_a, "ck"_a = none, "Adjoint of sosfilt_forward_f64.");
 }
 
 }  // namespace ops_binding

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "biquad_args.h"
+#include "biquad_by_vector.h"
 #include "biquad_noise.h"
 #include "biquad_recursion.h"
 #include "biquad_simd.h"
@@ -51,12 +52,10 @@ struct EnvForward {
             if constexpr (Noisy) {
                 const int64_t t0 = f * p.hop;
                 FrameNoise<V> gen(key, nu, t0, p.hop, nbuf);
-                const double* nr = gen.rows(t0);
-                for (int64_t t = 0; t < p.hop; ++t) {
-                    gen.before(t0 + t);
-                    const V xin = static_cast<double>(xs[t]) + sd * V::load(nr + t * W);
+                noisy_frame(gen, t0, p.hop, [&](int64_t t, const double* nt) LAFE_INLINE_LAMBDA {
+                    const V xin = static_cast<double>(xs[t]) + sd * V::load(nt);
                     e += alpha * (rectify(filter_step_in(k, xin, v1, v2), R) - e);
-                }
+                });
             } else {
                 for (int64_t t = 0; t < p.hop; ++t)
                     e += alpha * (rectify(filter_step(k, static_cast<double>(xs[t]), v1, v2), R) - e);
@@ -100,12 +99,11 @@ struct EnvBackward {
                 c2.store(vout);
                 c1.store(vout + W);
             }
-            for (int64_t t = 0; t < p.hop; ++t) {
-                gen.before(t0 + t);
-                const V xin = static_cast<double>(xs[t]) + sd * V::load(nr + t * W);
+            noisy_frame(gen, t0, p.hop, [&](int64_t t, const double* nt) LAFE_INLINE_LAMBDA {
+                const V xin = static_cast<double>(xs[t]) + sd * V::load(nt);
                 const V v = recurse_in(k, xin, c1, c2);
                 if (vout) v.store(vout + (t + 2) * W);
-            }
+            });
         } else {
             (void)sd;
             (void)key;
@@ -133,16 +131,76 @@ struct EnvBackward {
         return own;
     }
 
+    // The adjoint of one frame (samples t0 .. t0 + hop - 1, delay lines in
+    // vbuf) for all lanes at once; lambda's channel sums into `sums`.
+    template <bool Noisy>
+    static LAFE_INLINE void adjoint_frame(const EnvBackwardArgs<F>& p, const Coef<V>& k, const double* vbuf,
+                                          const double* nr, Adjoint<V>& adj, V& ge, V& gsd, double* sums) {
+        constexpr int W = V::kW;
+        const double alpha = p.alpha, decay = 1.0 - p.alpha;
+        for (int64_t t = p.hop - 1; t >= 0; --t) {
+            const V vm = V::load(vbuf + (t + 2) * W);
+            const V vm1 = V::load(vbuf + (t + 1) * W);
+            const V vm2 = V::load(vbuf + t * W);
+            const V g = rectify_adjoint(fir(k, vm, vm1, vm2), alpha * ge, p.rectify);
+            const V lam = adj.step(k, g, vm, vm1, vm2);
+            if constexpr (Noisy) gsd += lam * V::load(nr + t * W);
+            sums[t] = hsum(lam);
+            if (t > 0) ge = decay * ge;
+        }
+    }
+
+    // adjoint_frame one native vector (S lanes) at a time (biquad_by_vector.h):
+    // the rectifier's and the envelope's adjoint, the filter adjoint, d/dstd,
+    // one vector's state and accumulators in registers; lambda into lbuf
+    // ([hop][W]), summed over the channels afterwards.  Per lane the same
+    // operations in the same order as adjoint_frame.
+    typedef LanesOf<V> L;
+    static constexpr int kG = V::kW / V::kS;
+
+    template <bool Noisy, Rectify R>
+    static LAFE_INLINE void adjoint_frame_by_vector(const EnvBackwardArgs<F>& p, const Coef<V>& k,
+                                                    const double* vbuf, const double* nr, Adjoint<L>* adj,
+                                                    L* ge, L* gsd, double* lbuf) {
+        constexpr int W = V::kW, S = V::kS;
+        const double alpha = p.alpha, decay = 1.0 - p.alpha;
+        const int64_t hop = p.hop;
+        for (int q = 0; q < kG; ++q) {
+            const Coef<L> kq = lanes_of(k, q);
+            Adjoint<L> a = adj[q];
+            L e = ge[q], sd = gsd[q];
+            const double* vq = vbuf + q * S;
+            for (int64_t t = hop - 1; t >= 0; --t) {
+                const L vm = L::load(vq + (t + 2) * W);
+                const L vm1 = L::load(vq + (t + 1) * W);
+                const L vm2 = L::load(vq + t * W);
+                const L g = rectify_adjoint(fir(kq, vm, vm1, vm2), alpha * e, R);
+                const L lam = a.step(kq, g, vm, vm1, vm2);
+                if constexpr (Noisy) sd += lam * L::load(nr + t * W + q * S);
+                lam.store(lbuf + t * W + q * S);
+                if (t > 0) e = decay * e;
+            }
+            adj[q] = a;
+            ge[q] = e;
+            gsd[q] = sd;
+        }
+    }
+
+    // Scratch of one unit: the frame's delay lines vbuf ([hop + 2][W]),
+    // lambda by vector ([hop][W], kByVector), the channel sums ([hop]), the
+    // noise rows ([noise_rows(hop)][W], with Noisy) and, unless the forward
+    // kept them, the frame-start states ([frames][2][W]).
     template <bool Noisy>
     static LAFE_INLINE void run(const EnvBackwardArgs<F>& p, const Unit& u, double* scratch) {
         constexpr int W = V::kW;
         const Coef<V> k(p.coef + u.bi * p.coef_stride + u.blk * 5 * W);
         const int64_t hop = p.hop, nf = p.frames;
-        const double alpha = p.alpha, decay = 1.0 - p.alpha;
-        double* vbuf = scratch;                       // [hop + 2][W]
-        double* sums = vbuf + (hop + 2) * W;          // [hop]
-        double* nbuf = sums + hop;                    // [noise_rows(hop)][W] when Noisy
-        double* own = nbuf + (Noisy ? noise_rows(hop) * W : 0);  // [nf][2][W] unless given
+        const double decay = 1.0 - p.alpha;
+        double* vbuf = scratch;
+        double* lbuf = vbuf + (hop + 2) * W;
+        double* sums = lbuf + (kByVector<V> ? hop * W : 0);
+        double* nbuf = sums + hop;
+        double* own = nbuf + (Noisy ? noise_rows(hop) * W : 0);
         const V sd = Noisy ? unit_std<V>(p, u) : V::zero();
         const NoiseKey<V> key(Noisy ? p.seed : 0);
         const double* nr = nullptr;
@@ -157,6 +215,9 @@ struct EnvBackward {
         Adjoint<V> adj;
         V gsd = V::zero();  // d/dstd: sum of lambda * n
         V ge = V::zero();   // dL/de[m + 1]
+        Adjoint<L> ag[kG];  // by native vector (kByVector)
+        L geq[kG], gsdq[kG];
+        for (int q = 0; q < kG; ++q) geq[q] = gsdq[q] = L::zero();
         for (int64_t f = nf - 1; f >= 0; --f) {
             const int64_t t0 = f * hop;
             V c1 = V::load(ck + 2 * f * W), c2 = V::load(ck + (2 * f + 1) * W);
@@ -164,18 +225,23 @@ struct EnvBackward {
             double gol[W] = {};
             for (int l = 0; l < u.nc; ++l)
                 gol[l] = static_cast<double>(p.gout[(u.bi * p.C + u.c0 + l) * nf + f]);
-            ge = decay * ge + V::load(gol);  // dL/de at the frame's last sample
-            for (int64_t t = hop - 1; t >= 0; --t) {
-                const V vm = V::load(vbuf + (t + 2) * W);
-                const V vm1 = V::load(vbuf + (t + 1) * W);
-                const V vm2 = V::load(vbuf + t * W);
-                const V g = rectify_adjoint(fir(k, vm, vm1, vm2), alpha * ge, p.rectify);
-                const V lam = adj.step(k, g, vm, vm1, vm2);
-                if constexpr (Noisy) gsd += lam * V::load(nr + t * W);
-                sums[t] = hsum(lam);
-                if (t > 0) ge = decay * ge;
+            if constexpr (kByVector<V>) {
+                // dL/de at the frame's last sample
+                for (int q = 0; q < kG; ++q) geq[q] = decay * geq[q] + L::load(gol + q * V::kS);
+                if (p.rectify == Rectify::Abs)
+                    adjoint_frame_by_vector<Noisy, Rectify::Abs>(p, k, vbuf, nr, ag, geq, gsdq, lbuf);
+                else
+                    adjoint_frame_by_vector<Noisy, Rectify::Square>(p, k, vbuf, nr, ag, geq, gsdq, lbuf);
+                lambda_sums<V>(lbuf, hop, sums);
+            } else {
+                ge = decay * ge + V::load(gol);  // dL/de at the frame's last sample
+                adjoint_frame<Noisy>(p, k, vbuf, nr, adj, ge, gsd, sums);
             }
             store_gx_block(p, p, u, t0, hop, sums);
+        }
+        if constexpr (kByVector<V>) {
+            adj = join_adjoints<V>(ag);
+            for (int q = 0; q < kG; ++q) gsd.p[q] = gsdq[q].p[0];
         }
         adj.store_coef_grads(p, p, u);
         if constexpr (Noisy) {

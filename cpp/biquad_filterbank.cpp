@@ -37,8 +37,10 @@ size_t scratch_backward(int W, int64_t T, bool own_checkpoints) {
     return static_cast<size_t>(((own_checkpoints ? 2 * nb : 0) + 2 * (kTimeBlock + 2) + 2 * kTimeBlock) * W +
                                kTimeBlock);
 }
+// (the envelope's: EnvBackward::run; lambda by vector on every path, the
+// larger of the layouts)
 size_t scratch_env_backward(int W, int64_t frames, int64_t hop, bool noisy) {
-    return static_cast<size_t>((2 * frames + (hop + 2) + (noisy ? noise_rows(hop) : 0)) * W + hop);
+    return static_cast<size_t>((2 * frames + (hop + 2) + hop + (noisy ? noise_rows(hop) : 0)) * W + hop);
 }
 
 // The bank of x [B, T] with b [C, 3], a [C, 2] (per_example: b [B, C, 3],

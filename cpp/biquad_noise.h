@@ -109,12 +109,29 @@ struct FrameNoise {
             else groups<1>();
         }
     }
-    // Before the recursion consumes sample t: once it enters the last
-    // generated chunk, the next one.
-    LAFE_INLINE void before(int64_t t) {
-        if ((t & 3) == 0 && t / 4 + K >= jn) upto(t / 4 + 2 * K);
-    }
+    // Before the recursion consumes the samples t .. t + kSpan - 1 (t a
+    // frame start or kSpan after the previous call): those, and the next
+    // chunk after them.
+    static constexpr int64_t kSpan = 4 * K;
+    LAFE_INLINE void before(int64_t t) { upto(t / 4 + 2 * K + 1); }
 };
+
+// The noisy recursion of a frame (samples t0 .. t0 + n - 1): step(t, row of
+// sample t0 + t) for each sample in order, the noise generated a chunk
+// ahead between spans of kSpan samples.  The spans keep the generator out
+// of the per-sample loop, so that the compilers keep the recursion's state
+// in registers across it (with the generator's call inside the per-sample
+// loop they spilled and reloaded the state at every sample).
+template <class V, class Step>
+LAFE_INLINE void noisy_frame(FrameNoise<V>& gen, int64_t t0, int64_t n, Step&& step) {
+    constexpr int W = V::kW;
+    const double* nr = gen.rows(t0);
+    for (int64_t t = 0; t < n;) {
+        gen.before(t0 + t);
+        const int64_t te = std::min<int64_t>(n, t + FrameNoise<V>::kSpan);
+        for (; t < te; ++t) step(t, nr + t * W);
+    }
+}
 // Standard normal noise n[b, c, t] (counter_rng.h) into p.out ([B, C, T]
 // doubles, F = double), one unit = (batch item, channel block).
 template <class F, class V>

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "biquad_args.h"
+#include "biquad_by_vector.h"
 #include "biquad_recursion.h"
 #include "biquad_simd.h"
 
@@ -180,29 +181,6 @@ LAFE_INLINE V gy_row(const double* gyb, int64_t t) {
         return V::load(gyb + t * V::kW);
 }
 
-// Native vector q (lanes q * S .. q * S + S - 1) of a pack, as a pack of
-// one vector.
-template <class V>
-using LanesOf = Pack<V::kS, V::kS>;
-
-template <class V>
-LAFE_INLINE LanesOf<V> lanes_of(const V& a, int q) {
-    LanesOf<V> r;
-    r.p[0] = a.p[q];
-    return r;
-}
-
-template <class V>
-LAFE_INLINE Coef<LanesOf<V>> lanes_of(const Coef<V>& k, int q) {
-    Coef<LanesOf<V>> r;
-    r.b0 = lanes_of(k.b0, q);
-    r.b1 = lanes_of(k.b1, q);
-    r.b2 = lanes_of(k.b2, q);
-    r.a1 = lanes_of(k.a1, q);
-    r.a2 = lanes_of(k.a2, q);
-    return r;
-}
-
 // Lanes q * S .. q * S + S - 1 of row t of the dL/dy block, as doubles.
 template <class F, class V>
 LAFE_INLINE LanesOf<V> gy_lanes(const double* gyb, int64_t t, int q) {
@@ -214,44 +192,6 @@ LAFE_INLINE LanesOf<V> gy_lanes(const double* gyb, int64_t t, int q) {
     } else {
         return LanesOf<V>::load(gyb + t * W + q * S);
     }
-}
-
-// Channel sums of lambda for many samples at once (16 lanes as two vectors of
-// 8, the AVX-512 layout): the same halving tree as hsum (lane l + 8, then
-// l + 4, l + 2, l + 1, so bitwise the same sums), but the shuffles of eight
-// samples are shared: 15 additions and 14 shuffles per 8 samples instead of
-// 32 and 24.  lam: [n][16] doubles; sums[t] for t < n.
-template <class V>
-constexpr bool kBatchedSum = V::kW == 16 && V::kS == 8;
-
-template <class V, std::size_t... I>
-LAFE_INLINE typename V::v pick8(typename V::v a, typename V::v b, std::index_sequence<I...>) {
-    return __builtin_shufflevector(a, b, I...);
-}
-
-template <class V>
-LAFE_INLINE void channel_sums(const double* lam, int64_t n, double* sums) {
-    typedef typename V::v v;
-    int64_t t = 0;
-    for (; t + 8 <= n; t += 8) {
-        v a[8];
-        for (int i = 0; i < 8; ++i) {
-            const V l = V::load(lam + (t + i) * 16);
-            a[i] = l.p[0] + l.p[1];  // lane l + lane l + 8
-        }
-        v u[4];
-        for (int i = 0; i < 4; ++i)  // lanes l + l + 4 of samples 2i, 2i + 1
-            u[i] = __builtin_shufflevector(a[2 * i], a[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
-                   __builtin_shufflevector(a[2 * i], a[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15);
-        v w[2];
-        for (int i = 0; i < 2; ++i)  // lanes l + l + 2 of samples 4i .. 4i + 3
-            w[i] = __builtin_shufflevector(u[2 * i], u[2 * i + 1], 0, 1, 4, 5, 8, 9, 12, 13) +
-                   __builtin_shufflevector(u[2 * i], u[2 * i + 1], 2, 3, 6, 7, 10, 11, 14, 15);
-        const v e = __builtin_shufflevector(w[0], w[1], 0, 2, 4, 6, 8, 10, 12, 14) +
-                    __builtin_shufflevector(w[0], w[1], 1, 3, 5, 7, 9, 11, 13, 15);
-        *reinterpret_cast<typename VecOf<double, 8>::U*>(sums + t) = e;
-    }
-    for (; t < n; ++t) sums[t] = hsum(V::load(lam + t * 16));
 }
 
 // Scratch of one backward unit: the delay lines v[t0-2 ..] of the current
@@ -389,7 +329,7 @@ struct Backward {
     // operations in the same order as in adjoint_block, so the results are
     // bitwise the same; lambda goes to s.lbuf, summed over the channels
     // afterwards in hsum's order.
-    static constexpr bool kByVector = (V::kS == 4 || V::kS == 8) && V::kW > V::kS;
+    static constexpr bool kByVector = detail::kByVector<V>;
     static constexpr int kG = W / V::kS;  // native vectors per unit
     typedef LanesOf<V> L;
 
@@ -478,27 +418,11 @@ struct Backward {
                 adjoint_block<true>(p, u, k, ck, j, n, s, adj, gz0, gz1);
             else
                 adjoint_block<false>(p, u, k, ck, j, n, s, adj, gz0, gz1);
-            if constexpr (kBatchedSum<V>) {
-                channel_sums<V>(s.lbuf, n, s.sums);
-            } else if constexpr (kByVector) {
-                for (int64_t t = 0; t < n; ++t) s.sums[t] = hsum(V::load(s.lbuf + t * W));
-            }
+            if constexpr (kByVector || kBatchedSum<V>) lambda_sums<V>(s.lbuf, n, s.sums);
             store_gx_block(p, p, u, t0, n, s.sums);
             std::swap(s.vcur, s.vnext);
         }
-        if constexpr (kByVector) {
-            for (int q = 0; q < kG; ++q) {
-                adj.gyp1.p[q] = ag[q].gyp1.p[0];
-                adj.gyp2.p[q] = ag[q].gyp2.p[0];
-                adj.lp1.p[q] = ag[q].lp1.p[0];
-                adj.lp2.p[q] = ag[q].lp2.p[0];
-                adj.gb0.p[q] = ag[q].gb0.p[0];
-                adj.gb1.p[q] = ag[q].gb1.p[0];
-                adj.gb2.p[q] = ag[q].gb2.p[0];
-                adj.ga1.p[q] = ag[q].ga1.p[0];
-                adj.ga2.p[q] = ag[q].ga2.p[0];
-            }
-        }
+        if constexpr (kByVector) adj = join_adjoints<V>(ag);
         adj.store_coef_grads(p, p, u);
         if (p.gzi) store_initial_state_gradient(p, u, k, adj, gz0, gz1);
     }

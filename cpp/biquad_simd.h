@@ -19,8 +19,10 @@
 
 #if defined(__GNUC__)
 #define LAFE_INLINE inline __attribute__((always_inline))
+#define LAFE_INLINE_LAMBDA __attribute__((always_inline))  // after a lambda's parameter list
 #else
 #define LAFE_INLINE inline
+#define LAFE_INLINE_LAMBDA
 #endif
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)

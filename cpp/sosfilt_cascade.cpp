@@ -179,25 +179,30 @@ LAFE_INLINE void run_cascade_keep(double* w, int64_t n, int64_t S, const double*
     }
 }
 
-// Adjoint of sections [s0, s0 + NS) over n samples, backwards in time.
+// Adjoint of sections [s0, s0 + NS) over n samples, backwards in time, for
+// the Q::kW lanes from the buffers' first (buffers of W lanes per row).
 // g[t * W]: in, the adjoint of the group's output; out, of its input.
 // adj[(s * 2 + k) * W]: (G1, G2); acc[(s * 5 + k) * W]: gradient sums.
-template <int NS, class P>
+template <int NS, class Q, int W>
 LAFE_INLINE void adjoint_group(const double* w, int64_t stride, double* g, int64_t n, int64_t s0,
                                const double* coef, double* adj, double* acc) {
-    constexpr int W = P::kW;
-    P b0[NS], b1[NS], b2[NS], a1[NS], a2[NS], G1[NS], G2[NS], s_b0[NS], s_b1[NS], s_b2[NS], s_a1[NS], s_a2[NS];
-    load_fives<NS, P>(coef, s0, b0, b1, b2, a1, a2);
-    load_pairs<NS, P>(adj, s0, G1, G2);
-    load_fives<NS, P>(acc, s0, s_b0, s_b1, s_b2, s_a1, s_a2);
+    Q b0[NS], b1[NS], b2[NS], a1[NS], a2[NS], G1[NS], G2[NS], s_b0[NS], s_b1[NS], s_b2[NS], s_a1[NS], s_a2[NS];
+    Q* const five[5] = {b0, b1, b2, a1, a2};
+    Q* const sums[5] = {s_b0, s_b1, s_b2, s_a1, s_a2};
+    for (int s = 0; s < NS; ++s) {
+        for (int k = 0; k < 5; ++k) five[k][s] = Q::load(coef + ((s0 + s) * 5 + k) * W);
+        for (int k = 0; k < 5; ++k) sums[k][s] = Q::load(acc + ((s0 + s) * 5 + k) * W);
+        G1[s] = Q::load(adj + (s0 + s) * 2 * W);
+        G2[s] = Q::load(adj + ((s0 + s) * 2 + 1) * W);
+    }
     for (int64_t t = n - 1; t >= 0; --t) {
-        P gin = P::load(g + t * W);
+        Q gin = Q::load(g + t * W);
         const double* wt = w + t * stride;
         for (int s = NS - 1; s >= 0; --s) {
-            const P x = P::load(wt + (s0 + s) * W);
-            const P y = P::load(wt + (s0 + s + 1) * W);
-            const P gy = fnmadd(a2[s], G2[s], fnmadd(a1[s], G1[s], gin));
-            const P gx = fmadd(b2[s], G2[s], fmadd(b1[s], G1[s], b0[s] * gy));
+            const Q x = Q::load(wt + (s0 + s) * W);
+            const Q y = Q::load(wt + (s0 + s + 1) * W);
+            const Q gy = fnmadd(a2[s], G2[s], fnmadd(a1[s], G1[s], gin));
+            const Q gx = fmadd(b2[s], G2[s], fmadd(b1[s], G1[s], b0[s] * gy));
             s_b0[s] = fmadd(gy, x, s_b0[s]);
             s_b1[s] = fmadd(G1[s], x, s_b1[s]);
             s_b2[s] = fmadd(G2[s], x, s_b2[s]);
@@ -209,15 +214,49 @@ LAFE_INLINE void adjoint_group(const double* w, int64_t stride, double* g, int64
         }
         gin.store(g + t * W);
     }
-    store_pairs<NS, P>(adj, s0, G1, G2);
     for (int s = 0; s < NS; ++s) {
-        double* r = acc + (s0 + s) * 5 * W;
-        s_b0[s].store(r);
-        s_b1[s].store(r + W);
-        s_b2[s].store(r + 2 * W);
-        s_a1[s].store(r + 3 * W);
-        s_a2[s].store(r + 4 * W);
+        for (int k = 0; k < 5; ++k) sums[k][s].store(acc + ((s0 + s) * 5 + k) * W);
+        G1[s].store(adj + (s0 + s) * 2 * W);
+        G2[s].store(adj + ((s0 + s) * 2 + 1) * W);
     }
+}
+
+// The adjoint of the whole cascade over a block, sections from the last down
+// in groups of at most `cap` within run_cascade's split, R::kW lanes at a time.
+template <class R, int W>
+LAFE_INLINE void adjoint_lanes(const double* w, int64_t stride, double* g, int64_t n, int64_t S,
+                               const double* coef, double* adj, double* acc, int64_t cap) {
+    for (int h = 0; h < W / R::kW; ++h) {
+        const int64_t o = h * R::kW;
+        for (int64_t s0 = S; s0 > 0;) {
+            int64_t start = 0, gsz = 0;
+            for (int64_t s = 0; s < s0;) {
+                gsz = std::min<int64_t>(cap, group_of(S - s));
+                start = s;
+                s += gsz;
+            }
+            if (gsz == 4) adjoint_group<4, R, W>(w + o, stride, g + o, n, start, coef + o, adj + o, acc + o);
+            else if (gsz == 2) adjoint_group<2, R, W>(w + o, stride, g + o, n, start, coef + o, adj + o, acc + o);
+            else adjoint_group<1, R, W>(w + o, stride, g + o, n, start, coef + o, adj + o, acc + o);
+            s0 = start;
+        }
+    }
+}
+
+// The adjoint of the cascade over a block, one native vector of lanes at a
+// time (AVX2: 8 lanes are two ymm, adjoint 4 x 4 lanes), in groups of at
+// most 2 sections, so that a group's 12 vectors per section nearly stay in
+// registers (24 of 32 zmm on AVX-512; AVX2 spills a few of its 16 ymm, and
+// still beats 1 section per group, latency-bound, and 4, spilling).
+// bench/sosfilt_cascade.cpp, 1 thread, load 4.9: AVX2 backward 87.2-87.9 ms
+// (whole 8-lane packs, 4 sections) -> 53.6-54.4 ms (by vector, 2; 57.1-62.7
+// with 1, 60.5-62.8 with 4); AVX-512 42.8 -> 42.0 ms (2 instead of 4).  The
+// adjoint of a lane runs the same operations in any grouping and order of
+// lanes: bitwise the same results.
+template <class P>
+LAFE_INLINE void adjoint_block(const double* w, int64_t stride, double* g, int64_t n, int64_t S,
+                               const double* coef, double* adj, double* acc) {
+    adjoint_lanes<biquad::detail::Pack<P::kS, P::kS>, P::kW>(w, stride, g, n, S, coef, adj, acc, 2);
 }
 
 // Scratch doubles of a forward unit.
@@ -234,8 +273,11 @@ struct Forward {
         const Cascade<F>& c = p.c;
         const bool shared = c.Cu == 1;
         alignas(32) float stage[kTile * P::kW];
+        const int64_t nck = c.S * 2 * P::kW;
+        double* ck = p.ck ? p.ck + (L.i * p.nblk + L.c0 / P::kW) * ((c.T + kBlock - 1) / kBlock) * nck : nullptr;
         for (int64_t t0 = 0; t0 < c.T; t0 += kBlock) {
             const int64_t n = std::min(kBlock, c.T - t0);
+            if (ck) std::memcpy(ck + (t0 / kBlock) * nck, st, sizeof(double) * nck);
             if (shared) shared_block(in[0], t0, n, xd);
             else gather<F, P>(in, t0, n, buf);
             if constexpr (std::is_same<F, float>::value) {
@@ -307,8 +349,9 @@ struct Backward {
         const F* grow[W];
         input_rows(c, L, W, in);
         signal_rows(p.gy, c, L, W, grow);
-        // pass 1: the state at every block start
-        for (int64_t k = 0; k < nb; ++k) {
+        // pass 1: the state at every block start (unless the forward kept them)
+        const double* cks = p.ck ? p.ck + unit * nb * S * 2 * W : ck;
+        for (int64_t k = 0; k < (p.ck ? 0 : nb); ++k) {
             const int64_t t0 = k * kBlock, n = std::min(kBlock, T - t0);
             std::memcpy(ck + k * S * 2 * W, st, sizeof(double) * S * 2 * W);
             if (k + 1 == nb) break;  // the last block's end state is not needed
@@ -323,24 +366,12 @@ struct Backward {
         if (c.Cu != 1) signal_rows(p.gu, c, L, W, gout);  // gu [B, C, T]
         for (int64_t k = nb - 1; k >= 0; --k) {
             const int64_t t0 = k * kBlock, n = std::min(kBlock, T - t0);
-            std::memcpy(st, ck + k * S * 2 * W, sizeof(double) * S * 2 * W);
+            std::memcpy(st, cks + k * S * 2 * W, sizeof(double) * S * 2 * W);
             // the block's input into w[t][0], every section's output after it
             gather_input<F, P>(c, in, t0, n, w, stride);
             run_cascade_keep<P>(w, n, S, coef, st);
             gather<F, P>(grow, t0, n, g);
-            for (int64_t s0 = S; s0 > 0;) {
-                // groups from the last section down, mirroring run_cascade's split
-                int64_t start = 0, gsz = 0;
-                for (int64_t s = 0; s < s0;) {
-                    gsz = group_of(S - s);
-                    start = s;
-                    s += gsz;
-                }
-                if (gsz == 4) adjoint_group<4, P>(w, stride, g, n, start, coef, adj, acc);
-                else if (gsz == 2) adjoint_group<2, P>(w, stride, g, n, start, coef, adj, acc);
-                else adjoint_group<1, P>(w, stride, g, n, start, coef, adj, acc);
-                s0 = start;
-            }
+            adjoint_block<P>(w, stride, g, n, S, coef, adj, acc);
             if (c.Cu != 1) {
                 scatter<F, P>(g, gout, L.nl, t0, n);
             } else if (p.gu_part) {
@@ -362,9 +393,15 @@ struct Backward {
 
 }  // namespace
 
+int64_t checkpoint_doubles(int64_t B, int64_t C, int64_t T, int64_t S) {
+    const int W = lanes_for(C);
+    return B * ((C + W - 1) / W) * ((T + kBlock - 1) / kBlock) * S * 2 * W;
+}
+
 template <class F>
-void cascade_forward(const Cascade<F>& c, F* y, F* zf, int num_threads) {
+void cascade_forward(const Cascade<F>& c, F* y, F* zf, int num_threads, double* ck) {
     Args<F> p;
+    p.ck = ck;
     p.c = c;
     p.B = c.B;
     const int W = lanes_for(c.C);
@@ -387,9 +424,10 @@ void cascade_forward(const Cascade<F>& c, F* y, F* zf, int num_threads) {
 
 template <class F>
 void cascade_backward(const Cascade<F>& c, const F* gy, const F* gzf, F* gu, double* gb, double* ga, F* gzi,
-                      int num_threads) {
+                      int num_threads, const double* ck) {
     const int W = lanes_for(c.C);
     Args<F> p;
+    p.ck = const_cast<double*>(ck);  // read only by the backward
     p.c = c;
     p.B = c.B;
     p.nblk = (c.C + W - 1) / W;
@@ -441,12 +479,12 @@ void cascade_backward(const Cascade<F>& c, const F* gy, const F* gzf, F* gu, dou
     }
 }
 
-template void cascade_forward<float>(const Cascade<float>&, float*, float*, int);
-template void cascade_forward<double>(const Cascade<double>&, double*, double*, int);
+template void cascade_forward<float>(const Cascade<float>&, float*, float*, int, double*);
+template void cascade_forward<double>(const Cascade<double>&, double*, double*, int, double*);
 template void cascade_backward<float>(const Cascade<float>&, const float*, const float*, float*, double*,
-                                      double*, float*, int);
+                                      double*, float*, int, const double*);
 template void cascade_backward<double>(const Cascade<double>&, const double*, const double*, double*, double*,
-                                       double*, double*, int);
+                                       double*, double*, int, const double*);
 
 }  // namespace sosfilt
 }  // namespace learnafe

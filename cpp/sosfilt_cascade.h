@@ -25,17 +25,25 @@ struct Cascade {
     const F* zi;
 };
 
-// y [B, C, T]; zf [B, C, S, 2] or null.
+// Doubles of the block checkpoints of a cascade: the state of every section
+// at the start of every 64-sample block, for every unit of
+// lanes (the layout is the kernels' own; only its size is public).
+int64_t checkpoint_doubles(int64_t B, int64_t C, int64_t T, int64_t S);
+
+// y [B, C, T]; zf [B, C, S, 2] or null; ck null, or checkpoint_doubles(B, C,
+// T, S) doubles that receive the block checkpoints the backward needs (so
+// that cascade_backward does not run the forward again to find them).
 template <class F>
-void cascade_forward(const Cascade<F>& p, F* y, F* zf, int num_threads);
+void cascade_forward(const Cascade<F>& p, F* y, F* zf, int num_threads, double* ck = nullptr);
 
 // Adjoint of cascade_forward: gy [B, C, T], gzf [B, C, S, 2] or null ->
 // gu [B, Cu, T], gb [G, C, S, 3], ga [G, C, S, 2] (float64), gzi [B, C, S, 2]
 // or null.  The forward states are recomputed from checkpoints every
-// kCascadeBlock samples kept in per-thread scratch.
+// 64 samples: ck, those cascade_forward kept, or (ck null) found by
+// a first forward pass into per-thread scratch.  Bitwise the same either way.
 template <class F>
 void cascade_backward(const Cascade<F>& p, const F* gy, const F* gzf, F* gu, double* gb, double* ga, F* gzi,
-                      int num_threads);
+                      int num_threads, const double* ck = nullptr);
 
 }  // namespace sosfilt
 }  // namespace learnafe

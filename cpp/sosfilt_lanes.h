@@ -51,6 +51,7 @@ struct Args {
     double* gu_part = nullptr;    // Cu = 1 with several blocks: [B, nblk, T]
     double* gba_part = nullptr;   // [B, C, S, 5] per-row coefficient gradients
     bool stream = false;          // forward output written with streaming stores
+    double* ck = nullptr;         // block checkpoints [B * nblk units][nb][S][2][W] or null
     F* gzi = nullptr;
 };
 

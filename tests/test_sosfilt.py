@@ -252,8 +252,9 @@ def test_opcheck_cascade_operators(dtype):
     rng = np.random.default_rng(12)
     for G, zi in ((1, False), (3, True)):
         u, b, a, z = _cascade_args(rng, dtype, G, 3, 4, 3, 40, zi)
-        result = torch.library.opcheck(torch.ops.learnafe.sosfilt_cascade.default, (u, b, a, z, 1))
-        assert all(v == "SUCCESS" for v in result.values()), result
+        for keep in (False, True):
+            result = torch.library.opcheck(torch.ops.learnafe.sosfilt_cascade.default, (u, b, a, z, 1, keep))
+            assert all(v == "SUCCESS" for v in result.values()), result
         gy, gzf = torch.randn(3, 4, 40, dtype=dtype), torch.randn(3, 4, 3, 2, dtype=dtype)
         args = (u.detach(), b.detach(), a.detach(), None if z is None else z.detach(), gy, gzf, 1)
         result = torch.library.opcheck(torch.ops.learnafe.sosfilt_cascade_backward.default, args,
@@ -272,7 +273,8 @@ def test_fused_backward_equals_the_composed_one(G, zi):
     u, b, a, z = _cascade_args(rng, torch.float64, G, 4, 3, 4, 90, zi)
     inputs = [t for t in (u, b, a, z) if t is not None]
     gy, gzf = torch.randn(4, 3, 90, dtype=torch.float64), torch.randn(4, 3, 4, 2, dtype=torch.float64)
-    y, zf = torch.ops.learnafe.sosfilt_cascade(u, b, a, z, 2)
+    y, zf, ck = torch.ops.learnafe.sosfilt_cascade(u, b, a, z, 2, True)
+    assert ck.dtype == torch.float64 and not ck.requires_grad and ck.numel() > 0
     yc, zfc = composed_cascade(u, b, a, z, 2)
     torch.testing.assert_close(y, yc, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(zf, zfc, rtol=1e-12, atol=1e-12)

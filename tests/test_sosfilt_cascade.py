@@ -116,9 +116,45 @@ for name, (B, Cu, C, G, S, T) in {"shared": (3, 1, 13, 1, 5, 301), "per": (2, 6,
         gu, gb, ga, gzi = kernels.cascade_backward(u, b, a, zi, gy, gzf, 2)
         k = f"{name}_{np.dtype(dt).name}"
         out.update({k + "_y": y, k + "_zf": zf, k + "_gu": gu, k + "_gb": gb, k + "_ga": ga, k + "_gzi": gzi})
+        # the autograd path: the forward keeps the block checkpoints, the backward reads them
+        ck = np.empty(kernels.cascade_checkpoint_size(B, C, T, S))
+        y2, zf2 = kernels.cascade_forward(u, b, a, zi, 2, ck)
+        assert np.array_equal(y2, y) and np.array_equal(zf2, zf)
+        for v, w in zip((gu, gb, ga, gzi), kernels.cascade_backward(u, b, a, zi, gy, gzf, 2, ck)):
+            assert np.array_equal(v, w)
+        out[k + "_ck"] = ck
 np.savez(sys.argv[1], **out)
 print(ops.kernel_isa())
 """
     keys = [f"{n}_{d}_{v}" for n in ("shared", "per") for d in ("float32", "float64")
-            for v in ("y", "zf", "gu", "gb", "ga", "gzi")]
+            for v in ("y", "zf", "gu", "gb", "ga", "gzi", "ck")]
     assert_same_on_every_isa(code, tmp_path, keys)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("B,Cu,C,G,S,T", [(3, 1, 16, 1, 4, 1000), (2, 3, 3, 2, 5, 64), (2, 1, 9, 1, 2, 65),
+                                          (1, 1, 5, 1, 1, 1)])
+def test_kept_checkpoints_give_the_same_backward(dtype, B, Cu, C, G, S, T):
+    """The block checkpoints the forward keeps (the autograd path) against the backward's own first
+    pass: bitwise the same outputs and gradients, for 1 and 3 threads; the checkpoint size of
+    kernels.cascade_checkpoint_size is the kernel's."""
+    from learnafe.ops import kernels
+
+    rng = np.random.default_rng(T + S)
+    sos = _sos(rng, (G, C), S)
+    b, a = np.ascontiguousarray(sos[..., :3]), np.ascontiguousarray(sos[..., 4:])
+    u, zi = rng.normal(size=(B, Cu, T)).astype(dtype), rng.normal(size=(B, C, S, 2)).astype(dtype)
+    gy, gzf = rng.normal(size=(B, C, T)).astype(dtype), rng.normal(size=(B, C, S, 2)).astype(dtype)
+    size = kernels.cascade_checkpoint_size(B, C, T, S)
+    assert size == _core.sosfilt_checkpoint_size(B, C, T, S)
+    y, zf = kernels.cascade_forward(u, b, a, zi, 1)
+    ref = kernels.cascade_backward(u, b, a, zi, gy, gzf, 1)
+    for threads in (1, 3):
+        ck = np.full(size, np.nan)
+        y2, zf2 = kernels.cascade_forward(u, b, a, zi, threads, ck)
+        assert np.array_equal(y, y2) and np.array_equal(zf, zf2)
+        assert np.isfinite(ck).all()  # every checkpoint written (padding lanes hold zeros)
+        for v, w in zip(ref, kernels.cascade_backward(u, b, a, zi, gy, gzf, threads, ck)):
+            assert np.array_equal(v, w)
+    with pytest.raises(ValueError, match="ck"):
+        kernels.cascade_forward(u, b, a, zi, 1, np.empty(size + 1))

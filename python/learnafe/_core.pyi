@@ -120,26 +120,33 @@ def xylo_spike_raster(y: ArrayLike, rate_shift1: ArrayLike, rate_shift2: ArrayLi
                       ) -> NDArray[np.int64]:
     """XyloAudio 3 divisive-normalisation spikes, rastered: y int64 [B, C, T] -> counts [B, F, C]."""
 
+def sosfilt_checkpoint_size(B: int, C: int, T: int, S: int) -> int:
+    """float64 values of the block checkpoints sosfilt_forward can keep for sosfilt_backward."""
+
 def sosfilt_forward_f32(u: NDArray[np.float32], b: NDArray[np.float64], a: NDArray[np.float64],
                         zi: NDArray[np.float32] | None, y: NDArray[np.float32],
-                        zf: NDArray[np.float32] | None, num_threads: int) -> None:
+                        zf: NDArray[np.float32] | None, num_threads: int,
+                        ck: NDArray[np.float64] | None = None) -> None:
     """Fused cascade: u [B, Cu, T], b [G, C, S, 3], a [G, C, S, 2], zi/zf [B, C, S, 2] -> y [B, C, T]."""
 
 def sosfilt_forward_f64(u: NDArray[np.float64], b: NDArray[np.float64], a: NDArray[np.float64],
                         zi: NDArray[np.float64] | None, y: NDArray[np.float64],
-                        zf: NDArray[np.float64] | None, num_threads: int) -> None:
+                        zf: NDArray[np.float64] | None, num_threads: int,
+                        ck: NDArray[np.float64] | None = None) -> None:
     """Fused cascade: u [B, Cu, T], b [G, C, S, 3], a [G, C, S, 2], zi/zf [B, C, S, 2] -> y [B, C, T]."""
 
 def sosfilt_backward_f32(u: NDArray[np.float32], b: NDArray[np.float64], a: NDArray[np.float64],
                          zi: NDArray[np.float32] | None, gy: NDArray[np.float32],
                          gzf: NDArray[np.float32] | None, gu: NDArray[np.float32],
                          gb: NDArray[np.float64], ga: NDArray[np.float64],
-                         gzi: NDArray[np.float32] | None, num_threads: int) -> None:
+                         gzi: NDArray[np.float32] | None, num_threads: int,
+                         ck: NDArray[np.float64] | None = None) -> None:
     """Adjoint of sosfilt_forward_f32: gy [B, C, T] -> gu [B, Cu, T], gb, ga [G, C, S, *], gzi."""
 
 def sosfilt_backward_f64(u: NDArray[np.float64], b: NDArray[np.float64], a: NDArray[np.float64],
                          zi: NDArray[np.float64] | None, gy: NDArray[np.float64],
                          gzf: NDArray[np.float64] | None, gu: NDArray[np.float64],
                          gb: NDArray[np.float64], ga: NDArray[np.float64],
-                         gzi: NDArray[np.float64] | None, num_threads: int) -> None:
+                         gzi: NDArray[np.float64] | None, num_threads: int,
+                         ck: NDArray[np.float64] | None = None) -> None:
     """Adjoint of sosfilt_forward_f64: gy [B, C, T] -> gu [B, Cu, T], gb, ga [G, C, S, *], gzi."""

@@ -24,7 +24,7 @@ from learnafe.ops.extension import core as _core
 __all__ = ["coefficients64", "biquad_checkpoint_size", "biquad_forward", "biquad_backward",
            "envelope_checkpoint_size", "envelope_forward", "EnvelopeNoise", "EnvelopeBackwardInputs", "envelope_backward",
            "section_forward",
-           "cascade_forward", "cascade_backward"]
+           "cascade_checkpoint_size", "cascade_forward", "cascade_backward"]
 
 
 def coefficients64(v: Any) -> np.ndarray:
@@ -177,11 +177,22 @@ def section_forward(u, b, a, threads):
     return y
 
 
-def cascade_forward(u, b, a, zi, threads):
+def cascade_checkpoint_size(B: Any, C: int, T: Any, S: int) -> Any:
+    """float64 values of the block checkpoints of :func:`cascade_forward` (``B`` and ``T`` may be
+    symbolic sizes): the state of every section at every 64-sample block start of every unit of
+    W lanes (W 4 for up to 4 channels, else 8; ``cpp/sosfilt_lanes.h``); the same as
+    ``_core.sosfilt_checkpoint_size``."""
+    W = 4 if C <= 4 else 8
+    return B * ((C + W - 1) // W) * ((T + 63) // 64) * S * 2 * W
+
+
+def cascade_forward(u, b, a, zi, threads, ck=None):
     """Cascades of second-order sections, all sections fused per sample (``cpp/sosfilt_cascade.h``):
     ``u [B, Cu, T]`` (``Cu`` 1 or ``C``; float32 or float64), ``b [G, C, S, 3]``, ``a [G, C, S, 2]``
     (normalised; ``G`` 1 or ``B``), ``zi [B, C, S, 2]`` (u's dtype, direct form II transposed
-    state) or None -> ``(y [B, C, T], zf [B, C, S, 2])`` in u's dtype."""
+    state) or None -> ``(y [B, C, T], zf [B, C, S, 2])`` in u's dtype.  ``ck``: None, or a float64
+    array of :func:`cascade_checkpoint_size` values that receives the block checkpoints
+    :func:`cascade_backward` can take (then it does not run the forward again)."""
     u = np.ascontiguousarray(u)
     b, a = coefficients64(b), coefficients64(a)
     B, T = u.shape[0], u.shape[2]
@@ -189,13 +200,14 @@ def cascade_forward(u, b, a, zi, threads):
     y = np.empty((B, C, T), dtype=u.dtype)
     zf = np.empty((B, C, S, 2), dtype=u.dtype)
     zi = None if zi is None else np.ascontiguousarray(zi, dtype=u.dtype)
-    getattr(_core, "sosfilt_forward_" + _suffix(str(u.dtype)))(u, b, a, zi, y, zf, threads)
+    getattr(_core, "sosfilt_forward_" + _suffix(str(u.dtype)))(u, b, a, zi, y, zf, threads, ck)
     return y, zf
 
 
-def cascade_backward(u, b, a, zi, grad_y, grad_zf, threads):
+def cascade_backward(u, b, a, zi, grad_y, grad_zf, threads, ck=None):
     """The adjoint of :func:`cascade_forward`: ``(grad_u [B, Cu, T], grad_b, grad_a [G, C, S, *]
-    float64, grad_zi [B, C, S, 2] or None)`` for ``grad_y [B, C, T]`` and ``grad_zf`` (or None)."""
+    float64, grad_zi [B, C, S, 2] or None)`` for ``grad_y [B, C, T]`` and ``grad_zf`` (or None);
+    ``ck`` the block checkpoints the forward kept, or None (bitwise the same result)."""
     u = np.ascontiguousarray(u)
     b, a = coefficients64(b), coefficients64(a)
     zi = None if zi is None else np.ascontiguousarray(zi, dtype=u.dtype)
@@ -204,5 +216,6 @@ def cascade_backward(u, b, a, zi, grad_y, grad_zf, threads):
     gu = np.empty(u.shape, dtype=u.dtype)
     gb, ga = np.empty(b.shape), np.empty(a.shape)
     gzi = None if zi is None else np.empty(zi.shape, dtype=u.dtype)
-    getattr(_core, "sosfilt_backward_" + _suffix(str(u.dtype)))(u, b, a, zi, gy, gzf, gu, gb, ga, gzi, threads)
+    getattr(_core, "sosfilt_backward_" + _suffix(str(u.dtype)))(u, b, a, zi, gy, gzf, gu, gb, ga, gzi, threads,
+                                                                 ck)
     return gu, gb, ga, gzi

@@ -45,7 +45,11 @@ def _cascade(x, b, a, zi, threads: int, is_torch: bool):
 
         from learnafe.ops import cascade  # noqa: F401 - registers torch.ops.learnafe.sosfilt_cascade
 
-        return torch.ops.learnafe.sosfilt_cascade(x[:, None, :].contiguous(), b, a, zi, threads)
+        # the block checkpoints are kept when a gradient will be wanted (the backward then
+        # does not run the forward again)
+        keep = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, b, a, zi))
+        y, zf, _ = torch.ops.learnafe.sosfilt_cascade(x[:, None, :].contiguous(), b, a, zi, threads, keep)
+        return y, zf
     return kernels.cascade_forward(x[:, None, :], b, a, zi, threads or get_num_threads())
 
 
