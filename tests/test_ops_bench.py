@@ -136,6 +136,28 @@ def test_isa_path_the_cpu_lacks_is_not_available(tmp_path):
     assert (tmp_path / "isa.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_isa_table_carries_the_memory_limit_and_training_rows():
+    from learnafe.benchmarks import _isa, training
+
+    ops = {"environment": {"kernel_isa": "avx2"}, "ratios": {"forward_vs_sosfilt": 30.0},
+           "memory_limit": {"forward_over_fill": 2.0}}
+    parts = {"fe_fwd": 0.01, "fe_bwd": 0.02, "net_fwd": 0.03, "net_bwd": 0.03, "opt": 0.01}
+    rows = [{"mode": "codesign", "noise": nz, "threads": 1, "clips_per_s": 100.0 + nz,
+             "parts_s": {**parts, "fe_bwd": 0.02 + 0.03 * nz}} for nz in (False, True)]
+    result = {"rows": rows, "targets": training.targets(rows),
+              "noise_kernels": [{"threads": 1, "ratio": 1.4}], "ddp": {"speedup": 1.8}}
+    ratios = training.summary_ratios(result)
+    assert ratios["fe_noise_over_fe_clean_1t"] == pytest.approx(0.06 / 0.03)
+    assert ratios["fe_share_of_step_1t"] == pytest.approx(0.06 / (0.06 + 0.06 + 0.01))
+    assert ratios["envelope_kernels_noise_on_over_off_1t"] == 1.4
+    assert ratios["codesign_noisy_step_clips_per_s_1t"] == 101.0
+    assert ratios["torchrun_2proc_over_1proc"] == 1.8
+    train = {"environment": {"kernel_isa": "avx2"}, "ratios": ratios}
+    table = _isa.comparison([_isa.PathRun("avx2", True, {"ops": ops, "training": train})])
+    assert table["rows"]["ops.forward_over_fill"] == {"avx2": 2.0}
+    assert table["rows"]["training.fe_share_of_step_1t"]["avx2"] == pytest.approx(0.06 / 0.13)
+
+
 @pytest.mark.slow
 def test_isa_all_runs_each_available_path_in_its_own_process(tmp_path):
     from learnafe.benchmarks import _environment

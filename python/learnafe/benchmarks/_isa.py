@@ -71,8 +71,10 @@ def run_path(args, isa: str, sections: list[str], flags=None) -> PathRun:
 
 
 def section_ratios(result: dict) -> dict[str, float]:
-    """A section's ratios: its ``ratios`` dict and its top-level numbers named ``*speedup*``."""
+    """A section's ratios: its ``ratios`` and ``memory_limit`` dicts and its top-level numbers named
+    ``*speedup*``."""
     ratios = dict(result.get("ratios") or {})
+    ratios.update(result.get("memory_limit") or {})
     ratios.update({k: v for k, v in result.items()
                    if "speedup" in k and isinstance(v, (int, float)) and not isinstance(v, bool)})
     return ratios

@@ -291,10 +291,30 @@ def run(args) -> dict:
         torch.set_num_threads(saved)
     from learnafe.benchmarks._ddp import scaling
 
-    return {"batch": batch, "rounds": rounds, "data": data_note, "rows": rows, "targets": targets(rows),
-            "dscnn_layouts": layouts, "noise_kernels": kernels,
-            "compiled": compile_comparison(batch, rounds, args.seed),
-            "ddp": scaling(2, batch, 3 if args.quick else 10, args.seed), "load_average": list(os.getloadavg())}
+    result = {"batch": batch, "rounds": rounds, "data": data_note, "rows": rows, "targets": targets(rows),
+              "dscnn_layouts": layouts, "noise_kernels": kernels,
+              "compiled": compile_comparison(batch, rounds, args.seed),
+              "ddp": scaling(2, batch, 3 if args.quick else 10, args.seed), "load_average": list(os.getloadavg())}
+    result["ratios"] = summary_ratios(result)
+    return result
+
+
+def summary_ratios(result: dict) -> dict:
+    """The section's headline numbers, one per name (``<name>_<threads>t``), for the table that
+    compares ISA paths (``bench --isa all``)."""
+    out = {}
+    for t in result["targets"]:
+        for k in ("fe_share_of_step", "fe_noise_over_fe_clean", "fe_noise_over_dscnn"):
+            out[f"{k}_{t['threads']}t"] = t[k]
+    for k in result["noise_kernels"]:
+        out[f"envelope_kernels_noise_on_over_off_{k['threads']}t"] = k["ratio"]
+    for r in result["rows"]:
+        if r["mode"] == "codesign" and r["noise"]:
+            out[f"codesign_noisy_step_clips_per_s_{r['threads']}t"] = r["clips_per_s"]
+    ddp = result.get("ddp") or {}
+    if "speedup" in ddp:
+        out["torchrun_2proc_over_1proc"] = ddp["speedup"]
+    return out
 
 
 def compile_comparison(batch: int, steps: int, seed: int) -> dict:
