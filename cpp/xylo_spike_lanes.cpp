@@ -188,6 +188,7 @@ __attribute__((target("avx2"))) void load_abs_block256(const int64_t* y, int64_t
 // block of the filter output's rows y [C, T] into a buffer; StageSource reads
 // the int32 stage the staged filter bank wrote (kStageCols == kLanes).
 struct RowsSource {
+    static constexpr bool kBelow31 = false;
     const int64_t* y;
     int64_t C, T;
     alignas(64) int64_t buf[kSpikeBlock][kLanes];
@@ -202,12 +203,35 @@ struct RowsSource {
 };
 
 struct StageSource {
+    static constexpr bool kBelow31 = true;  // |y| < 2^31 (the staged path's exactness bound)
     const int32_t* stage;
     const int32_t* rows(int64_t t0, int64_t) const { return stage + t0 * kStageCols; }
 };
 
+// How a lane's threshold is formed: kSelect per lane (joint, own or fixed);
+// kJoint the joint maximum of the lanes' thresholds in every lane (every
+// channel adaptive and joint); kUniform the same maximum computed once from
+// the lanes' largest power estimate M, as (max(M, eps) << b1) - (max(M, eps) << b2).
+enum SpikeMode { kSelect = 0, kJoint = 1, kUniform = 2 };
+
+// Whether kUniform equals kJoint: every channel has the same eps, b1, b2 with
+// b1 >= b2 (the threshold m (2^b1 - 2^b2) is then non-decreasing in m, so its
+// maximum over the lanes is its value at the largest m = max(low, eps)), and no
+// shift can wrap: with |y| < 2^31 and low-pass shifts l <= 31 the power estimate
+// stays below 2^l 2^31 (high' = high - (high >> l) + r), so low < 2^31, and with
+// eps < 2^31 and b1 <= 30 every shifted value is below 2^61.
+inline bool uniform_threshold(const SpikeConfig& cfg, int64_t C) {
+    for (int64_t c = 0; c < C; ++c)
+        if (cfg.eps[c] != cfg.eps[0] || cfg.rate_shift1[c] != cfg.rate_shift1[0] ||
+            cfg.rate_shift2[c] != cfg.rate_shift2[0] || cfg.low_pass_shift[c] < 0 || cfg.low_pass_shift[c] > 31)
+            return false;
+    return C > 0 && cfg.eps[0] >= 0 && cfg.eps[0] < (int64_t(1) << 31) && cfg.rate_shift2[0] >= 0 &&
+           cfg.rate_shift1[0] >= cfg.rate_shift2[0] && cfg.rate_shift1[0] <= 30;
+}
+
 struct SpikeVec {
     __m512i vlps[2], veps[2], vb1[2], vb2[2], vfix[2], vuj[2], vuo[2], vuf[2], high[2], iaf[2], cnt[2];
+    __m512i ueps, ub1, ub2;  // kUniform: channel 0's eps, b1, b2 in every lane
 };
 
 // The rectified samples of 8 lanes: int64 from the block buffer, or int32 from
@@ -219,23 +243,31 @@ XYLO_T512 inline __attribute__((always_inline)) __m512i ld_r512(const int32_t* p
     return _mm512_cvtepu32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
-template <bool COUNT, bool JOINT, class P>
+template <bool COUNT, int MODE, class P>
 XYLO_T512 inline __attribute__((always_inline)) void spike_step512(SpikeVec& q, const P* r_) {
     __m512i r[2], thr[2];
     for (int h = 0; h < 2; ++h) {
         r[h] = ld_r512(r_ + 8 * h);
         const __m512i low = _mm512_srav_epi64(q.high[h], q.vlps[h]);
         q.high[h] = _mm512_add_epi64(_mm512_sub_epi64(q.high[h], low), r[h]);
-        const __m512i m = _mm512_max_epi64(low, q.veps[h]);
-        thr[h] = _mm512_sub_epi64(_mm512_sllv_epi64(m, q.vb1[h]), _mm512_sllv_epi64(m, q.vb2[h]));
+        if (MODE == kUniform) {
+            thr[h] = low;  // the threshold follows from the maximum power estimate
+        } else {
+            const __m512i m = _mm512_max_epi64(low, q.veps[h]);
+            thr[h] = _mm512_sub_epi64(_mm512_sllv_epi64(m, q.vb1[h]), _mm512_sllv_epi64(m, q.vb2[h]));
+        }
     }
     // joint maximum over the lanes (all >= 0), in every lane
     __m512i jm = _mm512_max_epi64(thr[0], thr[1]);
     jm = _mm512_max_epi64(jm, _mm512_shuffle_i64x2(jm, jm, 0x4E));
     jm = _mm512_max_epi64(jm, _mm512_shuffle_i64x2(jm, jm, 0xB1));
     jm = _mm512_max_epi64(jm, _mm512_shuffle_epi32(jm, _MM_PERM_BADC));
+    if (MODE == kUniform) {
+        const __m512i m = _mm512_max_epi64(jm, q.ueps);
+        jm = _mm512_sub_epi64(_mm512_sllv_epi64(m, q.ub1), _mm512_sllv_epi64(m, q.ub2));
+    }
     for (int h = 0; h < 2; ++h) {
-        const __m512i th = JOINT ? jm : _mm512_or_si512(
+        const __m512i th = MODE != kSelect ? jm : _mm512_or_si512(
             _mm512_or_si512(_mm512_and_si512(jm, q.vuj[h]), _mm512_and_si512(thr[h], q.vuo[h])),
             _mm512_and_si512(q.vfix[h], q.vuf[h]));
         const __m512i v = _mm512_add_epi64(q.iaf[h], r[h]);
@@ -248,7 +280,7 @@ XYLO_T512 inline __attribute__((always_inline)) void spike_step512(SpikeVec& q, 
 // The same generator in AVX-512 intrinsics (the compiler does not vectorise
 // the lane loops by itself): 16 lanes as two registers of 8 int64; the
 // multiplications by 2^b1 and 2^b2 are shifts (equal in two's complement).
-template <bool JOINT, class Src>
+template <int MODE, class Src>
 XYLO_T512 void spike_signal_avx512(Src& src, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
                                    int64_t* counts) {
     const LaneSettings ls = lane_settings(cfg, C);
@@ -266,11 +298,14 @@ XYLO_T512 void spike_signal_avx512(Src& src, int64_t C, int64_t T, const SpikeCo
         q.vuf[h] = _mm512_load_si512(uf + 8 * h);
         q.high[h] = q.iaf[h] = q.cnt[h] = _mm512_setzero_si512();
     }
+    q.ueps = _mm512_set1_epi64(eps[0]);
+    q.ub1 = _mm512_set1_epi64(b1[0]);
+    q.ub2 = _mm512_set1_epi64(b2[0]);
     if (rev) {
         for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
             const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
             const auto* rows = src.rows(t0, t1 - t0);
-            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step512<false, JOINT>(q, rows + i * kLanes);
+            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step512<false, MODE>(q, rows + i * kLanes);
         }
     }
     const int64_t R = cfg.raster_factor;
@@ -280,7 +315,7 @@ XYLO_T512 void spike_signal_avx512(Src& src, int64_t C, int64_t T, const SpikeCo
         const int64_t n = std::min(kSpikeBlock, T - t0);
         const auto* rows = src.rows(t0, n);
         for (int64_t i = 0; i < n; ++i) {
-            spike_step512<true, JOINT>(q, rows + i * kLanes);
+            spike_step512<true, MODE>(q, rows + i * kLanes);
             if (t0 + i + 1 == frame_end) {
                 alignas(64) int64_t cl[kLanes];
                 _mm512_store_si512(cl, _mm512_min_epi64(q.cnt[0], vmax));
@@ -303,6 +338,7 @@ XYLO_T512 void spike_signal_avx512(Src& src, int64_t C, int64_t T, const SpikeCo
 #define XYLO_T256 __attribute__((target("avx2,fma")))
 struct SpikeVec2 {
     __m256i vlps[4], veps[4], vb1[4], vb2[4], vfix[4], vuj[4], vuo[4], vuf[4], high[4], iaf[4], cnt[4];
+    __m256i ueps, ub1, ub2;  // kUniform: channel 0's eps, b1, b2 in every lane
 };
 
 XYLO_T256 inline __attribute__((always_inline)) __m256i ld(const int64_t* p) {
@@ -320,23 +356,31 @@ XYLO_T256 inline __attribute__((always_inline)) __m256i ld_r256(const int32_t* p
     return _mm256_cvtepu32_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-template <bool COUNT, bool JOINT, class P>
+template <bool COUNT, int MODE, class P>
 XYLO_T256 inline __attribute__((always_inline)) void spike_step256(SpikeVec2& q, const P* r_) {
     __m256i r[4], thr[4];
     for (int h = 0; h < 4; ++h) {
         r[h] = ld_r256(r_ + 4 * h);
         const __m256i low = _mm256_srlv_epi64(q.high[h], q.vlps[h]);
         q.high[h] = _mm256_add_epi64(_mm256_sub_epi64(q.high[h], low), r[h]);
-        const __m256i m = max_epi64_256(low, q.veps[h]);
-        thr[h] = _mm256_sub_epi64(_mm256_sllv_epi64(m, q.vb1[h]), _mm256_sllv_epi64(m, q.vb2[h]));
+        if (MODE == kUniform) {
+            thr[h] = low;  // the threshold follows from the maximum power estimate
+        } else {
+            const __m256i m = max_epi64_256(low, q.veps[h]);
+            thr[h] = _mm256_sub_epi64(_mm256_sllv_epi64(m, q.vb1[h]), _mm256_sllv_epi64(m, q.vb2[h]));
+        }
     }
     // joint maximum over the 16 lanes (all >= 0), in every lane
     __m256i jm = max_epi64_256(max_epi64_256(thr[0], thr[1]), max_epi64_256(thr[2], thr[3]));
     jm = max_epi64_256(jm, _mm256_permute4x64_epi64(jm, 0x4E));
     jm = max_epi64_256(jm, _mm256_permute4x64_epi64(jm, 0xB1));
+    if (MODE == kUniform) {
+        const __m256i m = max_epi64_256(jm, q.ueps);
+        jm = _mm256_sub_epi64(_mm256_sllv_epi64(m, q.ub1), _mm256_sllv_epi64(m, q.ub2));
+    }
     const __m256i ones = _mm256_set1_epi64x(-1);
     for (int h = 0; h < 4; ++h) {
-        const __m256i th = JOINT ? jm : _mm256_or_si256(
+        const __m256i th = MODE != kSelect ? jm : _mm256_or_si256(
             _mm256_or_si256(_mm256_and_si256(jm, q.vuj[h]), _mm256_and_si256(thr[h], q.vuo[h])),
             _mm256_and_si256(q.vfix[h], q.vuf[h]));
         const __m256i v = _mm256_add_epi64(q.iaf[h], r[h]);
@@ -346,7 +390,7 @@ XYLO_T256 inline __attribute__((always_inline)) void spike_step256(SpikeVec2& q,
     }
 }
 
-template <bool JOINT, class Src>
+template <int MODE, class Src>
 XYLO_T256 void spike_signal_avx2(Src& src, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
                                  int64_t* counts) {
     const LaneSettings ls = lane_settings(cfg, C);
@@ -364,11 +408,14 @@ XYLO_T256 void spike_signal_avx2(Src& src, int64_t C, int64_t T, const SpikeConf
         q.vuf[h] = ld(uf + 4 * h);
         q.high[h] = q.iaf[h] = q.cnt[h] = _mm256_setzero_si256();
     }
+    q.ueps = _mm256_set1_epi64x(eps[0]);
+    q.ub1 = _mm256_set1_epi64x(b1[0]);
+    q.ub2 = _mm256_set1_epi64x(b2[0]);
     if (rev) {
         for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
             const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
             const auto* rows = src.rows(t0, t1 - t0);
-            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step256<false, JOINT>(q, rows + i * kLanes);
+            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step256<false, MODE>(q, rows + i * kLanes);
         }
     }
     const int64_t R = cfg.raster_factor;
@@ -377,7 +424,7 @@ XYLO_T256 void spike_signal_avx2(Src& src, int64_t C, int64_t T, const SpikeConf
         const int64_t n = std::min(kSpikeBlock, T - t0);
         const auto* rows = src.rows(t0, n);
         for (int64_t i = 0; i < n; ++i) {
-            spike_step256<true, JOINT>(q, rows + i * kLanes);
+            spike_step256<true, MODE>(q, rows + i * kLanes);
             if (t0 + i + 1 == frame_end) {
                 alignas(64) int64_t cl[kLanes];
                 for (int h = 0; h < 4; ++h)
@@ -402,11 +449,15 @@ template <class Src>
 void spike_signal_vec(Src& src, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev, int64_t* counts) {
     bool joint = cfg.joint_normalization;
     for (int64_t c = 0; c < C; ++c) joint = joint && cfg.adaptive[c];
-    if (isa() == Isa::Avx512)
-        return joint ? spike_signal_avx512<true>(src, C, T, cfg, rev, counts)
-                     : spike_signal_avx512<false>(src, C, T, cfg, rev, counts);
-    return joint ? spike_signal_avx2<true>(src, C, T, cfg, rev, counts)
-                 : spike_signal_avx2<false>(src, C, T, cfg, rev, counts);
+    const int mode = !joint ? kSelect : Src::kBelow31 && uniform_threshold(cfg, C) ? kUniform : kJoint;
+    if (isa() == Isa::Avx512) {
+        if (mode == kUniform) return spike_signal_avx512<kUniform>(src, C, T, cfg, rev, counts);
+        return mode == kJoint ? spike_signal_avx512<kJoint>(src, C, T, cfg, rev, counts)
+                              : spike_signal_avx512<kSelect>(src, C, T, cfg, rev, counts);
+    }
+    if (mode == kUniform) return spike_signal_avx2<kUniform>(src, C, T, cfg, rev, counts);
+    return mode == kJoint ? spike_signal_avx2<kJoint>(src, C, T, cfg, rev, counts)
+                          : spike_signal_avx2<kSelect>(src, C, T, cfg, rev, counts);
 }
 #endif
 
