@@ -5,7 +5,9 @@ of the voice/room augmentation ablation (off, the defaults, each effect alone);
 ``python bench/ablate.py unknown --out runs/ablate-unknown --near-miss DIR`` the rows of the
 ``unknown`` class (near-miss synthetic unknowns, its class weight);
 ``python bench/ablate.py average --out runs/ablate-average`` the weight average
-(``optimiser.ema_decay``) against the raw weights, at two seeds.  Every row starts from the
+(``optimiser.ema_decay``) against the raw weights, at two seeds;
+``python bench/ablate.py recipe --out runs/ablate-recipe`` mixup (``augment.mixup_alpha``), the
+classifier learning rate and label smoothing.  Every row starts from the
 demo's configuration with real recordings (:data:`learnafe.demo.DEMO_CONFIG` +
 :data:`learnafe.demo.REAL_RECIPE`, the real training speakers, the extra ``unknown`` words and
 the real noise found by :func:`learnafe.demo.demo_data`) at a reduced budget (``--epochs``
@@ -87,6 +89,17 @@ def average_rows(seed: int, decays=(0.99,)) -> dict:
     return rows
 
 
+def recipe_rows(seed: int, mixups=(0.4,)) -> dict:
+    """Training-recipe levers of the classifier: mixup of the batches, a larger classifier
+    learning rate, more label smoothing (each alone, on the demo's recipe)."""
+    rows = {"off": ("the demo's recipe", {})}
+    for a in mixups:
+        rows[f"mixup-{a:g}"] = (f"mixup, alpha {a:g}", {"augment.mixup_alpha": float(a)})
+    rows["lr-0.01"] = ("classifier learning rate 0.01 (0.005)", {"optimiser.lr_classifier": 0.01})
+    rows["ls-0.1"] = ("label smoothing 0.1 (0.05)", {"cost.label_smoothing": 0.1})
+    return rows
+
+
 def base_config(data_root: str, epochs: int, clips: int, seed: int) -> dict:
     """The demo's configuration with real recordings, at the reduced budget (co-design bank)."""
     found = demo_data()
@@ -155,7 +168,7 @@ def markdown(result: dict) -> str:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("table", choices=("augment", "unknown", "average"))
+    ap.add_argument("table", choices=("augment", "unknown", "average", "recipe"))
     ap.add_argument("--out", required=True, help="folder of the rows' runs and the table")
     ap.add_argument("--data", default="data/synth-small", help="the synthetic training set (the demo's)")
     ap.add_argument("--epochs", type=int, default=5)
@@ -166,6 +179,7 @@ def main(argv=None) -> None:
     ap.add_argument("--weights", default="1.5,2,3", help="unknown table: class weights to try")
     ap.add_argument("--decays", default="0.99", help="average table: weight-average decays to try "
                                                      "(comma-separated)")
+    ap.add_argument("--mixups", default="0.4", help="recipe table: mixup alphas to try (comma-separated)")
     ap.add_argument("--combine", default="", help="unknown table: class weights to combine with the "
                                                    "near-miss unknowns (comma-separated)")
     ap.add_argument("--rows", default="", help="comma-separated subset of the rows (default: all)")
@@ -174,6 +188,8 @@ def main(argv=None) -> None:
     out = Path(args.out)
     if args.table == "augment":
         rows = augment_rows(args.seed)
+    elif args.table == "recipe":
+        rows = recipe_rows(args.seed, tuple(float(a) for a in args.mixups.split(",") if a))
     elif args.table == "average":
         rows = average_rows(args.seed, tuple(float(d) for d in args.decays.split(",") if d))
     else:

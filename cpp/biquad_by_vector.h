@@ -49,6 +49,33 @@ LAFE_INLINE Coef<LanesOf<V>> lanes_of(const Coef<V>& k, int q) {
     return r;
 }
 
+// Native vectors q * N .. q * N + N - 1 of a pack (lanes q * N * S ..), as a
+// pack of N vectors, and the inverse (the forward runs a unit in such groups
+// on the AVX2 path: the coefficients and state of a whole unit do not fit in
+// its 16 registers).
+template <int N, class V>
+LAFE_INLINE Pack<N * V::kS, V::kS> vectors_of(const V& a, int q) {
+    Pack<N * V::kS, V::kS> r;
+    for (int i = 0; i < N; ++i) r.p[i] = a.p[q * N + i];
+    return r;
+}
+
+template <int N, class V>
+LAFE_INLINE void set_vectors(V& a, int q, const Pack<N * V::kS, V::kS>& g) {
+    for (int i = 0; i < N; ++i) a.p[q * N + i] = g.p[i];
+}
+
+template <int N, class V>
+LAFE_INLINE Coef<Pack<N * V::kS, V::kS>> vectors_of(const Coef<V>& k, int q) {
+    Coef<Pack<N * V::kS, V::kS>> r;
+    r.b0 = vectors_of<N>(k.b0, q);
+    r.b1 = vectors_of<N>(k.b1, q);
+    r.b2 = vectors_of<N>(k.b2, q);
+    r.a1 = vectors_of<N>(k.a1, q);
+    r.a2 = vectors_of<N>(k.a2, q);
+    return r;
+}
+
 // The adjoint state of a unit from its native vectors' states (adj[q]
 // holds lanes q * S .. q * S + S - 1).
 template <class V>

@@ -34,7 +34,7 @@ template <class F, class V>
 struct EnvForward {
     // Frames of the unit; with Noisy, channel c's input is x + std_c n_c.
     template <bool Noisy, Rectify R>
-    static LAFE_INLINE void frames(const EnvForwardArgs<F>& p, const Unit& u, const Coef<V>& k, double* nbuf) {
+    static LAFE_INLINE void frames(const EnvForwardArgs<F>& p, const Unit& u, const Coef<V>& k, float* nbuf) {
         constexpr int W = V::kW;
         const double alpha = p.alpha;
         const V sd = Noisy ? unit_std<V>(p, u) : V::zero();
@@ -52,8 +52,8 @@ struct EnvForward {
             if constexpr (Noisy) {
                 const int64_t t0 = f * p.hop;
                 FrameNoise<V> gen(key, nu, t0, p.hop, nbuf);
-                noisy_frame(gen, t0, p.hop, [&](int64_t t, const double* nt) LAFE_INLINE_LAMBDA {
-                    const V xin = static_cast<double>(xs[t]) + sd * V::load(nt);
+                noisy_frame(gen, t0, p.hop, [&](int64_t t, const float* nt) LAFE_INLINE_LAMBDA {
+                    const V xin = static_cast<double>(xs[t]) + sd * load_noise<V>(nt);
                     e += alpha * (rectify(filter_step_in(k, xin, v1, v2), R) - e);
                 });
             } else {
@@ -71,12 +71,13 @@ struct EnvForward {
         constexpr int W = V::kW;
         const Unit u = unit_of(p, uid);
         const Coef<V> k(p.coef + u.bi * p.coef_stride + u.blk * 5 * W);
+        float* nbuf = reinterpret_cast<float*>(scratch);  // float32 noise rows (FrameNoise)
         if (p.noise_std) {
-            if (p.rectify == Rectify::Abs) frames<true, Rectify::Abs>(p, u, k, scratch);
-            else frames<true, Rectify::Square>(p, u, k, scratch);
+            if (p.rectify == Rectify::Abs) frames<true, Rectify::Abs>(p, u, k, nbuf);
+            else frames<true, Rectify::Square>(p, u, k, nbuf);
         } else {
-            if (p.rectify == Rectify::Abs) frames<false, Rectify::Abs>(p, u, k, scratch);
-            else frames<false, Rectify::Square>(p, u, k, scratch);
+            if (p.rectify == Rectify::Abs) frames<false, Rectify::Abs>(p, u, k, nbuf);
+            else frames<false, Rectify::Square>(p, u, k, nbuf);
         }
     }
 };
@@ -88,7 +89,7 @@ struct EnvBackward {
     template <bool Noisy>
     static LAFE_INLINE void advance_frame(const EnvBackwardArgs<F>& p, const Unit& u, const Coef<V>& k,
                                           const V& sd, const NoiseKey<V>& key, int64_t t0, V& c1,
-                                          V& c2, double* vout, double* nbuf, const double*& nr) {
+                                          V& c2, double* vout, float* nbuf, const float*& nr) {
         constexpr int W = V::kW;
         const F* xs = p.x + u.bi * p.T + t0;
         if constexpr (Noisy) {
@@ -99,8 +100,8 @@ struct EnvBackward {
                 c2.store(vout);
                 c1.store(vout + W);
             }
-            noisy_frame(gen, t0, p.hop, [&](int64_t t, const double* nt) LAFE_INLINE_LAMBDA {
-                const V xin = static_cast<double>(xs[t]) + sd * V::load(nt);
+            noisy_frame(gen, t0, p.hop, [&](int64_t t, const float* nt) LAFE_INLINE_LAMBDA {
+                const V xin = static_cast<double>(xs[t]) + sd * load_noise<V>(nt);
                 const V v = recurse_in(k, xin, c1, c2);
                 if (vout) v.store(vout + (t + 2) * W);
             });
@@ -118,8 +119,8 @@ struct EnvBackward {
     template <bool Noisy>
     static LAFE_INLINE const double* frame_states(const EnvBackwardArgs<F>& p, const Unit& u,
                                                   const Coef<V>& k, const V& sd,
-                                                  const NoiseKey<V>& key, double* nbuf,
-                                                  const double*& nr, double* own) {
+                                                  const NoiseKey<V>& key, float* nbuf,
+                                                  const float*& nr, double* own) {
         constexpr int W = V::kW;
         if (p.ck) return p.ck + (u.bi * p.nblk + u.blk) * p.frames * 2 * W;
         V v1 = V::zero(), v2 = V::zero();
@@ -135,7 +136,7 @@ struct EnvBackward {
     // vbuf) for all lanes at once; lambda's channel sums into `sums`.
     template <bool Noisy>
     static LAFE_INLINE void adjoint_frame(const EnvBackwardArgs<F>& p, const Coef<V>& k, const double* vbuf,
-                                          const double* nr, Adjoint<V>& adj, V& ge, V& gsd, double* sums) {
+                                          const float* nr, Adjoint<V>& adj, V& ge, V& gsd, double* sums) {
         constexpr int W = V::kW;
         const double alpha = p.alpha, decay = 1.0 - p.alpha;
         for (int64_t t = p.hop - 1; t >= 0; --t) {
@@ -144,7 +145,7 @@ struct EnvBackward {
             const V vm2 = V::load(vbuf + t * W);
             const V g = rectify_adjoint(fir(k, vm, vm1, vm2), alpha * ge, p.rectify);
             const V lam = adj.step(k, g, vm, vm1, vm2);
-            if constexpr (Noisy) gsd += lam * V::load(nr + t * W);
+            if constexpr (Noisy) gsd += lam * load_noise<V>(nr + t * W);
             sums[t] = hsum(lam);
             if (t > 0) ge = decay * ge;
         }
@@ -160,7 +161,7 @@ struct EnvBackward {
 
     template <bool Noisy, Rectify R>
     static LAFE_INLINE void adjoint_frame_by_vector(const EnvBackwardArgs<F>& p, const Coef<V>& k,
-                                                    const double* vbuf, const double* nr, Adjoint<L>* adj,
+                                                    const double* vbuf, const float* nr, Adjoint<L>* adj,
                                                     L* ge, L* gsd, double* lbuf) {
         constexpr int W = V::kW, S = V::kS;
         const double alpha = p.alpha, decay = 1.0 - p.alpha;
@@ -176,7 +177,7 @@ struct EnvBackward {
                 const L vm2 = L::load(vq + t * W);
                 const L g = rectify_adjoint(fir(kq, vm, vm1, vm2), alpha * e, R);
                 const L lam = a.step(kq, g, vm, vm1, vm2);
-                if constexpr (Noisy) sd += lam * L::load(nr + t * W + q * S);
+                if constexpr (Noisy) sd += lam * load_noise<L>(nr + t * W + q * S);
                 lam.store(lbuf + t * W + q * S);
                 if (t > 0) e = decay * e;
             }
@@ -188,7 +189,8 @@ struct EnvBackward {
 
     // Scratch of one unit: the frame's delay lines vbuf ([hop + 2][W]),
     // lambda by vector ([hop][W], kByVector), the channel sums ([hop]), the
-    // noise rows ([noise_rows(hop)][W], with Noisy) and, unless the forward
+    // float32 noise rows ([noise_rows(hop)][W] floats in the space of as many
+    // doubles, with Noisy) and, unless the forward
     // kept them, the frame-start states ([frames][2][W]).
     template <bool Noisy>
     static LAFE_INLINE void run(const EnvBackwardArgs<F>& p, const Unit& u, double* scratch) {
@@ -199,11 +201,11 @@ struct EnvBackward {
         double* vbuf = scratch;
         double* lbuf = vbuf + (hop + 2) * W;
         double* sums = lbuf + (kByVector<V> ? hop * W : 0);
-        double* nbuf = sums + hop;
-        double* own = nbuf + (Noisy ? noise_rows(hop) * W : 0);
+        float* nbuf = reinterpret_cast<float*>(sums + hop);  // float rows in double scratch
+        double* own = sums + hop + (Noisy ? noise_rows(hop) * W : 0);
         const V sd = Noisy ? unit_std<V>(p, u) : V::zero();
         const NoiseKey<V> key(Noisy ? p.seed : 0);
-        const double* nr = nullptr;
+        const float* nr = nullptr;
         const double* ck = frame_states<Noisy>(p, u, k, sd, key, nbuf, nr, own);
         // Samples after the last frame do not reach the output.
         if (p.nblk > 1)

@@ -57,15 +57,27 @@ LAFE_INLINE int64_t fill_noise(const Unit& u, const NoiseKey<V>& key, int64_t t0
     return t0 - 4 * j0;
 }
 
+// W noise values of one sample (float32 rows, see FrameNoise) as a Pack of
+// doubles: one vcvtps2pd from memory per native vector (exact).
+template <class P>
+LAFE_INLINE P load_noise(const float* q) {
+    P r;
+    for (int n = 0; n < P::kN; ++n) r.p[n] = load_f32_as_f64<P::kS>(q + n * P::kS);
+    return r;
+}
+
 // The noise of one frame (samples t0 .. t0 + n - 1 of a unit's W channels),
 // generated lazily kNoiseGroups groups of 4 samples (one Philox counter per
 // channel and group) at a time, one such chunk ahead of the recursion that
 // consumes it: the recursion is a latency-bound chain that leaves most
 // vector slots idle, and generating the next chunk in between lets the
 // out-of-order core overlap the two instead of running a whole frame's
-// generation and then its recursion.  Rows as fill_noise (row r = sample
-// 4 * (t0 / 4) + r, at most n + 6 rows); the values do not depend on when or
-// in which chunk a group is generated.
+// generation and then its recursion.  Row r (W floats: the generator's
+// float32 values as they are, converted to double by the consumer's load,
+// load_noise) is sample 4 * (t0 / 4) + r, at most n + 6 rows; the values do
+// not depend on when or in which chunk a group is generated.  Float rows
+// halve the stores and loads of the noise against double rows and move the
+// conversion into the load.
 template <class V>
 struct FrameNoise {
     static constexpr int W = V::kW;
@@ -73,30 +85,26 @@ struct FrameNoise {
     static constexpr int K = kNoiseGroups;
     const NoiseKey<V>& key;
     const Unit& u;
-    double* buf;
+    float* buf;
     int64_t j0, jn, jend;
 
-    LAFE_INLINE FrameNoise(const NoiseKey<V>& k, const Unit& un, int64_t t0, int64_t n, double* b)
+    LAFE_INLINE FrameNoise(const NoiseKey<V>& k, const Unit& un, int64_t t0, int64_t n, float* b)
         : key(k), u(un), buf(b), j0(t0 / 4), jn(t0 / 4), jend((t0 + n + 3) / 4) {
         upto(j0 + 1);
     }
     // Row of sample t0 of the frame.
-    LAFE_INLINE const double* rows(int64_t t0) const { return buf + (t0 - 4 * j0) * W; }
+    LAFE_INLINE const float* rows(int64_t t0) const { return buf + (t0 - 4 * j0) * W; }
 
     template <int G>
     LAFE_INLINE void groups() {
         typedef typename rng::Lanes<NS>::vf vf;
-        typedef typename VecOf<double, 2 * NS>::V vd;
-        double* row = buf + (jn - j0) * 4 * W;
+        float* row = buf + (jn - j0) * 4 * W;
         for (int s = 0; s < W / (2 * NS); ++s) {
             vf o[G][4];
             rng::normals<NS, G>(key, static_cast<uint64_t>(u.bi), static_cast<uint64_t>(u.c0 + s * 2 * NS),
                                 static_cast<uint64_t>(jn), o);
             for (int k = 0; k < G; ++k)
-                for (int r = 0; r < 4; ++r) {
-                    const vd d = __builtin_convertvector(o[k][r], vd);
-                    std::memcpy(row + (4 * k + r) * W + s * 2 * NS, &d, sizeof(vd));
-                }
+                for (int r = 0; r < 4; ++r) std::memcpy(row + (4 * k + r) * W + s * 2 * NS, &o[k][r], sizeof(vf));
         }
         jn += G;
     }
@@ -125,7 +133,7 @@ struct FrameNoise {
 template <class V, class Step>
 LAFE_INLINE void noisy_frame(FrameNoise<V>& gen, int64_t t0, int64_t n, Step&& step) {
     constexpr int W = V::kW;
-    const double* nr = gen.rows(t0);
+    const float* nr = gen.rows(t0);
     for (int64_t t = 0; t < n;) {
         gen.before(t0 + t);
         const int64_t te = std::min<int64_t>(n, t + FrameNoise<V>::kSpan);

@@ -28,12 +28,19 @@ struct Forward {
     // sample's output is rounded to float32 into a staging row, and each
     // 4-channel x 8-sample tile is transposed in float32 (transpose4_lanes),
     // so that every channel gets two adjacent 32-byte stores (one whole
-    // 64-byte line when the row is so aligned).  Returns the first sample
-    // not done.
+    // 64-byte line when the row is so aligned).  The recursion of a block
+    // runs in groups of two native vectors (8 channels: two independent
+    // chains) one group after the other: a whole 16-channel unit's
+    // coefficients and state (28 vectors) do not fit in AVX2's 16 registers
+    // and were reloaded from the stack every sample; a group's (14) nearly
+    // do.  Each lane runs the same operations: bitwise the same outputs.
+    // Returns the first sample not done.
     template <bool kStream>
     static LAFE_INLINE int64_t tiles4(const Coef<V>& k, const F* xb, F* yb, int64_t T, int nc,
                                       double* ck, V& v1, V& v2) {
-        constexpr int W = V::kW;
+        constexpr int W = V::kW, S = V::kS;
+        constexpr int NG = W / S >= 2 ? 2 : 1;  // native vectors per group
+        typedef Pack<NG * S, S> P;
         alignas(32) float st[16 * W];
         alignas(32) double xd[16];
         int64_t t0 = 0;
@@ -47,8 +54,14 @@ struct Forward {
                 *reinterpret_cast<typename VecOf<double, 4>::U*>(xd + 4 * i) =
                     __builtin_convertvector(f, typename VecOf<double, 4>::V);
             }
-            for (int s = 0; s < 16; ++s)
-                pack_to_f32(st + s * W, filter_step_in(k, broadcast_load<W, V::kS>(xd + s), v1, v2));
+            for (int q = 0; q < W / (NG * S); ++q) {
+                const Coef<P> kq = vectors_of<NG>(k, q);
+                P g1 = vectors_of<NG>(v1, q), g2 = vectors_of<NG>(v2, q);
+                for (int s = 0; s < 16; ++s)
+                    pack_to_f32(st + s * W + q * NG * S, filter_step_in(kq, broadcast_load<NG * S, S>(xd + s), g1, g2));
+                set_vectors<NG>(v1, q, g1);
+                set_vectors<NG>(v2, q, g2);
+            }
             for (int g = 0; 4 * g < nc; ++g) {
                 F8 r[2][4];
                 for (int h = 0; h < 2; ++h) {
@@ -64,6 +77,26 @@ struct Forward {
             }
         }
         return t0;
+    }
+
+    // 16 samples of the AVX-512 float32 path as 16 rows of 16 floats, one per
+    // channel (kHalfStage): row i < 8 joins the low halves (channels 0-7) of
+    // samples i and i + 8, row i + 8 their high halves, then stages 1, 2, 4
+    // of the transpose; the same rows as pack_to_vec and transpose<16>.
+    static LAFE_INLINE void halves_to_rows(const Coef<V>& k, const F* xs, V& v1, V& v2,
+                                           typename VecOf<F, 16>::V* r) {
+        typedef typename VecOf<F, 8>::V H;
+        H h[16][2];
+        for (int s = 0; s < 16; ++s) {
+            const V y = filter_step(k, static_cast<double>(xs[s]), v1, v2);
+            h[s][0] = __builtin_convertvector(y.p[0], H);
+            h[s][1] = __builtin_convertvector(y.p[1], H);
+        }
+        for (int i = 0; i < 8; ++i) {
+            r[i] = concat2(h[i][0], h[i + 8][0], std::make_index_sequence<16>());
+            r[i + 8] = concat2(h[i][1], h[i + 8][1], std::make_index_sequence<16>());
+        }
+        transpose<16, typename VecOf<F, 16>::V, 1, 8>(r);
     }
 
     static LAFE_INLINE void unit(const ForwardArgs<F>& p, int64_t uid, double*) {
@@ -101,9 +134,13 @@ struct Forward {
                 v2.store(ck + (2 * (t0 / kTimeBlock) + 1) * W);
             }
             VF r[W];
-            for (int s = 0; s < W; ++s)
-                r[s] = pack_to_vec<F>(filter_step(k, static_cast<double>(xb[t0 + s]), v1, v2));
-            transpose<W>(r);
+            if constexpr (kHalfStage<F, V>) {
+                halves_to_rows(k, xb + t0, v1, v2, r);
+            } else {
+                for (int s = 0; s < W; ++s)
+                    r[s] = pack_to_vec<F>(filter_step(k, static_cast<double>(xb[t0 + s]), v1, v2));
+                transpose<W>(r);
+            }
             if (stream) {
                 for (int l = 0; l < u.nc; ++l) stream_store<V::kS>(yb + l * T + t0, r[l]);
             } else {
@@ -163,8 +200,24 @@ LAFE_INLINE void load_gy_block(const BackwardArgs<F>& p, const Unit& u, int64_t 
         VF r[W];
         for (int l = 0; l < u.nc; ++l) std::memcpy(&r[l], gb + l * p.T + t, sizeof(VF));
         for (int l = u.nc; l < W; ++l) r[l] = VF{};  // padded lanes
-        transpose<W>(r);
-        for (int s = 0; s < W; ++s) pack_from_vec<F, W, V::kS>(r[s]).store(gyb + (t + s) * W);
+        if constexpr (kHalfStage<F, V>) {
+            // stages 1, 2, 4; the last one is the split into halves: sample s < 8
+            // is the low halves of rows s and s + 8, sample s + 8 their high halves
+            transpose<W, VF, 1, W / 2>(r);
+            typedef typename V::v D8;
+            for (int s = 0; s < W / 2; ++s) {
+                V lo, hi;
+                lo.p[0] = __builtin_convertvector(half_of<0>(r[s], std::make_index_sequence<8>()), D8);
+                lo.p[1] = __builtin_convertvector(half_of<0>(r[s + 8], std::make_index_sequence<8>()), D8);
+                hi.p[0] = __builtin_convertvector(half_of<8>(r[s], std::make_index_sequence<8>()), D8);
+                hi.p[1] = __builtin_convertvector(half_of<8>(r[s + 8], std::make_index_sequence<8>()), D8);
+                lo.store(gyb + (t + s) * W);
+                hi.store(gyb + (t + s + 8) * W);
+            }
+        } else {
+            transpose<W>(r);
+            for (int s = 0; s < W; ++s) pack_from_vec<F, W, V::kS>(r[s]).store(gyb + (t + s) * W);
+        }
     }
     for (; t < n; ++t) {
         double* q = gyb + t * W;

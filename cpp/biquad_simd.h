@@ -348,12 +348,22 @@ LAFE_INLINE void butterfly(V& ri, V& rj, std::index_sequence<I...>) {
     rj = nj;
 }
 
-template <int N, class V, int D = 1>
+// (Stages D < Stop only: the float32 16 x 16 transpose of the AVX-512 path
+// leaves its last stage, D = 8, to the concatenation or split of the 8-lane
+// halves that it needs anyway; see kHalfStage.)
+template <int N, class V, int D = 1, int Stop = N>
 LAFE_INLINE void transpose(V* r) {
     for (int i = 0; i < N; ++i)
         if (!(i & D)) butterfly<D, N>(r[i], r[i + D], std::make_index_sequence<N>());
-    if constexpr (2 * D < N) transpose<N, V, 2 * D>(r);
+    if constexpr (2 * D < Stop) transpose<N, V, 2 * D, Stop>(r);
 }
+
+// The float32 16-lane path of AVX-512 (two native vectors of 8 doubles per
+// sample): a sample's two halves, rounded to float32, are 8-float vectors,
+// and the transpose's last stage (rows i and i + 8 exchange their halves) is
+// done by joining or splitting those halves, without a shuffle of its own.
+template <class F, class V>
+constexpr bool kHalfStage = std::is_same<F, float>::value && V::kW == 16 && V::kS == 8;
 
 // ------------------------------------------- AVX2 float32 tiles (S = 4) ---
 //

@@ -124,7 +124,6 @@ void spike_signal_generic(const int64_t* y, int64_t C, int64_t T, const SpikeCon
     spike_signal_impl<0>(y, C, T, cfg, rev, counts);
 }
 #if XYLO_X86
-#define XYLO_T512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
 // The per-lane settings of the vector spike generators, 16 lanes (channels >= C
 // padded so that they never spike): low-pass shift, eps, the two rate shifts,
 // the fixed threshold, and the masks (-1 / 0) of joint-adaptive, own-adaptive and
@@ -188,6 +187,7 @@ __attribute__((target("avx2"))) void load_abs_block256(const int64_t* y, int64_t
 // block of the filter output's rows y [C, T] into a buffer; StageSource reads
 // the int32 stage the staged filter bank wrote (kStageCols == kLanes).
 struct RowsSource {
+    static constexpr bool kBelow31 = false;
     const int64_t* y;
     int64_t C, T;
     alignas(64) int64_t buf[kSpikeBlock][kLanes];
@@ -202,173 +202,176 @@ struct RowsSource {
 };
 
 struct StageSource {
+    static constexpr bool kBelow31 = true;  // |y| < 2^31 (the staged path's exactness bound)
     const int32_t* stage;
     const int32_t* rows(int64_t t0, int64_t) const { return stage + t0 * kStageCols; }
 };
 
-struct SpikeVec {
-    __m512i vlps[2], veps[2], vb1[2], vb2[2], vfix[2], vuj[2], vuo[2], vuf[2], high[2], iaf[2], cnt[2];
-};
+// How a lane's threshold is formed: kSelect per lane (joint, own or fixed);
+// kJoint the joint maximum of the lanes' thresholds in every lane (every
+// channel adaptive and joint); kUniform the same maximum computed once from
+// the lanes' largest power estimate M, as (max(M, eps) << b1) - (max(M, eps) << b2).
+enum SpikeMode { kSelect = 0, kJoint = 1, kUniform = 2 };
 
-// The rectified samples of 8 lanes: int64 from the block buffer, or int32 from
-// the stage (zero-extended: |y| >= 0).
-XYLO_T512 inline __attribute__((always_inline)) __m512i ld_r512(const int64_t* p) {
-    return _mm512_load_si512(p);
-}
-XYLO_T512 inline __attribute__((always_inline)) __m512i ld_r512(const int32_t* p) {
-    return _mm512_cvtepu32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
-
-template <bool COUNT, bool JOINT, class P>
-XYLO_T512 inline __attribute__((always_inline)) void spike_step512(SpikeVec& q, const P* r_) {
-    __m512i r[2], thr[2];
-    for (int h = 0; h < 2; ++h) {
-        r[h] = ld_r512(r_ + 8 * h);
-        const __m512i low = _mm512_srav_epi64(q.high[h], q.vlps[h]);
-        q.high[h] = _mm512_add_epi64(_mm512_sub_epi64(q.high[h], low), r[h]);
-        const __m512i m = _mm512_max_epi64(low, q.veps[h]);
-        thr[h] = _mm512_sub_epi64(_mm512_sllv_epi64(m, q.vb1[h]), _mm512_sllv_epi64(m, q.vb2[h]));
-    }
-    // joint maximum over the lanes (all >= 0), in every lane
-    __m512i jm = _mm512_max_epi64(thr[0], thr[1]);
-    jm = _mm512_max_epi64(jm, _mm512_shuffle_i64x2(jm, jm, 0x4E));
-    jm = _mm512_max_epi64(jm, _mm512_shuffle_i64x2(jm, jm, 0xB1));
-    jm = _mm512_max_epi64(jm, _mm512_shuffle_epi32(jm, _MM_PERM_BADC));
-    for (int h = 0; h < 2; ++h) {
-        const __m512i th = JOINT ? jm : _mm512_or_si512(
-            _mm512_or_si512(_mm512_and_si512(jm, q.vuj[h]), _mm512_and_si512(thr[h], q.vuo[h])),
-            _mm512_and_si512(q.vfix[h], q.vuf[h]));
-        const __m512i v = _mm512_add_epi64(q.iaf[h], r[h]);
-        const __mmask8 k = _mm512_cmpge_epi64_mask(v, th);
-        q.iaf[h] = _mm512_mask_sub_epi64(v, k, v, th);
-        if (COUNT) q.cnt[h] = _mm512_mask_add_epi64(q.cnt[h], k, q.cnt[h], _mm512_set1_epi64(1));
-    }
+// Whether kUniform equals kJoint: every channel has the same eps, b1, b2 with
+// b1 >= b2 (the threshold m (2^b1 - 2^b2) is then non-decreasing in m, so its
+// maximum over the lanes is its value at the largest m = max(low, eps)), and no
+// shift can wrap: with |y| < 2^31 and low-pass shifts l <= 31 the power estimate
+// stays below 2^l 2^31 (high' = high - (high >> l) + r), so low < 2^31, and with
+// eps < 2^31 and b1 <= 30 every shifted value is below 2^61.
+inline bool uniform_threshold(const SpikeConfig& cfg, int64_t C) {
+    for (int64_t c = 0; c < C; ++c)
+        if (cfg.eps[c] != cfg.eps[0] || cfg.rate_shift1[c] != cfg.rate_shift1[0] ||
+            cfg.rate_shift2[c] != cfg.rate_shift2[0] || cfg.low_pass_shift[c] < 0 || cfg.low_pass_shift[c] > 31)
+            return false;
+    return C > 0 && cfg.eps[0] >= 0 && cfg.eps[0] < (int64_t(1) << 31) && cfg.rate_shift2[0] >= 0 &&
+           cfg.rate_shift1[0] >= cfg.rate_shift2[0] && cfg.rate_shift1[0] <= 30;
 }
 
-// The same generator in AVX-512 intrinsics (the compiler does not vectorise
-// the lane loops by itself): 16 lanes as two registers of 8 int64; the
-// multiplications by 2^b1 and 2^b2 are shifts (equal in two's complement).
-template <bool JOINT, class Src>
-XYLO_T512 void spike_signal_avx512(Src& src, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
-                                   int64_t* counts) {
-    const LaneSettings ls = lane_settings(cfg, C);
-    const int64_t *lps = ls.lps, *eps = ls.eps, *b1 = ls.b1, *b2 = ls.b2, *fixed = ls.fixed, *uj = ls.uj,
-                  *uo = ls.uo, *uf = ls.uf;
-    SpikeVec q;
-    for (int h = 0; h < 2; ++h) {
-        q.vlps[h] = _mm512_load_si512(lps + 8 * h);
-        q.veps[h] = _mm512_load_si512(eps + 8 * h);
-        q.vb1[h] = _mm512_load_si512(b1 + 8 * h);
-        q.vb2[h] = _mm512_load_si512(b2 + 8 * h);
-        q.vfix[h] = _mm512_load_si512(fixed + 8 * h);
-        q.vuj[h] = _mm512_load_si512(uj + 8 * h);
-        q.vuo[h] = _mm512_load_si512(uo + 8 * h);
-        q.vuf[h] = _mm512_load_si512(uf + 8 * h);
-        q.high[h] = q.iaf[h] = q.cnt[h] = _mm512_setzero_si512();
-    }
-    if (rev) {
-        for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
-            const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
-            const auto* rows = src.rows(t0, t1 - t0);
-            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step512<false, JOINT>(q, rows + i * kLanes);
-        }
-    }
-    const int64_t R = cfg.raster_factor;
-    int64_t f = 0, frame_end = std::min(R, T);
-    const __m512i vmax = _mm512_set1_epi64(cfg.max_spikes);
-    for (int64_t t0 = 0; t0 < T; t0 += kSpikeBlock) {
-        const int64_t n = std::min(kSpikeBlock, T - t0);
-        const auto* rows = src.rows(t0, n);
-        for (int64_t i = 0; i < n; ++i) {
-            spike_step512<true, JOINT>(q, rows + i * kLanes);
-            if (t0 + i + 1 == frame_end) {
-                alignas(64) int64_t cl[kLanes];
-                _mm512_store_si512(cl, _mm512_min_epi64(q.cnt[0], vmax));
-                _mm512_store_si512(cl + 8, _mm512_min_epi64(q.cnt[1], vmax));
-                int64_t* out = counts + f * C;
-                for (int64_t c = 0; c < C; ++c) out[c] = cl[c];
-                q.cnt[0] = q.cnt[1] = _mm512_setzero_si512();
-                ++f;
-                frame_end = std::min(frame_end + R, T);
-            }
-        }
-    }
-}
-
-// The generator in AVX2 intrinsics: 16 lanes as four registers of 4 int64.
-// AVX2 has no arithmetic 64-bit shift and no 64-bit max: the power estimate is
-// never negative (high >= 0, so the logical shift vpsrlvq equals the
-// arithmetic one), and max is a vpcmpgtq + blend.  vpsllvq by >= 64 gives 0
-// (padded lanes).
+// The vector generators' lane types: 16 int64 lanes as N registers of W.  Each
+// provides (all inline, compiled for its ISA): load (aligned int64), set1,
+// zero, ld_r (the rectified samples of W lanes: int64 from the block buffer, or
+// int32 from the stage, zero-extended since |y| >= 0), shr_nonneg (the power
+// estimate's shift; high >= 0), add, sub, max, sllv (a shift by >= 64 gives 0:
+// padded lanes), and_, or_, all_max (the maximum of the N registers' lanes, in
+// every lane; all >= 0), fire (integrate-and-fire: v >= th spikes, subtracts th
+// and, when counting, adds one to cnt) and store.
+#define XYLO_T512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw")))
 #define XYLO_T256 __attribute__((target("avx2,fma")))
-struct SpikeVec2 {
-    __m256i vlps[4], veps[4], vb1[4], vb2[4], vfix[4], vuj[4], vuo[4], vuf[4], high[4], iaf[4], cnt[4];
+#define XYLO_LANE_OP static inline
+
+struct Lanes512 {  // AVX-512: two registers of 8 int64
+    using V = __m512i;
+    static constexpr int N = 2, W = 8;
+    XYLO_T512 XYLO_LANE_OP V load(const int64_t* p) { return _mm512_load_si512(p); }
+    XYLO_T512 XYLO_LANE_OP V set1(int64_t v) { return _mm512_set1_epi64(v); }
+    XYLO_T512 XYLO_LANE_OP V zero() { return _mm512_setzero_si512(); }
+    XYLO_T512 XYLO_LANE_OP V ld_r(const int64_t* p) { return _mm512_load_si512(p); }
+    XYLO_T512 XYLO_LANE_OP V ld_r(const int32_t* p) {
+        return _mm512_cvtepu32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    }
+    XYLO_T512 XYLO_LANE_OP V shr_nonneg(V a, V s) { return _mm512_srav_epi64(a, s); }
+    XYLO_T512 XYLO_LANE_OP V add(V a, V b) { return _mm512_add_epi64(a, b); }
+    XYLO_T512 XYLO_LANE_OP V sub(V a, V b) { return _mm512_sub_epi64(a, b); }
+    XYLO_T512 XYLO_LANE_OP V max(V a, V b) { return _mm512_max_epi64(a, b); }
+    XYLO_T512 XYLO_LANE_OP V sllv(V a, V s) { return _mm512_sllv_epi64(a, s); }
+    XYLO_T512 XYLO_LANE_OP V and_(V a, V b) { return _mm512_and_si512(a, b); }
+    XYLO_T512 XYLO_LANE_OP V or_(V a, V b) { return _mm512_or_si512(a, b); }
+    XYLO_T512 XYLO_LANE_OP V all_max(const V* t) {
+        V m = _mm512_max_epi64(t[0], t[1]);
+        m = _mm512_max_epi64(m, _mm512_shuffle_i64x2(m, m, 0x4E));
+        m = _mm512_max_epi64(m, _mm512_shuffle_i64x2(m, m, 0xB1));
+        return _mm512_max_epi64(m, _mm512_shuffle_epi32(m, _MM_PERM_BADC));
+    }
+    template <bool COUNT>
+    XYLO_T512 XYLO_LANE_OP void fire(V& iaf, V& cnt, V v, V th) {
+        const __mmask8 k = _mm512_cmpge_epi64_mask(v, th);
+        iaf = _mm512_mask_sub_epi64(v, k, v, th);
+        if (COUNT) cnt = _mm512_mask_add_epi64(cnt, k, cnt, _mm512_set1_epi64(1));
+    }
+    XYLO_T512 XYLO_LANE_OP void store(int64_t* p, V a) { _mm512_store_si512(p, a); }
 };
 
-XYLO_T256 inline __attribute__((always_inline)) __m256i ld(const int64_t* p) {
-    return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
-}
-
-XYLO_T256 inline __attribute__((always_inline)) __m256i max_epi64_256(__m256i a, __m256i b) {
-    return _mm256_blendv_epi8(a, b, _mm256_cmpgt_epi64(b, a));
-}
-
-XYLO_T256 inline __attribute__((always_inline)) __m256i ld_r256(const int64_t* p) {
-    return _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
-}
-XYLO_T256 inline __attribute__((always_inline)) __m256i ld_r256(const int32_t* p) {
-    return _mm256_cvtepu32_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-}
-
-template <bool COUNT, bool JOINT, class P>
-XYLO_T256 inline __attribute__((always_inline)) void spike_step256(SpikeVec2& q, const P* r_) {
-    __m256i r[4], thr[4];
-    for (int h = 0; h < 4; ++h) {
-        r[h] = ld_r256(r_ + 4 * h);
-        const __m256i low = _mm256_srlv_epi64(q.high[h], q.vlps[h]);
-        q.high[h] = _mm256_add_epi64(_mm256_sub_epi64(q.high[h], low), r[h]);
-        const __m256i m = max_epi64_256(low, q.veps[h]);
-        thr[h] = _mm256_sub_epi64(_mm256_sllv_epi64(m, q.vb1[h]), _mm256_sllv_epi64(m, q.vb2[h]));
+// AVX2: four registers of 4 int64.  AVX2 has no arithmetic 64-bit shift and no
+// 64-bit max: the power estimate is never negative (the logical vpsrlvq equals
+// the arithmetic shift), and max is a vpcmpgtq + blend.
+struct Lanes256 {
+    using V = __m256i;
+    static constexpr int N = 4, W = 4;
+    XYLO_T256 XYLO_LANE_OP V load(const int64_t* p) { return _mm256_load_si256(reinterpret_cast<const V*>(p)); }
+    XYLO_T256 XYLO_LANE_OP V set1(int64_t v) { return _mm256_set1_epi64x(v); }
+    XYLO_T256 XYLO_LANE_OP V zero() { return _mm256_setzero_si256(); }
+    XYLO_T256 XYLO_LANE_OP V ld_r(const int64_t* p) { return load(p); }
+    XYLO_T256 XYLO_LANE_OP V ld_r(const int32_t* p) {
+        return _mm256_cvtepu32_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     }
-    // joint maximum over the 16 lanes (all >= 0), in every lane
-    __m256i jm = max_epi64_256(max_epi64_256(thr[0], thr[1]), max_epi64_256(thr[2], thr[3]));
-    jm = max_epi64_256(jm, _mm256_permute4x64_epi64(jm, 0x4E));
-    jm = max_epi64_256(jm, _mm256_permute4x64_epi64(jm, 0xB1));
-    const __m256i ones = _mm256_set1_epi64x(-1);
-    for (int h = 0; h < 4; ++h) {
-        const __m256i th = JOINT ? jm : _mm256_or_si256(
-            _mm256_or_si256(_mm256_and_si256(jm, q.vuj[h]), _mm256_and_si256(thr[h], q.vuo[h])),
-            _mm256_and_si256(q.vfix[h], q.vuf[h]));
-        const __m256i v = _mm256_add_epi64(q.iaf[h], r[h]);
-        const __m256i spike = _mm256_xor_si256(_mm256_cmpgt_epi64(th, v), ones);  // v >= th
-        q.iaf[h] = _mm256_sub_epi64(v, _mm256_and_si256(th, spike));
-        if (COUNT) q.cnt[h] = _mm256_sub_epi64(q.cnt[h], spike);
+    XYLO_T256 XYLO_LANE_OP V shr_nonneg(V a, V s) { return _mm256_srlv_epi64(a, s); }
+    XYLO_T256 XYLO_LANE_OP V add(V a, V b) { return _mm256_add_epi64(a, b); }
+    XYLO_T256 XYLO_LANE_OP V sub(V a, V b) { return _mm256_sub_epi64(a, b); }
+    XYLO_T256 XYLO_LANE_OP V max(V a, V b) { return _mm256_blendv_epi8(a, b, _mm256_cmpgt_epi64(b, a)); }
+    XYLO_T256 XYLO_LANE_OP V sllv(V a, V s) { return _mm256_sllv_epi64(a, s); }
+    XYLO_T256 XYLO_LANE_OP V and_(V a, V b) { return _mm256_and_si256(a, b); }
+    XYLO_T256 XYLO_LANE_OP V or_(V a, V b) { return _mm256_or_si256(a, b); }
+    XYLO_T256 XYLO_LANE_OP V all_max(const V* t) {
+        V m = max(max(t[0], t[1]), max(t[2], t[3]));
+        m = max(m, _mm256_permute4x64_epi64(m, 0x4E));
+        return max(m, _mm256_permute4x64_epi64(m, 0xB1));
+    }
+    template <bool COUNT>
+    XYLO_T256 XYLO_LANE_OP void fire(V& iaf, V& cnt, V v, V th) {
+        const V spike = _mm256_xor_si256(_mm256_cmpgt_epi64(th, v), _mm256_set1_epi64x(-1));  // v >= th
+        iaf = _mm256_sub_epi64(v, _mm256_and_si256(th, spike));
+        if (COUNT) cnt = _mm256_sub_epi64(cnt, spike);
+    }
+    XYLO_T256 XYLO_LANE_OP void store(int64_t* p, V a) { _mm256_store_si256(reinterpret_cast<V*>(p), a); }
+};
+
+template <class L>
+struct SpikeVec {
+    using V = typename L::V;
+    V vlps[L::N], veps[L::N], vb1[L::N], vb2[L::N], vfix[L::N], vuj[L::N], vuo[L::N], vuf[L::N];
+    V high[L::N], iaf[L::N], cnt[L::N];
+    V ueps, ub1, ub2;  // kUniform: channel 0's eps, b1, b2 in every lane
+};
+
+// One sample of the generator (spike_step's operations) over the 16 lanes; the
+// multiplications by 2^b1 and 2^b2 are shifts (equal in two's complement).
+template <class L, bool COUNT, int MODE, class P>
+inline void spike_step_vec(SpikeVec<L>& q, const P* r_) {
+    using V = typename L::V;
+    V r[L::N], thr[L::N];
+    for (int h = 0; h < L::N; ++h) {
+        r[h] = L::ld_r(r_ + L::W * h);
+        const V low = L::shr_nonneg(q.high[h], q.vlps[h]);
+        q.high[h] = L::add(L::sub(q.high[h], low), r[h]);
+        if (MODE == kUniform) {
+            thr[h] = low;  // the threshold follows from the maximum power estimate
+        } else {
+            const V m = L::max(low, q.veps[h]);
+            thr[h] = L::sub(L::sllv(m, q.vb1[h]), L::sllv(m, q.vb2[h]));
+        }
+    }
+    V jm = L::all_max(thr);
+    if (MODE == kUniform) {
+        const V m = L::max(jm, q.ueps);
+        jm = L::sub(L::sllv(m, q.ub1), L::sllv(m, q.ub2));
+    }
+    for (int h = 0; h < L::N; ++h) {
+        const V th = MODE != kSelect ? jm : L::or_(L::or_(L::and_(jm, q.vuj[h]), L::and_(thr[h], q.vuo[h])),
+                                                 L::and_(q.vfix[h], q.vuf[h]));
+        L::template fire<COUNT>(q.iaf[h], q.cnt[h], L::add(q.iaf[h], r[h]), th);
     }
 }
 
-template <bool JOINT, class Src>
-XYLO_T256 void spike_signal_avx2(Src& src, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
-                                 int64_t* counts) {
+// The vector generator over one signal's samples from src (prepend_reversed:
+// first backwards over the reversed prefix, no counts); counts [F, C].  Its
+// instances are flattened into the per-ISA functions below, which compile
+// every operation for their ISA.
+template <class L, int MODE, class Src>
+inline void spike_signal_lanes(Src& src, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev,
+                               int64_t* counts) {
     const LaneSettings ls = lane_settings(cfg, C);
-    const int64_t *lps = ls.lps, *eps = ls.eps, *b1 = ls.b1, *b2 = ls.b2, *fixed = ls.fixed, *uj = ls.uj,
-                  *uo = ls.uo, *uf = ls.uf;
-    SpikeVec2 q;
-    for (int h = 0; h < 4; ++h) {
-        q.vlps[h] = ld(lps + 4 * h);
-        q.veps[h] = ld(eps + 4 * h);
-        q.vb1[h] = ld(b1 + 4 * h);
-        q.vb2[h] = ld(b2 + 4 * h);
-        q.vfix[h] = ld(fixed + 4 * h);
-        q.vuj[h] = ld(uj + 4 * h);
-        q.vuo[h] = ld(uo + 4 * h);
-        q.vuf[h] = ld(uf + 4 * h);
-        q.high[h] = q.iaf[h] = q.cnt[h] = _mm256_setzero_si256();
+    SpikeVec<L> q;
+    for (int h = 0; h < L::N; ++h) {
+        const int o = L::W * h;
+        q.vlps[h] = L::load(ls.lps + o);
+        q.veps[h] = L::load(ls.eps + o);
+        q.vb1[h] = L::load(ls.b1 + o);
+        q.vb2[h] = L::load(ls.b2 + o);
+        q.vfix[h] = L::load(ls.fixed + o);
+        q.vuj[h] = L::load(ls.uj + o);
+        q.vuo[h] = L::load(ls.uo + o);
+        q.vuf[h] = L::load(ls.uf + o);
+        q.high[h] = q.iaf[h] = q.cnt[h] = L::zero();
     }
+    q.ueps = L::set1(ls.eps[0]);
+    q.ub1 = L::set1(ls.b1[0]);
+    q.ub2 = L::set1(ls.b2[0]);
     if (rev) {
         for (int64_t t1 = T; t1 > 0; t1 -= kSpikeBlock) {
             const int64_t t0 = std::max<int64_t>(0, t1 - kSpikeBlock);
             const auto* rows = src.rows(t0, t1 - t0);
-            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step256<false, JOINT>(q, rows + i * kLanes);
+            for (int64_t i = t1 - t0 - 1; i >= 0; --i) spike_step_vec<L, false, MODE>(q, rows + i * kLanes);
         }
     }
     const int64_t R = cfg.raster_factor;
@@ -377,19 +380,32 @@ XYLO_T256 void spike_signal_avx2(Src& src, int64_t C, int64_t T, const SpikeConf
         const int64_t n = std::min(kSpikeBlock, T - t0);
         const auto* rows = src.rows(t0, n);
         for (int64_t i = 0; i < n; ++i) {
-            spike_step256<true, JOINT>(q, rows + i * kLanes);
+            spike_step_vec<L, true, MODE>(q, rows + i * kLanes);
             if (t0 + i + 1 == frame_end) {
                 alignas(64) int64_t cl[kLanes];
-                for (int h = 0; h < 4; ++h)
-                    _mm256_store_si256(reinterpret_cast<__m256i*>(cl + 4 * h), q.cnt[h]);
+                for (int h = 0; h < L::N; ++h) {
+                    L::store(cl + L::W * h, q.cnt[h]);
+                    q.cnt[h] = L::zero();
+                }
                 int64_t* out = counts + f * C;
                 for (int64_t c = 0; c < C; ++c) out[c] = std::min(cl[c], cfg.max_spikes);
-                for (int h = 0; h < 4; ++h) q.cnt[h] = _mm256_setzero_si256();
                 ++f;
                 frame_end = std::min(frame_end + R, T);
             }
         }
     }
+}
+
+template <int MODE, class Src>
+XYLO_T512 __attribute__((flatten)) void spike_signal_avx512(Src& src, int64_t C, int64_t T,
+                                                            const SpikeConfig& cfg, bool rev, int64_t* counts) {
+    spike_signal_lanes<Lanes512, MODE>(src, C, T, cfg, rev, counts);
+}
+
+template <int MODE, class Src>
+XYLO_T256 __attribute__((flatten)) void spike_signal_avx2(Src& src, int64_t C, int64_t T,
+                                                          const SpikeConfig& cfg, bool rev, int64_t* counts) {
+    spike_signal_lanes<Lanes256, MODE>(src, C, T, cfg, rev, counts);
 }
 #endif
 
@@ -402,11 +418,15 @@ template <class Src>
 void spike_signal_vec(Src& src, int64_t C, int64_t T, const SpikeConfig& cfg, bool rev, int64_t* counts) {
     bool joint = cfg.joint_normalization;
     for (int64_t c = 0; c < C; ++c) joint = joint && cfg.adaptive[c];
-    if (isa() == Isa::Avx512)
-        return joint ? spike_signal_avx512<true>(src, C, T, cfg, rev, counts)
-                     : spike_signal_avx512<false>(src, C, T, cfg, rev, counts);
-    return joint ? spike_signal_avx2<true>(src, C, T, cfg, rev, counts)
-                 : spike_signal_avx2<false>(src, C, T, cfg, rev, counts);
+    const int mode = !joint ? kSelect : Src::kBelow31 && uniform_threshold(cfg, C) ? kUniform : kJoint;
+    if (isa() == Isa::Avx512) {
+        if (mode == kUniform) return spike_signal_avx512<kUniform>(src, C, T, cfg, rev, counts);
+        return mode == kJoint ? spike_signal_avx512<kJoint>(src, C, T, cfg, rev, counts)
+                              : spike_signal_avx512<kSelect>(src, C, T, cfg, rev, counts);
+    }
+    if (mode == kUniform) return spike_signal_avx2<kUniform>(src, C, T, cfg, rev, counts);
+    return mode == kJoint ? spike_signal_avx2<kJoint>(src, C, T, cfg, rev, counts)
+                          : spike_signal_avx2<kSelect>(src, C, T, cfg, rev, counts);
 }
 #endif
 

@@ -223,3 +223,60 @@ def test_fused_features_fall_back_per_signal():
             np.testing.assert_array_equal(w2, where)
         assert (kind[1] == 1).all()
     assert (kind[[0, 2, 3, 4], 0] == 2).all()  # the unstable lane's state overflows (and grows on)
+
+
+def _threshold_path_configs(C):
+    """Configurations that select each threshold form of the vector spike generators
+    (cpp/xylo_spike_lanes.cpp): one eps and rate shifts for every channel (the uniform
+    path: the joint threshold formed once from the largest power estimate), eps per channel
+    (the joint maximum of the per-channel thresholds), per-channel and fixed thresholds."""
+    per_channel_eps = tuple(int(v) for v in np.geomspace(1, 1 << 17, C))
+    return {
+        "uniform": SpikeConfig(),
+        "uniform_eps": SpikeConfig(rate_scale_bitshift=(5, 2), low_pass_bitshift=8, eps=1 << 12,
+                                   down_sampling_factor=37),
+        "joint_eps": SpikeConfig(eps=per_channel_eps, low_pass_bitshift=10),
+        "own": SpikeConfig(joint_normalization=False, eps=per_channel_eps, down_sampling_factor=20),
+        "fixed": SpikeConfig(mode="threshold", fixed_threshold=1 << 22, down_sampling_factor=64),
+    }
+
+
+@pytest.mark.parametrize("isa", ["avx512", "avx2", "generic"])
+def test_threshold_paths_match_rockpool_on_every_isa(tmp_path, isa):
+    """The fused features (forced ISA path, in a subprocess) equal rockpool's spike generator
+    and Raster for the uniform-threshold fast path and the general paths, on the 16-channel
+    bank and a 5-channel bank (padded lanes), with a loud and a quiet signal (eps matters)."""
+    import os
+    import subprocess
+    import sys
+
+    from env_helpers import package_env
+    from learnafe.xylo.features import spike_features
+
+    rng = np.random.default_rng(34)
+    x = np.stack([_speechlike(rng, 1200), quantize_audio(0.02 * rng.standard_normal(1200))])
+    np.save(tmp_path / "x.npy", x)
+    sel = [0, 5, 9, 15, 3]
+    code = ("import numpy as np, sys; from learnafe.xylo.bank import XyloA3FilterBank as B; "
+            "from learnafe.xylo.features import spike_features; "
+            "from tests.test_xylo_features import _threshold_path_configs as cf; x = np.load(sys.argv[1]); "
+            f"banks = (('full', B.default()), ('five', B.default().select({sel}))); "
+            "out = {f'{k}-{n}': spike_features(x, b, c) for n, b in banks "
+            "for k, c in cf(len(b)).items()}; np.savez(sys.argv[2], **out)")
+    env = {k: v for k, v in os.environ.items() if k not in ("LEARNAFE_XYLO_SIMD", "LEARNAFE_ISA")}
+    env["LEARNAFE_ISA"] = isa
+    env = package_env(env)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(__file__)), env["PYTHONPATH"]])
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.npy"), str(tmp_path / "o.npz")],
+                   check=True, env=env, timeout=120)
+    got = np.load(tmp_path / "o.npz")
+    for name, bank in (("full", XyloA3FilterBank.default()), ("five", XyloA3FilterBank.default().select(sel))):
+        y = bank.filter(x, prepend_reversed=True)
+        cfgs = _threshold_path_configs(len(bank))
+        for key, cfg in cfgs.items():
+            ref = np.stack([_reference_raster(yb, cfg) for yb in y])
+            assert ref[0].sum() > 0
+            np.testing.assert_array_equal(got[f"{key}-{name}"], ref, err_msg=f"{key}, {name} bank")
+        # the per-channel eps changes the counts (the quiet signal is below most channels' eps)
+        assert not np.array_equal(got[f"joint_eps-{name}"][1],
+                                  spike_features(x[1], bank, SpikeConfig(low_pass_bitshift=10)))

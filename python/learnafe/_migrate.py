@@ -49,7 +49,7 @@ FLAT_NAMES: dict[str, str] = {
     "time_shift_ms": "augment.time_shift_ms", "speed": "augment.speed",
     "time_masks": "augment.time_masks", "time_mask_frames": "augment.time_mask_frames",
     "freq_masks": "augment.freq_masks", "freq_mask_channels": "augment.freq_mask_channels",
-    "voice_augment": "augment.voice_augment",
+    "voice_augment": "augment.voice_augment", "mixup_alpha": "augment.mixup_alpha",
     "mode": "bank.mode", "frontend_kind": "bank.kind", "filter_order": "bank.filter_order",
     "n_channels": "bank.n_channels", "f_low": "bank.f_low", "f_high": "bank.f_high", "q": "bank.q",
     "gm_model": "bank.gm_model", "output_conductance": "bank.output_conductance",

@@ -115,6 +115,8 @@ class AugmentSection(_Section):
     voice_augment: dict = _opt({}, "voice/room augmentation of the training clips as a JSON object "
                                    "of learnafe.data.augment.VoiceAugmentConfig options, e.g. "
                                    "{\"enabled\": true} for the defaults ({}: off)")
+    mixup_alpha: float = _opt(0.0, "mixup of every training batch with a permutation of itself, "
+                                   "lam ~ Beta(alpha, alpha) (0: off)")
 
     def check(self) -> None:
         self._need(self.snr_low_db <= self.snr_high_db, "snr_low_db", "must not exceed augment.snr_high_db")
@@ -122,6 +124,7 @@ class AugmentSection(_Section):
         self._need(self.gain_db >= 0, "gain_db", "must be >= 0 dB")
         self._need(self.time_shift_ms >= 0, "time_shift_ms", "must be >= 0")
         self._need(0.0 <= self.speed < 0.5, "speed", "must be in [0, 0.5)")
+        self._need(self.mixup_alpha >= 0.0, "mixup_alpha", "must be >= 0 (0: off)")
         self._non_negative_ints("time_masks", "freq_masks", "time_mask_frames", "freq_mask_channels")
         from learnafe.data.augment import VoiceAugmentConfig
 

@@ -52,6 +52,7 @@ from learnafe.training.data import (
 from learnafe.training.evaluate import evaluate_dataset
 from learnafe.training.loop import LoopHooks, LoopOptions, TrainingLoop
 from learnafe.training.loss import BPFLoss, unknown_class_weights
+from learnafe.training.mixup import draw_mixup, mixed_loss
 from learnafe.training.model import CoDesignModel, build_classifier, build_frontend, feature_shape, hardware_cost
 from learnafe.training.resume import resume_config
 from learnafe.training.rundir import BANK, BEST, CONFIG, LAST, LOG, METRICS, atomic_save, read_json, write_json
@@ -287,17 +288,17 @@ class Trainer:
         lb = self.local_batch
         return [order[b * lb:(b + 1) * lb] for b in range(self.steps_per_epoch)]
 
-    def _forward(self, audio, labels, mask):
+    def _forward(self, audio, labels, mask, mix=None):
         self.ddp.train()
+        audio = audio if mix is None else mix.audio(audio)
         out = self.ddp(audio, mask)
-        if self.teacher is None:
-            loss, terms = self.loss_fn(out["logits"], labels, out["power"], out["area"])
-        else:  # the teacher's soft targets of this very (augmented, masked) batch
+        teacher_logits = None
+        if self.teacher is not None:  # the teacher's soft targets of this very (augmented, mixed) batch
             with torch.no_grad():
                 teacher_logits = self.teacher(audio, mask)["logits"]
-            loss, terms = self.loss_fn(out["logits"], labels, out["power"], out["area"],
-                                       teacher_logits=teacher_logits)
-        terms["correct"] = int((out["logits"].argmax(1) == labels).sum())
+        loss, terms = mixed_loss(self.loss_fn, out, labels, teacher_logits, mix)
+        hit = labels if mix is None else mix.dominant(labels)
+        terms["correct"] = int((out["logits"].argmax(1) == hit).sum())
         return loss, terms
 
     def _load_batch(self, idx, epoch: int):
@@ -313,7 +314,8 @@ class Trainer:
         if not hasattr(self, "_prefetch"):
             self._prefetch = BatchPrefetcher(self._load_batch)
         audio, labels, mask = self._prefetch.get(idx, epoch, nxt)
-        loss, terms = self._forward(audio, labels, mask)
+        mix = draw_mixup(self.cfg.augment.mixup_alpha, (self.cfg.output.seed, epoch, b, self.ctx.rank), len(idx))
+        loss, terms = self._forward(audio, labels, mask, mix)
         k = len(idx)
         sums = np.array([terms["total"] * k, terms["ce"] * k, terms["power"] * k,
                          terms["area"] * k, terms["correct"], k], dtype=np.float64)
