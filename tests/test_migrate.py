@@ -63,9 +63,9 @@ def test_flat_config_of_the_flat_layout_loads_into_the_sections():
         want = list(cfg.corners.names) if key == "train_corners" else value
         assert dotted[FLAT_NAMES[key]] == want, key
     # the file holds every flat option but those added after the flat layout (the teacher's,
-    # the unknown class weight, the weight average, the noise and mismatch sections), which load with their defaults, and the earlier
+    # the unknown class weight, the weight average, mixup, the noise and mismatch sections), which load with their defaults, and the earlier
     # mismatch option
-    later = {"teacher", "distill_weight", "distill_temperature", "unknown_weight", "ema_decay"} | {
+    later = {"teacher", "distill_weight", "distill_temperature", "unknown_weight", "ema_decay", "mixup_alpha"} | {
         k for k, v in FLAT_NAMES.items() if v.split(".")[0] in ("noise", "mismatch")}
     assert sorted(set(FLAT_NAMES) - later) == sorted(set(flat) - {"train_mismatch"})
     assert "train_mismatch" not in FLAT_NAMES
