@@ -163,28 +163,17 @@ def test_fused_features_equal_on_every_isa_path(tmp_path, isa):
     """The fused features on the AVX2 and generic paths (forced with LEARNAFE_ISA, in a
     subprocess) equal the default path's, for every configuration and a bank of
     fewer channels."""
-    import os
-    import subprocess
-    import sys
 
-    from env_helpers import package_env
 
     rng = np.random.default_rng(21)
     x = np.stack([_speechlike(rng, 1500) for _ in range(3)])
-    np.save(tmp_path / "x.npy", x)
     code = ("import numpy as np, sys; from learnafe.xylo.bank import XyloA3FilterBank as B; "
             "from learnafe.xylo.features import spike_features; "
             "from tests.test_xylo_features import _FUSED_CONFIGS as cfgs; x = np.load(sys.argv[1]); "
             "out = {f'{i}{n}': spike_features(x, b, c) for i, c in enumerate(cfgs) "
             "for n, b in (('full', B.default()), ('five', B.default().select([0, 5, 9, 15, 3])))}; "
             "np.savez(sys.argv[2], **out)")
-    env = {k: v for k, v in os.environ.items() if k not in ("LEARNAFE_XYLO_SIMD", "LEARNAFE_ISA")}
-    env["LEARNAFE_ISA"] = isa
-    env = package_env(env)
-    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(__file__)), env["PYTHONPATH"]])
-    subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.npy"), str(tmp_path / "o.npz")],
-                   check=True, env=env, timeout=120)
-    other = np.load(tmp_path / "o.npz")
+    other = _run_on_isa(code, isa, x, tmp_path)
     from learnafe.xylo.features import spike_features
     for i, cfg in enumerate(_FUSED_CONFIGS):
         for name, bank in (("full", XyloA3FilterBank.default()),
@@ -241,21 +230,35 @@ def _threshold_path_configs(C):
     }
 
 
-@pytest.mark.parametrize("isa", ["avx512", "avx2", "generic"])
-def test_threshold_paths_match_rockpool_on_every_isa(tmp_path, isa):
-    """The fused features (forced ISA path, in a subprocess) equal rockpool's spike generator
-    and Raster for the uniform-threshold fast path and the general paths, on the 16-channel
-    bank and a 5-channel bank (padded lanes), with a loud and a quiet signal (eps matters)."""
+def _run_on_isa(code: str, isa: str, x: np.ndarray, tmp_path):
+    """Run ``code`` (reads x from ``sys.argv[1]``, saves an ``.npz`` to ``sys.argv[2]``) in a fresh
+    interpreter on the forced kernel ISA path; return what it saved."""
     import os
     import subprocess
     import sys
 
     from env_helpers import package_env
+
+    np.save(tmp_path / "x.npy", x)
+    env = {k: v for k, v in os.environ.items() if k not in ("LEARNAFE_XYLO_SIMD", "LEARNAFE_ISA")}
+    env["LEARNAFE_ISA"] = isa
+    env = package_env(env)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(__file__)), env["PYTHONPATH"]])
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.npy"), str(tmp_path / "o.npz")],
+                   check=True, env=env, timeout=120)
+    return np.load(tmp_path / "o.npz")
+
+
+@pytest.mark.parametrize("isa", ["avx512", "avx2", "generic"])
+def test_threshold_paths_match_rockpool_on_every_isa(tmp_path, isa):
+    """The fused features (forced ISA path, in a subprocess) equal rockpool's spike generator
+    and Raster for the uniform-threshold fast path and the general paths, on the 16-channel
+    bank and a 5-channel bank (padded lanes), with a loud and a quiet signal (eps matters)."""
+
     from learnafe.xylo.features import spike_features
 
     rng = np.random.default_rng(34)
     x = np.stack([_speechlike(rng, 1200), quantize_audio(0.02 * rng.standard_normal(1200))])
-    np.save(tmp_path / "x.npy", x)
     sel = [0, 5, 9, 15, 3]
     code = ("import numpy as np, sys; from learnafe.xylo.bank import XyloA3FilterBank as B; "
             "from learnafe.xylo.features import spike_features; "
@@ -263,13 +266,7 @@ def test_threshold_paths_match_rockpool_on_every_isa(tmp_path, isa):
             f"banks = (('full', B.default()), ('five', B.default().select({sel}))); "
             "out = {f'{k}-{n}': spike_features(x, b, c) for n, b in banks "
             "for k, c in cf(len(b)).items()}; np.savez(sys.argv[2], **out)")
-    env = {k: v for k, v in os.environ.items() if k not in ("LEARNAFE_XYLO_SIMD", "LEARNAFE_ISA")}
-    env["LEARNAFE_ISA"] = isa
-    env = package_env(env)
-    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(__file__)), env["PYTHONPATH"]])
-    subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.npy"), str(tmp_path / "o.npz")],
-                   check=True, env=env, timeout=120)
-    got = np.load(tmp_path / "o.npz")
+    got = _run_on_isa(code, isa, x, tmp_path)
     for name, bank in (("full", XyloA3FilterBank.default()), ("five", XyloA3FilterBank.default().select(sel))):
         y = bank.filter(x, prepend_reversed=True)
         cfgs = _threshold_path_configs(len(bank))
