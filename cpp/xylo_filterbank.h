@@ -46,9 +46,13 @@ struct Channel {
 // inside the reversed prefix), or INT64_MIN when there was none.  Once a
 // channel's state leaves the range where int64 products are exact, the rest
 // of that channel is written as 0 (it is flagged kStateOverflow long before).
+// stream_large: write outputs of kStreamBytes (8 MiB) or more with streaming
+// (non-temporal) stores.  Pass false for a freshly allocated y: the operating
+// system has just zeroed its pages through the caches, and streaming stores
+// would first have to write those dirty lines back.
 void filterbank(const int64_t* x, int64_t B, int64_t T, const Channel* ch, int64_t C,
                 bool prepend_reversed, int64_t* y, int32_t* overflow_kind,
-                int64_t* overflow_sample, int num_threads);
+                int64_t* overflow_sample, int num_threads, bool stream_large = true);
 
 // Divisive-normalisation spike generation followed by spike-count rastering,
 // fused (the per-sample spikes are never stored).

@@ -1,11 +1,11 @@
 """The XyloAudio 3 bank's streaming (non-temporal) output stores.
 
-Outputs of at least 8 MiB (``kStreamBytes`` in cpp/xylo_lanes.h) are written
-with streaming stores by the vector lanes, smaller ones with normal stores.
-Both sides of that threshold, aligned and unaligned rows (T a multiple of 8 or
-not; the output cache's 4096-byte-aligned buffers or a plain NumPy array), one
-and two threads, and every ISA path must give the int64 path's outputs, which
-equal rockpool's.
+Outputs of at least 8 MiB (``kStreamBytes`` in cpp/xylo_lanes.h) written into
+a reused buffer (the output cache's) are written with streaming stores by the
+vector lanes; smaller ones, and fresh arrays (the cache off), with normal
+stores.  Both sides of that threshold, aligned and unaligned rows (T a multiple
+of 8 or not), cache on and off, one and two threads, and every ISA path must
+give the int64 path's outputs, which equal rockpool's.
 """
 
 from __future__ import annotations
@@ -90,3 +90,21 @@ def test_streamed_output_matches_rockpool():
     y = XyloA3FilterBank.default().filter(x, prepend_reversed=True)
     ref = ref_mod.reference_filterbank()
     np.testing.assert_array_equal(y[0], ref_mod.reference_filter(ref, x[0]))
+
+
+def test_reused_out_flag_of_the_binding():
+    """``_core.xylo_filterbank`` with and without streaming (reused_out), into a given
+    buffer or a fresh one, writes the same output."""
+    from learnafe import _core
+    from learnafe.xylo.kernel import kernel_columns
+
+    bank = XyloA3FilterBank.default()
+    x = _inputs()[1]
+    cols = kernel_columns(bank.channels)
+    outs = []
+    for reused in (True, False):
+        out = np.full((x.shape[0], C, x.shape[1]), -7, dtype=np.int64)
+        outs.append(_core.xylo_filterbank(x, *cols, True, 2, out, reused_out=reused)[0])
+        outs.append(_core.xylo_filterbank(x, *cols, True, 2, None, reused_out=reused)[0])
+    for y in outs[1:]:
+        np.testing.assert_array_equal(y, outs[0])
