@@ -59,8 +59,9 @@ py::tuple xylo_filterbank_py(I64Array x, I64Array a1, I64Array a2, I64Array B_b,
     {
         py::gil_scoped_release nogil;
         learnafe::xylo::filterbank(x.data(), B, T, ch.data(), C, prepend_reversed,
-                                   y.mutable_data(), kind.mutable_data(), where.mutable_data(),
-                                   num_threads, reused_out && !out.is_none());
+                                   {y.mutable_data(), kind.mutable_data(), where.mutable_data(),
+                                    reused_out && !out.is_none()},
+                                   num_threads);
     }
     return py::make_tuple(y, kind, where);
 }
