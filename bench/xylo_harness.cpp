@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     SpikeConfig cfg{b1.data(), b2.data(), lps.data(), eps.data(), fixed.data(), adaptive.data(), true, 50, 15};
     std::vector<int64_t> counts(B * raster_frames(T, 50) * C);
     const double tb = best_of(reps, [&] {
-        filterbank(x.data(), B, T, ch.data(), C, true, y.data(), kind.data(), where.data(), 1);
+        filterbank(x.data(), B, T, ch.data(), C, true, {y.data(), kind.data(), where.data()}, 1);
     });
     const double ts = best_of(reps, [&] {
         spike_raster(y.data(), B, C, T, cfg, true, counts.data(), 1);

@@ -36,7 +36,8 @@ std::vector<learnafe::xylo::Channel> channels(const I64Array& a1, const I64Array
 
 py::tuple xylo_filterbank_py(I64Array x, I64Array a1, I64Array a2, I64Array B_b, I64Array B_af,
                              I64Array B_wf, I64Array B_in, I64Array B_w, I64Array B_out,
-                             bool prepend_reversed, int num_threads, py::object out) {
+                             bool prepend_reversed, int num_threads, py::object out,
+                             bool reused_out) {
     if (x.ndim() != 2) throw std::invalid_argument("x must be [B, T]");
     const int64_t B = x.shape(0), T = x.shape(1), C = a1.size();
     const auto ch = channels(a1, a2, B_b, B_af, B_wf, B_in, B_w, B_out);
@@ -58,7 +59,8 @@ py::tuple xylo_filterbank_py(I64Array x, I64Array a1, I64Array a2, I64Array B_b,
     {
         py::gil_scoped_release nogil;
         learnafe::xylo::filterbank(x.data(), B, T, ch.data(), C, prepend_reversed,
-                                   y.mutable_data(), kind.mutable_data(), where.mutable_data(),
+                                   {y.mutable_data(), kind.mutable_data(), where.mutable_data(),
+                                    reused_out && !out.is_none()},
                                    num_threads);
     }
     return py::make_tuple(y, kind, where);
@@ -425,10 +427,13 @@ PYBIND11_MODULE(_core, m) {
     // --- XyloAudio 3 fixed-point filter bank (xylo) ---
     m.def("xylo_filterbank", &xylo_filterbank_py,
           "XyloAudio 3 fixed-point bank: x int64 [B, T] -> (y int64 [B, C, T], overflow kind "
-          "int32 [B, C], first overflow sample int64 [B, C]); y is written into `out` when given.",
+          "int32 [B, C], first overflow sample int64 [B, C]); y is written into `out` when given "
+          "(reused_out: `out` is a reused buffer, so large outputs are written with streaming "
+          "stores; a fresh one, its pages just zeroed through the caches, is not).",
           py::arg("x"), py::arg("a1"), py::arg("a2"), py::arg("B_b"), py::arg("B_af"),
           py::arg("B_wf"), py::arg("B_in"), py::arg("B_w"), py::arg("B_out"),
-          py::arg("prepend_reversed"), py::arg("num_threads"), py::arg("out") = py::none());
+          py::arg("prepend_reversed"), py::arg("num_threads"), py::arg("out") = py::none(),
+          py::arg("reused_out") = true);
     m.def("xylo_spike_features", &xylo_spike_features_py,
           "XyloAudio 3 audio -> spike counts in one pass (filter bank + divisive-normalisation "
           "spikes + raster, fused): x int64 [B, T] -> (counts int64 [B, F, C], overflow kind "

@@ -192,8 +192,10 @@ int simd_width() {
 }  // namespace detail
 
 void filterbank(const int64_t* x, int64_t B, int64_t T, const Channel* ch, int64_t C,
-                bool prepend_reversed, int64_t* y, int32_t* overflow_kind,
-                int64_t* overflow_sample, int num_threads) {
+                bool prepend_reversed, const BankOutput& out, int num_threads) {
+    int64_t* const y = out.y;
+    int32_t* const overflow_kind = out.overflow_kind;
+    int64_t* const overflow_sample = out.overflow_sample;
     const int nt = resolve_threads(num_threads);
     const int64_t N = prepend_reversed ? 2 * T : T;
     const int64_t offset = prepend_reversed ? T : 0;
@@ -236,6 +238,7 @@ void filterbank(const int64_t* x, int64_t B, int64_t T, const Channel* ch, int64
                     chain_g.push_back(g);
                 }
         const int64_t n_chains = int64_t(chain_b.size());
+        const bool stream = out.stream_large && B * C * T * int64_t(sizeof(int64_t)) >= kStreamBytes;
         std::vector<LaneResult> results(n_chains * 8);
         // Enough units to keep every thread busy, up to 4 chains per unit.
         int64_t per_unit = std::min<int64_t>(4, std::max<int64_t>(1, n_chains / nt));
@@ -248,6 +251,7 @@ void filterbank(const int64_t* x, int64_t B, int64_t T, const Channel* ch, int64
                 const int64_t b = chain_b[k], g = chain_g[k];
                 cs[k - k0] = {x + b * T, &gps[g], y + (b * C + g * W) * T,
                               int(std::min<int64_t>(W, C - g * W)), &results[k * 8]};
+                cs[k - k0].stream = stream;
             }
             run_unit(W, int(k1 - k0), cs, T, prepend_reversed);
         }

@@ -37,18 +37,29 @@ struct Channel {
     int32_t B_out;
 };
 
-// Filter x [B, T] with C channels into y [B, C, T].
+// Where `filterbank` writes: y [B, C, T]; overflow_kind [B, C] receives an
+// OverflowKind, overflow_sample [B, C] the first offending sample index
+// relative to the returned signal (negative inside the reversed prefix), or
+// INT64_MIN when there was none.  stream_large: write outputs of kStreamBytes
+// (8 MiB) or more with streaming (non-temporal) stores.  Pass false for a
+// freshly allocated y: the operating system has just zeroed its pages through
+// the caches, and streaming stores would first have to write those dirty
+// lines back.
+struct BankOutput {
+    int64_t* y;
+    int32_t* overflow_kind;
+    int64_t* overflow_sample;
+    bool stream_large = true;
+};
+
+// Filter x [B, T] with C channels into out.y [B, C, T].
 //
 // prepend_reversed: filter the sequence (x reversed, x) and keep only the last
-// T outputs (the reference's trick against the start-up transient).
-// overflow_kind [B, C] receives an OverflowKind, overflow_sample [B, C] the
-// first offending sample index relative to the returned signal (negative
-// inside the reversed prefix), or INT64_MIN when there was none.  Once a
+// T outputs (the reference's trick against the start-up transient).  Once a
 // channel's state leaves the range where int64 products are exact, the rest
 // of that channel is written as 0 (it is flagged kStateOverflow long before).
 void filterbank(const int64_t* x, int64_t B, int64_t T, const Channel* ch, int64_t C,
-                bool prepend_reversed, int64_t* y, int32_t* overflow_kind,
-                int64_t* overflow_sample, int num_threads);
+                bool prepend_reversed, const BankOutput& out, int num_threads);
 
 // Divisive-normalisation spike generation followed by spike-count rastering,
 // fused (the per-sample spikes are never stored).

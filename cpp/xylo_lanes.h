@@ -102,7 +102,15 @@ struct Chain {
     // group's lanes in columns stage_col..; nullptr: the rows of y.
     int32_t* stage = nullptr;
     int stage_col = 0;
+    // Write the rows of y with non-temporal (streaming) stores: for outputs
+    // far larger than the caches (see kStreamBytes), the stores then skip the
+    // read-for-ownership of every line, and the output does not evict the
+    // working set.
+    bool stream = false;
 };
+
+// Outputs of at least this many bytes are written with streaming stores.
+constexpr int64_t kStreamBytes = int64_t(8) << 20;
 
 // Runs K (1..4) chains of W (4 or 8) lanes through the whole sequence.
 void run_unit(int W, int K, const Chain* ch, int64_t T, bool rev);

@@ -121,9 +121,10 @@ void fill_input(const int64_t* x, int64_t T, bool rev, int64_t n0, int64_t len, 
                 if (c.stage)                                                                   \
                     STAGER(&ybuf[k][0][0], i0, len, c.stage + (n0 - offset) * kStageCols + c.stage_col); \
                 else                                                                           \
-                    WRITER(&ybuf[k][0][0], i0, len, c.lanes, c.y + (n0 - offset), T);          \
+                    WRITER(&ybuf[k][0][0], i0, len, c.lanes, c.y + (n0 - offset), T, c.stream); \
             }                                                                                  \
         }                                                                                      \
+        _mm_sfence(); /* the streaming stores are visible before the unit returns */          \
     }
 
 // Writes samples i.. of a block's W lanes one by one until the rows' next
@@ -142,7 +143,7 @@ inline void aligned_head(const double* buf, int64_t& i, int64_t len, int W, int6
 // with 8x8 in-register transposes: contiguous 64-byte row stores instead
 // of one scalar conversion and store per value.
 __attribute__((target("avx512f,avx512dq"))) inline void write_block_avx512(
-    const double* buf, int64_t i0, int64_t len, int lanes, int64_t* dst, int64_t T) {
+    const double* buf, int64_t i0, int64_t len, int lanes, int64_t* dst, int64_t T, bool stream) {
     int64_t i = i0;
     if (lanes == 8) {
         aligned_head(buf, i, len, 8, dst, T, 64);
@@ -163,8 +164,13 @@ __attribute__((target("avx512f,avx512dq"))) inline void write_block_avx512(
                 t[h + 4] = _mm512_shuffle_f64x2(r[h], r[h + 4], 0xDD);
             }
             // t[m] now holds lane m for samples i..i+7.
-            for (int m = 0; m < 8; ++m)
-                _mm512_storeu_si512(dst + m * T + i, _mm512_cvttpd_epi64(t[m]));
+            if (stream && T % 8 == 0)  // aligned_head made every row's dst + i 64-byte aligned
+                for (int m = 0; m < 8; ++m)
+                    _mm512_stream_si512(reinterpret_cast<__m512i*>(dst + m * T + i),
+                                        _mm512_cvttpd_epi64(t[m]));
+            else
+                for (int m = 0; m < 8; ++m)
+                    _mm512_storeu_si512(dst + m * T + i, _mm512_cvttpd_epi64(t[m]));
         }
     }
     for (int l = 0; l < lanes; ++l)
@@ -177,12 +183,12 @@ __attribute__((target("avx512f,avx512dq"))) inline void write_block_avx512(
 // have left the vector path's exact range (|w| >= 2^36) and are redone by the
 // int64 path, which overwrites their rows.
 __attribute__((target("avx2,fma"))) inline void write_block_avx2(
-    const double* buf, int64_t i0, int64_t len, int lanes, int64_t* dst, int64_t T) {
+    const double* buf, int64_t i0, int64_t len, int lanes, int64_t* dst, int64_t T, bool stream) {
     int64_t i = i0;
     if (lanes == 4) {
         const __m256d magic = _mm256_set1_pd(6755399441055744.0);  // 1.5 * 2^52
         const __m256i magic_bits = _mm256_castpd_si256(magic);
-        aligned_head(buf, i, len, 4, dst, T, 32);
+        aligned_head(buf, i, len, 4, dst, T, stream && T % 8 == 0 ? 64 : 32);
         for (; i + 4 <= len; i += 4) {
             const __m256d r0 = _mm256_loadu_pd(buf + (i + 0) * 4), r1 = _mm256_loadu_pd(buf + (i + 1) * 4);
             const __m256d r2 = _mm256_loadu_pd(buf + (i + 2) * 4), r3 = _mm256_loadu_pd(buf + (i + 3) * 4);
@@ -190,10 +196,15 @@ __attribute__((target("avx2,fma"))) inline void write_block_avx2(
             const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
             const __m256d c[4] = {_mm256_permute2f128_pd(t0, t2, 0x20), _mm256_permute2f128_pd(t1, t3, 0x20),
                                   _mm256_permute2f128_pd(t0, t2, 0x31), _mm256_permute2f128_pd(t1, t3, 0x31)};
-            for (int m = 0; m < 4; ++m)  // c[m]: lane m for samples i..i+3
-                _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + m * T + i),
-                                    _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(c[m], magic)),
-                                                     magic_bits));
+            for (int m = 0; m < 4; ++m) {  // c[m]: lane m for samples i..i+3
+                const __m256i v =
+                    _mm256_sub_epi64(_mm256_castpd_si256(_mm256_add_pd(c[m], magic)), magic_bits);
+                __m256i* p = reinterpret_cast<__m256i*>(dst + m * T + i);
+                if (stream && T % 4 == 0)  // aligned_head made dst + i 32-byte aligned
+                    _mm256_stream_si256(p, v);
+                else
+                    _mm256_storeu_si256(p, v);
+            }
         }
     }
     for (int l = 0; l < lanes; ++l)

@@ -98,8 +98,8 @@ void spike_features(const int64_t* x, int64_t B, int64_t T, const Channel* ch, i
                 }
 #endif
                 if (y.empty()) y.resize(static_cast<size_t>(C * T));
-                filterbank(x + b * T, 1, T, ch, C, prepend_reversed, y.data(), overflow_kind + b * C,
-                           overflow_sample + b * C, 1);
+                filterbank(x + b * T, 1, T, ch, C, prepend_reversed,
+                           {y.data(), overflow_kind + b * C, overflow_sample + b * C}, 1);
                 if (C <= kSpikeLanes) {
                     spike_signal(y.data(), C, T, cfg, prepend_reversed, counts + b * F * C);
                 } else {

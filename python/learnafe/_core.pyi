@@ -100,7 +100,7 @@ def philox4x32(counter: tuple[int, int, int, int] | list[int], key: tuple[int, i
 def xylo_filterbank(x: ArrayLike, a1: ArrayLike, a2: ArrayLike, B_b: ArrayLike, B_af: ArrayLike,
                     B_wf: ArrayLike, B_in: ArrayLike, B_w: ArrayLike, B_out: ArrayLike,
                     prepend_reversed: bool, num_threads: int,
-                    out: NDArray[np.int64] | None = None,
+                    out: NDArray[np.int64] | None = None, reused_out: bool = True,
                     ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int64]]:
     """XyloAudio 3 bank: x int64 [B, T] -> (y [B, C, T], overflow kind [B, C], first overflow [B, C])."""
 

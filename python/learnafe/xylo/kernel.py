@@ -72,10 +72,14 @@ def filter_channels(channels: Sequence[XyloChannel], x: np.ndarray, prepend_reve
     ``threads`` 0: the default.  ``overflow="raise"`` raises :class:`XyloOverflowError`
     where the reference raises; ``"report"`` returns the kinds.  Large outputs come from the
     bounded cache shared with the filter-bank op (``learnafe.ops.set_output_cache_limit``): a
-    reused buffer saves the page faults and zeroing of fresh memory, about half of a call.
+    reused buffer saves the page faults and zeroing of fresh memory, about half of a call, and lets
+    the kernel write an output of 8 MiB or more with streaming stores.
     """
     out = output_cache.empty((x.shape[0], len(channels), x.shape[1]), np.int64)
-    y, kind, where = _core.xylo_filterbank(x, *kernel_columns(channels), bool(prepend_reversed), int(threads), out)
+    # A buffer from the cache (a view, ``out.base`` set) has its pages mapped: large outputs
+    # are then written with streaming stores; a fresh ``np.empty`` is written through the caches.
+    y, kind, where = _core.xylo_filterbank(x, *kernel_columns(channels), bool(prepend_reversed), int(threads), out,
+                                           reused_out=out.base is not None)
     if overflow == "raise" and kind.any():
         raise XyloOverflowError(overflow_message(channels, kind, where))
     return y, kind, where
